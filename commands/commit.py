@@ -1,0 +1,87 @@
+"""``commit``, ``clearchanges`` and ``showchanges``: the life of pending changes."""
+
+from __future__ import annotations
+
+from commands.errors import UsageError
+from commands.registry import command
+from commands.session import CliSession
+from engine.timestamps import cli_time, now
+
+NOTHING_PENDING = "No changes have been made since the last commit."
+
+
+@command(
+    "commit",
+    summary="Commit changes",
+    help="""
+commit                 asks for a comment and whether to save the configuration for rollback
+commit "<comment>"     commits in one line (saved for rollback)
+
+Changes made in this session take effect, and are kept across restarts, only when
+committed.  Other sessions' pending changes are not included.
+""",
+)
+async def commit(session: CliSession, args: list[str]) -> None:
+    say = session.dialog.say
+    if not session.pending:
+        say()
+        say("There is no data to commit.")
+        return
+    if args:
+        comment, rollback = " ".join(args), True
+    else:
+        comment = await session.dialog.ask(
+            "Please enter some comments describing your changes:", default=None
+        )
+        rollback = await session.dialog.confirm(
+            "Do you want to save the current configuration for rollback?", default=True
+        )
+    version = await session.commit(comment, rollback=rollback)
+    say()
+    say(f"Changes committed: {cli_time(version.committed_at)}")
+
+
+@command(
+    "clearchanges",
+    summary="Clear changes",
+    help="""
+clearchanges     discards every change made in this session since the last commit
+
+At a terminal it asks for confirmation first; in a script it clears at once.
+""",
+    aliases=("clear",),
+)
+async def clearchanges(session: CliSession, args: list[str]) -> None:
+    if args:
+        raise UsageError("Invalid arguments when processing: clearchanges takes no arguments")
+    say = session.dialog.say
+    if not session.pending:
+        say()
+        say(NOTHING_PENDING)
+        return
+    if session.terminal.interactive and not await session.dialog.confirm(
+        "Are you sure you want to clear all changes since the last commit?", default=True
+    ):
+        return
+    session.clear()
+    say()
+    say(f"Changes cleared: {cli_time(now())}")
+
+
+@command(
+    "showchanges",
+    summary="Show changes that have not been committed",
+    help="showchanges     lists this session's uncommitted changes, oldest first",
+)
+async def showchanges(session: CliSession, args: list[str]) -> None:
+    say = session.dialog.say
+    say()
+    if not session.pending:
+        say(NOTHING_PENDING)
+        return
+    base = session.pending.base
+    say(f"Uncommitted changes of {session.user} (made against the configuration committed "
+        f"{cli_time(base.committed_at)} by {base.user}):")
+    say()
+    for number, change in enumerate(session.pending.changes, 1):
+        say(f"{number:>3}. {change.describe()}")

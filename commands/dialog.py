@@ -1,0 +1,190 @@
+"""AsyncOS dialog conventions, written once.
+
+Questions show their default in brackets (``[]>``, ``[Y]>``, ``[1]>``), Enter takes the
+default, a wrong answer prints the appliance's message and the question is asked
+again, a blank answer at a menu goes back one level.  Commands are written as
+straight-line async code on top of these helpers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from commands.io import EndOfInput, Terminal
+from engine.addresses import InvalidValue
+
+T = TypeVar("T")
+Validator = Callable[[str], T]
+
+
+class Dialog:
+    """Questions and answers over a :class:`~commands.io.Terminal`.
+
+    ``errors`` counts the wrong answers given; a session uses it to report failure
+    to scripts even when a later answer was right.
+    """
+
+    def __init__(self, terminal: Terminal) -> None:
+        self.terminal = terminal
+        self.errors = 0
+
+    # -- output --------------------------------------------------------------------
+    def say(self, text: str = "") -> None:
+        self.terminal.write(text + "\n")
+
+    def error(self, text: str) -> None:
+        self.errors += 1
+        self.terminal.error(text + "\n")
+
+    def show(self, renderable: Any) -> None:
+        self.terminal.show(renderable)
+
+    # -- questions -----------------------------------------------------------------
+    async def ask(
+        self,
+        question: str,
+        *,
+        default: str | None = None,
+        validate: Validator[T] | None = None,
+        choices: Sequence[str] = (),
+        secret: bool = False,
+    ) -> T | str:
+        """Ask on its own line, then ``[default]>``; re-ask until *validate* accepts.
+
+        *validate* returns the value to use or raises InvalidValue.  With no default,
+        an empty answer is passed to *validate* like any other (it may mean "none").
+        """
+        while True:
+            if question:
+                self.say()
+                self.say(question)
+            answer = await self.terminal.ask(
+                f"[{'' if default is None or secret else default}]> ", choices=choices, secret=secret
+            )
+            answer = answer.strip()
+            if not answer and default is not None:
+                answer = default
+            if validate is None:
+                return answer
+            try:
+                return validate(answer)
+            except InvalidValue as exc:
+                self.error(str(exc))
+
+    async def ask_required(self, question: str, *, validate: Validator[T] | None = None,
+                           default: str | None = None, choices: Sequence[str] = ()) -> T | str:
+        """Like :meth:`ask`, but a blank answer (with no default) is refused."""
+
+        def check(answer: str):
+            if not answer:
+                raise InvalidValue("You must enter a value.")
+            return validate(answer) if validate else answer
+
+        return await self.ask(question, default=default, validate=check, choices=choices)
+
+    async def confirm(self, question: str, *, default: bool) -> bool:
+        """A yes/no question with the bracket on the same line: ``Sure? [N]>``."""
+        while True:
+            self.say()
+            answer = (await self.terminal.ask(
+                f"{question} [{'Y' if default else 'N'}]> ", choices=("Y", "N")
+            )).strip().lower()
+            if not answer:
+                return default
+            if answer in ("y", "yes"):
+                return True
+            if answer in ("n", "no"):
+                return False
+            self.error("Please answer Y or N.")
+
+    async def menu(self, options: Sequence[tuple[str, str]], *,
+                   heading: str = "Choose the operation you want to perform:") -> str | None:
+        """An operations menu (``- NEW - Create a new policy``).
+
+        Returns the chosen keyword in upper case, or None for a blank answer (go back).
+        Keywords are accepted in any case.
+        """
+        keywords = [keyword for keyword, _ in options]
+        while True:
+            self.say()
+            self.say(heading)
+            for keyword, description in options:
+                self.say(f"- {keyword} - {description}")
+            answer = (await self.terminal.ask("[]> ", choices=keywords)).strip()
+            if not answer:
+                return None
+            if answer.upper() in keywords:
+                return answer.upper()
+            self.error(f"Unknown option: {answer}")
+
+    async def choose(
+        self,
+        items: Sequence[str],
+        question: str,
+        *,
+        default: int | None = None,
+        allow_blank: bool = False,
+    ) -> int | None:
+        """Print a numbered list and return the 0-based index of the choice.
+
+        Items can be chosen by number or by name (case-insensitive).  With
+        *allow_blank*, a blank answer returns None (go back).
+        """
+        while True:
+            self.say()
+            for number, item in enumerate(items, 1):
+                self.say(f"{number}. {item}")
+            if question:
+                self.say(question)
+            answer = (await self.terminal.ask(
+                f"[{'' if default is None else default + 1}]> ", choices=list(items)
+            )).strip()
+            if not answer:
+                if default is not None:
+                    return default
+                if allow_blank:
+                    return None
+                self.error("You must enter a value.")
+                continue
+            index = pick(items, answer)
+            if index is not None:
+                return index
+            self.error(f'"{answer}" is not a valid choice: enter a number from 1 to {len(items)} '
+                       "or a name from the list.")
+
+    async def ask_number(self, question: str, *, low: int, high: int,
+                         default: int | None = None) -> int:
+        def check(answer: str) -> int:
+            if not answer.isdigit() or not low <= int(answer) <= high:
+                raise InvalidValue(f"The value must be an integer from {low} to {high}.")
+            return int(answer)
+
+        return await self.ask(question, default=None if default is None else str(default),
+                              validate=check)
+
+    async def read_document(self, instructions: str) -> str:
+        """Read pasted lines until Ctrl-D (end of input) or a line holding only ``.``."""
+        self.say()
+        self.say(instructions)
+        lines: list[str] = []
+        while True:
+            try:
+                line = await self.terminal.ask("")
+            except EndOfInput:
+                break
+            if line.strip() == ".":
+                break
+            lines.append(line)
+        return "\n".join(lines)
+
+
+def pick(items: Sequence[str], answer: str) -> int | None:
+    """Index of the item chosen by *answer* (a 1-based number or a name), else None."""
+    if answer.isdigit():
+        number = int(answer)
+        return number - 1 if 1 <= number <= len(items) else None
+    lowered = [item.lower() for item in items]
+    if answer.lower() in lowered:
+        return lowered.index(answer.lower())
+    return None

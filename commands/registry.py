@@ -1,0 +1,120 @@
+"""One table of commands drives running, ``help`` and completion.
+
+A command module declares itself with :func:`command`; the record carries its
+one-line summary, its help text (the batch forms scripts rely on) and a small
+completion grammar, so help and completion can never drift from what exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Union
+
+if TYPE_CHECKING:
+    from commands.session import CliSession
+
+Handler = Callable[["CliSession", list[str]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Names:
+    """A completion node whose words come from the live configuration
+    (policy names, host names); every word leads on to *then*."""
+
+    source: Callable[[CliSession], Iterable[str]]
+    then: Grammar = None
+
+
+#: A completion grammar: fixed words (each with what may follow), live names, or nothing.
+Grammar = Union[Mapping[str, "Grammar"], Names, None]  # noqa: UP007 - recursive alias
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    name: str
+    summary: str
+    help: str
+    handler: Handler
+    #: Changes configuration (needs commit); roles without config rights are refused.
+    changes_config: bool = False
+    grammar: Grammar = None
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass
+class Registry:
+    _commands: dict[str, CommandSpec] = field(default_factory=dict)
+    _aliases: dict[str, str] = field(default_factory=dict)
+
+    def add(self, spec: CommandSpec) -> None:
+        for name in (spec.name, *spec.aliases):
+            if name in self._commands or name in self._aliases:
+                raise ValueError(f"command {name!r} registered twice")
+        self._commands[spec.name] = spec
+        for alias in spec.aliases:
+            self._aliases[alias] = spec.name
+
+    def get(self, name: str) -> CommandSpec | None:
+        name = name.lower()
+        return self._commands.get(self._aliases.get(name, name))
+
+    def __iter__(self):
+        return iter(sorted(self._commands.values(), key=lambda spec: spec.name))
+
+    def names(self) -> list[str]:
+        return sorted([*self._commands, *self._aliases])
+
+
+REGISTRY = Registry()
+
+
+def command(
+    name: str,
+    *,
+    summary: str,
+    help: str,
+    changes_config: bool = False,
+    grammar: Grammar = None,
+    aliases: tuple[str, ...] = (),
+) -> Callable[[Handler], Handler]:
+    """Register the decorated coroutine function as the command *name*."""
+
+    def register(handler: Handler) -> Handler:
+        REGISTRY.add(CommandSpec(name, summary, help.strip("\n"), handler, changes_config,
+                                 grammar, aliases))
+        return handler
+
+    return register
+
+
+def suggestions(session: CliSession, words: list[str], prefix: str) -> list[str]:
+    """Words that may complete *prefix* after the complete *words* already typed."""
+    if not words:
+        candidates: Iterable[str] = REGISTRY.names()
+    else:
+        spec = REGISTRY.get(words[0])
+        node = spec.grammar if spec else None
+        for word in words[1:]:
+            node = _step(session, node, word)
+        candidates = _words(session, node)
+    lowered = prefix.lower()
+    return sorted({c for c in candidates if c.lower().startswith(lowered)}, key=str.lower)
+
+
+def _words(session: CliSession, node: Grammar) -> Iterable[str]:
+    if isinstance(node, Names):
+        return list(node.source(session))
+    if isinstance(node, Mapping):
+        return node.keys()
+    return ()
+
+
+def _step(session: CliSession, node: Grammar, word: str) -> Grammar:
+    if isinstance(node, Names):
+        return node.then
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            if key.lower() == word.lower():
+                return value
+    return None

@@ -1,0 +1,174 @@
+"""A CLI session: one person (or script) at one prompt, with private pending changes.
+
+The session owns the read-eval loop that every renderer shares; the renderer only
+supplies a :class:`~commands.io.Terminal`.  Commands run as tasks so that Ctrl-C
+(:meth:`CliSession.interrupt`) cancels the command and not the shell.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shlex
+from dataclasses import dataclass, field
+
+from commands.dialog import Dialog
+from commands.errors import CommandError
+from commands.io import Cancelled, EndOfInput, Terminal
+from commands.registry import REGISTRY, CommandSpec
+from engine.appliance import Appliance
+from engine.config import Config, ConfigError
+from engine.config_changes import Change, replay
+from engine.store import ConfigVersion
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PendingChanges:
+    """Changes recorded but not committed, over the version they were made against."""
+
+    base: ConfigVersion
+    changes: list[Change] = field(default_factory=list)
+    view: Config = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.view = self.base.config.copy()
+
+    def record(self, change: Change) -> None:
+        """Apply *change* to the session's view, or raise CommandError and keep nothing."""
+        trial = self.view.copy()
+        try:
+            change.apply(trial)
+        except ConfigError as exc:
+            raise CommandError(str(exc)) from None
+        self.view = trial
+        self.changes.append(change)
+
+    def rebase(self, version: ConfigVersion) -> None:
+        """Follow the running configuration while nothing is pending."""
+        if not self.changes and version.id != self.base.id:
+            self.base = version
+            self.view = version.config.copy()
+
+    def replace_all(self, version: ConfigVersion, changes: list[Change]) -> None:
+        self.base = version
+        self.changes = list(changes)
+        self.view = replay(version.config, self.changes)
+
+    def __bool__(self) -> bool:
+        return bool(self.changes)
+
+
+class CliSession:
+    def __init__(self, appliance: Appliance, terminal: Terminal, *, user: str = "admin") -> None:
+        self.appliance = appliance
+        self.terminal = terminal
+        self.user = user
+        self.dialog = Dialog(terminal)
+        self.pending = PendingChanges(appliance.running)
+        self.failed = False
+        self.finished = False
+        self._task: asyncio.Task | None = None
+
+    # -- what the shell shows --------------------------------------------------------
+    @property
+    def config(self) -> Config:
+        """The configuration as this session sees it: running plus its own changes."""
+        return self.pending.view
+
+    @property
+    def prompt(self) -> str:
+        return f"{self.appliance.config.hostname}> "
+
+    # -- the loop ------------------------------------------------------------------
+    async def run(self) -> int:
+        """Read and run commands until ``quit`` or end of input; return the exit status."""
+        while not self.finished:
+            try:
+                line = await self.terminal.read_command(self.prompt)
+            except EndOfInput:
+                self._end_of_input()
+                break
+            await self.execute(line)
+        return 1 if self.failed else 0
+
+    def _end_of_input(self) -> None:
+        if self.pending:
+            self.terminal.error(
+                "Warning: the session ended with uncommitted changes; they were discarded.\n"
+            )
+
+    async def execute(self, line: str) -> bool:
+        """Run one command line; False (and the session marked failed) if it failed."""
+        ok = await self._execute(line)
+        if not ok:
+            self.failed = True
+        return ok
+
+    async def _execute(self, line: str) -> bool:
+        try:
+            words = shlex.split(line)
+        except ValueError as exc:
+            self.dialog.error(f"Invalid arguments when processing: {line.strip()} ({exc})")
+            return False
+        if not words:
+            return True
+        spec = REGISTRY.get(words[0])
+        if spec is None:
+            self.dialog.error(f"Unknown command or missing feature key: {words[0]}")
+            return False
+        return await self.run_command(spec, words[1:])
+
+    async def run_command(self, spec: CommandSpec, args: list[str]) -> bool:
+        self.pending.rebase(self.appliance.running)
+        errors_before = self.dialog.errors
+        self._task = asyncio.ensure_future(spec.handler(self, args))
+        try:
+            await self._task
+        except CommandError as exc:
+            self.dialog.error(str(exc))
+            return False
+        except (Cancelled, asyncio.CancelledError):
+            self.terminal.write("\n")
+            return False
+        except EndOfInput:
+            if not self.terminal.interactive:
+                self.finished = True
+            self.terminal.write("\n")
+            return False
+        except Exception as exc:
+            log.exception("command %s failed", spec.name)
+            self.dialog.error(f"An application fault occurred: {type(exc).__name__}: {exc}")
+            return False
+        finally:
+            self._task = None
+        return self.dialog.errors == errors_before
+
+    def interrupt(self) -> bool:
+        """Ctrl-C while a command runs: cancel it.  False when no command is running."""
+        if self._task is None or self._task.done():
+            return False
+        self._task.cancel()
+        return True
+
+    # -- helpers for commands ------------------------------------------------------
+    def record(self, change: Change) -> None:
+        """Record a configuration change in this session (pending until commit)."""
+        self.pending.record(change)
+
+    async def commit(self, comment: str, *, rollback: bool = True) -> ConfigVersion:
+        try:
+            version = await self.appliance.commit(
+                self.pending.changes, user=self.user, comment=comment, rollback=rollback
+            )
+        except ConfigError as exc:
+            raise CommandError(
+                f"Commit failed: {exc} Your changes are still pending; review them with "
+                "showchanges or discard them with clearchanges."
+            ) from None
+        self.pending = PendingChanges(version)
+        return version
+
+    def clear(self) -> None:
+        self.pending = PendingChanges(self.appliance.running)

@@ -1,0 +1,141 @@
+"""The appliance as the command layer sees it: a small facade over the store and,
+later, the mail engine.
+
+It keeps the running configuration in memory, commits new versions through a
+single store thread (the event loop never touches the disk), and notices versions
+committed by other processes that share the data directory, so every console and
+the engine always run the latest committed configuration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
+
+from engine.config import Config, Endpoint
+from engine.config_changes import Change, replay
+from engine.store import ConfigVersion, Store
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MODEL = "C100V"
+ASYNCOS_VERSION = "15.5.1-055"
+BUILD_DATE = "2024-01-30"
+EMULATOR = "segcli 0.1.0"
+
+
+@dataclass(frozen=True)
+class StartOptions:
+    """What ``segcli`` was started with; overrides win over the configuration."""
+
+    data_dir: Path
+    smtp: Endpoint | None = None
+    ssh: Endpoint | None = None
+
+
+class Appliance:
+    def __init__(self, store: Store, options: StartOptions) -> None:
+        self.store = store
+        self.options = options
+        self.started_at = datetime.now(UTC)
+        self.serial = store.setting("serial") or ""
+        self.installed_at = datetime.fromisoformat(store.setting("installed_at") or
+                                                   self.started_at.isoformat())
+        self._running = store.latest()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+        self._watchers: list[Callable[[ConfigVersion], None]] = []
+        self._poller: asyncio.Task | None = None
+
+    @classmethod
+    def open(cls, options: StartOptions) -> Appliance:
+        return cls(Store.open(options.data_dir), options)
+
+    # -- running configuration -----------------------------------------------------
+    @property
+    def running(self) -> ConfigVersion:
+        return self._running
+
+    @property
+    def config(self) -> Config:
+        return self._running.config
+
+    @property
+    def smtp_endpoint(self) -> Endpoint:
+        return self.options.smtp or self.config.smtp_listener
+
+    @property
+    def ssh_endpoint(self) -> Endpoint:
+        return self.options.ssh or self.config.ssh_listener
+
+    def on_config_change(self, watcher: Callable[[ConfigVersion], None]) -> None:
+        """Call *watcher* with every newly committed version (from any process)."""
+        self._watchers.append(watcher)
+
+    def _apply(self, version: ConfigVersion) -> None:
+        if version.id <= self._running.id:
+            return
+        self._running = version
+        for watcher in self._watchers:
+            try:
+                watcher(version)
+            except Exception:  # a faulty watcher must not stop the others
+                log.exception("configuration watcher failed")
+
+    # -- store access (off the event loop) -------------------------------------------
+    async def _in_store(self, fn: Callable[..., T], *args, **kwargs) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+
+    async def commit(self, changes: list[Change], *, user: str, comment: str,
+                     rollback: bool) -> ConfigVersion:
+        """Replay *changes* onto the latest committed version and store the result.
+
+        Raises ConfigError (nothing written) when a change no longer applies, e.g.
+        another session deleted the policy this one edits.
+        """
+        version = await self._in_store(
+            self.store.commit_config, lambda latest: replay(latest, changes),
+            user=user, comment=comment, rollback=rollback,
+        )
+        self._apply(version)
+        return version
+
+    async def versions(self, *, limit: int = 10) -> list[ConfigVersion]:
+        return await self._in_store(self.store.versions, limit=limit)
+
+    async def version(self, version_id: int) -> ConfigVersion | None:
+        return await self._in_store(self.store.version, version_id)
+
+    async def refresh(self) -> None:
+        """Pick up a version another process committed."""
+        latest_id = await self._in_store(self.store.latest_version_id)
+        if latest_id > self._running.id:
+            self._apply(await self._in_store(self.store.latest))
+
+    # -- life cycle ----------------------------------------------------------------
+    def start(self, *, poll_seconds: float = 1.0) -> None:
+        self._poller = asyncio.ensure_future(self._poll(poll_seconds))
+
+    async def _poll(self, seconds: float) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await self.refresh()
+            except Exception:
+                log.exception("could not read the configuration store")
+
+    async def stop(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+        self._executor.shutdown(wait=True)
+        self.store.close()

@@ -1,0 +1,246 @@
+"""The appliance configuration: one typed tree, validated as a whole.
+
+A :class:`Config` is plain data.  Sessions never edit the running configuration:
+they record :mod:`engine.config_changes` against a private copy, and ``commit``
+replays them onto the latest committed version (see DESIGN.md, "State").
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from engine.addresses import (
+    InvalidValue,
+    check_email_address,
+    check_hostname,
+    check_member,
+    member_matches,
+)
+
+DEFAULT_POLICY = "DEFAULT"
+_POLICY_NAME_MAX = 64
+
+
+class ConfigError(ValueError):
+    """A change cannot be applied to the configuration; the message is for a person."""
+
+
+class Direction(StrEnum):
+    INCOMING = "incoming"
+    OUTGOING = "outgoing"
+
+    @property
+    def title(self) -> str:
+        return "Incoming" if self is Direction.INCOMING else "Outgoing"
+
+    @property
+    def table(self) -> str:
+        """The word AsyncOS uses in mail log lines: 'inbound table' / 'outbound table'."""
+        return "inbound" if self is Direction.INCOMING else "outbound"
+
+
+class TdcMode(StrEnum):
+    """A policy's Threat Defense Connector choice (SPEC.md §1, step 3)."""
+
+    DISABLED = "disabled"
+    DEFAULT = "default"
+    CUSTOM = "custom"
+
+
+@dataclass
+class Endpoint:
+    """A listening address, written ``HOST:PORT``."""
+
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, text: str) -> Endpoint:
+        host, sep, port_text = text.strip().rpartition(":")
+        host = host.strip("[]")
+        if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise InvalidValue(f'"{text}" is not a valid address: use HOST:PORT, e.g. 127.0.0.1:2525.')
+        return cls(host, int(port_text))
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass
+class TdcSettings:
+    """Global Threat Defense Connector settings (``tdcconfig``)."""
+
+    enabled: bool = False
+    intake_address: str = ""
+
+
+@dataclass
+class ThreatDefense:
+    """Per-policy THREATDEFENSE setting."""
+
+    mode: TdcMode = TdcMode.DISABLED
+    custom_address: str = ""
+
+    def intake_address(self, tdc: TdcSettings) -> str | None:
+        """The address journal copies go to, or None when this policy does not journal."""
+        if not tdc.enabled or self.mode is TdcMode.DISABLED:
+            return None
+        if self.mode is TdcMode.CUSTOM:
+            return self.custom_address
+        return tdc.intake_address or None
+
+    def describe(self) -> str:
+        if self.mode is TdcMode.CUSTOM:
+            return f"Custom Message Intake Address: {self.custom_address}"
+        if self.mode is TdcMode.DEFAULT:
+            return "Default Message Intake Address"
+        return "Disabled"
+
+
+@dataclass
+class MailPolicy:
+    """One row of a mail policy table.  Members are kept in lower case."""
+
+    name: str
+    senders: list[str] = field(default_factory=list)
+    recipients: list[str] = field(default_factory=list)
+    threat_defense: ThreatDefense = field(default_factory=ThreatDefense)
+
+    @property
+    def is_default(self) -> bool:
+        return self.name == DEFAULT_POLICY
+
+    def matches(self, sender: str, recipient: str) -> bool:
+        """First-match test: a sender member or a recipient member matches."""
+        if self.is_default:
+            return True
+        return any(member_matches(m, sender) for m in self.senders) or any(
+            member_matches(m, recipient) for m in self.recipients
+        )
+
+    @property
+    def members(self) -> list[str]:
+        return [*self.senders, *self.recipients]
+
+
+@dataclass
+class PolicyTable:
+    """An ordered policy table; DEFAULT is always present and always last."""
+
+    policies: list[MailPolicy] = field(default_factory=lambda: [MailPolicy(DEFAULT_POLICY)])
+
+    @property
+    def names(self) -> list[str]:
+        return [p.name for p in self.policies]
+
+    def find(self, name: str) -> MailPolicy | None:
+        """Policy names are matched case-insensitively, as at the appliance."""
+        for policy in self.policies:
+            if policy.name.lower() == name.lower():
+                return policy
+        return None
+
+    def get(self, name: str) -> MailPolicy:
+        policy = self.find(name)
+        if policy is None:
+            raise ConfigError(f'There is no policy named "{name}".')
+        return policy
+
+    @property
+    def default(self) -> MailPolicy:
+        return self.policies[-1]
+
+    def match(self, sender: str, recipient: str) -> MailPolicy:
+        return next(p for p in self.policies if p.matches(sender, recipient))
+
+    def search(self, address: str) -> list[MailPolicy]:
+        """Policies with a member that matches *address* as sender or recipient."""
+        return [
+            p for p in self.policies
+            if any(member_matches(m, address) for m in p.members)
+        ]
+
+
+@dataclass
+class Config:
+    """Everything ``saveconfig`` writes and ``loadconfig`` reads."""
+
+    hostname: str = "mail1.example.com"
+    tdc: TdcSettings = field(default_factory=TdcSettings)
+    incoming: PolicyTable = field(default_factory=PolicyTable)
+    outgoing: PolicyTable = field(default_factory=PolicyTable)
+    smtp_listener: Endpoint = field(default_factory=lambda: Endpoint("127.0.0.1", 2525))
+    ssh_listener: Endpoint = field(default_factory=lambda: Endpoint("127.0.0.1", 2222))
+
+    def copy(self) -> Config:
+        return copy.deepcopy(self)
+
+    def policies(self, direction: Direction) -> PolicyTable:
+        return self.incoming if direction is Direction.INCOMING else self.outgoing
+
+    def problems(self) -> list[str]:
+        """Every reason this configuration could not run, for an all-or-nothing load."""
+        found: list[str] = []
+        found += _try(check_hostname, self.hostname, prefix="hostname: ")
+        if self.tdc.intake_address:
+            found += _try(check_email_address, self.tdc.intake_address,
+                          prefix="Threat Defense Connector: ")
+        if self.tdc.enabled and not self.tdc.intake_address:
+            found.append("Threat Defense Connector: enabled without a Default Message Intake Address.")
+        for direction in Direction:
+            found += _table_problems(direction, self.policies(direction))
+        return found
+
+
+def _table_problems(direction: Direction, table: PolicyTable) -> list[str]:
+    where = f"{direction.title} Mail Policies"
+    found: list[str] = []
+    if not table.policies or not table.policies[-1].is_default:
+        found.append(f"{where}: the DEFAULT policy must be present and last.")
+    seen: set[str] = set()
+    for policy in table.policies:
+        key = policy.name.lower()
+        if key in seen:
+            found.append(f'{where}: there is already a policy named "{policy.name}".')
+        seen.add(key)
+        found += _try(check_policy_name, policy.name, prefix=f"{where}: ")
+        if policy.is_default and policy.members:
+            found.append(f"{where}: the DEFAULT policy cannot have members.")
+        if not policy.is_default and not policy.members:
+            found.append(f'{where}: policy "{policy.name}" has no members.')
+        for member in policy.members:
+            found += _try(check_member, member, prefix=f'{where}: policy "{policy.name}": ')
+        td = policy.threat_defense
+        if td.mode is TdcMode.CUSTOM:
+            found += _try(check_email_address, td.custom_address,
+                          prefix=f'{where}: policy "{policy.name}": ')
+        if direction is Direction.OUTGOING and td.mode is not TdcMode.DISABLED:
+            found.append(f'{where}: policy "{policy.name}": the Threat Defense Connector '
+                         "journals incoming mail only.")
+    return found
+
+
+def check_policy_name(name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > _POLICY_NAME_MAX:
+        raise InvalidValue(
+            f"A Per-recipient policy name is a non-empty string of at most {_POLICY_NAME_MAX} "
+            "characters."
+        )
+    if not name.isascii():
+        raise InvalidValue("Non ASCII characters are not allowed.")
+    if any(c.isspace() or c in ",;'\"" for c in name):
+        raise InvalidValue(
+            "Valid characters are letters, digits, hyphens, underscores, dots and @."
+        )
+    return name
+
+
+def _try(check, value: str, *, prefix: str) -> list[str]:
+    try:
+        check(value)
+    except InvalidValue as exc:
+        return [prefix + str(exc)]
+    return []

@@ -1,0 +1,1 @@
+"""segcli: terminals, transports and wiring of the emulated Secure Email Gateway."""

@@ -1,0 +1,3 @@
+from segcli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,121 @@
+"""The interactive renderer: prompt_toolkit for a person at a terminal.
+
+Completion comes from the command registry (commands, sub-commands, policy names)
+and, at a question, from the answers the dialog offers; history is kept per user
+across runs; the bottom toolbar shows the hostname, pending changes and the
+connector at a glance.  Output goes through a rich Console sized to this terminal.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.completion import CompleteEvent, Completer, Completion, WordCompleter
+from prompt_toolkit.document import Document
+from prompt_toolkit.history import FileHistory, InMemoryHistory
+from prompt_toolkit.input import Input
+from prompt_toolkit.output import Output
+from rich.console import Console
+from rich.text import Text
+
+from commands.io import Cancelled, EndOfInput
+from commands.registry import suggestions
+
+if TYPE_CHECKING:
+    from commands.session import CliSession
+
+
+class CommandCompleter(Completer):
+    """Completes the word under the cursor from the registry's grammar."""
+
+    def __init__(self, terminal: PromptTerminal) -> None:
+        self._terminal = terminal
+
+    def get_completions(self, document: Document, complete_event: CompleteEvent
+                        ) -> Iterable[Completion]:
+        session = self._terminal.session
+        if session is None:
+            return
+        text = document.text_before_cursor
+        try:
+            words = shlex.split(text)
+        except ValueError:
+            return
+        prefix = "" if not text or text[-1].isspace() else (words.pop() if words else "")
+        for word in suggestions(session, words, prefix):
+            yield Completion(word, start_position=-len(prefix))
+
+
+class PromptTerminal:
+    interactive = True
+
+    def __init__(self, *, history_file: Path | None = None, input: Input | None = None,
+                 output: Output | None = None, stdout: Any = None) -> None:
+        self.session: CliSession | None = None
+        history = InMemoryHistory()
+        if history_file is not None:
+            history_file.parent.mkdir(parents=True, exist_ok=True)
+            history = FileHistory(str(history_file))
+        self._commands: PromptSession[str] = PromptSession(
+            history=history, completer=CommandCompleter(self), complete_while_typing=False,
+            bottom_toolbar=self._toolbar, input=input, output=output,
+        )
+        self._answers: PromptSession[str] = PromptSession(input=input, output=output)
+        self._output = self._commands.output
+        self._console = Console(file=stdout, highlight=False, emoji=False, markup=False,
+                                soft_wrap=True)
+
+    def attach(self, session: CliSession) -> None:
+        self.session = session
+
+    @property
+    def width(self) -> int:
+        return self._output.get_size().columns
+
+    # -- output --------------------------------------------------------------------
+    def write(self, text: str) -> None:
+        self._console.width = self.width
+        self._console.print(Text(text), end="")
+
+    def error(self, text: str) -> None:
+        self._console.print(Text(text, style="bold red"), end="")
+
+    def show(self, renderable: Any) -> None:
+        self._console.width = self.width
+        self._console.print(renderable)
+
+    # -- input ---------------------------------------------------------------------
+    async def read_command(self, prompt: str) -> str:
+        try:
+            return await self._commands.prompt_async(prompt, handle_sigint=False)
+        except KeyboardInterrupt:
+            return ""
+        except EOFError:
+            raise EndOfInput from None
+
+    async def ask(self, prompt: str, *, choices: Sequence[str] = (), secret: bool = False) -> str:
+        completer = WordCompleter(list(choices), ignore_case=True) if choices else None
+        try:
+            return await self._answers.prompt_async(
+                prompt, completer=completer, is_password=secret, handle_sigint=False,
+                complete_while_typing=False,
+            )
+        except KeyboardInterrupt:
+            raise Cancelled from None
+        except EOFError:
+            raise EndOfInput from None
+
+    def _toolbar(self) -> str:
+        session = self.session
+        if session is None:
+            return ""
+        config = session.appliance.config
+        pending = len(session.pending.changes)
+        tdc = (f"TDC enabled → {config.tdc.intake_address}" if config.tdc.enabled
+               else "TDC disabled")
+        changes = f"{pending} uncommitted change(s)" if pending else "no uncommitted changes"
+        return f" {config.hostname} | {session.user} | {changes} | {tdc} "

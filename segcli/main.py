@@ -1,0 +1,148 @@
+"""``segcli``: start the appliance and a console on it.
+
+One process is one appliance (DESIGN.md): Twisted's reactor runs on top of asyncio
+so the engine's protocols, prompt_toolkit and dnspython share one loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from engine.addresses import InvalidValue
+from engine.appliance import Appliance, StartOptions
+from engine.config import Endpoint
+from engine.instance_lock import InstanceLock
+
+EXIT_USAGE = 2
+EXIT_SOFTWARE = 70
+
+
+def default_data_dir() -> Path:
+    """``$SEGCLI_DATA``, else ``$XDG_DATA_HOME/segcli``, else ``~/.local/share/segcli``."""
+    if os.environ.get("SEGCLI_DATA"):
+        return Path(os.environ["SEGCLI_DATA"])
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "segcli"
+
+
+def _endpoint(text: str) -> Endpoint:
+    try:
+        return Endpoint.parse(text)
+    except InvalidValue as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="segcli",
+        description="An emulated Cisco Secure Email Gateway (Threat Defense Connector) with "
+        "its AsyncOS command line.",
+    )
+    parser.add_argument("--data", type=Path, default=None, metavar="DIR",
+                        help=f"data directory (default: {default_data_dir()})")
+    parser.add_argument("--smtp", type=_endpoint, metavar="HOST:PORT",
+                        help="SMTP listener address (overrides the configuration)")
+    parser.add_argument("--ssh", type=_endpoint, metavar="HOST:PORT",
+                        help="SSH server address (overrides the configuration)")
+    parser.add_argument("--plain", action="store_true",
+                        help="plain line mode even at a terminal (no colours, no completion)")
+    parser.add_argument("--user", default="admin", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    data_dir = (args.data or default_data_dir()).expanduser().resolve()
+    options = StartOptions(data_dir=data_dir, smtp=args.smtp, ssh=args.ssh)
+    try:
+        appliance = Appliance.open(options)
+    except OSError as exc:
+        print(f"segcli: cannot open the data directory {data_dir}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    _log_to(data_dir)
+    return _run_reactor(lambda: _serve(appliance, args))
+
+
+def _log_to(data_dir: Path) -> None:
+    """The process's own diagnostics (tracebacks) go to a file, never to the console."""
+    log_dir = data_dir / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        filename=log_dir / "segcli.log", level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _run_reactor(start) -> int:
+    """Run ``start()`` (a coroutine) on Twisted's asyncio reactor; return its status."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    from twisted.internet import asyncioreactor
+
+    asyncioreactor.install(loop)
+    from twisted.internet import defer, reactor
+
+    outcome: dict[str, int] = {}
+
+    def done(result):
+        if isinstance(result, int):
+            outcome["status"] = result
+        else:
+            logging.getLogger("segcli").error("segcli failed: %s", result.getTraceback())
+            print(f"segcli: internal error: {result.getErrorMessage()}", file=sys.stderr)
+            outcome["status"] = EXIT_SOFTWARE
+        reactor.stop()
+
+    reactor.callWhenRunning(
+        lambda: defer.Deferred.fromFuture(asyncio.ensure_future(start())).addBoth(done)
+    )
+    # Signals are ours: Ctrl-C cancels the running command, it does not stop the reactor.
+    reactor.run(installSignalHandlers=False)
+    return outcome.get("status", EXIT_SOFTWARE)
+
+
+async def _serve(appliance: Appliance, args: argparse.Namespace) -> int:
+    from commands import load_all
+    from commands.session import CliSession
+
+    load_all()
+    lock = InstanceLock(appliance.options.data_dir)
+    primary = lock.acquire()
+    appliance.start()
+    if not primary:
+        print(f"segcli: the appliance of {appliance.options.data_dir} is running in process "
+              f"{lock.holder()}; this console shares its configuration.", file=sys.stderr)
+    loop = asyncio.get_running_loop()
+    terminal = _terminal(appliance, args, loop)
+    session = CliSession(appliance, terminal, user=args.user)
+    if hasattr(terminal, "attach"):
+        terminal.attach(session)
+    run = asyncio.ensure_future(session.run())
+    loop.add_signal_handler(signal.SIGINT, session.interrupt)
+    loop.add_signal_handler(signal.SIGTERM, run.cancel)  # a clean stop, not a failure
+    try:
+        return await run
+    except asyncio.CancelledError:
+        return 0
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+        loop.remove_signal_handler(signal.SIGTERM)
+        await appliance.stop()
+        lock.release()
+
+
+def _terminal(appliance: Appliance, args: argparse.Namespace, loop: asyncio.AbstractEventLoop):
+    at_terminal = sys.stdin.isatty() and sys.stdout.isatty()
+    if at_terminal and not args.plain and os.environ.get("TERM", "") != "dumb":
+        from segcli.console import PromptTerminal
+
+        return PromptTerminal(history_file=appliance.options.data_dir / "history" / args.user)
+    from segcli.plain import PlainTerminal, ThreadedLineReader
+
+    return PlainTerminal(ThreadedLineReader(sys.stdin, loop), sys.stdout, echo=not at_terminal)
