@@ -61,10 +61,14 @@ class PendingChanges:
 
 
 class CliSession:
-    def __init__(self, appliance: Appliance, terminal: Terminal, *, user: str = "admin") -> None:
+    def __init__(self, appliance: Appliance, terminal: Terminal, *, user: str = "admin",
+                 local: bool = True) -> None:
         self.appliance = appliance
         self.terminal = terminal
         self.user = user
+        #: At the appliance's own console: file commands may name paths on the host.
+        #: Remote (SSH) sessions only see the appliance's /configuration directory.
+        self.local = local
         self.dialog = Dialog(terminal)
         self.pending = PendingChanges(appliance.running)
         self.failed = False
