@@ -139,7 +139,6 @@ class CliSession:
         except EndOfInput:
             if not self.terminal.interactive:
                 self.finished = True
-            self.terminal.write("\n")
             return False
         except Exception as exc:
             log.exception("command %s failed", spec.name)
