@@ -81,3 +81,18 @@ def test_concurrent_commits_from_two_stores_all_land(data_dir):
     assert {f"a{n}" for n in range(20)} | {f"b{n}" for n in range(20)} <= comments
     for store in stores:
         store.close()
+
+
+def test_models_and_migrations_agree(data_dir):
+    """A model change without its migration would break old data directories: the schema
+    the migrations build must be exactly the one the models describe."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from engine.models import Base
+
+    store = Store.open(data_dir)
+    with store.engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    store.close()
+    assert diff == []
