@@ -125,14 +125,19 @@ class Dialog:
         *,
         default: int | None = None,
         allow_blank: bool = False,
+        heading: str | None = None,
     ) -> int | None:
         """Print a numbered list and return the 0-based index of the choice.
 
-        Items can be chosen by number or by name (case-insensitive).  With
-        *allow_blank*, a blank answer returns None (go back).
+        *heading* stands directly above the list (AsyncOS puts the question there:
+        "Would you like to configure ...?"), *question* below it ("Enter the name or
+        number ...").  Items can be chosen by number or by name (case-insensitive).
+        With *allow_blank*, a blank answer returns None (go back).
         """
         while True:
             self.say()
+            if heading:
+                self.say(heading)
             for number, item in enumerate(items, 1):
                 self.say(f"{number}. {item}")
             if question:
@@ -160,8 +165,9 @@ class Dialog:
                 raise InvalidValue(f"The value must be an integer from {low} to {high}.")
             return int(answer)
 
-        return await self.ask(question, default=None if default is None else str(default),
-                              validate=check)
+        answer = await self.ask(question, default=None if default is None else str(default),
+                                validate=check)
+        return int(answer)
 
     async def read_document(self, instructions: str) -> str:
         """Read pasted lines until Ctrl-D (end of input) or a line holding only ``.``."""

@@ -223,9 +223,8 @@ def _members(text: str) -> list[str]:
 async def _choose_from(dialog: Dialog, question: str, items: Sequence[str], *,
                        default: int | None = None) -> int | None:
     """A question above a numbered list (``Would you like ...?`` / ``1. ...`` / ``[1]>``)."""
-    dialog.say()
-    dialog.say(question)
-    return await dialog.choose(items, "", default=default, allow_blank=default is None)
+    return await dialog.choose(items, "", default=default, allow_blank=default is None,
+                               heading=question)
 
 
 # -- what the tables show --------------------------------------------------------------

@@ -121,7 +121,7 @@ def test_new_incoming_policy_interactively(appliance):
     assert "Add senders for this policy? [N]> " in term.prompts
     assert "Add receivers for this policy? [Y]> " in term.prompts
     assert "Enter the receivers for this policy [comma separated]:" in term.text
-    assert ("Choose the Threat Defense Connector setting for this policy:\n\n1. Disabled\n"
+    assert ("Choose the Threat Defense Connector setting for this policy:\n1. Disabled\n"
             "2. Default Message Intake Address\n3. Custom Message Intake Address\n[1]> ") in term.text
     config = committed(appliance)
     assert config.incoming.names == ["first", "sales", "DEFAULT"]  # just above DEFAULT
@@ -211,7 +211,7 @@ def test_edit_by_number_add_sender_and_receiver(appliance):
         "", "", COMMIT,
     ])
     assert status == 1
-    assert "Would you like to add senders or receivers?\n\n1. Sender\n2. Receiver\n[2]> " in term.text
+    assert "Would you like to add senders or receivers?\n1. Sender\n2. Receiver\n[2]> " in term.text
     assert "@sales.example.com is already a member of this policy." in term.text
     sales = committed(appliance).incoming.get("sales")
     assert sales.senders == ["boss@corp.example.com"]

@@ -93,7 +93,7 @@ def test_wrong_answer_is_asked_again_and_reported(data_dir):
 
 def test_help_lists_commands_and_batch_forms(data_dir):
     result = run_segcli(data_dir, "help\nhelp tdcconfig\nhelp nosuch\n")
-    assert "tdcconfig     Configure the Threat Defense Connector" in result.stdout
+    assert re.search(r"^tdcconfig +Configure the Threat Defense Connector$", result.stdout, re.M)
     assert "tdcconfig enable <intake address>" in result.stdout
     assert "help is not available for nosuch" in result.stdout
     assert result.returncode == 1
