@@ -48,7 +48,7 @@ def incoming_names(appliance) -> list[str]:
 def test_direction_question_table_and_menu(appliance):
     status, term, session = run_session(appliance, ["policyconfig", "", ""])
     assert status == 0
-    assert ("Would you like to configure Incoming Mail Policy or Outgoing Mail Policies?\n\n"
+    assert ("Would you like to configure Incoming Mail Policy or Outgoing Mail Policies?\n"
             "1. Incoming Mail Policies\n2. Outgoing Mail Policies\n[1]> ") in term.text
     assert "Incoming Mail Policy Configuration\n" in term.text
     for line in ("- NEW - Create a new policy", "- EDIT - Edit an existing policy",
