@@ -58,7 +58,7 @@ def test_every_problem_is_reported_together():
 def test_semantic_problems_are_reported():
     text = to_xml(_rich_config()).replace("<member>@sales.example.com</member>",
                                           "<member>nonsense</member>")
-    with pytest.raises(ConfigXmlError, match='policy "sales".*The entry you have entered is invalid'):
+    with pytest.raises(ConfigXmlError, match=r'policy "sales".*The entry you have entered is invalid'):
         from_xml(text)
 
 
