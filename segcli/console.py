@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from prompt_toolkit import PromptSession
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion, WordCompleter
 from prompt_toolkit.document import Document
-from prompt_toolkit.history import FileHistory, InMemoryHistory
+from prompt_toolkit.history import DummyHistory, FileHistory, InMemoryHistory
 from prompt_toolkit.input import Input
 from prompt_toolkit.output import Output
 from rich.console import Console
@@ -27,6 +27,7 @@ from commands.registry import suggestions
 
 if TYPE_CHECKING:
     from commands.session import CliSession
+    from engine.store import ConfigVersion
 
 
 class CommandCompleter(Completer):
@@ -51,6 +52,13 @@ class CommandCompleter(Completer):
 
 
 class PromptTerminal:
+    """A :class:`~commands.io.Terminal` for a person: line editing, completion, toolbar.
+
+    The bottom toolbar is drawn only where prompt_toolkit knows the room below the
+    cursor, i.e. when the terminal answers cursor-position requests (real terminals
+    do; ``PROMPT_TOOLKIT_NO_CPR=1`` turns it off).
+    """
+
     interactive = True
 
     def __init__(self, *, history_file: Path | None = None, input: Input | None = None,
@@ -64,13 +72,29 @@ class PromptTerminal:
             history=history, completer=CommandCompleter(self), complete_while_typing=False,
             bottom_toolbar=self._toolbar, input=input, output=output,
         )
-        self._answers: PromptSession[str] = PromptSession(input=input, output=output)
+        # Answers keep no history: Up-arrow at a question must never bring back an
+        # earlier answer that may have been a password.
+        self._answers: PromptSession[str] = PromptSession(
+            history=DummyHistory(), input=input, output=output
+        )
         self._output = self._commands.output
         self._console = Console(file=stdout, highlight=False, emoji=False, markup=False,
                                 soft_wrap=True)
 
     def attach(self, session: CliSession) -> None:
         self.session = session
+        session.appliance.on_config_change(self._redraw)
+
+    def _redraw(self, _version: ConfigVersion) -> None:
+        """A new version (perhaps from another console) changes the prompt and the
+        toolbar: redraw the prompt being shown now rather than at the next one."""
+        app = self._commands.app
+        if app.is_running:
+            app.invalidate()
+
+    def _live_prompt(self) -> str:
+        assert self.session is not None
+        return self.session.prompt
 
     @property
     def width(self) -> int:
@@ -82,6 +106,7 @@ class PromptTerminal:
         self._console.print(Text(text), end="")
 
     def error(self, text: str) -> None:
+        self._console.width = self.width
         self._console.print(Text(text, style="bold red"), end="")
 
     def show(self, renderable: Any) -> None:
@@ -90,12 +115,22 @@ class PromptTerminal:
 
     # -- input ---------------------------------------------------------------------
     async def read_command(self, prompt: str) -> str:
+        """One command line.  Ctrl-C abandons the line; Ctrl-D means ``quit``.
+
+        The prompt is re-read at every redraw (see :meth:`_redraw`), so it follows a
+        hostname committed elsewhere.  ``handle_sigint=False`` leaves SIGINT to
+        ``segcli.main``, which cancels a running command with it.
+        """
+        message = self._live_prompt if self.session is not None else prompt
         try:
-            return await self._commands.prompt_async(prompt, handle_sigint=False)
+            return await self._commands.prompt_async(message, handle_sigint=False)
         except KeyboardInterrupt:
             return ""
         except EOFError:
-            raise EndOfInput from None
+            if self._commands.input.closed:  # the terminal went away: nobody to ask
+                raise EndOfInput from None
+            # Like AsyncOS quit: pending changes are not dropped without a warning.
+            return "quit"
 
     async def ask(self, prompt: str, *, choices: Sequence[str] = (), secret: bool = False) -> str:
         completer = WordCompleter(list(choices), ignore_case=True) if choices else None

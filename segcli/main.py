@@ -13,14 +13,19 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.addresses import InvalidValue
 from engine.appliance import Appliance, StartOptions
 from engine.config import Endpoint
 from engine.instance_lock import InstanceLock
 
+if TYPE_CHECKING:
+    from commands.session import CliSession
+
 EXIT_USAGE = 2
 EXIT_SOFTWARE = 70
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
 def default_data_dir() -> Path:
@@ -124,17 +129,58 @@ async def _serve(appliance: Appliance, args: argparse.Namespace) -> int:
     if hasattr(terminal, "attach"):
         terminal.attach(session)
     run = asyncio.ensure_future(session.run())
-    loop.add_signal_handler(signal.SIGINT, session.interrupt)
-    loop.add_signal_handler(signal.SIGTERM, run.cancel)  # a clean stop, not a failure
+    stopped_with = _handle_signals(loop, session, run)
     try:
-        return await run
+        status = await run
     except asyncio.CancelledError:
-        return 0
+        status = 0
     finally:
-        loop.remove_signal_handler(signal.SIGINT)
-        loop.remove_signal_handler(signal.SIGTERM)
         await appliance.stop()
         lock.release()
+        for signum in _SIGNALS:  # only now: a second signal must not cut the cleanup short
+            loop.remove_signal_handler(signum)
+    if stopped_with:
+        return stopped_with[0]
+    # The exit status tells a script whether every command worked; a person at the
+    # console who once mistyped has still ended the session normally.
+    return 0 if terminal.interactive else status
+
+
+_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _handle_signals(loop: asyncio.AbstractEventLoop, session: CliSession,
+                    run: asyncio.Future[int]) -> list[int]:
+    """Route the signals to the session; return the list that will hold the exit
+    status when a signal ended the session."""
+    stopped_with: list[int] = []
+
+    def stop(status: int) -> None:
+        """End the session: a running command is cancelled (the loop then sees
+        ``finished``), an idle prompt is cancelled where it waits."""
+        stopped_with.append(status)
+        session.finished = True
+        if not session.interrupt():
+            run.cancel()
+
+    def on_sigint() -> None:
+        """Ctrl-C cancels the running command, not the shell (DESIGN.md).
+
+        prompt_toolkit reads Ctrl-C as a key while a prompt is shown (and is told not
+        to take SIGINT over), so a signal means a command is running -- or a plain
+        terminal sits at its prompt, which then gets a fresh prompt.  A script read
+        from a pipe or a file is stopped instead: nobody could interrupt it otherwise.
+        """
+        if not sys.stdin.isatty():
+            stop(EXIT_INTERRUPTED)
+        elif not session.interrupt() and not session.terminal.interactive:
+            session.terminal.write("\n" + session.prompt)
+
+    loop.add_signal_handler(signal.SIGINT, on_sigint)
+    # A clean stop, not a failure: the store is closed and the lock released.
+    loop.add_signal_handler(signal.SIGTERM, stop, 0)
+    loop.add_signal_handler(signal.SIGHUP, stop, 0)  # the terminal went away
+    return stopped_with
 
 
 def _terminal(appliance: Appliance, args: argparse.Namespace, loop: asyncio.AbstractEventLoop):

@@ -1,0 +1,76 @@
+"""Two consoles on one appliance: two real ``segcli`` processes on the same data directory.
+
+The second attaches to the first's store.  Each session keeps its pending changes to
+itself, both commit, the committed configuration has both changes, and a console
+follows a hostname another one committed (the appliance polls the store for new
+versions about once a second).
+"""
+
+from __future__ import annotations
+
+import time
+
+from engine.store import Store
+from tests.e2e.pty_console import TIMEOUT
+
+INTAKE = "33c48e-27xp9-05ecb4@beta.cmd.cisco.com"
+
+
+def test_two_consoles_share_one_appliance(spawn, data_dir, tmp_path):
+    first = spawn().started()
+    errors = tmp_path / "second.stderr"
+    second = spawn(stderr=errors).started()
+    notice = errors.read_text()
+    assert f"the appliance of {data_dir.resolve()} is running in process {first.child.pid}" in notice
+    assert "this console shares its configuration" in notice
+    assert "this console shares" not in first.text  # the first one runs the appliance
+
+    first.run(f"tdcconfig enable {INTAKE}")
+    second.run("sethostname gw2.example.com")
+    mine, theirs = first.run("showchanges"), second.run("showchanges")
+    assert INTAKE in mine and "gw2.example.com" not in mine
+    assert "gw2.example.com" in theirs and INTAKE not in theirs
+
+    second.command('commit "rename"')
+    second.expect("Changes committed: ")
+    second.prompt("gw2.example.com")
+    # The first console, idle at its prompt, redraws it with the other's hostname.
+    first.prompt("gw2.example.com", timeout=TIMEOUT)
+    assert "gw2.example.com" not in first.run("showchanges", host="gw2.example.com")
+
+    first.command('commit "enable TDC"')
+    first.expect("Changes committed: ")
+    first.prompt("gw2.example.com")
+    # The second console reads the new version at its next poll of the store.
+    deadline = time.monotonic() + TIMEOUT
+    while "Connector:         Enabled" not in second.run("tdcconfig print", host="gw2.example.com"):
+        assert time.monotonic() < deadline, "the second console never saw the first's commit"
+
+    store = Store.open(data_dir)
+    try:
+        latest = store.latest()
+    finally:
+        store.close()
+    assert latest.config.hostname == "gw2.example.com"
+    assert latest.config.tdc.enabled and latest.config.tdc.intake_address == INTAKE
+    assert latest.comment == "enable TDC"
+
+    for console in (second, first):
+        console.command("quit")
+        assert console.wait_exit() == 0
+
+
+def test_second_console_outlives_the_first(spawn, tmp_path):
+    """The store, not the first process, holds the state: the second console keeps
+    working and committing after the first has gone."""
+    first = spawn().started()
+    second = spawn(stderr=tmp_path / "second.stderr").started()
+    first.command("quit")
+    assert first.wait_exit() == 0
+    second.run("sethostname gw3.example.com")
+    second.command('commit "alone"')
+    second.expect("Changes committed: ")
+    second.prompt("gw3.example.com")
+    second.command("quit")
+    assert second.wait_exit() == 0
+    assert "gw3.example.com" in spawn().started("gw3.example.com").text
