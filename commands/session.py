@@ -161,10 +161,18 @@ class CliSession:
         self.pending.record(change)
 
     async def commit(self, comment: str, *, rollback: bool = True) -> ConfigVersion:
+        """Commit the pending changes.  Ctrl-C cannot split a commit in half: once
+        started it runs to the end, the session forgets what was committed, and only
+        then is the cancellation passed on."""
+        writing = asyncio.ensure_future(self.appliance.commit(
+            self.pending.changes, user=self.user, comment=comment, rollback=rollback
+        ))
         try:
-            version = await self.appliance.commit(
-                self.pending.changes, user=self.user, comment=comment, rollback=rollback
-            )
+            try:
+                version = await asyncio.shield(writing)
+            except asyncio.CancelledError:
+                self.pending = PendingChanges(await writing)
+                raise
         except ConfigError as exc:
             raise CommandError(
                 f"Commit failed: {exc} Your changes are still pending; review them with "

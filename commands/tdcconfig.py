@@ -18,6 +18,7 @@ USAGE = "usage is tdcconfig enable <intake address> | tdcconfig disable | tdccon
     summary="Configure the Threat Defense Connector",
     help="""
 tdcconfig                            shows the settings and a SETUP menu
+tdcconfig setup                      goes straight to the SETUP questions
 tdcconfig enable <intake address>    enables the connector with this Default Message Intake Address
 tdcconfig enable                     enables it again with the address already configured
 tdcconfig disable                    disables the connector (policies then show "Not Available")
@@ -47,6 +48,8 @@ async def _batch(session: CliSession, args: list[str]) -> None:
     verb, rest = args[0].lower(), args[1:]
     if verb == "print" and not rest:
         _print(session)
+    elif verb == "setup" and not rest:
+        await _setup(session)
     elif verb == "disable" and not rest:
         session.record(SetTdc(False))
     elif verb == "enable" and len(rest) <= 1:

@@ -75,9 +75,12 @@ class Appliance:
     def ssh_endpoint(self) -> Endpoint:
         return self.options.ssh or self.config.ssh_listener
 
-    def on_config_change(self, watcher: Callable[[ConfigVersion], None]) -> None:
-        """Call *watcher* with every newly committed version (from any process)."""
+    def on_config_change(self, watcher: Callable[[ConfigVersion], None]) -> Callable[[], None]:
+        """Call *watcher* with every newly committed version (from any process).
+
+        Returns the function that stops the calls (a session that ends calls it)."""
         self._watchers.append(watcher)
+        return lambda: self._watchers.remove(watcher) if watcher in self._watchers else None
 
     def _apply(self, version: ConfigVersion) -> None:
         if version.id <= self._running.id:

@@ -93,3 +93,61 @@ def test_invalid_answer_is_asked_again_and_marks_failure(appliance):
     assert "A hostname must contain only letters" in term.text
     assert session.config.hostname == "gw.example.com"
     assert status == 1  # a script that gave a wrong answer is told so
+
+
+def test_ctrl_c_during_commit_cannot_split_it(appliance):
+    """Ctrl-C while the store is writing: the commit runs to the end and the session
+    does not keep the committed changes pending."""
+    import asyncio
+    import threading
+
+    from commands.session import CliSession
+    from tests.conftest import ScriptedTerminal
+
+    real_commit = appliance.store.commit_config
+    writing, proceed = threading.Event(), threading.Event()
+
+    def gated_commit(*args, **kwargs):
+        writing.set()
+        proceed.wait(10)
+        return real_commit(*args, **kwargs)
+
+    appliance.store.commit_config = gated_commit
+
+    async def scenario():
+        session = CliSession(appliance, ScriptedTerminal())
+        await session.execute(f"tdcconfig enable {INTAKE}")
+        task = asyncio.ensure_future(session.execute('commit "racing ctrl-c"'))
+        while not writing.is_set():
+            await asyncio.sleep(0.01)
+        assert session.interrupt()  # Ctrl-C while the write is in progress
+        proceed.set()
+        return await task, session
+
+    ok, session = asyncio.run(scenario())
+    assert not ok
+    assert appliance.store.latest().comment == "racing ctrl-c"
+    assert not session.pending
+
+
+def test_tdcconfig_setup_one_line(appliance):
+    status, term, _ = run_session(appliance, ["tdcconfig setup", "y", INTAKE, 'commit "s"'])
+    assert status == 0, term.text
+    assert appliance.store.latest().config.tdc.intake_address == INTAKE
+
+
+def test_config_watchers_can_stop(appliance):
+    import asyncio
+
+    seen: list[int] = []
+    stop = appliance.on_config_change(lambda v: seen.append(v.id))
+
+    async def commit(name):
+        from engine.config_changes import SetHostname
+
+        await appliance.commit([SetHostname(name)], user="t", comment="", rollback=False)
+
+    asyncio.run(commit("a.example.com"))
+    stop()
+    asyncio.run(commit("b.example.com"))
+    assert seen == [2]
