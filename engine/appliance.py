@@ -69,7 +69,7 @@ class Appliance:
 
     @property
     def smtp_endpoint(self) -> Endpoint:
-        return self.options.smtp or self.config.smtp_listener
+        return self.options.smtp or self.config.listener.address
 
     @property
     def ssh_endpoint(self) -> Endpoint:

@@ -69,11 +69,58 @@ class Endpoint:
 
 
 @dataclass
+class TdcTimers:
+    """The connector's timers (SPEC.md §4 ruling 2) and connection limits.
+
+    ``time_scale`` multiplies every timer at once, so tests and fast labs keep the
+    rulings' proportions (a hanging SETD still expires at the 120-second limit,
+    scaled) without waiting minutes.
+    """
+
+    retry_delay: float = 10.0
+    attempt_timeout: float = 60.0
+    idle_timeout: float = 5.0
+    queue_limit: float = 120.0
+    time_scale: float = 1.0
+    min_connections: int = 3
+    max_connections: int = 20
+
+    def scaled(self, seconds: float) -> float:
+        return seconds * self.time_scale
+
+
+@dataclass
 class TdcSettings:
     """Global Threat Defense Connector settings (``tdcconfig``)."""
 
     enabled: bool = False
     intake_address: str = ""
+    timers: TdcTimers = field(default_factory=TdcTimers)
+
+
+class ScanAction(StrEnum):
+    """What a policy does with a positive anti-spam or anti-virus verdict."""
+
+    DELIVER = "deliver"  # deliver, with a tag prepended to the subject
+    DROP = "drop"
+    BOUNCE = "bounce"
+
+
+@dataclass
+class ScanSetting:
+    """A per-policy scanning service (ANTISPAM, ANTIVIRUS)."""
+
+    enabled: bool = True
+    action: ScanAction = ScanAction.DELIVER
+    subject_tag: str = ""
+
+
+def _antispam_default() -> ScanSetting:
+    return ScanSetting(True, ScanAction.DELIVER, "[SPAM]")
+
+
+def _antivirus_default() -> ScanSetting:
+    return ScanSetting(True, ScanAction.DROP, "[WARNING: VIRUS DETECTED]")
 
 
 @dataclass
@@ -107,6 +154,8 @@ class MailPolicy:
     senders: list[str] = field(default_factory=list)
     recipients: list[str] = field(default_factory=list)
     threat_defense: ThreatDefense = field(default_factory=ThreatDefense)
+    antispam: ScanSetting = field(default_factory=_antispam_default)
+    antivirus: ScanSetting = field(default_factory=_antivirus_default)
 
     @property
     def is_default(self) -> bool:
@@ -164,6 +213,75 @@ class PolicyTable:
 
 
 @dataclass
+class Listener:
+    """The public SMTP listener (``listenerconfig``) and its recipient access table.
+
+    Accepted domains are ``example.com`` (that domain) or ``.example.com`` (its
+    sub-domains); mail for any other recipient is refused: never an open relay.
+    """
+
+    name: str = "IncomingMail"
+    address: Endpoint = field(default_factory=lambda: Endpoint("127.0.0.1", 2525))
+    accepted_domains: list[str] = field(default_factory=list)
+    max_message_size: int = 10 * 1024 * 1024
+    offer_tls: bool = True
+
+    def accepts(self, recipient: str) -> bool:
+        domain = recipient.rpartition("@")[2].lower()
+        return any(
+            domain.endswith(entry) if entry.startswith(".") else domain == entry
+            for entry in self.accepted_domains
+        )
+
+
+@dataclass
+class SmtpRoute:
+    """``smtproutes``: deliver mail for *domain* (``example.com``, ``.example.com`` or
+    ``ALL``) to these hosts instead of the MX (``host``, ``host:port``, ``/dev/null``,
+    ``USEDNS``)."""
+
+    domain: str
+    destinations: list[str] = field(default_factory=list)
+
+
+class TlsMode(StrEnum):
+    NO = "No"
+    PREFERRED = "Preferred"
+    REQUIRED = "Required"
+    PREFERRED_VERIFY = "Preferred - Verify"
+    REQUIRED_VERIFY = "Required - Verify"
+
+
+@dataclass
+class DestinationControl:
+    """``destconfig``: limits for one destination domain (or ``DEFAULT``)."""
+
+    domain: str = "DEFAULT"
+    max_concurrency: int = 500
+    max_messages_per_connection: int = 50
+    tls: TlsMode = TlsMode.NO
+
+
+@dataclass
+class DeliverySettings:
+    """``deliveryconfig`` and the default bounce profile: system-wide concurrency,
+    the soft-bounce retry schedule and how long a message may stay queued."""
+
+    max_concurrency: int = 10000
+    initial_retry: float = 60.0
+    max_retry: float = 3600.0
+    max_queue_time: float = 259200.0
+
+
+@dataclass
+class DnsSettings:
+    """``dnsconfig``: the DNS servers the gateway asks (empty: the host's resolvers)."""
+
+    servers: list[Endpoint] = field(default_factory=list)
+    timeout: float = 5.0
+
+
+@dataclass
 class Config:
     """Everything ``saveconfig`` writes and ``loadconfig`` reads."""
 
@@ -171,8 +289,34 @@ class Config:
     tdc: TdcSettings = field(default_factory=TdcSettings)
     incoming: PolicyTable = field(default_factory=PolicyTable)
     outgoing: PolicyTable = field(default_factory=PolicyTable)
-    smtp_listener: Endpoint = field(default_factory=lambda: Endpoint("127.0.0.1", 2525))
+    listener: Listener = field(default_factory=Listener)
     ssh_listener: Endpoint = field(default_factory=lambda: Endpoint("127.0.0.1", 2222))
+    smtp_routes: list[SmtpRoute] = field(default_factory=list)
+    destinations: list[DestinationControl] = field(default_factory=lambda: [DestinationControl()])
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    dns: DnsSettings = field(default_factory=DnsSettings)
+    #: Extra certificate authorities (PEM) trusted for outbound TLS (``certconfig``).
+    trusted_cas: list[str] = field(default_factory=list)
+    #: Lab addressing (SPEC.md §4 ruling 7): host name -> loopback port used instead of 25.
+    host_ports: dict[str, int] = field(default_factory=dict)
+
+    def route_for(self, domain: str) -> SmtpRoute | None:
+        """The SMTP route for *domain*: exact, then the closest ``.parent``, then ``ALL``."""
+        domain = domain.lower()
+        by_name = {route.domain.lower(): route for route in self.smtp_routes}
+        if domain in by_name:
+            return by_name[domain]
+        labels = domain.split(".")
+        for i in range(1, len(labels)):
+            route = by_name.get("." + ".".join(labels[i:]))
+            if route:
+                return route
+        return by_name.get("all")
+
+    def destination(self, domain: str) -> DestinationControl:
+        """The destination controls for *domain*, else the DEFAULT entry."""
+        by_name = {d.domain.lower(): d for d in self.destinations}
+        return by_name.get(domain.lower()) or by_name.get("default") or DestinationControl()
 
     def copy(self) -> Config:
         return copy.deepcopy(self)

@@ -38,7 +38,7 @@ def to_xml(config: Config) -> str:
     root = ET.Element("config")
     root.append(ET.Comment(PRODUCT_COMMENT))
     ET.SubElement(root, "hostname").text = config.hostname
-    ET.SubElement(root, "smtp_address").text = str(config.smtp_listener)
+    ET.SubElement(root, "smtp_address").text = str(config.listener.address)
     ET.SubElement(root, "ssh_address").text = str(config.ssh_listener)
     tdc = ET.SubElement(root, "threat_defense_connector")
     ET.SubElement(tdc, "tdc_enabled").text = "1" if config.tdc.enabled else "0"
@@ -97,7 +97,7 @@ class _Reader:
             return config
         self._only(root, self._TOP, "<config>")
         config.hostname = self._text(root, "hostname", required=True) or config.hostname
-        config.smtp_listener = self._endpoint(root, "smtp_address", config.smtp_listener)
+        config.listener.address = self._endpoint(root, "smtp_address", config.listener.address)
         config.ssh_listener = self._endpoint(root, "ssh_address", config.ssh_listener)
         config.tdc = self._tdc(root.find("threat_defense_connector"))
         config.incoming = self._table(root, Direction.INCOMING)
