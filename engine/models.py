@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, Integer, String, Text
+from sqlalchemy import Boolean, DateTime, Float, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -34,3 +34,59 @@ class ApplianceSetting(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class MessageRow(Base):
+    """An accepted message (or a split part, or a TDC journal copy), body included.
+
+    ``state`` is ``work`` until the work queue has processed it (so a crash before
+    that re-runs the work queue), then ``queued`` while deliveries remain, then ``done``.
+    """
+
+    __tablename__ = "messages"
+
+    mid: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    icid: Mapped[int] = mapped_column(Integer)
+    origin_mid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    direction: Mapped[str] = mapped_column(String(16))
+    policy: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    sender: Mapped[str] = mapped_column(Text)
+    #: The envelope recipients as JSON, for the work queue (deliveries are rows below).
+    envelope: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[float] = mapped_column(Float)
+    size: Mapped[int] = mapped_column(Integer)
+    message_id: Mapped[str] = mapped_column(Text, default="")
+    subject: Mapped[str] = mapped_column(Text, default="")
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class DeliveryRow(Base):
+    """One recipient of one message on its way to one destination (a domain, or
+    ``the.tdc.queue`` for a journal copy, whose recipient is the intake address)."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_state_destination", "state", "destination"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mid: Mapped[int] = mapped_column(Integer, index=True)
+    rid: Mapped[int] = mapped_column(Integer)
+    recipient: Mapped[str] = mapped_column(Text)
+    destination: Mapped[str] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+
+
+class TrackingEventRow(Base):
+    """A message tracking event (``findevent`` and the GUI's Message Tracking)."""
+
+    __tablename__ = "tracking_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mid: Mapped[int] = mapped_column(Integer, index=True)
+    at: Mapped[float] = mapped_column(Float)
+    text: Mapped[str] = mapped_column(Text)

@@ -1,0 +1,64 @@
+"""The journal copy sent to SETD: a new message carrying the original, untouched.
+
+SETD wants the "journaled format": the complete original as a message/rfc822 part
+(SPEC.md §4 ruling 6).  The original's bytes are copied, never re-serialised: the
+part's content is exactly the message as the gateway delivers it, from the byte
+after the part's blank line up to the CRLF that starts the closing delimiter.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from email.utils import format_datetime
+
+BOUNDARY_PREFIX = "----=_SEG_TDC_"
+
+
+def journal_copy(original: bytes, *, gateway: str, intake: str, mid: int, original_mid: int,
+                 original_message_id: str, when: datetime) -> bytes:
+    boundary = BOUNDARY_PREFIX + secrets.token_hex(16)
+    encoding = "7bit" if original.isascii() else "8bit"
+    head = "\r\n".join([
+        f"From: Threat Defense Connector <mailer-daemon@{gateway}>",
+        f"To: <{intake}>",
+        f"Subject: Journal report for MID {original_mid}",
+        f"Date: {format_datetime(when)}",
+        f"Message-ID: <tdc.{mid}@{gateway}>",
+        f"X-SEG-TDC-Original-MID: {original_mid}",
+        f"X-SEG-TDC-Original-Message-ID: {original_message_id}",
+        "MIME-Version: 1.0",
+        f'Content-Type: multipart/mixed; boundary="{boundary}"',
+        "",
+        "This is a journal report from a Cisco Secure Email Gateway.",
+        "",
+        f"--{boundary}",
+        "Content-Type: text/plain; charset=us-ascii",
+        "",
+        f"Journaled MID {original_mid} for Cisco Secure Email Threat Defense.",
+        f"--{boundary}",
+        "Content-Type: message/rfc822",
+        f"Content-Transfer-Encoding: {encoding}",
+        "",
+        "",
+    ]).encode("ascii")
+    if not original.endswith(b"\r\n"):
+        original += b"\r\n"
+    return head + original + f"\r\n--{boundary}--\r\n".encode("ascii")
+
+
+def attached_original(journal: bytes) -> bytes | None:
+    """The original's bytes from a journal copy made by :func:`journal_copy` (for tests
+    and the SETD simulator's integrity check); None when it is not such a journal."""
+    marker = b'boundary="' + BOUNDARY_PREFIX.encode()
+    start = journal.find(marker)
+    if start < 0:
+        return None
+    end = journal.index(b'"', start + len(b'boundary="'))
+    boundary = journal[start + len(b'boundary="'):end]
+    part = journal.find(b"Content-Type: message/rfc822", end)
+    body = journal.find(b"\r\n\r\n", part)
+    closing = journal.rfind(b"\r\n--" + boundary + b"--")
+    if part < 0 or body < 0 or closing < body:
+        return None
+    return journal[body + 4:closing]

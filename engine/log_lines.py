@@ -1,0 +1,231 @@
+"""Every mail log line the gateway writes, in one catalogue.
+
+Each function returns the text after ``<asctime> Info: `` for one kind of event, in
+the exact shape of SPEC.md §2 and ASYNCOS.md §7.  Keeping them here (and nowhere
+else) lets a test hold every shape against the samples, the way Cowrie keeps its
+event ids in one module.  TDC lines all start with ``TDC:`` (SPEC.md §2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+TDC_QUEUE = "the.tdc.queue"
+SETD = "Cisco Secure Email Threat Defense"
+
+
+def _rids(rids: Sequence[int]) -> str:
+    return "[" + ", ".join(str(r) for r in rids) + "]"
+
+
+def _response(code: str, text: str) -> str:
+    """AsyncOS quotes the remote reply as a tuple: ``('550', ['5.1.1 unknown user'])``."""
+    return f"('{code}', [{text!r}])"
+
+
+# -- inbound ---------------------------------------------------------------------------
+def new_icid(icid: int, listener: str, local_ip: str, peer_ip: str, reverse: str) -> str:
+    return (f"New SMTP ICID {icid} interface {listener} ({local_ip}) address {peer_ip} "
+            f"reverse dns host {reverse} verified no")
+
+
+def icid_accept(icid: int) -> str:
+    return f"ICID {icid} ACCEPT SG UNKNOWNLIST match ALL SBRS None"
+
+
+def icid_tls(icid: int, protocol: str, cipher: str) -> str:
+    return f"ICID {icid} TLS success protocol {protocol} cipher {cipher}"
+
+
+def icid_close(icid: int) -> str:
+    return f"ICID {icid} close"
+
+
+def icid_lost(icid: int) -> str:
+    return f"ICID {icid} lost"
+
+
+def rcpt_rejected(mid: int, icid: int, recipient: str) -> str:
+    return f"MID {mid} ICID {icid} To: <{recipient}> Rejected by RAT"
+
+
+def start_mid(mid: int, icid: int) -> str:
+    return f"Start MID {mid} ICID {icid}"
+
+
+def mail_from(mid: int, icid: int, sender: str) -> str:
+    return f"MID {mid} ICID {icid} From: <{sender}>"
+
+
+def rcpt_to(mid: int, icid: int, rid: int, recipient: str) -> str:
+    return f"MID {mid} ICID {icid} RID {rid} To: <{recipient}>"
+
+
+def message_id(mid: int, value: str) -> str:
+    return f"MID {mid} Message-ID '{value}'"
+
+
+def subject(mid: int, value: str) -> str:
+    return f'MID {mid} Subject "{value}"'
+
+
+def ready(mid: int, size: int, sender: str) -> str:
+    return f"MID {mid} ready {size} bytes from <{sender}>"
+
+
+def receiving_aborted(mid: int, reason: str) -> str:
+    return f"Message aborted MID {mid} Receiving aborted: {reason}"
+
+
+# -- work queue ------------------------------------------------------------------------
+def policy_match(mid: int, policy: str, table: str) -> str:
+    return f"MID {mid} matched all recipients for per-recipient policy {policy} in the {table} table"
+
+
+def split(mid: int, new_mid: int, policy: str, table: str) -> str:
+    return (f"MID {mid} was split creating MID {new_mid} due to a per-recipient policy "
+            f"{policy} in the {table} table")
+
+
+def spam_verdict(mid: int, positive: bool) -> list[str]:
+    verdict = "positive" if positive else "negative"
+    return [f"MID {mid} interim verdict using engine: CASE spam {verdict}",
+            f"MID {mid} using engine: CASE spam {verdict}"]
+
+
+def spam_skipped(mid: int) -> str:
+    return f"MID {mid} using engine: CASE spam skipped (disabled by policy)"
+
+
+def av_verdict(mid: int, virus: str | None) -> list[str]:
+    if virus:
+        return [f"MID {mid} interim AV verdict using Sophos VIRAL",
+                f"MID {mid} antivirus positive '{virus}'"]
+    return [f"MID {mid} interim AV verdict using Sophos CLEAN", f"MID {mid} antivirus negative"]
+
+
+def dropped(mid: int, engine: str) -> str:
+    return f"MID {mid} Message aborted: dropped by {engine}"
+
+
+def queued(mid: int) -> str:
+    return f"MID {mid} queued for delivery"
+
+
+# -- ordinary delivery ------------------------------------------------------------------
+def new_dcid(dcid: int, local_ip: str, peer_ip: str, port: int) -> str:
+    return f"New SMTP DCID {dcid} interface {local_ip} address {peer_ip} port {port}"
+
+
+def dcid_tls(dcid: int, protocol: str, cipher: str) -> str:
+    return f"DCID {dcid} TLS success protocol {protocol} cipher {cipher}"
+
+
+def delivery_start(dcid: int, mid: int, rids: Sequence[int]) -> str:
+    return f"Delivery start DCID {dcid} MID {mid} to RID {_rids(rids)}"
+
+
+def message_done(dcid: int, mid: int, rids: Sequence[int]) -> str:
+    return f"Message done DCID {dcid} MID {mid} to RID {_rids(rids)}"
+
+
+def response(mid: int, rids: Sequence[int], text: str) -> str:
+    return f"MID {mid} RID {_rids(rids)} Response '{text}'"
+
+
+def message_finished(mid: int, outcome: str = "done") -> str:
+    return f"Message finished MID {mid} {outcome}"
+
+
+def dcid_close(dcid: int) -> str:
+    return f"DCID {dcid} close"
+
+
+def delayed(dcid: int, mid: int, sender: str, recipient: str, rid: int, status: str,
+            reason: str, code: str, text: str) -> str:
+    return (f"Delayed: DCID {dcid} MID {mid} From: <{sender}> To: <{recipient}> RID {rid} - "
+            f"{status} - {reason} {_response(code, text)}")
+
+
+def bounced(dcid: int, mid: int, sender: str, recipient: str, rid: int, status: str,
+            reason: str, code: str, text: str) -> str:
+    return (f"Bounced: DCID {dcid} MID {mid} From: <{sender}> To: <{recipient}> RID {rid} - "
+            f"{status} - {reason} {_response(code, text)}")
+
+
+def pending_till(mid: int, rids: Sequence[int], when: str) -> str:
+    return f"Message {mid} to RID {_rids(rids)} pending till {when}"
+
+
+def connection_error(dcid: int, domain: str, ip: str, port: int, details: str, interface: str,
+                     reason: str) -> str:
+    return (f"Connection Error: DCID {dcid} domain: {domain} IP: {ip} port: {port} "
+            f"details: {details} interface: {interface} reason: {reason}")
+
+
+def dns_error(domain: str, rdtype: str, error: str) -> str:
+    return f"DNS Error {domain} {rdtype} - {error}"
+
+
+def dns_temporary(domain: str, rdtype: str, error: str) -> str:
+    return f"DNS Temporary Failure {domain} {rdtype} - {error}"
+
+
+def dns_hard_text(domain: str, rdtype: str, error: str) -> str:
+    """The reply text quoted in DNS hard bounces (balanced brackets, SPEC.md §2 note)."""
+    return f"DNS Hard Error looking up {domain} ({rdtype}) : {error}"
+
+
+# -- the Threat Defense Connector (SPEC.md §2) -----------------------------------------------
+def tdc_generated(mid: int, original: int) -> str:
+    return f"TDC: MID {mid} was generated based on MID {original}"
+
+
+def tdc_enqueued(mid: int, message_id_value: str, intake: str) -> str:
+    return (f"TDC: MID {mid} with Message-ID '{message_id_value}' enqueued for forwarding to "
+            f"{SETD} to the message intake address {intake}")
+
+
+def tdc_new_dcid(dcid: int, local_ip: str, peer_ip: str, port: int) -> str:
+    return f"TDC: New SMTP DCID {dcid} interface {local_ip} address {peer_ip} port {port}"
+
+
+def tdc_delivery_start(dcid: int, mid: int) -> str:
+    return f"TDC: Delivery start DCID {dcid} MID {mid}"
+
+
+def tdc_delivered(mid: int) -> str:
+    return f"TDC: MID {mid} successfully delivered for scanning with {SETD}."
+
+
+def tdc_tracking_delivered(mid: int) -> str:
+    """The single message tracking line of SPEC.md §1 (Verification)."""
+    return f"TDC: Message {mid} was delivered for scanning with {SETD}."
+
+
+def tdc_connection_error(dcid: int, ip: str, port: int, details: str, interface: str,
+                         reason: str) -> str:
+    return "TDC: " + connection_error(dcid, TDC_QUEUE, ip, port, details, interface, reason)
+
+
+def tdc_tls_error(mid: int) -> str:
+    return f"TDC: MID {mid} delivery failed to {SETD}:TLS Error."
+
+
+def tdc_hard_bounced(status: str, reason: str, code: str, text: str) -> str:
+    return f"TDC: Hard bounced - {status} - {reason} {_response(code, text)}"
+
+
+def tdc_failed(mid: int, why: str) -> str:
+    """``why``: ``Hard Bounced``, ``Retries Exhausted``, ``Expired``."""
+    return f"TDC: MID {mid} delivery failed to {SETD}: {why}."
+
+
+def tdc_delayed(dcid: int, mid: int, status: str, reason: str, code: str, text: str) -> str:
+    return f"TDC: Delayed: DCID {dcid} MID {mid} to RID [0] - {status} - {reason} {_response(code, text)}"
+
+
+def tdc_bounced(dcid: int, mid: int, status: str, reason: str, code: str, text: str) -> str:
+    """The last of the NXDOMAIN sample's five lines (no ``TDC:`` in the original)."""
+    return (f"Bounced: DCID {dcid} MID {mid} to RID 0 - Bounced by destination server with "
+            f"response: {status} - {reason} {_response(code, text)}")
