@@ -8,9 +8,11 @@ replays them onto the latest committed version (see DESIGN.md, "State").
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from engine import config_values as values
 from engine.addresses import (
     InvalidValue,
     check_email_address,
@@ -335,6 +337,15 @@ class Config:
             found.append("Threat Defense Connector: enabled without a Default Message Intake Address.")
         for direction in Direction:
             found += _table_problems(direction, self.policies(direction))
+        found += _timer_problems(self.tdc.timers)
+        found += _endpoint_problems(self)
+        found += _listener_problems(self.listener)
+        found += _route_problems(self.smtp_routes)
+        found += _destination_problems(self.destinations)
+        found += _delivery_problems(self.delivery)
+        found += _dns_problems(self.dns)
+        found += _ca_problems(self.trusted_cas)
+        found += _host_port_problems(self.host_ports)
         return found
 
 
@@ -363,6 +374,135 @@ def _table_problems(direction: Direction, table: PolicyTable) -> list[str]:
         if direction is Direction.OUTGOING and td.mode is not TdcMode.DISABLED:
             found.append(f'{where}: policy "{policy.name}": the Threat Defense Connector '
                          "journals incoming mail only.")
+        for label, scan in (("Anti-Spam", policy.antispam), ("Anti-Virus", policy.antivirus)):
+            found += _try(values.check_subject_tag, scan.subject_tag,
+                          prefix=f'{where}: policy "{policy.name}": {label}: ')
+    return found
+
+
+# -- the mail settings (engine.config_values holds the rules for single values) ---------
+
+
+def _timer_problems(timers: TdcTimers) -> list[str]:
+    where = "Threat Defense Connector timers: "
+    found: list[str] = []
+    for name, bounds in (("retry_delay", values.TDC_RETRY_DELAY),
+                         ("attempt_timeout", values.TDC_SECONDS),
+                         ("idle_timeout", values.TDC_SECONDS),
+                         ("queue_limit", values.TDC_SECONDS),
+                         ("time_scale", values.TIME_SCALE)):
+        found += _try(values.check_seconds, getattr(timers, name), bounds,
+                      prefix=f"{where}{name}: ")
+    for name in ("min_connections", "max_connections"):
+        found += _try(values.check_int, getattr(timers, name), values.TDC_CONNECTIONS,
+                      prefix=f"{where}{name}: ")
+    if timers.min_connections > timers.max_connections:
+        found.append(f"{where}the minimum number of connections ({timers.min_connections}) is "
+                     f"above the maximum ({timers.max_connections}).")
+    return found
+
+
+def _endpoint_problems(config: Config) -> list[str]:
+    found: list[str] = []
+    for label, endpoint in (("listener address", config.listener.address),
+                            ("SSH address", config.ssh_listener)):
+        found += _try(values.check_host, endpoint.host, prefix=f"{label}: ")
+        found += _try(values.check_port, endpoint.port, prefix=f"{label}: ")
+    if config.listener.address == config.ssh_listener:
+        found.append(f"The SMTP listener and the SSH server cannot both use {config.ssh_listener}.")
+    return found
+
+
+def _listener_problems(listener: Listener) -> list[str]:
+    where = f'listener "{listener.name}": '
+    found = _try(check_listener_name, listener.name, prefix="listener: ")
+    found += _try(values.check_message_size, listener.max_message_size, prefix=where)
+    found += _entry_problems(listener.accepted_domains, values.check_accepted_domain,
+                             f"{where}recipient access table: ")
+    return found
+
+
+def _route_problems(routes: list[SmtpRoute]) -> list[str]:
+    found: list[str] = []
+    if len(routes) > values.MAX_ROUTES:
+        found.append(f"SMTP routes: There is a maximum of {values.MAX_ROUTES} routes.")
+    found += _entry_problems([r.domain for r in routes], values.check_route_domain, "SMTP routes: ")
+    for route in routes:
+        found += _try(values.check_route_destinations, route.destinations,
+                      prefix=f"SMTP routes: {route.domain}: ")
+    return found
+
+
+def _destination_problems(destinations: list[DestinationControl]) -> list[str]:
+    where = "Destination controls: "
+    domains = [d.domain for d in destinations]
+    found = _entry_problems(domains, values.check_destination_domain, where)
+    if values.DEFAULT_DESTINATION not in domains:
+        found.append(f"{where}the DEFAULT entry must be present.")
+    for entry in destinations:
+        found += _try(values.check_int, entry.max_concurrency, values.DESTINATION_CONCURRENCY,
+                      prefix=f"{where}{entry.domain}: concurrency limit: ")
+        found += _try(values.check_int, entry.max_messages_per_connection,
+                      values.MESSAGES_PER_CONNECTION,
+                      prefix=f"{where}{entry.domain}: messages per connection: ")
+        if not isinstance(entry.tls, TlsMode):
+            found.append(f"{where}{entry.domain}: unknown TLS setting {entry.tls!r}.")
+    return found
+
+
+def _delivery_problems(delivery: DeliverySettings) -> list[str]:
+    where = "Delivery settings: "
+    found = _try(values.check_int, delivery.max_concurrency, values.SYSTEM_CONCURRENCY,
+                 prefix=f"{where}maximum concurrency: ")
+    for label, value, bounds in (("initial retry", delivery.initial_retry, values.RETRY_SECONDS),
+                                 ("maximum retry", delivery.max_retry, values.RETRY_SECONDS),
+                                 ("maximum time in queue", delivery.max_queue_time,
+                                  values.QUEUE_SECONDS)):
+        found += _try(values.check_seconds, value, bounds, prefix=f"{where}{label}: ")
+    if not found and delivery.initial_retry > delivery.max_retry:
+        found.append(f"{where}{INITIAL_ABOVE_MAX}")
+    return found
+
+
+INITIAL_ABOVE_MAX = ("The initial retry interval must not be longer than the maximum retry "
+                     "interval.")
+
+
+def _dns_problems(dns: DnsSettings) -> list[str]:
+    found = _entry_problems([str(server) for server in dns.servers],
+                            lambda text: str(Endpoint(*values.check_dns_server(text))),
+                            "DNS servers: ")
+    found += _try(values.check_seconds, dns.timeout, values.DNS_TIMEOUT, prefix="DNS timeout: ")
+    return found
+
+
+def _ca_problems(cas: list[str]) -> list[str]:
+    return _entry_problems(cas, values.check_certificate, "Trusted certificate authorities: ",
+                           label=lambda number, _: f"certificate {number}")
+
+
+def _host_port_problems(host_ports: dict[str, int]) -> list[str]:
+    found = _entry_problems(list(host_ports), values.check_lab_host, "Lab host ports: ")
+    for host, port in host_ports.items():
+        found += _try(values.check_port, port, prefix=f"Lab host ports: {host}: ")
+    return found
+
+
+def _entry_problems(entries: list[str], check, where: str, *,
+                    label: Callable[[int, str], str] | None = None) -> list[str]:
+    """Each entry valid, and no entry twice (compared in canonical form)."""
+    found: list[str] = []
+    seen: set[str] = set()
+    for number, entry in enumerate(entries, 1):
+        shown = label(number, entry) if label else entry
+        try:
+            key = check(entry).lower()
+        except InvalidValue as exc:
+            found.append(f"{where}{exc}")
+            continue
+        if key in seen:
+            found.append(f"{where}{shown} is entered more than once.")
+        seen.add(key)
     return found
 
 
@@ -382,9 +522,18 @@ def check_policy_name(name: str) -> str:
     return name
 
 
-def _try(check, value: str, *, prefix: str) -> list[str]:
+def check_listener_name(name: str) -> str:
+    """Listener names follow the policy name rules (no spaces, ASCII)."""
     try:
-        check(value)
+        return check_policy_name(name)
+    except InvalidValue as exc:
+        raise InvalidValue(str(exc).replace("A Per-recipient policy name", "A listener name")) \
+            from None
+
+
+def _try(check, value, *args, prefix: str) -> list[str]:
+    try:
+        check(value, *args)
     except InvalidValue as exc:
         return [prefix + str(exc)]
     return []

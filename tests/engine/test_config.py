@@ -4,20 +4,50 @@ from __future__ import annotations
 
 import pytest
 
-from engine.config import Config, ConfigError, Direction, TdcMode
+from engine.config import (
+    Config,
+    ConfigError,
+    Direction,
+    Endpoint,
+    ScanAction,
+    SmtpRoute,
+    TdcMode,
+    TlsMode,
+)
 from engine.config_changes import (
+    AddAcceptedDomain,
     AddMember,
     AddPolicy,
+    AddRoute,
+    AddTrustedCa,
+    ClearRoutes,
+    DeleteDestination,
     DeletePolicy,
+    DeleteRoute,
+    EditRoute,
     MovePolicy,
+    RemoveAcceptedDomain,
+    RemoveHostPort,
     RemoveMember,
+    RemoveTrustedCa,
     RenamePolicy,
     ReplaceConfig,
+    SetDelivery,
+    SetDestination,
+    SetDns,
     SetHostname,
+    SetHostPort,
+    SetListenerAddress,
+    SetListenerName,
+    SetMaxMessageSize,
+    SetOfferTls,
+    SetScan,
     SetTdc,
+    SetTdcTimers,
     SetThreatDefense,
     replay,
 )
+from tests.certificates import ca_pem
 
 IN = Direction.INCOMING
 INTAKE = "33c48e-27xp9-05ecb4@beta.cmd.cisco.com"
@@ -112,3 +142,182 @@ def test_replace_config_refuses_an_invalid_config():
     bad.incoming.policies.insert(0, bad.incoming.policies[0])  # duplicate DEFAULT first
     with pytest.raises(ConfigError, match="DEFAULT"):
         replay(Config(), [ReplaceConfig(bad, "load")])
+
+
+# -- the mail settings' changes --------------------------------------------------------
+
+
+def _refused(config: Config, change, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        replay(config, [change])
+
+
+def test_listener_changes_are_checked_and_canonical():
+    config = replay(Config(), [SetListenerName("PublicIn"), SetListenerAddress("LOCALHOST:2600"),
+                               AddAcceptedDomain("Example.COM"), AddAcceptedDomain(".example.org"),
+                               SetMaxMessageSize(2048), SetOfferTls(False)])
+    listener = config.listener
+    assert (listener.name, str(listener.address), listener.accepted_domains,
+            listener.max_message_size, listener.offer_tls) == (
+        "PublicIn", "localhost:2600", ["example.com", ".example.org"], 2048, False)
+    assert listener.accepts("bob@example.com") and listener.accepts("bob@a.example.org")
+    assert not listener.accepts("bob@example.org")
+    _refused(config, AddAcceptedDomain("EXAMPLE.com"), "already in the recipient access table")
+    _refused(config, AddAcceptedDomain("ALL"), "not a valid entry")
+    _refused(config, RemoveAcceptedDomain("example.net"), "not in the recipient access table")
+    assert replay(config, [RemoveAcceptedDomain("Example.com")]).listener.accepted_domains == [
+        ".example.org"]
+    _refused(config, SetListenerAddress("2600"), "not a valid address")
+    _refused(config, SetListenerAddress("127.0.0.1:2222"), "SSH server's address")
+    _refused(config, SetMaxMessageSize(100), "maximum message size must be")
+    _refused(config, SetListenerName(""), "A listener name is a non-empty string")
+
+
+def test_routes():
+    config = replay(Config(), [AddRoute("ALL", ("usedns",)),
+                               AddRoute(".Example.com", ("Relay.example.net:2526", "10.0.0.1"))])
+    assert [(r.domain, r.destinations) for r in config.smtp_routes] == [
+        ("ALL", ["USEDNS"]), (".example.com", ["relay.example.net:2526", "10.0.0.1"])]
+    assert config.route_for("a.example.com").domain == ".example.com"
+    assert config.route_for("example.org").domain == "ALL"
+    _refused(config, AddRoute("all", ("a.example.net",)), "There is already a default route set.")
+    _refused(config, AddRoute(".example.com", ("a.example.net",)),
+             "The value .example.com is already in the routing table.")
+    _refused(config, AddRoute("x.example.com", ("/dev/null", "a.example.net")),
+             "/dev/null must be entered by itself")
+    _refused(config, AddRoute("x.example.com", ("a.example.net", "A.example.net")),
+             "entered more than once")
+    _refused(config, AddRoute("x.example.com", ()), "at least one destination")
+    _refused(config, AddRoute("x.example.com", ("a:b:c:d:e",)), "not a valid destination")
+    _refused(config, AddRoute("x.example.com", tuple(f"h{i}.example.net" for i in range(17))),
+             "Routes may not contain more than 16 destinations.")
+    _refused(config, EditRoute("nowhere.example.com", ("a.example.net",)), "There is no route")
+    edited = replay(config, [EditRoute(".EXAMPLE.com", ("/dev/null",)), DeleteRoute("all")])
+    assert [(r.domain, r.destinations) for r in edited.smtp_routes] == [
+        (".example.com", ["/dev/null"])]
+    assert replay(config, [ClearRoutes()]).smtp_routes == []
+
+
+def test_route_limit(monkeypatch):
+    monkeypatch.setattr("engine.config_values.MAX_ROUTES", 2)
+    config = replay(Config(), [AddRoute("a.example.com", ("x.example.net",)),
+                               AddRoute("b.example.com", ("x.example.net",))])
+    _refused(config, AddRoute("c.example.com", ("x.example.net",)), "There is a maximum of 2 routes.")
+
+
+def test_destination_controls():
+    config = replay(Config(), [SetDestination("default", max_concurrency=100),
+                               SetDestination("Example.net", create=True, tls=TlsMode.REQUIRED)])
+    entry = config.destination("example.net")
+    # a new entry starts from the DEFAULT entry's values
+    assert (entry.domain, entry.max_concurrency, entry.max_messages_per_connection, entry.tls) == (
+        "example.net", 100, 50, TlsMode.REQUIRED)
+    assert config.destination("elsewhere.example").domain == "DEFAULT"
+    _refused(config, SetDestination("example.net", create=True), "already in the destination")
+    _refused(config, SetDestination("DEFAULT", create=True), "always exists")
+    _refused(config, SetDestination("example.org", max_concurrency=5), "was not found")
+    _refused(config, SetDestination("example.net", max_concurrency=0), "integer from 1 to 1000")
+    _refused(config, SetDestination("example.net", max_messages_per_connection=1001),
+             "integer from 1 to 1000")
+    _refused(config, SetDestination("no_domain", create=True), "not a valid domain")
+    _refused(config, DeleteDestination("DEFAULT"), "cannot be deleted")
+    _refused(config, DeleteDestination("example.org"), "was not found")
+    assert [d.domain for d in replay(config, [DeleteDestination("EXAMPLE.net")]).destinations] == [
+        "DEFAULT"]
+
+
+def test_delivery_dns_and_timers():
+    config = replay(Config(), [SetDelivery(initial_retry=1, max_retry=2, max_queue_time=30),
+                               SetDns(("127.0.0.1:5353", "10.0.0.2"), timeout=0.5),
+                               SetTdcTimers(time_scale=0.01, max_connections=5)])
+    assert (config.delivery.initial_retry, config.delivery.max_retry,
+            config.delivery.max_queue_time, config.delivery.max_concurrency) == (1, 2, 30, 10000)
+    assert [str(s) for s in config.dns.servers] == ["127.0.0.1:5353", "10.0.0.2:53"]
+    assert config.dns.timeout == 0.5
+    assert config.tdc.timers.scaled(120) == pytest.approx(1.2)
+    assert replay(config, [SetDns(())]).dns.servers == []
+    _refused(config, SetDelivery(initial_retry=5), "initial retry interval must not be longer")
+    _refused(config, SetDelivery(max_concurrency=0), "integer from 1 to 10000")
+    _refused(config, SetDelivery(max_queue_time=0), "number of seconds")
+    _refused(config, SetDns(("dns.example.com",)), "not a valid DNS server")
+    _refused(config, SetDns(("10.0.0.2", "10.0.0.2:53")), "entered more than once")
+    _refused(config, SetDns(timeout=301), "number of seconds")
+    _refused(config, SetTdcTimers(min_connections=6), "must not be above the maximum")
+    _refused(config, SetTdcTimers(queue_limit=0), "number of seconds")
+
+
+def test_scan_settings():
+    config = replay(Config(), [SetScan(IN, "DEFAULT", "antispam", enabled=False),
+                               SetScan(IN, "default", "antivirus", action=ScanAction.BOUNCE),
+                               SetScan(Direction.OUTGOING, "DEFAULT", "antispam",
+                                       action=ScanAction.DELIVER, subject_tag="  [JUNK] ")])
+    assert config.incoming.default.antispam.enabled is False
+    assert config.incoming.default.antispam.subject_tag == "[SPAM]"  # kept
+    assert config.incoming.default.antivirus.action is ScanAction.BOUNCE
+    assert config.outgoing.default.antispam.subject_tag == "[JUNK]"
+    _refused(config, SetScan(IN, "nope", "antispam", enabled=True), 'no policy named "nope"')
+    _refused(config, SetScan(IN, "DEFAULT", "graymail", enabled=True), "Unknown scanning service")
+    _refused(config, SetScan(IN, "DEFAULT", "antispam", subject_tag="a\nb"), "subject tag")
+
+
+def test_trusted_cas_and_host_ports():
+    pem = ca_pem("Lab Root A")
+    config = replay(Config(), [AddTrustedCa("\n" + pem + "\n\n"),
+                               SetHostPort("Beta.CMD.cisco.com.", 2601)])
+    assert config.trusted_cas == [pem]
+    assert config.host_ports == {"beta.cmd.cisco.com": 2601}
+    _refused(config, AddTrustedCa(pem), "is already trusted")
+    _refused(config, AddTrustedCa("hello"), "No certificate was found")
+    _refused(config, AddTrustedCa(pem + "\n" + ca_pem("Lab Root B")), "Expected one certificate")
+    _refused(config, RemoveTrustedCa(ca_pem("Lab Root B")), "is not in the list")
+    assert replay(config, [RemoveTrustedCa(pem)]).trusted_cas == []
+    _refused(config, SetHostPort("bad host", 2601), "host name must contain")
+    _refused(config, SetHostPort("mx.example.net", 0), "port must be an integer")
+    _refused(config, RemoveHostPort("mx.example.net"), "has no lab port")
+    assert replay(config, [RemoveHostPort("BETA.cmd.cisco.com")]).host_ports == {}
+
+
+def test_mail_changes_describe_themselves():
+    changes = [SetListenerAddress("127.0.0.1:2600"), AddAcceptedDomain("example.com"),
+               SetMaxMessageSize(10 * 1024 * 1024), AddRoute("ALL", ("USEDNS",)),
+               SetDestination("example.net", create=True, max_concurrency=5),
+               SetDelivery(initial_retry=0.5), SetDns(()), SetTdcTimers(time_scale=0.1),
+               SetScan(IN, "DEFAULT", "antispam", enabled=False),
+               AddTrustedCa(ca_pem("Lab Root A")), SetHostPort("mx.example.net", 2602)]
+    assert [c.describe() for c in changes] == [
+        "listener: address 127.0.0.1:2600",
+        "listener: recipient access table: accept example.com",
+        "listener: maximum message size 10M",
+        "SMTP routes: new route ALL -> USEDNS",
+        "Destination controls: new entry example.net: concurrency 5",
+        "Delivery settings: initial retry 0.5",
+        "DNS: use the host's resolvers",
+        "Threat Defense Connector timers: time scale 0.1",
+        "Incoming Mail Policies: DEFAULT: Anti-Spam disabled",
+        "Trusted certificate authorities: added O=segcli tests,CN=Lab Root A",
+        "Lab host ports: mx.example.net -> port 2602",
+    ]
+
+
+def test_config_problems_name_every_bad_mail_setting():
+    config = Config()
+    config.listener.accepted_domains = ["example.com", "example.com"]
+    config.smtp_routes = [SmtpRoute("a.example.com", [])]
+    config.destinations = []
+    config.delivery.initial_retry = 7200.0
+    config.dns.servers = [Endpoint("dns.example.com", 53)]
+    config.tdc.timers.min_connections = 50
+    config.trusted_cas = ["not a certificate"]
+    config.host_ports = {"mx.example.net": 0}
+    config.ssh_listener = config.listener.address
+    problems = config.problems()
+    for expected in ("recipient access table: example.com is entered more than once",
+                     "SMTP routes: a.example.com: You must enter at least one destination",
+                     "Destination controls: the DEFAULT entry must be present",
+                     "initial retry interval must not be longer",
+                     "DNS servers: \"dns.example.com:53\" is not a valid DNS server",
+                     "minimum number of connections (50) is above the maximum (20)",
+                     "Trusted certificate authorities: No certificate was found",
+                     "Lab host ports: mx.example.net: The port must be",
+                     "cannot both use 127.0.0.1:2525"):
+        assert any(expected in problem for problem in problems), (expected, problems)
