@@ -19,6 +19,7 @@ Every method that answers the client returns one of:
 * ``None`` — the standard reply for that command (see each method);
 * a :class:`Reply` — sent as given (``text`` may hold ``"\\n"`` for a multi-line reply and
   should start with the enhanced status code, e.g. ``Reply(550, "5.1.1 No such user")``);
+  a 421, or a reply made with ``close=True``, closes the connection after it is sent;
 * :data:`HANG` — never answer; the connection stays open until the client gives up or the
   server's idle timeout drops it silently (fault injection: "accept then hang");
 * :data:`DISCONNECT` — close the connection without a reply (fault injection);
@@ -104,10 +105,16 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Reply:
-    """An SMTP reply: a code and its text (``"\\n"`` separates the lines of a multi-line one)."""
+    """An SMTP reply: a code and its text (``"\\n"`` separates the lines of a multi-line one).
+
+    ``close=True`` (server side) closes the connection once the reply is sent, instead of
+    whatever the reply would normally lead to — e.g. ``Reply(220, "2.0.0 Ready", close=True)``
+    from ``starttls()`` aborts the handshake before it starts.  A 421 always closes.
+    """
 
     code: int
     text: str = ""
+    close: bool = field(default=False, compare=False)
 
     @property
     def lines(self) -> list[str]:
@@ -259,7 +266,7 @@ class SmtpServerConfig:
     max_line_length: int = 2048
     max_unknown_commands: int = 10
     timeout: float = 300.0
-    tls_context: Any = None  # CertificateOptions or an IOpenSSLServerConnectionCreator
+    tls_context: Any = None  # engine.tls.ServerTls (any IOpenSSLServerConnectionCreator)
     #: Bytes of unprocessed input held while a reply is pending before reading pauses.
     max_held_input: int = 256 * 1024
 
@@ -583,7 +590,9 @@ class SmtpServerProtocol(TwistedProtocol, TimeoutMixin):
             log.error("SMTP handler %s() returned %r, not a Reply", method, outcome)
             outcome = failure_reply
         self._send(outcome)
-        if then is not None:
+        if outcome.close or outcome.code == 421:
+            self._close(f"closed after {outcome.code} at {method}")
+        elif then is not None:
             then(outcome)
 
     def _hang(self) -> None:

@@ -6,8 +6,9 @@ Three needs meet here:
   with a subjectAltName for the names it answers to.  :func:`ensure_ca` and
   :func:`ensure_server_certificate` create them once as PEM files in a directory and reuse them
   on later runs, so a restarted lab keeps the certificate its peers already trust.
-* **Server side**: :func:`server_context` gives Twisted's ``CertificateOptions`` for
-  ``transport.startTLS`` in :mod:`engine.smtp_server`.
+* **Server side**: :func:`server_context` gives the :class:`ServerTls` connection creator
+  that ``transport.startTLS`` takes in :mod:`engine.smtp_server` (pyOpenSSL directly, so the
+  versions and ciphers are ours to pin).
 * **Client side**: :class:`ClientTls` makes the per-connection OpenSSL objects for
   :mod:`engine.smtp_client`.  Towards SETD the gateway requires TLS 1.2 or newer and verifies
   the chain and the name (SPEC.md §4, ruling 4); :func:`client_context` builds that.  Ordinary
@@ -35,14 +36,18 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from OpenSSL import SSL, crypto
-from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
-from twisted.internet.ssl import CertificateOptions, PrivateCertificate, TLSVersion
+from twisted.internet.interfaces import (
+    IOpenSSLClientConnectionCreator,
+    IOpenSSLServerConnectionCreator,
+)
+from twisted.internet.ssl import TLSVersion
 from zope.interface import implementer
 
 __all__ = [
     "CA_CERT",
     "CA_KEY",
     "ClientTls",
+    "ServerTls",
     "TlsMaterial",
     "TlsVersion",
     "certificate_names",
@@ -244,32 +249,48 @@ def _write_private(path: Path, data: bytes) -> None:
 # Server side
 
 
+@implementer(IOpenSSLServerConnectionCreator)
+class ServerTls:
+    """The server side of STARTTLS: one OpenSSL context, one connection per handshake.
+
+    Pass it as ``SmtpServerConfig.tls_context`` (``transport.startTLS`` accepts it).
+    """
+
+    def __init__(self, context: SSL.Context) -> None:
+        self.context = context
+
+    def serverConnectionForTLS(self, tlsProtocol: Any) -> SSL.Connection:
+        return SSL.Connection(self.context, None)
+
+
 def server_context(
     material: TlsMaterial | None = None, *, cert: Path | None = None, key: Path | None = None,
     minimum: TLSVersion = TLSVersion.TLSv1_2, maximum: TLSVersion | None = None,
-) -> CertificateOptions:
-    """Twisted ``CertificateOptions`` serving *material* (or the *cert*/*key* PEM files).
+    ciphers: str | None = None,
+) -> ServerTls:
+    """The server side for *material* (or the *cert*/*key* PEM files; *cert* may hold a chain).
 
     TLS 1.2 is the floor by default; *maximum* pins the newest version offered (an SETD
-    simulator that should negotiate ``TLSv1.2`` as in the vendor's log lines, or a test
-    server that offers only old versions, together with a lower *minimum*).
+    simulator that should negotiate ``TLSv1.2`` as in the vendor's log lines).  *ciphers* is
+    an OpenSSL cipher string for TLS 1.2 and older (e.g. ``"DEFAULT:@SECLEVEL=0"`` to let a
+    test server speak TLS 1.0/1.1 at all).
     """
     if material is not None:
         cert, key = material.cert, material.key
     if cert is None or key is None:
         raise ValueError("server_context needs TLS material or cert and key paths")
-    pem = key.read_bytes() + b"\n" + cert.read_bytes()
-    private = PrivateCertificate.loadPEM(pem)
-    options: dict[str, Any] = {
-        "privateKey": private.privateKey.original,
-        "certificate": private.original,
-        "lowerMaximumSecurityTo": maximum,
-    }
-    if minimum < TLSVersion.TLSv1_2:
-        options["insecurelyLowerMinimumTo"] = minimum
-    else:
-        options["raiseMinimumTo"] = minimum
-    return CertificateOptions(**options)
+    context = SSL.Context(SSL.TLS_SERVER_METHOD)
+    context.use_certificate_chain_file(str(cert))
+    context.use_privatekey_file(str(key))
+    context.check_privatekey()
+    context.set_min_proto_version(_OPENSSL_VERSIONS[minimum])
+    if maximum is not None:
+        context.set_max_proto_version(_OPENSSL_VERSIONS[maximum])
+    if ciphers is not None:
+        context.set_cipher_list(ciphers.encode())
+    context.set_options(SSL.OP_NO_COMPRESSION | SSL.OP_CIPHER_SERVER_PREFERENCE)
+    context.set_session_id(b"segcli-smtp")
+    return ServerTls(context)
 
 
 # --------------------------------------------------------------------------------------------
