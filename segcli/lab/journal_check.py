@@ -1,0 +1,162 @@
+"""Is this a journal?  SETD's check of what arrives at an intake address.
+
+A journal copy carries the original message as a message/rfc822 part (SPEC.md §4 ruling 6).
+The simulator finds that part by walking the MIME structure on the raw bytes -- never by
+re-serialising a parsed message -- so the digest it records is of exactly the bytes the
+gateway attached, and a test can compare it with the sha256 of what it sent.  Any gateway's
+journal format passes, not only ours: the boundary and the part's position do not matter.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import email.errors
+import email.parser
+import email.policy
+import hashlib
+import quopri
+import re
+from dataclasses import dataclass
+from email.message import Message
+
+_MAX_DEPTH = 8  # multipart nesting we follow before giving up
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
+
+
+class NotAJournal(ValueError):
+    """The message is not a journal; the text says why (it goes into the 550 reply)."""
+
+
+@dataclass(frozen=True)
+class AttachedOriginal:
+    """What the simulator records of the original inside a journal."""
+
+    raw: bytes
+    message_id: str
+    subject: str
+    sender: str  # the From header
+    date: str
+
+    @property
+    def size(self) -> int:
+        return len(self.raw)
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.raw).hexdigest()
+
+
+def check_journal(data: bytes) -> AttachedOriginal:
+    """The original attached to the journal *data*; NotAJournal when there is none."""
+    raw = _find_rfc822(data, depth=0)
+    if raw is None:
+        raise NotAJournal("no message/rfc822 part: not a journal report")
+    original = _parse(raw)
+    if original is None:
+        raise NotAJournal("the message/rfc822 part does not hold a message")
+    return AttachedOriginal(raw=raw, message_id=_header(original, "Message-ID"),
+                            subject=_header(original, "Subject"),
+                            sender=_header(original, "From"), date=_header(original, "Date"))
+
+
+def journal_message_id(data: bytes) -> str:
+    """The journal's own Message-ID (empty when it has none)."""
+    head, _body = _split(data)
+    return _header(_headers(head), "Message-ID")
+
+
+# -- walking the MIME structure on raw bytes ------------------------------------------------
+
+
+def _find_rfc822(entity: bytes, *, depth: int) -> bytes | None:
+    """The raw content of the first message/rfc822 part of *entity*, depth first."""
+    head, body = _split(entity)
+    headers = _headers(head)
+    content_type = headers.get_content_type()
+    if content_type == "message/rfc822" and depth > 0:
+        return _decoded(body, headers.get("Content-Transfer-Encoding", ""))
+    if not content_type.startswith("multipart/") or depth >= _MAX_DEPTH:
+        return None
+    boundary = headers.get_param("boundary")
+    if not isinstance(boundary, str) or not boundary:
+        return None
+    for part in _parts(body, boundary.encode("ascii", "replace")):
+        found = _find_rfc822(part, depth=depth + 1)
+        if found is not None:
+            return found
+    return None
+
+
+def _split(entity: bytes) -> tuple[bytes, bytes]:
+    """Header block and body: the body starts after the first empty line."""
+    if entity.startswith((b"\r\n", b"\n")):  # no header fields at all
+        return b"", entity[2 if entity.startswith(b"\r\n") else 1:]
+    match = _HEAD_END.search(entity)
+    if match is None:
+        return entity, b""
+    return entity[:match.start()], entity[match.end():]
+
+
+def _headers(head: bytes) -> Message:
+    return email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(head + b"\r\n\r\n")
+
+
+def _parts(body: bytes, boundary: bytes) -> list[bytes]:
+    """The body parts between the delimiter lines (RFC 2046 §5.1.1).
+
+    A delimiter is CRLF ``--boundary`` (the CRLF belongs to it, not to the part before);
+    the first one may open the body without a CRLF.  Nothing after the close delimiter is
+    a part.
+    """
+    text = b"\r\n" + body
+    delimiter = b"\r\n--" + boundary
+    parts: list[bytes] = []
+    start: int | None = None  # where the current part began
+    position = text.find(delimiter)
+    while position >= 0:
+        if start is not None:
+            parts.append(text[start:position])
+        after = position + len(delimiter)
+        line_end = text.find(b"\n", after)
+        if text.startswith(b"--", after) or line_end < 0:
+            return parts
+        start = line_end + 1
+        position = text.find(delimiter, start)
+    return parts  # no close delimiter: the last part is incomplete, leave it out
+
+
+def _decoded(body: bytes, encoding: str) -> bytes:
+    """A message/rfc822 part should be 7bit/8bit/binary; some gateways encode it anyway."""
+    encoding = encoding.strip().lower()
+    try:
+        if encoding == "base64":
+            return base64.b64decode(body, validate=False)
+        if encoding == "quoted-printable":
+            return quopri.decodestring(body)
+    except (binascii.Error, ValueError):
+        return body
+    return body
+
+
+def _parse(raw: bytes) -> Message | None:
+    """The original as a message, or None when it has no header fields to speak of."""
+    if not raw.strip():
+        return None
+    message = email.parser.BytesParser(policy=email.policy.default).parsebytes(raw)
+    broken = any(isinstance(d, email.errors.MissingHeaderBodySeparatorDefect)
+                 for d in message.defects)
+    return None if broken or not message.keys() else message
+
+
+def _header(message: Message, name: str) -> str:
+    """A header's value, decoded (RFC 2047) where it can be, raw where it cannot."""
+    try:
+        value = message.get(name)
+    except (ValueError, IndexError, TypeError):  # a malformed header the policy chokes on
+        value = None
+        for key, raw in message.raw_items() if hasattr(message, "raw_items") else []:
+            if key.lower() == name.lower():
+                value = raw
+                break
+    return " ".join(str(value).split()) if value is not None else ""
