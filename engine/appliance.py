@@ -17,11 +17,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from engine.config import Config, Endpoint
 from engine.config_changes import Change, replay
 from engine.store import ConfigVersion, Store
+
+if TYPE_CHECKING:
+    from engine.mail_engine import MailEngine
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -53,6 +56,9 @@ class Appliance:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
         self._watchers: list[Callable[[ConfigVersion], None]] = []
         self._poller: asyncio.Task | None = None
+        #: The mail engine, in the process that runs the appliance (None in extra consoles).
+        self.mail: MailEngine | None = None
+        self.smtp_port: int | None = None
 
     @classmethod
     def open(cls, options: StartOptions) -> Appliance:
@@ -135,7 +141,20 @@ class Appliance:
             except Exception:
                 log.exception("could not read the configuration store")
 
+    async def start_mail(self) -> int:
+        """Start the mail engine and its listener; returns the SMTP port listened on."""
+        from engine.mail_engine import MailEngine
+
+        self.mail = MailEngine(self.store, self.options.data_dir, lambda: self.config,
+                               version=ASYNCOS_VERSION, serial=self.serial)
+        self.on_config_change(lambda version: self.mail.apply_config(version.config))
+        self.smtp_port = await self.mail.start(self.smtp_endpoint)
+        return self.smtp_port
+
     async def stop(self) -> None:
+        if self.mail is not None:
+            await self.mail.stop()
+            self.mail = None
         if self._poller is not None:
             self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):

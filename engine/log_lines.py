@@ -208,6 +208,10 @@ def tdc_connection_error(dcid: int, ip: str, port: int, details: str, interface:
     return "TDC: " + connection_error(dcid, TDC_QUEUE, ip, port, details, interface, reason)
 
 
+def tdc_dcid_tls_failed(dcid: int, details: str) -> str:
+    return f"TDC: DCID {dcid} TLS failed: {details}"
+
+
 def tdc_tls_error(mid: int) -> str:
     return f"TDC: MID {mid} delivery failed to {SETD}:TLS Error."
 

@@ -1,0 +1,279 @@
+"""The mail engine: listener, work queue, delivery queues and the TDC queue, wired.
+
+Mail flow (DESIGN.md): SMTP in → durable enqueue → ``250`` → work queue (policy,
+split, verdicts) → its outcome stored in one transaction → ordinary delivery and,
+for clean incoming mail whose policy journals, a copy on ``the.tdc.queue``.  After a
+crash, :meth:`MailEngine.recover` re-runs the work queue for messages that had not
+been through it and puts every stored delivery back on its queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from twisted.internet import defer
+
+from engine import log_lines as lines
+from engine import queue_store
+from engine.config import Config, Direction, Endpoint
+from engine.counters import Counters
+from engine.delivery import DeliveryQueues, Shipment
+from engine.dns_resolver import DnsResolver
+from engine.gateway_smtp import GatewaySmtpHandler
+from engine.group_commit import GroupCommitWriter
+from engine.ids import IdAllocator
+from engine.journal import journal_copy
+from engine.mail_log import MailLog
+from engine.queue_store import NewDelivery, NewMessage
+from engine.smtp_server import SmtpServerConfig, SmtpServerFactory, listen_smtp
+from engine.store import Store
+from engine.tdc_queue import QUEUE as TDC_QUEUE
+from engine.tdc_queue import JournalCopy, TdcQueue
+from engine.tls import ClientTls, client_context, ensure_server_certificate, server_context
+from engine.work_queue import Accepted, Outcome, process
+
+log = logging.getLogger(__name__)
+
+
+class MailEngine:
+    def __init__(self, store: Store, data_dir: Path, config: Callable[[], Config], *,
+                 version: str, serial: str) -> None:
+        self.store = store
+        self.data_dir = data_dir
+        self._config = config
+        self.mail_log = MailLog(data_dir / "logs" / "mail_logs", version=version, serial=serial)
+        self.writer = GroupCommitWriter(store.engine)
+        self.ids = IdAllocator(store.engine)
+        self.counters = Counters()
+        self.resolver = DnsResolver.from_settings(self.config.dns)
+        self.tdc = TdcQueue(self)
+        self.delivery = DeliveryQueues(self)
+        self._tracking: list[tuple[int, float, str]] = []
+        self._tdc_tls: tuple[tuple[str, ...], ClientTls] | None = None
+        self._port = None
+        self._factory: SmtpServerFactory | None = None
+        self._work: set[asyncio.Task] = set()
+        self.paused_work = False
+
+    @property
+    def config(self) -> Config:
+        return self._config()
+
+    # -- logging and tracking ------------------------------------------------------------
+    def log(self, text: str) -> None:
+        self.mail_log.info(text)
+
+    def track(self, mid: int, text: str) -> None:
+        """A message tracking event; written with the next batch, nobody waits for it."""
+        if not self._tracking:
+            asyncio.get_running_loop().call_soon(self._flush_tracking)
+        self._tracking.append((mid, time.time(), text))
+
+    def _flush_tracking(self) -> None:
+        events, self._tracking = self._tracking, []
+        if events:
+            self.writer.submit_nowait(queue_store.add_tracking(events))
+
+    def log_and_track(self, mid: int, text: str) -> None:
+        self.log(text)
+        self.track(mid, text)
+
+    # -- store helpers for the queues -------------------------------------------------------
+    def finish_deliveries(self, row_ids: list[int], state: str, error: str = "") -> None:
+        self.writer.submit_nowait(queue_store.finish_deliveries(row_ids, state, error))
+
+    def store_retry(self, row_ids: list[int], attempts: int, next_attempt: float, error: str) -> None:
+        self.writer.submit_nowait(queue_store.reschedule(row_ids, attempts, next_attempt, error))
+
+    def tdc_tls(self) -> ClientTls:
+        """The verifying TLS client for SETD: TLS 1.2+, the trusted CAs, the host name."""
+        cas = tuple(self.config.trusted_cas)
+        if self._tdc_tls is None or self._tdc_tls[0] != cas:
+            self._tdc_tls = (cas, client_context([c.encode() for c in cas], system_store=True))
+        return self._tdc_tls[1]
+
+    # -- the inbound path ---------------------------------------------------------------------
+    async def accept(self, message: NewMessage) -> None:
+        """Store an accepted message durably, then hand it to the work queue."""
+        await self.writer.submit(queue_store.insert_message(message))
+        system = self.counters.system
+        system.messages_received += 1
+        system.recipients_received += len(message.recipients)
+        if message.message_id:
+            self.log_and_track(message.mid, lines.message_id(message.mid, message.message_id))
+        self.log_and_track(message.mid, lines.subject(message.mid, message.subject))
+        self.log_and_track(message.mid, lines.ready(message.mid, len(message.body), message.sender))
+        self._start_work(_accepted(message))
+
+    def _start_work(self, message: Accepted) -> None:
+        self.counters.system.messages_in_work_queue += 1
+        task = asyncio.ensure_future(self._process(message))
+        self._work.add(task)
+        task.add_done_callback(self._work.discard)
+
+    async def _process(self, message: Accepted) -> None:
+        try:
+            config = self.config
+            outcome = process(message, config, lambda: self.ids.next("mid"),
+                              lambda text: self.log(text))
+            await self._store_outcome(message, outcome, config)
+        except Exception:
+            log.exception("work queue failed for MID %s; it stays queued for a restart", message.mid)
+        finally:
+            self.counters.system.messages_in_work_queue -= 1
+
+    async def _store_outcome(self, message: Accepted, outcome: Outcome, config: Config) -> None:
+        new_messages: list[NewMessage] = []
+        deliveries: list[NewDelivery] = []
+        shipments: list[Shipment] = []
+        copies: list[JournalCopy] = []
+        now = time.time()
+        expires = message.received_at + config.delivery.max_queue_time
+        for part in outcome.parts:
+            if part.mid != message.mid:
+                new_messages.append(_split_part(message, part))
+            if not part.delivered:
+                self._not_delivered(message, part)
+                continue
+            for rid, address in part.recipients:
+                deliveries.append(NewDelivery(part.mid, rid, address, _domain(address), now, expires))
+            shipments += Shipment.for_part(part, message)
+            if part.journal_to:
+                copy_message, delivery, copy = self._journal(message, part, config, now)
+                new_messages.append(copy_message)
+                deliveries.append(delivery)
+                copies.append(copy)
+        first = outcome.parts[0]
+        state = "queued" if deliveries else "done"
+        row_ids = await self.writer.submit(queue_store.record_work(
+            message.mid, first.policy.name, state, new_messages, deliveries))
+        self._dispatch(deliveries, row_ids, shipments, copies)
+
+    def _journal(self, message: Accepted, part, config: Config, now: float):
+        mid = self.ids.next("mid")
+        self.log(lines.tdc_generated(mid, part.mid))
+        body = journal_copy(part.body, gateway=config.hostname, intake=part.journal_to, mid=mid,
+                            original_mid=part.mid, original_message_id=message.message_id,
+                            when=datetime.now(UTC))
+        timers = config.tdc.timers
+        deadline = now + timers.scaled(timers.queue_limit)
+        copy_message = NewMessage(
+            mid=mid, icid=0, sender="", recipients=(part.journal_to,), body=body, received_at=now,
+            message_id=message.message_id, subject=message.subject, direction="incoming",
+            kind="journal", origin_mid=part.mid, policy=part.policy.name, state="queued")
+        delivery = NewDelivery(mid, 0, part.journal_to, TDC_QUEUE, now, deadline)
+        copy = JournalCopy(mid=mid, original_mid=part.mid, row_id=0, intake=part.journal_to,
+                           message_id=message.message_id, body=body, enqueued_at=now,
+                           deadline=deadline)
+        return copy_message, delivery, copy
+
+    def _not_delivered(self, message: Accepted, part) -> None:
+        """Dropped or bounced by a verdict: the recipients are completed here."""
+        self.counters.system.dropped_messages += 1
+        self.log(lines.message_finished(part.mid, "aborted"))
+
+    def _dispatch(self, deliveries: list[NewDelivery], row_ids: list[int],
+                  shipments: list[Shipment], copies: list[JournalCopy]) -> None:
+        """Put the stored deliveries on their queues, now that they are durable."""
+        ids = {(d.mid, d.rid, d.destination): row for d, row in zip(deliveries, row_ids, strict=True)}
+        for shipment in shipments:
+            shipment.row_ids = [ids[(shipment.mid, rid, shipment.destination)]
+                                for rid, _ in shipment.recipients]
+            self.delivery.enqueue(shipment)
+        for copy in copies:
+            copy.row_id = ids[(copy.mid, 0, TDC_QUEUE)]
+            self.tdc.enqueue(copy)
+
+    # -- life cycle ----------------------------------------------------------------------------
+    async def start(self, endpoint: Endpoint) -> int:
+        """Recover the queue, then listen; returns the port (useful with port 0)."""
+        await self.recover()
+        config = self.config
+        certificate = ensure_server_certificate(self.data_dir / "tls", (config.hostname,))
+        factory = SmtpServerFactory(
+            lambda: GatewaySmtpHandler(self),
+            SmtpServerConfig(hostname=config.hostname,
+                             max_message_size=config.listener.max_message_size,
+                             tls_context=server_context(certificate)),
+        )
+        self._factory = factory
+        self._port = listen_smtp(factory, endpoint.port, endpoint.host)
+        return self._port.getHost().port
+
+    async def recover(self) -> None:
+        """Resume after a restart (or a crash): nothing acknowledged is lost."""
+        loop = asyncio.get_running_loop()
+        engine = self.store.engine
+        for row in await loop.run_in_executor(None, queue_store.unprocessed_messages, engine):
+            self._start_work(_accepted_from_row(row))
+        rows = await loop.run_in_executor(None, queue_store.active_deliveries, engine)
+        ordinary: dict[tuple[int, str], list[dict]] = defaultdict(list)
+        for row in rows:
+            if row["destination"] == TDC_QUEUE:
+                self.tdc.enqueue(_copy_from_row(row), log_enqueued=False)
+            else:
+                ordinary[(row["mid"], row["destination"])].append(row)
+        for group in ordinary.values():
+            self.delivery.enqueue(Shipment.from_rows(group))
+
+    async def stop(self) -> None:
+        if self._port is not None:
+            await defer.maybeDeferred(self._port.stopListening).asFuture(asyncio.get_running_loop())
+            self._port = None
+        if self._factory is not None:
+            self._factory.close_all()
+        for task in list(self._work):
+            await asyncio.wait([task], timeout=5)
+        await self.tdc.stop()
+        await self.delivery.stop()
+        self._flush_tracking()
+        self.writer.close()
+        self.mail_log.close()
+
+    def apply_config(self, config: Config) -> None:
+        """A new configuration was committed: follow it where it matters at once."""
+        self.resolver.configure([(s.host, s.port) for s in config.dns.servers],
+                                timeout=config.dns.timeout)
+
+
+def _domain(address: str) -> str:
+    return address.rpartition("@")[2].lower()
+
+
+def _accepted(message: NewMessage) -> Accepted:
+    return Accepted(mid=message.mid, icid=message.icid, sender=message.sender,
+                    recipients=tuple(message.recipients), body=message.body,
+                    received_at=message.received_at, message_id=message.message_id,
+                    subject=message.subject, direction=Direction(message.direction))
+
+
+def _accepted_from_row(row: dict) -> Accepted:
+    import json
+
+    return Accepted(mid=row["mid"], icid=row["icid"], sender=row["sender"],
+                    recipients=tuple(json.loads(row["envelope"])), body=row["body"],
+                    received_at=row["received_at"], message_id=row["message_id"],
+                    subject=row["subject"], direction=Direction(row["direction"]))
+
+
+def _split_part(message: Accepted, part) -> NewMessage:
+    return NewMessage(
+        mid=part.mid, icid=message.icid, sender=message.sender,
+        recipients=tuple(address for _, address in part.recipients), body=part.body,
+        received_at=message.received_at, message_id=message.message_id,
+        subject=message.subject, direction=message.direction.value, kind="split",
+        origin_mid=message.mid, policy=part.policy.name, state="queued")
+
+
+def _copy_from_row(row: dict) -> JournalCopy:
+    return JournalCopy(mid=row["mid"], original_mid=row["origin_mid"] or row["mid"],
+                       row_id=row["id"], intake=row["recipient"], message_id=row["message_id"],
+                       body=row["body"], enqueued_at=row["received_at"],
+                       deadline=row["expires_at"], failures=row["attempts"],
+                       attempted=row["attempts"] > 0)
