@@ -144,8 +144,10 @@ class SmtpServers:
 
     def stop_all(self) -> None:
         async def stop() -> None:
+            from twisted.internet import defer
+
             for factory, port in self._started:
-                await port.stopListening()
+                await defer.maybeDeferred(port.stopListening).asFuture(asyncio.get_running_loop())
                 factory.close_all()
             await asyncio.sleep(0.05)
 
