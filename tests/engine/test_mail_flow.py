@@ -99,7 +99,7 @@ async def _until(condition, timeout: float = 20.0) -> None:
 
 
 async def test_clean_mail_is_delivered_and_journaled(lab):
-    engine, config, sink, setd, log_path = lab
+    engine, _config, sink, setd, log_path = lab
     port = await engine.start(Endpoint("127.0.0.1", 0))
     try:
         refused = await _send(port, _message("hello", "clean body", "bob@example.com"),
@@ -109,7 +109,7 @@ async def test_clean_mail_is_delivered_and_journaled(lab):
         await _until(lambda: engine.tdc.active == 0)
     finally:
         await engine.stop()
-    sender, recipients, data, _tls = sink[0]
+    _sender, recipients, data, _tls = sink[0]
     assert recipients == ["bob@example.com"] and b"clean body" in data
     j_sender, j_recipients, journal, j_tls = setd[0]
     assert (j_sender, j_recipients, j_tls) == ("", [INTAKE], True)
@@ -125,7 +125,7 @@ async def test_clean_mail_is_delivered_and_journaled(lab):
 
 
 async def test_gtube_and_eicar_are_not_journaled_and_policies_pick_the_intake(lab):
-    engine, config, sink, setd, log_path = lab
+    engine, _config, sink, setd, log_path = lab
     port = await engine.start(Endpoint("127.0.0.1", 0))
     try:
         await _send(port, _message("spam", GTUBE.decode(), "bob@example.com"), ["bob@example.com"])
