@@ -296,7 +296,10 @@ class _ClientProtocol(Protocol):
 
     def start_tls(self, creator: Any) -> asyncio.Future[None]:
         self._handshake = asyncio.get_running_loop().create_future()
-        self.transport.startTLS(creator)
+        if self.lost is not None:  # closed right after its 220: the handshake never starts
+            self._handshake.set_exception(SmtpConnectionError(self.lost))
+        else:
+            self.transport.startTLS(creator)
         return self._handshake
 
 
@@ -368,6 +371,7 @@ class SmtpClient:
         self.tls_cipher: str | None = None
         self._needs_rset = False
         self._greeted = False
+        self._finished = False  # quit() or abort() was called: unusable from now on
 
     # ----------------------------------------------------------------- connecting
 
@@ -399,7 +403,8 @@ class SmtpClient:
 
     @property
     def closed(self) -> bool:
-        return self._protocol.lost is not None
+        """No longer usable: closed by either side, or being closed (quit, abort)."""
+        return self._finished or self._protocol.lost is not None
 
     def has_extension(self, keyword: str) -> bool:
         return keyword.upper() in self.extensions
@@ -492,7 +497,8 @@ class SmtpClient:
         if not self.closed:
             with contextlib.suppress(SmtpError):
                 await self._command("QUIT", Stage.QUIT)
-            if not self.closed:
+            self._finished = True
+            if self._protocol.lost is None:
                 self._protocol.transport.loseConnection()
         try:
             await asyncio.wait_for(self.wait_closed(), self.timeout)
@@ -501,7 +507,8 @@ class SmtpClient:
 
     def abort(self) -> None:
         """Drop the connection at once (a hard deadline, or a timeout left it out of step)."""
-        if not self.closed:
+        self._finished = True
+        if self._protocol.lost is None:
             self._protocol.transport.abortConnection()
 
     # ----------------------------------------------------------------- the transaction
@@ -522,7 +529,9 @@ class SmtpClient:
 
     async def _pipelined(self, transaction: _Transaction) -> None:
         """RFC 2920: write the whole group, then read every reply in order."""
-        self._write(b"".join(command + b"\r\n" for command, _ in transaction.commands))
+        first_stage = transaction.commands[0][1]
+        self._write(b"".join(command + b"\r\n" for command, _ in transaction.commands),
+                    first_stage)
         for _, stage in transaction.commands:
             transaction.replies.append(await self._reply(stage))
 
@@ -533,7 +542,7 @@ class SmtpClient:
         for command, stage in transaction.commands:
             if stage is Stage.DATA and accepted == 0:
                 return
-            self._write(command + b"\r\n")
+            self._write(command + b"\r\n", stage)
             reply = await self._reply(stage)
             transaction.replies.append(reply)
             if stage in (Stage.RSET, Stage.MAIL) and reply.code != 250:
@@ -569,7 +578,7 @@ class SmtpClient:
         if data_reply is None or data_reply.code != 354:
             reply = data_reply or Reply(554, "5.5.1 DATA not sent")
             raise SmtpReplyError.from_reply(reply, Stage.DATA, partial)
-        self._write(_wire_data(data))
+        self._write(_wire_data(data), Stage.EOM)
         final = await self._reply(Stage.EOM)
         result = SendResult(results, final)
         if final.code != 250:
@@ -579,21 +588,20 @@ class SmtpClient:
     async def _close_data_phase(self, data_reply: Reply | None) -> None:
         """A server that said 354 although the transaction failed gets an empty message."""
         if data_reply is not None and data_reply.code == 354:
-            self._write(b".\r\n")
+            self._write(b".\r\n", Stage.EOM)
             await self._reply(Stage.EOM)
 
     # ----------------------------------------------------------------- plumbing
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, data: bytes, stage: Stage) -> None:
         if self._protocol.lost is not None:
-            raise SmtpConnectionError(self._protocol.lost)
+            raise SmtpConnectionError(self._protocol.lost, stage)
+        if self._finished:
+            raise SmtpConnectionError("connection closed by the client", stage)
         self._protocol.transport.write(data)
 
     async def _command(self, line: str, stage: Stage) -> Reply:
-        try:
-            self._write(line.encode("utf-8") + b"\r\n")
-        except SmtpConnectionError as lost:
-            raise SmtpConnectionError(lost.details, stage) from None
+        self._write(line.encode("utf-8") + b"\r\n", stage)
         return await self._reply(stage)
 
     async def _reply(self, stage: Stage) -> Reply:
