@@ -4,7 +4,8 @@ Policies are matched top-down, first match wins, DEFAULT last.  For incoming
 policies the last service column is the Threat Defense Connector (SPEC.md §1 step 3):
 each policy journals to the Default or a Custom Message Intake Address, or not at
 all, and the column shows "Not Available" while the connector is disabled globally
-(SPEC.md §4.8).
+(SPEC.md §4.8).  Every policy also has its ANTISPAM and ANTIVIRUS services: on or
+off, and what happens to positive messages (deliver with a subject tag, drop, bounce).
 
 Every edit is a change from :mod:`engine.config_changes`, recorded in the session
 and pending until ``commit``.  Interactive answers are tried on a scratch copy first,
@@ -27,10 +28,13 @@ from engine.config import (
     Direction,
     MailPolicy,
     PolicyTable,
+    ScanAction,
+    ScanSetting,
     TdcMode,
     check_policy_name,
 )
 from engine.config_changes import (
+    SCAN_SERVICES,
     AddMember,
     AddPolicy,
     Change,
@@ -38,8 +42,10 @@ from engine.config_changes import (
     MovePolicy,
     RemoveMember,
     RenamePolicy,
+    SetScan,
     SetThreatDefense,
 )
+from engine.config_values import check_subject_tag
 
 TDC_COLUMN = "Threat Defense Connector"
 _NAME_WIDTH = 34  # where the first service column starts, as in AsyncOS tables
@@ -64,6 +70,10 @@ _TDC_CHOICES = [
     (TdcMode.CUSTOM, "Custom Message Intake Address"),
 ]
 _BATCH_TDC = {"disable": TdcMode.DISABLED, "default": TdcMode.DEFAULT, "custom": TdcMode.CUSTOM}
+#: What a positive verdict is called in each scanning service's questions.
+_POSITIVES = {"antispam": "spam", "antivirus": "virus positive"}
+_SCAN_ACTIONS = [(ScanAction.DELIVER, "Deliver"), (ScanAction.DROP, "Drop"),
+                 (ScanAction.BOUNCE, "Bounce")]
 _SIDES = ["Sender", "Receiver"]
 
 MEMBER_SYNTAX = (
@@ -80,8 +90,10 @@ INCOMING_ONLY = "The Threat Defense Connector journals incoming mail only."
 
 def _edit_grammar(direction: Direction) -> dict:
     """What may follow ``edit <name>``: THREATDEFENSE exists for incoming policies only."""
+    scan = {"enable": None, "disable": None,
+            "action": {"deliver": None, "drop": None, "bounce": None}}
     grammar: dict = {"name": None, "new": {"sender": None, "receiver": None}, "delete": None,
-                     "print": None}
+                     "print": None, "antispam": scan, "antivirus": scan}
     if direction is Direction.INCOMING:
         grammar["threatdefense"] = {"default": None, "custom": None, "disable": None}
     return grammar
@@ -121,6 +133,12 @@ policyconfig incoming|outgoing edit <name> name <new name>
 policyconfig incoming|outgoing edit <name> new sender|receiver <member>[,<member>...]
 policyconfig incoming|outgoing edit <name> delete <member>
 policyconfig incoming|outgoing edit <name> print
+policyconfig incoming|outgoing edit <name> antispam|antivirus enable|disable
+policyconfig incoming|outgoing edit <name> antispam|antivirus action deliver [<subject tag>]
+policyconfig incoming|outgoing edit <name> antispam|antivirus action drop|bounce
+        turns the policy's Anti-Spam or Anti-Virus scanning on or off, and chooses
+        what happens to positive messages: delivered (with the tag added to the
+        subject; "" for none), dropped or bounced
 policyconfig incoming|outgoing delete <name>
 policyconfig incoming|outgoing move <name> <position>      (1 is the top; DEFAULT stays last)
 policyconfig incoming|outgoing print
@@ -279,7 +297,21 @@ def policy_lines(config: Config, direction: Direction, number: int, policy: Mail
             lines += [f"       {member}" for member in members] or ["       (none)"]
     if direction is Direction.INCOMING:
         lines += [f"   {line}" for line in tdc_lines(config, policy)]
+    lines += [f"   {scan_line(service, getattr(policy, service))}" for service in SCAN_SERVICES]
     return lines
+
+
+def scan_line(service: str, scan: ScanSetting) -> str:
+    """``Anti-Spam: Enabled; positive messages: delivered with "[SPAM]" added to the subject``."""
+    label = SCAN_SERVICES[service]
+    if not scan.enabled:
+        return f"{label}: Disabled"
+    if scan.action is ScanAction.DELIVER:
+        tag = f' with "{scan.subject_tag}" added to the subject' if scan.subject_tag else ""
+        outcome = f"delivered{tag}"
+    else:
+        outcome = "dropped" if scan.action is ScanAction.DROP else "bounced"
+    return f"{label}: Enabled; positive messages are {outcome}"
 
 
 def _show_table(session: CliSession, direction: Direction) -> None:
@@ -505,6 +537,7 @@ def _edit_options(direction: Direction, policy: MailPolicy) -> list[tuple[str, s
         ("DELETE", "Remove a member"),
     ]
     options.append(("PRINT", "Print the policy"))
+    options += [("ANTISPAM", "Modify Anti-Spam policy"), ("ANTIVIRUS", "Modify Anti-Virus policy")]
     if direction is Direction.INCOMING:
         options.append(("THREATDEFENSE", "Modify the Threat Defense Connector setting"))
     return options
@@ -588,6 +621,54 @@ async def _edit_threat_defense(session: CliSession, direction: Direction, name: 
     return name
 
 
+async def _edit_scan(session: CliSession, direction: Direction, name: str, service: str) -> str:
+    """The ANTISPAM / ANTIVIRUS sub-menu: ENABLE, DISABLE, or EDIT the action for positives."""
+    dialog, label = session.dialog, SCAN_SERVICES[service]
+    scan: ScanSetting = getattr(session.config.policies(direction).get(name), service)
+    dialog.say()
+    dialog.say(f"Current setting for {name}: {scan_line(service, scan)}")
+    choice = await dialog.menu([
+        ("ENABLE", f"Enable {label} scanning for this policy"),
+        ("DISABLE", f"Disable {label} scanning for this policy"),
+        ("EDIT", f"Choose what happens to {_POSITIVES[service]} messages"),
+    ])
+    if choice in ("ENABLE", "DISABLE") and scan.enabled != (choice == "ENABLE"):
+        session.record(SetScan(direction, name, service, enabled=choice == "ENABLE"))
+    elif choice == "EDIT":
+        action, tag = await _ask_scan_action(dialog, service, scan)
+        if (action, tag) != (scan.action, scan.subject_tag):
+            session.record(SetScan(direction, name, service, action=action, subject_tag=tag))
+    return name
+
+
+async def _ask_scan_action(dialog: Dialog, service: str, scan: ScanSetting) -> tuple[ScanAction, str]:
+    """The action for positives and, when they are delivered, the subject tag."""
+    actions = [action for action, _ in _SCAN_ACTIONS]
+    index = await _choose_from(
+        dialog, f"What do you want to do with messages identified as {_POSITIVES[service]}?",
+        [label for _, label in _SCAN_ACTIONS], default=actions.index(scan.action),
+    )
+    action = actions[index]
+    if action is not ScanAction.DELIVER:
+        return action, scan.subject_tag
+    if not await dialog.confirm("Do you want to add text to the subject of these messages?",
+                                default=bool(scan.subject_tag)):
+        return action, ""
+    default_tag = scan.subject_tag or ("[SPAM]" if service == "antispam"
+                                       else "[WARNING: VIRUS DETECTED]")
+    tag = await dialog.ask_required("What text do you want to add?", default=default_tag,
+                                    validate=check_subject_tag)
+    return action, tag
+
+
+async def _edit_antispam(session: CliSession, direction: Direction, name: str) -> str:
+    return await _edit_scan(session, direction, name, "antispam")
+
+
+async def _edit_antivirus(session: CliSession, direction: Direction, name: str) -> str:
+    return await _edit_scan(session, direction, name, "antivirus")
+
+
 _OPERATION_HANDLERS: dict[str, Callable[[CliSession, Direction], Awaitable[None]]] = {
     "NEW": _new_policy,
     "EDIT": _edit_policy,
@@ -601,6 +682,8 @@ _EDIT_HANDLERS: dict[str, Callable[[CliSession, Direction, str], Awaitable[str]]
     "NEW": _edit_add_members,
     "DELETE": _edit_remove_member,
     "PRINT": _edit_print,
+    "ANTISPAM": _edit_antispam,
+    "ANTIVIRUS": _edit_antivirus,
     "THREATDEFENSE": _edit_threat_defense,
 }
 
@@ -694,7 +777,8 @@ def _batch_search(session: CliSession, direction: Direction, rest: list[str]) ->
 
 def _batch_edit(session: CliSession, direction: Direction, rest: list[str]) -> None:
     """``edit <name> <keyword> ...``: the policy must exist before the keyword is read."""
-    subs = "name|new|delete|print" + ("|threatdefense" if direction is Direction.INCOMING else "")
+    subs = "name|new|delete|print|antispam|antivirus" + (
+        "|threatdefense" if direction is Direction.INCOMING else "")
     if len(rest) < 2:
         raise _usage(f"{direction.value} edit <name> {subs} ...")
     policy = _policy(session.config, direction, rest[0])
@@ -762,6 +846,36 @@ def _batch_edit_threat_defense(session: CliSession, direction: Direction, policy
                                            rest[1] if mode is TdcMode.CUSTOM else "")])
 
 
+def _batch_edit_scan(session: CliSession, direction: Direction, policy: MailPolicy,
+                     service: str, rest: list[str]) -> None:
+    """``antispam|antivirus enable|disable|action deliver [<tag>]|drop|bounce``."""
+    form = _usage(f"{direction.value} edit <name> {service} enable|disable|"
+                  "action deliver [<subject tag>]|drop|bounce")
+    verb = rest[0].lower() if rest else ""
+    if verb in ("enable", "disable") and len(rest) == 1:
+        change = SetScan(direction, policy.name, service, enabled=verb == "enable")
+    elif verb == "action" and len(rest) >= 2 and rest[1].lower() in ("drop", "bounce") \
+            and len(rest) == 2:
+        change = SetScan(direction, policy.name, service, action=ScanAction(rest[1].lower()))
+    elif verb == "action" and len(rest) in (2, 3) and rest[1].lower() == "deliver":
+        tag = rest[2] if len(rest) == 3 else None
+        change = SetScan(direction, policy.name, service, action=ScanAction.DELIVER,
+                         subject_tag=tag)
+    else:
+        raise form
+    _record_all(session, [change])
+
+
+def _batch_edit_antispam(session: CliSession, direction: Direction, policy: MailPolicy,
+                         rest: list[str]) -> None:
+    _batch_edit_scan(session, direction, policy, "antispam", rest)
+
+
+def _batch_edit_antivirus(session: CliSession, direction: Direction, policy: MailPolicy,
+                          rest: list[str]) -> None:
+    _batch_edit_scan(session, direction, policy, "antivirus", rest)
+
+
 _BATCH_HANDLERS: dict[str, Callable[[CliSession, Direction, list[str]], None]] = {
     "new": _batch_new,
     "edit": _batch_edit,
@@ -775,5 +889,7 @@ _BATCH_EDIT_HANDLERS: dict[str, Callable[[CliSession, Direction, MailPolicy, lis
     "new": _batch_edit_new,
     "delete": _batch_edit_delete,
     "print": _batch_edit_print,
+    "antispam": _batch_edit_antispam,
+    "antivirus": _batch_edit_antivirus,
     "threatdefense": _batch_edit_threat_defense,
 }

@@ -230,12 +230,12 @@ def test_edit_delete_member_and_last_member_refused(appliance):
     assert committed(appliance).outgoing.get("staff").senders == ["@example.com"]
 
 
-def test_default_policy_offers_only_print_and_threatdefense(appliance):
+def test_default_policy_offers_no_name_or_member_edits(appliance):
     status, term, _ = run_session(appliance, ["policyconfig incoming", "edit", "DEFAULT", "", ""])
     assert status == 0
-    assert ["PRINT", "THREATDEFENSE"] in term.choices
+    assert ["PRINT", "ANTISPAM", "ANTIVIRUS", "THREATDEFENSE"] in term.choices
     _, term, _ = run_session(appliance, ["policyconfig outgoing", "edit", "1", "name", "", ""])
-    assert ["PRINT"] in term.choices
+    assert ["PRINT", "ANTISPAM", "ANTIVIRUS"] in term.choices
     assert "Unknown option: name" in term.text
     assert "THREATDEFENSE" not in term.text
 

@@ -1,0 +1,290 @@
+"""``listenerconfig``: the public SMTP listener and its recipient access table (RAT).
+
+segcli has one listener.  Its RAT lists the domains mail is accepted for
+(``example.com``, or ``.example.com`` for every sub-domain); every other recipient
+is refused, so the gateway is never an open relay.  EDIT follows AsyncOS's listener
+sub-menu (NAME, INTERFACE, LIMITS, SETUP, RCPTACCESS); every edit is a pending
+change until ``commit``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from commands.editing import (
+    accept,
+    checked,
+    join_words,
+    parse_on_off,
+    record_all,
+    usage,
+)
+from commands.registry import Names, command
+from commands.session import CliSession
+from engine import config_values as values
+from engine.addresses import InvalidValue
+from engine.config import Endpoint, Listener, check_listener_name
+from engine.config_changes import (
+    AddAcceptedDomain,
+    Change,
+    RemoveAcceptedDomain,
+    SetListenerAddress,
+    SetListenerName,
+    SetMaxMessageSize,
+    SetOfferTls,
+)
+
+COMMAND = "listenerconfig"
+FORMS = ("print | name <name> | address <host:port> | maxsize <size> | tls on|off | "
+         "rcptaccess add <domain>[,<domain>...] | rcptaccess delete <domain> | rcptaccess print")
+EDIT_OPERATIONS = [
+    ("NAME", "Change the name of the listener."),
+    ("INTERFACE", "Change the address and port the listener listens on."),
+    ("LIMITS", "Change the injection limits."),
+    ("SETUP", "Configure general options."),
+    ("RCPTACCESS", "Modify the Recipient Access Table."),
+]
+RAT_OPERATIONS = [
+    ("NEW", "Create a new entry."),
+    ("DELETE", "Remove an entry."),
+    ("PRINT", "Display the table."),
+]
+DOMAIN_SYNTAX = ('Domains such as "example.com" are allowed.\n'
+                 'Partial domains such as ".example.com" (all of its sub-domains) are allowed.\n'
+                 "Separate multiple entries with commas.")
+SIZE_QUESTION = ("Enter the maximum message size. Add a trailing k for kilobytes, M for "
+                 "megabytes, or no letter for bytes.")
+
+
+def _accepted_domains(session: CliSession) -> list[str]:
+    return session.config.listener.accepted_domains
+
+
+@command(
+    COMMAND,
+    summary="Configure mail listeners (the SMTP listener and its recipient access table)",
+    help="""
+listenerconfig        lists the listener; EDIT opens its sub-menu: NAME, INTERFACE
+                      (address and port), LIMITS (maximum message size), SETUP (STARTTLS),
+                      RCPTACCESS (the recipient access table: NEW, DELETE, PRINT)
+
+One-line forms:
+listenerconfig print                                   the listener and its table
+listenerconfig name <name>                             rename the listener
+listenerconfig address <host:port>                     where it listens (e.g. 0.0.0.0:25)
+listenerconfig maxsize <size>                          maximum message size: bytes, 512k, 10M
+listenerconfig tls on|off                              offer STARTTLS or not
+listenerconfig rcptaccess add <domain>[,<domain>...]   accept mail for these domains
+listenerconfig rcptaccess delete <domain>              stop accepting mail for a domain
+listenerconfig rcptaccess print                        the recipient access table
+
+Entries are example.com (the domain) or .example.com (its sub-domains).  Mail for any
+other recipient is refused.  Changes need a commit; a --smtp start option overrides
+the address until the next start without it.
+""",
+    changes_config=True,
+    grammar={
+        "print": None, "name": None, "address": None, "maxsize": None,
+        "tls": {"on": None, "off": None},
+        "rcptaccess": {"add": None, "delete": Names(_accepted_domains), "print": None},
+    },
+)
+async def listenerconfig(session: CliSession, args: list[str]) -> None:
+    if args:
+        _batch(session, args[0].lower(), args[1:])
+        return
+    while True:
+        _list_listeners(session)
+        choice = await session.dialog.menu([("EDIT", "Modify a listener.")])
+        if choice is None:
+            return
+        await _edit(session)
+
+
+# -- what it shows ---------------------------------------------------------------------
+
+
+def _listener_line(listener: Listener) -> str:
+    """AsyncOS's listener list format: ``1. name (on iface, ip) SMTP TCP Port 25 Public``."""
+    address = listener.address
+    return f"{listener.name} (on Management, {address.host}) SMTP TCP Port {address.port} Public"
+
+
+def _list_listeners(session: CliSession) -> None:
+    say = session.dialog.say
+    say()
+    say("Currently configured listeners:")
+    say(f"1. {_listener_line(session.config.listener)}")
+
+
+def _say_details(session: CliSession) -> None:
+    """The listener's settings, shown above its sub-menu and by ``print``."""
+    listener, say = session.config.listener, session.dialog.say
+    say()
+    say(f"Name: {listener.name}")
+    say("Type: Public")
+    say(f"Interface: Management ({listener.address.host}) TCP Port {listener.address.port}")
+    say("Protocol: SMTP")
+    say(f"Maximum Message Size: {values.format_size(listener.max_message_size)}")
+    say(f"TLS: {'Preferred (STARTTLS offered)' if listener.offer_tls else 'No'}")
+    override = session.appliance.options.smtp
+    if override is not None and override != listener.address:
+        say(f"(This process listens on {override}: the --smtp start option overrides the address.)")
+
+
+def _say_rat(session: CliSession) -> None:
+    """The recipient access table, with the implicit last row that refuses the rest."""
+    listener, say = session.config.listener, session.dialog.say
+    say()
+    say(f"Recipient Access Table for {listener.name}:")
+    width = max([20, *(len(entry) + 2 for entry in listener.accepted_domains)])
+    for entry in listener.accepted_domains:
+        say(f"{entry:<{width}}ACCEPT")
+    say(f"{'ALL':<{width}}REJECT")
+
+
+# -- the dialog ------------------------------------------------------------------------
+
+
+async def _edit(session: CliSession) -> None:
+    """Pick the listener (one), then its sub-menu until a blank answer."""
+    index = await session.dialog.choose(
+        [session.config.listener.name],
+        "Enter the name or number of the listener you wish to edit.", allow_blank=True,
+    )
+    if index is None:
+        return
+    while True:
+        _say_details(session)
+        choice = await session.dialog.menu(EDIT_OPERATIONS)
+        if choice is None:
+            return
+        await _EDIT_HANDLERS[choice](session)
+
+
+async def _edit_name(session: CliSession) -> None:
+    current = session.config.listener.name
+    name = await session.dialog.ask_required("Enter the new name for this listener.",
+                                             default=current, validate=check_listener_name)
+    if name != current:
+        session.record(SetListenerName(name))
+
+
+async def _edit_interface(session: CliSession) -> None:
+    current = session.config.listener.address
+
+    def check(answer: str) -> list[Change]:
+        return accept(session, [SetListenerAddress(answer)])
+
+    changes = await session.dialog.ask_required(
+        "Enter the IP address (or host name) and TCP port to listen on, as HOST:PORT.",
+        default=str(current), validate=check,
+    )
+    if str(Endpoint.parse(changes[0].address)) != str(current):
+        record_all(session, changes)
+
+
+async def _edit_limits(session: CliSession) -> None:
+    current = session.config.listener.max_message_size
+    size = await session.dialog.ask_required(SIZE_QUESTION, default=values.format_size(current),
+                                             validate=values.parse_size)
+    if size != current:
+        session.record(SetMaxMessageSize(size))
+
+
+async def _edit_setup(session: CliSession) -> None:
+    current = session.config.listener.offer_tls
+    offer = await session.dialog.confirm("Do you want to offer STARTTLS to connecting hosts?",
+                                         default=current)
+    if offer != current:
+        session.record(SetOfferTls(offer))
+
+
+async def _edit_rat(session: CliSession) -> None:
+    """RCPTACCESS: the table, then NEW / DELETE / PRINT until a blank answer."""
+    while True:
+        _say_rat(session)
+        choice = await session.dialog.menu(RAT_OPERATIONS)
+        if choice is None:
+            return
+        if choice == "NEW":
+            await _rat_new(session)
+        elif choice == "DELETE":
+            await _rat_delete(session)
+        # PRINT: the table is shown again at the top of the loop
+
+
+async def _rat_new(session: CliSession) -> None:
+    def check(answer: str) -> list[Change]:
+        return accept(session, _add_changes(answer))
+
+    changes = await session.dialog.ask_required(
+        "Enter the domains to accept mail for.\n" + DOMAIN_SYNTAX, validate=check,
+    )
+    record_all(session, changes)
+
+
+def _add_changes(text: str) -> list[Change]:
+    """One change per entry of a comma separated list; repeats in the list are refused."""
+    entries = values.split_list(text)
+    if not entries:
+        raise InvalidValue("You must enter a value.")
+    return [AddAcceptedDomain(entry) for entry in entries]
+
+
+async def _rat_delete(session: CliSession) -> None:
+    entries = list(session.config.listener.accepted_domains)
+    if not entries:
+        session.dialog.error("The recipient access table has no entries to delete.")
+        return
+    index = await session.dialog.choose(
+        entries, "Enter the name or number of the entry you wish to delete.", allow_blank=True
+    )
+    if index is not None:
+        session.record(RemoveAcceptedDomain(entries[index]))
+        session.dialog.say()
+        session.dialog.say(f"{entries[index]} is deleted.")
+
+
+_EDIT_HANDLERS: dict[str, Callable[[CliSession], Awaitable[None]]] = {
+    "NAME": _edit_name,
+    "INTERFACE": _edit_interface,
+    "LIMITS": _edit_limits,
+    "SETUP": _edit_setup,
+    "RCPTACCESS": _edit_rat,
+}
+
+
+# -- one-line forms --------------------------------------------------------------------
+
+
+def _batch(session: CliSession, verb: str, rest: list[str]) -> None:
+    if verb == "print" and not rest:
+        _list_listeners(session)
+        _say_details(session)
+        _say_rat(session)
+    elif verb == "name" and len(rest) == 1:
+        record_all(session, [SetListenerName(rest[0])])
+    elif verb == "address" and len(rest) == 1:
+        record_all(session, [SetListenerAddress(rest[0])])
+    elif verb == "maxsize" and len(rest) == 1:
+        record_all(session, [SetMaxMessageSize(checked(values.parse_size, rest[0]))])
+    elif verb == "tls" and len(rest) == 1:
+        record_all(session, [SetOfferTls(checked(parse_on_off, rest[0]))])
+    elif verb == "rcptaccess" and rest:
+        _batch_rat(session, rest[0].lower(), rest[1:])
+    else:
+        raise usage(COMMAND, FORMS)
+
+
+def _batch_rat(session: CliSession, verb: str, rest: list[str]) -> None:
+    if verb == "print" and not rest:
+        _say_rat(session)
+    elif verb == "add" and rest:
+        record_all(session, checked(_add_changes, join_words(rest)))
+    elif verb == "delete" and len(rest) == 1:
+        record_all(session, [RemoveAcceptedDomain(rest[0])])
+    else:
+        raise usage(COMMAND, "rcptaccess add <domain>[,<domain>...] | rcptaccess delete <domain> | "
+                             "rcptaccess print")
+
