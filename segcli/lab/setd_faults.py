@@ -63,6 +63,7 @@ DEFAULT_TEXTS = {
     450: "4.2.1 Mailbox temporarily unavailable",
     451: "4.3.0 Temporary server error, please try again later",
     452: "4.3.1 Insufficient system storage",
+    454: "4.7.0 TLS not available due to temporary reason",
     503: "5.5.1 Bad sequence of commands",
     550: "5.7.1 Message rejected",
     552: "5.3.4 Message size exceeds fixed maximum message size",

@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
+import shutil
 import sys
 from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -108,3 +110,42 @@ def dns_zone(run):
     zone.start()
     yield zone
     run(zone.stop())
+
+
+@pytest.fixture(scope="session")
+def setd_tls_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The simulator's certificates for its default domain, made once per session (RSA
+    key generation is the slow part of starting a simulator)."""
+    from segcli.lab.setd_simulator import SetdSimulator
+
+    directory = tmp_path_factory.mktemp("setd-tls")
+    SetdSimulator(directory)._material("beta.cmd.cisco.com")
+    return directory
+
+
+@pytest.fixture
+def setd_dir(tmp_path: Path, setd_tls_cache: Path) -> Path:
+    """A simulator state directory that already holds the session's certificates."""
+    directory = tmp_path / "setd"
+    for name in ("tls", "tls-untrusted"):
+        shutil.copytree(setd_tls_cache / name, directory / name)
+    return directory
+
+
+@pytest.fixture
+def setd(run, setd_dir: Path):
+    """A running SETD simulator (SMTP and dashboard on free loopback ports) with its
+    default intake address set up."""
+    from segcli.lab.setd_simulator import SetdSimulator
+
+    simulator = SetdSimulator(setd_dir)
+    simulator.ensure_default_intake()
+    run(simulator.start())
+    yield simulator
+    run(simulator.stop())
+
+
+@pytest.fixture
+def intake(setd) -> str:
+    """The running simulator's default Message Intake Address."""
+    return setd.ensure_default_intake().address
