@@ -59,10 +59,12 @@ class Endpoint:
     port: int
 
     @classmethod
-    def parse(cls, text: str) -> Endpoint:
+    def parse(cls, text: str, *, any_port: bool = False) -> Endpoint:
+        """``HOST:PORT``; with *any_port*, port 0 (a free port, for start overrides) too."""
         host, sep, port_text = text.strip().rpartition(":")
         host = host.strip("[]")
-        if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        lowest = 0 if any_port else 1
+        if not sep or not host or not port_text.isdigit() or not lowest <= int(port_text) < 65536:
             raise InvalidValue(f'"{text}" is not a valid address: use HOST:PORT, e.g. 127.0.0.1:2525.')
         return cls(host, int(port_text))
 

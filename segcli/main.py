@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from twisted.internet.error import CannotListenError
+
 from engine.addresses import InvalidValue
 from engine.appliance import Appliance, StartOptions
 from engine.config import Endpoint
@@ -38,7 +40,7 @@ def default_data_dir() -> Path:
 
 def _endpoint(text: str) -> Endpoint:
     try:
-        return Endpoint.parse(text)
+        return Endpoint.parse(text, any_port=True)
     except InvalidValue as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -52,9 +54,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, default=None, metavar="DIR",
                         help=f"data directory (default: {default_data_dir()})")
     parser.add_argument("--smtp", type=_endpoint, metavar="HOST:PORT",
-                        help="SMTP listener address (overrides the configuration)")
+                        default=os.environ.get("SEGCLI_SMTP") or None,
+                        help="SMTP listener address, overriding the configuration "
+                        "(default: $SEGCLI_SMTP); port 0 picks a free port")
     parser.add_argument("--ssh", type=_endpoint, metavar="HOST:PORT",
-                        help="SSH server address (overrides the configuration)")
+                        default=os.environ.get("SEGCLI_SSH") or None,
+                        help="SSH server address, overriding the configuration "
+                        "(default: $SEGCLI_SSH)")
     parser.add_argument("--plain", action="store_true",
                         help="plain line mode even at a terminal (no colours, no completion)")
     parser.add_argument("--user", default="admin", help=argparse.SUPPRESS)
@@ -123,6 +129,10 @@ async def _serve(appliance: Appliance, args: argparse.Namespace) -> int:
     if not primary:
         print(f"segcli: the appliance of {appliance.options.data_dir} is running in process "
               f"{lock.holder()}; this console shares its configuration.", file=sys.stderr)
+    elif not await _start_mail(appliance):
+        await appliance.stop()
+        lock.release()
+        return EXIT_USAGE
     loop = asyncio.get_running_loop()
     terminal = _terminal(appliance, args, loop)
     session = CliSession(appliance, terminal, user=args.user)
@@ -144,6 +154,19 @@ async def _serve(appliance: Appliance, args: argparse.Namespace) -> int:
     # The exit status tells a script whether every command worked; a person at the
     # console who once mistyped has still ended the session normally.
     return 0 if terminal.interactive else status
+
+
+async def _start_mail(appliance: Appliance) -> bool:
+    """Start the mail engine; a listener that cannot bind is a clear startup error."""
+    endpoint = appliance.smtp_endpoint
+    try:
+        port = await appliance.start_mail()
+    except CannotListenError as exc:
+        print(f"segcli: cannot listen for SMTP on {endpoint}: {exc.socketError}", file=sys.stderr)
+        return False
+    print(f"segcli: SMTP listener {appliance.config.listener.name} on "
+          f"{endpoint.host}:{port}", file=sys.stderr)
+    return True
 
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)

@@ -100,6 +100,7 @@ def segcli_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO)
     env.pop("SEGCLI_DATA", None)
+    env["SEGCLI_SMTP"] = "127.0.0.1:0"  # a free port: tests never need port 2525 to be free
     env["TERM"] = "xterm-256color"
     env["PROMPT_TOOLKIT_NO_CPR"] = "1"
     return env
