@@ -83,6 +83,7 @@ class Stage(enum.StrEnum):
     RCPT = "rcpt"
     DATA = "data"
     EOM = "eom"
+    NOOP = "noop"
     QUIT = "quit"
 
 
@@ -205,6 +206,7 @@ class _ClientProtocol(Protocol):
     """Parses replies and hands them to waiters in order; knows nothing of SMTP's sequence."""
 
     factory: _ClientFactory
+    transport: Any  # a TCP transport: ITCPTransport, ITLSTransport
 
     def __init__(self) -> None:
         self._buffer = bytearray()
@@ -243,7 +245,7 @@ class _ClientProtocol(Protocol):
         if self._handshake is not None and not self._handshake.done():
             self._handshake.set_result(None)
 
-    def connectionLost(self, reason: Failure = twisted_errors.ConnectionDone) -> None:
+    def connectionLost(self, reason: Failure | None = None) -> None:
         self.lost = self.lost or _describe_loss(reason)
         self.lost_failure = reason
         for waiter in self._waiters:
@@ -304,7 +306,7 @@ class _ClientProtocol(Protocol):
 
 
 class _ClientFactory(ClientFactory):
-    protocol = _ClientProtocol
+    protocol = _ClientProtocol  # type: ignore[assignment]
 
     def __init__(self, connected: asyncio.Future[_ClientProtocol]) -> None:
         self.connected = connected
@@ -315,15 +317,15 @@ class _ClientFactory(ClientFactory):
 
 
 def _connect_error(reason: Failure) -> SmtpError:
-    if reason.check(twisted_errors.TimeoutError, twisted_errors.UserError):
+    if reason.check(twisted_errors.TimeoutError):
         return SmtpTimeoutError(Stage.CONNECT)
     if reason.check(twisted_errors.ConnectionRefusedError):
         return SmtpConnectionError("connection refused", Stage.CONNECT)
     return SmtpConnectionError(reason.getErrorMessage() or "cannot connect", Stage.CONNECT)
 
 
-def _describe_loss(reason: Failure) -> str:
-    if reason.check(twisted_errors.ConnectionDone):
+def _describe_loss(reason: Failure | None) -> str:
+    if reason is None or reason.check(twisted_errors.ConnectionDone):
         return "connection closed by the server"
     if reason.check(SSL.Error):
         return f"TLS error: {_ssl_error_text(reason.value)}"
@@ -379,9 +381,10 @@ class SmtpClient:
     async def connect(cls, host: str, port: int, *, local_name: str, timeout: float,
                       bind: str | tuple[str, int] | None = None) -> SmtpClient:
         """Connect and read the greeting (a 4xx/5xx greeting raises SmtpReplyError)."""
-        from twisted.internet import reactor
+        from twisted.internet import reactor as _reactor
 
-        address = await _resolve(host, port)
+        reactor: Any = _reactor
+        address = await _resolve(host, port, bind)
         connected: asyncio.Future[_ClientProtocol] = asyncio.get_running_loop().create_future()
         bind_address = (bind, 0) if isinstance(bind, str) else bind
         connector = reactor.connectTCP(address, port, _ClientFactory(connected),
@@ -395,6 +398,7 @@ class SmtpClient:
         greeting = await client._reply(Stage.GREETING)
         client.greeting = greeting
         if greeting.code != 220:
+            client._finished = True
             client._protocol.transport.loseConnection()
             raise SmtpReplyError.from_reply(greeting, Stage.GREETING)
         return client
@@ -490,7 +494,8 @@ class SmtpClient:
         return reply
 
     async def noop(self) -> Reply:
-        return await self._command("NOOP", Stage.MAIL)
+        """NOOP (is an idle connection still alive?); any reply is returned, none raises."""
+        return await self._command("NOOP", Stage.NOOP)
 
     async def quit(self) -> None:
         """QUIT politely and wait for the close; never raises (the connection is done)."""
@@ -625,15 +630,21 @@ class SmtpClient:
 # Helpers
 
 
-async def _resolve(host: str, port: int) -> str:
-    """An address literal as is; a name through the system resolver (off the loop thread)."""
+async def _resolve(host: str, port: int, bind: str | tuple[str, int] | None) -> str:
+    """An address literal as is; a name through the system resolver (off the loop thread),
+    in the address family of *bind* when there is one."""
     try:
         ipaddress.ip_address(host)
         return host
     except ValueError:
         pass
+    family = socket.AF_UNSPEC
+    if bind is not None:
+        bind_host = bind if isinstance(bind, str) else bind[0]
+        family = socket.AF_INET6 if ipaddress.ip_address(bind_host).version == 6 else socket.AF_INET
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            host, port, family=family, type=socket.SOCK_STREAM)
     except OSError as exc:
         raise SmtpConnectionError(f"cannot resolve {host}: {exc}", Stage.CONNECT) from None
     return str(infos[0][4][0])

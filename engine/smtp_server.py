@@ -280,7 +280,7 @@ class SmtpServerFactory(Factory):
         self.config = config or SmtpServerConfig()
         self.connections: set[SmtpServerProtocol] = set()
 
-    def buildProtocol(self, addr: Any) -> SmtpServerProtocol:
+    def buildProtocol(self, addr: Any) -> SmtpServerProtocol:  # type: ignore[override]
         protocol = SmtpServerProtocol(self.handler_factory(), self.config)
         protocol.factory = self
         return protocol
@@ -294,8 +294,9 @@ class SmtpServerFactory(Factory):
 def listen_smtp(factory: SmtpServerFactory, port: int, interface: str = "127.0.0.1",
                 backlog: int = 128) -> IListeningPort:
     """Listen on *interface*:*port* (0 = any free port; ask ``getHost().port``)."""
-    from twisted.internet import reactor  # the reactor is installed by whoever runs the loop
+    from twisted.internet import reactor as _reactor  # installed by whoever runs the loop
 
+    reactor: Any = _reactor
     return reactor.listenTCP(port, factory, backlog=backlog, interface=interface)
 
 
@@ -359,6 +360,7 @@ class SmtpServerProtocol(TwistedProtocol, TimeoutMixin):
     """
 
     factory: SmtpServerFactory
+    transport: Any  # a TCP transport: ITCPTransport, ITLSTransport, IProducer
 
     def __init__(self, handler: SmtpHandler, config: SmtpServerConfig) -> None:
         self.handler = handler
@@ -384,6 +386,7 @@ class SmtpServerProtocol(TwistedProtocol, TimeoutMixin):
         self._envelope: Envelope | None = None
         # DATA state
         self._in_data = False
+        self._prefix = 0
         self._scan_from = 0
         self._dropped = 0  # bytes of an oversized message thrown away
         self._bare_lf = False
@@ -414,7 +417,7 @@ class SmtpServerProtocol(TwistedProtocol, TimeoutMixin):
         if not reply.positive:
             self._close(f"greeting refused: {reply.code}")
 
-    def connectionLost(self, reason: Failure = ConnectionDone) -> None:
+    def connectionLost(self, reason: Failure | None = None) -> None:
         self.factory.connections.discard(self)
         self.setTimeout(None)
         self._closing = True
@@ -791,6 +794,7 @@ class SmtpServerProtocol(TwistedProtocol, TimeoutMixin):
         # (an empty message) exactly like on any later one.
         self._buffer[0:0] = _CRLF
         self._in_data = True
+        self._prefix = len(_CRLF)  # the virtual CRLF still at the front of the buffer
         self._scan_from = 0
         self._dropped = 0
         self._bare_lf = False
@@ -801,13 +805,14 @@ class SmtpServerProtocol(TwistedProtocol, TimeoutMixin):
         end = buf.find(_TERMINATOR, self._scan_from)
         if end < 0:
             self._scan_from = max(0, len(buf) - len(_TERMINATOR) + 1)
-            if self._dropped or len(buf) - len(_CRLF) > self.config.max_message_size:
+            if self._dropped or len(buf) - self._prefix > self.config.max_message_size:
                 self._drop_oversized()
             return False
-        raw = bytes(buf[: end + len(_CRLF)])
+        with memoryview(buf) as view:  # one copy out of the buffer, then drop it from there
+            data = bytes(view[self._prefix: end + len(_CRLF)])
         del buf[: end + len(_TERMINATOR)]
         self._in_data = False
-        self._end_of_data(raw)
+        self._end_of_data(data)
         return True
 
     def _drop_oversized(self) -> None:
@@ -821,21 +826,24 @@ class SmtpServerProtocol(TwistedProtocol, TimeoutMixin):
         chunk = buf[:cut]
         if chunk.count(b"\n") != chunk.count(_CRLF):
             self._bare_lf = True
-        self._dropped += cut
+        self._dropped += cut - self._prefix
+        self._prefix = 0
         del buf[:cut]
         self._scan_from = 0
 
-    def _end_of_data(self, raw: bytes) -> None:
-        """The final dot arrived: refuse a bad message, or hand a good one to the handler."""
+    def _end_of_data(self, data: bytes) -> None:
+        """The final dot arrived: refuse a bad message, or hand a good one to the handler.
+
+        *data* is everything up to the CRLF before the final dot, still dot-stuffed.
+        """
         envelope = self._envelope
         self._envelope = None
-        size = self._dropped + len(raw) - len(_CRLF)
-        bare_lf = self._bare_lf or raw.count(b"\n") != raw.count(_CRLF)
+        size = self._dropped + len(data)
+        bare_lf = self._bare_lf or data.count(b"\n") != data.count(_CRLF)
         if bare_lf or size > self.config.max_message_size or envelope is None:
             self._send(_R_BARE_LF_DATA if bare_lf else _R_TOO_BIG)
             self._call_quietly("reset")
             return
-        data = raw[len(_CRLF):]
         if data.startswith(b"."):
             data = data[1:]
         data = data.replace(b"\r\n.", _CRLF)
@@ -930,8 +938,8 @@ def _address(address: Any) -> tuple[str, int]:
     return (getattr(address, "host", ""), getattr(address, "port", 0))
 
 
-def _describe_loss(reason: Failure) -> str:
-    if reason.check(ConnectionDone):
+def _describe_loss(reason: Failure | None) -> str:
+    if reason is None or reason.check(ConnectionDone):
         return "closed by the client"
     text = reason.getErrorMessage()
     return f"connection lost: {text}" if text else "connection lost"
