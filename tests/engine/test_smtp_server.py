@@ -670,3 +670,77 @@ async def test_swaks_with_starttls(run, smtp_servers, server_tls, tls_material):
     assert envelope.helo == "swaks.test" and envelope.tls
     assert envelope.recipients == ["b@example.net", "c@example.net"]
     assert b"Subject: swaks\r\n" in data
+
+
+# ------------------------------------------------------------------------------ chunking
+
+
+SESSION = (
+    b"EHLO chunks.test\r\n"
+    b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n"
+    b".stuffed\r\n..\r\nplain\r\n.\r\n"
+    b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n"
+    b".\r\n"  # an empty message
+    b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n"
+    + b"z" * 300 + b"\r\n.\r\n"  # over the 200-byte limit
+    b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n"
+    b"bare\nlf\r\n.\r\n"
+    b"NOOP " + b"n" * 3000 + b"\r\n"  # too long
+    b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n"
+    b"\r\n.\r.\r\n\xff\r\n.\r\n"
+    b"QUIT\r\n"
+)
+
+
+def feed(chunks: list[bytes]) -> tuple[bytes, list[bytes]]:
+    """Drive one protocol instance over an in-memory transport; return (output, messages)."""
+    from twisted.internet.testing import StringTransport
+
+    from engine.smtp_server import SmtpServerConfig, SmtpServerFactory
+
+    recorder = Recorder()
+    factory = SmtpServerFactory(recorder, SmtpServerConfig(hostname="t", max_message_size=200))
+    protocol = factory.buildProtocol(None)
+    transport = StringTransport()
+    protocol.makeConnection(transport)
+    for chunk in chunks:
+        protocol.dataReceived(chunk)
+    protocol.connectionLost(None)
+    return transport.value(), [data for _, data in recorder.messages]
+
+
+def test_any_chunking_gives_the_same_conversation(run):
+    """The terminator, CRLFs and long lines may be split anywhere between reads."""
+    import random
+
+    whole_output, whole_messages = feed([SESSION])
+    codes = [int(line[:3]) for line in whole_output.split(b"\r\n") if line[3:4] == b" "]
+    assert codes == [220, 250, 250, 250, 354, 250, 250, 250, 354, 250, 250, 250, 354, 552,
+                     250, 250, 354, 550, 500, 250, 250, 354, 250, 221]
+    assert whole_messages == [b"stuffed\r\n.\r\nplain\r\n", b"", b"\r\n\r.\r\n\xff\r\n"]
+    byte_by_byte = feed([SESSION[i:i + 1] for i in range(len(SESSION))])
+    assert byte_by_byte == (whole_output, whole_messages)
+    rng = random.Random(2920)
+    for _ in range(20):
+        chunks, rest = [], SESSION
+        while rest:
+            size = rng.randint(1, 40)
+            chunks.append(rest[:size])
+            rest = rest[size:]
+        assert feed(chunks) == (whole_output, whole_messages)
+
+
+async def test_input_is_paused_while_a_reply_hangs(run, smtp_servers):
+    factory, port = smtp_servers.start(lambda: FaultHandler("mail_from", HANG),
+                                       max_held_input=64 * 1024)
+    client = await session(port)
+    client.writer.write(b"MAIL FROM:<a@example.com>\r\n" + b"NOOP\r\n" * 200_000)
+    [protocol] = factory.connections
+    for _ in range(500):
+        if protocol._paused:
+            break
+        await asyncio.sleep(0.01)
+    assert protocol._paused  # the server stopped reading instead of buffering it all
+    assert len(protocol._buffer) < 64 * 1024 + 1024 * 1024
+    client.writer.transport.abort()
+    await client.close()
