@@ -60,6 +60,7 @@ class MailEngine:
         self._factory: SmtpServerFactory | None = None
         self._work: set[asyncio.Task] = set()
         self.paused_work = False
+        self._stopped = False
 
     @property
     def config(self) -> Config:
@@ -223,6 +224,10 @@ class MailEngine:
             self.delivery.enqueue(Shipment.from_rows(group))
 
     async def stop(self) -> None:
+        """Stop listening and delivering; what is queued stays stored.  Safe to repeat."""
+        if self._stopped:
+            return
+        self._stopped = True
         if self._port is not None:
             await defer.maybeDeferred(self._port.stopListening).asFuture(asyncio.get_running_loop())
             self._port = None

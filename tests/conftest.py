@@ -19,6 +19,9 @@ from engine.appliance import Appliance, StartOptions
 
 load_all()
 
+#: Fixtures shared by the engine tests: a gateway with its DNS zone, sink and SETD stand-in.
+pytest_plugins = ["tests.engine.gateway_lab"]
+
 REPO = Path(__file__).resolve().parent.parent
 SEGCLI = [sys.executable, "-m", "segcli"]
 

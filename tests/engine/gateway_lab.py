@@ -1,0 +1,179 @@
+"""A gateway on loopback for engine tests: the mail engine, the lab DNS zone, a sink for
+ordinary delivery (example.com) and a scriptable TLS endpoint standing in for SETD.
+
+Import the fixtures into a test module (``from tests.engine.gateway_lab import ...``).
+The SETD stand-in is deliberately small and scriptable per stage; the SETD simulator
+of the lab has its own tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+import socket
+import time
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from engine.config import Config, Direction, Endpoint, TdcMode
+from engine.config_changes import AddPolicy, SetTdc, SetThreatDefense, replay
+from engine.mail_engine import MailEngine
+from engine.smtp_server import BaseSmtpHandler
+from engine.store import Store
+
+INTAKE = "33c48e-27xp9-05ecb4@setd.test"
+CUSTOM = "8f2d11-93kq2-c1a0e7@setd.test"
+TIME_SCALE = 0.02  # retry 0.2 s, attempt timeout 1.2 s, idle 0.1 s, limit 2.4 s
+
+
+@dataclass
+class Endpoint_:
+    """What an SMTP endpoint saw, and the faults it is told to inject."""
+
+    messages: list[tuple[str, list[str], bytes, bool]] = field(default_factory=list)
+    connections: int = 0
+    open_connections: int = 0
+    mail_commands: int = 0
+    #: stage -> replies to give, one per occurrence (then the normal reply)
+    faults: dict[str, list] = field(default_factory=dict)
+    starttls: bool = True
+
+    def fault(self, stage: str):
+        queue = self.faults.get(stage)
+        return queue.pop(0) if queue else None
+
+
+class ScriptedHandler(BaseSmtpHandler):
+    def __init__(self, state: Endpoint_) -> None:
+        self.state = state
+
+    def connected(self, peer, local):
+        self.state.connections += 1
+        self.state.open_connections += 1
+        return self.state.fault("connect")
+
+    def extensions(self, in_tls):
+        offered = super().extensions(in_tls)
+        return offered if self.state.starttls else [e for e in offered if e != "STARTTLS"]
+
+    def ehlo(self, name, extended):
+        return self.state.fault("ehlo")
+
+    def mail_from(self, sender, params):
+        self.state.mail_commands += 1
+        return self.state.fault("mail")
+
+    def rcpt_to(self, recipient, params):
+        return self.state.fault("rcpt")
+
+    def data(self):
+        return self.state.fault("data")
+
+    def message(self, envelope, data):
+        fault = self.state.fault("eom")
+        if fault is None:
+            self.state.messages.append((envelope.sender, list(envelope.recipients), data,
+                                        envelope.tls))
+        return fault
+
+    def closed(self, reason):
+        self.state.open_connections -= 1
+
+
+@dataclass
+class Gateway:
+    engine: MailEngine
+    config: Config
+    sink: Endpoint_
+    setd: Endpoint_
+    log_path: Path
+    dns_zone: object
+    port: int = 0
+
+    async def start(self) -> int:
+        self.port = await self.engine.start(Endpoint("127.0.0.1", 0))
+        return self.port
+
+    async def send(self, subject: str, body: str = "clean body",
+                   recipients: tuple[str, ...] = ("bob@example.com",)) -> dict:
+        msg = EmailMessage()
+        msg["From"] = "alice@example.org"
+        msg["To"] = ", ".join(recipients)
+        msg["Subject"] = subject
+        msg["Message-ID"] = f"<{subject.replace(' ', '.')}@example.org>"
+        msg.set_content(body)
+
+        def send():
+            with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as client:
+                return client.send_message(msg, to_addrs=list(recipients))
+        return await asyncio.to_thread(send)
+
+    def log(self) -> str:
+        self.engine.mail_log.flush()
+        return self.log_path.read_text()
+
+    def lines(self) -> list[str]:
+        """The log's lines without the time stamp and level (``Info: ``)."""
+        return [line[25:].partition(": ")[2] for line in self.log().splitlines()]
+
+    def tdc_lines(self) -> list[str]:
+        return [line for line in self.lines() if "TDC:" in line]
+
+
+async def until(condition, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A loopback port nobody listens on (connections to it are refused)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def dns_zone(run):
+    from segcli.lab.dns_zone import DnsZone
+
+    zone = DnsZone()
+    zone.start()
+    yield zone
+    run(zone.stop())
+
+
+@pytest.fixture
+def gateway(run, tmp_path, dns_zone, smtp_servers, tls_material, server_tls):
+    sink, setd = Endpoint_(), Endpoint_()
+    _, sink_port = smtp_servers.start(lambda: ScriptedHandler(sink))
+    _, setd_port = smtp_servers.start(lambda: ScriptedHandler(setd), tls_context=server_tls)
+    for domain, mx in (("example.com", "mx.example.com"), ("sales.example.com", "mx.example.com"),
+                       ("setd.test", "mx.setd.test")):
+        dns_zone.add_mail_domain(domain, mx)
+    config = replay(Config(), [
+        SetTdc(True, INTAKE),
+        AddPolicy(Direction.INCOMING, "sales", recipients=("@sales.example.com",)),
+        SetThreatDefense(Direction.INCOMING, "sales", TdcMode.CUSTOM, CUSTOM),
+        SetThreatDefense(Direction.INCOMING, "DEFAULT", TdcMode.DEFAULT),
+    ])
+    config.hostname = "gw.example.com"
+    config.listener.accepted_domains = ["example.com", ".example.com"]
+    config.dns.servers = [Endpoint(*dns_zone.address)]
+    config.host_ports = {"mx.example.com": sink_port, "mx.setd.test": setd_port}
+    config.trusted_cas = [tls_material.ca_pem().decode()]
+    config.tdc.timers.time_scale = TIME_SCALE
+    data = tmp_path / "data"
+    store = Store.open(data)
+    engine = MailEngine(store, data, lambda: config, version="15.5.1-055", serial="S")
+    gateway = Gateway(engine, config, sink, setd, data / "logs" / "mail_logs" / "mail.current",
+                      dns_zone)
+    yield gateway
+    run(engine.stop())
+    store.close()
