@@ -23,7 +23,7 @@ from commands.registry import Names, command
 from commands.session import CliSession
 from engine import config_values as values
 from engine.addresses import InvalidValue
-from engine.config import Endpoint, Listener, check_listener_name
+from engine.config import Listener, check_listener_name
 from engine.config_changes import (
     AddAcceptedDomain,
     Change,
@@ -180,7 +180,9 @@ async def _edit_interface(session: CliSession) -> None:
         "Enter the IP address (or host name) and TCP port to listen on, as HOST:PORT.",
         default=str(current), validate=check,
     )
-    if str(Endpoint.parse(changes[0].address)) != str(current):
+    after = session.config.copy()
+    changes[0].apply(after)
+    if after.listener.address != current:
         record_all(session, changes)
 
 

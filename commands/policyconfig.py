@@ -854,8 +854,7 @@ def _batch_edit_scan(session: CliSession, direction: Direction, policy: MailPoli
     verb = rest[0].lower() if rest else ""
     if verb in ("enable", "disable") and len(rest) == 1:
         change = SetScan(direction, policy.name, service, enabled=verb == "enable")
-    elif verb == "action" and len(rest) >= 2 and rest[1].lower() in ("drop", "bounce") \
-            and len(rest) == 2:
+    elif verb == "action" and len(rest) == 2 and rest[1].lower() in ("drop", "bounce"):
         change = SetScan(direction, policy.name, service, action=ScanAction(rest[1].lower()))
     elif verb == "action" and len(rest) in (2, 3) and rest[1].lower() == "deliver":
         tag = rest[2] if len(rest) == 3 else None
