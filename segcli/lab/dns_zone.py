@@ -216,8 +216,9 @@ class DnsZone:
 
         if self._ports:
             raise RuntimeError("the DNS zone is already running")
-        udp_protocol = dns.DNSDatagramProtocol(controller=self._factory)
         for _ in range(50):  # a free UDP port may be a busy TCP port: try another
+            # A protocol per try: the one of a given-up port is detached only later.
+            udp_protocol = dns.DNSDatagramProtocol(controller=self._factory)
             udp = reactor.listenUDP(port, udp_protocol, interface=self.host)
             chosen = udp.getHost().port
             try:

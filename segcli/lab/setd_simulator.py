@@ -201,8 +201,8 @@ class SetdSimulator:
 
     def record_message(self, intakes: Iterable[str], *, envelope: Envelope, data: bytes,
                        outcome: str, reply: str, peer: str, tls: str,
-                       original: AttachedOriginal | None = None, problem: str = ""
-                       ) -> list[ReceivedMessage]:
+                       original: AttachedOriginal | None = None, problem: str = "",
+                       host: str = "") -> list[ReceivedMessage]:
         """Note one message for each intake address it was for (the SMTP side calls this)."""
         records = []
         for intake in intakes:
@@ -215,7 +215,7 @@ class SetdSimulator:
             )
             self._messages.setdefault(intake, deque(maxlen=self.keep)).append(record)
             self.event(f"message {record.id} for {intake} {outcome}"
-                       + (f": {reply}" if reply else f" (queued as {record.queue_id})"))
+                       + (f": {reply}" if reply else f" (queued as {record.queue_id})"), host=host)
             records.append(record)
         self._wake_waiters()
         return records

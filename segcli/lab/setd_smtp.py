@@ -132,7 +132,8 @@ class IntakeSession(BaseSmtpHandler):
         def record(outcome: str, reply: str) -> list[Any]:
             return self.simulator.record_message(
                 intakes, envelope=envelope, data=data, outcome=outcome, reply=reply,
-                peer=self.peer, tls=self.tls, original=original, problem=problem)
+                peer=self.peer, tls=self.tls, original=original, problem=problem,
+                host=self.host.mx_host)
 
         fault = self._take(_REPLYING | {FaultKind.DISCONNECT_AFTER_DOT}, Stage.EOM, intakes)
         if fault is not None and fault.kind is FaultKind.DISCONNECT_AFTER_DOT:

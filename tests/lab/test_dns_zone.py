@@ -116,6 +116,31 @@ async def test_two_zones_get_different_free_ports(dns_zone):
         await other.stop()
 
 
+async def test_a_port_free_for_udp_but_busy_for_tcp_is_given_up_cleanly(monkeypatch):
+    """The zone retries with another port and leaves no socket of the first try open."""
+    from twisted.internet import reactor
+    from twisted.internet.error import CannotListenError
+
+    listen_tcp = reactor.listenTCP
+    tries = []
+
+    def busy_once(port, *args, **kwargs):
+        tries.append(port)
+        if len(tries) == 1:
+            raise CannotListenError("127.0.0.1", port, OSError("address in use"))
+        return listen_tcp(port, *args, **kwargs)
+
+    monkeypatch.setattr(reactor, "listenTCP", busy_once)
+    zone = DnsZone()
+    try:
+        port = zone.start()
+        assert len(tries) == 2 and port == tries[1]
+        zone.add_a("mx.example.com")
+        assert (await ask(zone, "mx.example.com")).rcode() == dns.rcode.NOERROR
+    finally:
+        await zone.stop()
+
+
 @pytest.mark.skipif(shutil.which("dig") is None, reason="dig (dnsutils) is not installed")
 async def test_dig_reads_the_zone(dns_zone):
     dns_zone.add_mail_domain("beta.cmd.cisco.com")
