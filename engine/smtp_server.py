@@ -375,6 +375,7 @@ class SmtpServerProtocol(TwistedProtocol, TimeoutMixin):
         self._discarding = False  # inside an over-long command line
         self._unknown = 0
         self._paused = False
+        self._abort_later: Any = None  # IDelayedCall that aborts a close that never finishes
         # session
         self.peer: tuple[str, int] = ("", 0)
         self.local: tuple[str, int] = ("", 0)
@@ -420,6 +421,8 @@ class SmtpServerProtocol(TwistedProtocol, TimeoutMixin):
     def connectionLost(self, reason: Failure | None = None) -> None:
         self.factory.connections.discard(self)
         self.setTimeout(None)
+        if self._abort_later is not None and self._abort_later.active():
+            self._abort_later.cancel()
         self._closing = True
         why = self._close_reason or _describe_loss(reason)
         try:
@@ -452,6 +455,8 @@ class SmtpServerProtocol(TwistedProtocol, TimeoutMixin):
         self.setTimeout(None)
         self._flush()
         self.transport.loseConnection()
+        # a client that never reads would keep a half-closed connection forever
+        self._abort_later = self.callLater(self.config.timeout, self.transport.abortConnection)
 
     # ----------------------------------------------------------------- input
 
