@@ -134,7 +134,7 @@ async def test_a_port_free_for_udp_but_busy_for_tcp_is_given_up_cleanly(monkeypa
     zone = DnsZone()
     try:
         port = zone.start()
-        assert len(tries) == 2 and port == tries[1]
+        assert len(tries) >= 2 and port == tries[-1]  # (a real busy port may add a try)
         zone.add_a("mx.example.com")
         assert (await ask(zone, "mx.example.com")).rcode() == dns.rcode.NOERROR
     finally:
