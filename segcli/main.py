@@ -64,6 +64,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--plain", action="store_true",
                         help="plain line mode even at a terminal (no colours, no completion)")
     parser.add_argument("--user", default="admin", help=argparse.SUPPRESS)
+    modes = parser.add_subparsers(dest="mode", metavar="lab")
+    lab = modes.add_parser(
+        "lab", help="start the appliance with the SETD simulator, a DNS zone and a delivery "
+        "sink; without a terminal it runs headless until SIGTERM",
+        argument_default=argparse.SUPPRESS)  # the top level's values stand unless given here
+    lab.add_argument("--smtp", type=_endpoint, metavar="HOST:PORT")
+    lab.add_argument("--ssh", type=_endpoint, metavar="HOST:PORT")
+    lab.add_argument("--plain", action="store_true")
     return parser.parse_args(argv)
 
 
@@ -120,19 +128,39 @@ def _run_reactor(start) -> int:
 
 async def _serve(appliance: Appliance, args: argparse.Namespace) -> int:
     from commands import load_all
-    from commands.session import CliSession
 
     load_all()
     lock = InstanceLock(appliance.options.data_dir)
     primary = lock.acquire()
     appliance.start()
-    if not primary:
-        print(f"segcli: the appliance of {appliance.options.data_dir} is running in process "
-              f"{lock.holder()}; this console shares its configuration.", file=sys.stderr)
-    elif not await _start_mail(appliance):
+    lab = None
+    try:
+        if args.mode == "lab":
+            if not primary:
+                print(f"segcli: the appliance of {appliance.options.data_dir} already runs in "
+                      f"process {lock.holder()}; stop it before starting the lab.", file=sys.stderr)
+                return EXIT_USAGE
+            lab = await _start_lab(appliance)
+            if lab is None:
+                return EXIT_USAGE
+            if not sys.stdin.isatty():
+                return await _headless()
+        elif not primary:
+            print(f"segcli: the appliance of {appliance.options.data_dir} is running in process "
+                  f"{lock.holder()}; this console shares its configuration.", file=sys.stderr)
+        elif not await _start_mail(appliance):
+            return EXIT_USAGE
+        return await _console(appliance, args)
+    finally:
+        if lab is not None:
+            await lab.stop()
         await appliance.stop()
         lock.release()
-        return EXIT_USAGE
+
+
+async def _console(appliance: Appliance, args: argparse.Namespace) -> int:
+    from commands.session import CliSession
+
     loop = asyncio.get_running_loop()
     terminal = _terminal(appliance, args, loop)
     session = CliSession(appliance, terminal, user=args.user)
@@ -145,15 +173,42 @@ async def _serve(appliance: Appliance, args: argparse.Namespace) -> int:
     except asyncio.CancelledError:
         status = 0
     finally:
-        await appliance.stop()
-        lock.release()
-        for signum in _SIGNALS:  # only now: a second signal must not cut the cleanup short
+        for signum in _SIGNALS:  # handlers stay until the session is over
             loop.remove_signal_handler(signum)
     if stopped_with:
         return stopped_with[0]
     # The exit status tells a script whether every command worked; a person at the
     # console who once mistyped has still ended the session normally.
     return 0 if terminal.interactive else status
+
+
+async def _start_lab(appliance: Appliance):
+    """Start the lab around the appliance and say what to connect to (None: it failed)."""
+    from segcli.lab.runner import Lab
+
+    lab = Lab(appliance)
+    try:
+        info = await lab.start()
+    except CannotListenError as exc:
+        await lab.stop()
+        print(f"segcli: cannot start the lab: {exc}", file=sys.stderr)
+        return None
+    print(info.describe(), flush=True)
+    return lab
+
+
+async def _headless() -> int:
+    """Run until SIGTERM (or SIGINT, SIGHUP): a clean stop, exit status 0."""
+    loop = asyncio.get_running_loop()
+    stop = loop.create_future()
+    for signum in _SIGNALS:
+        loop.add_signal_handler(signum, lambda: stop.done() or stop.set_result(None))
+    try:
+        await stop
+    finally:
+        for signum in _SIGNALS:
+            loop.remove_signal_handler(signum)
+    return 0
 
 
 async def _start_mail(appliance: Appliance) -> bool:

@@ -1,0 +1,69 @@
+"""``segcli lab`` as a user runs it: headless until SIGTERM, real mail through every path,
+and nothing acknowledged lost when the process is killed with ``kill -9``."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO, run_segcli
+from tests.e2e.lab_process import LabProcess, wait_for
+
+
+@pytest.fixture
+def lab(data_dir):
+    labs: list[LabProcess] = []
+
+    def start() -> LabProcess:
+        labs.append(LabProcess.start(data_dir))
+        return labs[-1]
+
+    yield start
+    for process in labs:
+        if process.process.poll() is None:
+            process.terminate()
+
+
+def test_every_path_of_the_test_mail_script(lab):
+    gateway = lab()
+    subprocess.run([sys.executable, "examples/send_test_mail.py", "--port", str(gateway.smtp_port)],
+                   cwd=REPO, check=True, capture_output=True, timeout=60)
+    wait_for(lambda: len(gateway.accepted(gateway.default_intake)) == 1
+             and len(gateway.accepted(gateway.custom_intake)) == 1
+             and len(gateway.sink_messages()) == 3, what="journal copies and deliveries")
+    [clean] = gateway.accepted(gateway.default_intake)
+    [partner] = gateway.accepted(gateway.custom_intake)
+    assert "clean test" in clean["subject"] and "Partner update" in partner["subject"]
+    delivered = b"".join(gateway.sink_messages())
+    assert b"Subject: [SPAM] Cheap watches" in delivered  # spam: delivered tagged, not journaled
+    assert b"Invoice attached" not in delivered  # the virus was dropped
+    log = gateway.mail_log()
+    assert "antivirus positive 'EICAR-AV-Test'" in log and "CASE spam positive" in log
+    assert log.count("successfully delivered for scanning with Cisco Secure Email Threat Defense.") == 2
+    assert gateway.terminate() == 0
+
+
+def test_nothing_acknowledged_is_lost_after_kill_9(lab, data_dir, unused_port):
+    gateway = lab()
+    # SETD hangs and the sink is unreachable, so everything stays queued.
+    gateway.api("faults", {"address": gateway.default_intake, "kind": "hang", "stage": "connect"})
+    console = run_segcli(data_dir, f"labconfig hostport mx.example.com {unused_port}\n"
+                                   'commit "sink unreachable"\n')
+    assert console.returncode == 0, console.stdout
+    wait_for(lambda: f"{unused_port}" in run_segcli(data_dir, "labconfig print\n").stdout)
+    subjects = [f"durable-{n}" for n in range(10)]
+    for subject in subjects:
+        gateway.send("bob@example.com", subject)  # each returned 250: acknowledged
+    gateway.kill()
+
+    gateway = lab()  # the restart: a fresh simulator without the fault, the sink reachable again
+    wait_for(lambda: len(gateway.accepted(gateway.default_intake)) >= 10
+             and len(gateway.sink_messages()) >= 10, what="every message delivered and journaled")
+    journaled = {m["subject"] for m in gateway.accepted(gateway.default_intake)}
+    delivered = b"".join(gateway.sink_messages())
+    for subject in subjects:
+        assert subject in journaled
+        assert f"Subject: {subject}".encode() in delivered
+    assert gateway.terminate() == 0
