@@ -22,7 +22,7 @@ from twisted.internet import defer
 from engine import log_lines as lines
 from engine import queue_store
 from engine.config import Config, Direction, Endpoint
-from engine.counters import Counters
+from engine.counters import BounceCause, Counters
 from engine.delivery import DeliveryQueues, Shipment
 from engine.dns_resolver import DnsResolver
 from engine.gateway_smtp import GatewaySmtpHandler
@@ -59,7 +59,6 @@ class MailEngine:
         self._port = None
         self._factory: SmtpServerFactory | None = None
         self._work: set[asyncio.Task] = set()
-        self.paused_work = False
         self._stopped = False
 
     @property
@@ -175,8 +174,18 @@ class MailEngine:
         return copy_message, delivery, copy
 
     def _not_delivered(self, message: Accepted, part) -> None:
-        """Dropped or bounced by a verdict: the recipients are completed here."""
-        self.counters.system.dropped_messages += 1
+        """Dropped or bounced by a verdict: the recipients are completed here, a bounce
+        counting as a filter hard bounce of each recipient's host."""
+        if part.bounce_reason:
+            status, _, reason = part.bounce_reason.partition(" ")
+            for rid, address in part.recipients:
+                host = self.counters.host(_domain(address))
+                host.queued()
+                host.hard_bounce(BounceCause.FILTER, attempted=False)
+                self.log_and_track(part.mid, lines.bounced(
+                    0, part.mid, message.sender, address, rid, status, reason, "000", reason))
+        else:
+            self.counters.system.dropped_messages += 1
         self.log(lines.message_finished(part.mid, "aborted"))
 
     def _dispatch(self, deliveries: list[NewDelivery], row_ids: list[int],

@@ -55,3 +55,16 @@ async def test_relay_is_refused(gateway):
         await gateway.send("relay", "x", ("x@elsewhere.org",))
     assert gateway.engine.counters.system.rejected_recipients == 1
     assert "MID 1 ICID 1 To: <x@elsewhere.org> Rejected by RAT" in gateway.log()
+
+
+async def test_a_policy_that_bounces_spam(gateway):
+    from engine.config import ScanAction
+
+    gateway.config.incoming.default.antispam.action = ScanAction.BOUNCE
+    await gateway.start()
+    await gateway.send("bounced spam", GTUBE.decode(), ("bob@example.com", "tim@example.com"))
+    host = gateway.engine.counters.host("example.com")
+    await until(lambda: host.hard_bounced["filter"] == 2)
+    assert host.active == 0 and gateway.sink.messages == [] and gateway.setd.messages == []
+    assert ("Bounced: DCID 0 MID 1 From: <alice@example.org> To: <bob@example.com> RID 0 - 5.7.1 - "
+            "Message rejected by CASE ('000', ['Message rejected by CASE'])") in gateway.lines()
