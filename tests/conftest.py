@@ -19,8 +19,9 @@ from engine.appliance import Appliance, StartOptions
 
 load_all()
 
-#: Fixtures shared by the engine tests: a gateway with its DNS zone, sink and SETD stand-in.
-pytest_plugins = ["tests.engine.gateway_lab"]
+#: Shared fixtures: the reactor on the asyncio loop (``run``), and a gateway with its DNS zone,
+#: sink and SETD stand-in.
+pytest_plugins = ["tests.reactor", "tests.engine.gateway_lab"]
 
 REPO = Path(__file__).resolve().parent.parent
 SEGCLI = [sys.executable, "-m", "segcli"]
