@@ -20,6 +20,7 @@ from commands.session import CliSession
 from engine import config_values as values
 from engine.addresses import InvalidValue
 from engine.config_changes import AddTrustedCa, Change, RemoveTrustedCa
+from engine.config_files import ConfigFileError, read_config_file
 from engine.timestamps import cli_time, now
 
 COMMAND = "certconfig"
@@ -155,16 +156,11 @@ async def _delete(session: CliSession) -> None:
 
 def _read_file(name: str) -> str:
     """Off the event loop: the text of a PEM file on the host, or CommandError."""
-    path = Path(name).expanduser()
-    if not path.is_file():
-        raise CommandError(f'Error: the file "{name}" does not exist.')
     try:
-        with open(path, "rb") as stream:
-            data = stream.read(MAX_PEM_BYTES + 1)
-    except OSError as exc:
-        raise CommandError(f'Error: the file "{name}" cannot be read: {exc.strerror}.') from None
-    if len(data) > MAX_PEM_BYTES:
-        raise CommandError(f'Error: the file "{name}" is too large to be a certificate.')
+        data = read_config_file(Path(name).expanduser(), name, limit=MAX_PEM_BYTES,
+                                what="a certificate")
+    except ConfigFileError as exc:
+        raise CommandError(str(exc)) from None
     return data.decode("ascii", errors="replace")
 
 

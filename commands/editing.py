@@ -26,28 +26,16 @@ def usage(command: str, form: str) -> UsageError:
     return UsageError(f"Invalid arguments when processing: usage is {command} {form}")
 
 
-def trial(session: CliSession, changes: Sequence[Change]) -> None:
-    """Apply *changes* to a scratch copy of the session's view; raises ConfigError."""
-    scratch = session.config.copy()
-    for change in changes:
-        change.apply(scratch)
-
-
 def record_all(session: CliSession, changes: Sequence[Change]) -> None:
     """Record every change or none, so a failed command line leaves nothing pending."""
-    try:
-        trial(session, changes)
-    except ConfigError as exc:
-        raise CommandError(str(exc)) from None
-    for change in changes:
-        session.record(change)
+    session.record_all(changes)
 
 
 def accept(session: CliSession, changes: Sequence[Change]) -> list[Change]:
     """For a dialog validator: a change that would be refused makes the question be
     asked again (InvalidValue) instead of ending the command."""
     try:
-        trial(session, changes)
+        session.pending.check(changes)
     except ConfigError as exc:
         raise InvalidValue(str(exc)) from None
     return list(changes)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 
 from commands.dialog import Dialog
+from commands.editing import accept, record_all
 from commands.errors import CommandError, UsageError
 from commands.registry import Names, command
 from commands.session import CliSession
@@ -193,31 +194,6 @@ def _policy(config: Config, direction: Direction, name: str) -> MailPolicy:
         raise CommandError(str(exc)) from None
 
 
-def _trial(session: CliSession, changes: Sequence[Change]) -> None:
-    """Apply *changes* to a scratch copy of the session's view: the same rules as
-    ``record`` without keeping anything.  Raises ConfigError."""
-    scratch = session.config.copy()
-    for change in changes:
-        change.apply(scratch)
-
-
-def _accept(session: CliSession, changes: Sequence[Change]) -> list[Change]:
-    """For a dialog validator: a change that would fail makes the question be asked again."""
-    try:
-        _trial(session, changes)
-    except ConfigError as exc:
-        raise InvalidValue(str(exc)) from None
-    return list(changes)
-
-
-def _record_all(session: CliSession, changes: Sequence[Change]) -> None:
-    """Record every change or none, so a failed command line leaves nothing pending."""
-    try:
-        _trial(session, changes)
-    except ConfigError as exc:
-        raise CommandError(str(exc)) from None
-    for change in changes:
-        session.record(change)
 
 
 def _check_new_name(table: PolicyTable, current: str | None) -> Callable[[str], str]:
@@ -414,7 +390,7 @@ async def _new_policy(session: CliSession, direction: Direction) -> None:
         mode, address = await _ask_new_tdc(session)
         if mode is not TdcMode.DISABLED:
             changes.append(SetThreatDefense(direction, name, mode, address))
-    _record_all(session, changes)
+    record_all(session, changes)
 
 
 async def _ask_policy_members(dialog: Dialog, direction: Direction) -> tuple[list[str], list[str]]:
@@ -576,10 +552,10 @@ async def _edit_add_members(session: CliSession, direction: Direction, name: str
     dialog.say(MEMBER_SYNTAX)
 
     def check(text: str) -> list[Change]:
-        return _accept(session, [AddMember(direction, name, m, sender) for m in _members(text)])
+        return accept(session, [AddMember(direction, name, m, sender) for m in _members(text)])
 
     changes = await dialog.ask(f"Enter the {side}s to add [comma separated]:", validate=check)
-    _record_all(session, changes)
+    record_all(session, changes)
     return name
 
 
@@ -712,7 +688,7 @@ def _batch_new(session: CliSession, direction: Direction, rest: list[str]) -> No
         change = AddPolicy(direction, name, recipients=members)
     else:
         change = AddPolicy(direction, name, senders=members)
-    _record_all(session, [change])
+    record_all(session, [change])
 
 
 def _batch_members(words: list[str]) -> list[str]:
@@ -739,7 +715,7 @@ def _batch_delete(session: CliSession, direction: Direction, rest: list[str]) ->
     policy = _policy(session.config, direction, rest[0])
     if policy.is_default:
         raise CommandError(NO_DELETE_DEFAULT)
-    _record_all(session, [DeletePolicy(direction, policy.name)])
+    record_all(session, [DeletePolicy(direction, policy.name)])
 
 
 def _batch_move(session: CliSession, direction: Direction, rest: list[str]) -> None:
@@ -753,7 +729,7 @@ def _batch_move(session: CliSession, direction: Direction, rest: list[str]) -> N
     if not rest[1].isdigit():
         raise CommandError(f'"{rest[1]}" is not a valid position: the value must be an integer '
                            f"from 1 to {len(table.policies) - 1}.")
-    _record_all(session, [MovePolicy(direction, policy.name, int(rest[1]))])
+    record_all(session, [MovePolicy(direction, policy.name, int(rest[1]))])
 
 
 def _batch_print(session: CliSession, direction: Direction, rest: list[str]) -> None:
@@ -797,7 +773,7 @@ def _batch_edit_name(session: CliSession, direction: Direction, policy: MailPoli
         raise CommandError(NO_RENAME_DEFAULT)
     _check_batch_name(session, direction, rest[0], policy.name)
     if rest[0] != policy.name:
-        _record_all(session, [RenamePolicy(direction, policy.name, rest[0])])
+        record_all(session, [RenamePolicy(direction, policy.name, rest[0])])
 
 
 def _batch_edit_new(session: CliSession, direction: Direction, policy: MailPolicy,
@@ -808,7 +784,7 @@ def _batch_edit_new(session: CliSession, direction: Direction, policy: MailPolic
     if policy.is_default:
         raise CommandError(NO_MEMBERS_DEFAULT)
     sender = rest[0].lower() == "sender"
-    _record_all(session, [AddMember(direction, policy.name, member, sender)
+    record_all(session, [AddMember(direction, policy.name, member, sender)
                           for member in _batch_members(rest[1:])])
 
 
@@ -821,7 +797,7 @@ def _batch_edit_delete(session: CliSession, direction: Direction, policy: MailPo
         raise CommandError(NO_MEMBERS_DEFAULT)
     if len(set(policy.members)) == 1 and rest[0].strip().lower() in policy.members:
         raise CommandError(ONE_MEMBER)
-    _record_all(session, [RemoveMember(direction, policy.name, rest[0])])
+    record_all(session, [RemoveMember(direction, policy.name, rest[0])])
 
 
 def _batch_edit_print(session: CliSession, direction: Direction, policy: MailPolicy,
@@ -842,7 +818,7 @@ def _batch_edit_threat_defense(session: CliSession, direction: Direction, policy
     expected = 2 if mode is TdcMode.CUSTOM else 1
     if mode is None or len(rest) != expected:
         raise _usage("incoming edit <name> threatdefense default|disable|custom <address>")
-    _record_all(session, [SetThreatDefense(direction, policy.name, mode,
+    record_all(session, [SetThreatDefense(direction, policy.name, mode,
                                            rest[1] if mode is TdcMode.CUSTOM else "")])
 
 
@@ -862,7 +838,7 @@ def _batch_edit_scan(session: CliSession, direction: Direction, policy: MailPoli
                          subject_tag=tag)
     else:
         raise form
-    _record_all(session, [change])
+    record_all(session, [change])
 
 
 def _batch_edit_antispam(session: CliSession, direction: Direction, policy: MailPolicy,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from commands.dialog import Dialog
@@ -35,15 +36,21 @@ class PendingChanges:
     def __post_init__(self) -> None:
         self.view = self.base.config.copy()
 
-    def record(self, change: Change) -> None:
-        """Apply *change* to the session's view, or raise CommandError and keep nothing."""
+    def check(self, changes: Sequence[Change]) -> Config:
+        """The view with *changes* applied, on a copy; raises ConfigError, keeps nothing."""
         trial = self.view.copy()
-        try:
+        for change in changes:
             change.apply(trial)
+        return trial
+
+    def record(self, changes: Sequence[Change]) -> None:
+        """Record every change or none (CommandError), so a failed command line or dialog
+        leaves nothing pending."""
+        try:
+            self.view = self.check(changes)
         except ConfigError as exc:
             raise CommandError(str(exc)) from None
-        self.view = trial
-        self.changes.append(change)
+        self.changes.extend(changes)
 
     def rebase(self, version: ConfigVersion) -> None:
         """Follow the running configuration while nothing is pending."""
@@ -156,9 +163,12 @@ class CliSession:
         return True
 
     # -- helpers for commands ------------------------------------------------------
-    def record(self, change: Change) -> None:
-        """Record a configuration change in this session (pending until commit)."""
-        self.pending.record(change)
+    def record(self, *changes: Change) -> None:
+        """Record configuration changes in this session, all or none (pending until commit)."""
+        self.pending.record(changes)
+
+    def record_all(self, changes: Sequence[Change]) -> None:
+        self.pending.record(changes)
 
     async def commit(self, comment: str, *, rollback: bool = True) -> ConfigVersion:
         """Commit the pending changes.  Ctrl-C cannot split a commit in half: once

@@ -88,21 +88,23 @@ def locate_config_file(data_dir: Path, name: str, *, host_paths: bool) -> Path:
     return path
 
 
-def read_config_file(path: Path, shown_as: str) -> bytes:
-    """The bytes of a document (the XML declaration names their encoding)."""
+def read_config_file(path: Path, shown_as: str, *, limit: int = MAX_DOCUMENT_BYTES,
+                     what: str = "a configuration") -> bytes:
+    """The bytes of a document (the XML declaration names their encoding), at most *limit*
+    of them: a file the user names is checked before anything reads it whole."""
     if not path.exists():
         raise ConfigFileError(f'Error: the file "{shown_as}" does not exist.')
     if not path.is_file():
         raise ConfigFileError(f'Error: "{shown_as}" is not a regular file.')
     try:
         with open(path, "rb") as stream:
-            data = stream.read(MAX_DOCUMENT_BYTES + 1)
+            data = stream.read(limit + 1)
     except OSError as exc:
         raise ConfigFileError(f'Error: the file "{shown_as}" cannot be read: {exc.strerror}.') from None
-    if len(data) > MAX_DOCUMENT_BYTES:
+    if len(data) > limit:
         raise ConfigFileError(
-            f'Error: the file "{shown_as}" is too large to be a configuration '
-            f"(more than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB)."
+            f'Error: the file "{shown_as}" is too large to be {what} '
+            f"(more than {limit // (1024 * 1024)} MB)."
         )
     return data
 
