@@ -223,10 +223,8 @@ class DeliveryQueues:
     async def _send(self, name: str, client: SmtpClient, target: Target, dcid: int,
                     shipment: Shipment) -> bool:
         """One shipment; False when the connection cannot carry more."""
-        engine, counters = self.engine, self.engine.counters.host(name)
-        if not shipment.attempted:
-            shipment.attempted = True
-            counters.first_attempt(len(shipment.recipients))
+        engine = self.engine
+        self._attempted(name, shipment)
         engine.log(lines.delivery_start(dcid, shipment.mid, shipment.rids))
         try:
             result = await client.send(shipment.sender, [a for _, a in shipment.recipients],
@@ -244,6 +242,13 @@ class DeliveryQueues:
         accepted = [rid for rid, address in shipment.recipients if address not in refused]
         self._delivered(name, dcid, shipment, accepted, result.reply.message if result.reply else "")
         return True
+
+    def _attempted(self, name: str, shipment: Shipment) -> None:
+        """Its recipients move from unattempted to attempted at the first try, whatever
+        then fails (connection, DNS or the transaction)."""
+        if not shipment.attempted:
+            shipment.attempted = True
+            self.engine.counters.host(name).first_attempt(len(shipment.recipients))
 
     # -- outcomes -----------------------------------------------------------------------
     def _delivered(self, name: str, dcid: int, shipment: Shipment, rids: list[int],
@@ -347,6 +352,7 @@ class DeliveryQueues:
             "connection timed out" if timed_out else "network error"))
         waiting = shipments if shipments is not None else self._take_all(name)
         for shipment in waiting:
+            self._attempted(name, shipment)
             engine.counters.host(name).soft_bounce(str(error))
             self._retry_later(shipment, str(error))
 
@@ -357,6 +363,7 @@ class DeliveryQueues:
                 self._bounce(name, 0, shipment, set(shipment.rids), "5.1.2", "000", error.detail,
                              BounceCause.DNS)
             else:
+                self._attempted(name, shipment)
                 self.engine.counters.host(name).soft_bounce(error.detail)
                 self._retry_later(shipment, error.detail)
 

@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, bindparam, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 
 from engine.models import DeliveryRow, MessageRow, TrackingEventRow
 
@@ -157,3 +157,12 @@ def tracking_events(engine: Engine, mid: int) -> list[tuple[float, str]]:
         rows = connection.execute(select(TRACKING.c.at, TRACKING.c.text)
                                   .where(TRACKING.c.mid == mid).order_by(TRACKING.c.id))
         return [(row.at, row.text) for row in rows]
+
+
+def oldest_active(engine: Engine, destination: str) -> float | None:
+    """When the oldest message still queued for *destination* was received (``hoststatus``)."""
+    query = (select(func.min(MESSAGES.c.received_at))
+             .join(DELIVERIES, DELIVERIES.c.mid == MESSAGES.c.mid)
+             .where(DELIVERIES.c.destination == destination, DELIVERIES.c.state == ACTIVE))
+    with engine.connect() as connection:
+        return connection.execute(query).scalar()

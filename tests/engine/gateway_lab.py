@@ -122,6 +122,25 @@ class Gateway:
     def tdc_lines(self) -> list[str]:
         return [line for line in self.lines() if "TDC:" in line]
 
+    async def command(self, line: str) -> tuple[bool, str]:
+        """Run one CLI command line against this live engine: (succeeded, transcript)."""
+        from commands.session import CliSession
+        from tests.conftest import ScriptedTerminal
+
+        terminal = ScriptedTerminal()
+        session = CliSession(_ApplianceView(self), terminal)
+        ok = await session.execute(line)
+        return ok, terminal.text
+
+
+class _ApplianceView:
+    """What monitoring commands read of the appliance: the live engine and its config."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.mail = gateway.engine
+        self.config = gateway.config
+        self.running = type("Version", (), {"id": 1, "config": gateway.config})()
+
 
 async def until(condition, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout

@@ -1,0 +1,120 @@
+"""``hoststatus <host>``: one destination's counters, gauges and addresses (ASYNCOS.md §2).
+
+``the.tdc.queue`` is a host like any other here: its counters are the SETD transfers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from commands.errors import CommandError, UsageError
+from commands.registry import Names, command
+from commands.session import CliSession
+from engine import queue_store
+from engine.counters import BounceCause, HostCounters
+from engine.dns_resolver import DnsError
+from engine.log_lines import TDC_QUEUE
+from engine.outbound import route_for
+from engine.timestamps import cli_time, now
+
+
+def _known_hosts(session: CliSession) -> list[str]:
+    mail = session.appliance.mail
+    return sorted(mail.counters.hosts) if mail is not None else []
+
+
+@command(
+    "hoststatus",
+    summary="Get the status of the given hostname",
+    help="""
+hoststatus            asks for the recipient host
+hoststatus <host>     shows its counters, gauges, oldest message, last activity, up/down,
+                      the last error and the addresses delivery uses (the.tdc.queue too)
+""",
+    grammar=Names(_known_hosts),
+)
+async def hoststatus(session: CliSession, args: list[str]) -> None:
+    mail = session.appliance.mail
+    if mail is None:
+        raise CommandError("Couldn't obtain mail stats: the mail engine runs in another segcli "
+                           "process; use hoststatus there.")
+    if len(args) > 1:
+        raise UsageError("Invalid arguments when processing: usage is hoststatus <host>")
+    host = (args[0] if args else await session.dialog.ask_required("Recipient host:")).lower()
+    counters = mail.counters.hosts.get(host)
+    if counters is None:
+        raise CommandError(f"No record of host: {host}")
+    oldest = await asyncio.to_thread(queue_store.oldest_active, mail.store.engine, host)
+    _report(session, counters, oldest)
+    await _addresses(session, host)
+
+
+def _report(session: CliSession, h: HostCounters, oldest: float | None) -> None:
+    say = session.dialog.say
+    say()
+    say(f"Host mail status for: '{h.host}'")
+    say(f"Status as of:         {cli_time(now())}")
+    say(f"Host up/down:         {'up' if h.up else 'down'}")
+    say()
+    rows = [
+        ("Counters:", None, 0),
+        ("Queue", None, 2), ("Soft Bounced Events", h.soft_bounced_events, 4),
+        ("Completion", None, 2), ("Completed Recipients", h.completed, 4),
+        ("Hard Bounced Recipients", h.hard_bounced_total, 6),
+        ("DNS Hard Bounces", h.hard_bounced[BounceCause.DNS], 8),
+        ("5XX Hard Bounces", h.hard_bounced[BounceCause.SMTP_5XX], 8),
+        ("Filter Hard Bounces", h.hard_bounced[BounceCause.FILTER], 8),
+        ("Expired Hard Bounces", h.hard_bounced[BounceCause.EXPIRED], 8),
+        ("Other Hard Bounces", h.hard_bounced[BounceCause.OTHER], 8),
+        ("Delivered Recipients", h.delivered, 6),
+        ("Deleted Recipients", h.deleted, 6),
+        ("", None, 0),
+        ("Gauges:", None, 0),
+        ("Queue", None, 2), ("Active Recipients", h.active, 4),
+        ("Unattempted Recipients", h.unattempted, 6), ("Attempted Recipients", h.attempted, 6),
+        ("Connections", None, 2), ("Current Outbound Connections", h.connections_out, 4),
+        ("Pending Outbound Connections", h.pending_connections, 4),
+    ]
+    for label, value, indent in rows:
+        text = " " * indent + label
+        say(text if value is None else f"{text:<40}{value:>10,}")
+    say()
+    say(f"Oldest Message         {_when(oldest) or 'No Messages'}")
+    say(f"Last Activity          {_when(h.last_activity) or 'Never'}")
+    if h.last_error:
+        say()
+        say("Last Error:")
+        say(f"    {h.last_error} (at {_when(h.last_error_at)})")
+
+
+def _when(timestamp: float | None) -> str:
+    return cli_time(datetime.fromtimestamp(timestamp, UTC)) if timestamp else ""
+
+
+async def _addresses(session: CliSession, host: str) -> None:
+    """How delivery reaches the host: its SMTP route, or MX hosts and their addresses."""
+    say = session.dialog.say
+    config, mail = session.appliance.config, session.appliance.mail
+    if host == TDC_QUEUE:
+        say()
+        say("Journal copies go to the MX hosts of each intake address's domain "
+            "(see hoststatus <intake domain> for one of them).")
+        return
+    route = config.route_for(host)
+    if route is not None:
+        say()
+        say("SMTP routes for this host:")
+        for destination in route.destinations:
+            say(f"    {destination}")
+    try:
+        resolved = await route_for(host, config, mail.resolver)
+    except DnsError as exc:
+        say()
+        say(f"Ordered IP addresses: {exc}")
+        return
+    say()
+    say("Ordered IP addresses:")
+    say("Preference  IPs")
+    for target in resolved.targets:
+        say(f"{target.preference:<12}{target.address} ({target.hostname} port {target.port})")
