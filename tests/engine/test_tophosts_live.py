@@ -6,28 +6,10 @@ import re
 
 import pytest
 
-from commands.session import CliSession
 from engine.smtp_server import Reply
-from tests.conftest import ScriptedTerminal
 from tests.engine.gateway_lab import until
 
 pytestmark = pytest.mark.usefixtures("run")
-
-
-class _Appliance:
-    """The part of the appliance that tophosts reads: the live engine and the config."""
-
-    def __init__(self, gateway) -> None:
-        self.mail = gateway.engine
-        self.config = gateway.config
-        self.running = type("V", (), {"id": 1, "config": gateway.config})()
-
-
-async def _tophosts(gateway, *args: str) -> str:
-    terminal = ScriptedTerminal()
-    session = CliSession(_Appliance(gateway), terminal)
-    assert await session.execute(" ".join(["tophosts", *args]))
-    return terminal.text
 
 
 def _rows(text: str) -> dict[str, list[str]]:
@@ -48,7 +30,8 @@ async def test_tophosts_counts_deliveries_and_tdc_bounces(gateway):
     tdc = gateway.engine.tdc.counters
     await until(lambda: tdc.completed == 3 and tdc.connections_out == 0
                 and gateway.engine.counters.host("example.com").delivered == 3)
-    text = await _tophosts(gateway, "3")
+    ok, text = await gateway.command("tophosts 3")
+    assert ok, text
     assert "Status as of:" in text and "Hosts marked with '*' were down" in text
     rows = _rows(text)
     # columns: rank, down-mark, active, conn out, delivered, soft bounced, hard bounced
@@ -65,6 +48,7 @@ async def test_tophosts_shows_active_recipients_while_setd_is_down(gateway, unus
         await gateway.send(f"m{n}")
     await until(lambda: gateway.log().count("enqueued for forwarding") == 4
                 and gateway.engine.counters.host("the.tdc.queue").soft_bounced_events >= 1)
-    rows = _rows(await _tophosts(gateway, "1"))
+    ok, text = await gateway.command("tophosts 1")
+    rows = _rows(text)
     assert rows["the.tdc.queue"][0] == "1" and rows["the.tdc.queue"][1] == "*"
     assert rows["the.tdc.queue"][2] == "4"
