@@ -49,6 +49,7 @@ async def test_tophosts_shows_active_recipients_while_setd_is_down(gateway, unus
     await until(lambda: gateway.log().count("enqueued for forwarding") == 4
                 and gateway.engine.counters.host("the.tdc.queue").soft_bounced_events >= 1)
     ok, text = await gateway.command("tophosts 1")
+    assert ok, text
     rows = _rows(text)
     assert rows["the.tdc.queue"][0] == "1" and rows["the.tdc.queue"][1] == "*"
     assert rows["the.tdc.queue"][2] == "4"
