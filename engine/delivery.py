@@ -97,8 +97,9 @@ class DeliveryQueues:
         self._destinations: dict[str, _Destination] = defaultdict(_Destination)
         self._open_shipments: Counter[int] = Counter()  # per MID, to log "Message finished"
         self._tasks: set[asyncio.Task] = set()
-        self._timers: set[asyncio.TimerHandle] = set()
+        self._waiting: dict[Shipment, asyncio.TimerHandle] = {}  # shipments waiting to retry
         self._stopping = False
+        self.suspended = False
 
     def enqueue(self, shipment: Shipment) -> None:
         if not shipment.expires_at:
@@ -113,7 +114,7 @@ class DeliveryQueues:
 
     async def stop(self) -> None:
         self._stopping = True
-        for timer in self._timers:
+        for timer in self._waiting.values():
             timer.cancel()
         for task in list(self._tasks):
             task.cancel()
@@ -122,8 +123,55 @@ class DeliveryQueues:
                 await task
 
     # -- connections ------------------------------------------------------------------
+    # -- what operators do (suspenddel, delivernow, deleterecipients, bouncerecipients) ----
+    def suspend(self) -> None:
+        """No new connections; what is queued stays queued (``suspenddel``)."""
+        self.suspended = True
+
+    def resume(self) -> None:
+        self.suspended = False
+        for name in list(self._destinations):
+            self._open_links(name)
+
+    def deliver_now(self, host: str | None = None) -> int:
+        """Shipments waiting for a retry (for *host*, or all) are tried at once."""
+        due = [s for s in self._waiting if host is None or s.destination == host]
+        for shipment in due:
+            self._waiting.pop(shipment).cancel()
+            self._ready(shipment)
+        return len(due)
+
+    def take(self, *, host: str | None = None, sender: str | None = None) -> list[Shipment]:
+        """Remove matching shipments that are not in flight (ready or waiting to retry) from
+        the queues and hand them to the caller, who deletes or bounces them."""
+        def matches(shipment: Shipment) -> bool:
+            return ((host is None or shipment.destination == host)
+                    and (sender is None or shipment.sender.lower() == sender.lower()))
+
+        taken = [s for s in self._waiting if matches(s)]
+        for shipment in taken:
+            self._waiting.pop(shipment).cancel()
+        for destination in self._destinations.values():
+            keep = [s for s in destination.ready if not matches(s)]
+            taken += [s for s in destination.ready if matches(s)]
+            destination.ready.clear()
+            destination.ready.extend(keep)
+        return taken
+
+    def removed(self, shipment: Shipment, state: str, user: str) -> None:
+        """Complete a taken shipment as deleted (``deleterecipients``) or bounced."""
+        engine, counters = self.engine, self.engine.counters.host(shipment.destination)
+        if state == "deleted":
+            counters.removed(len(shipment.recipients), attempted=shipment.attempted)
+            engine.log_and_track(shipment.mid, lines.deleted(shipment.mid, shipment.rids, user))
+            engine.finish_deliveries(shipment.row_ids, "deleted", f"deleted by {user}")
+            self._shipment_done(shipment)
+            return
+        self._bounce(shipment.destination, 0, shipment, set(shipment.rids), "5.0.0", "000",
+                     f"Bounced by {user}", BounceCause.OTHER)
+
     def _open_links(self, name: str) -> None:
-        if self._stopping:
+        if self._stopping or self.suspended:
             return
         destination = self._destinations[name]
         config = self.engine.config
@@ -212,7 +260,7 @@ class DeliveryQueues:
         destination = self._destinations[name]
         per_connection = self.engine.config.destination(name).max_messages_per_connection
         for _ in range(per_connection):
-            if not destination.ready:
+            if not destination.ready or self.suspended:
                 break
             shipment = destination.ready.popleft()
             if not await self._send(name, client, target, dcid, shipment):
@@ -330,10 +378,11 @@ class DeliveryQueues:
                                            asctime(datetime.fromtimestamp(when, UTC))))
         self.engine.store_retry(shipment.row_ids, shipment.attempts, when, error)
         loop = asyncio.get_running_loop()
-        handle = loop.call_later(max(0.0, when - time.time()), self._retry_due, shipment)
-        self._timers.add(handle)
+        self._waiting[shipment] = loop.call_later(max(0.0, when - time.time()), self._retry_due,
+                                                  shipment)
 
     def _retry_due(self, shipment: Shipment) -> None:
+        self._waiting.pop(shipment, None)
         if time.time() >= shipment.expires_at:
             rids = set(shipment.rids)
             self._bounce(shipment.destination, 0, shipment, rids, "5.4.7", "000", "timeout",

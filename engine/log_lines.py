@@ -137,6 +137,10 @@ def message_finished(mid: int, outcome: str = "done") -> str:
     return f"Message finished MID {mid} {outcome}"
 
 
+def deleted(mid: int, rids: Sequence[int], user: str) -> str:
+    return f"MID {mid} RID {_rids(rids)} deleted from the queue by {user}"
+
+
 def dcid_close(dcid: int) -> str:
     return f"DCID {dcid} close"
 

@@ -200,6 +200,62 @@ class MailEngine:
             copy.row_id = ids[(copy.mid, 0, TDC_QUEUE)]
             self.tdc.enqueue(copy)
 
+    # -- what operators do --------------------------------------------------------------------
+    def suspend_delivery(self) -> None:
+        self.delivery.suspend()
+        self.tdc.suspend()
+
+    def resume_delivery(self) -> None:
+        self.delivery.resume()
+        self.tdc.resume()
+
+    @property
+    def delivery_suspended(self) -> bool:
+        return self.delivery.suspended
+
+    def deliver_now(self, host: str | None = None) -> int:
+        """Retry at once what waits for a retry (for *host*, or everything)."""
+        count = 0
+        if host in (None, TDC_QUEUE):
+            count += self.tdc.deliver_now()
+        if host != TDC_QUEUE:
+            count += self.delivery.deliver_now(host)
+        return count
+
+    def remove_recipients(self, *, host: str | None = None, sender: str | None = None,
+                          bounce: bool, user: str) -> int:
+        """``deleterecipients`` / ``bouncerecipients``: queued recipients not in flight, by
+        recipient host or envelope sender; returns how many recipients were removed."""
+        state = "bounced" if bounce else "deleted"
+        count = 0
+        if host in (None, TDC_QUEUE) and sender is None:
+            for copy in self.tdc.take():
+                self.tdc.removed(copy, state, user)
+                count += 1
+        if host != TDC_QUEUE:
+            for shipment in self.delivery.take(host=host, sender=sender):
+                count += len(shipment.recipients)
+                self.delivery.removed(shipment, state, user)
+        return count
+
+    async def suspend_listener(self) -> bool:
+        """Stop accepting connections (open ones may finish); False if already suspended."""
+        if self._port is None:
+            return False
+        await defer.maybeDeferred(self._port.stopListening).asFuture(asyncio.get_running_loop())
+        self._port = None
+        return True
+
+    def resume_listener(self) -> bool:
+        if self._port is not None or self._factory is None:
+            return False
+        self._port = listen_smtp(self._factory, self._endpoint.port, self._endpoint.host)
+        return True
+
+    @property
+    def listener_suspended(self) -> bool:
+        return self._port is None and self._factory is not None
+
     # -- life cycle ----------------------------------------------------------------------------
     async def start(self, endpoint: Endpoint) -> int:
         """Recover the queue, then listen; returns the port (useful with port 0)."""
@@ -214,7 +270,8 @@ class MailEngine:
         )
         self._factory = factory
         self._port = listen_smtp(factory, endpoint.port, endpoint.host)
-        return self._port.getHost().port
+        self._endpoint = Endpoint(endpoint.host, self._port.getHost().port)
+        return self._endpoint.port
 
     async def recover(self) -> None:
         """Resume after a restart (or a crash): nothing acknowledged is lost."""

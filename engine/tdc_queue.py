@@ -59,7 +59,8 @@ class JournalCopy:
     attempted: bool = False
     state: str = "queued"  # queued | waiting (for its retry) | sending | done
     link: _Link | None = None  # the connection carrying it, while one does
-    timer: asyncio.TimerHandle | None = None
+    timer: asyncio.TimerHandle | None = None  # the hard limit
+    retry: asyncio.TimerHandle | None = None  # its one retry, while it waits for it
 
     @property
     def domain(self) -> str:
@@ -95,6 +96,8 @@ class TdcQueue:
         self._domains: dict[str, _Domain] = {}
         self._tasks: set[asyncio.Task] = set()
         self._stopping = False
+        self.suspended = False
+        self._retrying: set[JournalCopy] = set()  # copies waiting for their one retry
         self._lookups: dict[str, asyncio.Future[Route]] = {}
 
     # -- what the engine calls -------------------------------------------------------
@@ -128,6 +131,49 @@ class TdcQueue:
                 if copy.timer:
                     copy.timer.cancel()
 
+    # -- what operators do (suspenddel, delivernow, deleterecipients, bouncerecipients) ----
+    def suspend(self) -> None:
+        """No new connections and no new hand-overs; the hard limit still runs."""
+        self.suspended = True
+
+    def resume(self) -> None:
+        self.suspended = False
+        for name, domain in self._domains.items():
+            domain.wakeup.set()
+            self._open_connections(name)
+
+    def deliver_now(self) -> int:
+        """Copies waiting for their retry are tried at once."""
+        due = list(self._retrying)
+        for copy in due:
+            if copy.retry:
+                copy.retry.cancel()
+            self._retry_due(copy)
+        return len(due)
+
+    def take(self) -> list[JournalCopy]:
+        """Remove every copy not in flight (queued or waiting for its retry) from the queue."""
+        taken = [c for d in self._domains.values() for c in d.ready if c.state == "queued"]
+        for domain in self._domains.values():
+            domain.ready.clear()
+        for copy in self._retrying:
+            if copy.retry:
+                copy.retry.cancel()
+            taken.append(copy)
+        self._retrying.clear()
+        return taken
+
+    def removed(self, copy: JournalCopy, state: str, user: str) -> None:
+        """Complete a taken copy as deleted or bounced by an operator."""
+        if state == "deleted":
+            attempted = copy.attempted
+            self._done(copy, "deleted", f"deleted by {user}")
+            self.counters.removed(attempted=attempted)
+            self.engine.log(lines.deleted(copy.mid, [0], user))
+            self.engine.log(lines.message_finished(copy.mid, "aborted"))
+        else:
+            self._fail(copy, f"Bounced by {user}", BounceCause.OTHER, f"bounced by {user}")
+
     # -- queue state -------------------------------------------------------------------
     def _domain(self, name: str) -> _Domain:
         if name not in self._domains:
@@ -160,8 +206,10 @@ class TdcQueue:
         """The copy leaves the queue: delivered, bounced or expired."""
         copy.state = "done"
         copy.link = None
-        if copy.timer:
-            copy.timer.cancel()
+        self._retrying.discard(copy)
+        for timer in (copy.timer, copy.retry):
+            if timer:
+                timer.cancel()
         domain = self._domain(copy.domain)
         domain.outstanding -= 1
         if domain.outstanding == 0:
@@ -215,10 +263,12 @@ class TdcQueue:
             return
         copy.state = "waiting"
         delay = self._timers.scaled(self._timers.retry_delay)
-        asyncio.get_running_loop().call_later(delay, self._retry_due, copy)
+        self._retrying.add(copy)
+        copy.retry = asyncio.get_running_loop().call_later(delay, self._retry_due, copy)
         self.engine.store_retry([copy.row_id], copy.failures, time.time() + delay, error)
 
     def _retry_due(self, copy: JournalCopy) -> None:
+        self._retrying.discard(copy)
         if copy.state == "waiting":
             self._make_ready(copy)
 
@@ -244,7 +294,7 @@ class TdcQueue:
         """Keep the minimum while copies wait; add one when the backlog outgrows them."""
         domain = self._domain(name)
         timers = self._timers
-        if not domain.ready:
+        if not domain.ready or self.suspended:
             return
         if not domain.links:
             head = self._take(domain)
@@ -417,7 +467,7 @@ class TdcQueue:
     async def _wait_for_copy(self, link: _Link, domain: _Domain) -> JournalCopy | None:
         idle_until = time.monotonic() + self._timers.scaled(self._timers.idle_timeout)
         while True:
-            copy = self._take(domain)
+            copy = None if self.suspended else self._take(domain)
             if copy is not None:
                 return copy
             left = idle_until - time.monotonic()

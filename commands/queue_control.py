@@ -1,0 +1,124 @@
+"""Operators' hands on the queues: ``delivernow``, ``deleterecipients``,
+``bouncerecipients``, ``suspenddel``/``resumedel`` and ``suspendlistener``/``resumelistener``.
+
+Removal commands ask for confirmation at a terminal; their one-line forms are for scripts.
+``the.tdc.queue`` is a host like the others here.
+"""
+
+from __future__ import annotations
+
+from commands.errors import CommandError, UsageError
+from commands.registry import command
+from commands.session import CliSession
+from engine.mail_engine import MailEngine
+
+
+def _engine(session: CliSession) -> MailEngine:
+    mail = session.appliance.mail
+    if mail is None:
+        raise CommandError("The mail engine runs in another segcli process; run this command there.")
+    return mail
+
+
+@command("delivernow", summary="Reschedule messages for immediate delivery", help="""
+delivernow            asks: 1. By recipient host  2. All hosts
+delivernow all        retries at once everything waiting for a retry
+delivernow <host>     the same for one host (the.tdc.queue included)
+""", grammar={"all": None})
+async def delivernow(session: CliSession, args: list[str]) -> None:
+    mail = _engine(session)
+    if len(args) > 1:
+        raise UsageError("Invalid arguments when processing: usage is delivernow [all|<host>]")
+    host = args[0].lower() if args else None
+    if not args:
+        choice = await session.dialog.choose(["By recipient host", "All hosts"],
+                                             "Please choose the domains to deliver now:",
+                                             default=1)
+        if choice == 0:
+            host = (await session.dialog.ask_required("Enter the recipient host:")).lower()
+    count = mail.deliver_now(None if host in (None, "all") else host)
+    session.dialog.say()
+    session.dialog.say(f"Rescheduled {count} delivery attempt(s) for immediate delivery.")
+
+
+async def _remove(session: CliSession, args: list[str], *, bounce: bool) -> None:
+    mail = _engine(session)
+    verb = "bounce" if bounce else "delete"
+    name = f"{verb}recipients"
+    if args and (len(args) != 2 or args[0].lower() not in ("host", "sender", "all")) \
+            and args != ["all"]:
+        raise UsageError(f"Invalid arguments when processing: usage is {name} "
+                         "host <host> | sender <address> | all")
+    if args:
+        kind, value = args[0].lower(), (args[1] if len(args) == 2 else None)
+    else:
+        options = ["By recipient host", "By envelope sender", "All"]
+        index = await session.dialog.choose(options, f"Please select how you would like to "
+                                            f"{verb} messages:", default=0)
+        kind = ("host", "sender", "all")[index]
+        value = None if kind == "all" else await session.dialog.ask_required(
+            "Enter the hostname:" if kind == "host" else "Enter the envelope sender address:")
+        if not await session.dialog.confirm(f"Are you sure you want to {verb} the recipients "
+                                            f"of {value or 'all hosts'}?", default=False):
+            return
+    count = mail.remove_recipients(host=value.lower() if kind == "host" and value else None,
+                                   sender=value if kind == "sender" else None, bounce=bounce,
+                                   user=session.user)
+    session.dialog.say()
+    session.dialog.say(f"{count} recipient(s) {'bounced' if bounce else 'deleted'}.")
+
+
+@command("deleterecipients", summary="Delete messages from the queue", help="""
+deleterecipients                    asks by host, by sender or all, then for confirmation
+deleterecipients host <host>        deletes the queued recipients of a host (the.tdc.queue too)
+deleterecipients sender <address>   deletes the queued recipients of messages from a sender
+deleterecipients all                deletes every queued recipient not being delivered now
+""", grammar={"host": None, "sender": None, "all": None})
+async def deleterecipients(session: CliSession, args: list[str]) -> None:
+    await _remove(session, args, bounce=False)
+
+
+@command("bouncerecipients", summary="Bounce messages from the queue", help="""
+bouncerecipients                    asks by host, by sender or all, then for confirmation
+bouncerecipients host <host> | sender <address> | all   the same in one line
+""", grammar={"host": None, "sender": None, "all": None})
+async def bouncerecipients(session: CliSession, args: list[str]) -> None:
+    await _remove(session, args, bounce=True)
+
+
+@command("suspenddel", summary="Suspend delivery", help="""
+suspenddel     stops opening delivery connections (the.tdc.queue included); messages stay
+               queued, and the Threat Defense Connector's hard limit keeps running
+""")
+async def suspenddel(session: CliSession, args: list[str]) -> None:
+    _engine(session).suspend_delivery()
+    session.dialog.say()
+    session.dialog.say("Mail delivery suspended.")
+
+
+@command("resumedel", summary="Resume delivery", help="resumedel      delivery starts again")
+async def resumedel(session: CliSession, args: list[str]) -> None:
+    mail = _engine(session)
+    if not mail.delivery_suspended:
+        raise CommandError("Mail delivery is not suspended.")
+    mail.resume_delivery()
+    session.dialog.say()
+    session.dialog.say("Mail delivery resumed.")
+
+
+@command("suspendlistener", summary="Suspend receiving", help="""
+suspendlistener   the SMTP listener stops accepting connections (open ones may finish)
+""")
+async def suspendlistener(session: CliSession, args: list[str]) -> None:
+    if not await _engine(session).suspend_listener():
+        raise CommandError("The listener is already suspended.")
+    session.dialog.say()
+    session.dialog.say("Receiving suspended for IncomingMail.")
+
+
+@command("resumelistener", summary="Resume receiving", help="resumelistener    accepting again")
+async def resumelistener(session: CliSession, args: list[str]) -> None:
+    if not _engine(session).resume_listener():
+        raise CommandError("The listener is not suspended.")
+    session.dialog.say()
+    session.dialog.say("Receiving resumed for IncomingMail.")

@@ -1,0 +1,104 @@
+"""Operators' queue commands against a live engine: what they say and what really happens."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.engine.gateway_lab import until
+
+pytestmark = pytest.mark.usefixtures("run")
+
+
+def _host(gateway, name: str = "example.com"):
+    return gateway.engine.counters.host(name)
+
+
+async def _command(gateway, line: str) -> str:
+    ok, text = await gateway.command(line)
+    assert ok, text
+    return text
+
+
+async def test_suspenddel_holds_everything_until_resumedel(gateway):
+    await gateway.start()
+    assert "Mail delivery suspended." in await _command(gateway, "suspenddel")
+    for n in range(3):
+        await gateway.send(f"held {n}")
+    await until(lambda: gateway.log().count("enqueued for forwarding") == 3)
+    await asyncio.sleep(0.3)
+    assert gateway.sink.messages == [] and gateway.setd.messages == []
+    assert gateway.sink.connections == 0 and gateway.setd.connections == 0
+    assert "Mail delivery resumed." in await _command(gateway, "resumedel")
+    await until(lambda: len(gateway.sink.messages) == 3 and len(gateway.setd.messages) == 3)
+    ok, text = await gateway.command("resumedel")
+    assert not ok and "not suspended" in text
+
+
+async def test_delivernow_retries_at_once(gateway, unused_port):
+    real_port = gateway.config.host_ports["mx.example.com"]
+    gateway.config.host_ports["mx.example.com"] = unused_port  # the first try fails
+    await gateway.start()
+    await gateway.send("soon")
+    await until(lambda: _host(gateway).soft_bounced_events == 1)
+    gateway.config.host_ports["mx.example.com"] = real_port  # the retry is 60 s away
+    assert "Rescheduled 1 delivery attempt(s)" in await _command(gateway, "delivernow example.com")
+    await until(lambda: _host(gateway).delivered == 1, timeout=10)
+
+
+async def test_deleterecipients_by_host_and_bouncerecipients_by_sender(gateway, unused_port):
+    gateway.config.host_ports["mx.example.com"] = unused_port
+    gateway.config.host_ports["mx.setd.test"] = unused_port
+    gateway.config.tdc.timers.time_scale = 1.0  # copies wait 10 s for their retry
+    await gateway.start()
+    await gateway.send("one", recipients=("bob@example.com", "tim@example.com"))
+    await gateway.send("two", recipients=("sue@sales.example.com",))
+    await until(lambda: _host(gateway).soft_bounced_events >= 1
+                and _host(gateway, "sales.example.com").soft_bounced_events >= 1
+                and gateway.engine.tdc.counters.soft_bounced_events >= 2)
+    text = await _command(gateway, "deleterecipients host example.com")
+    assert "2 recipient(s) deleted." in text
+    assert _host(gateway).deleted == 2 and _host(gateway).active == 0
+    assert "MID 1 RID [0, 1] deleted from the queue by admin" in gateway.lines()
+    text = await _command(gateway, "bouncerecipients sender alice@example.org")
+    assert "1 recipient(s) bounced." in text
+    assert _host(gateway, "sales.example.com").hard_bounced["other"] == 1
+    text = await _command(gateway, "deleterecipients host the.tdc.queue")
+    assert "2 recipient(s) deleted." in text
+    tdc = gateway.engine.tdc.counters
+    assert tdc.deleted == 2 and tdc.active == 0 and gateway.engine.tdc.active == 0
+
+
+async def test_deleterecipients_asks_for_confirmation_at_a_terminal(gateway, unused_port):
+    from commands.session import CliSession
+    from tests.conftest import ScriptedTerminal
+    from tests.engine.gateway_lab import _ApplianceView
+
+    gateway.config.host_ports["mx.example.com"] = unused_port
+    await gateway.start()
+    await gateway.send("kept")
+    await until(lambda: _host(gateway).soft_bounced_events == 1)
+    terminal = ScriptedTerminal(["1", "example.com", ""], interactive=True)
+    session = CliSession(_ApplianceView(gateway), terminal)
+    await session.execute("deleterecipients")
+    assert "Are you sure you want to delete the recipients of example.com? [N]> " in terminal.prompts
+    assert _host(gateway).active == 1  # the default answer is No
+
+
+async def test_suspendlistener_refuses_connections_until_resumed(gateway):
+    await gateway.start()
+    assert "Receiving suspended" in await _command(gateway, "suspendlistener")
+    with pytest.raises(ConnectionRefusedError):
+        await gateway.send("refused")
+    assert "Receiving resumed" in await _command(gateway, "resumelistener")
+    assert await gateway.send("accepted") == {}
+    ok, text = await gateway.command("resumelistener")
+    assert not ok and "not suspended" in text
+
+
+async def test_bad_one_line_forms(gateway):
+    await gateway.start()
+    for line in ("deleterecipients host", "bouncerecipients everything x", "delivernow a b"):
+        ok, text = await gateway.command(line)
+        assert not ok and "Invalid arguments when processing" in text, line
