@@ -49,7 +49,7 @@ class MailEngine:
         self._config = config
         self.mail_log = MailLog(data_dir / "logs" / "mail_logs", version=version, serial=serial)
         self.writer = GroupCommitWriter(store.engine)
-        self.ids = IdAllocator(store.engine)
+        self.ids = IdAllocator(store.engine, writer=self.writer)
         self.counters = Counters()
         self.resolver = DnsResolver.from_settings(self.config.dns)
         self.tdc = TdcQueue(self)

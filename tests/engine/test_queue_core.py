@@ -158,3 +158,22 @@ def test_spam_action_bounce_and_disabled_scanning():
 
 def test_tag_subject_adds_a_subject_when_missing():
     assert tag_subject(b"From: a\r\n\r\nbody", "[SPAM]") == b"From: a\r\nSubject: [SPAM]\r\n\r\nbody"
+
+
+def test_ids_reserve_the_next_block_ahead_through_the_writer(store, data_dir):
+    writer = GroupCommitWriter(store.engine)
+
+    async def hand_out():
+        ids = IdAllocator(store.engine, block=10, writer=writer)
+        got = []
+        for _ in range(35):
+            got.append(ids.next("mid"))
+            await asyncio.sleep(0)  # the writer commits the reservation meanwhile
+            await asyncio.sleep(0.01)
+        return got
+
+    got = asyncio.run(hand_out())
+    writer.close()
+    assert got == sorted(set(got)) and len(got) == 35  # unique and growing
+    again = IdAllocator(Store.open(data_dir).engine, block=10)
+    assert again.next("mid") > got[-1]  # the stored mark covers everything handed out
