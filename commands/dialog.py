@@ -9,7 +9,7 @@ straight-line async code on top of these helpers.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
 from commands.io import EndOfInput, Terminal
 from engine.addresses import InvalidValue
@@ -41,6 +41,14 @@ class Dialog:
         self.terminal.show(renderable)
 
     # -- questions -----------------------------------------------------------------
+    @overload
+    async def ask(self, question: str, *, default: str | None = ..., validate: Validator[T],
+                  choices: Sequence[str] = ..., secret: bool = ...) -> T: ...
+
+    @overload
+    async def ask(self, question: str, *, default: str | None = ..., validate: None = ...,
+                  choices: Sequence[str] = ..., secret: bool = ...) -> str: ...
+
     async def ask(
         self,
         question: str,
@@ -71,6 +79,14 @@ class Dialog:
                 return validate(answer)
             except InvalidValue as exc:
                 self.error(str(exc))
+
+    @overload
+    async def ask_required(self, question: str, *, validate: Validator[T],
+                           default: str | None = ..., choices: Sequence[str] = ...) -> T: ...
+
+    @overload
+    async def ask_required(self, question: str, *, validate: None = ...,
+                           default: str | None = ..., choices: Sequence[str] = ...) -> str: ...
 
     async def ask_required(self, question: str, *, validate: Validator[T] | None = None,
                            default: str | None = None, choices: Sequence[str] = ()) -> T | str:
@@ -117,6 +133,14 @@ class Dialog:
             if answer.upper() in keywords:
                 return answer.upper()
             self.error(f"Unknown option: {answer}")
+
+    @overload
+    async def choose(self, items: Sequence[str], question: str, *, default: int | None = ...,
+                     allow_blank: Literal[False] = ..., heading: str | None = ...) -> int: ...
+
+    @overload
+    async def choose(self, items: Sequence[str], question: str, *, default: int | None = ...,
+                     allow_blank: bool, heading: str | None = ...) -> int | None: ...
 
     async def choose(
         self,
