@@ -294,7 +294,7 @@ def _show_table(session: CliSession, direction: Direction) -> None:
     """The heading and table shown before every menu, as AsyncOS does."""
     say = session.dialog.say
     say()
-    say(f"{direction.title} Mail Policy Configuration")
+    say(f"{direction.label} Mail Policy Configuration")
     say()
     for line in table_lines(session.config, direction):
         say(line)

@@ -34,7 +34,8 @@ class Direction(StrEnum):
     OUTGOING = "outgoing"
 
     @property
-    def title(self) -> str:
+    def label(self) -> str:
+        """``Incoming`` / ``Outgoing``, as the policy tables are headed."""
         return "Incoming" if self is Direction.INCOMING else "Outgoing"
 
     @property
@@ -352,7 +353,7 @@ class Config:
 
 
 def _table_problems(direction: Direction, table: PolicyTable) -> list[str]:
-    where = f"{direction.title} Mail Policies"
+    where = f"{direction.label} Mail Policies"
     found: list[str] = []
     if not table.policies or not table.policies[-1].is_default:
         found.append(f"{where}: the DEFAULT policy must be present and last.")

@@ -113,7 +113,7 @@ class AddPolicy(Change):
 
     def describe(self) -> str:
         members = ", ".join([*self.senders, *self.recipients])
-        return f"{self.direction.title} Mail Policies: new policy {self.name} ({members})"
+        return f"{self.direction.label} Mail Policies: new policy {self.name} ({members})"
 
 
 def _editable(config: Config, direction: Direction, name: str) -> MailPolicy:
@@ -133,7 +133,7 @@ class DeletePolicy(Change):
         config.policies(self.direction).policies.remove(policy)
 
     def describe(self) -> str:
-        return f"{self.direction.title} Mail Policies: deleted policy {self.name}"
+        return f"{self.direction.label} Mail Policies: deleted policy {self.name}"
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,7 @@ class RenamePolicy(Change):
         policy.name = new_name
 
     def describe(self) -> str:
-        return f"{self.direction.title} Mail Policies: renamed {self.name} to {self.new_name}"
+        return f"{self.direction.label} Mail Policies: renamed {self.name} to {self.new_name}"
 
 
 @dataclass(frozen=True)
@@ -173,7 +173,7 @@ class MovePolicy(Change):
         table.policies.insert(self.position - 1, policy)
 
     def describe(self) -> str:
-        return f"{self.direction.title} Mail Policies: moved {self.name} to position {self.position}"
+        return f"{self.direction.label} Mail Policies: moved {self.name} to position {self.position}"
 
 
 @dataclass(frozen=True)
@@ -192,7 +192,7 @@ class AddMember(Change):
 
     def describe(self) -> str:
         side = "sender" if self.sender else "recipient"
-        return f"{self.direction.title} Mail Policies: {self.name}: added {side} {self.member}"
+        return f"{self.direction.label} Mail Policies: {self.name}: added {side} {self.member}"
 
 
 @dataclass(frozen=True)
@@ -213,7 +213,7 @@ class RemoveMember(Change):
                 side.remove(member)
 
     def describe(self) -> str:
-        return f"{self.direction.title} Mail Policies: {self.name}: removed member {self.member}"
+        return f"{self.direction.label} Mail Policies: {self.name}: removed member {self.member}"
 
 
 @dataclass(frozen=True)
@@ -236,7 +236,7 @@ class SetThreatDefense(Change):
 
     def describe(self) -> str:
         setting = ThreatDefense(self.mode, self.custom_address).describe()
-        return f"{self.direction.title} Mail Policies: {self.name}: Threat Defense Connector {setting}"
+        return f"{self.direction.label} Mail Policies: {self.name}: Threat Defense Connector {setting}"
 
 
 @dataclass(frozen=True)
@@ -620,7 +620,7 @@ class SetScan(Change):
             parts.append(f"positives: {ScanAction(self.action).value}")
         if self.subject_tag is not None:
             parts.append(f'subject tag "{self.subject_tag}"')
-        return (f"{self.direction.title} Mail Policies: {self.name}: "
+        return (f"{self.direction.label} Mail Policies: {self.name}: "
                 f"{SCAN_SERVICES.get(self.service, self.service)} {', '.join(parts)}")
 
 
