@@ -22,6 +22,7 @@ from twisted.internet import defer
 from engine import log_lines as lines
 from engine import queue_store
 from engine.config import Config, Direction, Endpoint
+from engine.counter_store import CounterStore
 from engine.counters import BounceCause, Counters
 from engine.delivery import DeliveryQueues, Shipment
 from engine.dns_resolver import DnsResolver
@@ -51,6 +52,7 @@ class MailEngine:
         self.writer = GroupCommitWriter(store.engine)
         self.ids = IdAllocator(store.engine, writer=self.writer)
         self.counters = Counters()
+        self.counter_store = CounterStore(self.counters, store.engine, self.writer)
         self.resolver = DnsResolver.from_settings(self.config.dns)
         self.tdc = TdcQueue(self)
         self.delivery = DeliveryQueues(self)
@@ -102,9 +104,7 @@ class MailEngine:
     async def accept(self, message: NewMessage) -> None:
         """Store an accepted message durably, then hand it to the work queue."""
         await self.writer.submit(queue_store.insert_message(message))
-        system = self.counters.system
-        system.messages_received += 1
-        system.recipients_received += len(message.recipients)
+        self.counters.received(len(message.recipients))
         if message.message_id:
             self.log_and_track(message.mid, lines.message_id(message.mid, message.message_id))
         self.log_and_track(message.mid, lines.subject(message.mid, message.subject))
@@ -259,6 +259,8 @@ class MailEngine:
     # -- life cycle ----------------------------------------------------------------------------
     async def start(self, endpoint: Endpoint) -> int:
         """Recover the queue, then listen; returns the port (useful with port 0)."""
+        await self.counter_store.load()
+        self.counter_store.start()
         await self.recover()
         config = self.config
         certificate = ensure_server_certificate(self.data_dir / "tls", (config.hostname,))
@@ -304,6 +306,7 @@ class MailEngine:
         await self.tdc.stop()
         await self.delivery.stop()
         self._flush_tracking()
+        await self.counter_store.stop()
         self.writer.close()
         self.mail_log.close()
 

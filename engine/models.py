@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, Float, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import BigInteger, Boolean, DateTime, Float, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -90,3 +90,34 @@ class TrackingEventRow(Base):
     mid: Mapped[int] = mapped_column(Integer, index=True)
     at: Mapped[float] = mapped_column(Float)
     text: Mapped[str] = mapped_column(Text)
+
+
+class LifetimeCounterRow(Base):
+    """One counter of one scope (``""`` for the system, else a destination host) as earlier
+    processes left it: its lifetime value and its value since the last ``resetcounters``,
+    so ``status`` keeps both across restarts (engine/counter_store.py)."""
+
+    __tablename__ = "lifetime_counters"
+
+    scope: Mapped[str] = mapped_column(String(255), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    lifetime: Mapped[int] = mapped_column(BigInteger)
+    since_reset: Mapped[int] = mapped_column(BigInteger)
+
+
+class UserRow(Base):
+    """An account: who may log in (console, SSH) and with which role (engine/users.py).
+
+    Not part of the XML configuration, so saved configuration files never carry
+    password hashes; ``userconfig`` changes are still written at ``commit``."""
+
+    __tablename__ = "users"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    full_name: Mapped[str] = mapped_column(String(128))
+    #: admin, operator or readonly (engine.users.Role).
+    role: Mapped[str] = mapped_column(String(16))
+    #: A bcrypt hash ("$2b$12$..."); room for a longer KDF string later.
+    password_hash: Mapped[str] = mapped_column(String(255))
+    #: OpenSSH ``authorized_keys`` lines, one per line, in the order they were added.
+    authorized_keys: Mapped[str] = mapped_column(Text, default="")
