@@ -37,6 +37,7 @@ from engine.store import Store
 from engine.tdc_queue import QUEUE as TDC_QUEUE
 from engine.tdc_queue import JournalCopy, TdcQueue
 from engine.tls import ClientTls, client_context, ensure_server_certificate, server_context
+from engine.work_pause import WorkGate, WorkPause
 from engine.work_queue import Accepted, Outcome, process
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ class MailEngine:
         self._port = None
         self._factory: SmtpServerFactory | None = None
         self._work: set[asyncio.Task] = set()
+        self._work_gate: WorkGate[Accepted] = WorkGate()
         self._stopped = False
 
     @property
@@ -113,6 +115,10 @@ class MailEngine:
 
     def _start_work(self, message: Accepted) -> None:
         self.counters.system.messages_in_work_queue += 1
+        if not self._work_gate.hold(message):  # held while an operator paused the work queue
+            self._spawn_work(message)
+
+    def _spawn_work(self, message: Accepted) -> None:
         task = asyncio.ensure_future(self._process(message))
         self._work.add(task)
         task.add_done_callback(self._work.discard)
@@ -201,6 +207,22 @@ class MailEngine:
             self.tdc.enqueue(copy)
 
     # -- what operators do --------------------------------------------------------------------
+    def pause_work(self, user: str, reason: str) -> bool:
+        """``workqueue pause``: accepted messages wait, stored, until resumed (False when
+        already paused)."""
+        return self._work_gate.close(user, reason)
+
+    def resume_work(self) -> int:
+        """``workqueue resume``: process what waited, oldest first; returns how many."""
+        held = self._work_gate.open()
+        for message in held:
+            self._spawn_work(message)
+        return len(held)
+
+    @property
+    def work_pause(self) -> WorkPause | None:
+        return self._work_gate.pause
+
     def suspend_delivery(self) -> None:
         self.delivery.suspend()
         self.tdc.suspend()
