@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, TypeVar
 from engine.config import Config, Endpoint
 from engine.config_changes import Change, replay
 from engine.store import ConfigVersion, Store
+from engine.users import User, UserChange, UserDirectory, Users
 
 if TYPE_CHECKING:
     from engine.mail_engine import MailEngine
@@ -53,6 +54,8 @@ class Appliance:
         self.installed_at = datetime.fromisoformat(store.setting("installed_at") or
                                                    self.started_at.isoformat())
         self._running = store.latest()
+        #: The accounts (engine/users.py); synchronous: use the async methods below on the loop.
+        self.users = Users(store.engine)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
         self._watchers: list[Callable[[ConfigVersion], None]] = []
         self._poller: asyncio.Task | None = None
@@ -110,9 +113,12 @@ class Appliance:
         Raises ConfigError (nothing written) when a change no longer applies, e.g.
         another session deleted the policy this one edits.
         """
+        account_changes = [change for change in changes if isinstance(change, UserChange)]
         version = await self._in_store(
             self.store.commit_config, lambda latest: replay(latest, changes),
             user=user, comment=comment, rollback=rollback,
+            also=(lambda session: self.users.apply_in(session, account_changes))
+            if account_changes else None,
         )
         self._apply(version)
         return version
@@ -122,6 +128,22 @@ class Appliance:
 
     async def version(self, version_id: int) -> ConfigVersion | None:
         return await self._in_store(self.store.version, version_id)
+
+    # -- accounts (bcrypt runs in a thread of its own, not in the store's) ---------------
+    async def user_directory(self) -> UserDirectory:
+        """Every stored account: a session's view of the accounts starts from it."""
+        return await self._in_store(self.users.directory)
+
+    async def authenticate(self, name: str, password: str) -> User | None:
+        return await asyncio.to_thread(self.users.authenticate, name, password)
+
+    async def hash_password(self, password: str) -> str:
+        """Check the password policy (InvalidValue) and hash the password."""
+        return await asyncio.to_thread(self.users.hash_password, password)
+
+    async def apply_user_changes(self, changes: list[UserChange]) -> None:
+        """Write account changes now, outside the commit (``passwd``)."""
+        await self._in_store(self.users.apply, changes)
 
     async def refresh(self) -> None:
         """Pick up a version another process committed."""

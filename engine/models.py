@@ -104,3 +104,20 @@ class LifetimeCounterRow(Base):
     lifetime: Mapped[int] = mapped_column(BigInteger)
     since_reset: Mapped[int] = mapped_column(BigInteger)
 
+
+class UserRow(Base):
+    """An account: who may log in (console, SSH) and with which role (engine/users.py).
+
+    Not part of the XML configuration, so saved configuration files never carry
+    password hashes; ``userconfig`` changes are still written at ``commit``."""
+
+    __tablename__ = "users"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    full_name: Mapped[str] = mapped_column(String(128))
+    #: admin, operator or readonly (engine.users.Role).
+    role: Mapped[str] = mapped_column(String(16))
+    #: A bcrypt hash ("$2b$12$..."); room for a longer KDF string later.
+    password_hash: Mapped[str] = mapped_column(String(255))
+    #: OpenSSH ``authorized_keys`` lines, one per line, in the order they were added.
+    authorized_keys: Mapped[str] = mapped_column(Text, default="")

@@ -119,14 +119,18 @@ class Store:
         user: str,
         comment: str,
         rollback: bool,
+        also: Callable[[Session], None] | None = None,
     ) -> ConfigVersion:
         """Make a new version from the latest one, atomically.
 
         *build* receives the latest committed configuration and returns the new one
         (or raises, and nothing is written).  The write lock is held throughout, so a
-        commit from another session or process cannot slip in between.
+        commit from another session or process cannot slip in between.  *also* writes
+        what else the commit carries (account changes) in the same transaction.
         """
         with self._write() as session:
+            if also is not None:
+                also(session)
             latest = session.scalars(
                 select(ConfigVersionRow).order_by(ConfigVersionRow.id.desc()).limit(1)
             ).one()
