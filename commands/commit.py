@@ -6,6 +6,7 @@ from commands.errors import UsageError
 from commands.registry import command
 from commands.session import CliSession
 from engine.timestamps import cli_time, now
+from engine.users import Role
 
 NOTHING_PENDING = "No changes have been made since the last commit."
 
@@ -20,6 +21,7 @@ commit "<comment>"     commits in one line (saved for rollback)
 Changes made in this session take effect, and are kept across restarts, only when
 committed.  Other sessions' pending changes are not included.
 """,
+    role=Role.OPERATOR,
 )
 async def commit(session: CliSession, args: list[str]) -> None:
     say = session.dialog.say

@@ -11,6 +11,7 @@ from commands.errors import CommandError, UsageError
 from commands.registry import command
 from commands.session import CliSession
 from engine.mail_engine import MailEngine
+from engine.users import Role
 
 
 def _engine(session: CliSession) -> MailEngine:
@@ -24,7 +25,7 @@ def _engine(session: CliSession) -> MailEngine:
 delivernow            asks: 1. By recipient host  2. All hosts
 delivernow all        retries at once everything waiting for a retry
 delivernow <host>     the same for one host (the.tdc.queue included)
-""", grammar={"all": None})
+""", grammar={"all": None}, role=Role.OPERATOR)
 async def delivernow(session: CliSession, args: list[str]) -> None:
     mail = _engine(session)
     if len(args) > 1:
@@ -73,7 +74,7 @@ deleterecipients                    asks by host, by sender or all, then for con
 deleterecipients host <host>        deletes the queued recipients of a host (the.tdc.queue too)
 deleterecipients sender <address>   deletes the queued recipients of messages from a sender
 deleterecipients all                deletes every queued recipient not being delivered now
-""", grammar={"host": None, "sender": None, "all": None})
+""", grammar={"host": None, "sender": None, "all": None}, role=Role.OPERATOR)
 async def deleterecipients(session: CliSession, args: list[str]) -> None:
     await _remove(session, args, bounce=False)
 
@@ -81,7 +82,7 @@ async def deleterecipients(session: CliSession, args: list[str]) -> None:
 @command("bouncerecipients", summary="Bounce messages from the queue", help="""
 bouncerecipients                    asks by host, by sender or all, then for confirmation
 bouncerecipients host <host> | sender <address> | all   the same in one line
-""", grammar={"host": None, "sender": None, "all": None})
+""", grammar={"host": None, "sender": None, "all": None}, role=Role.OPERATOR)
 async def bouncerecipients(session: CliSession, args: list[str]) -> None:
     await _remove(session, args, bounce=True)
 
@@ -89,14 +90,15 @@ async def bouncerecipients(session: CliSession, args: list[str]) -> None:
 @command("suspenddel", summary="Suspend delivery", help="""
 suspenddel     stops opening delivery connections (the.tdc.queue included); messages stay
                queued, and the Threat Defense Connector's hard limit keeps running
-""")
+""", role=Role.OPERATOR)
 async def suspenddel(session: CliSession, args: list[str]) -> None:
     _engine(session).suspend_delivery()
     session.dialog.say()
     session.dialog.say("Mail delivery suspended.")
 
 
-@command("resumedel", summary="Resume delivery", help="resumedel      delivery starts again")
+@command("resumedel", summary="Resume delivery", help="resumedel      delivery starts again",
+         role=Role.OPERATOR)
 async def resumedel(session: CliSession, args: list[str]) -> None:
     mail = _engine(session)
     if not mail.delivery_suspended:
@@ -108,7 +110,7 @@ async def resumedel(session: CliSession, args: list[str]) -> None:
 
 @command("suspendlistener", summary="Suspend receiving", help="""
 suspendlistener   the SMTP listener stops accepting connections (open ones may finish)
-""")
+""", role=Role.OPERATOR)
 async def suspendlistener(session: CliSession, args: list[str]) -> None:
     if not await _engine(session).suspend_listener():
         raise CommandError("The listener is already suspended.")
@@ -116,7 +118,8 @@ async def suspendlistener(session: CliSession, args: list[str]) -> None:
     session.dialog.say("Receiving suspended for IncomingMail.")
 
 
-@command("resumelistener", summary="Resume receiving", help="resumelistener    accepting again")
+@command("resumelistener", summary="Resume receiving", help="resumelistener    accepting again",
+         role=Role.OPERATOR)
 async def resumelistener(session: CliSession, args: list[str]) -> None:
     if not _engine(session).resume_listener():
         raise CommandError("The listener is not suspended.")

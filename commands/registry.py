@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Union
 
+from engine.users import Role
+
 if TYPE_CHECKING:
     from commands.session import CliSession
 
@@ -40,6 +42,21 @@ class CommandSpec:
     changes_config: bool = False
     grammar: Grammar = None
     aliases: tuple[str, ...] = ()
+    #: The least role allowed to run the command.  None: operator for a command that
+    #: changes configuration, else read-only (monitoring).  Commands that act on the
+    #: mail flow or the appliance without changing configuration name operator; user
+    #: management names admin.
+    role: Role | None = None
+
+    @property
+    def least_role(self) -> Role:
+        if self.role is not None:
+            return self.role
+        return Role.OPERATOR if self.changes_config else Role.READONLY
+
+    def allows(self, role: Role) -> bool:
+        """Whether someone with *role* may run this command."""
+        return role.includes(self.least_role)
 
 
 @dataclass
@@ -77,12 +94,13 @@ def command(
     changes_config: bool = False,
     grammar: Grammar = None,
     aliases: tuple[str, ...] = (),
+    role: Role | None = None,
 ) -> Callable[[Handler], Handler]:
     """Register the decorated coroutine function as the command *name*."""
 
     def register(handler: Handler) -> Handler:
         REGISTRY.add(CommandSpec(name, summary, help.strip("\n"), handler, changes_config,
-                                 grammar, aliases))
+                                 grammar, aliases, role))
         return handler
 
     return register

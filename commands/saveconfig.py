@@ -15,6 +15,7 @@ from engine.appliance import MODEL
 from engine.config_files import saved_config_name, write_config_file
 from engine.config_xml import to_xml
 from engine.timestamps import now
+from engine.users import Role
 
 MASK_QUESTION = ("Do you want to mask the password? Files with masked passwords cannot be loaded "
                  "using loadconfig command.")
@@ -56,6 +57,7 @@ The running (committed) configuration is written to the configuration directory 
 Uncommitted changes are not included.
 """,
     grammar={"y": {"1": None}, "n": {"1": None}},
+    role=Role.OPERATOR,  # it writes a file on the appliance; showconfig is for everyone
 )
 async def saveconfig(session: CliSession, args: list[str]) -> None:
     _check_save_args(args)

@@ -21,8 +21,12 @@ from engine.appliance import Appliance
 from engine.config import Config, ConfigError
 from engine.config_changes import Change, replay
 from engine.store import ConfigVersion
+from engine.users import Role
 
 log = logging.getLogger(__name__)
+
+#: AsyncOS's refusal of a command the user's role may not run.
+ACCESS_DENIED = "You are not in the correct access group to use this command."
 
 
 @dataclass
@@ -69,10 +73,13 @@ class PendingChanges:
 
 class CliSession:
     def __init__(self, appliance: Appliance, terminal: Terminal, *, user: str = "admin",
-                 local: bool = True) -> None:
+                 local: bool = True, role: Role = Role.ADMIN) -> None:
         self.appliance = appliance
         self.terminal = terminal
         self.user = user
+        #: What this session may do (CommandSpec.role), fixed at login like on AsyncOS:
+        #: a role changed later applies to the user's next session.
+        self.role = role
         #: At the appliance's own console: file commands may name paths on the host.
         #: Remote (SSH) sessions only see the appliance's /configuration directory.
         self.local = local
@@ -132,6 +139,9 @@ class CliSession:
         return await self.run_command(spec, words[1:])
 
     async def run_command(self, spec: CommandSpec, args: list[str]) -> bool:
+        if not spec.allows(self.role):
+            self.dialog.error(ACCESS_DENIED)
+            return False
         self.pending.rebase(self.appliance.running)
         errors_before = self.dialog.errors
         self._task = asyncio.ensure_future(spec.handler(self, args))

@@ -16,6 +16,7 @@ from commands import load_all
 from commands.io import Cancelled, EndOfInput
 from commands.session import CliSession
 from engine.appliance import Appliance, StartOptions
+from engine.users import Role
 
 load_all()
 
@@ -43,6 +44,8 @@ class ScriptedTerminal:
         self.answers = list(answers)
         self.prompts: list[str] = []
         self.choices: list[list[str]] = []
+        #: For each prompt: was it asked with echo off (a password)?
+        self.secret: list[bool] = []
         self.out: list[str] = []
         self.interactive = interactive
 
@@ -68,13 +71,14 @@ class ScriptedTerminal:
     async def ask(self, prompt: str, *, choices: Sequence[str] = (), secret: bool = False) -> str:
         self.prompts.append(prompt)
         self.choices.append(list(choices))
+        self.secret.append(secret)
         self.out.append(prompt)
         if not self.answers:
             raise EndOfInput
         answer = self.answers.pop(0)
         if answer is CTRL_C:
             raise Cancelled
-        self.out.append(f"{answer}\n")
+        self.out.append("\n" if secret else f"{answer}\n")  # a password is never echoed
         return answer
 
 
@@ -92,10 +96,11 @@ def appliance(data_dir: Path):
 
 
 def run_session(appliance: Appliance, lines: Sequence[Any], *, user: str = "admin",
-                interactive: bool = False) -> tuple[int, ScriptedTerminal, CliSession]:
+                interactive: bool = False, role: Role = Role.ADMIN
+                ) -> tuple[int, ScriptedTerminal, CliSession]:
     """Run a whole session (commands and answers) against *appliance*."""
     terminal = ScriptedTerminal(lines, interactive=interactive)
-    session = CliSession(appliance, terminal, user=user)
+    session = CliSession(appliance, terminal, user=user, role=role)
     status = asyncio.run(session.run())
     return status, terminal, session
 
@@ -105,6 +110,7 @@ def segcli_env() -> dict[str, str]:
     env["PYTHONPATH"] = str(REPO)
     env.pop("SEGCLI_DATA", None)
     env["SEGCLI_SMTP"] = "127.0.0.1:0"  # a free port: tests never need port 2525 to be free
+    env["SEGCLI_SSH"] = "127.0.0.1:0"  # likewise port 2222
     env["TERM"] = "xterm-256color"
     env["PROMPT_TOOLKIT_NO_CPR"] = "1"
     return env
