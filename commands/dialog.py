@@ -70,7 +70,8 @@ class Dialog:
             answer = await self.terminal.ask(
                 f"[{'' if default is None or secret else default}]> ", choices=choices, secret=secret
             )
-            answer = answer.strip()
+            if not secret:  # a password is taken as typed: its spaces are part of it
+                answer = answer.strip()
             if not answer and default is not None:
                 answer = default
             if validate is None:

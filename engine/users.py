@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 import bcrypt
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_ssh_public_key
 from sqlalchemy import Engine, func, select
@@ -165,7 +166,7 @@ def check_public_key(line: str) -> str:
                            "key type, the key and an optional comment.")
     try:
         key = load_ssh_public_key(f"{words[0]} {words[1]}".encode("ascii"))
-    except (ValueError, UnicodeEncodeError, TypeError) as exc:
+    except (ValueError, UnsupportedAlgorithm, TypeError) as exc:
         raise InvalidValue(f"Not a valid SSH public key: {exc}") from None
     if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
         raise InvalidValue(f"RSA keys must have at least {MIN_RSA_BITS} bits "

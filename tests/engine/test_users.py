@@ -210,6 +210,9 @@ def test_ssh_keys_are_validated_kept_in_order_and_removed_by_number(users):
 
 @pytest.mark.parametrize("line, message", [
     ("ssh-ed25519", "Not a valid SSH public key"),
+    ("not a key", "Not a valid SSH public key"),
+    ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ\u00e9",
+     "Not a valid SSH public key"),
     ("ssh-ed25519 AAAAnotbase64!!", "Not a valid SSH public key"),
     ("ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ",
      "Not a valid SSH public key"),  # an Ed25519 key under the wrong type
