@@ -84,8 +84,19 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"segcli: cannot open the data directory {data_dir}: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if appliance.users.ensure_factory_admin():
+        _say_factory_admin()
     _log_to(data_dir)
     return _run_reactor(lambda: _serve(appliance, args))
+
+
+def _say_factory_admin() -> None:
+    """The first start created the administrator: say how to log in, and that the
+    factory password should not stay (on stderr, so a script's transcript is unchanged)."""
+    print('segcli: first start: the administrator "admin" has the factory password '
+          '"ironport".\n'
+          "segcli: change it with the passwd command (it takes effect at once).",
+          file=sys.stderr)
 
 
 def _log_to(data_dir: Path) -> None:
