@@ -144,7 +144,7 @@ async def _serve(appliance: Appliance, args: argparse.Namespace) -> int:
     lock = InstanceLock(appliance.options.data_dir)
     primary = lock.acquire()
     appliance.start()
-    lab = None
+    lab = ssh = None
     try:
         if args.mode == "lab":
             if not primary:
@@ -152,17 +152,19 @@ async def _serve(appliance: Appliance, args: argparse.Namespace) -> int:
                       f"process {lock.holder()}; stop it before starting the lab.", file=sys.stderr)
                 return EXIT_USAGE
             lab = await _start_lab(appliance)
-            if lab is None:
+            if lab is None or (ssh := await _start_ssh(appliance)) is None:
                 return EXIT_USAGE
             if not sys.stdin.isatty():
                 return await _headless()
         elif not primary:
             print(f"segcli: the appliance of {appliance.options.data_dir} is running in process "
                   f"{lock.holder()}; this console shares its configuration.", file=sys.stderr)
-        elif not await _start_mail(appliance):
+        elif not await _start_mail(appliance) or (ssh := await _start_ssh(appliance)) is None:
             return EXIT_USAGE
         return await _console(appliance, args)
     finally:
+        if ssh is not None:
+            await ssh.stop()
         if lab is not None:
             await lab.stop()
         await appliance.stop()
@@ -233,6 +235,22 @@ async def _start_mail(appliance: Appliance) -> bool:
     print(f"segcli: SMTP listener {appliance.config.listener.name} on "
           f"{endpoint.host}:{port}", file=sys.stderr)
     return True
+
+
+async def _start_ssh(appliance: Appliance):
+    """Start the SSH server (None: it cannot listen, a clear startup error)."""
+    from segcli.ssh_server import SshServer
+
+    server = SshServer(appliance, appliance.users)
+    endpoint = appliance.ssh_endpoint
+    try:
+        port = await server.start()
+    except CannotListenError as exc:
+        print(f"segcli: cannot listen for SSH on {endpoint}: {exc.socketError}", file=sys.stderr)
+        return None
+    print(f"segcli: SSH server on {endpoint.host}:{port} "
+          f"({'; '.join(server.host_key_fingerprints)})", file=sys.stderr)
+    return server
 
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
