@@ -12,6 +12,9 @@ accounts; the one-line forms are for scripts and do not ask.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from commands.dialog import pick
 from commands.errors import CommandError, UsageError
 from commands.passwd import ask_new_password, check_own_password
@@ -46,6 +49,7 @@ USAGE = ('Invalid arguments when processing: usage is userconfig print | usercon
          'print <user>')
 PASSPHRASE_QUESTION = "Enter your Passphrase to make changes:"
 ROLES = list(Role)
+T = TypeVar("T")
 
 
 @command(
@@ -96,8 +100,9 @@ async def session_view(session: CliSession) -> UserDirectory:
                            "would fail: discard them with clearchanges.") from None
 
 
-def record(session: CliSession, view: UserDirectory, change: UserChange) -> None:
-    """Check *change* on the view (UserError otherwise), then keep it pending."""
+def record_change(session: CliSession, view: UserDirectory, change: UserChange) -> None:
+    """Check *change* on a copy of the view (UserError, and the view as it was), then
+    apply it to the view and keep it pending."""
     trial = view.copy()
     change.apply_users(trial)
     change.apply_users(view)
@@ -106,7 +111,7 @@ def record(session: CliSession, view: UserDirectory, change: UserChange) -> None
 
 def _record_or_fail(session: CliSession, view: UserDirectory, change: UserChange) -> None:
     try:
-        record(session, view, change)
+        record_change(session, view, change)
     except UserError as exc:
         raise CommandError(str(exc)) from None
 
@@ -180,7 +185,8 @@ def _batch_sshkey(session: CliSession, view: UserDirectory, verb: str, rest: lis
         raise UsageError(USAGE)
 
 
-def _parsed(parse, text: str):
+def _parsed(parse: Callable[[str], T], text: str) -> T:
+    """A value of a one-line form: a wrong one ends the command."""
     try:
         return parse(text)
     except InvalidValue as exc:
@@ -266,7 +272,7 @@ class _Dialog:
     def keep(self, change: UserChange) -> bool:
         """Record a change; False (and the reason said) when the accounts refuse it."""
         try:
-            record(self.session, self.view, change)
+            record_change(self.session, self.view, change)
         except UserError as exc:
             self.dialog.error(str(exc))
             return False
@@ -294,15 +300,15 @@ class _Dialog:
         if name is None:
             return
         await self.check_identity()
-        record_ = self.view.require(name)
+        account = self.view.require(name)
         full_name = await self.dialog.ask_required(f"Enter the full name for {name}.",
-                                                   default=record_.full_name,
+                                                   default=account.full_name,
                                                    validate=check_full_name)
-        if full_name != record_.full_name:
+        if full_name != account.full_name:
             self.keep(SetUserFullName(name, full_name))
         while True:
-            role = await self.choose_role(name, record_.role)
-            if role is record_.role or self.keep(SetUserRole(name, role)):
+            role = await self.choose_role(name, account.role)
+            if role is account.role or self.keep(SetUserRole(name, role)):
                 break
         if await self.dialog.confirm("Would you like to change the password?", default=False):
             password_hash = await ask_new_password(self.session, f"Enter the password for {name}.",
@@ -332,10 +338,10 @@ class _Dialog:
         if name is None:
             return
         while True:
-            record_ = self.view.require(name)
-            _say_keys(self.session, record_)
+            account = self.view.require(name)
+            _say_keys(self.session, account)
             options = [("NEW", "Add an SSH public key.")]
-            if record_.keys:
+            if account.keys:
                 options.append(("DELETE", "Remove an SSH public key."))
             choice = await self.dialog.menu(options)
             if choice is None:
@@ -344,7 +350,7 @@ class _Dialog:
             if choice == "NEW":
                 await self._new_key(name)
             else:
-                await self._delete_key(record_)
+                await self._delete_key(account)
 
     async def _new_key(self, name: str) -> None:
         line = await self.dialog.ask_required(
@@ -352,9 +358,9 @@ class _Dialog:
             validate=check_public_key)
         self.keep(AddUserKey(name, line))
 
-    async def _delete_key(self, record_: UserRecord) -> None:
-        items = [describe_key(line) for line in record_.keys]
+    async def _delete_key(self, account: UserRecord) -> None:
+        items = [describe_key(line) for line in account.keys]
         index = await self.dialog.choose(items, "Enter the number of the key to remove.",
                                          allow_blank=True)
         if index is not None:
-            self.keep(RemoveUserKey(record_.name, record_.keys[index]))
+            self.keep(RemoveUserKey(account.name, account.keys[index]))
