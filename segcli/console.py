@@ -3,11 +3,14 @@
 Completion comes from the command registry (commands, sub-commands, policy names)
 and, at a question, from the answers the dialog offers; history is kept per user
 across runs; the bottom toolbar shows the hostname, pending changes and the
-connector at a glance.  Output goes through a rich Console sized to this terminal.
+connector at a glance.  Output goes through a rich Console sized to this terminal, and
+through a pager (segcli/pager.py) that shows ``-Press Any Key For More-`` when more than a
+window's worth is written between two prompts.
 """
 
 from __future__ import annotations
 
+import asyncio
 import shlex
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -18,16 +21,23 @@ from prompt_toolkit.completion import CompleteEvent, Completer, Completion, Word
 from prompt_toolkit.document import Document
 from prompt_toolkit.history import DummyHistory, FileHistory, InMemoryHistory
 from prompt_toolkit.input import Input
+from prompt_toolkit.keys import Keys
 from prompt_toolkit.output import Output
 from rich.console import Console
 from rich.text import Text
 
 from commands.io import Cancelled, EndOfInput
 from commands.registry import suggestions
+from segcli.pager import RAW, Pager
 
 if TYPE_CHECKING:
     from commands.session import CliSession
     from engine.store import ConfigVersion
+
+
+def _key_name(key: Keys | str) -> str:
+    """``c-c`` for Ctrl-C, the character itself for a printable key."""
+    return key.value if isinstance(key, Keys) else key
 
 
 class CommandCompleter(Completer):
@@ -78,8 +88,10 @@ class PromptTerminal:
             history=DummyHistory(), input=input, output=output
         )
         self._output = self._commands.output
+        self._input = self._commands.input
         self._console = Console(file=stdout, highlight=False, emoji=False, markup=False,
                                 soft_wrap=True)
+        self._pager = Pager(self._emit, self._size, self._read_key, self._stop_command)
 
     def attach(self, session: CliSession) -> None:
         self.session = session
@@ -100,18 +112,59 @@ class PromptTerminal:
     def width(self) -> int:
         return self._output.get_size().columns
 
-    # -- output --------------------------------------------------------------------
+    # -- output (through the pager) ---------------------------------------------------
     def write(self, text: str) -> None:
-        self._console.width = self.width
-        self._console.print(Text(text), end="")
+        self._pager.write(text)
 
     def error(self, text: str) -> None:
-        self._console.width = self.width
-        self._console.print(Text(text, style="bold red"), end="")
+        self._pager.write(text, "bold red")
 
     def show(self, renderable: Any) -> None:
         self._console.width = self.width
-        self._console.print(renderable)
+        with self._console.capture() as captured:
+            self._console.print(renderable)
+        self._pager.write(captured.get(), RAW)
+
+    def _emit(self, text: str, style: str | None) -> None:
+        """Write to the terminal now (the pager decides when)."""
+        if style == RAW:
+            self._console.file.write(text)
+            self._console.file.flush()
+            return
+        self._console.width = self.width
+        self._console.print(Text(text, style=style or ""), end="")
+
+    def _size(self) -> tuple[int, int]:
+        size = self._output.get_size()
+        return size.rows, size.columns
+
+    async def _read_key(self, prompt: str) -> str:
+        """Show the pager's *prompt* and read one key press, in raw mode (no line editing
+        runs while a command's output is paged); returns prompt_toolkit's key name."""
+        pressed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+        def ready() -> None:
+            if self._input.closed:
+                keys = ["eof"]
+            else:
+                keys = [_key_name(press.key)
+                        for press in self._input.read_keys() or self._input.flush_keys()]
+            if keys and not pressed.done():
+                pressed.set_result(keys[0])
+
+        with self._input.raw_mode(), self._input.attach(ready):
+            self._emit(prompt, RAW)
+            return await pressed
+
+    def _stop_command(self) -> None:
+        """``q`` or Ctrl-C at the pager's prompt: the command is cancelled like with Ctrl-C."""
+        if self.session is not None:
+            self.session.interrupt()
+
+    async def _before_prompt(self) -> None:
+        """Every held page is shown first; then the page count starts again."""
+        await self._pager.drained()
+        self._pager.reset()
 
     # -- input ---------------------------------------------------------------------
     async def read_command(self, prompt: str) -> str:
@@ -122,6 +175,7 @@ class PromptTerminal:
         ``segcli.main``, which cancels a running command with it.
         """
         message = self._live_prompt if self.session is not None else prompt
+        await self._before_prompt()
         try:
             return await self._commands.prompt_async(message, handle_sigint=False)
         except KeyboardInterrupt:
@@ -134,6 +188,7 @@ class PromptTerminal:
 
     async def ask(self, prompt: str, *, choices: Sequence[str] = (), secret: bool = False) -> str:
         completer = WordCompleter(list(choices), ignore_case=True) if choices else None
+        await self._before_prompt()
         try:
             return await self._answers.prompt_async(
                 prompt, completer=completer, is_password=secret, handle_sigint=False,

@@ -19,7 +19,9 @@ import pexpect
 
 from tests.conftest import REPO, segcli_env
 
-ROWS, COLUMNS = 40, 160
+#: Tall enough that no test's output is paged (``-Press Any Key For More-``) unless the test
+#: makes the window small itself (``child.setwinsize``).
+ROWS, COLUMNS = 200, 160
 START_TIMEOUT = 90  # the first prompt: interpreter start, imports, store migration
 TIMEOUT = 45
 #: prompt_toolkit turns bracketed paste off when a prompt (command or question) is
