@@ -86,7 +86,7 @@ async def _ask(session: CliSession) -> tuple[str, str]:
     dialog.say()
     dialog.say("Choose the query type:")
     for number, (rdtype, description) in enumerate(TYPES, 1):
-        dialog.say(f"{number}. {rdtype:<6}{description}")
+        dialog.say(f"{number}. {rdtype:<7}{description}")
     rdtype = await dialog.ask("", default=default, validate=_choice, choices=_NAMES)
     return name, str(rdtype)
 

@@ -63,8 +63,8 @@ async def test_nslookup_errors_and_empty_answers(gateway):
 async def test_nslookup_interactive_and_from_an_attached_console(gateway):
     ok, text = await _run(gateway, "nslookup", ["example.com", "4"])
     assert ok and "Please enter the host or IP address to resolve." in text
-    assert "Choose the query type:\n1. A     the host's IP address\n" in text
-    assert "4. MX    the mail exchanger" in text and "[A]> 4" in text
+    assert "Choose the query type:\n1. A      the host's IP address\n" in text
+    assert "4. MX     the mail exchanger" in text and "[A]> 4" in text
     assert "MX=mx.example.com PREF=10 TTL=5m" in text
     # no engine in this process: a resolver for the configured servers asks the same zone
     ok, text = await _run(gateway, "nslookup example.com mx", attached=True)
