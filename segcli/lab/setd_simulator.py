@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import secrets
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -112,17 +112,23 @@ class SetdSimulator:
     (``tls/``: the CA the gateway must trust; ``tls-untrusted/``: the CA nobody trusts).
     *tls_maximum* pins the newest TLS version offered (TLS 1.2 by default, as the vendor's
     log lines show); *smtp_timeout* is how long an idle (or hung) connection is kept.
+    *accept_non_journal* makes an intake address take mail that is not a journal (recorded
+    as accepted, with the problem noted) instead of refusing it with 550 5.6.0: the
+    benchmark compares the gateway with an MTA whose journal copy is a plain bcc.
+    ``totals`` counts every message recorded per outcome, however few ``keep`` remembers.
     """
 
     def __init__(self, state_dir: Path, *, domain: str = DEFAULT_DOMAIN, host: str = "127.0.0.1",
                  keep: int = DEFAULT_KEEP, tls_maximum: tls.TlsVersion | None = tls.TlsVersion.TLSv1_2,
-                 smtp_timeout: float = 300.0) -> None:
+                 smtp_timeout: float = 300.0, accept_non_journal: bool = False) -> None:
         self.state_dir = state_dir
         self.domain = domain.lower()
         self.host = host
         self.keep = keep
         self.tls_maximum = tls_maximum
         self.smtp_timeout = smtp_timeout
+        self.accept_non_journal = accept_non_journal
+        self.totals: Counter[str] = Counter()
         self.registry = IntakeRegistry(state_dir, domain=self.domain)
         self.faults = FaultBook(on_spent=lambda f: self.event(f"fault #{f.id} spent"))
         self._hosts: dict[str, IntakeHost] = {}
@@ -214,6 +220,7 @@ class SetdSimulator:
                 **_original_fields(original),
             )
             self._messages.setdefault(intake, deque(maxlen=self.keep)).append(record)
+            self.totals[outcome] += 1
             self.event(f"message {record.id} for {intake} {outcome}"
                        + (f": {reply}" if reply else f" (queued as {record.queue_id})"), host=host)
             records.append(record)

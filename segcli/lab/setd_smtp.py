@@ -145,7 +145,7 @@ class IntakeSession(BaseSmtpHandler):
         if fault is not None:
             reply = Reply(fault.code or 451, fault.text)
             record("refused", str(reply))
-        elif problem:
+        elif problem and not self.simulator.accept_non_journal:
             reply = Reply(550, f"5.6.0 Message refused: {problem}")
             record("refused", str(reply))
         else:
