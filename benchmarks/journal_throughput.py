@@ -1,0 +1,770 @@
+#!/usr/bin/env python3
+"""Journal throughput: segcli against Postfix doing the same work, measured in the same run.
+
+    .venv/bin/python benchmarks/journal_throughput.py [--messages 5000] [--runs 3]
+    .venv/bin/python benchmarks/journal_throughput.py --messages 50 --runs 1 --no-reference
+
+The work: N messages of 5 KB over 20 client connections into the gateway; each one relayed
+to a sink and journaled to the SETD intake simulator over STARTTLS (TLS 1.2, certificate and
+name verified).  segcli journals through ``the.tdc.queue`` (a message/rfc822 journal copy);
+the reference, a private Postfix instance, relays with an ``always_bcc`` copy to the same
+intake address of the same simulator, under a TLS policy ``secure`` (verified) as well.  Both
+keep the durability they ship with: segcli its SQLite store in WAL mode with
+``synchronous=FULL`` and group commit, Postfix its fsync'ed queue files.
+
+What runs where (every one of them a process of its own; on 2 cores they all compete):
+
+* the gateway: ``python -m segcli --data DIR --smtp 127.0.0.1:0`` (the real CLI, configured
+  with its one-line commands; its console is idle on a pipe), or Postfix's master and its
+  daemons;
+* the SETD intake simulator and the lab DNS zone: ``python -m benchmarks.peers``;
+* the relay's sink: Postfix's ``smtp-sink`` (C) when it is installed, else a discarding
+  Python sink inside the peers process;
+* the load: ``python -m benchmarks.load`` (asyncio, 20 persistent pipelining sessions).
+
+Figures, per system and run:
+
+* accepted/s: N / (last ``250`` after DATA - first connection), from the load generator;
+* journaled/s: N / (last delivery - first connection), the last delivery being the later of
+  the simulator's Nth accepted journal copy and the sink's Nth message (both counted where
+  they arrive); afterwards the queue must be empty (segcli: ``tophosts`` of the running
+  gateway shows nothing active and N delivered on ``the.tdc.queue``; Postfix: no queue file
+  left);
+* p99 accept latency: from writing the final dot to reading the reply;
+* CPU/message: user + system CPU seconds of the gateway from ``/proc`` (segcli: its process,
+  all threads; Postfix: the master and every daemon, live or reaped) over the same window,
+  divided by N.
+
+The script installs nothing.  Without ``postfix`` and ``smtp-sink`` it says how to install
+them (or runs segcli alone with ``--no-reference``).  Every process it starts is stopped at
+the end, on failure and on Ctrl-C; the Postfix instance lives in the work directory, which
+is removed unless ``--keep`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+INSTALL_HINT = """\
+The reference needs Postfix (postfix, smtp-sink) from Debian's postfix package.  Install it
+without letting it configure the host's own mail system:
+
+    echo 'postfix postfix/main_mailer_type select No configuration' | debconf-set-selections
+    DEBIAN_FRONTEND=noninteractive apt-get install -y postfix
+
+(or run segcli alone with --no-reference)."""
+
+
+# ------------------------------------------------------------------------------------------
+# Processes: every one started here is stopped here
+
+
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when the benchmark dies, even by SIGKILL (PR_SET_PDEATHSIG)."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+
+
+class Processes:
+    """The processes this run started, stopped in reverse order (TERM, then KILL)."""
+
+    def __init__(self) -> None:
+        self._started: list[tuple[str, subprocess.Popen, Any]] = []
+
+    def start(self, name: str, argv: list[str], *, stop: Any = None, **kwargs: Any) -> subprocess.Popen:
+        kwargs.setdefault("cwd", REPO)
+        process = subprocess.Popen(argv, preexec_fn=_die_with_parent, **kwargs)
+        self._started.append((name, process, stop))
+        return process
+
+    def stop(self, process: subprocess.Popen, timeout: float = 20.0) -> None:
+        for entry in list(self._started):
+            if entry[1] is process:
+                self._started.remove(entry)
+                _stop_one(*entry, timeout=timeout)
+
+    def stop_all(self) -> None:
+        while self._started:
+            _stop_one(*self._started.pop(), timeout=20.0)
+
+
+def _stop_one(name: str, process: subprocess.Popen, stop: Any, *, timeout: float) -> None:
+    if process.poll() is None:
+        try:
+            if stop is not None:
+                stop()  # the polite way (closing a console's input, ``postfix stop``)
+            else:
+                process.terminate()
+            process.wait(timeout=timeout)
+        except Exception:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            with contextlib.suppress(Exception):
+                process.wait(timeout=10)
+    for stream in (process.stdin, process.stdout, process.stderr):
+        if stream is not None:
+            with contextlib.suppress(Exception):
+                stream.close()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def cpu_seconds(pid: int, *, children: bool = False) -> float:
+    """User + system CPU of *pid* (all its threads), plus its reaped children's if asked."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+        fields = handle.read().rpartition(")")[2].split()
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime
+    if children:
+        ticks += int(fields[13]) + int(fields[14])  # cutime, cstime
+    return ticks / CLOCK_TICKS
+
+
+def descendants(root: int) -> list[int]:
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError), open(f"/proc/{entry}/stat", encoding="ascii") as handle:
+                parents[int(entry)] = int(handle.read().rpartition(")")[2].split()[1])
+    found, frontier = [], [root]
+    while frontier:
+        parent = frontier.pop()
+        for pid, ppid in parents.items():
+            if ppid == parent:
+                found.append(pid)
+                frontier.append(pid)
+    return found
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """A process tree's CPU: the root with its reaped children, and every live descendant
+    with its own reaped children (Postfix's daemons come and go)."""
+    total = cpu_seconds(root, children=True)
+    for pid in descendants(root):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            total += cpu_seconds(pid, children=True)
+    return total
+
+
+class LineReader:
+    """Collects a pipe's output in a thread (so the writer never blocks on it)."""
+
+    def __init__(self, stream: Any, *, on_chunk: Any = None) -> None:
+        self.text = ""
+        self._stream = stream
+        self._on_chunk = on_chunk
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        fd = self._stream.fileno()
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                break
+            text = chunk.decode("utf-8", "replace")
+            if self._on_chunk is not None:
+                self._on_chunk(text)
+            with self._changed:
+                self.text += text
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    def wait_for(self, pattern: str, timeout: float, start: int = 0) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        regex = re.compile(pattern, re.MULTILINE)
+        with self._changed:
+            while True:
+                match = regex.search(self.text, start)
+                if match:
+                    return match
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._thread.is_alive():
+                    raise BenchmarkError(f"did not see {pattern!r} in:\n{self.text[-2000:]}")
+                self._changed.wait(min(left, 0.5))
+
+
+class BenchmarkError(RuntimeError):
+    pass
+
+
+# ------------------------------------------------------------------------------------------
+# The far ends: simulator + DNS zone (+ Python sink), and Postfix's smtp-sink
+
+
+class Peers:
+    """``python -m benchmarks.peers``: asked for its figures over a pipe."""
+
+    def __init__(self, processes: Processes, state: Path, *, python_sink: bool) -> None:
+        argv = [PYTHON, "-m", "benchmarks.peers", "--state", str(state)]
+        if python_sink:
+            argv.append("--sink")
+        self.process = processes.start("peers", argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                       env=_python_env())
+        self.info = self._read()
+        self.pid = self.process.pid
+
+    def _read(self) -> dict[str, Any]:
+        line = self.process.stdout.readline()
+        if not line:
+            raise BenchmarkError("the peers process (SETD simulator, DNS zone) ended early")
+        return json.loads(line)
+
+    def ask(self, command: str) -> dict[str, Any]:
+        self.process.stdin.write(command.encode() + b"\n")
+        self.process.stdin.flush()
+        return self._read()
+
+
+class SmtpSink:
+    """Postfix's ``smtp-sink -c``: its running counter, timed as it is printed."""
+
+    def __init__(self, processes: Processes) -> None:
+        self.port = free_port()
+        self.count = 0
+        self.last: float | None = None
+        self.first: float | None = None
+        self._baseline = 0
+        self.process = processes.start(
+            "smtp-sink", ["smtp-sink", "-u", "nobody", "-c", f"127.0.0.1:{self.port}", "512"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.pid = self.process.pid
+        self._reader = LineReader(self.process.stdout, on_chunk=self._counted)
+        _wait_listening(self.port, self.process, "smtp-sink")
+
+    def _counted(self, text: str) -> None:
+        numbers = re.findall(r"mesg=(\d+)", text)
+        if numbers:
+            now = time.monotonic()
+            count = int(numbers[-1])
+            if count > self.count:
+                if self.first is None:
+                    self.first = now
+                self.count, self.last = count, now
+
+    def reset(self) -> None:
+        self._baseline, self.first, self.last = self.count, None, None
+
+    def arrivals(self) -> dict[str, Any]:
+        return {"count": self.count - self._baseline, "first": self.first, "last": self.last}
+
+
+def _wait_listening(port: int, process: subprocess.Popen, name: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise BenchmarkError(f"{name} exited with status {process.returncode}")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise BenchmarkError(f"{name} does not listen on port {port}")
+
+
+def _python_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO)
+    env.pop("SEGCLI_DATA", None)
+    env["TERM"] = "dumb"
+    return env
+
+
+# ------------------------------------------------------------------------------------------
+# The systems under test
+
+
+class Segcli:
+    """The real ``segcli`` process: configured by its one-line commands, then serving with
+    its console idle on a pipe (the benchmark asks ``tophosts`` through it at the end)."""
+
+    name = "segcli"
+
+    def __init__(self, processes: Processes, work: Path, peers: dict[str, Any], sink_port: int) -> None:
+        self.processes = processes
+        self.data = work / "segcli-data"
+        script = "\n".join([
+            "listenerconfig rcptaccess add example.com",
+            f"dnsconfig servers 127.0.0.1:{peers['dns_port']}",
+            f"smtproutes new example.com 127.0.0.1:{sink_port}",
+            f"labconfig hostport {peers['mx_host']} {peers['setd_port']}",
+            f"certconfig import {peers['ca']}",
+            f"tdcconfig enable {peers['intake']}",
+            "policyconfig incoming edit DEFAULT threatdefense default",
+            'commit "journal benchmark"',
+        ]) + "\n"
+        command = [PYTHON, "-m", "segcli", "--data", str(self.data), "--smtp", "127.0.0.1:0",
+                   "--ssh", "127.0.0.1:0"]
+        configured = subprocess.run(
+            command,
+            input=script, capture_output=True, text=True, timeout=120, env=_python_env(), cwd=REPO,
+            preexec_fn=_die_with_parent)
+        if configured.returncode != 0:
+            raise BenchmarkError(f"configuring segcli failed:\n{configured.stdout}\n{configured.stderr}")
+        self.process = processes.start(
+            "segcli", [*command, "--plain"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_python_env(),
+            stop=self._quit)
+        self.pid = self.process.pid
+        self.stdout = LineReader(self.process.stdout)
+        self.stderr = LineReader(self.process.stderr)
+        listening = self.stderr.wait_for(r"SMTP listener \S+ on [\d.]+:(\d+)", timeout=120)
+        self.port = int(listening[1])
+
+    def _quit(self) -> None:
+        """End of input: the console ends, the appliance stops cleanly."""
+        self.process.stdin.close()
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.pid)
+
+    def log_tail(self, lines: int = 20) -> str:
+        with contextlib.suppress(OSError):
+            log = self.data / "logs" / "mail_logs" / "mail.current"
+            return "\n".join(log.read_text().splitlines()[-lines:])
+        return ""
+
+    def queue_state(self, timeout: float = 30.0) -> dict[str, Any]:
+        """``tophosts 3`` from the running gateway: live counters, nothing estimated."""
+        start = len(self.stdout.text)
+        self.process.stdin.write(b"tophosts 3\n")
+        self.process.stdin.flush()
+        self.stdout.wait_for(r"Soft\s+Hard\n.*Bounced\s+Bounced\n((?:.*\n)*?)(?=\S*> |\Z)", timeout,
+                             start)
+        table = self.stdout.text[start:]
+        hosts = {}
+        for match in re.finditer(r"^\s*\d+[ *]\s+(\S+)\s+([\d,]+)\s+([\d,]+)\s+([\d,]+)\s+([\d,]+)"
+                                 r"\s+([\d,]+)\s*$", table, re.MULTILINE):
+            active, out, delivered, soft, hard = (int(g.replace(",", "")) for g in match.groups()[1:])
+            hosts[match[1]] = {"active": active, "connections_out": out, "delivered": delivered,
+                               "soft_bounced": soft, "hard_bounced": hard}
+        return hosts
+
+    def drained(self, expected: int, timeout: float = 60.0) -> dict[str, Any]:
+        """Wait until the TDC queue and the sink's destination have nothing active left."""
+        deadline = time.monotonic() + timeout
+        while True:
+            hosts = self.queue_state()
+            tdc = hosts.get("the.tdc.queue", {})
+            sink = hosts.get("example.com", {})
+            if tdc.get("active") == 0 and sink.get("active") == 0 \
+                    and tdc.get("delivered", 0) >= expected and sink.get("delivered", 0) >= expected:
+                return hosts
+            if time.monotonic() > deadline:
+                raise BenchmarkError(f"segcli's queues did not drain: {hosts}")
+            time.sleep(0.2)
+
+
+# Postfix 3.7's own master.cf services (Debian's file), without chroot (the instance lives in
+# a temporary directory) and with smtpd on a loopback port instead of port 25.
+MASTER_CF = """\
+127.0.0.1:{port} inet n - n - - smtpd
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+proxywrite unix -       -       n       -       1       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+local     unix  -       n       n       -       -       local
+virtual   unix  -       n       n       -       -       virtual
+lmtp      unix  -       -       n       -       -       lmtp
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+"""
+
+# Only what a private loopback instance needs; everything else (fsync of queue files,
+# concurrency, connection caching) stays as Postfix ships it.
+MAIN_CF = """\
+compatibility_level = 3.6
+queue_directory = {work}/queue
+data_directory = {work}/data
+meta_directory = /etc/postfix
+command_directory = /usr/sbin
+daemon_directory = /usr/lib/postfix/sbin
+shlib_directory = /usr/lib/postfix
+mail_owner = postfix
+setgid_group = postdrop
+maillog_file_prefixes = {work}
+maillog_file = {work}/maillog
+myhostname = postfix.bench.example.org
+mydomain = bench.example.org
+myorigin = $myhostname
+mydestination =
+inet_interfaces = loopback-only
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+alias_maps =
+alias_database =
+local_transport = discard:
+default_transport = discard:
+relay_domains = example.com
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+transport_maps = inline:{{ example.com=smtp:[127.0.0.1]:{sink_port},
+    {intake_domain}=smtp:[127.0.0.1]:{setd_port} }}
+always_bcc = {intake}
+smtp_tls_CAfile = {work}/etc/setd-ca.pem
+smtp_tls_policy_maps = inline:{{ {{ [127.0.0.1]:{setd_port} = secure match={mx_host} }} }}
+smtp_tls_mandatory_protocols = >=TLSv1.2
+"""
+
+
+class Postfix:
+    """A private Postfix instance: its own config and queue directories, smtpd on loopback."""
+
+    name = "postfix"
+
+    def __init__(self, processes: Processes, work: Path, peers: dict[str, Any], sink_port: int) -> None:
+        self.processes = processes
+        self.work = work / "postfix"
+        self.etc = self.work / "etc"
+        self.etc.mkdir(parents=True)
+        (self.work / "queue").mkdir()
+        for path in (work, self.work):
+            path.chmod(0o755)  # the postfix user walks into its queue and data directories
+        shutil.copyfile(peers["ca"], self.etc / "setd-ca.pem")
+        (self.etc / "setd-ca.pem").chmod(0o644)
+        self.port = free_port()
+        settings = {**peers, "work": self.work, "sink_port": sink_port}
+        (self.etc / "main.cf").write_text(MAIN_CF.format(**settings))
+        (self.etc / "master.cf").write_text(MASTER_CF.format(port=self.port))
+        checked = subprocess.run(["postfix", "-c", str(self.etc), "check"], capture_output=True,
+                                 text=True, timeout=60)
+        if checked.returncode != 0:
+            raise BenchmarkError(f"postfix check failed:\n{checked.stderr}{self.log_tail()}")
+        self.process = processes.start(
+            "postfix", ["postfix", "-c", str(self.etc), "start-fg"], stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, stop=self._stop)
+        try:
+            _wait_listening(self.port, self.process, "postfix")
+        except BenchmarkError as exc:
+            raise BenchmarkError(f"{exc}:\n{self.process.stderr.read().decode()}{self.log_tail()}") \
+                from None
+        self.pid = self._master_pid()
+
+    def log_tail(self, lines: int = 20) -> str:
+        """The end of the instance's own log (Postfix says what went wrong only there)."""
+        with contextlib.suppress(OSError):
+            return "\n".join((self.work / "maillog").read_text().splitlines()[-lines:])
+        return ""
+
+    def _master_pid(self) -> int:
+        pid_file = self.work / "queue" / "pid" / "master.pid"
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError, ValueError):
+                return int(pid_file.read_text().split()[0])
+            time.sleep(0.05)
+        raise BenchmarkError("postfix master did not write its pid file")
+
+    def _stop(self) -> None:
+        subprocess.run(["postfix", "-c", str(self.etc), "stop"], capture_output=True, timeout=60)
+
+    def cpu(self) -> float:
+        return tree_cpu_seconds(self.pid)
+
+    def queued_files(self) -> int:
+        queue = self.work / "queue"
+        return sum(len(files) for name in ("maildrop", "incoming", "active", "deferred", "hold")
+                   for _, _, files in os.walk(queue / name))
+
+    def drained(self, expected: int, timeout: float = 60.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            left = self.queued_files()
+            if left == 0:
+                return {"queue_files": 0}
+            if time.monotonic() > deadline:
+                raise BenchmarkError(f"Postfix's queue did not drain: {left} files left")
+            time.sleep(0.1)
+
+
+# ------------------------------------------------------------------------------------------
+# One measurement
+
+
+@dataclass
+class Result:
+    system: str
+    run: int
+    messages: int
+    accepted: int
+    accepted_per_s: float
+    journaled_per_s: float
+    p50_ms: float
+    p99_ms: float
+    cpu_ms_per_message: float
+    seconds_to_journal: float
+    queue: dict[str, Any] = field(default_factory=dict)
+    setd_tls: dict[str, int] = field(default_factory=dict)
+    #: CPU ms per message of the other processes (they share the 2 cores with the gateway)
+    others_cpu_ms_per_message: dict[str, float] = field(default_factory=dict)
+
+    def line(self) -> str:
+        return (f"{self.system:<8} run {self.run}: accepted {self.accepted_per_s:8.1f}/s   "
+                f"journaled {self.journaled_per_s:8.1f}/s   p99 accept {self.p99_ms:7.1f} ms   "
+                f"CPU {self.cpu_ms_per_message:6.3f} ms/message (others: "
+                + ", ".join(f"{k} {v:.3f}" for k, v in self.others_cpu_ms_per_message.items()) + ")")
+
+
+def measure(system: Any, run: int, args: argparse.Namespace, peers: Peers, sink: Any,
+            processes: Processes) -> Result:
+    messages = args.messages
+    if args.warmup:
+        _load(processes, system.port, args.warmup, args, first=1_000_000)
+        _wait_arrivals(peers, sink, args.warmup, args.timeout)
+        system.drained(args.warmup)
+    peers.ask("reset")
+    sink_reset = getattr(sink, "reset", None)
+    if sink_reset is not None:
+        sink_reset()
+    others = {"setd simulator + DNS": peers.pid}
+    if sink is not None:
+        others["smtp-sink"] = sink.pid
+    others_before = {name: cpu_seconds(pid) for name, pid in others.items()}
+    cpu_before = system.cpu()
+    load = _load(processes, system.port, messages, args)
+    if load["accepted"] != messages:
+        raise BenchmarkError(f"{system.name}: {load['accepted']} of {messages} accepted: {load}")
+    try:
+        setd, sink_arrivals = _wait_arrivals(peers, sink, messages, args.timeout)
+    except BenchmarkError as exc:
+        raise BenchmarkError(f"{system.name}: {exc}\n{system.log_tail()}") from None
+    cpu_after = system.cpu()
+    others_cpu = {name: (cpu_seconds(pid) - others_before[name]) / messages * 1000
+                  for name, pid in others.items()}
+    others_cpu["load generator"] = load["cpu"] / messages * 1000
+    queue = system.drained(messages + args.warmup)
+    start = load["start"]
+    journaled_at = max(setd["last"], sink_arrivals["last"])
+    return Result(
+        system=system.name, run=run, messages=messages, accepted=load["accepted"],
+        accepted_per_s=messages / (load["last"] - start),
+        journaled_per_s=messages / (journaled_at - start),
+        p50_ms=load["latency"]["p50"] * 1000, p99_ms=load["latency"]["p99"] * 1000,
+        cpu_ms_per_message=(cpu_after - cpu_before) / messages * 1000,
+        seconds_to_journal=journaled_at - start, queue=queue, setd_tls=setd["tls"],
+        others_cpu_ms_per_message=others_cpu)
+
+
+def _load(processes: Processes, port: int, messages: int, args: argparse.Namespace,
+          first: int = 1) -> dict[str, Any]:
+    process = processes.start(
+        "load", [PYTHON, "-m", "benchmarks.load", "--port", str(port), "--messages", str(messages),
+                 "--connections", str(args.connections), "--size", str(args.size),
+                 "--first", str(first)],
+        stdout=subprocess.PIPE, env=_python_env())
+    try:
+        out, _ = process.communicate(timeout=args.timeout)
+    finally:
+        processes.stop(process)
+    if process.returncode != 0 or not out:
+        raise BenchmarkError(f"the load generator failed (status {process.returncode})")
+    result = json.loads(out)
+    if result["failed_sessions"]:
+        raise BenchmarkError(f"load sessions failed: {result['errors']}")
+    return result
+
+
+def _wait_arrivals(peers: Peers, sink: Any, expected: int, timeout: float, *, stall: float = 60.0
+                   ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Until the simulator and the sink each have *expected* more messages; a failure when
+    nothing arrives for *stall* seconds (a system that defers does not finish in time)."""
+    deadline = time.monotonic() + timeout
+    progress, progress_at = (-1, -1), time.monotonic()
+    while True:
+        stats = peers.ask("stats")
+        setd = stats["setd"]
+        sink_arrivals = stats["sink"] if sink is None else sink.arrivals()
+        if setd["count"] >= expected and sink_arrivals["count"] >= expected:
+            return setd, sink_arrivals
+        now = time.monotonic()
+        if (setd["count"], sink_arrivals["count"]) != progress:
+            progress, progress_at = (setd["count"], sink_arrivals["count"]), now
+        if now > deadline or now - progress_at > stall:
+            raise BenchmarkError(f"not everything arrived: SETD {setd}, sink {sink_arrivals}, "
+                                 f"simulator totals {stats['setd_totals']}")
+        time.sleep(0.02)
+
+
+# ------------------------------------------------------------------------------------------
+# The whole benchmark
+
+
+def run_benchmark(args: argparse.Namespace, work: Path) -> list[Result]:
+    reference = not args.no_reference
+    processes = Processes()
+    results: list[Result] = []
+    try:
+        use_smtp_sink = shutil.which("smtp-sink") is not None and not args.python_sink
+        peers = Peers(processes, work / "setd", python_sink=not use_smtp_sink)
+        sink = SmtpSink(processes) if use_smtp_sink else None
+        sink_port = sink.port if sink is not None else peers.info["sink_port"]
+        print(f"# {args.messages} messages of {args.size} bytes over {args.connections} connections; "
+              f"sink: {'smtp-sink' if sink else 'Python sink (peers process)'}; "
+              f"SETD simulator pid {peers.pid}", flush=True)
+        for run in range(1, args.runs + 1):
+            order = ["segcli", "postfix"] if run % 2 else ["postfix", "segcli"]
+            for name in order:
+                if name == "postfix" and not reference:
+                    continue
+                system_class = Segcli if name == "segcli" else Postfix
+                system = system_class(processes, work / f"run{run}", peers.info, sink_port)
+                try:
+                    result = measure(system, run, args, peers, sink, processes)
+                finally:
+                    processes.stop(system.process, timeout=60)
+                results.append(result)
+                print(result.line(), flush=True)
+    finally:
+        processes.stop_all()
+    return results
+
+
+def summary(results: list[Result]) -> dict[str, Any]:
+    by_system: dict[str, list[Result]] = {}
+    for result in results:
+        by_system.setdefault(result.system, []).append(result)
+    figures = {}
+    for system, runs in by_system.items():
+        figures[system] = {
+            key: {"median": statistics.median(getattr(r, key) for r in runs),
+                  "min": min(getattr(r, key) for r in runs), "max": max(getattr(r, key) for r in runs)}
+            for key in ("accepted_per_s", "journaled_per_s", "p99_ms", "cpu_ms_per_message")}
+    ratios = []
+    if "postfix" in by_system:
+        reference = {r.run: r for r in by_system["postfix"]}
+        for mine in by_system.get("segcli", []):
+            theirs = reference.get(mine.run)
+            if theirs is not None:
+                ratios.append({
+                    "run": mine.run,
+                    "journaled": mine.journaled_per_s / theirs.journaled_per_s,
+                    "accepted": mine.accepted_per_s / theirs.accepted_per_s,
+                    "p99": mine.p99_ms / theirs.p99_ms,
+                    "cpu_per_message": mine.cpu_ms_per_message / theirs.cpu_ms_per_message,
+                })
+    return {"figures": figures, "ratios": ratios}
+
+
+def print_summary(report: dict[str, Any]) -> None:
+    print()
+    for system, figures in report["figures"].items():
+        parts = [f"{key} {f['median']:.3f} [{f['min']:.3f}..{f['max']:.3f}]"
+                 for key, f in figures.items()]
+        print(f"{system:<8} median [min..max]: " + ", ".join(parts))
+    if report["ratios"]:
+        print("segcli / Postfix, per run (same run):")
+        for ratio in report["ratios"]:
+            print(f"  run {ratio['run']}: journaled x{ratio['journaled']:.2f}, "
+                  f"accepted x{ratio['accepted']:.2f}, p99 x{ratio['p99']:.2f}, "
+                  f"CPU/message x{ratio['cpu_per_message']:.2f}")
+        journaled = [r["journaled"] for r in report["ratios"]]
+        print(f"journaled ratio: median x{statistics.median(journaled):.2f} "
+              f"(min x{min(journaled):.2f}, max x{max(journaled):.2f}); target: at least x2")
+
+
+def missing_tools() -> list[str]:
+    return [tool for tool in ("postfix", "smtp-sink", "smtp-source") if shutil.which(tool) is None]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="segcli's journal throughput against Postfix (relay + always_bcc), same run.")
+    parser.add_argument("--messages", type=int, default=5000, help="messages per measurement")
+    parser.add_argument("--connections", type=int, default=20, help="concurrent client connections")
+    parser.add_argument("--size", type=int, default=5120, help="message size in bytes")
+    parser.add_argument("--runs", type=int, default=3, help="runs (each measures both systems)")
+    parser.add_argument("--warmup", type=int, default=0,
+                        help="messages sent before each measurement, not counted")
+    parser.add_argument("--no-reference", action="store_true", help="segcli alone, no Postfix")
+    parser.add_argument("--python-sink", action="store_true",
+                        help="use the Python sink even when smtp-sink is installed")
+    parser.add_argument("--timeout", type=float, default=600.0,
+                        help="seconds allowed for one measurement's load and its deliveries")
+    parser.add_argument("--workdir", type=Path, help="where data directories and Postfix live "
+                        "(default: a new temporary directory, removed afterwards)")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not args.no_reference:
+        missing = missing_tools()
+        if missing:
+            print(f"missing: {', '.join(missing)}\n\n{INSTALL_HINT}", file=sys.stderr)
+            return 2
+        if os.geteuid() != 0:
+            print("the Postfix reference runs a private Postfix instance, which needs root "
+                  "(or use --no-reference)", file=sys.stderr)
+            return 2
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="segcli-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+
+    def interrupted(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)
+    try:
+        results = run_benchmark(args, work)
+    except KeyboardInterrupt:
+        print("interrupted; every process stopped", file=sys.stderr)
+        return 130
+    except BenchmarkError as exc:
+        print(f"benchmark failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if not args.keep and args.workdir is None:
+            shutil.rmtree(work, ignore_errors=True)
+    report = summary(results)
+    print_summary(report)
+    if args.json:
+        args.json.write_text(json.dumps({"results": [vars(r) for r in results], **report,
+                                         "settings": {k: str(v) for k, v in vars(args).items()}},
+                                        indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

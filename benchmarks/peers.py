@@ -1,0 +1,166 @@
+"""The far ends of the benchmark, in a process of their own: the SETD intake simulator,
+the lab DNS zone and (when Postfix's ``smtp-sink`` is not used) a discarding delivery sink.
+
+    python -m benchmarks.peers --state DIR [--sink]
+
+It prints one JSON line when it is ready (ports, the intake address, the CA file) and then
+answers a line on stdin with a line of JSON on stdout:
+
+* ``stats``: what arrived so far -- journal copies accepted by the simulator (its own
+  ``totals``, not a guess), messages taken by the sink, and when the first and last of each
+  arrived (``time.monotonic()``: CLOCK_MONOTONIC is the same clock in every process);
+* ``reset``: forget the figures (between the segcli and the Postfix phase).
+
+End of input (or SIGTERM) stops it.  The simulator keeps only a few records per intake
+address (``keep``): the benchmark reads counts, not messages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from engine.smtp_server import BaseSmtpHandler, Envelope, SmtpServerConfig, SmtpServerFactory, listen_smtp
+from segcli.lab.dns_zone import DnsZone
+from segcli.lab.setd_simulator import ReceivedMessage, SetdSimulator
+
+
+class Arrivals:
+    """How many arrived, and when the first and the last did."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.first: float | None = None
+        self.last: float | None = None
+        self.tls: Counter[str] = Counter()  # what protected them ("" for plain SMTP)
+
+    def note(self, n: int = 1, tls: str = "") -> None:
+        now = time.monotonic()
+        if self.first is None:
+            self.first = now
+        self.last = now
+        self.count += n
+        self.tls[tls] += n
+
+    def to_json(self) -> dict[str, Any]:
+        return {"count": self.count, "first": self.first, "last": self.last, "tls": dict(self.tls)}
+
+
+class BenchmarkSetd(SetdSimulator):
+    """The lab's simulator, counting accepted journal copies as they are recorded."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.arrivals = Arrivals()
+
+    def record_message(self, intakes, **kwargs: Any) -> list[ReceivedMessage]:
+        records = super().record_message(intakes, **kwargs)
+        for record in records:
+            if record.outcome == "accepted":
+                self.arrivals.note(1, record.tls)
+        return records
+
+
+class DiscardSink:
+    """Takes every message and forgets it (counts only): the relay's destination when
+    Postfix's smtp-sink is not there."""
+
+    def __init__(self) -> None:
+        self.arrivals = Arrivals()
+        self._port: Any = None
+
+    def start(self) -> int:
+        sink = self
+
+        class Handler(BaseSmtpHandler):
+            def message(self, envelope: Envelope, data: bytes) -> None:
+                sink.arrivals.note(1, envelope.tls_protocol or "")
+
+        factory = SmtpServerFactory(Handler, SmtpServerConfig(hostname="sink.bench"))
+        self._port = listen_smtp(factory, 0)
+        return self._port.getHost().port
+
+
+async def serve(state: Path, with_sink: bool) -> None:
+    zone = DnsZone()
+    zone.start(0)
+    setd = BenchmarkSetd(state, keep=10, accept_non_journal=True)
+    intake = setd.ensure_default_intake()
+    await setd.start(smtp_port=0, dashboard_port=None, zone=zone)
+    sink = DiscardSink() if with_sink else None
+    sink_port = sink.start() if sink is not None else None
+    mx_host = setd.mx_host_of(intake.domain)
+    print(json.dumps({
+        "dns_port": zone.port, "setd_port": setd.host_ports()[mx_host], "mx_host": mx_host,
+        "intake": intake.address, "intake_domain": intake.domain, "ca": str(setd.ca_path),
+        "sink_port": sink_port,
+    }), flush=True)
+
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, lambda: done.done() or done.set_result(None))
+
+    def answer(line: str) -> None:
+        command = line.strip()
+        if command == "reset":
+            setd.arrivals = Arrivals()
+            if sink is not None:
+                sink.arrivals = Arrivals()
+            reply: dict[str, Any] = {"ok": True}
+        elif command == "stats":
+            reply = {"setd": setd.arrivals.to_json(), "setd_totals": dict(setd.totals),
+                     "sink": sink.arrivals.to_json() if sink is not None else None}
+        else:
+            reply = {"error": f"unknown command {command!r}"}
+        sys.stdout.write(json.dumps(reply) + "\n")
+        sys.stdout.flush()
+
+    pending = bytearray()
+
+    def readable() -> None:
+        chunk = os.read(sys.stdin.fileno(), 4096)
+        if not chunk:
+            loop.remove_reader(sys.stdin.fileno())
+            if not done.done():
+                done.set_result(None)
+            return
+        pending.extend(chunk)
+        while b"\n" in pending:
+            line, _, rest = bytes(pending).partition(b"\n")
+            pending[:] = rest
+            answer(line.decode())
+
+    loop.add_reader(sys.stdin.fileno(), readable)
+    try:
+        await done
+    finally:
+        loop.remove_reader(sys.stdin.fileno())
+        await setd.stop()
+        await zone.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--state", type=Path, required=True, help="the simulator's state directory")
+    parser.add_argument("--sink", action="store_true", help="also run a discarding delivery sink")
+    args = parser.parse_args(argv)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    from twisted.internet import asyncioreactor
+
+    asyncioreactor.install(loop)
+    loop.run_until_complete(serve(args.state, args.sink))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""The journal benchmark's script works (not a timed test: no figure is judged here).
+
+50 messages through a real segcli process, the SETD simulator and the Python sink, without
+the Postfix reference; the script must finish, and its JSON must show every message
+accepted, journaled over verified TLS and gone from the queues.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+
+def test_benchmark_script_runs_end_to_end(tmp_path):
+    report = tmp_path / "report.json"
+    finished = subprocess.run(
+        [sys.executable, "benchmarks/journal_throughput.py", "--messages", "50", "--runs", "1",
+         "--no-reference", "--python-sink", "--workdir", str(tmp_path / "work"),
+         "--json", str(report)],
+        cwd=REPO, capture_output=True, text=True, timeout=110)
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    [result] = json.loads(report.read_text())["results"]
+    assert result["system"] == "segcli"
+    assert result["accepted"] == 50
+    assert result["journaled_per_s"] > 0 and result["cpu_ms_per_message"] > 0
+    assert sum(result["setd_tls"].values()) == 50
+    assert all(tls.startswith(("TLSv1.2", "TLSv1.3")) for tls in result["setd_tls"])
+    tdc = result["queue"]["the.tdc.queue"]
+    assert tdc["active"] == 0 and tdc["delivered"] == 50
+    assert result["queue"]["example.com"]["delivered"] == 50
+    assert "segcli   run 1:" in finished.stdout
