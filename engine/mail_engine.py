@@ -223,6 +223,12 @@ class MailEngine:
     def work_pause(self) -> WorkPause | None:
         return self._work_gate.pause
 
+    def inbound_peers(self) -> list[str]:
+        """The remote IP address of each open inbound connection (``topin``)."""
+        if self._factory is None:
+            return []
+        return [protocol.peer[0] for protocol in self._factory.connections]
+
     def suspend_delivery(self) -> None:
         self.delivery.suspend()
         self.tdc.suspend()
