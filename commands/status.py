@@ -20,6 +20,7 @@ from engine.counters import Column
 from engine.mail_engine import MailEngine
 from engine.mail_stats import CPU, QueueUsage, human_bytes, memory_percent, read_queue_usage
 from engine.timestamps import cli_time, now
+from engine.users import Role
 
 LABEL = 30  # values start here: 4 columns of indent and a label padded to 26
 COUNTER_ENDS = (36, 47, 60)  # right edges of the three value columns (wider when needed)
@@ -77,6 +78,8 @@ status detail     adds the hard bounces by cause, delivered and deleted recipien
 
 Reset counts since resetcounters, Uptime since this segcli process started, Lifetime
 since the data directory was created (both Reset and Lifetime survive restarts).
+Completed and Delivered Recipients include the journal copies delivered to
+the.tdc.queue, as tophosts counts them.
 """,
     grammar={"detail": None},
 )
@@ -95,8 +98,10 @@ async def status(session: CliSession, args: list[str]) -> None:
     summary="Reset the counters",
     help="""
 resetcounters     sets the Reset column of status (and the counters of tophosts and
-                  hoststatus) to zero; Uptime and Lifetime keep counting
+                  hoststatus) to zero; Uptime and Lifetime keep counting (operators and
+                  administrators)
 """,
+    role=Role.OPERATOR,
 )
 async def resetcounters(session: CliSession, args: list[str]) -> None:
     mail = live_engine(session, "resetcounters")

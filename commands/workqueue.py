@@ -15,8 +15,9 @@ from datetime import UTC, datetime
 from commands.errors import CommandError, UsageError
 from commands.monitor import ask_interval, every, interval_args, live_engine
 from commands.registry import command
-from commands.session import CliSession
+from commands.session import ACCESS_DENIED, CliSession
 from engine.mail_engine import MailEngine
+from engine.users import Role
 
 USAGE = "workqueue status | pause <reason> | resume | rate [<seconds> [<count>]]"
 RATE_HEADER = "  Time     Pending       In      Out"
@@ -36,6 +37,8 @@ workqueue resume                   process what waited, oldest first
 workqueue rate [<seconds> [<count>]]
                                    every N seconds (default 10): messages pending, in and
                                    out; until Ctrl-C, or <count> rows (for scripts)
+
+Pausing and resuming needs an operator or administrator; anyone may watch.
 """,
     grammar={"status": None, "pause": None, "resume": None, "rate": None},
 )
@@ -46,11 +49,12 @@ async def workqueue(session: CliSession, args: list[str]) -> None:
         return
     _status(session, mail)
     while True:
-        resume_or_pause = (("RESUME", "Resume the work queue") if mail.work_pause
+        options = [("STATUS", "Display work queue status")]
+        if session.role.includes(Role.OPERATOR):
+            options.append(("RESUME", "Resume the work queue") if mail.work_pause
                            else ("PAUSE", "Pause the work queue"))
-        choice = await session.dialog.menu([("STATUS", "Display work queue status"),
-                                            resume_or_pause,
-                                            ("RATE", "Display work queue statistics")])
+        options.append(("RATE", "Display work queue statistics"))
+        choice = await session.dialog.menu(options)
         if choice is None:
             return
         if choice == "STATUS":
@@ -65,6 +69,8 @@ async def workqueue(session: CliSession, args: list[str]) -> None:
 
 async def _one_line(session: CliSession, mail: MailEngine, args: list[str]) -> None:
     action, rest = args[0].lower(), args[1:]
+    if action in ("pause", "resume") and not session.role.includes(Role.OPERATOR):
+        raise CommandError(ACCESS_DENIED)
     if action == "status" and not rest:
         _status(session, mail)
     elif action == "pause" and rest:

@@ -14,6 +14,7 @@ from commands.rate import format_row, sample
 from commands.session import CliSession
 from commands.topin import hostname
 from engine.dns_resolver import DnsAnswer, DnsHardError
+from engine.users import Role
 from tests.conftest import ScriptedTerminal
 from tests.engine.gateway_lab import _ApplianceView, until
 
@@ -155,3 +156,16 @@ async def test_topin_names_a_host_only_when_forward_dns_confirms_it():
     assert await hostname(_Resolver("mail.example.net.", ["192.0.2.99"]), "192.0.2.7") \
         == "192.0.2.7"  # the name does not lead back to the address
     assert await hostname(_Resolver("x.", []), "198.51.100.1") == "198.51.100.1"  # no PTR
+
+
+async def test_a_read_only_user_may_watch_the_work_queue_but_not_pause_it(gateway):
+    await gateway.start()
+    terminal = ScriptedTerminal(["pause", "", ""])
+    session = CliSession(_ApplianceView(gateway), terminal, user="viewer", role=Role.READONLY)
+    await session.execute("workqueue")
+    assert "- PAUSE -" not in terminal.text and "Unknown option: pause" in terminal.text
+    assert not await session.execute("workqueue pause lunch")
+    assert "You are not in the correct access group to use this command." in terminal.text
+    assert not await session.execute("resetcounters")
+    assert gateway.engine.work_pause is None
+    assert await session.execute("workqueue status")
