@@ -27,7 +27,7 @@ def live_engine(session: CliSession, command: str) -> MailEngine:
 def duration(seconds: float) -> str:
     """``4d 12h 19m 21s``, leading zero units left out (``Up since: ... (22h 45m 29s)``)."""
     left = max(0, int(seconds))
-    parts = []
+    parts: list[str] = []
     for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
         value, left = divmod(left, size)
         if value or parts:

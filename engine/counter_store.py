@@ -16,8 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import cast
 
-from sqlalchemy import Connection, Engine, bindparam, delete, insert, select
+from sqlalchemy import Connection, Engine, Table, bindparam, delete, insert, select
 
 from engine.counters import SYSTEM, Counters
 from engine.group_commit import GroupCommitWriter
@@ -25,8 +26,8 @@ from engine.models import ApplianceSetting, LifetimeCounterRow
 
 log = logging.getLogger(__name__)
 
-COUNTERS = LifetimeCounterRow.__table__
-SETTINGS = ApplianceSetting.__table__
+COUNTERS = cast(Table, LifetimeCounterRow.__table__)
+SETTINGS = cast(Table, ApplianceSetting.__table__)
 RESET_AT = "counters_reset_at"
 SAVE_INTERVAL = 10.0
 
@@ -72,28 +73,32 @@ class CounterStore:
     async def reset(self) -> float:
         """``resetcounters``: the Reset column to zero, durably; returns the reset time."""
         self._counters.reset()
-        await self.save(wait=True)
+        job = self._job()
+        if job is not None:
+            await self._writer.submit(job)
         assert self._counters.reset_at is not None
         return self._counters.reset_at
 
-    def save(self, *, wait: bool = False) -> asyncio.Future | None:
-        """Queue the changed counters for the writer; with *wait*, a future that resolves
-        once they are durable (None when nothing changed and nothing is to wait for)."""
+    def save(self) -> None:
+        """Queue the changed counters for the writer (durable with its next commit)."""
+        job = self._job()
+        if job is not None:
+            self._writer.submit_nowait(job)
+
+    def _job(self):
+        """The writer job for what changed since the last save (None: nothing did), taken
+        as saved from now on; nothing before :meth:`load`, so stored values never shrink."""
         if not self._loaded:
-            return _done() if wait else None
+            return None
         rows = self._changed_rows()
         reset_at = self._counters.reset_at
         new_reset = reset_at if reset_at != self._saved_reset_at else None
         if not rows and new_reset is None:
-            return _done() if wait else None
-        job = _write(rows, new_reset)
+            return None
         for scope, name, lifetime, since_reset in rows:
             self._saved[(scope, name)] = (lifetime, since_reset)
         self._saved_reset_at = reset_at
-        if wait:
-            return self._writer.submit(job)
-        self._writer.submit_nowait(job)
-        return None
+        return _write(rows, new_reset)
 
     async def _every_interval(self) -> None:
         while True:
@@ -116,12 +121,6 @@ class CounterStore:
                 if self._saved.get((scope, name), (0, 0)) != values:
                     rows.append((scope, name, *values))
         return rows
-
-
-def _done() -> asyncio.Future:
-    future = asyncio.get_running_loop().create_future()
-    future.set_result(None)
-    return future
 
 
 def _read(engine: Engine) -> tuple[Saved, float | None]:
