@@ -9,10 +9,11 @@ at-least-once delivery tolerates replaying it after a crash).
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, select, update
 
 from engine.models import DeliveryRow, MessageRow, TrackingEventRow
 
@@ -50,21 +51,51 @@ class NewDelivery:
     expires_at: float
 
 
-def _message_values(message: NewMessage) -> dict:
-    return {
-        "mid": message.mid, "icid": message.icid, "origin_mid": message.origin_mid,
-        "kind": message.kind, "state": message.state, "direction": message.direction,
-        "policy": message.policy, "sender": message.sender,
-        "envelope": json.dumps(list(message.recipients)), "received_at": message.received_at,
-        "size": len(message.body), "message_id": message.message_id,
-        "subject": message.subject, "body": message.body,
-    }
+#: The message columns, in the order of :func:`_message_row`.
+_MESSAGE_COLUMNS = ("mid", "icid", "origin_mid", "kind", "state", "direction", "policy", "sender",
+                    "envelope", "received_at", "size", "message_id", "subject", "body")
+_DELIVERY_COLUMNS = ("mid", "rid", "recipient", "destination", "state", "attempts", "next_attempt",
+                     "expires_at", "last_error")
+
+
+def _insert(table, columns: Sequence[str]) -> str:
+    return (f"INSERT INTO {table.name} ({', '.join(columns)}) "
+            f"VALUES ({', '.join('?' for _ in columns)})")
+
+
+_INSERT_MESSAGE = _insert(MESSAGES, _MESSAGE_COLUMNS)
+_INSERT_DELIVERY = _insert(DELIVERIES, _DELIVERY_COLUMNS)
+_INSERT_TRACKING = _insert(TRACKING, ("mid", "at", "text"))
+_WORKED = f"UPDATE {MESSAGES.name} SET state = ?, policy = ? WHERE mid = ?"
+_FINISH = f"UPDATE {DELIVERIES.name} SET state = ?, last_error = ? WHERE id = ?"
+#: Messages of the given deliveries with no active delivery left are done; their body goes.
+_DONE = (f"UPDATE {MESSAGES.name} SET state = 'done', body = ? WHERE mid IN "
+         f"(SELECT mid FROM {DELIVERIES.name} WHERE id IN ({{ids}})) AND NOT EXISTS "
+         f"(SELECT 1 FROM {DELIVERIES.name} AS left_over WHERE left_over.mid = {MESSAGES.name}.mid "
+         f"AND left_over.state = ?)")
+_IDS_PER_STATEMENT = 500  # well under SQLite's limit of bound parameters
+
+
+def _dbapi(connection: Connection) -> sqlite3.Connection:
+    """The SQLite connection under *connection*, inside the same transaction.
+
+    The hot jobs below (a few per message) run their fixed statements on it directly:
+    building and compiling SQLAlchemy statements cost more than SQLite running them.
+    """
+    return connection.connection.driver_connection  # type: ignore[return-value]
+
+
+def _message_row(message: NewMessage) -> tuple:
+    return (message.mid, message.icid, message.origin_mid, message.kind, message.state,
+            message.direction, message.policy, message.sender,
+            json.dumps(list(message.recipients)), message.received_at, len(message.body),
+            message.message_id, message.subject, message.body)
 
 
 def insert_message(message: NewMessage):
     """The accept transaction: the message and its envelope, in state ``work``."""
     def job(connection: Connection) -> int:
-        connection.execute(insert(MESSAGES), [_message_values(message)])
+        _dbapi(connection).execute(_INSERT_MESSAGE, _message_row(message))
         return message.mid
     return job
 
@@ -75,40 +106,33 @@ def record_work(mid: int, policy: str | None, state: str, new_messages: Sequence
     and journal copies are stored, and their deliveries are queued.  Returns the row id
     of each delivery, in order."""
     def job(connection: Connection) -> list[int]:
-        connection.execute(update(MESSAGES).where(MESSAGES.c.mid == mid)
-                           .values(state=state, policy=policy))
+        db = _dbapi(connection)
+        db.execute(_WORKED, (state, policy, mid))
         if new_messages:
-            connection.execute(insert(MESSAGES), [_message_values(m) for m in new_messages])
-        if not deliveries:
-            return []
-        rows = connection.execute(
-            insert(DELIVERIES).returning(DELIVERIES.c.id, sort_by_parameter_order=True),
-            [{"mid": d.mid, "rid": d.rid, "recipient": d.recipient,
-              "destination": d.destination, "state": ACTIVE, "attempts": 0,
-              "next_attempt": d.next_attempt, "expires_at": d.expires_at, "last_error": ""}
-             for d in deliveries])
-        return list(rows.scalars())
+            db.executemany(_INSERT_MESSAGE, [_message_row(m) for m in new_messages])
+        return [db.execute(_INSERT_DELIVERY, (d.mid, d.rid, d.recipient, d.destination, ACTIVE, 0,
+                                              d.next_attempt, d.expires_at, "")).lastrowid
+                for d in deliveries]
     return job
 
 
 def finish_deliveries(row_ids: Iterable[int], state: str, error: str = ""):
     """Deliveries done (``delivered``, ``bounced``, ``expired``, ``deleted``); a message
     whose deliveries are all done is ``done`` too (its body can go)."""
-    ids = list(row_ids)
+    return finish_many([(row_ids, state, error)])
+
+
+def finish_many(finished: Sequence[tuple[Iterable[int], str, str]]):
+    """Several :func:`finish_deliveries` in one job: ``(row_ids, state, error)`` each."""
+    rows = [(state, error, row_id) for row_ids, state, error in finished for row_id in row_ids]
 
     def job(connection: Connection) -> None:
-        connection.execute(
-            update(DELIVERIES).where(DELIVERIES.c.id == bindparam("row_id"))
-            .values(state=state, last_error=error),
-            [{"row_id": i} for i in ids])
-        mids = connection.execute(select(DELIVERIES.c.mid).where(DELIVERIES.c.id.in_(ids))
-                                  .distinct()).scalars().all()
-        for mid in mids:
-            left = connection.execute(select(DELIVERIES.c.id).where(
-                DELIVERIES.c.mid == mid, DELIVERIES.c.state == ACTIVE).limit(1)).first()
-            if left is None:
-                connection.execute(update(MESSAGES).where(MESSAGES.c.mid == mid)
-                                   .values(state="done", body=b""))
+        db = _dbapi(connection)
+        db.executemany(_FINISH, rows)
+        ids = [row_id for _, _, row_id in rows]
+        for at in range(0, len(ids), _IDS_PER_STATEMENT):
+            chunk = ids[at: at + _IDS_PER_STATEMENT]
+            db.execute(_DONE.format(ids=", ".join("?" for _ in chunk)), (b"", *chunk, ACTIVE))
     return job
 
 
@@ -125,8 +149,7 @@ def reschedule(row_ids: Iterable[int], attempts: int, next_attempt: float, error
 
 def add_tracking(events: Sequence[tuple[int, float, str]]):
     def job(connection: Connection) -> None:
-        connection.execute(insert(TRACKING), [
-            {"mid": mid, "at": at, "text": text} for mid, at, text in events])
+        _dbapi(connection).executemany(_INSERT_TRACKING, events)
     return job
 
 
