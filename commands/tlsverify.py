@@ -10,6 +10,8 @@ it, so a script sees the failure too.
 
 from __future__ import annotations
 
+import asyncio
+
 from commands.diagnosis import HostNotFound, dns_failure, host_addresses, resolver, running_config
 from commands.errors import CommandError, UsageError
 from commands.registry import command
@@ -174,7 +176,7 @@ async def _starttls(session: CliSession, client: SmtpClient, target: Target,
         raise _Failed(f"the SMTP conversation failed: {error}.") from None
     say(f"TLS handshake succeeded: protocol {protocol}, cipher {cipher} "
         "(TLS 1.2 or newer is required).")
-    _certificate(session, tls, target, config)
+    await _certificate(session, tls, target, config)
 
 
 def _tls_failure(error: SmtpTlsError) -> str:
@@ -185,12 +187,15 @@ def _tls_failure(error: SmtpTlsError) -> str:
     return f"{error.reason}."
 
 
-def _certificate(session: CliSession, tls: InspectingTls, target: Target, config: Config) -> None:
+async def _certificate(session: CliSession, tls: InspectingTls, target: Target,
+                       config: Config) -> None:
     say = session.dialog.say
     chain = tls.peer_chain()
     if not chain:
         raise _Failed("the server sent no certificate.")
-    report = check_certificate(chain, target.hostname, [c.encode() for c in config.trusted_cas])
+    # In a thread: the check reads the system's trust store from disk.
+    report = await asyncio.to_thread(check_certificate, chain, target.hostname,
+                                     [c.encode() for c in config.trusted_cas])
     say(f"Peer certificate: {report.subject}, issued by {report.issuer}, valid until "
         f"{report.not_after}.")
     anchors = f"{len(config.trusted_cas)} from certconfig and the system's"
