@@ -9,6 +9,7 @@ from __future__ import annotations
 from commands.errors import CommandError, UsageError
 from commands.registry import command
 from commands.session import CliSession
+from engine.users import Role
 
 
 @command(
@@ -18,6 +19,7 @@ from commands.session import CliSession
 dnsflush          clears the gateway's DNS cache (asks first at a terminal) and says how
                   many cached answers were dropped
 """,
+    role=Role.OPERATOR,  # it acts on the appliance
 )
 async def dnsflush(session: CliSession, args: list[str]) -> None:
     if args:

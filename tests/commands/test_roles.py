@@ -75,3 +75,11 @@ def test_the_roles_are_declared_in_the_registry():
     for name in ("version", "help", "showconfig", "showchanges", "clearchanges", "quit",
                  "tophosts", "hoststatus"):
         assert REGISTRY.get(name).least_role is Role.READONLY, name
+
+
+def test_readonly_may_not_flush_the_dns_cache(appliance):
+    from commands.registry import REGISTRY
+    from engine.users import Role
+
+    assert not REGISTRY.get("dnsflush").allows(Role.READONLY)
+    assert REGISTRY.get("dnsflush").allows(Role.OPERATOR)
