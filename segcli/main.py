@@ -151,16 +151,27 @@ async def _serve(appliance: Appliance, args: argparse.Namespace) -> int:
                 print(f"segcli: the appliance of {appliance.options.data_dir} already runs in "
                       f"process {lock.holder()}; stop it before starting the lab.", file=sys.stderr)
                 return EXIT_USAGE
-            lab = await _start_lab(appliance)
-            if lab is None or (ssh := await _start_ssh(appliance)) is None:
+            # Headless, a stop signal is honoured from the first moment: a supervisor may
+            # send SIGTERM while the lab is still starting.
+            stop = None if sys.stdin.isatty() else _stop_on_signals()
+            started = await _start_lab(appliance)
+            if started is None:
                 return EXIT_USAGE
-            if not sys.stdin.isatty():
-                return await _headless()
+            lab, info = started
+            if (listening := await _start_ssh(appliance)) is None:
+                return EXIT_USAGE
+            ssh, ssh_port = listening
+            info.ssh = Endpoint(appliance.ssh_endpoint.host, ssh_port)
+            print(info.describe(), flush=True)  # what to connect to, once all of it listens
+            if stop is not None:
+                return await _until(stop)
         elif not primary:
             print(f"segcli: the appliance of {appliance.options.data_dir} is running in process "
                   f"{lock.holder()}; this console shares its configuration.", file=sys.stderr)
-        elif not await _start_mail(appliance) or (ssh := await _start_ssh(appliance)) is None:
+        elif not await _start_mail(appliance) or (listening := await _start_ssh(appliance)) is None:
             return EXIT_USAGE
+        else:
+            ssh = listening[0]
         return await _console(appliance, args)
     finally:
         if ssh is not None:
@@ -196,7 +207,7 @@ async def _console(appliance: Appliance, args: argparse.Namespace) -> int:
 
 
 async def _start_lab(appliance: Appliance):
-    """Start the lab around the appliance and say what to connect to (None: it failed)."""
+    """Start the lab around the appliance: ``(lab, info)``, or None when it failed."""
     from segcli.lab.runner import Lab
 
     lab = Lab(appliance)
@@ -206,21 +217,25 @@ async def _start_lab(appliance: Appliance):
         await lab.stop()
         print(f"segcli: cannot start the lab: {exc}", file=sys.stderr)
         return None
-    print(info.describe(), flush=True)
-    return lab
+    return lab, info
 
 
-async def _headless() -> int:
-    """Run until SIGTERM (or SIGINT, SIGHUP): a clean stop, exit status 0."""
+def _stop_on_signals() -> asyncio.Future[None]:
+    """A future that SIGTERM (or SIGINT, SIGHUP) completes: the headless lab's clean stop."""
     loop = asyncio.get_running_loop()
-    stop = loop.create_future()
+    stop: asyncio.Future[None] = loop.create_future()
     for signum in _SIGNALS:
         loop.add_signal_handler(signum, lambda: stop.done() or stop.set_result(None))
+    return stop
+
+
+async def _until(stop: asyncio.Future[None]) -> int:
+    """Run until *stop* completes; exit status 0."""
     try:
         await stop
     finally:
         for signum in _SIGNALS:
-            loop.remove_signal_handler(signum)
+            asyncio.get_running_loop().remove_signal_handler(signum)
     return 0
 
 
@@ -238,7 +253,8 @@ async def _start_mail(appliance: Appliance) -> bool:
 
 
 async def _start_ssh(appliance: Appliance):
-    """Start the SSH server (None: it cannot listen, a clear startup error)."""
+    """Start the SSH server: ``(server, port)``, or None when it cannot listen (a clear
+    startup error)."""
     from segcli.ssh_server import SshServer
 
     server = SshServer(appliance, appliance.users)
@@ -250,7 +266,7 @@ async def _start_ssh(appliance: Appliance):
         return None
     print(f"segcli: SSH server on {endpoint.host}:{port} "
           f"({'; '.join(server.host_key_fingerprints)})", file=sys.stderr)
-    return server
+    return server, port
 
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)

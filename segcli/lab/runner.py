@@ -53,6 +53,7 @@ class LabInfo:
         return "\n".join([
             "segcli lab is running.",
             f"  Gateway SMTP listener  {self.smtp}  (mail for {LAB_DOMAIN} and its sub-domains)",
+            f"  Gateway SSH            {self.ssh}  (ssh admin@{self.ssh.host} -p {self.ssh.port})",
             f"  SETD simulator         dashboard {self.dashboard}",
             f"                         intake SMTP 127.0.0.1:{self.setd_port} (STARTTLS)",
             f"    default intake       {self.default_intake}  (policy DEFAULT)",
