@@ -16,7 +16,12 @@ from dataclasses import dataclass
 GTUBE = b"XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
 EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 EICAR_NAME = "EICAR-AV-Test"
-_BASE64_BLOCK = re.compile(rb"(?:[A-Za-z0-9+/]{4,}={0,2}\r?\n){1,}")
+#: Whole lines of base64, as a base64 body part has them (a word at the end of a line of
+#: text is not base64 content).
+_BASE64_BLOCK = re.compile(rb"^(?:[A-Za-z0-9+/]{4,}={0,2}\r?\n)+", re.MULTILINE)
+#: Base64 characters a block needs to hold a test string at any offset: shorter ones are
+#: not worth decoding.
+_SHORTEST = 4 * -(-max(len(GTUBE), len(EICAR)) // 3)
 
 
 @dataclass(frozen=True)
@@ -37,8 +42,11 @@ def scan(message: bytes) -> Verdicts:
 def _decoded_parts(message: bytes) -> list[bytes]:
     parts = []
     for block in _BASE64_BLOCK.finditer(message):
+        text = block.group(0).replace(b"\r\n", b"").replace(b"\n", b"")
+        if len(text) < _SHORTEST:
+            continue
         try:
-            parts.append(base64.b64decode(block.group(0).replace(b"\r\n", b"").replace(b"\n", b"")))
+            parts.append(base64.b64decode(text))
         except (binascii.Error, ValueError):
             continue
     return parts
