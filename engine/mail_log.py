@@ -125,4 +125,15 @@ class MailLog:
 
 
 def _line(level: str, text: str) -> str:
-    return f"{asctime(datetime.fromtimestamp(time.time(), UTC))} {level}: {text}\n"
+    return f"{_stamp(int(time.time()))} {level}: {text}\n"
+
+
+_stamped: tuple[int, str] = (-1, "")
+
+
+def _stamp(second: int) -> str:
+    """The asctime of *second*, made once per second (a burst writes many lines in one)."""
+    global _stamped
+    if _stamped[0] != second:
+        _stamped = (second, asctime(datetime.fromtimestamp(second, UTC)))
+    return _stamped[1]
