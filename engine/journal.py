@@ -8,16 +8,28 @@ after the part's blank line up to the CRLF that starts the closing delimiter.
 
 from __future__ import annotations
 
+import itertools
 import secrets
 from datetime import datetime
 from email.utils import format_datetime
 
 BOUNDARY_PREFIX = "----=_SEG_TDC_"
+#: Boundaries are this process's random key and a counter: unguessable, never repeated,
+#: and no system call per copy.
+_KEY = secrets.token_hex(12)
+_SERIAL = itertools.count(1)
+
+
+def _boundary(original: bytes) -> str:
+    while True:
+        boundary = f"{BOUNDARY_PREFIX}{_KEY}{next(_SERIAL):08x}"
+        if boundary.encode("ascii") not in original:
+            return boundary
 
 
 def journal_copy(original: bytes, *, gateway: str, intake: str, mid: int, original_mid: int,
                  original_message_id: str, when: datetime) -> bytes:
-    boundary = BOUNDARY_PREFIX + secrets.token_hex(16)
+    boundary = _boundary(original)
     encoding = "7bit" if original.isascii() else "8bit"
     head = "\r\n".join([
         f"From: Threat Defense Connector <mailer-daemon@{gateway}>",
