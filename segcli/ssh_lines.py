@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+from collections import deque
 from collections.abc import Callable
 
+#: Keys typed ahead (while a command runs) wait in memory up to this many characters.
+MAX_TYPEAHEAD = 1024 * 1024
 #: A line longer than this is cut: no command or answer comes near it, and a client
 #: sending an endless line must not grow the server's memory without bound.
 MAX_LINE = 64 * 1024
@@ -135,12 +138,16 @@ class ChannelLineReader:
 
 
 class KeyboardLineReader:
-    """Lines typed at a pty in plain mode, edited and echoed the way a terminal's line
-    discipline does it (the client's terminal is raw, so the server echoes).
+    """Lines typed at a pty in plain mode, edited and echoed by the server (the client's
+    terminal is raw), the way a readline-style CLI does it.
 
-    Backspace and Delete erase a character, Ctrl-U the line, Ctrl-D on an empty line
-    ends the input, Ctrl-C drops the line and calls *on_interrupt* (which decides what
-    it means: cancel a command, or a fresh prompt).  Cursor keys and other escape
+    Keys are taken when a prompt waits for a line: what is typed ahead while a command
+    runs (or before the first prompt) waits, and its echo follows the next prompt, so a
+    transcript always reads prompt, answer, output.  Only Ctrl-C acts at once: while
+    no prompt waits it drops what was typed ahead and calls *on_interrupt* (cancel the
+    running command); at a prompt it drops the line and calls *on_interrupt* too (which
+    then shows a fresh prompt).  Backspace and Delete erase a character, Ctrl-U the
+    line, Ctrl-D on an empty line ends the input; cursor keys and other escape
     sequences are ignored.  While ``secret`` is set (a password question) nothing typed
     is echoed.
     """
@@ -150,14 +157,51 @@ class KeyboardLineReader:
         self._on_interrupt = on_interrupt
         self._decoder = _Decoder()
         self._lines = _LineQueue()
+        self._typed_ahead: deque[str] = deque()
+        self._ended = False
+        self._wanted = False  # a prompt waits for a line
         self._current: list[str] = []
         self._after_cr = False
         self._escape: str | None = None  # the escape sequence being skipped
         self.secret = False
 
     def feed(self, data: bytes) -> None:
-        for char in self._decoder.decode(data):
-            self._take(char)
+        text = self._decoder.decode(data)
+        if not self._wanted and _CTRL_C in text:
+            text = text.rpartition(_CTRL_C)[2]
+            self._typed_ahead.clear()
+            self._on_interrupt()
+        room = MAX_TYPEAHEAD - len(self._typed_ahead)
+        self._typed_ahead.extend(text[:max(room, 0)])
+        self._pump()
+
+    def end(self) -> None:
+        """The client sends no more: lines typed ahead are still read, then None."""
+        self._ended = True
+        self._pump()
+
+    async def readline(self) -> str | None:
+        """The next line (its echo shown now), or None at the end of input."""
+        self._wanted = True
+        self._pump()
+        try:
+            return await self._lines.readline()
+        finally:
+            self._wanted = False
+
+    def _pump(self) -> None:
+        """Take typed-ahead keys while a prompt waits, up to the end of one line."""
+        while self._wanted and self._typed_ahead:
+            self._take(self._typed_ahead.popleft())
+        if self._wanted and self._ended and not self._typed_ahead:
+            if self._current:
+                self._line_done()
+            self._lines.end()
+
+    def _line_done(self) -> None:
+        self._wanted = False  # the next line waits for the next prompt
+        self._lines.put("".join(self._current))
+        self._current = []
 
     def _take(self, char: str) -> None:
         if self._escape is not None:
@@ -170,8 +214,7 @@ class KeyboardLineReader:
         if char in (_CR, _LF):
             self._after_cr = char == _CR
             self._echo("\r\n")
-            self._lines.put("".join(self._current))
-            self._current = []
+            self._line_done()
         elif char in (_DEL, _BS):
             if self._current:
                 self._current.pop()
@@ -184,7 +227,8 @@ class KeyboardLineReader:
             self._on_interrupt()
         elif char == _CTRL_D:
             if not self._current:
-                self.end()
+                self._ended = True
+                self._typed_ahead.clear()
         elif char == _ESC:
             self._escape = ""
         elif _printable(char) and len(self._current) < MAX_LINE:
@@ -204,9 +248,3 @@ class KeyboardLineReader:
     def _show(self, text: str) -> None:
         if not self.secret:
             self._echo(text)
-
-    def end(self) -> None:
-        self._lines.end()
-
-    async def readline(self) -> str | None:
-        return await self._lines.readline()

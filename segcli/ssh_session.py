@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import os
+import struct
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -112,6 +113,19 @@ def banner(previous: tuple[datetime, str] | None) -> str:
             f"{last}\n")
 
 
+# -- channels -----------------------------------------------------------------------------
+
+class SessionChannel(SSHSession):
+    """Conch's session channel, except that a subsystem (SFTP) the client ends says
+    "exit status 0" before the channel closes: OpenSSH's scp counts a transfer without
+    one as failed."""
+
+    def eofReceived(self) -> None:
+        if self.session is None and self.client is not None:
+            self.conn.sendRequest(self, b"exit-status", struct.pack(">L", 0))
+        super().eofReceived()
+
+
 # -- avatar and realm -------------------------------------------------------------------
 
 class SegcliAvatar(ConchUser):
@@ -121,7 +135,7 @@ class SegcliAvatar(ConchUser):
         super().__init__()
         self.user = user
         self.context = context
-        self.channelLookup[b"session"] = SSHSession
+        self.channelLookup[b"session"] = SessionChannel
         self.subsystemLookup[b"sftp"] = ConfigurationTransfer
 
     def logout(self) -> None:

@@ -243,6 +243,9 @@ class ChannelCli:
         self._task: asyncio.Task[int] | None = None
         self._closed = False
         self._on_end: Callable[[], None] = lambda: None
+        #: What the client sent before the banner was out (None: the end of input).  It
+        #: is held so that the echo of keys typed ahead never comes before the banner.
+        self._held: list[bytes | None] | None = []
 
     def start(self, greeting: Callable[[], Awaitable[str]], on_end: Callable[[], None]) -> None:
         """Run the session (after *greeting*, which says the banner); the client's bytes
@@ -268,9 +271,32 @@ class ChannelCli:
 
     # -- events from the channel ---------------------------------------------------------
     def data_received(self, data: bytes) -> None:
-        raise NotImplementedError
+        if self._held is not None:
+            self._held.append(data)
+        else:
+            self._take(data)
 
     def end_of_input(self) -> None:
+        if self._held is not None:
+            self._held.append(None)
+        else:
+            self._end()
+
+    def _ready(self) -> None:
+        """The banner is out: take what the client sent meanwhile, in order."""
+        held, self._held = self._held or [], None
+        for data in held:
+            if data is None:
+                self._end()
+            else:
+                self._take(data)
+
+    def _take(self, data: bytes) -> None:
+        """Bytes from the client, for the renderer."""
+        raise NotImplementedError
+
+    def _end(self) -> None:
+        """The client will send nothing more."""
         raise NotImplementedError
 
     def resized(self) -> None:
@@ -319,14 +345,11 @@ class PromptCli(ChannelCli):
         self.pty: Pty = pty
         self._keys: KeyPipe | None = None
         self._app_session: AppSession | None = None
-        self._early: list[bytes] = []  # bytes that came before the pipe was open
 
     async def _run(self, greeting: Callable[[], Awaitable[str]]) -> int:
         banner = await greeting()
         with PosixPipeInput.create() as pipe:
             self._keys = KeyPipe(pipe)
-            for data in self._early:
-                self._keys.send(data)
             output = Vt100_Output(self.out, lambda: self.pty.size, term=self.pty.term)
             with create_app_session(input=pipe, output=output) as self._app_session:
                 terminal = ChannelPromptTerminal(
@@ -336,16 +359,15 @@ class PromptCli(ChannelCli):
                 terminal.attach(session)
                 try:
                     self.out.write(banner)
+                    self._ready()
                     status = await session.run()
                 finally:
                     terminal.detach()
                     self._keys.close()
         return _status(session, status, interactive=True)
 
-    def data_received(self, data: bytes) -> None:
-        if self._keys is None:
-            self._early.append(data)
-            return
+    def _take(self, data: bytes) -> None:
+        assert self._keys is not None
         if CTRL_C in data and not self._prompt_shown() and self.session is not None \
                 and self.session.interrupt():
             # Ctrl-C while a command runs (no prompt to read the key): cancel the command.
@@ -357,7 +379,7 @@ class PromptCli(ChannelCli):
         app = self._app_session.app if self._app_session is not None else None
         return app is not None and app.is_running
 
-    def end_of_input(self) -> None:
+    def _end(self) -> None:
         if self._keys is not None:
             self._keys.close()
 
@@ -399,6 +421,7 @@ class PlainCli(ChannelCli):
         banner = await greeting()
         session = self._new_session(self.terminal)
         self.out.write(banner)
+        self._ready()
         status = await session.run()
         return _status(session, status, interactive=self.pty is not None
                        and self._commands is None)
@@ -410,10 +433,10 @@ class PlainCli(ChannelCli):
         if session is None or not session.interrupt():
             self.out.write("\n" + (session.prompt if session and self._commands is None else ""))
 
-    def data_received(self, data: bytes) -> None:
+    def _take(self, data: bytes) -> None:
         self._reader.feed(data)
 
-    def end_of_input(self) -> None:
+    def _end(self) -> None:
         self._reader.end()
 
     def resized(self) -> None:
