@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.pty_console import Segcli
+from tests.e2e.ssh_fixtures import client_key, ssh_appliance  # noqa: F401 - the SSH tests' fixtures
 
 
 @pytest.fixture
