@@ -134,7 +134,7 @@ class UserAuthServer(userauth.SSHUserAuthServer):
     wrong password (see :class:`FailedLogins`), at most a few tries per connection
     (like OpenSSH's MaxAuthTries) and two minutes to log in (LoginGraceTime)."""
 
-    attemptsBeforeDisconnect = 6
+    attemptsBeforeDisconnect = 5  # the sixth wrong try ends the connection
     loginTimeout = 120
 
     def _ebPassword(self, failure):
