@@ -77,7 +77,7 @@ class GatewaySmtpHandler(BaseSmtpHandler):
         engine, mid = self.engine, self.mid
         assert mid is not None
         body = self._received_header(envelope) + data
-        headers = _HEADERS.parsebytes(data, headersonly=True)
+        headers = _HEADERS.parsebytes(_header_block(data), headersonly=True)
         message = NewMessage(
             mid=mid, icid=self.icid, sender=envelope.sender, recipients=tuple(envelope.recipients),
             body=body, received_at=time.time(), message_id=_header(headers, "Message-ID"),
@@ -107,6 +107,13 @@ class GatewaySmtpHandler(BaseSmtpHandler):
         engine = self.engine
         engine.counters.system.connections_in -= 1
         engine.log(lines.icid_close(self.icid))
+
+
+def _header_block(data: bytes) -> bytes:
+    """The header fields and the blank line after them: all a headers-only parse reads,
+    without handing the body to the parser line by line."""
+    end = data.find(b"\r\n\r\n")
+    return data if end < 0 else data[: end + 4]
 
 
 def _header(headers, name: str) -> str:
