@@ -58,6 +58,7 @@ class MailEngine:
         self.tdc = TdcQueue(self)
         self.delivery = DeliveryQueues(self)
         self._tracking: list[tuple[int, float, str]] = []
+        self._finished: list[tuple[list[int], str, str]] = []
         self._tdc_tls: tuple[tuple[str, ...], ClientTls] | None = None
         self._port = None
         self._factory: SmtpServerFactory | None = None
@@ -90,7 +91,15 @@ class MailEngine:
 
     # -- store helpers for the queues -------------------------------------------------------
     def finish_deliveries(self, row_ids: list[int], state: str, error: str = "") -> None:
-        self.writer.submit_nowait(queue_store.finish_deliveries(row_ids, state, error))
+        """Deliveries done; written with the next batch (one job per loop turn), nobody waits."""
+        if not self._finished:
+            asyncio.get_running_loop().call_soon(self._flush_finished)
+        self._finished.append((row_ids, state, error))
+
+    def _flush_finished(self) -> None:
+        finished, self._finished = self._finished, []
+        if finished:
+            self.writer.submit_nowait(queue_store.finish_many(finished))
 
     def store_retry(self, row_ids: list[int], attempts: int, next_attempt: float, error: str) -> None:
         self.writer.submit_nowait(queue_store.reschedule(row_ids, attempts, next_attempt, error))
@@ -334,6 +343,7 @@ class MailEngine:
         await self.tdc.stop()
         await self.delivery.stop()
         self._flush_tracking()
+        self._flush_finished()
         await self.counter_store.stop()
         self.writer.close()
         self.mail_log.close()
