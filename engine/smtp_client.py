@@ -613,10 +613,15 @@ class SmtpClient:
         return await self._bounded(self._protocol.next_reply(), stage)
 
     async def _bounded(self, future: asyncio.Future[Any], stage: Stage) -> Any:
-        """Wait for *future* at most ``timeout``; a timeout or cancel aborts the connection."""
+        """Wait for *future* at most ``timeout``; a timeout or cancel aborts the connection.
+
+        One timer per wait that fails the future when it fires (asyncio.wait_for would wrap
+        every reply in another future and task callbacks)."""
+        timer = None if future.done() else \
+            asyncio.get_running_loop().call_later(self.timeout, _expire, future)
         try:
-            return await asyncio.wait_for(future, self.timeout)
-        except TimeoutError:
+            return await future
+        except _Expired:
             self.abort()
             raise SmtpTimeoutError(stage, self.timeout) from None
         except asyncio.CancelledError:
@@ -624,6 +629,18 @@ class SmtpClient:
             raise
         except SmtpConnectionError as lost:
             raise SmtpConnectionError(lost.details, stage) from None
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+
+class _Expired(Exception):
+    """The wait's timer fired before the future was done."""
+
+
+def _expire(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        future.set_exception(_Expired())
 
 
 # --------------------------------------------------------------------------------------------
