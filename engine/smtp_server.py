@@ -67,6 +67,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeAlias
@@ -142,11 +143,15 @@ class Reply:
 
     def encode(self) -> bytes:
         """The reply on the wire: ``250-first``, …, ``250 last``, CRLF after each line."""
-        lines = [line.replace("\r", "") for line in self.lines]
-        last = len(lines) - 1
-        return "".join(
-            f"{self.code}{' ' if i == last else '-'}{line}\r\n" for i, line in enumerate(lines)
-        ).encode("utf-8", "replace")
+        wire = self.__dict__.get("_wire")  # made once per reply (the standard ones are shared)
+        if wire is None:
+            lines = [line.replace("\r", "") for line in self.lines]
+            last = len(lines) - 1
+            wire = "".join(
+                f"{self.code}{' ' if i == last else '-'}{line}\r\n" for i, line in enumerate(lines)
+            ).encode("utf-8", "replace")
+            self.__dict__["_wire"] = wire  # a frozen dataclass: not through __setattr__
+        return wire
 
     def __str__(self) -> str:
         return f"{self.code} {' '.join(line.strip() for line in self.lines)}"
@@ -376,6 +381,7 @@ class SmtpServerProtocol(TwistedProtocol, TimeoutMixin):
         self._unknown = 0
         self._paused = False
         self._abort_later: Any = None  # IDelayedCall that aborts a close that never finishes
+        self._pending: asyncio.Future[Any] | None = None  # a handler's answer being awaited
         # session
         self.peer: tuple[str, int] = ("", 0)
         self.local: tuple[str, int] = ("", 0)
@@ -566,10 +572,9 @@ class SmtpServerProtocol(TwistedProtocol, TimeoutMixin):
                then: Callable[[Reply], None] | None, failure_reply: Reply) -> None:
         self._busy = True
         self.setTimeout(None)  # our own delay is not the client's idleness
-        deferred = (answer if isinstance(answer, defer.Deferred)
-                    else defer.Deferred.fromFuture(asyncio.ensure_future(answer)))
 
         def resolved(outcome: Any) -> None:
+            self._pending = None
             self._busy = False
             if self._closing:
                 return
@@ -578,11 +583,23 @@ class SmtpServerProtocol(TwistedProtocol, TimeoutMixin):
             if not self._pumping:
                 self._pump()
 
-        def failed(failure: Failure) -> None:
-            log.error("SMTP handler %s() failed: %s", method, failure.getTraceback())
+        def failed(why: str) -> None:
+            log.error("SMTP handler %s() failed: %s", method, why)
             resolved(failure_reply)
 
-        deferred.addCallbacks(resolved, failed)
+        def done(future: asyncio.Future[Any]) -> None:
+            if future.cancelled():
+                failed("cancelled")
+            elif future.exception() is not None:
+                failed("".join(traceback.format_exception(future.exception())))
+            else:
+                resolved(future.result())
+
+        if isinstance(answer, defer.Deferred):
+            answer.addCallbacks(resolved, lambda failure: failed(failure.getTraceback()))
+        else:  # an asyncio awaitable: followed directly, without a Deferred in between
+            self._pending = asyncio.ensure_future(answer)  # held until it is done
+            self._pending.add_done_callback(done)
 
     def _conclude(self, method: str, outcome: Any, default: Callable[[], Reply],
                   then: Callable[[Reply], None] | None, failure_reply: Reply) -> None:
