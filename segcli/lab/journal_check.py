@@ -140,10 +140,16 @@ def _decoded(body: bytes, encoding: str) -> bytes:
 
 
 def _parse(raw: bytes) -> Message | None:
-    """The original as a message, or None when it has no header fields to speak of."""
+    """The original's header fields as a message, or None when it has none to speak of.
+
+    Only the header section (up to the first blank line) is parsed: the fields and the
+    defects that matter are all there, and the body is never looked at.
+    """
     if not raw.strip():
         return None
-    message = email.parser.BytesParser(policy=email.policy.default).parsebytes(raw)
+    end = _HEAD_END.search(raw)
+    head = raw if end is None else raw[: end.end()]
+    message = email.parser.BytesParser(policy=email.policy.default).parsebytes(head, headersonly=True)
     broken = any(isinstance(d, email.errors.MissingHeaderBodySeparatorDefect)
                  for d in message.defects)
     return None if broken or not message.keys() else message
