@@ -15,7 +15,8 @@ import codecs
 from collections import deque
 from collections.abc import Callable
 
-#: Keys typed ahead (while a command runs) wait in memory up to this many characters.
+#: Keys typed ahead (while a command runs) wait in memory up to this much; a client that
+#: sends more than a person could type loses the rest rather than the server its memory.
 MAX_TYPEAHEAD = 1024 * 1024
 #: A line longer than this is cut: no command or answer comes near it, and a client
 #: sending an endless line must not grow the server's memory without bound.

@@ -94,8 +94,11 @@ class LastLogins:
             records = {}
         records[user] = [datetime.now().astimezone().isoformat(), source]
         partial = self._path.with_name(f".{self._path.name}.partial")
-        partial.write_text(json.dumps(records, indent=1), encoding="utf-8")
-        os.replace(partial, self._path)
+        try:
+            partial.write_text(json.dumps(records, indent=1), encoding="utf-8")
+            os.replace(partial, self._path)
+        except OSError:  # a full disk must not keep anyone from logging in
+            log.exception("could not record the login of %s", user)
         return previous
 
 

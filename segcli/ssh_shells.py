@@ -33,7 +33,7 @@ from commands.io import EndOfInput
 from commands.session import CliSession
 from segcli.console import PromptTerminal
 from segcli.plain import PlainTerminal
-from segcli.ssh_lines import ChannelLineReader, KeyboardLineReader
+from segcli.ssh_lines import MAX_TYPEAHEAD, ChannelLineReader, KeyboardLineReader
 
 if TYPE_CHECKING:
     from engine.appliance import Appliance
@@ -45,9 +45,6 @@ DEFAULT_ROWS, DEFAULT_COLUMNS = 24, 80
 #: Terminal types that mean "a program, not a person": they get the plain renderer even
 #: with a pty.  paramiko and netmiko ask for vt100; ``dumb`` asks for plain text.
 PLAIN_TERMS = frozenset({"", "dumb", "unknown", "vt100", "vt102"})
-#: Keys typed ahead while a command runs wait in memory up to this much; a client that
-#: sends more than a person could type loses the rest rather than the server its memory.
-MAX_TYPEAHEAD = 1024 * 1024
 CTRL_C = b"\x03"
 
 
