@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import shlex
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -74,6 +74,7 @@ class PromptTerminal:
     def __init__(self, *, history_file: Path | None = None, input: Input | None = None,
                  output: Output | None = None, stdout: Any = None) -> None:
         self.session: CliSession | None = None
+        self._unsubscribe: Callable[[], None] | None = None
         history = InMemoryHistory()
         if history_file is not None:
             history_file.parent.mkdir(parents=True, exist_ok=True)
@@ -95,7 +96,13 @@ class PromptTerminal:
 
     def attach(self, session: CliSession) -> None:
         self.session = session
-        session.appliance.on_config_change(self._redraw)
+        self._unsubscribe = session.appliance.on_config_change(self._redraw)
+
+    def detach(self) -> None:
+        """Stop following the appliance's commits (a session that ends, e.g. over SSH)."""
+        unsubscribe, self._unsubscribe = self._unsubscribe, None
+        if unsubscribe is not None:
+            unsubscribe()
 
     def _redraw(self, _version: ConfigVersion) -> None:
         """A new version (perhaps from another console) changes the prompt and the

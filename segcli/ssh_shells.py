@@ -177,19 +177,8 @@ class KeyPipe:
 # -- terminals ---------------------------------------------------------------------------
 
 class ChannelPromptTerminal(PromptTerminal):
-    """PromptTerminal on a channel: like the console's, but it lets go of the appliance
-    when the session ends (the console's lives as long as the process)."""
-
-    _unsubscribe = None
-
-    def attach(self, session: CliSession) -> None:
-        self.session = session
-        self._unsubscribe = session.appliance.on_config_change(self._redraw)
-
-    def detach(self) -> None:
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
+    """PromptTerminal on a channel; the session calls ``detach()`` when it ends, so the
+    appliance does not keep one watcher per past login."""
 
 
 class ChannelPlainTerminal(PlainTerminal):
