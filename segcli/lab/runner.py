@@ -13,10 +13,11 @@ That configuration is committed only when it differs from the running one.
 from __future__ import annotations
 
 import contextlib
-import errno
-import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from twisted.internet.error import CannotListenError
 
 from engine.appliance import Appliance
 from engine.config import Config, Direction, Endpoint, MailPolicy, TdcMode, ThreatDefense
@@ -79,15 +80,18 @@ class Lab:
     async def start(self) -> LabInfo:
         """Start the other side of the wire, configure the gateway for it, start the gateway."""
         self._started = True
-        dns_port = self.zone.start(_port_or_free(PREFERRED["dns"], socket.SOCK_DGRAM))
+        dns_port = _preferred_or_free(self.zone.start, PREFERRED["dns"])
         self.zone.add_mail_domain(LAB_DOMAIN, SINK_HOST)
         self.zone.add_mail_domain(f"{PARTNERS}.{LAB_DOMAIN}", SINK_HOST)
         default = self.setd.ensure_default_intake()
         custom = (self.setd.find_intake(PARTNERS)
                   or self.setd.setup_intake(name=PARTNERS, domain=CUSTOM_DOMAIN))
-        await self.setd.start(smtp_port=_port_or_free(PREFERRED["setd"]),
-                              dashboard_port=_port_or_free(PREFERRED["dashboard"]), zone=self.zone)
-        sink_port = self.sink.start(_port_or_free(PREFERRED["sink"]))
+        try:
+            await self.setd.start(smtp_port=PREFERRED["setd"],
+                                  dashboard_port=PREFERRED["dashboard"], zone=self.zone)
+        except CannotListenError:  # a preferred port is taken: any free ones will do
+            await self.setd.start(smtp_port=0, dashboard_port=0, zone=self.zone)
+        sink_port = _preferred_or_free(self.sink.start, PREFERRED["sink"])
         desired = self.configuration(self.appliance.config, dns_port, sink_port,
                                      default.address, custom.address)
         committed = await self._commit_if_changed(desired)
@@ -148,15 +152,10 @@ def _with(entries: list[str], *wanted: str) -> list[str]:
     return [*entries, *(w for w in wanted if w not in entries)]
 
 
-def _port_or_free(port: int, kind: int = socket.SOCK_STREAM) -> int:
-    """*port* when it is free on loopback (TCP and, for DNS, UDP too), else 0 (any free port)."""
-    kinds = (socket.SOCK_STREAM, socket.SOCK_DGRAM) if kind == socket.SOCK_DGRAM else (kind,)
-    for each in kinds:
-        with socket.socket(socket.AF_INET, each) as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError as exc:
-                if exc.errno in (errno.EADDRINUSE, errno.EACCES):
-                    return 0
-                raise
-    return port
+def _preferred_or_free(start: Callable[[int], int], port: int) -> int:
+    """Listen on the preferred *port*, or on any free one when it is taken.  The bind
+    itself decides (no probe first: another process could take the port in between)."""
+    try:
+        return start(port)
+    except CannotListenError:
+        return start(0)

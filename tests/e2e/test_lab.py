@@ -67,3 +67,19 @@ def test_nothing_acknowledged_is_lost_after_kill_9(lab, data_dir, unused_port):
         assert subject in journaled
         assert f"Subject: {subject}".encode() in delivered
     assert gateway.terminate() == 0
+
+
+def test_two_labs_at_once_take_different_ports(tmp_path):
+    """The second lab finds the preferred ports taken and listens on free ones."""
+    first = LabProcess.start(tmp_path / "one")
+    try:
+        second = LabProcess.start(tmp_path / "two")
+        try:
+            assert second.dashboard != first.dashboard
+            assert second.smtp_port != first.smtp_port
+            second.send("bob@example.com", "second-lab")
+            wait_for(lambda: len(second.accepted(second.default_intake)) == 1)
+        finally:
+            assert second.terminate() == 0
+    finally:
+        assert first.terminate() == 0
