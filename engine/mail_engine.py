@@ -101,6 +101,13 @@ class MailEngine:
         if finished:
             self.writer.submit_nowait(queue_store.finish_many(finished))
 
+    async def settled(self) -> None:
+        """Wait until every outcome noted so far is durable in the store (what reads of the
+        store, like the oldest queued message, then see)."""
+        self._flush_finished()
+        self._flush_tracking()
+        await self.writer.submit(lambda _connection: None)
+
     def store_retry(self, row_ids: list[int], attempts: int, next_attempt: float, error: str) -> None:
         self.writer.submit_nowait(queue_store.reschedule(row_ids, attempts, next_attempt, error))
 

@@ -99,8 +99,7 @@ async def test_tracking_keeps_the_single_tdc_line_on_the_original(gateway):
     await gateway.start()
     await gateway.send("tracked")
     await until(lambda: gateway.engine.tdc.counters.delivered == 1)
-    gateway.engine._flush_tracking()
-    await gateway.engine.writer.submit(lambda connection: None)  # what was queued is written
+    await gateway.engine.settled()  # what was noted is written
     events = [text for _, text in queue_store.tracking_events(gateway.engine.store.engine, 1)]
     tdc = [e for e in events if e.startswith("TDC:")]
     assert tdc == ["TDC: Message 2 was delivered for scanning with Cisco Secure Email Threat Defense."]

@@ -53,6 +53,7 @@ async def _traffic(gateway, count: int) -> None:
     engine = gateway.engine
     await until(lambda: engine.counters.host("example.com").delivered == count
                 and engine.tdc.counters.completed == count)
+    await engine.settled()  # the outcomes are in the store too
 
 
 async def test_status_counts_real_traffic_in_all_three_columns(gateway):
