@@ -49,6 +49,7 @@ from twisted.internet.protocol import ClientFactory, Protocol
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from engine import tcp_transport
 from engine.smtp_server import Reply
 from engine.tls import ClientTls
 
@@ -387,8 +388,8 @@ class SmtpClient:
         address = await _resolve(host, port, bind)
         connected: asyncio.Future[_ClientProtocol] = asyncio.get_running_loop().create_future()
         bind_address = (bind, 0) if isinstance(bind, str) else bind
-        connector = reactor.connectTCP(address, port, _ClientFactory(connected),
-                                       timeout=timeout, bindAddress=bind_address)
+        connector = tcp_transport.connect(reactor, address, port, _ClientFactory(connected),
+                                          timeout=timeout, bind_address=bind_address)
         try:
             protocol = await connected
         except asyncio.CancelledError:

@@ -81,6 +81,8 @@ from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from engine import tcp_transport
+
 __all__ = [
     "DEFAULT_EXTENSIONS",
     "DISCONNECT",
@@ -302,7 +304,7 @@ def listen_smtp(factory: SmtpServerFactory, port: int, interface: str = "127.0.0
     from twisted.internet import reactor as _reactor  # installed by whoever runs the loop
 
     reactor: Any = _reactor
-    return reactor.listenTCP(port, factory, backlog=backlog, interface=interface)
+    return tcp_transport.listen(reactor, port, factory, backlog=backlog, interface=interface)
 
 
 # --------------------------------------------------------------------------------------------
