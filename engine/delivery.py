@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import time
 from collections import Counter, defaultdict, deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
     from engine.work_queue import Accepted, Part
 
 CONNECT_TIMEOUT = 60.0
+#: The longest a connection waits for mail that is on its way to its destination's queue.
+IDLE_HOLD = 5.0
 
 
 @dataclass(eq=False)
@@ -89,6 +92,18 @@ class Shipment:
 class _Destination:
     ready: deque[Shipment] = field(default_factory=deque)
     links: int = 0
+    #: accepted messages with recipients here that the work queue has not queued yet
+    coming: int = 0
+    #: links with nothing to send while more is coming, each waiting on its future
+    idle: deque[asyncio.Future[None]] = field(default_factory=deque)
+
+    def wake(self, everyone: bool = False) -> None:
+        while self.idle:
+            waiter = self.idle.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                if not everyone:
+                    return
 
 
 class DeliveryQueues:
@@ -109,8 +124,24 @@ class DeliveryQueues:
         self._ready(shipment)
 
     def _ready(self, shipment: Shipment) -> None:
-        self._destinations[shipment.destination].ready.append(shipment)
+        destination = self._destinations[shipment.destination]
+        destination.ready.append(shipment)
+        destination.wake()  # a link that waits for more takes it
         self._open_links(shipment.destination)
+
+    # -- mail on its way to the queues -------------------------------------------------
+    def expect(self, domains: Iterable[str]) -> None:
+        """Messages for *domains* were accepted: their shipments are coming."""
+        for domain in domains:
+            self._destinations[domain].coming += 1
+
+    def arrived(self, domains: Iterable[str]) -> None:
+        """Those messages are through the work queue (queued here, or not at all)."""
+        for domain in domains:
+            destination = self._destinations[domain]
+            destination.coming -= 1
+            if destination.coming <= 0 and not destination.ready:
+                destination.wake(everyone=True)  # nothing more: idle links close now
 
     async def stop(self) -> None:
         self._stopping = True
@@ -260,6 +291,8 @@ class DeliveryQueues:
         destination = self._destinations[name]
         per_connection = self.engine.config.destination(name).max_messages_per_connection
         for _ in range(per_connection):
+            if not destination.ready and destination.coming > 0 and not self.suspended:
+                await self._more(destination)
             if not destination.ready or self.suspended:
                 break
             shipment = destination.ready.popleft()
@@ -267,6 +300,15 @@ class DeliveryQueues:
                 return
         with contextlib.suppress(Exception):
             await client.quit()
+
+    async def _more(self, destination: _Destination) -> None:
+        """The queue is empty but mail for this destination is on its way through the work
+        queue (a few milliseconds): wait for it on this connection instead of closing it and
+        opening another one; close once nothing more is coming (or after ``IDLE_HOLD``)."""
+        waiter = asyncio.get_running_loop().create_future()
+        destination.idle.append(waiter)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(waiter, IDLE_HOLD)
 
     async def _send(self, name: str, client: SmtpClient, target: Target, dcid: int,
                     shipment: Shipment) -> bool:

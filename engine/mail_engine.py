@@ -121,7 +121,12 @@ class MailEngine:
     # -- the inbound path ---------------------------------------------------------------------
     async def accept(self, message: NewMessage) -> None:
         """Store an accepted message durably, then hand it to the work queue."""
-        await self.writer.submit(queue_store.insert_message(message))
+        self.delivery.expect(_domains(message.recipients))  # its delivery connections may wait
+        try:
+            await self.writer.submit(queue_store.insert_message(message))
+        except BaseException:
+            self.delivery.arrived(_domains(message.recipients))
+            raise
         self.counters.received(len(message.recipients))
         if message.message_id:
             self.log_and_track(message.mid, lines.message_id(message.mid, message.message_id))
@@ -148,6 +153,7 @@ class MailEngine:
         except Exception:
             log.exception("work queue failed for MID %s; it stays queued for a restart", message.mid)
         finally:
+            self.delivery.arrived(_domains(message.recipients))
             self.counters.system.messages_in_work_queue -= 1
 
     async def _store_outcome(self, message: Accepted, outcome: Outcome, config: Config) -> None:
@@ -324,7 +330,9 @@ class MailEngine:
         loop = asyncio.get_running_loop()
         engine = self.store.engine
         for row in await loop.run_in_executor(None, queue_store.unprocessed_messages, engine):
-            self._start_work(_accepted_from_row(row))
+            message = _accepted_from_row(row)
+            self.delivery.expect(_domains(message.recipients))
+            self._start_work(message)
         rows = await loop.run_in_executor(None, queue_store.active_deliveries, engine)
         ordinary: dict[tuple[int, str], list[dict]] = defaultdict(list)
         for row in rows:
@@ -363,6 +371,10 @@ class MailEngine:
 
 def _domain(address: str) -> str:
     return address.rpartition("@")[2].lower()
+
+
+def _domains(recipients) -> set[str]:
+    return {_domain(address) for address in recipients}
 
 
 def _accepted(message: NewMessage) -> Accepted:

@@ -1,0 +1,33 @@
+"""Delivery connections wait for mail that is on its way to their destination's queue, and
+close as soon as nothing more is coming."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from engine import delivery
+from tests.engine.gateway_lab import until
+
+pytestmark = pytest.mark.usefixtures("run")
+
+
+async def test_a_stream_of_mail_reuses_the_connections(gateway):
+    await gateway.start()
+    host = gateway.engine.counters.host("example.com")
+    for wave in range(4):  # several clients at once, wave after wave
+        await asyncio.gather(*[gateway.send(f"w{wave} m{n}") for n in range(5)])
+    await until(lambda: host.delivered == 20)
+    assert gateway.sink.connections < 20  # a connection carried several of them
+    await until(lambda: gateway.sink.open_connections == 0, timeout=delivery.IDLE_HOLD / 2)
+
+
+async def test_a_connection_closes_at_once_when_nothing_more_is_coming(gateway, monkeypatch):
+    monkeypatch.setattr(delivery, "IDLE_HOLD", 30.0)
+    await gateway.start()
+    await gateway.send("alone")
+    await until(lambda: gateway.engine.counters.host("example.com").delivered == 1)
+    await until(lambda: gateway.sink.open_connections == 0, timeout=5)
+    destination = gateway.engine.delivery._destinations["example.com"]
+    assert destination.coming == 0 and not destination.idle
