@@ -133,14 +133,19 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def cpu_seconds(pid: int, *, children: bool = False) -> float:
-    """User + system CPU of *pid* (all its threads), plus its reaped children's if asked."""
+def cpu_times(pid: int, *, children: bool = False) -> tuple[float, float]:
+    """User and system CPU seconds of *pid* (all its threads), plus its reaped children's
+    if asked."""
     with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
         fields = handle.read().rpartition(")")[2].split()
-    ticks = int(fields[11]) + int(fields[12])  # utime, stime
+    user, system = int(fields[11]), int(fields[12])  # utime, stime
     if children:
-        ticks += int(fields[13]) + int(fields[14])  # cutime, cstime
-    return ticks / CLOCK_TICKS
+        user, system = user + int(fields[13]), system + int(fields[14])  # cutime, cstime
+    return user / CLOCK_TICKS, system / CLOCK_TICKS
+
+
+def cpu_seconds(pid: int, *, children: bool = False) -> float:
+    return sum(cpu_times(pid, children=children))
 
 
 def descendants(root: int) -> list[int]:
@@ -159,14 +164,15 @@ def descendants(root: int) -> list[int]:
     return found
 
 
-def tree_cpu_seconds(root: int) -> float:
+def tree_cpu_times(root: int) -> tuple[float, float]:
     """A process tree's CPU: the root with its reaped children, and every live descendant
     with its own reaped children (Postfix's daemons come and go)."""
-    total = cpu_seconds(root, children=True)
+    user, system = cpu_times(root, children=True)
     for pid in descendants(root):
         with contextlib.suppress(OSError, ValueError, IndexError):
-            total += cpu_seconds(pid, children=True)
-    return total
+            more = cpu_times(pid, children=True)
+            user, system = user + more[0], system + more[1]
+    return user, system
 
 
 class LineReader:
@@ -250,9 +256,10 @@ class SmtpSink:
     def __init__(self, processes: Processes) -> None:
         self.port = free_port()
         self.count = 0
+        self.sessions = 0
         self.last: float | None = None
         self.first: float | None = None
-        self._baseline = 0
+        self._baseline = (0, 0)
         self.process = processes.start(
             "smtp-sink", ["smtp-sink", "-u", "nobody", "-c", f"127.0.0.1:{self.port}", "512"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -261,20 +268,22 @@ class SmtpSink:
         _wait_listening(self.port, self.process, "smtp-sink")
 
     def _counted(self, text: str) -> None:
-        numbers = re.findall(r"mesg=(\d+)", text)
-        if numbers:
+        counters = re.findall(r"sess=(\d+) quit=\d+ mesg=(\d+)", text)
+        if counters:
             now = time.monotonic()
-            count = int(numbers[-1])
+            sessions, count = (int(n) for n in counters[-1])
+            self.sessions = max(self.sessions, sessions)
             if count > self.count:
                 if self.first is None:
                     self.first = now
                 self.count, self.last = count, now
 
     def reset(self) -> None:
-        self._baseline, self.first, self.last = self.count, None, None
+        self._baseline, self.first, self.last = (self.count, self.sessions), None, None
 
     def arrivals(self) -> dict[str, Any]:
-        return {"count": self.count - self._baseline, "first": self.first, "last": self.last}
+        return {"count": self.count - self._baseline[0], "first": self.first, "last": self.last,
+                "connections": self.sessions - self._baseline[1]}
 
 
 def _wait_listening(port: int, process: subprocess.Popen, name: str, timeout: float = 20.0) -> None:
@@ -342,8 +351,8 @@ class Segcli:
         """End of input: the console ends, the appliance stops cleanly."""
         self.process.stdin.close()
 
-    def cpu(self) -> float:
-        return cpu_seconds(self.pid)
+    def cpu(self) -> tuple[float, float]:
+        return cpu_times(self.pid)
 
     def log_tail(self, lines: int = 20) -> str:
         with contextlib.suppress(OSError):
@@ -410,6 +419,7 @@ lmtp      unix  -       -       n       -       -       lmtp
 anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
+tlsproxy  unix  -       -       n       -       0       tlsproxy
 """
 
 # Only what a private loopback instance needs; everything else (fsync of queue files,
@@ -445,7 +455,17 @@ always_bcc = {intake}
 smtp_tls_CAfile = {work}/etc/setd-ca.pem
 smtp_tls_policy_maps = inline:{{ {{ [127.0.0.1]:{setd_port} = secure match={mx_host} }} }}
 smtp_tls_mandatory_protocols = >=TLSv1.2
-"""
+{tuning}"""
+
+#: What --postfix-tls adds to MAIN_CF: "shipped" is Postfix's defaults (a new TLS
+#: connection, with a full handshake, for every delivery to the SETD simulator);
+#: "reuse" (the default) lets it keep TLS connections open across deliveries, as it does
+#: for plain ones, and resume TLS sessions (Debian's own TLS client setting).
+POSTFIX_TLS = {
+    "shipped": "",
+    "reuse": "smtp_tls_connection_reuse = yes\n"
+             "smtp_tls_session_cache_database = btree:${data_directory}/smtp_scache\n",
+}
 
 
 class Postfix:
@@ -453,7 +473,8 @@ class Postfix:
 
     name = "postfix"
 
-    def __init__(self, processes: Processes, work: Path, peers: dict[str, Any], sink_port: int) -> None:
+    def __init__(self, processes: Processes, work: Path, peers: dict[str, Any], sink_port: int,
+                 tls: str = "reuse") -> None:
         self.processes = processes
         self.work = work / "postfix"
         self.etc = self.work / "etc"
@@ -461,10 +482,15 @@ class Postfix:
         (self.work / "queue").mkdir()
         for path in (work, self.work):
             path.chmod(0o755)  # the postfix user walks into its queue and data directories
+        closed = [str(p) for p in self.work.parents if not os.stat(p).st_mode & 0o001]
+        if closed:
+            raise BenchmarkError(f"the postfix user cannot reach {self.work}: {closed[0]} is not "
+                                 "searchable by others (choose another --workdir)")
         shutil.copyfile(peers["ca"], self.etc / "setd-ca.pem")
         (self.etc / "setd-ca.pem").chmod(0o644)
         self.port = free_port()
-        settings = {**peers, "work": self.work, "sink_port": sink_port}
+        settings = {**peers, "work": self.work, "sink_port": sink_port,
+                    "tuning": POSTFIX_TLS[tls]}
         (self.etc / "main.cf").write_text(MAIN_CF.format(**settings))
         (self.etc / "master.cf").write_text(MASTER_CF.format(port=self.port))
         checked = subprocess.run(["postfix", "-c", str(self.etc), "check"], capture_output=True,
@@ -499,8 +525,8 @@ class Postfix:
     def _stop(self) -> None:
         subprocess.run(["postfix", "-c", str(self.etc), "stop"], capture_output=True, timeout=60)
 
-    def cpu(self) -> float:
-        return tree_cpu_seconds(self.pid)
+    def cpu(self) -> tuple[float, float]:
+        return tree_cpu_times(self.pid)
 
     def queued_files(self) -> int:
         queue = self.work / "queue"
@@ -533,17 +559,23 @@ class Result:
     p50_ms: float
     p99_ms: float
     cpu_ms_per_message: float
+    cpu_system_ms_per_message: float  # the kernel's part of it
     seconds_to_journal: float
     queue: dict[str, Any] = field(default_factory=dict)
     setd_tls: dict[str, int] = field(default_factory=dict)
+    #: connections the system opened: to the SETD simulator (TLS handshakes), to the sink
+    connections: dict[str, int] = field(default_factory=dict)
     #: CPU ms per message of the other processes (they share the 2 cores with the gateway)
     others_cpu_ms_per_message: dict[str, float] = field(default_factory=dict)
 
     def line(self) -> str:
         return (f"{self.system:<8} run {self.run}: accepted {self.accepted_per_s:8.1f}/s   "
                 f"journaled {self.journaled_per_s:8.1f}/s   p99 accept {self.p99_ms:7.1f} ms   "
-                f"CPU {self.cpu_ms_per_message:6.3f} ms/message (others: "
-                + ", ".join(f"{k} {v:.3f}" for k, v in self.others_cpu_ms_per_message.items()) + ")")
+                f"CPU {self.cpu_ms_per_message:6.3f} ms/message "
+                f"({self.cpu_system_ms_per_message:.3f} system; others: "
+                + ", ".join(f"{k} {v:.3f}" for k, v in self.others_cpu_ms_per_message.items())
+                + f"); connections: {self.connections.get('setd')} to SETD, "
+                f"{self.connections.get('sink')} to the sink")
 
 
 def measure(system: Any, run: int, args: argparse.Namespace, peers: Peers, sink: Any,
@@ -581,8 +613,10 @@ def measure(system: Any, run: int, args: argparse.Namespace, peers: Peers, sink:
         accepted_per_s=messages / (load["last"] - start),
         journaled_per_s=messages / (journaled_at - start),
         p50_ms=load["latency"]["p50"] * 1000, p99_ms=load["latency"]["p99"] * 1000,
-        cpu_ms_per_message=(cpu_after - cpu_before) / messages * 1000,
+        cpu_ms_per_message=(sum(cpu_after) - sum(cpu_before)) / messages * 1000,
+        cpu_system_ms_per_message=(cpu_after[1] - cpu_before[1]) / messages * 1000,
         seconds_to_journal=journaled_at - start, queue=queue, setd_tls=setd["tls"],
+        connections={"setd": setd["connections"], "sink": sink_arrivals["connections"]},
         others_cpu_ms_per_message=others_cpu)
 
 
@@ -647,8 +681,11 @@ def run_benchmark(args: argparse.Namespace, work: Path) -> list[Result]:
             for name in order:
                 if name == "postfix" and not reference:
                     continue
-                system_class = Segcli if name == "segcli" else Postfix
-                system = system_class(processes, work / f"run{run}", peers.info, sink_port)
+                if name == "segcli":
+                    system: Any = Segcli(processes, work / f"run{run}", peers.info, sink_port)
+                else:
+                    system = Postfix(processes, work / f"run{run}", peers.info, sink_port,
+                                     tls=args.postfix_tls)
                 try:
                     result = measure(system, run, args, peers, sink, processes)
                 finally:
@@ -717,6 +754,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=0,
                         help="messages sent before each measurement, not counted")
     parser.add_argument("--no-reference", action="store_true", help="segcli alone, no Postfix")
+    parser.add_argument("--postfix-tls", choices=sorted(POSTFIX_TLS), default="reuse",
+                        help="Postfix's TLS client towards the SETD simulator: 'reuse' keeps TLS "
+                        "connections open and resumes sessions (default), 'shipped' is Postfix's "
+                        "default of one TLS connection per delivery")
     parser.add_argument("--python-sink", action="store_true",
                         help="use the Python sink even when smtp-sink is installed")
     parser.add_argument("--timeout", type=float, default=600.0,
@@ -741,6 +782,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     work = args.workdir or Path(tempfile.mkdtemp(prefix="segcli-bench-"))
     work.mkdir(parents=True, exist_ok=True)
+    if args.workdir is None:
+        work.chmod(0o755)  # Postfix's daemons run as the postfix user
 
     def interrupted(signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt

@@ -38,6 +38,7 @@ class Arrivals:
 
     def __init__(self) -> None:
         self.count = 0
+        self.connections = 0  # connections made to this end (TLS handshakes for the SETD)
         self.first: float | None = None
         self.last: float | None = None
         self.tls: Counter[str] = Counter()  # what protected them ("" for plain SMTP)
@@ -51,7 +52,8 @@ class Arrivals:
         self.tls[tls] += n
 
     def to_json(self) -> dict[str, Any]:
-        return {"count": self.count, "first": self.first, "last": self.last, "tls": dict(self.tls)}
+        return {"count": self.count, "first": self.first, "last": self.last, "tls": dict(self.tls),
+                "connections": self.connections}
 
 
 class BenchmarkSetd(SetdSimulator):
@@ -60,6 +62,11 @@ class BenchmarkSetd(SetdSimulator):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.arrivals = Arrivals()
+
+    def event(self, text: str, *, host: str = "") -> None:
+        if " TLS success " in text:
+            self.arrivals.connections += 1
+        super().event(text, host=host)
 
     def record_message(self, intakes, **kwargs: Any) -> list[ReceivedMessage]:
         records = super().record_message(intakes, **kwargs)
@@ -81,6 +88,9 @@ class DiscardSink:
         sink = self
 
         class Handler(BaseSmtpHandler):
+            def connected(self, peer: tuple[str, int], local: tuple[str, int]) -> None:
+                sink.arrivals.connections += 1
+
             def message(self, envelope: Envelope, data: bytes) -> None:
                 sink.arrivals.note(1, envelope.tls_protocol or "")
 
