@@ -86,33 +86,38 @@ def _die_with_parent() -> None:
 
 
 class Processes:
-    """The processes this run started, stopped in reverse order (TERM, then KILL)."""
+    """The processes this run started, stopped in reverse order: politely after a
+    measurement, quickly (SIGTERM, then SIGKILL) after a failure or an interruption."""
 
     def __init__(self) -> None:
-        self._started: list[tuple[str, subprocess.Popen, Any]] = []
+        self._started: list[tuple[subprocess.Popen, Any, Any]] = []
 
-    def start(self, name: str, argv: list[str], *, stop: Any = None, **kwargs: Any) -> subprocess.Popen:
+    def start(self, argv: list[str], *, stop: Any = None, hurry: Any = None,
+              **kwargs: Any) -> subprocess.Popen:
+        """*stop* ends the process politely, *hurry* quickly (default: both SIGTERM)."""
         kwargs.setdefault("cwd", REPO)
         process = subprocess.Popen(argv, preexec_fn=_die_with_parent, **kwargs)
-        self._started.append((name, process, stop))
+        self._started.append((process, stop, hurry))
         return process
 
-    def stop(self, process: subprocess.Popen, timeout: float = 20.0) -> None:
+    def stop(self, process: subprocess.Popen, *, timeout: float = 20.0, polite: bool = True) -> None:
         for entry in list(self._started):
-            if entry[1] is process:
+            if entry[0] is process:
                 self._started.remove(entry)
-                _stop_one(*entry, timeout=timeout)
+                _stop_one(*entry, timeout=timeout, polite=polite)
 
     def stop_all(self) -> None:
         while self._started:
-            _stop_one(*self._started.pop(), timeout=20.0)
+            _stop_one(*self._started.pop(), timeout=10.0, polite=False)
 
 
-def _stop_one(name: str, process: subprocess.Popen, stop: Any, *, timeout: float) -> None:
+def _stop_one(process: subprocess.Popen, stop: Any, hurry: Any, *, timeout: float,
+              polite: bool) -> None:
+    ending = stop if polite else hurry
     if process.poll() is None:
         try:
-            if stop is not None:
-                stop()  # the polite way (closing a console's input, ``postfix stop``)
+            if ending is not None:
+                ending()  # closing a console's input, ``postfix stop``
             else:
                 process.terminate()
             process.wait(timeout=timeout)
@@ -125,6 +130,14 @@ def _stop_one(name: str, process: subprocess.Popen, stop: Any, *, timeout: float
         if stream is not None:
             with contextlib.suppress(Exception):
                 stream.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def free_port() -> int:
@@ -233,7 +246,7 @@ class Peers:
         argv = [PYTHON, "-m", "benchmarks.peers", "--state", str(state)]
         if python_sink:
             argv.append("--sink")
-        self.process = processes.start("peers", argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        self.process = processes.start(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                        env=_python_env())
         self.info = self._read()
         self.pid = self.process.pid
@@ -261,7 +274,7 @@ class SmtpSink:
         self.first: float | None = None
         self._baseline = (0, 0)
         self.process = processes.start(
-            "smtp-sink", ["smtp-sink", "-u", "nobody", "-c", f"127.0.0.1:{self.port}", "512"],
+            ["smtp-sink", "-u", "nobody", "-c", f"127.0.0.1:{self.port}", "512"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.pid = self.process.pid
         self._reader = LineReader(self.process.stdout, on_chunk=self._counted)
@@ -338,9 +351,9 @@ class Segcli:
         if configured.returncode != 0:
             raise BenchmarkError(f"configuring segcli failed:\n{configured.stdout}\n{configured.stderr}")
         self.process = processes.start(
-            "segcli", [*command, "--plain"],
+            [*command, "--plain"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_python_env(),
-            stop=self._quit)
+            stop=self._quit, hurry=self._hurry)
         self.pid = self.process.pid
         self.stdout = LineReader(self.process.stdout)
         self.stderr = LineReader(self.process.stderr)
@@ -350,6 +363,9 @@ class Segcli:
     def _quit(self) -> None:
         """End of input: the console ends, the appliance stops cleanly."""
         self.process.stdin.close()
+
+    def _hurry(self) -> None:
+        self.process.terminate()  # SIGTERM: segcli stops the appliance and exits
 
     def cpu(self) -> tuple[float, float]:
         return cpu_times(self.pid)
@@ -497,9 +513,10 @@ class Postfix:
                                  text=True, timeout=60)
         if checked.returncode != 0:
             raise BenchmarkError(f"postfix check failed:\n{checked.stderr}{self.log_tail()}")
+        self.pid = 0  # the master's, once it runs
         self.process = processes.start(
-            "postfix", ["postfix", "-c", str(self.etc), "start-fg"], stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, stop=self._stop)
+            ["postfix", "-c", str(self.etc), "start-fg"], stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, stop=self._stop, hurry=self._stop)
         try:
             _wait_listening(self.port, self.process, "postfix")
         except BenchmarkError as exc:
@@ -523,7 +540,17 @@ class Postfix:
         raise BenchmarkError("postfix master did not write its pid file")
 
     def _stop(self) -> None:
-        subprocess.run(["postfix", "-c", str(self.etc), "stop"], capture_output=True, timeout=60)
+        """``postfix stop``; a master still there afterwards is killed (and its daemons
+        follow it: they leave when the master's pipe closes)."""
+        with contextlib.suppress(Exception):
+            subprocess.run(["postfix", "-c", str(self.etc), "stop"], capture_output=True,
+                           timeout=30)
+        deadline = time.monotonic() + 20
+        while self.pid and _alive(self.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if self.pid and _alive(self.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
 
     def cpu(self) -> tuple[float, float]:
         return tree_cpu_times(self.pid)
@@ -623,7 +650,7 @@ def measure(system: Any, run: int, args: argparse.Namespace, peers: Peers, sink:
 def _load(processes: Processes, port: int, messages: int, args: argparse.Namespace,
           first: int = 1) -> dict[str, Any]:
     process = processes.start(
-        "load", [PYTHON, "-m", "benchmarks.load", "--port", str(port), "--messages", str(messages),
+        [PYTHON, "-m", "benchmarks.load", "--port", str(port), "--messages", str(messages),
                  "--connections", str(args.connections), "--size", str(args.size),
                  "--first", str(first)],
         stdout=subprocess.PIPE, env=_python_env())
@@ -686,10 +713,8 @@ def run_benchmark(args: argparse.Namespace, work: Path) -> list[Result]:
                 else:
                     system = Postfix(processes, work / f"run{run}", peers.info, sink_port,
                                      tls=args.postfix_tls)
-                try:
-                    result = measure(system, run, args, peers, sink, processes)
-                finally:
-                    processes.stop(system.process, timeout=60)
+                result = measure(system, run, args, peers, sink, processes)
+                processes.stop(system.process, timeout=60)  # politely; a failure: stop_all
                 results.append(result)
                 print(result.line(), flush=True)
     finally:
@@ -789,6 +814,7 @@ def main(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGINT, interrupted)  # even where a shell started us ignoring it
     try:
         results = run_benchmark(args, work)
     except KeyboardInterrupt:
