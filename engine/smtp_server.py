@@ -304,7 +304,10 @@ def listen_smtp(factory: SmtpServerFactory, port: int, interface: str = "127.0.0
     from twisted.internet import reactor as _reactor  # installed by whoever runs the loop
 
     reactor: Any = _reactor
-    return tcp_transport.listen(reactor, port, factory, backlog=backlog, interface=interface)
+    # a tcp.Port, which provides IListeningPort (through zope, which mypy does not see)
+    listening: Any = tcp_transport.listen(reactor, port, factory, backlog=backlog,
+                                          interface=interface)
+    return listening
 
 
 # --------------------------------------------------------------------------------------------
