@@ -158,6 +158,8 @@ class DeliveryQueues:
     def suspend(self) -> None:
         """No new connections; what is queued stays queued (``suspenddel``)."""
         self.suspended = True
+        for destination in self._destinations.values():
+            destination.wake(everyone=True)  # links waiting for mail close now
 
     def resume(self) -> None:
         self.suspended = False

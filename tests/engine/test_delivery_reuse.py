@@ -31,3 +31,19 @@ async def test_a_connection_closes_at_once_when_nothing_more_is_coming(gateway, 
     await until(lambda: gateway.sink.open_connections == 0, timeout=5)
     destination = gateway.engine.delivery._destinations["example.com"]
     assert destination.coming == 0 and not destination.idle
+
+
+async def test_suspending_delivery_closes_a_connection_waiting_for_mail(gateway, monkeypatch):
+    monkeypatch.setattr(delivery, "IDLE_HOLD", 30.0)
+    await gateway.start()
+    queues = gateway.engine.delivery
+    destination = queues._destinations["example.com"]
+    queues.expect(["example.com"])  # as if a message for example.com were in the work queue
+    try:
+        await gateway.send("first")
+        await until(lambda: len(destination.idle) == 1)  # its connection waits for more
+        queues.suspend()
+        await until(lambda: gateway.sink.open_connections == 0, timeout=5)
+    finally:
+        queues.resume()
+        queues.arrived(["example.com"])
