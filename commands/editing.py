@@ -28,7 +28,7 @@ def usage(command: str, form: str) -> UsageError:
 
 def record_all(session: CliSession, changes: Sequence[Change]) -> None:
     """Record every change or none, so a failed command line leaves nothing pending."""
-    session.record_all(changes)
+    session.record(*changes)
 
 
 def accept(session: CliSession, changes: Sequence[Change]) -> list[Change]:

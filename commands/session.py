@@ -177,9 +177,6 @@ class CliSession:
         """Record configuration changes in this session, all or none (pending until commit)."""
         self.pending.record(changes)
 
-    def record_all(self, changes: Sequence[Change]) -> None:
-        self.pending.record(changes)
-
     async def commit(self, comment: str, *, rollback: bool = True) -> ConfigVersion:
         """Commit the pending changes.  Ctrl-C cannot split a commit in half: once
         started it runs to the end, the session forgets what was committed, and only

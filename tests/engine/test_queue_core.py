@@ -160,11 +160,16 @@ def test_tag_subject_adds_a_subject_when_missing():
     assert tag_subject(b"From: a\r\n\r\nbody", "[SPAM]") == b"From: a\r\nSubject: [SPAM]\r\n\r\nbody"
 
 
-def test_ids_reserve_the_next_block_ahead_through_the_writer(store, data_dir):
+def test_ids_reserve_the_next_block_ahead_through_the_writer(store, data_dir, monkeypatch):
     writer = GroupCommitWriter(store.engine)
+    waited_on_the_loop = []
 
     async def hand_out():
         ids = IdAllocator(store.engine, block=10, writer=writer)
+        # From now on, a reservation made on the loop (the fallback) would be noted.
+        real = IdAllocator._reserve_now
+        monkeypatch.setattr(IdAllocator, "_reserve_now",
+                            lambda self, kind: waited_on_the_loop.append(kind) or real(self, kind))
         got = []
         for _ in range(35):
             got.append(ids.next("mid"))
@@ -175,5 +180,6 @@ def test_ids_reserve_the_next_block_ahead_through_the_writer(store, data_dir):
     got = asyncio.run(hand_out())
     writer.close()
     assert got == sorted(set(got)) and len(got) == 35  # unique and growing
+    assert waited_on_the_loop == []  # every new block was reserved ahead, by the writer
     again = IdAllocator(Store.open(data_dir).engine, block=10)
     assert again.next("mid") > got[-1]  # the stored mark covers everything handed out
