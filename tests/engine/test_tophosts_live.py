@@ -28,8 +28,10 @@ async def test_tophosts_counts_deliveries_and_tdc_bounces(gateway):
     for n in range(3):
         await gateway.send(f"m{n}")
     tdc = gateway.engine.tdc.counters
+    example = gateway.engine.counters.host("example.com")
+    # the link says QUIT after its last delivery: wait for it to close too
     await until(lambda: tdc.completed == 3 and tdc.connections_out == 0
-                and gateway.engine.counters.host("example.com").delivered == 3)
+                and example.delivered == 3 and example.connections_out == 0)
     ok, text = await gateway.command("tophosts 3")
     assert ok, text
     assert "Status as of:" in text and "Hosts marked with '*' were down" in text
