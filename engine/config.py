@@ -223,6 +223,8 @@ class Listener:
 
     Accepted domains are ``example.com`` (that domain) or ``.example.com`` (its
     sub-domains); mail for any other recipient is refused: never an open relay.
+    The host access table's RELAYLIST names the hosts (addresses or networks) that may
+    relay: their mail is outgoing (outgoing mail policies) and may be for any domain.
     """
 
     name: str = "IncomingMail"
@@ -230,6 +232,7 @@ class Listener:
     accepted_domains: list[str] = field(default_factory=list)
     max_message_size: int = 10 * 1024 * 1024
     offer_tls: bool = True
+    relay_hosts: list[str] = field(default_factory=list)
 
     def accepts(self, recipient: str) -> bool:
         domain = recipient.rpartition("@")[2].lower()
@@ -237,6 +240,10 @@ class Listener:
             domain.endswith(entry) if entry.startswith(".") else domain == entry
             for entry in self.accepted_domains
         )
+
+    def relay_entry(self, peer_ip: str) -> str | None:
+        """The RELAYLIST entry a connecting host matches: None for everyone else."""
+        return values.relay_entry_for(self.relay_hosts, peer_ip)
 
 
 @dataclass
@@ -422,6 +429,8 @@ def _listener_problems(listener: Listener) -> list[str]:
     found += _try(values.check_message_size, listener.max_message_size, prefix=where)
     found += _entry_problems(listener.accepted_domains, values.check_accepted_domain,
                              f"{where}recipient access table: ")
+    found += _entry_problems(listener.relay_hosts, values.check_relay_host,
+                             f"{where}host access table: RELAYLIST: ")
     return found
 
 

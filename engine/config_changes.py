@@ -343,6 +343,39 @@ class RemoveAcceptedDomain(Change):
         return f"listener: recipient access table: removed {self.domain}"
 
 
+@dataclass(frozen=True)
+class AddRelayHost(Change):
+    """A host access table RELAYLIST entry: this address or network may relay (outgoing mail)."""
+
+    entry: str
+
+    def apply(self, config: Config) -> None:
+        entry = _checked(values.check_relay_host, self.entry)
+        if entry in config.listener.relay_hosts:
+            raise ConfigError(f"{entry} is already in the RELAYLIST sender group.")
+        config.listener.relay_hosts.append(entry)
+
+    def describe(self) -> str:
+        return f"listener: host access table: RELAYLIST {self.entry}"
+
+
+@dataclass(frozen=True)
+class RemoveRelayHost(Change):
+    entry: str
+
+    def apply(self, config: Config) -> None:
+        try:
+            entry = values.check_relay_host(self.entry)
+        except InvalidValue:
+            entry = self.entry.strip()
+        if entry not in config.listener.relay_hosts:
+            raise ConfigError(f"{self.entry.strip()} is not in the RELAYLIST sender group.")
+        config.listener.relay_hosts.remove(entry)
+
+    def describe(self) -> str:
+        return f"listener: host access table: removed {self.entry} from RELAYLIST"
+
+
 # -- SMTP routes (smtproutes) ----------------------------------------------------------
 
 
@@ -710,6 +743,7 @@ __all__ = [
     "AddAcceptedDomain",
     "AddMember",
     "AddPolicy",
+    "AddRelayHost",
     "AddRoute",
     "AddTrustedCa",
     "Change",
@@ -722,6 +756,7 @@ __all__ = [
     "RemoveAcceptedDomain",
     "RemoveHostPort",
     "RemoveMember",
+    "RemoveRelayHost",
     "RemoveTrustedCa",
     "RenamePolicy",
     "ReplaceConfig",

@@ -211,6 +211,34 @@ def check_accepted_domain(entry: str) -> str:
     return entry
 
 
+def check_relay_host(entry: str) -> str:
+    """A RELAYLIST entry of the host access table: an IP address (``10.1.1.5``) or a
+    network (``10.1.1.0/24``), kept in its canonical form (a lone host without ``/32``)."""
+    text = entry.strip()
+    try:
+        network = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise InvalidValue(
+            f'"{text}" is not a valid entry: enter an IP address such as 10.1.1.5, or a '
+            "network such as 10.1.1.0/24."
+        ) from None
+    if network.num_addresses == 1:
+        return str(network.network_address)
+    return str(network)
+
+
+def relay_entry_for(entries: list[str], address: str) -> str | None:
+    """The first RELAYLIST entry that *address* (a peer IP) falls in, if any."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    for entry in entries:
+        if ip in ipaddress.ip_network(entry, strict=False):
+            return entry
+    return None
+
+
 def check_route_domain(domain: str) -> str:
     """An SMTP route's domain: ``example.com``, ``.example.com`` or ``ALL`` (the default)."""
     domain = domain.strip()

@@ -115,6 +115,7 @@ def _listener_to_xml(node: ET.Element, listener: Listener) -> None:
     _sub(node, "listener_name", listener.name)
     _sub(node, "listener_address", str(listener.address))
     _list(node, "rcpt_access", "domain", listener.accepted_domains)
+    _list(node, "relay_list", "relay_host", listener.relay_hosts)
     _sub(node, "max_message_size", str(listener.max_message_size))
     _sub(node, "offer_tls", _flag(listener.offer_tls))
 
@@ -273,11 +274,13 @@ class _Reader:
         node = root.find("listener")
         if node is not None:
             self._only(node, ("listener_name", "listener_address", "rcpt_access",
-                              "max_message_size", "offer_tls"), "<listener>")
+                              "relay_list", "max_message_size", "offer_tls"), "<listener>")
             listener.name = self._text(node, "listener_name") or listener.name
             listener.address = self._endpoint(node, "listener_address", listener.address)
             listener.accepted_domains = self._entries(node, "rcpt_access", "domain",
                                                       values.check_accepted_domain)
+            listener.relay_hosts = self._entries(node, "relay_list", "relay_host",
+                                                 values.check_relay_host)
             listener.max_message_size = self._value(node, "max_message_size", values.parse_size,
                                                     listener.max_message_size)
             listener.offer_tls = self._flag(node, "offer_tls", listener.offer_tls)
@@ -453,8 +456,8 @@ class _Reader:
 
 
 #: Elements that hold a list of same-named children.
-_REPEATABLE = {"policy", "member", "route", "destination", "domain", "server", "certificate",
-               "host_port"}
+_REPEATABLE = {"policy", "member", "route", "destination", "domain", "relay_host", "server",
+               "certificate", "host_port"}
 
 
 def _tls_mode(text: str) -> TlsMode:

@@ -2,7 +2,8 @@
 
 It writes the AsyncOS injection lines (``New SMTP ICID``, ``Start MID``, ``From``,
 ``To``, ``ready``), refuses recipients outside the recipient access table (never an
-open relay), and answers ``250`` only once the message is durable in the store; a
+open relay) unless the host is in the host access table's RELAYLIST (its mail is
+outgoing and may be for any domain), and answers ``250`` only once the message is durable in the store; a
 storage failure answers ``451`` so the client tries again (DESIGN.md, "Durability").
 """
 
@@ -15,6 +16,7 @@ from email.policy import compat32
 from typing import TYPE_CHECKING
 
 from engine import log_lines as lines
+from engine.config import Direction
 from engine.queue_store import NewMessage
 from engine.smtp_server import BaseSmtpHandler, Envelope, Reply
 from engine.timestamps import now
@@ -36,6 +38,8 @@ class GatewaySmtpHandler(BaseSmtpHandler):
         self.peer = ("", 0)
         self.mid: int | None = None
         self.rid = 0
+        #: the RELAYLIST entry this host matched when it connected (None: not a relay host)
+        self.relay_entry: str | None = None
 
     def connected(self, peer: tuple[str, int], local: tuple[str, int]) -> Reply:
         engine = self.engine
@@ -44,7 +48,11 @@ class GatewaySmtpHandler(BaseSmtpHandler):
         engine.counters.system.connections_in += 1
         listener = engine.config.listener
         engine.log(lines.new_icid(self.icid, listener.name, local[0], peer[0], "(unknown)"))
-        engine.log(lines.icid_accept(self.icid))
+        self.relay_entry = listener.relay_entry(peer[0])
+        if self.relay_entry is None:
+            engine.log(lines.icid_accept(self.icid))
+        else:
+            engine.log(lines.icid_relay(self.icid, self.relay_entry))
         return Reply(220, f"{engine.config.hostname} ESMTP")
 
     def tls_started(self, protocol: str, cipher: str) -> None:
@@ -65,7 +73,7 @@ class GatewaySmtpHandler(BaseSmtpHandler):
     def rcpt_to(self, recipient: str, params: dict[str, str]) -> Reply | None:
         assert self.mid is not None
         engine = self.engine
-        if not engine.config.listener.accepts(recipient):
+        if self.relay_entry is None and not engine.config.listener.accepts(recipient):
             engine.counters.system.rejected_recipients += 1
             engine.log(lines.rcpt_rejected(self.mid, self.icid, recipient))
             return RAT_REJECT
@@ -81,7 +89,7 @@ class GatewaySmtpHandler(BaseSmtpHandler):
         message = NewMessage(
             mid=mid, icid=self.icid, sender=envelope.sender, recipients=tuple(envelope.recipients),
             body=body, received_at=time.time(), message_id=_header(headers, "Message-ID"),
-            subject=_header(headers, "Subject"), direction="incoming",
+            subject=_header(headers, "Subject"), direction=self.direction.value,
         )
         try:
             await engine.accept(message)
@@ -92,6 +100,11 @@ class GatewaySmtpHandler(BaseSmtpHandler):
         finally:
             self.mid = None
         return Reply(250, f"2.0.0 Ok: Message {mid} accepted")
+
+    @property
+    def direction(self) -> Direction:
+        """Relayed mail is outgoing (outgoing mail policies, never journaled)."""
+        return Direction.INCOMING if self.relay_entry is None else Direction.OUTGOING
 
     def _received_header(self, envelope: Envelope) -> bytes:
         """The trace header the gateway adds, as any MTA does (RFC 5321 §4.4)."""

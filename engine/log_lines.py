@@ -33,6 +33,11 @@ def icid_accept(icid: int) -> str:
     return f"ICID {icid} ACCEPT SG UNKNOWNLIST match ALL SBRS None"
 
 
+def icid_relay(icid: int, entry: str) -> str:
+    """A host of the RELAYLIST sender group connected: its mail is relayed (outgoing)."""
+    return f"ICID {icid} RELAY SG RELAYLIST match {entry} SBRS None"
+
+
 def icid_tls(icid: int, protocol: str, cipher: str) -> str:
     return f"ICID {icid} TLS success protocol {protocol} cipher {cipher}"
 

@@ -98,16 +98,20 @@ class Gateway:
         return self.port
 
     async def send(self, subject: str, body: str = "clean body",
-                   recipients: tuple[str, ...] = ("bob@example.com",)) -> dict:
+                   recipients: tuple[str, ...] = ("bob@example.com",), *,
+                   sender: str = "alice@example.org", source: str = "127.0.0.1") -> dict:
+        """Send one message from *source* (a loopback address: 127.0.0.2 and up work on
+        Linux without any set-up); returns smtplib's refused recipients."""
         msg = EmailMessage()
-        msg["From"] = "alice@example.org"
+        msg["From"] = sender
         msg["To"] = ", ".join(recipients)
         msg["Subject"] = subject
         msg["Message-ID"] = f"<{subject.replace(' ', '.')}@example.org>"
         msg.set_content(body)
 
         def send():
-            with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as client:
+            with smtplib.SMTP("127.0.0.1", self.port, timeout=30,
+                              source_address=(source, 0)) as client:
                 return client.send_message(msg, to_addrs=list(recipients))
         return await asyncio.to_thread(send)
 

@@ -9,6 +9,7 @@ from engine.config_changes import (
     AddAcceptedDomain,
     AddMember,
     AddPolicy,
+    AddRelayHost,
     AddRoute,
     AddTrustedCa,
     SetDelivery,
@@ -83,6 +84,19 @@ def test_semantic_problems_are_reported():
         from_xml(text)
 
 
+@pytest.mark.parametrize(("hosts", "problem"), [
+    ("<relay_host>relay.example.com</relay_host>",
+     '<relay_list>: "relay.example.com" is not a valid entry: enter an IP address'),
+    ("<relay_host>10.1.1.5</relay_host><relay_host>10.1.1.5/32</relay_host>",
+     "host access table: RELAYLIST: 10.1.1.5 is entered more than once."),
+])
+def test_bad_and_repeated_relay_hosts_are_reported(hosts, problem):
+    with pytest.raises(ConfigXmlError) as caught:
+        from_xml(f"<config><hostname>gw.example.com</hostname><listener><relay_list>{hosts}"
+                 "</relay_list></listener></config>")
+    assert any(problem in p for p in caught.value.problems), caught.value.problems
+
+
 def test_default_policy_must_be_last():
     config = _rich_config()
     config.incoming.policies.reverse()
@@ -105,6 +119,8 @@ def _mail_config() -> Config:
         SetListenerAddress("0.0.0.0:2526"),
         AddAcceptedDomain("example.com"),
         AddAcceptedDomain(".Example.org"),
+        AddRelayHost("10.1.1.5"),
+        AddRelayHost("2001:DB8::/32"),
         SetMaxMessageSize(5 * 1024 * 1024),
         SetOfferTls(False),
         AddRoute("ALL", ("usedns",)),
@@ -134,6 +150,8 @@ def test_mail_settings_round_trip_exactly():
     assert to_xml(from_xml(text)) == text
     for fragment in ("<listener_address>0.0.0.0:2526</listener_address>",
                      "<domain>.example.org</domain>",
+                     "<relay_list>\n      <relay_host>10.1.1.5</relay_host>\n"
+                     "      <relay_host>2001:db8::/32</relay_host>\n    </relay_list>",
                      "<route_domain>ALL</route_domain>\n      <destination>USEDNS</destination>",
                      "<destination>[::1]:2527</destination>",
                      "<tls>Required - Verify</tls>",
