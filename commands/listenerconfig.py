@@ -1,10 +1,13 @@
-"""``listenerconfig``: the public SMTP listener and its recipient access table (RAT).
+"""``listenerconfig``: the public SMTP listener, its host access table (HAT) and its
+recipient access table (RAT).
 
 segcli has one listener.  Its RAT lists the domains mail is accepted for
 (``example.com``, or ``.example.com`` for every sub-domain); every other recipient
-is refused, so the gateway is never an open relay.  EDIT follows AsyncOS's listener
-sub-menu (NAME, INTERFACE, LIMITS, SETUP, RCPTACCESS); every edit is a pending
-change until ``commit``.
+is refused, so the gateway is never an open relay.  The HAT's RELAYLIST sender group
+names the hosts that may relay (addresses or networks): their mail may be for any
+domain and is outgoing mail.  EDIT follows AsyncOS's listener sub-menu (NAME,
+INTERFACE, LIMITS, SETUP, HOSTACCESS, RCPTACCESS); every edit is a pending change
+until ``commit``.
 """
 
 from __future__ import annotations
@@ -26,8 +29,10 @@ from engine.addresses import InvalidValue
 from engine.config import Listener, check_listener_name
 from engine.config_changes import (
     AddAcceptedDomain,
+    AddRelayHost,
     Change,
     RemoveAcceptedDomain,
+    RemoveRelayHost,
     SetListenerAddress,
     SetListenerName,
     SetMaxMessageSize,
@@ -35,14 +40,24 @@ from engine.config_changes import (
 )
 
 COMMAND = "listenerconfig"
+RAT_FORMS = ("rcptaccess add <domain>[,<domain>...] | rcptaccess delete <domain> | "
+             "rcptaccess print")
+HAT_FORMS = ("hostaccess add <address|network>[,...] | hostaccess delete <address|network> | "
+             "hostaccess print")
 FORMS = ("print | name <name> | address <host:port> | maxsize <size> | tls on|off | "
-         "rcptaccess add <domain>[,<domain>...] | rcptaccess delete <domain> | rcptaccess print")
+         f"{HAT_FORMS} | {RAT_FORMS}")
 EDIT_OPERATIONS = [
     ("NAME", "Change the name of the listener."),
     ("INTERFACE", "Change the address and port the listener listens on."),
     ("LIMITS", "Change the injection limits."),
     ("SETUP", "Configure general options."),
+    ("HOSTACCESS", "Modify the Host Access Table."),
     ("RCPTACCESS", "Modify the Recipient Access Table."),
+]
+HAT_OPERATIONS = [
+    ("NEW", "Add hosts to the RELAYLIST sender group."),
+    ("DELETE", "Remove a host from the RELAYLIST sender group."),
+    ("PRINT", "Display the table."),
 ]
 RAT_OPERATIONS = [
     ("NEW", "Create a new entry."),
@@ -52,6 +67,9 @@ RAT_OPERATIONS = [
 DOMAIN_SYNTAX = ('Domains such as "example.com" are allowed.\n'
                  'Partial domains such as ".example.com" (all of its sub-domains) are allowed.\n'
                  "Separate multiple entries with commas.")
+HOST_SYNTAX = ('IP addresses such as "10.1.1.5" are allowed.\n'
+               'Networks such as "10.1.1.0/24" or "2001:db8::/32" are allowed.\n'
+               "Separate multiple entries with commas.")
 SIZE_QUESTION = ("Enter the maximum message size. Add a trailing k for kilobytes, M for "
                  "megabytes, or no letter for bytes.")
 
@@ -60,12 +78,17 @@ def _accepted_domains(session: CliSession) -> list[str]:
     return session.config.listener.accepted_domains
 
 
+def _relay_hosts(session: CliSession) -> list[str]:
+    return session.config.listener.relay_hosts
+
+
 @command(
     COMMAND,
-    summary="Configure mail listeners (the SMTP listener and its recipient access table)",
+    summary="Configure mail listeners (the SMTP listener, its host and recipient access tables)",
     help="""
 listenerconfig        lists the listener; EDIT opens its sub-menu: NAME, INTERFACE
                       (address and port), LIMITS (maximum message size), SETUP (STARTTLS),
+                      HOSTACCESS (the RELAYLIST of the host access table: NEW, DELETE, PRINT),
                       RCPTACCESS (the recipient access table: NEW, DELETE, PRINT)
 
 One-line forms:
@@ -77,16 +100,22 @@ listenerconfig tls on|off                              offer STARTTLS or not
 listenerconfig rcptaccess add <domain>[,<domain>...]   accept mail for these domains
 listenerconfig rcptaccess delete <domain>              stop accepting mail for a domain
 listenerconfig rcptaccess print                        the recipient access table
+listenerconfig hostaccess add <address|network>[,...]  let these hosts relay (outgoing mail)
+listenerconfig hostaccess delete <address|network>     stop a host relaying
+listenerconfig hostaccess print                        the host access table
 
-Entries are example.com (the domain) or .example.com (its sub-domains).  Mail for any
-other recipient is refused.  Changes need a commit; a --smtp start option overrides
-the address until the next start without it.
+Recipient access table entries are example.com (the domain) or .example.com (its
+sub-domains).  Mail for any other recipient is refused, except from the hosts of the
+RELAYLIST sender group (10.1.1.5, 10.1.1.0/24): they relay to any domain, and their
+mail meets the outgoing mail policies (never journaled to Threat Defense).  Changes need
+a commit; a --smtp start option overrides the address until the next start without it.
 """,
     changes_config=True,
     grammar={
         "print": None, "name": None, "address": None, "maxsize": None,
         "tls": {"on": None, "off": None},
         "rcptaccess": {"add": None, "delete": Names(_accepted_domains), "print": None},
+        "hostaccess": {"add": None, "delete": Names(_relay_hosts), "print": None},
     },
 )
 async def listenerconfig(session: CliSession, args: list[str]) -> None:
@@ -141,6 +170,20 @@ def _say_rat(session: CliSession) -> None:
     for entry in listener.accepted_domains:
         say(f"{entry:<{width}}ACCEPT")
     say(f"{'ALL':<{width}}REJECT")
+
+
+def _say_hat(session: CliSession) -> None:
+    """The host access table: the RELAYLIST sender group, then everyone else."""
+    listener, say = session.config.listener, session.dialog.say
+    say()
+    say(f"Host Access Table for {listener.name}:")
+    say("RELAYLIST (policy RELAYED: may relay to any domain; outgoing mail policies)")
+    for entry in listener.relay_hosts:
+        say(f"    {entry}")
+    if not listener.relay_hosts:
+        say("    (no hosts)")
+    say("ALL (sender group UNKNOWNLIST, policy ACCEPTED: recipient access table; "
+        "incoming mail policies)")
 
 
 # -- the dialog ------------------------------------------------------------------------
@@ -202,6 +245,51 @@ async def _edit_setup(session: CliSession) -> None:
         session.record(SetOfferTls(offer))
 
 
+async def _edit_hat(session: CliSession) -> None:
+    """HOSTACCESS: the table, then NEW / DELETE / PRINT until a blank answer."""
+    while True:
+        _say_hat(session)
+        choice = await session.dialog.menu(HAT_OPERATIONS)
+        if choice is None:
+            return
+        if choice == "NEW":
+            await _hat_new(session)
+        elif choice == "DELETE":
+            await _hat_delete(session)
+
+
+async def _hat_new(session: CliSession) -> None:
+    def check(answer: str) -> list[Change]:
+        return accept(session, _relay_changes(answer))
+
+    changes = await session.dialog.ask_required(
+        "Enter the hosts that may relay mail through this listener.\n" + HOST_SYNTAX,
+        validate=check,
+    )
+    record_all(session, changes)
+
+
+def _relay_changes(text: str) -> list[Change]:
+    entries = values.split_list(text)
+    if not entries:
+        raise InvalidValue("You must enter a value.")
+    return [AddRelayHost(entry) for entry in entries]
+
+
+async def _hat_delete(session: CliSession) -> None:
+    entries = list(session.config.listener.relay_hosts)
+    if not entries:
+        session.dialog.error("The RELAYLIST sender group has no hosts to delete.")
+        return
+    index = await session.dialog.choose(
+        entries, "Enter the address or number of the host you wish to delete.", allow_blank=True
+    )
+    if index is not None:
+        session.record(RemoveRelayHost(entries[index]))
+        session.dialog.say()
+        session.dialog.say(f"{entries[index]} is deleted.")
+
+
 async def _edit_rat(session: CliSession) -> None:
     """RCPTACCESS: the table, then NEW / DELETE / PRINT until a blank answer."""
     while True:
@@ -253,6 +341,7 @@ _EDIT_HANDLERS: dict[str, Callable[[CliSession], Awaitable[None]]] = {
     "INTERFACE": _edit_interface,
     "LIMITS": _edit_limits,
     "SETUP": _edit_setup,
+    "HOSTACCESS": _edit_hat,
     "RCPTACCESS": _edit_rat,
 }
 
@@ -264,6 +353,7 @@ def _batch(session: CliSession, verb: str, rest: list[str]) -> None:
     if verb == "print" and not rest:
         _list_listeners(session)
         _say_details(session)
+        _say_hat(session)
         _say_rat(session)
     elif verb == "name" and len(rest) == 1:
         record_all(session, [SetListenerName(rest[0])])
@@ -275,8 +365,21 @@ def _batch(session: CliSession, verb: str, rest: list[str]) -> None:
         record_all(session, [SetOfferTls(checked(parse_on_off, rest[0]))])
     elif verb == "rcptaccess" and rest:
         _batch_rat(session, rest[0].lower(), rest[1:])
+    elif verb == "hostaccess" and rest:
+        _batch_hat(session, rest[0].lower(), rest[1:])
     else:
         raise usage(COMMAND, FORMS)
+
+
+def _batch_hat(session: CliSession, verb: str, rest: list[str]) -> None:
+    if verb == "print" and not rest:
+        _say_hat(session)
+    elif verb == "add" and rest:
+        record_all(session, checked(_relay_changes, join_words(rest)))
+    elif verb == "delete" and len(rest) == 1:
+        record_all(session, [RemoveRelayHost(rest[0])])
+    else:
+        raise usage(COMMAND, HAT_FORMS)
 
 
 def _batch_rat(session: CliSession, verb: str, rest: list[str]) -> None:
@@ -287,6 +390,5 @@ def _batch_rat(session: CliSession, verb: str, rest: list[str]) -> None:
     elif verb == "delete" and len(rest) == 1:
         record_all(session, [RemoveAcceptedDomain(rest[0])])
     else:
-        raise usage(COMMAND, "rcptaccess add <domain>[,<domain>...] | rcptaccess delete <domain> | "
-                             "rcptaccess print")
+        raise usage(COMMAND, RAT_FORMS)
 

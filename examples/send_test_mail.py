@@ -9,6 +9,10 @@ spam     carries the GTUBE string: delivered with [SPAM] in the subject, not jou
 virus    carries the EICAR test file: dropped, not journaled
 partner  to @partners.example.com: journaled to the custom intake address (policy partners)
 
+Sent with --source from a host of the listener's RELAYLIST (`listenerconfig hostaccess
+add 127.0.0.2`, then `commit`), the same messages are outgoing mail: they meet the
+outgoing mail policies and nothing is journaled.
+
 Watch it with `tophosts`, the mail log (data dir: logs/mail_logs/mail.current) and the
 SETD simulator's dashboard.  Only the standard library is used.
 """
@@ -54,13 +58,17 @@ def main() -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=2525)
     parser.add_argument("--sender", default="alice@example.org")
+    parser.add_argument("--source", default="",
+                        help="local address to send from, e.g. 127.0.0.2 (any 127/8 address "
+                             "works on Linux): a RELAYLIST host's mail is outgoing")
     parser.add_argument("paths", nargs="*", metavar="PATH",
                         help=f"which messages to send: {', '.join(PATHS)} (default: all)")
     args = parser.parse_args()
     unknown = [p for p in args.paths if p not in PATHS]
     if unknown:
         parser.error(f"unknown path(s): {', '.join(unknown)}; choose from {', '.join(PATHS)}")
-    with smtplib.SMTP(args.host, args.port, timeout=30) as client:
+    source = (args.source, 0) if args.source else None
+    with smtplib.SMTP(args.host, args.port, timeout=30, source_address=source) as client:
         for path in args.paths or PATHS:
             message = build(path, args.sender)
             client.send_message(message)

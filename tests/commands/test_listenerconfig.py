@@ -1,4 +1,4 @@
-"""``listenerconfig``: the SMTP listener and its recipient access table, in-process."""
+"""``listenerconfig``: the SMTP listener, its host and recipient access tables, in-process."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ def test_listing_and_edit_menu(appliance):
                  "- NAME - Change the name of the listener.",
                  "- INTERFACE - Change the address and port the listener listens on.",
                  "- LIMITS - Change the injection limits.", "- SETUP - Configure general options.",
+                 "- HOSTACCESS - Modify the Host Access Table.",
                  "- RCPTACCESS - Modify the Recipient Access Table."):
         assert line in term.text
     assert not session.pending
@@ -139,6 +140,11 @@ def test_tls_on_again(appliance):
     ("listenerconfig rcptaccess add example.com,EXAMPLE.COM", "already in the recipient access"),
     ("listenerconfig rcptaccess delete example.com", "example.com is not in the recipient access"),
     ("listenerconfig rcptaccess frob", "usage is listenerconfig rcptaccess add"),
+    ("listenerconfig hostaccess add 10.1.1.300", '"10.1.1.300" is not a valid entry'),
+    ("listenerconfig hostaccess add relay.example.com", "enter an IP address such as 10.1.1.5"),
+    ("listenerconfig hostaccess add 10.1.1.5,10.1.1.5/32", "10.1.1.5 is already in the RELAYLIST"),
+    ("listenerconfig hostaccess delete 10.9.9.9", "10.9.9.9 is not in the RELAYLIST"),
+    ("listenerconfig hostaccess delete", "usage is listenerconfig hostaccess add"),
     ("listenerconfig frobnicate", "Invalid arguments when processing: usage is listenerconfig"),
     ("listenerconfig print extra", "usage is listenerconfig"),
 ])
@@ -156,7 +162,7 @@ def test_completion(appliance):
     seed(appliance, "listenerconfig rcptaccess add example.com")
     _, _, session = run_session(appliance, [])
     assert suggestions(session, ["listenerconfig"], "") == [
-        "address", "maxsize", "name", "print", "rcptaccess", "tls"]
+        "address", "hostaccess", "maxsize", "name", "print", "rcptaccess", "tls"]
     assert suggestions(session, ["listenerconfig", "rcptaccess", "delete"], "") == ["example.com"]
     assert suggestions(session, ["listenerconfig", "tls"], "o") == ["off", "on"]
 
@@ -165,3 +171,45 @@ def test_help_lists_the_batch_forms(appliance):
     _, term, _ = run_session(appliance, ["help listenerconfig"])
     assert "listenerconfig rcptaccess add <domain>[,<domain>...]" in term.text
     assert "listenerconfig address <host:port>" in term.text
+
+
+def test_hostaccess_batch_forms_canonical_entries_and_print(appliance):
+    status, term, _ = run_session(appliance, [
+        "listenerconfig hostaccess add 10.1.1.5, 10.2.0.0/16 2001:DB8::/32",
+        "listenerconfig hostaccess add 192.168.7.9/24",
+        "listenerconfig hostaccess delete 10.2.0.0/16",
+        COMMIT,
+        "listenerconfig hostaccess print",
+    ])
+    assert status == 0, term.text
+    assert committed(appliance).listener.relay_hosts == ["10.1.1.5", "2001:db8::/32",
+                                                         "192.168.7.0/24"]
+    assert ("Host Access Table for IncomingMail:\n"
+            "RELAYLIST (policy RELAYED: may relay to any domain; outgoing mail policies)\n"
+            "    10.1.1.5\n    2001:db8::/32\n    192.168.7.0/24\n"
+            "ALL (sender group UNKNOWNLIST, policy ACCEPTED: recipient access table; "
+            "incoming mail policies)\n") in term.text
+
+
+def test_hostaccess_interactively_with_a_wrong_answer_asked_again(appliance):
+    status, term, session = run_session(appliance, [
+        "listenerconfig", "edit", "1", "hostaccess",
+        "new", "10.1.1.0/33", "10.1.1.0/24, 127.0.0.2",
+        "delete", "2", "print", "", "", "",
+    ])
+    assert status == 1  # one wrong answer was given
+    assert "Enter the hosts that may relay mail through this listener." in term.text
+    assert '"10.1.1.0/33" is not a valid entry' in term.text
+    assert "127.0.0.2 is deleted." in term.text
+    assert session.config.listener.relay_hosts == ["10.1.1.0/24"]
+    assert committed(appliance).listener.relay_hosts == []  # pending until commit
+
+
+def test_hostaccess_delete_on_an_empty_group(appliance):
+    status, term, session = run_session(appliance, [
+        "listenerconfig", "edit", "1", "hostaccess", "delete", "", "", "",
+    ])
+    assert status == 1
+    assert "The RELAYLIST sender group has no hosts to delete." in term.text
+    assert "    (no hosts)" in term.text
+    assert not session.pending

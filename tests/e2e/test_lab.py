@@ -3,6 +3,7 @@ and nothing acknowledged lost when the process is killed with ``kill -9``."""
 
 from __future__ import annotations
 
+import smtplib
 import subprocess
 import sys
 
@@ -43,6 +44,40 @@ def test_every_path_of_the_test_mail_script(lab):
     assert "antivirus positive 'EICAR-AV-Test'" in log and "CASE spam positive" in log
     assert log.count("successfully delivered for scanning with Cisco Secure Email Threat Defense.") == 2
     assert gateway.terminate() == 0
+
+
+def test_mail_from_a_relay_host_is_outgoing_and_not_journaled(lab, data_dir):
+    gateway = lab()
+    console = run_segcli(data_dir, "listenerconfig hostaccess add 127.0.0.2\n"
+                                   'commit "let the second loopback address relay"\n')
+    assert console.returncode == 0, console.stdout + console.stderr
+    # an attached console's commit reaches the running appliance within a second or so;
+    # until then a foreign recipient is refused by the recipient access table
+    wait_for(lambda: _may_relay("127.0.0.2", gateway.smtp_port), what="the RELAYLIST in force",
+             timeout=30)
+    assert not _may_relay("127.0.0.1", gateway.smtp_port)  # everyone else: still no relay
+    sent = subprocess.run([sys.executable, "examples/send_test_mail.py", "--port",
+                           str(gateway.smtp_port), "--source", "127.0.0.2", "clean"],
+                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert sent.returncode == 0, sent.stderr
+    wait_for(lambda: len(gateway.sink_messages()) == 1, what="the outgoing message delivered")
+    log = gateway.mail_log()
+    assert "RELAY SG RELAYLIST match 127.0.0.2 SBRS None" in log
+    assert "matched all recipients for per-recipient policy DEFAULT in the outbound table" in log
+    assert "in the inbound table" not in log
+    assert "TDC:" not in log and gateway.accepted(gateway.default_intake) == []
+    assert gateway.terminate() == 0
+
+
+def _may_relay(source: str, port: int) -> bool:
+    """Whether the gateway takes a recipient outside its recipient access table from
+    *source* (the transaction is reset before DATA: nothing is sent)."""
+    with smtplib.SMTP("127.0.0.1", port, timeout=30, source_address=(source, 0)) as client:
+        client.ehlo()
+        client.mail("alice@example.com")
+        code, _ = client.rcpt("dave@partner.example.net")
+        client.rset()
+    return code == 250
 
 
 def test_nothing_acknowledged_is_lost_after_kill_9(lab, data_dir, unused_port):
