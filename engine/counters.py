@@ -164,7 +164,7 @@ class SystemCounters:
     recipients_received: int = 0
     rejected_recipients: int = 0
     dropped_messages: int = 0
-    #: recipients of bounce messages (DSNs) the gateway generated; it sends none yet
+    #: recipients of the bounce messages (DSNs) the gateway generated
     generated_bounces: int = 0
     connections_in: int = 0
     messages_in_work_queue: int = 0

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from engine import log_lines as lines
+from engine.bounce_message import Failure
 from engine.config import TlsMode
 from engine.counters import BounceCause
 from engine.dns_resolver import DnsError, DnsHardError
@@ -390,9 +391,16 @@ class DeliveryQueues:
 
     def _bounce(self, name: str, dcid: int, shipment: Shipment, rids: set[int], status: str,
                 code: str, text: str, cause: BounceCause) -> None:
-        for rid, address in shipment.recipients:
-            if rid in rids:
-                self._bounce_one(name, dcid, shipment, rid, address, status, code, text, cause)
+        """Hard bounces: logged and counted per recipient, and one bounce message to the
+        sender for them all (queued before their outcome, see :mod:`engine.bounces`)."""
+        failed = [(rid, address) for rid, address in shipment.recipients if rid in rids]
+        for rid, address in failed:
+            self._bounce_one(name, dcid, shipment, rid, address, status, code, text, cause)
+        self.engine.bounces.send(
+            shipment.mid, shipment.sender,
+            [(rid, Failure(address, status, reason_for(status), code, text))
+             for rid, address in failed],
+            shipment.body, shipment.received_at)
         self._shipment_done(shipment)
 
     def _bounce_one(self, name: str, dcid: int, shipment: Shipment, rid: int, address: str,

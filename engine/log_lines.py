@@ -162,6 +162,16 @@ def bounced(dcid: int, mid: int, sender: str, recipient: str, rid: int, status: 
             f"{status} - {reason} {_response(code, text)}")
 
 
+def bounce_generated(mid: int, original: int) -> str:
+    """A bounce message (DSN) to the sender of *original*; ``Start MID n ICID 0`` follows."""
+    return f"MID {mid} was generated for bounce of MID {original}"
+
+
+def double_bounce(mid: int, rid: int, status: str, reason: str, code: str, text: str) -> str:
+    """A bounce message could not be delivered either: nobody is told (no bounce of a bounce)."""
+    return f"Double bounce: MID {mid} to {rid} - {status} - {reason} {_response(code, text)}"
+
+
 def pending_till(mid: int, rids: Sequence[int], when: str) -> str:
     return f"Message {mid} to RID {_rids(rids)} pending till {when}"
 

@@ -21,6 +21,8 @@ from twisted.internet import defer
 
 from engine import log_lines as lines
 from engine import queue_store
+from engine.bounce_message import Failure
+from engine.bounces import Bounces
 from engine.config import Config, Direction, Endpoint
 from engine.counter_store import CounterStore
 from engine.counters import BounceCause, Counters
@@ -57,6 +59,7 @@ class MailEngine:
         self.resolver = DnsResolver.from_settings(self.config.dns)
         self.tdc = TdcQueue(self)
         self.delivery = DeliveryQueues(self)
+        self.bounces = Bounces(self)
         self._tracking: list[tuple[int, float, str]] = []
         self._finished: list[tuple[list[int], str, str]] = []
         self._tdc_tls: tuple[tuple[str, ...], ClientTls] | None = None
@@ -212,6 +215,10 @@ class MailEngine:
                 host.hard_bounce(BounceCause.FILTER, attempted=False)
                 self.log_and_track(part.mid, lines.bounced(
                     0, part.mid, message.sender, address, rid, status, reason, "000", reason))
+            self.bounces.send(part.mid, message.sender,
+                              [(rid, Failure(address, status, reason, "000", reason))
+                               for rid, address in part.recipients],
+                              part.body, message.received_at)
         else:
             self.counters.system.dropped_messages += 1
         self.log(lines.message_finished(part.mid, "aborted"))

@@ -104,10 +104,10 @@ def _candidates(line: str, by: SearchBy, pattern: re.Pattern[str] | int) -> Iter
             yield int(match.group(1)), match.group(2)
 
 
-# -- a message's family: its splits and journal copies ----------------------------------------
+# -- a message's family: its splits, journal copies and bounce messages --------------------------
 @dataclass(frozen=True)
 class Member:
-    """A message of a family: ``kind`` is ``inbound``, ``split`` or ``journal``."""
+    """A message of a family: ``kind`` is ``inbound``, ``split``, ``journal`` or ``bounce``."""
 
     mid: int
     kind: str
@@ -136,6 +136,9 @@ class Family:
                            f"(recipients {member.recipients})")
             elif member.kind == "journal":
                 out.append(f"MID {member.mid}: TDC journal copy of MID {member.origin_mid} "
+                           f"(to {member.recipients})")
+            elif member.kind == "bounce":
+                out.append(f"MID {member.mid}: bounce message for MID {member.origin_mid} "
                            f"(to {member.recipients})")
         return out
 

@@ -116,6 +116,18 @@ def record_work(mid: int, policy: str | None, state: str, new_messages: Sequence
     return job
 
 
+def insert_queued(message: NewMessage, deliveries: Sequence[NewDelivery]):
+    """A message the gateway made itself (a bounce) straight onto the delivery queues:
+    the message and its deliveries in one transaction; returns the deliveries' row ids."""
+    def job(connection: Connection) -> list[int]:
+        db = _dbapi(connection)
+        db.execute(_INSERT_MESSAGE, _message_row(message))
+        return [db.execute(_INSERT_DELIVERY, (d.mid, d.rid, d.recipient, d.destination, ACTIVE, 0,
+                                              d.next_attempt, d.expires_at, "")).lastrowid
+                for d in deliveries]
+    return job
+
+
 def finish_deliveries(row_ids: Iterable[int], state: str, error: str = ""):
     """Deliveries done (``delivered``, ``bounced``, ``expired``, ``deleted``); a message
     whose deliveries are all done is ``done`` too (its body can go)."""

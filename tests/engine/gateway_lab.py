@@ -91,6 +91,8 @@ class Gateway:
     setd: Endpoint_
     log_path: Path
     dns_zone: object
+    #: the senders' mail server (example.org): where bounce messages arrive
+    senders: Endpoint_ = field(default_factory=Endpoint_)
     port: int = 0
 
     async def start(self) -> int:
@@ -174,11 +176,12 @@ def dns_zone(run):
 
 @pytest.fixture
 def gateway(run, tmp_path, dns_zone, smtp_servers, tls_material, server_tls):
-    sink, setd = Endpoint_(), Endpoint_()
+    sink, setd, senders = Endpoint_(), Endpoint_(), Endpoint_()
     _, sink_port = smtp_servers.start(lambda: ScriptedHandler(sink))
+    _, senders_port = smtp_servers.start(lambda: ScriptedHandler(senders))
     _, setd_port = smtp_servers.start(lambda: ScriptedHandler(setd), tls_context=server_tls)
     for domain, mx in (("example.com", "mx.example.com"), ("sales.example.com", "mx.example.com"),
-                       ("setd.test", "mx.setd.test")):
+                       ("setd.test", "mx.setd.test"), ("example.org", "mx.example.org")):
         dns_zone.add_mail_domain(domain, mx)
     config = replay(Config(), [
         SetTdc(True, INTAKE),
@@ -189,14 +192,15 @@ def gateway(run, tmp_path, dns_zone, smtp_servers, tls_material, server_tls):
     config.hostname = "gw.example.com"
     config.listener.accepted_domains = ["example.com", ".example.com"]
     config.dns.servers = [Endpoint(*dns_zone.address)]
-    config.host_ports = {"mx.example.com": sink_port, "mx.setd.test": setd_port}
+    config.host_ports = {"mx.example.com": sink_port, "mx.setd.test": setd_port,
+                         "mx.example.org": senders_port}
     config.trusted_cas = [tls_material.ca_pem().decode()]
     config.tdc.timers.time_scale = TIME_SCALE
     data = tmp_path / "data"
     store = Store.open(data)
     engine = MailEngine(store, data, lambda: config, version="15.5.1-055", serial="S")
     gateway = Gateway(engine, config, sink, setd, data / "logs" / "mail_logs" / "mail.current",
-                      dns_zone)
+                      dns_zone, senders)
     yield gateway
     run(engine.stop())
     store.close()
