@@ -82,6 +82,8 @@ async def deleterecipients(session: CliSession, args: list[str]) -> None:
 @command("bouncerecipients", summary="Bounce messages from the queue", help="""
 bouncerecipients                    asks by host, by sender or all, then for confirmation
 bouncerecipients host <host> | sender <address> | all   the same in one line
+
+Each sender gets a bounce message (DSN) for its bounced recipients.
 """, grammar={"host": None, "sender": None, "all": None}, role=Role.OPERATOR)
 async def bouncerecipients(session: CliSession, args: list[str]) -> None:
     await _remove(session, args, bounce=True)

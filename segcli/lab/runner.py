@@ -29,6 +29,9 @@ from segcli.lab.sink import DeliverySink
 
 LAB_DOMAIN = "example.com"
 SINK_HOST = "mx.example.com"
+#: the senders' domain of the examples: its MX is the sink too, so that bounce messages
+#: (and outgoing mail to it) arrive where the lab shows them
+SENDER_DOMAIN = "example.org"
 PARTNERS = "partners"
 CUSTOM_DOMAIN = "mail.eu.cmd.cisco.com"
 #: Preferred loopback ports (a busy one is replaced by a free one, and the config follows).
@@ -83,6 +86,7 @@ class Lab:
         dns_port = _preferred_or_free(self.zone.start, PREFERRED["dns"])
         self.zone.add_mail_domain(LAB_DOMAIN, SINK_HOST)
         self.zone.add_mail_domain(f"{PARTNERS}.{LAB_DOMAIN}", SINK_HOST)
+        self.zone.add_mail_domain(SENDER_DOMAIN, SINK_HOST)
         default = self.setd.ensure_default_intake()
         custom = (self.setd.find_intake(PARTNERS)
                   or self.setd.setup_intake(name=PARTNERS, domain=CUSTOM_DOMAIN))

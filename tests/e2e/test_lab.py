@@ -80,6 +80,21 @@ def _may_relay(source: str, port: int) -> bool:
     return code == 250
 
 
+def test_the_sender_of_undeliverable_mail_gets_a_bounce_message_in_the_sink(lab):
+    gateway = lab()
+    gateway.send("ann@nowhere.example.com", "undeliverable")  # accepted; no such domain in DNS
+    wait_for(lambda: len(gateway.sink_messages()) == 1, what="the bounce message in the sink")
+    [bounce] = gateway.sink_messages()
+    assert b"Content-Type: multipart/report; report-type=delivery-status" in bounce
+    assert b"Final-Recipient: rfc822; ann@nowhere.example.com" in bounce
+    assert b"Status: 5.1.2" in bounce and b"Subject: undeliverable" in bounce
+    log = gateway.mail_log()
+    assert "5.1.2 - Bad destination host ('000', ['DNS Hard Error looking up " \
+           "nowhere.example.com (MX) : NXDomain'])" in log
+    assert "was generated for bounce of MID 1" in log
+    assert gateway.terminate() == 0
+
+
 def test_nothing_acknowledged_is_lost_after_kill_9(lab, data_dir, unused_port):
     gateway = lab()
     # SETD hangs and the sink is unreachable, so everything stays queued.
