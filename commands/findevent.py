@@ -65,8 +65,8 @@ findevent -t <regex>      messages whose envelope recipient (or TDC intake addre
 
 Regular expressions are case-insensitive.  A history shows the log lines of the message,
 of its connections (ICID, DCIDs), of its split parts, of its TDC journal copies and of
-the bounce messages sent for it, then message tracking's TDC line.  With several matches, the interactive form asks which one;
-a one-line form lists them and shows each history.
+the bounce messages sent for it, then message tracking's TDC line.  With several matches,
+the interactive form asks which one; a one-line form lists them and shows each history.
 """,
     grammar={flag: None for flag in _FLAGS} | {"-l": {"all": None, "current": None}},
 )
