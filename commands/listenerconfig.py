@@ -108,7 +108,8 @@ Recipient access table entries are example.com (the domain) or .example.com (its
 sub-domains).  Mail for any other recipient is refused, except from the hosts of the
 RELAYLIST sender group (10.1.1.5, 10.1.1.0/24): they relay to any domain, and their
 mail meets the outgoing mail policies (never journaled to Threat Defense).  Changes need
-a commit; a --smtp start option overrides the address until the next start without it.
+a commit; the listener moves to a new address at once (a --smtp start option overrides
+the address until the next start without it).
 """,
     changes_config=True,
     grammar={
@@ -159,6 +160,9 @@ def _say_details(session: CliSession) -> None:
     override = session.appliance.options.smtp
     if override is not None and override != listener.address:
         say(f"(This process listens on {override}: the --smtp start option overrides the address.)")
+    problem = session.appliance.listener_problem
+    if problem:
+        say(f"({problem})")
 
 
 def _say_rat(session: CliSession) -> None:

@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from twisted.internet.error import CannotListenError
+
 from engine.config import Config, Endpoint
 from engine.config_changes import Change, replay
 from engine.store import ConfigVersion, Store
@@ -62,6 +64,9 @@ class Appliance:
         #: The mail engine, in the process that runs the appliance (None in extra consoles).
         self.mail: MailEngine | None = None
         self.smtp_port: int | None = None
+        #: why the listener is not on its configured address (None: it is, or no mail here)
+        self.listener_problem: str | None = None
+        self._moves: list[asyncio.Future] = []
 
     @classmethod
     def open(cls, options: StartOptions) -> Appliance:
@@ -169,11 +174,40 @@ class Appliance:
 
         self.mail = MailEngine(self.store, self.options.data_dir, lambda: self.config,
                                version=ASYNCOS_VERSION, serial=self.serial)
-        self.on_config_change(lambda version: self.mail.apply_config(version.config))
+        self.on_config_change(self._mail_config_changed)
         self.smtp_port = await self.mail.start(self.smtp_endpoint)
         return self.smtp_port
 
+    def _mail_config_changed(self, version: ConfigVersion) -> None:
+        if self.mail is None:
+            return
+        self.mail.apply_config(version.config)
+        if self.options.smtp is None:  # a --smtp start option pins the address
+            self._moves = [move for move in self._moves if not move.done()]
+            self._moves.append(asyncio.ensure_future(self._move_listener(version.config)))
+
+    async def _move_listener(self, config: Config) -> None:
+        """Follow a committed listener address, as the appliance does at commit; when the
+        address cannot be had, keep listening where we are and say so (``listener_problem``)."""
+        mail, wanted = self.mail, config.listener.address
+        if mail is None or wanted != self.config.listener.address:
+            return  # stopped, or a newer commit moved it again (its own move follows)
+        try:
+            await mail.listen_on(wanted)
+        except CannotListenError as exc:
+            reason = getattr(exc.socketError, "strerror", None) or exc.socketError
+            self.listener_problem = (f"The listener could not listen on {wanted} ({reason}); "
+                                     f"it still listens on {mail.endpoint}.")
+            log.warning("%s", self.listener_problem)
+            return
+        self.listener_problem = None
+        if mail.endpoint is not None:
+            self.smtp_port = mail.endpoint.port
+
     async def stop(self) -> None:
+        for move in self._moves:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await move
         if self.mail is not None:
             await self.mail.stop()
             self.mail = None

@@ -10,6 +10,7 @@ been through it and puts every stored delivery back on its queue.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections import defaultdict
@@ -18,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from twisted.internet import defer
+from twisted.internet.error import CannotListenError
 
 from engine import log_lines as lines
 from engine import queue_store
@@ -299,9 +301,13 @@ class MailEngine:
         """Stop accepting connections (open ones may finish); False if already suspended."""
         if self._port is None:
             return False
-        await defer.maybeDeferred(self._port.stopListening).asFuture(asyncio.get_running_loop())
-        self._port = None
+        port, self._port = self._port, None
+        await self._stop_listening(port)
         return True
+
+    @staticmethod
+    async def _stop_listening(port) -> None:
+        await defer.maybeDeferred(port.stopListening).asFuture(asyncio.get_running_loop())
 
     def resume_listener(self) -> bool:
         if self._port is not None or self._factory is None:
@@ -356,8 +362,8 @@ class MailEngine:
             return
         self._stopped = True
         if self._port is not None:
-            await defer.maybeDeferred(self._port.stopListening).asFuture(asyncio.get_running_loop())
-            self._port = None
+            port, self._port = self._port, None
+            await self._stop_listening(port)
         if self._factory is not None:
             self._factory.close_all()
         for task in list(self._work):
@@ -371,9 +377,46 @@ class MailEngine:
         self.mail_log.close()
 
     def apply_config(self, config: Config) -> None:
-        """A new configuration was committed: follow it where it matters at once."""
+        """A new configuration was committed: follow it where it matters at once (the
+        listener's address is the appliance's business: see :meth:`listen_on`)."""
         self.resolver.configure([(s.host, s.port) for s in config.dns.servers],
                                 timeout=config.dns.timeout)
+        if self._factory is not None:  # new connections get the new greeting and size limit
+            self._factory.config = dataclasses.replace(
+                self._factory.config, hostname=config.hostname,
+                max_message_size=config.listener.max_message_size)
+
+    @property
+    def endpoint(self) -> Endpoint | None:
+        """Where the listener listens (or would, while suspended); None before start."""
+        return self._endpoint if self._factory is not None else None
+
+    async def listen_on(self, endpoint: Endpoint) -> None:
+        """Move the listener to *endpoint* (a committed address change).  Open connections
+        carry on.  Raises CannotListenError when the new address cannot be had; the
+        listener then stays where it was."""
+        if self._factory is None or endpoint == self._endpoint:
+            return
+        if self._port is None:  # suspended: resuming listens on the new address
+            self._endpoint = endpoint
+            return
+        old = self._port
+        try:
+            port = listen_smtp(self._factory, endpoint.port, endpoint.host)
+        except CannotListenError:
+            if endpoint.port != self._endpoint.port:
+                raise
+            # the same port on another address (127.0.0.1 -> 0.0.0.0): let go of it first
+            await self._stop_listening(old)
+            try:
+                port = listen_smtp(self._factory, endpoint.port, endpoint.host)
+            except CannotListenError:
+                self._port = listen_smtp(self._factory, self._endpoint.port, self._endpoint.host)
+                raise
+        else:
+            await self._stop_listening(old)
+        self._port = port
+        self._endpoint = Endpoint(endpoint.host, port.getHost().port)
 
 
 def _domain(address: str) -> str:

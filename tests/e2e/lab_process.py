@@ -29,11 +29,16 @@ class LabProcess:
     sink_dir: Path
 
     @classmethod
-    def start(cls, data_dir: Path) -> LabProcess:
+    def start(cls, data_dir: Path, *, smtp: str | None = "127.0.0.1:0") -> LabProcess:
+        """Start the lab; ``smtp=None`` listens where the configuration says."""
+        env = segcli_env()
+        options = ["--smtp", smtp] if smtp else []
+        if smtp is None:
+            del env["SEGCLI_SMTP"]
         process = subprocess.Popen(
-            [*SEGCLI, "--data", str(data_dir), "lab", "--smtp", "127.0.0.1:0"],
+            [*SEGCLI, "--data", str(data_dir), "lab", *options],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, env=segcli_env(), cwd=REPO)
+            text=True, env=env, cwd=REPO)
         banner = _read_banner(process)
         return cls(
             process, data_dir,

@@ -4,6 +4,7 @@ and nothing acknowledged lost when the process is killed with ``kill -9``."""
 from __future__ import annotations
 
 import smtplib
+import socket
 import subprocess
 import sys
 
@@ -17,8 +18,8 @@ from tests.e2e.lab_process import LabProcess, wait_for
 def lab(data_dir):
     labs: list[LabProcess] = []
 
-    def start() -> LabProcess:
-        labs.append(LabProcess.start(data_dir))
+    def start(**options) -> LabProcess:
+        labs.append(LabProcess.start(data_dir, **options))
         return labs[-1]
 
     yield start
@@ -93,6 +94,35 @@ def test_the_sender_of_undeliverable_mail_gets_a_bounce_message_in_the_sink(lab)
            "nowhere.example.com (MX) : NXDomain'])" in log
     assert "was generated for bounce of MID 1" in log
     assert gateway.terminate() == 0
+
+
+def test_a_committed_listener_address_takes_effect_at_once(lab, data_dir, unused_port):
+    first = unused_port
+    setup = run_segcli(data_dir, f"listenerconfig address 127.0.0.1:{first}\n"
+                                 'commit "the lab listens here"\n')
+    assert setup.returncode == 0, setup.stdout + setup.stderr
+    gateway = lab(smtp=None)  # no --smtp: the configured address
+    assert gateway.smtp_port == first
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        second = probe.getsockname()[1]
+    console = run_segcli(data_dir, f"listenerconfig address 127.0.0.1:{second}\n"
+                                   'commit "move the listener"\n')
+    assert console.returncode == 0, console.stdout + console.stderr
+    wait_for(lambda: _answers(second), what="the listener on its new address", timeout=30)
+    assert not _answers(first)
+    gateway.smtp_port = second
+    gateway.send("bob@example.com", "after the move")
+    wait_for(lambda: len(gateway.sink_messages()) == 1, what="mail through the moved listener")
+    assert gateway.terminate() == 0
+
+
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+            return client.recv(64).startswith(b"220 ")
+    except OSError:
+        return False
 
 
 def test_nothing_acknowledged_is_lost_after_kill_9(lab, data_dir, unused_port):
