@@ -13,6 +13,7 @@ until ``commit``.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from commands.editing import (
     accept,
@@ -249,95 +250,86 @@ async def _edit_setup(session: CliSession) -> None:
         session.record(SetOfferTls(offer))
 
 
-async def _edit_hat(session: CliSession) -> None:
-    """HOSTACCESS: the table, then NEW / DELETE / PRINT until a blank answer."""
+@dataclass(frozen=True)
+class _AccessTable:
+    """One of the listener's two tables, edited alike: NEW takes a comma separated list (one
+    change per entry, all or nothing), DELETE picks one entry, PRINT shows the table."""
+
+    show: Callable[[CliSession], None]
+    operations: list[tuple[str, str]]
+    entries: Callable[[CliSession], list[str]]
+    add: Callable[[str], Change]
+    remove: Callable[[str], Change]
+    new_question: str
+    delete_question: str
+    empty: str
+    forms: str
+
+    def changes(self, text: str) -> list[Change]:
+        entries = values.split_list(text)
+        if not entries:
+            raise InvalidValue("You must enter a value.")
+        return [self.add(entry) for entry in entries]
+
+
+async def _edit_table(session: CliSession, table: _AccessTable) -> None:
+    """The table, then NEW / DELETE / PRINT until a blank answer (PRINT: shown again)."""
     while True:
-        _say_hat(session)
-        choice = await session.dialog.menu(HAT_OPERATIONS)
+        table.show(session)
+        choice = await session.dialog.menu(table.operations)
         if choice is None:
             return
         if choice == "NEW":
-            await _hat_new(session)
+            await _table_new(session, table)
         elif choice == "DELETE":
-            await _hat_delete(session)
+            await _table_delete(session, table)
 
 
-async def _hat_new(session: CliSession) -> None:
+async def _table_new(session: CliSession, table: _AccessTable) -> None:
     def check(answer: str) -> list[Change]:
-        return accept(session, _relay_changes(answer))
+        return accept(session, table.changes(answer))
 
-    changes = await session.dialog.ask_required(
-        "Enter the hosts that may relay mail through this listener.\n" + HOST_SYNTAX,
-        validate=check,
-    )
+    changes = await session.dialog.ask_required(table.new_question, validate=check)
     record_all(session, changes)
 
 
-def _relay_changes(text: str) -> list[Change]:
-    entries = values.split_list(text)
+async def _table_delete(session: CliSession, table: _AccessTable) -> None:
+    entries = list(table.entries(session))
     if not entries:
-        raise InvalidValue("You must enter a value.")
-    return [AddRelayHost(entry) for entry in entries]
-
-
-async def _hat_delete(session: CliSession) -> None:
-    entries = list(session.config.listener.relay_hosts)
-    if not entries:
-        session.dialog.error("The RELAYLIST sender group has no hosts to delete.")
+        session.dialog.error(table.empty)
         return
-    index = await session.dialog.choose(
-        entries, "Enter the address or number of the host you wish to delete.", allow_blank=True
-    )
+    index = await session.dialog.choose(entries, table.delete_question, allow_blank=True)
     if index is not None:
-        session.record(RemoveRelayHost(entries[index]))
+        session.record(table.remove(entries[index]))
         session.dialog.say()
         session.dialog.say(f"{entries[index]} is deleted.")
 
 
-async def _edit_rat(session: CliSession) -> None:
-    """RCPTACCESS: the table, then NEW / DELETE / PRINT until a blank answer."""
-    while True:
-        _say_rat(session)
-        choice = await session.dialog.menu(RAT_OPERATIONS)
-        if choice is None:
-            return
-        if choice == "NEW":
-            await _rat_new(session)
-        elif choice == "DELETE":
-            await _rat_delete(session)
-        # PRINT: the table is shown again at the top of the loop
+def _batch_table(session: CliSession, table: _AccessTable, verb: str, rest: list[str]) -> None:
+    if verb == "print" and not rest:
+        table.show(session)
+    elif verb == "add" and rest:
+        record_all(session, checked(table.changes, join_words(rest)))
+    elif verb == "delete" and len(rest) == 1:
+        record_all(session, [table.remove(rest[0])])
+    else:
+        raise usage(COMMAND, table.forms)
 
 
-async def _rat_new(session: CliSession) -> None:
-    def check(answer: str) -> list[Change]:
-        return accept(session, _add_changes(answer))
-
-    changes = await session.dialog.ask_required(
-        "Enter the domains to accept mail for.\n" + DOMAIN_SYNTAX, validate=check,
-    )
-    record_all(session, changes)
-
-
-def _add_changes(text: str) -> list[Change]:
-    """One change per entry of a comma separated list; repeats in the list are refused."""
-    entries = values.split_list(text)
-    if not entries:
-        raise InvalidValue("You must enter a value.")
-    return [AddAcceptedDomain(entry) for entry in entries]
-
-
-async def _rat_delete(session: CliSession) -> None:
-    entries = list(session.config.listener.accepted_domains)
-    if not entries:
-        session.dialog.error("The recipient access table has no entries to delete.")
-        return
-    index = await session.dialog.choose(
-        entries, "Enter the name or number of the entry you wish to delete.", allow_blank=True
-    )
-    if index is not None:
-        session.record(RemoveAcceptedDomain(entries[index]))
-        session.dialog.say()
-        session.dialog.say(f"{entries[index]} is deleted.")
+HOST_ACCESS = _AccessTable(
+    show=_say_hat, operations=HAT_OPERATIONS, entries=_relay_hosts,
+    add=AddRelayHost, remove=RemoveRelayHost,
+    new_question="Enter the hosts that may relay mail through this listener.\n" + HOST_SYNTAX,
+    delete_question="Enter the address or number of the host you wish to delete.",
+    empty="The RELAYLIST sender group has no hosts to delete.", forms=HAT_FORMS,
+)
+RECIPIENT_ACCESS = _AccessTable(
+    show=_say_rat, operations=RAT_OPERATIONS, entries=_accepted_domains,
+    add=AddAcceptedDomain, remove=RemoveAcceptedDomain,
+    new_question="Enter the domains to accept mail for.\n" + DOMAIN_SYNTAX,
+    delete_question="Enter the name or number of the entry you wish to delete.",
+    empty="The recipient access table has no entries to delete.", forms=RAT_FORMS,
+)
 
 
 _EDIT_HANDLERS: dict[str, Callable[[CliSession], Awaitable[None]]] = {
@@ -345,8 +337,8 @@ _EDIT_HANDLERS: dict[str, Callable[[CliSession], Awaitable[None]]] = {
     "INTERFACE": _edit_interface,
     "LIMITS": _edit_limits,
     "SETUP": _edit_setup,
-    "HOSTACCESS": _edit_hat,
-    "RCPTACCESS": _edit_rat,
+    "HOSTACCESS": lambda session: _edit_table(session, HOST_ACCESS),
+    "RCPTACCESS": lambda session: _edit_table(session, RECIPIENT_ACCESS),
 }
 
 
@@ -368,31 +360,8 @@ def _batch(session: CliSession, verb: str, rest: list[str]) -> None:
     elif verb == "tls" and len(rest) == 1:
         record_all(session, [SetOfferTls(checked(parse_on_off, rest[0]))])
     elif verb == "rcptaccess" and rest:
-        _batch_rat(session, rest[0].lower(), rest[1:])
+        _batch_table(session, RECIPIENT_ACCESS, rest[0].lower(), rest[1:])
     elif verb == "hostaccess" and rest:
-        _batch_hat(session, rest[0].lower(), rest[1:])
+        _batch_table(session, HOST_ACCESS, rest[0].lower(), rest[1:])
     else:
         raise usage(COMMAND, FORMS)
-
-
-def _batch_hat(session: CliSession, verb: str, rest: list[str]) -> None:
-    if verb == "print" and not rest:
-        _say_hat(session)
-    elif verb == "add" and rest:
-        record_all(session, checked(_relay_changes, join_words(rest)))
-    elif verb == "delete" and len(rest) == 1:
-        record_all(session, [RemoveRelayHost(rest[0])])
-    else:
-        raise usage(COMMAND, HAT_FORMS)
-
-
-def _batch_rat(session: CliSession, verb: str, rest: list[str]) -> None:
-    if verb == "print" and not rest:
-        _say_rat(session)
-    elif verb == "add" and rest:
-        record_all(session, checked(_add_changes, join_words(rest)))
-    elif verb == "delete" and len(rest) == 1:
-        record_all(session, [RemoveAcceptedDomain(rest[0])])
-    else:
-        raise usage(COMMAND, RAT_FORMS)
-
