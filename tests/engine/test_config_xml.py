@@ -220,6 +220,14 @@ def test_the_example_configuration_still_loads():
     assert config.hostname == "esa1.example.com"
 
 
+def test_the_lab_example_is_exactly_what_showconfig_prints():
+    """README: examples/lab-config.xml is a lab configuration "as showconfig prints it"."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "examples" / "lab-config.xml").read_text()
+    assert to_xml(from_xml(text)) == text
+
+
 def _problems(text: str) -> list[str]:
     with pytest.raises(ConfigXmlError) as caught:
         from_xml(text)
