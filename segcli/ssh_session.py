@@ -36,7 +36,9 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from engine.appliance import ASYNCOS_VERSION, MODEL
+from engine.config_files import config_dir
 from segcli.ssh_lines import split_commands
+from segcli.ssh_scp import ScpCommand, ScpTransfer
 from segcli.ssh_sftp import ConfigurationFiles, ConfigurationTransfer
 from segcli.ssh_shells import ChannelCli, Login, PlainCli, PromptCli, Pty
 
@@ -47,8 +49,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-LEGACY_SCP = ("segcli: the legacy SCP protocol (scp -O) is not supported; scp without -O "
-              "(OpenSSH 9 and later) and sftp work, under /configuration.\n")
+UNSUPPORTED_SCP = ("segcli: scp copies single files into and out of /configuration "
+                   "(no -r: there are no directories to copy).\n")
 #: ``ssh -o SetEnv=SEGCLI_PLAIN=1`` asks for the plain renderer even at a real terminal.
 PLAIN_ENV = b"SEGCLI_PLAIN"
 
@@ -61,7 +63,7 @@ class SshContext:
     accounts: Accounts
     last_logins: LastLogins
     #: The CLIs running now, so that a stopping server can end them.
-    clis: set[ChannelCli] = field(default_factory=set)
+    clis: set[ChannelCli | ScpTransfer] = field(default_factory=set)
 
     @property
     def data_dir(self) -> Path:
@@ -177,7 +179,7 @@ class SessionRequests:
         self.avatar = avatar
         self.pty: Pty | None = None
         self.plain = False
-        self.cli: ChannelCli | None = None
+        self.cli: ChannelCli | ScpTransfer | None = None
 
     def getPty(self, term: bytes, windowSize, modes) -> None:
         rows, columns = windowSize[0], windowSize[1]
@@ -204,7 +206,7 @@ class SessionRequests:
     def execCommand(self, proto, command: bytes) -> None:
         text = command.decode("utf-8", "replace")
         if text.split(maxsplit=1)[:1] == ["scp"]:
-            _refuse(proto, LEGACY_SCP)
+            self._scp(proto, text)
             return
         self._start(PlainCli(self._login(), proto, self.pty, split_commands(text)), proto,
                     greet=False)
@@ -218,6 +220,20 @@ class SessionRequests:
             self.cli.channel_closed()
 
     # -- helpers ---------------------------------------------------------------------------
+    def _scp(self, proto, text: str) -> None:
+        """The legacy SCP protocol (``scp -O``, paramiko's scp module), as the appliance
+        serves /configuration to it."""
+        command = ScpCommand.parse(text)
+        if command is None:
+            _refuse(proto, UNSUPPORTED_SCP)
+            return
+        context = self.avatar.context
+        transfer = ScpTransfer(command, proto, config_dir(context.data_dir),
+                               may_write=str(self.avatar.user.role) != "readonly")
+        self.cli = transfer
+        context.clis.add(transfer)
+        transfer.start(on_end=lambda: context.clis.discard(transfer))
+
     def _login(self) -> Login:
         context = self.avatar.context
         return Login(user=self.avatar.user.name, role=self.avatar.user.role,

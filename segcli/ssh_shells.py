@@ -38,6 +38,7 @@ from segcli.ssh_lines import MAX_TYPEAHEAD, ChannelLineReader, KeyboardLineReade
 if TYPE_CHECKING:
     from engine.appliance import Appliance
     from engine.users import Role
+    from segcli.ssh_scp import ScpTransfer
 
 log = logging.getLogger(__name__)
 
@@ -110,10 +111,11 @@ class ChannelWriter:
         return self._crlf
 
 
-class _ClientBytes:
-    """The "transport" Conch writes the client's bytes into (SSHSession.dataReceived)."""
+class ClientBytes:
+    """The "transport" Conch writes the client's bytes into (SSHSession.dataReceived), for
+    whatever serves the channel (a CLI, an SCP transfer)."""
 
-    def __init__(self, cli: ChannelCli) -> None:
+    def __init__(self, cli: ChannelCli | ScpTransfer) -> None:
         self._cli = cli
 
     def write(self, data: bytes) -> None:
@@ -239,7 +241,7 @@ class ChannelCli:
         self._on_end = on_end
         self._task = asyncio.ensure_future(self._run(greeting))
         self._task.add_done_callback(self._ended)
-        self._proto.makeConnection(_ClientBytes(self))
+        self._proto.makeConnection(ClientBytes(self))
 
     async def _run(self, greeting: Callable[[], Awaitable[str]]) -> int:
         raise NotImplementedError
@@ -309,11 +311,16 @@ class ChannelCli:
                 log.error("SSH session of %s failed", self.login.user, exc_info=error)
         if not self._closed:
             self._closed = True
-            channel = self._proto.session
-            channel.conn.sendRequest(channel, b"exit-status", struct.pack(">L", status))
-            self._proto.loseConnection()
+            send_exit_status(self._proto, status)
         self.out.closed = True
         self._on_end()
+
+
+def send_exit_status(proto, status: int) -> None:
+    """End an exec or shell request: its exit status, then the channel closes."""
+    channel = proto.session
+    channel.conn.sendRequest(channel, b"exit-status", struct.pack(">L", status))
+    proto.loseConnection()
 
 
 def _status(session: CliSession, status: int, *, interactive: bool) -> int:

@@ -186,10 +186,10 @@ def test_exec_with_a_pty_uses_the_plain_renderer(ssh_appliance, client_key):
     assert "\x1b[" not in console.raw
 
 
-def test_legacy_scp_is_refused_clearly(ssh_appliance, client_key):
-    result = ssh(ssh_appliance, "scp -f /configuration/x.xml", key=client_key)
+def test_an_scp_form_that_cannot_be_served_is_refused_clearly(ssh_appliance, client_key):
+    result = ssh(ssh_appliance, "scp -r -f /configuration", key=client_key)
     assert result.returncode == 1
-    assert b"legacy SCP protocol" in result.stderr
+    assert b"scp copies single files into and out of /configuration" in result.stderr
 
 
 # -- without a pty -------------------------------------------------------------------------------
