@@ -141,8 +141,10 @@ class DeliveryQueues:
         for domain in domains:
             destination = self._destinations[domain]
             destination.coming -= 1
-            if destination.coming <= 0 and not destination.ready:
-                destination.wake(everyone=True)  # nothing more: idle links close now
+            if destination.coming <= 0:
+                # Nothing more is on its way: every idle link wakes up; those that find a
+                # shipment ready carry it, the others close now (not after IDLE_HOLD).
+                destination.wake(everyone=True)
 
     async def stop(self) -> None:
         self._stopping = True

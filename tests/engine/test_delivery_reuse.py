@@ -48,3 +48,18 @@ async def test_suspending_delivery_closes_a_connection_waiting_for_mail(gateway,
     finally:
         queues.resume()
         queues.arrived(["example.com"])
+
+
+async def test_when_nothing_more_is_coming_every_idle_link_wakes(gateway):
+    """The last message's shipment is ready for one idle link: the others must not wait out
+    the idle hold with nothing to carry (they close; the one that takes it carries it)."""
+    queues = gateway.engine.delivery
+    destination = queues._destinations["example.com"]
+    loop = asyncio.get_running_loop()
+    waiters = [loop.create_future() for _ in range(3)]
+    destination.idle.extend(waiters)
+    queues.expect(["example.com"])
+    destination.ready.append(object())  # the last message's shipment, just queued
+    queues.arrived(["example.com"])
+    assert [w.done() for w in waiters] == [True, True, True]
+    destination.ready.clear()
