@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from commands.errors import UsageError
 from commands.session import CliSession
 from engine.config import Config
-from engine.dns_resolver import NXDOMAIN, TIMEOUT, DnsError, DnsResolver
+from engine.dns_resolver import NXDOMAIN, TIMEOUT, DnsError, DnsHardError, DnsResolver
 from engine.log_files import mail_log_directory
 
 #: What each DNS failure means, by the reason word the resolver reports.
@@ -108,7 +108,7 @@ class HostNotFound(Exception):
 
 async def host_addresses(session: CliSession, host: str) -> list[str]:
     """A host's addresses as the gateway finds them: an address literal as it is, a name
-    by its A records through the gateway's DNS.  HostNotFound when there are none."""
+    by its A and AAAA records through the gateway's DNS.  HostNotFound when there are none."""
     literal = host.strip("[]")
     try:
         ipaddress.ip_address(literal)
@@ -116,9 +116,10 @@ async def host_addresses(session: CliSession, host: str) -> list[str]:
     except ValueError:
         pass
     try:
-        answer = await resolver(session).lookup(host, "A")
+        return (await resolver(session).addresses(host))[0]
+    except DnsHardError as error:
+        if error.reason == "NoAnswer":
+            raise HostNotFound(f"{host} has no address (A or AAAA) records.") from None
+        raise HostNotFound(dns_failure(host, error)) from None
     except DnsError as error:
         raise HostNotFound(dns_failure(host, error)) from None
-    if not answer.records:
-        raise HostNotFound(f"{host} has no address (A) records.")
-    return answer.records

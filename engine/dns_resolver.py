@@ -135,7 +135,9 @@ class _TtlCache:
     """Answers kept for their TTL, so a queue of copies for one domain asks DNS once.
 
     Only answers are kept, not failures: when a trainer repairs the zone during a drill,
-    the retry sees the repair (AsyncOS's own negative caching is not emulated).
+    the retry sees the repair (AsyncOS's own negative caching is not emulated).  An
+    answer without records ("the name has none of this type") is an answer: kept for the
+    time its SOA allows (RFC 2308), not at all without one.
     """
 
     def __init__(self, clock: Callable[[], float]) -> None:
@@ -154,7 +156,7 @@ class _TtlCache:
         return replace(answer, ttl=math.ceil(left))
 
     def put(self, key: tuple[str, str], answer: DnsAnswer) -> None:
-        if answer.ttl > 0 and answer.rdata:
+        if answer.ttl > 0:  # "no records of this type" too, for as long as its SOA allows
             self._entries[key] = (self._clock() + answer.ttl, answer)
 
     def flush(self) -> int:
@@ -286,7 +288,8 @@ class DnsResolver:
             raise _classify(exc, name, rdtype) from exc
         rrset = answer.rrset
         return DnsAnswer(
-            name=name, rdtype=rdtype, ttl=rrset.ttl if rrset is not None else 0,
+            name=name, rdtype=rdtype,
+            ttl=rrset.ttl if rrset is not None else _negative_ttl(answer.response),
             rdata=tuple(rrset) if rrset is not None else (),
             server=f"{answer.nameserver}#{answer.port}",
         )
@@ -310,21 +313,45 @@ class DnsResolver:
         )
         if not exchangers:
             raise DnsHardError(domain, "MX", "NullMX")
-        found = await asyncio.gather(*(self.lookup(host, "A") for _, host in exchangers),
+        found = await asyncio.gather(*(self.addresses(host) for _, host in exchangers),
                                      return_exceptions=True)
-        hosts = [MxHost(pref, host, _addresses(a), min(mx.ttl, a.ttl))
-                 for (pref, host), a in zip(exchangers, found, strict=True)
-                 if isinstance(a, DnsAnswer) and a.rdata]
+        hosts = [MxHost(pref, host, result[0], min(mx.ttl, result[1]))
+                 for (pref, host), result in zip(exchangers, found, strict=True)
+                 if not isinstance(result, BaseException)]
         if hosts:
             return hosts
-        raise _worst(found, exchangers)
+        raise _worst(found, exchangers[0][1])
+
+    async def addresses(self, host: str) -> tuple[list[str], int]:
+        """*host*'s IPv4 then IPv6 addresses (A and AAAA, asked at once) and their TTL.
+
+        One type failing does not matter when the other answers; when neither has an
+        address, the worse error is raised (a soft one before a hard one), or a hard
+        ``NoAnswer`` for the A records when the name simply has none."""
+        found = await asyncio.gather(self.lookup(host, "A"), self.lookup(host, "AAAA"),
+                                     return_exceptions=True)
+        answers = [a for a in found if isinstance(a, DnsAnswer) and a.rdata]
+        if answers:
+            return [r for a in answers for r in _addresses(a)], min(a.ttl for a in answers)
+        raise _worst(found, _normalise(host))
 
     async def _implicit_mx(self, domain: str, mx: DnsAnswer) -> MxHost:
-        address = await self.lookup(domain, "A")
-        if not address.rdata:
-            raise DnsHardError(domain, "MX", "NoAnswer")
-        ttl = min(mx.ttl, address.ttl) if mx.ttl else address.ttl
-        return MxHost(0, domain, _addresses(address), ttl)
+        try:
+            addresses, ttl = await self.addresses(domain)
+        except DnsHardError as error:
+            if error.reason != "NoAnswer":
+                raise
+            raise DnsHardError(domain, "MX", "NoAnswer") from None
+        return MxHost(0, domain, addresses, min(mx.ttl, ttl) if mx.ttl else ttl)
+
+
+def _negative_ttl(response) -> int:
+    """RFC 2308: how long an answer without records may be kept, from the SOA that came
+    with it (the smaller of its TTL and its minimum); 0 without one."""
+    for rrset in getattr(response, "authority", ()):
+        if rrset.rdtype == dns.rdatatype.SOA and len(rrset):
+            return min(rrset.ttl, rrset[0].minimum)
+    return 0
 
 
 def _normalise(name: str) -> str:
@@ -369,10 +396,9 @@ def _server_failure(errors: Sequence[tuple]) -> str:
     return NO_NAMESERVERS
 
 
-def _worst(found: Sequence[DnsAnswer | BaseException], exchangers: Sequence[tuple[int, str]]
-           ) -> BaseException:
-    """The error to raise when no exchanger has an address: soft beats hard (it may
-    heal), hard beats "no address records"."""
+def _worst(found: Sequence[object], name: str) -> BaseException:
+    """The error to raise when no lookup gave an address: soft beats hard (it may heal),
+    hard beats "no address records"."""
     errors = [f for f in found if isinstance(f, BaseException)]
     for error in errors:
         if isinstance(error, DnsSoftError):
@@ -382,4 +408,4 @@ def _worst(found: Sequence[DnsAnswer | BaseException], exchangers: Sequence[tupl
             return error  # a bug, not a DNS answer: let it show
     if errors:
         return errors[0]
-    return DnsHardError(exchangers[0][1], "A", "NoAnswer")
+    return DnsHardError(name, "A", "NoAnswer")

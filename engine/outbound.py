@@ -80,12 +80,12 @@ async def route_for(domain: str, config: Config, resolver: DnsResolver) -> Route
 
 
 async def _addresses(host: str, resolver: DnsResolver) -> list[str]:
-    """A route host's addresses: an IP literal as it is, a name by its A records."""
+    """A route host's addresses: an IP literal as it is, a name by its A and AAAA records."""
     try:
         ipaddress.ip_address(host.strip("[]"))
         return [host.strip("[]")]
     except ValueError:
-        return (await resolver.lookup(host, "A")).records
+        return (await resolver.addresses(host))[0]
 
 
 def _targets(hosts: list[MxHost], config: Config) -> tuple[Target, ...]:

@@ -1,6 +1,6 @@
 """A small authoritative DNS server on loopback, so every drill runs on one machine.
 
-It holds the MX and A records of the lab's mail domains (the simulator registers its
+It holds the MX and address (A, AAAA) records of the lab's mail domains (the simulator registers its
 intake domains: ``beta.cmd.cisco.com MX 10 mx.beta.cmd.cisco.com`` and
 ``mx.beta.cmd.cisco.com A 127.0.0.1``), answers NXDOMAIN for every other name, and
 fails on demand per name -- SERVFAIL, REFUSED or silence (a timeout) -- so the gateway's
@@ -22,10 +22,14 @@ from twisted.internet.error import CannotListenError
 from twisted.names import common, dns, server
 
 DEFAULT_TTL = 300
+#: How long a resolver may remember that a name has no records of a type (RFC 2308: the
+#: SOA's minimum, sent with such an answer).  Short, so that a record added in a drill
+#: shows soon; ``dnsflush`` at the gateway makes it show at once.
+NEGATIVE_TTL = 30
 
 #: The record types this zone holds, by their Twisted type code.
-_RECORD_CLASSES = {dns.A: dns.Record_A, dns.MX: dns.Record_MX}
-_TYPE_NAMES = {dns.A: "A", dns.MX: "MX"}
+_RECORD_CLASSES = {dns.A: dns.Record_A, dns.AAAA: dns.Record_AAAA, dns.MX: dns.Record_MX}
+_TYPE_NAMES = {dns.A: "A", dns.AAAA: "AAAA", dns.MX: "MX"}
 _TYPE_CODES = {name: code for code, name in _TYPE_NAMES.items()}
 
 
@@ -39,18 +43,19 @@ class DnsFault(StrEnum):
 
 @dataclass(frozen=True)
 class ZoneRecord:
-    """One record: ``mx.example.com 300 A 127.0.0.1`` or ``example.com 300 MX 10 mx...``."""
+    """One record: ``mx.example.com 300 A 127.0.0.1``, ``mx.example.com 300 AAAA ::1`` or
+    ``example.com 300 MX 10 mx...``."""
 
     name: str
     rdtype: str
     ttl: int
-    value: str  # the A address, or the MX exchange
+    value: str  # the A or AAAA address, or the MX exchange
     preference: int = 0
 
     def payload(self) -> Any:
         if self.rdtype == "MX":
             return dns.Record_MX(self.preference, self.value, ttl=self.ttl)
-        return dns.Record_A(self.value, ttl=self.ttl)
+        return _RECORD_CLASSES[_TYPE_CODES[self.rdtype]](self.value, ttl=self.ttl)
 
     def header(self) -> dns.RRHeader:
         return dns.RRHeader(name=self.name, type=_TYPE_CODES[self.rdtype], cls=dns.IN,
@@ -116,6 +121,10 @@ class DnsZone:
     def add_a(self, name: str, address: str = "127.0.0.1", *, ttl: int | None = None) -> None:
         """``name A address`` (added to the name's other addresses)."""
         self._add(ZoneRecord(_normalise(name), "A", self._ttl(ttl), address))
+
+    def add_aaaa(self, name: str, address: str = "::1", *, ttl: int | None = None) -> None:
+        """``name AAAA address`` (added to the name's other addresses)."""
+        self._add(ZoneRecord(_normalise(name), "AAAA", self._ttl(ttl), address))
 
     def add_mx(self, domain: str, exchange: str, preference: int = 10, *,
                ttl: int | None = None) -> None:
@@ -199,8 +208,9 @@ class DnsZone:
         answers = [r for r in self._records.get(name, [])
                    if rdtype in (dns.ALL_RECORDS, _TYPE_CODES[r.rdtype])]
         additional = [a for r in answers if r.rdtype == "MX"
-                      for a in self._records.get(r.value, []) if a.rdtype == "A"]
-        return defer.succeed(([r.header() for r in answers], [],
+                      for a in self._records.get(r.value, []) if a.rdtype in ("A", "AAAA")]
+        authority = [] if answers else [_negative_soa(name)]  # NODATA: how long to remember
+        return defer.succeed(([r.header() for r in answers], authority,
                               [a.header() for a in additional]))
 
     def _exists(self, name: str) -> bool:
@@ -247,6 +257,14 @@ class DnsZone:
     def address(self) -> tuple[str, int]:
         """``(host, port)``, as ``dnsconfig`` and DnsResolver take it."""
         return (self.host, self.port)
+
+
+def _negative_soa(name: str) -> dns.RRHeader:
+    soa = dns.Record_SOA(mname="ns.lab.test", rname="hostmaster.lab.test", serial=1,
+                         refresh=3600, retry=600, expire=86400, minimum=NEGATIVE_TTL,
+                         ttl=NEGATIVE_TTL)
+    return dns.RRHeader(name=name, type=dns.SOA, cls=dns.IN, ttl=NEGATIVE_TTL, payload=soa,
+                        auth=True)
 
 
 def _normalise(name: str) -> str:

@@ -42,12 +42,14 @@ class SmtpServers:
         self._run = run
         self._started: list[tuple[Any, Any]] = []
 
-    def start(self, handler_factory: Callable[[], Any], **config: Any) -> tuple[Any, int]:
-        """``(factory, port)`` of a new listener; *config* are SmtpServerConfig fields."""
+    def start(self, handler_factory: Callable[[], Any], *, interface: str = "127.0.0.1",
+              **config: Any) -> tuple[Any, int]:
+        """``(factory, port)`` of a new listener on *interface*; *config* are
+        SmtpServerConfig fields."""
         from engine.smtp_server import SmtpServerConfig, SmtpServerFactory, listen_smtp
 
         factory = SmtpServerFactory(handler_factory, SmtpServerConfig(**config))
-        port = listen_smtp(factory, 0)
+        port = listen_smtp(factory, 0, interface)
         self._started.append((factory, port))
         return factory, port.getHost().port
 

@@ -13,7 +13,7 @@ import dns.rdatatype
 import pytest
 
 from engine.dns_resolver import DnsHardError, DnsResolver, DnsSoftError, MxHost
-from segcli.lab.dns_zone import DnsFault, DnsZone
+from segcli.lab.dns_zone import DEFAULT_TTL, NEGATIVE_TTL, DnsFault, DnsZone
 
 
 class FakeClock:
@@ -176,10 +176,33 @@ async def test_mx_hosts_in_preference_order_with_addresses(dns_zone):
     ]
 
 
+async def test_mx_hosts_have_their_ipv4_then_their_ipv6_addresses(dns_zone):
+    dns_zone.add_mx("example.com", "dual.example.com", 10)
+    dns_zone.add_mx("example.com", "six.example.com", 20)
+    dns_zone.add_a("dual.example.com", "127.0.0.2")
+    dns_zone.add_aaaa("dual.example.com", "::1")
+    dns_zone.add_aaaa("six.example.com", "2001:db8::25", ttl=50)
+    resolver = resolver_for(dns_zone)
+    assert await resolver.mx_hosts("example.com") == [
+        MxHost(10, "dual.example.com", ["127.0.0.2", "::1"], DEFAULT_TTL),
+        MxHost(20, "six.example.com", ["2001:db8::25"], 50)]
+    answer = await resolver.lookup("six.example.com", "AAAA")
+    assert answer.records == ["2001:db8::25"] and answer.ttl == 50
+
+
+async def test_an_exchanger_without_any_address_is_a_hard_no_answer(dns_zone):
+    dns_zone.add_mx("example.com", "nowhere.example.com")
+    dns_zone.add_mx("nowhere.example.com", "other.example.com")  # the name exists, no address
+    with pytest.raises(DnsHardError) as raised:
+        await resolver_for(dns_zone).mx_hosts("example.com")
+    assert raised.value.detail == "DNS Hard Error looking up nowhere.example.com (A) : NoAnswer"
+
+
 async def test_a_record_without_mx_is_the_implicit_mx(dns_zone):
     dns_zone.add_a("bare.example", "127.0.0.5", ttl=42)
+    # valid while both answers are: "no MX" for the negative TTL, the address for 42 s
     assert await resolver_for(dns_zone).mx_hosts("bare.example") == [
-        MxHost(0, "bare.example", ["127.0.0.5"], 42)]
+        MxHost(0, "bare.example", ["127.0.0.5"], min(42, NEGATIVE_TTL))]
 
 
 async def test_nxdomain_is_a_hard_error_with_the_spec_texts(dns_zone):
@@ -253,23 +276,27 @@ async def test_answers_are_cached_for_their_ttl_and_flushed_on_demand(dns_zone):
     resolver = resolver_for(dns_zone, clock=clock)
     first = await resolver.mx_hosts("example.com")
     asked = dns_zone.queries
-    assert asked == 2 and resolver.cached == 2  # MX, then A of the exchanger
+    assert asked == 3 and resolver.cached == 3  # MX, then A and AAAA (none) of the exchanger
 
     dns_zone.remove("mx.example.com")
     dns_zone.add_a("mx.example.com", "127.0.0.7", ttl=60)
-    clock.now += 59.5
+    clock.now += NEGATIVE_TTL - 0.5
     again = await resolver.mx_hosts("example.com")
     assert [h.addresses for h in again] == [h.addresses for h in first] == [["127.0.0.1"]]
-    assert again[0].ttl == 1  # what is left of it
+    assert again[0].ttl == 31  # what is left of the MX and the A record
     assert dns_zone.queries == asked
 
-    clock.now += 1  # expired: asked again
+    clock.now += 1  # the "no AAAA" answer expired: asked again, the rest still kept
+    assert (await resolver.mx_hosts("example.com"))[0].addresses == ["127.0.0.1"]
+    assert dns_zone.queries == asked + 1
+
+    clock.now += 60  # all expired: asked again
     assert (await resolver.mx_hosts("example.com"))[0].addresses == ["127.0.0.7"]
-    assert dns_zone.queries == asked + 2
+    assert dns_zone.queries == asked + 4
 
     dns_zone.remove("mx.example.com")
     dns_zone.add_a("mx.example.com", "127.0.0.8")
-    assert resolver.flush() == 2 and resolver.cached == 0
+    assert resolver.flush() == 3 and resolver.cached == 0
     assert (await resolver.mx_hosts("example.com"))[0].addresses == ["127.0.0.8"]
 
 
@@ -278,7 +305,7 @@ async def test_concurrent_lookups_of_one_name_share_a_query(dns_zone):
     resolver = resolver_for(dns_zone)
     results = await asyncio.gather(*(resolver.mx_hosts("example.com") for _ in range(20)))
     assert all(r == results[0] for r in results)
-    assert dns_zone.queries == 2
+    assert dns_zone.queries == 3  # MX, A, AAAA: once each
 
 
 async def test_lookup_gives_records_with_ttls_for_nslookup(dns_zone):
@@ -288,7 +315,7 @@ async def test_lookup_gives_records_with_ttls_for_nslookup(dns_zone):
     assert answer.records == ["10 mx.example.com."]
     assert answer.server == f"127.0.0.1#{dns_zone.port}"
     empty = await resolver_for(dns_zone).lookup("example.com", "TXT")
-    assert empty.records == [] and empty.ttl == 0
+    assert empty.records == [] and empty.ttl == NEGATIVE_TTL  # the SOA's minimum (RFC 2308)
 
 
 async def test_second_server_answers_when_the_first_is_gone(dns_zone):
