@@ -13,6 +13,7 @@ copies of the Threat Defense Connector): that is a "Double bounce", logged and d
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -69,7 +70,7 @@ class Bounces:
             message, [NewDelivery(mid, 0, sender, domain, now, expires)]))
         stored.add_done_callback(lambda done: self._stored(done, shipment))
 
-    def _stored(self, done, shipment: Shipment) -> None:
+    def _stored(self, done: asyncio.Future[list[int]], shipment: Shipment) -> None:
         if done.cancelled() or done.exception() is not None:
             log.error("could not store the bounce message MID %s: %s", shipment.mid,
                       done.exception() if not done.cancelled() else "cancelled")
