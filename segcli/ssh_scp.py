@@ -28,7 +28,7 @@ from pathlib import Path
 
 from twisted.conch.ssh.filetransfer import SFTPError
 
-from engine.config_files import MAX_DOCUMENT_BYTES, list_config_files
+from engine.config_files import MAX_DOCUMENT_BYTES, config_dir, list_config_files
 from segcli.ssh_sftp import CONFIGURATION, VirtualPath
 from segcli.ssh_shells import ClientBytes, send_exit_status
 
@@ -80,10 +80,11 @@ class ScpCommand:
 class ScpTransfer:
     """One ``scp -t`` or ``scp -f`` on a session channel."""
 
-    def __init__(self, command: ScpCommand, proto, directory: Path, *, may_write: bool) -> None:
+    def __init__(self, command: ScpCommand, proto, data_dir: Path, *, may_write: bool) -> None:
         self.command = command
         self._proto = proto
-        self._directory = directory
+        self._data_dir = data_dir
+        self._directory = config_dir(data_dir)
         self._may_write = may_write
         self._input = bytearray()
         self._more = asyncio.Event()
@@ -267,7 +268,7 @@ class ScpTransfer:
             raise ScpError(f"{where.path}: not a regular file")
         parent, pattern = posixpath.split(where.path)
         if parent == CONFIGURATION and any(c in pattern for c in "*?["):
-            names = [n for n in list_config_files(self._directory.parent)
+            names = [n for n in list_config_files(self._data_dir)
                      if fnmatch.fnmatchcase(n, pattern)]
             if not names:
                 raise ScpError(f"{where.path}: No such file or directory")

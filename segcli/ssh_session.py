@@ -36,7 +36,6 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from engine.appliance import ASYNCOS_VERSION, MODEL
-from engine.config_files import config_dir
 from segcli.ssh_lines import split_commands
 from segcli.ssh_scp import ScpCommand, ScpTransfer
 from segcli.ssh_sftp import ConfigurationFiles, ConfigurationTransfer
@@ -228,7 +227,7 @@ class SessionRequests:
             _refuse(proto, UNSUPPORTED_SCP)
             return
         context = self.avatar.context
-        transfer = ScpTransfer(command, proto, config_dir(context.data_dir),
+        transfer = ScpTransfer(command, proto, context.data_dir,
                                may_write=str(self.avatar.user.role) != "readonly")
         self.cli = transfer
         context.clis.add(transfer)
