@@ -233,6 +233,8 @@ def relay_entry_for(entries: list[str], address: str) -> str | None:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return None
+    if ip.version == 6 and ip.ipv4_mapped:  # an IPv4 client of a listener on "::"
+        ip = ip.ipv4_mapped
     for entry in entries:
         if ip in ipaddress.ip_network(entry, strict=False):
             return entry

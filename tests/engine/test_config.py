@@ -9,6 +9,7 @@ from engine.config import (
     ConfigError,
     Direction,
     Endpoint,
+    Listener,
     ScanAction,
     SmtpRoute,
     TdcMode,
@@ -321,3 +322,16 @@ def test_config_problems_name_every_bad_mail_setting():
                      "Lab host ports: mx.example.net: The port must be",
                      "cannot both use 127.0.0.1:2525"):
         assert any(expected in problem for problem in problems), (expected, problems)
+
+
+@pytest.mark.parametrize(("peer", "entry"), [
+    ("10.1.1.7", "10.1.1.0/24"),
+    ("::ffff:10.1.1.7", "10.1.1.0/24"),  # an IPv4 client of a listener on "::"
+    ("127.0.0.2", "127.0.0.2"),
+    ("2001:db8::25", "2001:db8::/32"),
+    ("10.1.2.7", None),
+    ("not an address", None),
+])
+def test_the_relaylist_entry_a_connecting_host_matches(peer, entry):
+    listener = Listener(relay_hosts=["10.1.1.0/24", "127.0.0.2", "2001:db8::/32"])
+    assert listener.relay_entry(peer) == entry
