@@ -342,11 +342,14 @@ class MailEngine:
         """Resume after a restart (or a crash): nothing acknowledged is lost."""
         loop = asyncio.get_running_loop()
         engine = self.store.engine
-        for row in await loop.run_in_executor(None, queue_store.unprocessed_messages, engine):
+        # Both reads come before any work starts: work that ran meanwhile would store and
+        # queue its deliveries itself, and the second read would queue them once more.
+        unprocessed = await loop.run_in_executor(None, queue_store.unprocessed_messages, engine)
+        rows = await loop.run_in_executor(None, queue_store.active_deliveries, engine)
+        for row in unprocessed:
             message = _accepted_from_row(row)
             self.delivery.expect(_domains(message.recipients))
             self._start_work(message)
-        rows = await loop.run_in_executor(None, queue_store.active_deliveries, engine)
         ordinary: dict[tuple[int, str], list[dict]] = defaultdict(list)
         for row in rows:
             if row["destination"] == TDC_QUEUE:

@@ -4,10 +4,12 @@ resume (or a restart); nothing is lost either way."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from sqlalchemy import text
 
+from engine import queue_store
 from engine.config import Endpoint
 from engine.mail_engine import MailEngine
 from tests.engine.gateway_lab import until
@@ -58,5 +60,33 @@ async def test_mail_held_by_a_pause_is_processed_after_a_restart(gateway):
         await engine.start(Endpoint("127.0.0.1", 0))
         assert engine.work_pause is None  # a pause lasts as long as the process
         await until(lambda: len(gateway.sink.messages) == 2 and len(gateway.setd.messages) == 2)
+    finally:
+        await engine.stop()
+
+
+async def test_a_restart_queues_each_delivery_once_however_slow_the_store(
+        gateway, monkeypatch, unused_port):
+    """Recovery reads the stored deliveries before the held mail is processed again: the
+    work queue's own deliveries must not be read back and queued a second time."""
+    await gateway.start()
+    await _held_while_paused(gateway, 2)
+    await gateway.engine.stop()
+    for host in ("mx.example.com", "mx.setd.test"):  # nothing leaves: the queues stay full
+        gateway.config.host_ports[host] = unused_port
+    gateway.config.delivery.initial_retry = 600
+    read_deliveries = queue_store.active_deliveries
+
+    def slow_read(engine):
+        time.sleep(1.0)  # a slow disk: time enough for held mail to be processed meanwhile
+        return read_deliveries(engine)
+
+    monkeypatch.setattr(queue_store, "active_deliveries", slow_read)
+    engine = MailEngine(gateway.engine.store, gateway.engine.data_dir, lambda: gateway.config,
+                        version="15.5.1-055", serial="S")
+    try:
+        await engine.start(Endpoint("127.0.0.1", 0))  # returns once recovery has read
+        await until(lambda: engine.counters.system.messages_in_work_queue == 0)
+        assert engine.counters.host("example.com").active == 2
+        assert engine.counters.host("the.tdc.queue").active == 2
     finally:
         await engine.stop()
