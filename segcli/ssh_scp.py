@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fnmatch
-import logging
 import os
 import posixpath
 import secrets
@@ -30,9 +29,7 @@ from twisted.conch.ssh.filetransfer import SFTPError
 
 from engine.config_files import MAX_DOCUMENT_BYTES, config_dir, list_config_files
 from segcli.ssh_sftp import CONFIGURATION, VirtualPath
-from segcli.ssh_shells import ClientBytes, send_exit_status
-
-log = logging.getLogger(__name__)
+from segcli.ssh_shells import ClientBytes, exit_status_of, send_exit_status
 
 OK = b"\0"
 MAX_CONTROL_LINE = 4096
@@ -117,13 +114,7 @@ class ScpTransfer:
             return 1  # the client went away mid-transfer: nothing was kept
 
     def _ended(self, task: asyncio.Task[int]) -> None:
-        status = 255
-        if not task.cancelled():
-            error = task.exception()
-            if error is None:
-                status = task.result()
-            else:
-                log.error("SCP transfer failed", exc_info=error)
+        status = exit_status_of(task, "SCP transfer")
         if not self._closed:
             self._closed = True
             send_exit_status(self._proto, status)

@@ -302,18 +302,24 @@ class ChannelCli:
 
     # -- the end ---------------------------------------------------------------------------
     def _ended(self, task: asyncio.Task[int]) -> None:
-        status = 255
-        if not task.cancelled():
-            error = task.exception()
-            if error is None:
-                status = task.result()
-            else:
-                log.error("SSH session of %s failed", self.login.user, exc_info=error)
+        status = exit_status_of(task, f"SSH session of {self.login.user}")
         if not self._closed:
             self._closed = True
             send_exit_status(self._proto, status)
         self.out.closed = True
         self._on_end()
+
+
+def exit_status_of(task: asyncio.Task[int], what: str) -> int:
+    """What a channel's task ended with: its result, or 255 when it was cancelled (the
+    client went away) or failed (logged as *what* failing)."""
+    if task.cancelled():
+        return 255
+    error = task.exception()
+    if error is not None:
+        log.error("%s failed", what, exc_info=error)
+        return 255
+    return task.result()
 
 
 def send_exit_status(proto, status: int) -> None:
