@@ -28,7 +28,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from engine.smtp_server import BaseSmtpHandler, Envelope, SmtpServerConfig, SmtpServerFactory, listen_smtp
+from engine.smtp.server import BaseSmtpHandler, Envelope, SmtpServerConfig, SmtpServerFactory, listen_smtp
 from segcli.lab.dns_zone import DnsZone
 from segcli.lab.setd_simulator import ReceivedMessage, SetdSimulator
 

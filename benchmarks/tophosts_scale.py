@@ -25,11 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from commands import load_all
 from commands.session import CliSession
-from engine.config import Config
-from engine.delivery import Shipment
-from engine.mail_engine import MailEngine
-from engine.store import Store
-from engine.tdc_queue import JournalCopy
+from engine.config.model import Config
+from engine.mail.delivery import Shipment
+from engine.mail.mail_engine import MailEngine
+from engine.mail.tdc_queue import JournalCopy
+from engine.store.database import Store
 
 
 class _Terminal:

@@ -17,11 +17,11 @@ from commands.editing import record_all, usage
 from commands.errors import CommandError
 from commands.registry import command
 from commands.session import CliSession
-from engine import config_values as values
-from engine.addresses import InvalidValue
-from engine.config_changes import AddTrustedCa, Change, RemoveTrustedCa
-from engine.config_files import ConfigFileError, read_config_file
-from engine.timestamps import cli_time, now
+from engine.config import values
+from engine.config.addresses import InvalidValue
+from engine.config.changes import AddTrustedCa, Change, RemoveTrustedCa
+from engine.config.files import ConfigFileError, read_config_file
+from engine.observe.timestamps import cli_time, now
 
 COMMAND = "certconfig"
 FORMS = "print | import <file> | delete <number>"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from commands.errors import UsageError
 from commands.registry import command
 from commands.session import CliSession
-from engine.timestamps import cli_time, now
-from engine.users import Role
+from engine.observe.timestamps import cli_time, now
+from engine.store.users import Role
 
 NOTHING_PENDING = "No changes have been made since the last commit."
 

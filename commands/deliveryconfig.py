@@ -14,10 +14,10 @@ from collections.abc import Callable
 from commands.editing import parse_options, record_all, seconds_text, usage
 from commands.registry import command
 from commands.session import CliSession
-from engine import config_values as values
-from engine.addresses import InvalidValue
-from engine.config import INITIAL_ABOVE_MAX, DeliverySettings
-from engine.config_changes import SetDelivery
+from engine.config import values
+from engine.config.addresses import InvalidValue
+from engine.config.changes import SetDelivery
+from engine.config.model import INITIAL_ABOVE_MAX, DeliverySettings
 
 COMMAND = "deliveryconfig"
 OPTIONS = "[concurrency <n>] [retry <seconds>] [maxretry <seconds>] [maxqueue <seconds>]"

@@ -14,10 +14,10 @@ from commands.editing import checked, parse_options, record_all, usage
 from commands.errors import CommandError
 from commands.registry import Names, command
 from commands.session import CliSession
-from engine import config_values as values
-from engine.addresses import InvalidValue
-from engine.config import Config, DestinationControl, TlsMode
-from engine.config_changes import DeleteDestination, SetDestination
+from engine.config import values
+from engine.config.addresses import InvalidValue
+from engine.config.changes import DeleteDestination, SetDestination
+from engine.config.model import Config, DestinationControl, TlsMode
 
 COMMAND = "destconfig"
 OPTIONS = "[concurrency <n>] [perconn <n>] [tls no|preferred|required|preferred-verify|required-verify]"

@@ -16,9 +16,9 @@ from sqlalchemy import Engine
 
 from commands.errors import UsageError
 from commands.session import CliSession
-from engine.config import Config
-from engine.dns_resolver import NXDOMAIN, TIMEOUT, DnsError, DnsHardError, DnsResolver
-from engine.log_files import mail_log_directory
+from engine.config.model import Config
+from engine.observe.log_files import mail_log_directory
+from engine.smtp.resolver import NXDOMAIN, TIMEOUT, DnsError, DnsHardError, DnsResolver
 
 #: What each DNS failure means, by the reason word the resolver reports.
 _DNS_MEANINGS = {

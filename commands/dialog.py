@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypeVar, overload
 
 from commands.io import EndOfInput, Terminal
-from engine.addresses import InvalidValue
+from engine.config.addresses import InvalidValue
 
 T = TypeVar("T")
 Validator = Callable[[str], T]

@@ -10,9 +10,9 @@ from __future__ import annotations
 from commands.editing import accept, checked, join_words, record_all, seconds_text, usage
 from commands.registry import command
 from commands.session import CliSession
-from engine import config_values as values
-from engine.addresses import InvalidValue
-from engine.config_changes import Change, SetDns
+from engine.config import values
+from engine.config.addresses import InvalidValue
+from engine.config.changes import Change, SetDns
 
 COMMAND = "dnsconfig"
 FORMS = "print | servers <ip[:port]>[,<ip[:port]>...] | system | timeout <seconds>"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from commands.errors import CommandError, UsageError
 from commands.registry import command
 from commands.session import CliSession
-from engine.users import Role
+from engine.store.users import Role
 
 
 @command(

@@ -13,10 +13,10 @@ from typing import Any, TypeVar
 
 from commands.errors import CommandError, UsageError
 from commands.session import CliSession
-from engine.addresses import InvalidValue
-from engine.config import ConfigError
-from engine.config_changes import Change
-from engine.config_values import format_number
+from engine.config.addresses import InvalidValue
+from engine.config.changes import Change
+from engine.config.model import ConfigError
+from engine.config.values import format_number
 
 T = TypeVar("T")
 

@@ -3,7 +3,7 @@
 Search by envelope sender, MID, subject or envelope recipient (ASYNCOS.md §6), in all log
 files, a chosen few (by date) or the current one.  The history of the message found is every
 log line of it, of the connections that carried it, and of the messages made from it: its
-split parts and its TDC journal copies, linked in the store (engine/message_tracking.py).
+split parts and its TDC journal copies, linked in the store (engine/observe/tracking.py).
 Message tracking's single TDC line (SPEC.md §1) follows the log lines.
 """
 
@@ -19,10 +19,10 @@ from commands.errors import CommandError, UsageError
 from commands.grep import compile_regex
 from commands.registry import command
 from commands.session import CliSession
-from engine.addresses import InvalidValue
-from engine.log_files import FileSpan, file_span, log_files
-from engine.mail_log import CURRENT
-from engine.message_tracking import (
+from engine.config.addresses import InvalidValue
+from engine.observe.log_files import FileSpan, file_span, log_files
+from engine.observe.mail_log import CURRENT
+from engine.observe.tracking import (
     Family,
     Hit,
     SearchBy,

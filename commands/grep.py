@@ -21,9 +21,9 @@ from commands.errors import CommandError, UsageError
 from commands.registry import command
 from commands.session import CliSession
 from commands.tail import POLL_SECONDS
-from engine.addresses import InvalidValue
-from engine.log_files import LogFollower, count_file, grep_file, log_files
-from engine.mail_log import CURRENT
+from engine.config.addresses import InvalidValue
+from engine.observe.log_files import LogFollower, count_file, grep_file, log_files
+from engine.observe.mail_log import CURRENT
 
 USAGE = ("Invalid arguments when processing: usage is grep -e <regex> [-i] [-c] [-t] [-p] "
          "[-f <file pattern>] mail_logs")

@@ -11,12 +11,12 @@ from datetime import UTC, datetime
 from commands.errors import CommandError, UsageError
 from commands.registry import Names, command
 from commands.session import CliSession
-from engine import queue_store
-from engine.counters import BounceCause, HostCounters
-from engine.dns_resolver import DnsError
-from engine.log_lines import TDC_QUEUE
-from engine.outbound import route_for
-from engine.timestamps import cli_time, now
+from engine.observe.counters import BounceCause, HostCounters
+from engine.observe.log_lines import TDC_QUEUE
+from engine.observe.timestamps import cli_time, now
+from engine.smtp.outbound import route_for
+from engine.smtp.resolver import DnsError
+from engine.store import queue_store
 
 
 def _known_hosts(session: CliSession) -> list[str]:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from commands.editing import accept, checked, record_all, usage
 from commands.registry import Names, command
 from commands.session import CliSession
-from engine import config_values as values
-from engine.config_changes import Change, RemoveHostPort, SetHostPort
+from engine.config import values
+from engine.config.changes import Change, RemoveHostPort, SetHostPort
 
 COMMAND = "labconfig"
 FORMS = "print | hostport <host> <port> | delete <host>"

@@ -25,10 +25,9 @@ from commands.editing import (
 )
 from commands.registry import Names, command
 from commands.session import CliSession
-from engine import config_values as values
-from engine.addresses import InvalidValue
-from engine.config import Listener, check_listener_name
-from engine.config_changes import (
+from engine.config import values
+from engine.config.addresses import InvalidValue
+from engine.config.changes import (
     AddAcceptedDomain,
     AddRelayHost,
     Change,
@@ -39,6 +38,7 @@ from engine.config_changes import (
     SetMaxMessageSize,
     SetOfferTls,
 )
+from engine.config.model import Listener, check_listener_name
 
 COMMAND = "listenerconfig"
 RAT_FORMS = ("rcptaccess add <domain>[,<domain>...] | rcptaccess delete <domain> | "

@@ -12,15 +12,15 @@ import asyncio
 from commands.errors import CommandError, UsageError
 from commands.registry import Names, command
 from commands.session import CliSession
-from engine.config import Config
-from engine.config_changes import ReplaceConfig
-from engine.config_files import (
+from engine.config.changes import ReplaceConfig
+from engine.config.files import (
     ConfigFileError,
     list_config_files,
     locate_config_file,
     read_config_file,
 )
-from engine.config_xml import ConfigXmlError, from_xml
+from engine.config.model import Config
+from engine.config.xml_document import ConfigXmlError, from_xml
 
 METHODS = ("Paste via CLI", "Load from file")
 PASTE_INSTRUCTIONS = ('Paste the configuration file now.\n'

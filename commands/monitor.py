@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 
 from commands.errors import CommandError, UsageError
 from commands.session import CliSession
-from engine.mail_engine import MailEngine
-from engine.timestamps import cli_time
+from engine.mail.mail_engine import MailEngine
+from engine.observe.timestamps import cli_time
 
 
 def live_engine(session: CliSession, command: str) -> MailEngine:

@@ -19,8 +19,8 @@ from commands.diagnosis import dns_failure, resolver
 from commands.errors import CommandError, UsageError
 from commands.registry import command
 from commands.session import CliSession
-from engine.addresses import InvalidValue
-from engine.dns_resolver import DnsAnswer, DnsError
+from engine.config.addresses import InvalidValue
+from engine.smtp.resolver import DnsAnswer, DnsError
 
 #: The query types offered, with AsyncOS's descriptions.
 TYPES = [

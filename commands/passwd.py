@@ -15,8 +15,8 @@ import asyncio
 from commands.errors import CommandError, UsageError
 from commands.registry import command
 from commands.session import ACCESS_DENIED, CliSession
-from engine.addresses import InvalidValue
-from engine.users import Role, SetUserPassword, check_password
+from engine.config.addresses import InvalidValue
+from engine.store.users import Role, SetUserPassword, check_password
 
 #: A wrong current password costs this long, so a left-open session is no fast way to
 #: guess the password (which may open other doors).

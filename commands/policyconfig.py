@@ -7,7 +7,7 @@ all, and the column shows "Not Available" while the connector is disabled global
 (SPEC.md §4.8).  Every policy also has its ANTISPAM and ANTIVIRUS services: on or
 off, and what happens to positive messages (deliver with a subject tag, drop, bounce).
 
-Every edit is a change from :mod:`engine.config_changes`, recorded in the session
+Every edit is a change from :mod:`engine.config.changes`, recorded in the session
 and pending until ``commit``.  Interactive answers are tried on a scratch copy first,
 so a wrong answer is re-asked instead of ending the command; a one-line (batch) form
 checks all its changes before recording any, so a failed line changes nothing.
@@ -22,19 +22,8 @@ from commands.editing import accept, record_all
 from commands.errors import CommandError, UsageError
 from commands.registry import Names, command
 from commands.session import CliSession
-from engine.addresses import InvalidValue, check_email_address, member_matches, split_members
-from engine.config import (
-    Config,
-    ConfigError,
-    Direction,
-    MailPolicy,
-    PolicyTable,
-    ScanAction,
-    ScanSetting,
-    TdcMode,
-    check_policy_name,
-)
-from engine.config_changes import (
+from engine.config.addresses import InvalidValue, check_email_address, member_matches, split_members
+from engine.config.changes import (
     SCAN_SERVICES,
     AddMember,
     AddPolicy,
@@ -46,7 +35,18 @@ from engine.config_changes import (
     SetScan,
     SetThreatDefense,
 )
-from engine.config_values import check_subject_tag
+from engine.config.model import (
+    Config,
+    ConfigError,
+    Direction,
+    MailPolicy,
+    PolicyTable,
+    ScanAction,
+    ScanSetting,
+    TdcMode,
+    check_policy_name,
+)
+from engine.config.values import check_subject_tag
 
 TDC_COLUMN = "Threat Defense Connector"
 _NAME_WIDTH = 34  # where the first service column starts, as in AsyncOS tables

@@ -10,8 +10,8 @@ from __future__ import annotations
 from commands.errors import CommandError, UsageError
 from commands.registry import command
 from commands.session import CliSession
-from engine.mail_engine import MailEngine
-from engine.users import Role
+from engine.mail.mail_engine import MailEngine
+from engine.store.users import Role
 
 
 def _engine(session: CliSession) -> MailEngine:

@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from commands.monitor import ask_interval, every, interval_args, live_engine
 from commands.registry import command
 from commands.session import CliSession
-from engine.mail_engine import MailEngine
-from engine.mail_stats import read_queue_usage
+from engine.mail.mail_engine import MailEngine
+from engine.observe.stats import read_queue_usage
 
 HEADER = (
     "  Time    Connections Recipients          Recipients            Queue",

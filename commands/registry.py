@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Union
 
-from engine.users import Role
+from engine.store.users import Role
 
 if TYPE_CHECKING:
     from commands.session import CliSession

@@ -11,9 +11,9 @@ from commands.errors import CommandError, UsageError
 from commands.loadconfig import COMMIT_REMINDER, may_discard_pending, replace_config
 from commands.registry import command
 from commands.session import CliSession
-from engine.addresses import InvalidValue
-from engine.store import ConfigVersion
-from engine.timestamps import cli_time
+from engine.config.addresses import InvalidValue
+from engine.observe.timestamps import cli_time
+from engine.store.database import ConfigVersion
 
 OFFERED = 10
 USAGE = "Invalid arguments when processing: usage is rollbackconfig [<number> | print]"

@@ -12,10 +12,10 @@ from commands.errors import UsageError
 from commands.registry import command
 from commands.session import CliSession
 from engine.appliance import MODEL
-from engine.config_files import saved_config_name, write_config_file
-from engine.config_xml import to_xml
-from engine.timestamps import now
-from engine.users import Role
+from engine.config.files import saved_config_name, write_config_file
+from engine.config.xml_document import to_xml
+from engine.observe.timestamps import now
+from engine.store.users import Role
 
 MASK_QUESTION = ("Do you want to mask the password? Files with masked passwords cannot be loaded "
                  "using loadconfig command.")

@@ -18,10 +18,10 @@ from commands.errors import CommandError
 from commands.io import Cancelled, EndOfInput, Terminal
 from commands.registry import REGISTRY, CommandSpec
 from engine.appliance import Appliance
-from engine.config import Config, ConfigError
-from engine.config_changes import Change, replay
-from engine.store import ConfigVersion
-from engine.users import Role
+from engine.config.changes import Change, replay
+from engine.config.model import Config, ConfigError
+from engine.store.database import ConfigVersion
+from engine.store.users import Role
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from commands.errors import UsageError
 from commands.registry import command
 from commands.session import CliSession
-from engine.addresses import check_hostname
-from engine.config_changes import SetHostname
+from engine.config.addresses import check_hostname
+from engine.config.changes import SetHostname
 
 
 @command(

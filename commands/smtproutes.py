@@ -14,10 +14,10 @@ from commands.editing import accept, join_words, record_all, usage
 from commands.errors import CommandError
 from commands.registry import Names, command
 from commands.session import CliSession
-from engine import config_values as values
-from engine.addresses import InvalidValue
-from engine.config import SmtpRoute
-from engine.config_changes import AddRoute, Change, ClearRoutes, DeleteRoute, EditRoute
+from engine.config import values
+from engine.config.addresses import InvalidValue
+from engine.config.changes import AddRoute, Change, ClearRoutes, DeleteRoute, EditRoute
+from engine.config.model import SmtpRoute
 
 COMMAND = "smtproutes"
 FORMS = ("new <domain> <host>[,<host>...] | edit <domain> add|replace|remove <host>[,<host>...] | "

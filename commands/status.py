@@ -16,11 +16,11 @@ from commands.errors import UsageError
 from commands.monitor import at, duration, live_engine
 from commands.registry import command
 from commands.session import CliSession
-from engine.counters import Column
-from engine.mail_engine import MailEngine
-from engine.mail_stats import CPU, QueueUsage, human_bytes, memory_percent, read_queue_usage
-from engine.timestamps import cli_time, now
-from engine.users import Role
+from engine.mail.mail_engine import MailEngine
+from engine.observe.counters import Column
+from engine.observe.stats import CPU, QueueUsage, human_bytes, memory_percent, read_queue_usage
+from engine.observe.timestamps import cli_time, now
+from engine.store.users import Role
 
 LABEL = 30  # values start here: 4 columns of indent and a label padded to 26
 COUNTER_ENDS = (36, 47, 60)  # right edges of the three value columns (wider when needed)
@@ -52,7 +52,7 @@ COUNTER_ROWS: list[tuple[str, str | None, int, bool]] = [
     ("Deleted Recipients", "deleted", 6, True),
 ]
 
-#: (label, name in engine.rates.Rates, indent); None: a heading
+#: (label, name in engine.observe.rates.Rates, indent); None: a heading
 RATE_ROWS: list[tuple[str, str | None, int]] = [
     ("Receiving", None, 2),
     ("Messages Received", "messages_received", 4),

@@ -1,7 +1,7 @@
 """``tail``: the end of a log, then every new line as it is written, until Ctrl-C.
 
 The follow loop is nothing but ``poll, print, sleep``: Ctrl-C cancels the command's task
-(CliSession.interrupt) wherever it waits.  Reads happen in a thread (engine/log_files.py);
+(CliSession.interrupt) wherever it waits.  Reads happen in a thread (engine/observe/log_files.py);
 a roll of the log to ``mail.@<timestamp>.s`` is followed into the new ``mail.current``.
 """
 
@@ -13,7 +13,7 @@ from commands.diagnosis import LOGS, check_log_name, choose_log, mail_log_dir
 from commands.errors import UsageError
 from commands.registry import command
 from commands.session import CliSession
-from engine.log_files import LogFollower
+from engine.observe.log_files import LogFollower
 
 #: Lines shown before following (as Unix tail).
 LAST_LINES = 10

@@ -10,10 +10,10 @@ from commands.editing import parse_options, record_all, seconds_text, usage
 from commands.errors import UsageError
 from commands.registry import command
 from commands.session import CliSession
-from engine import config_values as values
-from engine.addresses import InvalidValue, check_email_address
-from engine.config import Config, Direction, TdcMode, TdcTimers
-from engine.config_changes import SetTdc, SetTdcTimers
+from engine.config import values
+from engine.config.addresses import InvalidValue, check_email_address
+from engine.config.changes import SetTdc, SetTdcTimers
+from engine.config.model import Config, Direction, TdcMode, TdcTimers
 
 USAGE = ("usage is tdcconfig enable <intake address> | tdcconfig disable | tdcconfig print | "
          "tdcconfig timers [retry <s>] [timeout <s>] [idle <s>] [limit <s>] [scale <f>] "

@@ -20,9 +20,9 @@ from commands.io import EndOfInput
 from commands.registry import command
 from commands.session import CliSession
 from commands.tlsverify import TIMEOUT as CONNECT_TIMEOUT
-from engine.addresses import InvalidValue
-from engine.line_client import LineConnection
-from engine.outbound import SMTP_PORT
+from engine.config.addresses import InvalidValue
+from engine.smtp.line_client import LineConnection
+from engine.smtp.outbound import SMTP_PORT
 
 #: How long to wait for the server's reply to a command before giving the prompt back.
 REPLY_SECONDS = 15.0

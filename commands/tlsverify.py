@@ -16,11 +16,9 @@ from commands.diagnosis import HostNotFound, dns_failure, host_addresses, resolv
 from commands.errors import CommandError, UsageError
 from commands.registry import command
 from commands.session import CliSession
-from engine.config import Config
-from engine.dns_resolver import DnsError
-from engine.log_lines import TDC_QUEUE
-from engine.outbound import SMTP_PORT, Route, Target, route_for
-from engine.smtp_client import (
+from engine.config.model import Config
+from engine.observe.log_lines import TDC_QUEUE
+from engine.smtp.client import (
     SmtpClient,
     SmtpConnectionError,
     SmtpReplyError,
@@ -28,7 +26,9 @@ from engine.smtp_client import (
     SmtpTlsError,
     TlsFailure,
 )
-from engine.tls_check import InspectingTls, check_certificate
+from engine.smtp.outbound import SMTP_PORT, Route, Target, route_for
+from engine.smtp.resolver import DnsError
+from engine.smtp.tls_check import InspectingTls, check_certificate
 
 #: Seconds to wait for the connection and for each reply.
 TIMEOUT = 30.0

@@ -8,9 +8,9 @@ from __future__ import annotations
 from commands.errors import CommandError, UsageError
 from commands.registry import command
 from commands.session import CliSession
-from engine.counters import HostCounters
-from engine.log_lines import TDC_QUEUE
-from engine.timestamps import cli_time, now
+from engine.observe.counters import HostCounters
+from engine.observe.log_lines import TDC_QUEUE
+from engine.observe.timestamps import cli_time, now
 
 SORTS = [
     ("Active Recipients", lambda h: h.active),

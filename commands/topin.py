@@ -16,8 +16,8 @@ from commands.errors import UsageError
 from commands.monitor import live_engine
 from commands.registry import command
 from commands.session import CliSession
-from engine.dns_resolver import DnsError, DnsResolver
-from engine.timestamps import cli_time, now
+from engine.observe.timestamps import cli_time, now
+from engine.smtp.resolver import DnsError, DnsResolver
 
 TOP = 20
 LOOKUP_TIMEOUT = 3.0  # seconds for each name; topin never waits long for DNS

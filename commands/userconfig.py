@@ -20,8 +20,8 @@ from commands.errors import CommandError, UsageError
 from commands.passwd import ask_new_password, check_own_password
 from commands.registry import command
 from commands.session import CliSession
-from engine.addresses import InvalidValue
-from engine.users import (
+from engine.config.addresses import InvalidValue
+from engine.store.users import (
     AddUser,
     AddUserKey,
     DeleteUser,

@@ -16,8 +16,8 @@ from commands.errors import CommandError, UsageError
 from commands.monitor import ask_interval, every, interval_args, live_engine
 from commands.registry import command
 from commands.session import ACCESS_DENIED, CliSession
-from engine.mail_engine import MailEngine
-from engine.users import Role
+from engine.mail.mail_engine import MailEngine
+from engine.store.users import Role
 
 USAGE = "workqueue status | pause <reason> | resume | rate [<seconds> [<count>]]"
 RATE_HEADER = "  Time     Pending       In      Out"

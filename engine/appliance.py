@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, TypeVar
 
 from twisted.internet.error import CannotListenError
 
-from engine.config import Config, Endpoint
-from engine.config_changes import Change, replay
-from engine.store import ConfigVersion, Store
-from engine.users import User, UserChange, UserDirectory, Users
+from engine.config.changes import Change, replay
+from engine.config.model import Config, Endpoint
+from engine.store.database import ConfigVersion, Store
+from engine.store.users import User, UserChange, UserDirectory, Users
 
 if TYPE_CHECKING:
-    from engine.mail_engine import MailEngine
+    from engine.mail.mail_engine import MailEngine
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -56,7 +56,7 @@ class Appliance:
         self.installed_at = datetime.fromisoformat(store.setting("installed_at") or
                                                    self.started_at.isoformat())
         self._running = store.latest()
-        #: The accounts (engine/users.py); synchronous: use the async methods below on the loop.
+        #: The accounts (engine/store/users.py); synchronous: use the async methods below on the loop.
         self.users = Users(store.engine)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
         self._watchers: list[Callable[[ConfigVersion], None]] = []
@@ -170,7 +170,7 @@ class Appliance:
 
     async def start_mail(self) -> int:
         """Start the mail engine and its listener; returns the SMTP port listened on."""
-        from engine.mail_engine import MailEngine
+        from engine.mail.mail_engine import MailEngine
 
         self.mail = MailEngine(self.store, self.options.data_dir, lambda: self.config,
                                version=ASYNCOS_VERSION, serial=self.serial)

@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING
 
 from twisted.internet.error import CannotListenError
 
-from engine.addresses import InvalidValue
 from engine.appliance import Appliance, StartOptions
-from engine.config import Endpoint
-from engine.instance_lock import InstanceLock
+from engine.config.addresses import InvalidValue
+from engine.config.model import Endpoint
+from engine.store.instance_lock import InstanceLock
 
 if TYPE_CHECKING:
     from commands.session import CliSession
@@ -255,7 +255,7 @@ async def _start_mail(appliance: Appliance) -> bool:
 async def _start_ssh(appliance: Appliance):
     """Start the SSH server: ``(server, port)``, or None when it cannot listen (a clear
     startup error)."""
-    from segcli.ssh_server import SshServer
+    from segcli.ssh.server import SshServer
 
     server = SshServer(appliance, appliance.users)
     endpoint = appliance.ssh_endpoint
@@ -309,9 +309,9 @@ def _handle_signals(loop: asyncio.AbstractEventLoop, session: CliSession,
 def _terminal(appliance: Appliance, args: argparse.Namespace, loop: asyncio.AbstractEventLoop):
     at_terminal = sys.stdin.isatty() and sys.stdout.isatty()
     if at_terminal and not args.plain and os.environ.get("TERM", "") != "dumb":
-        from segcli.console import PromptTerminal
+        from segcli.terminal.console import PromptTerminal
 
         return PromptTerminal(history_file=appliance.options.data_dir / "history" / args.user)
-    from segcli.plain import PlainTerminal, ThreadedLineReader
+    from segcli.terminal.plain import PlainTerminal, ThreadedLineReader
 
     return PlainTerminal(ThreadedLineReader(sys.stdin, loop), sys.stdout, echo=not at_terminal)

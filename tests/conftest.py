@@ -16,7 +16,7 @@ from commands import load_all
 from commands.io import Cancelled, EndOfInput
 from commands.session import CliSession
 from engine.appliance import Appliance, StartOptions
-from engine.users import Role
+from engine.store.users import Role
 
 load_all()
 

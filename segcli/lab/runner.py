@@ -20,9 +20,9 @@ from pathlib import Path
 from twisted.internet.error import CannotListenError
 
 from engine.appliance import Appliance
-from engine.config import Config, Direction, Endpoint, MailPolicy, TdcMode, ThreatDefense
-from engine.config_changes import ReplaceConfig
-from engine.config_values import check_certificate
+from engine.config.changes import ReplaceConfig
+from engine.config.model import Config, Direction, Endpoint, MailPolicy, TdcMode, ThreatDefense
+from engine.config.values import check_certificate
 from segcli.lab.dns_zone import DnsZone
 from segcli.lab.setd_simulator import SetdSimulator
 from segcli.lab.sink import DeliverySink

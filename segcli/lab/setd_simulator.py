@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer
 
-from engine import tls
-from engine.smtp_server import Envelope, Outcome, SmtpServerConfig, SmtpServerFactory, listen_smtp
+from engine.smtp import tls
+from engine.smtp.server import Envelope, Outcome, SmtpServerConfig, SmtpServerFactory, listen_smtp
 from segcli.lab.intake import (
     DEFAULT_DOMAIN,
     Direction,

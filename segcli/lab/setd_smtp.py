@@ -1,6 +1,6 @@
 """The SMTP side of the SETD intake simulator: one handler per connection.
 
-The wire protocol is engine/smtp_server.py's; this module only decides, per command, what
+The wire protocol is engine/smtp/server.py's; this module only decides, per command, what
 SETD answers -- refuse unknown intake addresses (550 5.1.1), refuse what is not a journal
 (550 5.6.0), record what arrived -- and where the drills' faults strike (setd_faults.py).
 TLS faults need a say in the handshake itself, so the listener's TLS setting is a
@@ -19,7 +19,7 @@ from OpenSSL import SSL
 from twisted.internet.interfaces import IOpenSSLServerConnectionCreator
 from zope.interface import implementer
 
-from engine.smtp_server import (
+from engine.smtp.server import (
     DEFAULT_EXTENSIONS,
     DISCONNECT,
     HANG,
@@ -29,7 +29,7 @@ from engine.smtp_server import (
     Outcome,
     Reply,
 )
-from engine.tls import ServerTls
+from engine.smtp.tls import ServerTls
 from segcli.lab.journal_check import NotAJournal, check_journal
 from segcli.lab.setd_faults import Fault, FaultKind, Stage
 
@@ -202,7 +202,7 @@ class IntakeTls:
     ``trusted`` serves the certificate the gateway's trusted CA signed; ``untrusted`` one
     for the same host name from another CA; ``aborting`` is a copy of ``trusted`` whose
     connections are dropped as soon as the ClientHello arrives.  Each is an
-    engine.tls.ServerTls; the listener's connection asks its handler which one applies.
+    engine.smtp.tls.ServerTls; the listener's connection asks its handler which one applies.
     """
 
     def __init__(self, trusted: ServerTls, untrusted: ServerTls, aborting: ServerTls) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
-from engine.smtp_server import (
+from engine.smtp.server import (
     BaseSmtpHandler,
     Envelope,
     SmtpServerConfig,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.config import Config
+from engine.config.model import Config
 from tests.conftest import run_session
 
 COMMIT = 'commit "test"'

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from commands.session import CliSession
-from engine.config_values import certificate_info
+from engine.config.values import certificate_info
 from tests.certificates import ca_pem
 from tests.commands.mail_helpers import COMMIT, assert_refused, committed, seed
 from tests.conftest import ScriptedTerminal, run_session

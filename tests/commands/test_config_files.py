@@ -13,11 +13,11 @@ import pytest
 
 from commands.session import CliSession
 from engine.appliance import MODEL
-from engine.config import Direction, TdcMode
-from engine.config_changes import ReplaceConfig
-from engine.config_files import config_dir
-from engine.config_xml import from_xml, to_xml
-from engine.timestamps import cli_time
+from engine.config.changes import ReplaceConfig
+from engine.config.files import config_dir
+from engine.config.model import Direction, TdcMode
+from engine.config.xml_document import from_xml, to_xml
+from engine.observe.timestamps import cli_time
 from tests.conftest import REPO, ScriptedTerminal, run_session
 
 INTAKE = "33c48e-27xp9-05ecb4@beta.cmd.cisco.com"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.config import DeliverySettings
+from engine.config.model import DeliverySettings
 from tests.commands.mail_helpers import COMMIT, assert_refused, committed, seed
 from tests.conftest import run_session
 

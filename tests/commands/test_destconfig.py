@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from commands.registry import suggestions
-from engine.config import TlsMode
+from engine.config.model import TlsMode
 from tests.commands.mail_helpers import COMMIT, assert_refused, committed, seed
 from tests.conftest import run_session
 

@@ -8,7 +8,7 @@ import pytest
 
 from commands.dialog import Dialog, pick
 from commands.io import Cancelled, EndOfInput
-from engine.addresses import InvalidValue, check_hostname
+from engine.config.addresses import InvalidValue, check_hostname
 from tests.conftest import CTRL_C, ScriptedTerminal
 
 

@@ -11,8 +11,8 @@ import re
 import pytest
 
 from commands.registry import REGISTRY, suggestions
-from engine.config import Direction, TdcMode
-from engine.config_changes import AddPolicy
+from engine.config.changes import AddPolicy
+from engine.config.model import Direction, TdcMode
 from tests.conftest import CTRL_C, run_session
 
 INTAKE = "33c48e-27xp9-05ecb4@beta.cmd.cisco.com"

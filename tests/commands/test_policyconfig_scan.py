@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from commands.registry import suggestions
-from engine.config import ScanAction, ScanSetting
+from engine.config.model import ScanAction, ScanSetting
 from tests.commands.mail_helpers import COMMIT, assert_refused, committed, seed
 from tests.conftest import run_session
 

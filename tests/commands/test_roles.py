@@ -8,7 +8,7 @@ import pytest
 
 from commands.registry import REGISTRY
 from commands.session import ACCESS_DENIED
-from engine.users import Role
+from engine.store.users import Role
 from tests.conftest import run_session
 
 INTAKE = "33c48e-27xp9-05ecb4@beta.cmd.cisco.com"
@@ -79,7 +79,7 @@ def test_the_roles_are_declared_in_the_registry():
 
 def test_readonly_may_not_flush_the_dns_cache(appliance):
     from commands.registry import REGISTRY
-    from engine.users import Role
+    from engine.store.users import Role
 
     assert not REGISTRY.get("dnsflush").allows(Role.READONLY)
     assert REGISTRY.get("dnsflush").allows(Role.OPERATOR)

@@ -143,7 +143,7 @@ def test_config_watchers_can_stop(appliance):
     stop = appliance.on_config_change(lambda v: seen.append(v.id))
 
     async def commit(name):
-        from engine.config_changes import SetHostname
+        from engine.config.changes import SetHostname
 
         await appliance.commit([SetHostname(name)], user="t", comment="", rollback=False)
 

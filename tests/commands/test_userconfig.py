@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from commands import passwd as passwd_module
 from commands.session import ACCESS_DENIED, CliSession
-from engine.users import FACTORY_PASSWORD, Role, User
+from engine.store.users import FACTORY_PASSWORD, Role, User
 from tests.conftest import CTRL_C, ScriptedTerminal, run_session
 
 PASSWORD = "s3cret-Passw0rd"

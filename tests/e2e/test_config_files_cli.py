@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
-from engine.config_files import config_dir
-from engine.store import Store
+from engine.config.files import config_dir
+from engine.store.database import Store
 from tests.conftest import REPO, run_segcli
 
 INTAKE = "33c48e-27xp9-05ecb4@beta.cmd.cisco.com"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from engine.store import Store
+from engine.store.database import Store
 from tests.e2e.pty_console import TIMEOUT
 
 INTAKE = "33c48e-27xp9-05ecb4@beta.cmd.cisco.com"

@@ -4,8 +4,8 @@ password ever appears in the transcript."""
 
 from __future__ import annotations
 
-from engine.store import Store
-from engine.users import FACTORY_PASSWORD, Role, User, Users
+from engine.store.database import Store
+from engine.store.users import FACTORY_PASSWORD, Role, User, Users
 from tests.conftest import run_segcli
 
 NOTICE = 'the administrator "admin" has the factory password "ironport"'

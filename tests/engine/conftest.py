@@ -22,7 +22,7 @@ def tls_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tls_material(tls_dir: Path):
     """A CA and a server certificate for ``mx.setd.test``, ``localhost`` and ``127.0.0.1``."""
-    from engine.tls import ensure_server_certificate
+    from engine.smtp.tls import ensure_server_certificate
 
     return ensure_server_certificate(tls_dir, ["mx.setd.test", "localhost", "127.0.0.1"])
 
@@ -30,7 +30,7 @@ def tls_material(tls_dir: Path):
 @pytest.fixture(scope="session")
 def server_tls(tls_material):
     """The server context for :func:`tls_material` (TLS 1.2 and newer)."""
-    from engine.tls import server_context
+    from engine.smtp.tls import server_context
 
     return server_context(tls_material)
 
@@ -46,7 +46,7 @@ class SmtpServers:
               **config: Any) -> tuple[Any, int]:
         """``(factory, port)`` of a new listener on *interface*; *config* are
         SmtpServerConfig fields."""
-        from engine.smtp_server import SmtpServerConfig, SmtpServerFactory, listen_smtp
+        from engine.smtp.server import SmtpServerConfig, SmtpServerFactory, listen_smtp
 
         factory = SmtpServerFactory(handler_factory, SmtpServerConfig(**config))
         port = listen_smtp(factory, 0, interface)

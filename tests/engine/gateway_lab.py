@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import Config, Direction, Endpoint, TdcMode
-from engine.config_changes import AddPolicy, SetTdc, SetThreatDefense, replay
-from engine.mail_engine import MailEngine
-from engine.smtp_server import BaseSmtpHandler
-from engine.store import Store
+from engine.config.changes import AddPolicy, SetTdc, SetThreatDefense, replay
+from engine.config.model import Config, Direction, Endpoint, TdcMode
+from engine.mail.mail_engine import MailEngine
+from engine.smtp.server import BaseSmtpHandler
+from engine.store.database import Store
 
 INTAKE = "33c48e-27xp9-05ecb4@setd.test"
 CUSTOM = "8f2d11-93kq2-c1a0e7@setd.test"

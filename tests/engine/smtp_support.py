@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engine.smtp_server import BaseSmtpHandler, Envelope, Reply
+from engine.smtp.server import BaseSmtpHandler, Envelope, Reply
 
 #: How long a raw client waits for a reply before the test fails (not a measurement).
 REPLY_WAIT = 10.0

@@ -11,7 +11,7 @@ import pytest
 
 from commands.session import CliSession
 from engine.appliance import Appliance, StartOptions
-from engine.config_changes import SetListenerAddress
+from engine.config.changes import SetListenerAddress
 from tests.conftest import ScriptedTerminal
 from tests.engine.gateway_lab import until
 

@@ -10,7 +10,7 @@ import socket
 import pytest
 from twisted.internet.error import CannotListenError
 
-from engine.config import Endpoint
+from engine.config.model import Endpoint
 from tests.engine.gateway_lab import until
 
 pytestmark = pytest.mark.usefixtures("run")

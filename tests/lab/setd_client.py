@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from engine.journal import journal_copy
+from engine.mail.journal import journal_copy
 
 GATEWAY = "mail1.example.com"
 SENDER = f"tdc@{GATEWAY}"

@@ -12,7 +12,7 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from engine.dns_resolver import DnsHardError, DnsResolver, DnsSoftError, MxHost
+from engine.smtp.resolver import DnsHardError, DnsResolver, DnsSoftError, MxHost
 from segcli.lab.dns_zone import DEFAULT_TTL, NEGATIVE_TTL, DnsFault, DnsZone
 
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from engine.journal import journal_copy
+from engine.mail.journal import journal_copy
 from segcli.lab.intake import (
     STATE_FILE,
     IntakeRegistry,

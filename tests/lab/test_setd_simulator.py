@@ -9,7 +9,7 @@ import ssl
 
 import pytest
 
-from engine.dns_resolver import DnsResolver
+from engine.smtp.resolver import DnsResolver
 from segcli.lab.intake import is_intake_style
 from segcli.lab.setd_faults import FaultError
 from segcli.lab.setd_simulator import SetdSimulator

@@ -1,0 +1,482 @@
+"""Ordinary delivery: per-destination queues, connections, retries and expiry.
+
+Each destination domain has a queue of shipments (one message's recipients at that
+domain).  Connections open up to the destination's concurrency limit (``destconfig``)
+and carry several messages each; a soft failure (4xx, network, DNS trouble) puts the
+shipment back for a retry on the schedule of ``deliveryconfig`` (doubling from the
+initial interval up to the maximum), a 5xx or NXDOMAIN bounces it, and a message that
+stays queued past the maximum time in queue expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import Counter, defaultdict, deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from engine.config.model import TlsMode
+from engine.mail.bounce_message import Failure
+from engine.observe import log_lines as lines
+from engine.observe.counters import BounceCause
+from engine.observe.timestamps import asctime
+from engine.smtp.client import (
+    SmtpClient,
+    SmtpConnectionError,
+    SmtpReplyError,
+    SmtpTimeoutError,
+    SmtpTlsError,
+)
+from engine.smtp.outbound import Route, Target, reason_for, route_for, status_for
+from engine.smtp.resolver import DnsError, DnsHardError
+from engine.smtp.tls import client_context, unverified_client_context
+
+if TYPE_CHECKING:
+    from engine.mail.mail_engine import MailEngine
+    from engine.mail.work_queue import Accepted, Part
+
+CONNECT_TIMEOUT = 60.0
+#: The longest a connection waits for mail that is on its way to its destination's queue.
+IDLE_HOLD = 5.0
+
+
+@dataclass(eq=False)
+class Shipment:
+    """One message on its way to one destination domain."""
+
+    mid: int
+    sender: str
+    destination: str
+    recipients: list[tuple[int, str]]  # (rid, address)
+    body: bytes
+    received_at: float
+    expires_at: float
+    row_ids: list[int] = field(default_factory=list)
+    attempts: int = 0
+    attempted: bool = False
+
+    @property
+    def rids(self) -> list[int]:
+        return [rid for rid, _ in self.recipients]
+
+    @classmethod
+    def for_part(cls, part: Part, message: Accepted) -> list[Shipment]:
+        by_domain: dict[str, list[tuple[int, str]]] = defaultdict(list)
+        for rid, address in part.recipients:
+            by_domain[address.rpartition("@")[2].lower()].append((rid, address))
+        return [cls(part.mid, message.sender, domain, recipients, part.body, message.received_at,
+                    0.0) for domain, recipients in by_domain.items()]
+
+    @classmethod
+    def from_rows(cls, rows: list[dict]) -> Shipment:
+        first = rows[0]
+        return cls(first["mid"], first["sender"], first["destination"],
+                   [(r["rid"], r["recipient"]) for r in rows], first["body"], first["received_at"],
+                   first["expires_at"], [r["id"] for r in rows], attempts=first["attempts"],
+                   attempted=first["attempts"] > 0)
+
+    def without(self, rids: set[int]) -> None:
+        keep = [i for i, (rid, _) in enumerate(self.recipients) if rid not in rids]
+        self.recipients = [self.recipients[i] for i in keep]
+        self.row_ids = [self.row_ids[i] for i in keep]
+
+    def row_ids_of(self, rids: set[int]) -> list[int]:
+        return [row for (rid, _), row in zip(self.recipients, self.row_ids, strict=True)
+                if rid in rids]
+
+
+@dataclass
+class _Destination:
+    ready: deque[Shipment] = field(default_factory=deque)
+    links: int = 0
+    #: accepted messages with recipients here that the work queue has not queued yet
+    coming: int = 0
+    #: links with nothing to send while more is coming, each waiting on its future
+    idle: deque[asyncio.Future[None]] = field(default_factory=deque)
+
+    def wake(self, everyone: bool = False) -> None:
+        while self.idle:
+            waiter = self.idle.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                if not everyone:
+                    return
+
+
+class DeliveryQueues:
+    def __init__(self, engine: MailEngine) -> None:
+        self.engine = engine
+        self._destinations: dict[str, _Destination] = defaultdict(_Destination)
+        self._open_shipments: Counter[int] = Counter()  # per MID, to log "Message finished"
+        self._tasks: set[asyncio.Task] = set()
+        self._waiting: dict[Shipment, asyncio.TimerHandle] = {}  # shipments waiting to retry
+        self._stopping = False
+        self.suspended = False
+
+    def enqueue(self, shipment: Shipment) -> None:
+        if not shipment.expires_at:
+            shipment.expires_at = shipment.received_at + self.engine.config.delivery.max_queue_time
+        self.engine.counters.host(shipment.destination).queued(len(shipment.recipients))
+        self._open_shipments[shipment.mid] += 1
+        self._ready(shipment)
+
+    def _ready(self, shipment: Shipment) -> None:
+        destination = self._destinations[shipment.destination]
+        destination.ready.append(shipment)
+        destination.wake()  # a link that waits for more takes it
+        self._open_links(shipment.destination)
+
+    # -- mail on its way to the queues -------------------------------------------------
+    def expect(self, domains: Iterable[str]) -> None:
+        """Messages for *domains* were accepted: their shipments are coming."""
+        for domain in domains:
+            self._destinations[domain].coming += 1
+
+    def arrived(self, domains: Iterable[str]) -> None:
+        """Those messages are through the work queue (queued here, or not at all)."""
+        for domain in domains:
+            destination = self._destinations[domain]
+            destination.coming -= 1
+            if destination.coming <= 0:
+                # Nothing more is on its way: every idle link wakes up; those that find a
+                # shipment ready carry it, the others close now (not after IDLE_HOLD).
+                destination.wake(everyone=True)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for timer in self._waiting.values():
+            timer.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    # -- connections ------------------------------------------------------------------
+    # -- what operators do (suspenddel, delivernow, deleterecipients, bouncerecipients) ----
+    def suspend(self) -> None:
+        """No new connections; what is queued stays queued (``suspenddel``)."""
+        self.suspended = True
+        for destination in self._destinations.values():
+            destination.wake(everyone=True)  # links waiting for mail close now
+
+    def resume(self) -> None:
+        self.suspended = False
+        for name in list(self._destinations):
+            self._open_links(name)
+
+    def deliver_now(self, host: str | None = None) -> int:
+        """Shipments waiting for a retry (for *host*, or all) are tried at once."""
+        due = [s for s in self._waiting if host is None or s.destination == host]
+        for shipment in due:
+            self._waiting.pop(shipment).cancel()
+            self._ready(shipment)
+        return len(due)
+
+    def take(self, *, host: str | None = None, sender: str | None = None) -> list[Shipment]:
+        """Remove matching shipments that are not in flight (ready or waiting to retry) from
+        the queues and hand them to the caller, who deletes or bounces them."""
+        def matches(shipment: Shipment) -> bool:
+            return ((host is None or shipment.destination == host)
+                    and (sender is None or shipment.sender.lower() == sender.lower()))
+
+        taken = [s for s in self._waiting if matches(s)]
+        for shipment in taken:
+            self._waiting.pop(shipment).cancel()
+        for destination in self._destinations.values():
+            keep = [s for s in destination.ready if not matches(s)]
+            taken += [s for s in destination.ready if matches(s)]
+            destination.ready.clear()
+            destination.ready.extend(keep)
+        return taken
+
+    def removed(self, shipment: Shipment, state: str, user: str) -> None:
+        """Complete a taken shipment as deleted (``deleterecipients``) or bounced."""
+        engine, counters = self.engine, self.engine.counters.host(shipment.destination)
+        if state == "deleted":
+            counters.removed(len(shipment.recipients), attempted=shipment.attempted)
+            engine.log_and_track(shipment.mid, lines.deleted(shipment.mid, shipment.rids, user))
+            engine.finish_deliveries(shipment.row_ids, "deleted", f"deleted by {user}")
+            self._shipment_done(shipment)
+            return
+        self._bounce(shipment.destination, 0, shipment, set(shipment.rids), "5.0.0", "000",
+                     f"Bounced by {user}", BounceCause.OTHER)
+
+    def _open_links(self, name: str) -> None:
+        if self._stopping or self.suspended:
+            return
+        destination = self._destinations[name]
+        config = self.engine.config
+        limit = min(config.destination(name).max_concurrency, config.delivery.max_concurrency)
+        while destination.ready and destination.links < min(limit, len(destination.ready)):
+            destination.links += 1
+            task = asyncio.ensure_future(self._link(name))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _link(self, name: str) -> None:
+        destination = self._destinations[name]
+        counters = self.engine.counters.host(name)
+        client: SmtpClient | None = None
+        try:
+            client, target, dcid = await self._connect(name)
+            if client is None:
+                return
+            counters.connections_out += 1
+            try:
+                await self._carry(name, client, target, dcid)
+            finally:
+                counters.connections_out -= 1
+                self.engine.log(lines.dcid_close(dcid))
+        finally:
+            destination.links -= 1
+            if client is not None:
+                client.abort()
+            if destination.ready:
+                self._open_links(name)
+
+    async def _connect(self, name: str) -> tuple[SmtpClient | None, Target | None, int]:
+        engine = self.engine
+        try:
+            route = await route_for(name, engine.config, engine.resolver)
+        except DnsError as error:
+            self._dns_failure(name, error)
+            return None, None, 0
+        if route.discard:
+            self._discard(name)
+            return None, None, 0
+        dcid = engine.ids.next("dcid")
+        client, target, error = await self._first_reachable(route)
+        if client is None:
+            self._connection_failure(name, dcid, target, error)
+            return None, None, dcid
+        engine.log(lines.new_dcid(dcid, client.local[0], target.address, target.port))
+        try:
+            await client.ehlo()
+            await self._tls(name, client, target, dcid)
+        except (SmtpReplyError, SmtpTlsError, SmtpConnectionError, SmtpTimeoutError) as failure:
+            client.abort()
+            self._connection_failure(name, dcid, target, failure)
+            return None, None, dcid
+        return client, target, dcid
+
+    async def _first_reachable(self, route: Route):
+        error: Exception = SmtpConnectionError("no hosts for this destination", "connect")
+        target = route.targets[0] if route.targets else None
+        for target in route.targets:
+            try:
+                client = await SmtpClient.connect(target.address, target.port,
+                                                  local_name=self.engine.config.hostname,
+                                                  timeout=CONNECT_TIMEOUT)
+                return client, target, None
+            except (SmtpConnectionError, SmtpTimeoutError, SmtpReplyError) as failure:
+                error = failure
+        return None, target, error
+
+    async def _tls(self, name: str, client: SmtpClient, target: Target, dcid: int) -> None:
+        """STARTTLS as the destination's controls ask (``destconfig`` TLS setting)."""
+        mode = self.engine.config.destination(name).tls
+        if mode is TlsMode.NO:
+            return
+        if not client.has_extension("STARTTLS") and mode in (TlsMode.PREFERRED,
+                                                              TlsMode.PREFERRED_VERIFY):
+            return
+        verify = mode in (TlsMode.PREFERRED_VERIFY, TlsMode.REQUIRED_VERIFY)
+        cas = [c.encode() for c in self.engine.config.trusted_cas]
+        context = client_context(cas, system_store=True) if verify else unverified_client_context()
+        protocol, cipher = await client.starttls(context, target.hostname)
+        self.engine.log(lines.dcid_tls(dcid, protocol, cipher))
+        await client.ehlo()
+
+    async def _carry(self, name: str, client: SmtpClient, target: Target, dcid: int) -> None:
+        destination = self._destinations[name]
+        per_connection = self.engine.config.destination(name).max_messages_per_connection
+        for _ in range(per_connection):
+            if not destination.ready and destination.coming > 0 and not self.suspended:
+                await self._more(destination)
+            if not destination.ready or self.suspended:
+                break
+            shipment = destination.ready.popleft()
+            if not await self._send(name, client, target, dcid, shipment):
+                return
+        with contextlib.suppress(Exception):
+            await client.quit()
+
+    async def _more(self, destination: _Destination) -> None:
+        """The queue is empty but mail for this destination is on its way through the work
+        queue (a few milliseconds): wait for it on this connection instead of closing it and
+        opening another one; close once nothing more is coming (or after ``IDLE_HOLD``)."""
+        waiter = asyncio.get_running_loop().create_future()
+        destination.idle.append(waiter)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(waiter, IDLE_HOLD)
+
+    async def _send(self, name: str, client: SmtpClient, target: Target, dcid: int,
+                    shipment: Shipment) -> bool:
+        """One shipment; False when the connection cannot carry more."""
+        engine = self.engine
+        self._attempted(name, shipment)
+        engine.log(lines.delivery_start(dcid, shipment.mid, shipment.rids))
+        try:
+            result = await client.send(shipment.sender, [a for _, a in shipment.recipients],
+                                       shipment.body)
+        except SmtpReplyError as error:
+            self._refused(name, dcid, shipment, error.code, error.enhanced, error.text,
+                          {rid for rid, _ in shipment.recipients})
+            return not client.closed
+        except (SmtpConnectionError, SmtpTimeoutError) as error:
+            self._connection_failure(name, dcid, target, error, [shipment])
+            return False
+        refused = {r.recipient: r for r in result.refused}
+        if refused:
+            self._refused_some(name, dcid, shipment, refused)
+        accepted = [rid for rid, address in shipment.recipients if address not in refused]
+        self._delivered(name, dcid, shipment, accepted, result.reply.message if result.reply else "")
+        return True
+
+    def _attempted(self, name: str, shipment: Shipment) -> None:
+        """Its recipients move from unattempted to attempted at the first try, whatever
+        then fails (connection, DNS or the transaction)."""
+        if not shipment.attempted:
+            shipment.attempted = True
+            self.engine.counters.host(name).first_attempt(len(shipment.recipients))
+
+    # -- outcomes -----------------------------------------------------------------------
+    def _delivered(self, name: str, dcid: int, shipment: Shipment, rids: list[int],
+                   response: str) -> None:
+        engine = self.engine
+        engine.log_and_track(shipment.mid, lines.message_done(dcid, shipment.mid, rids))
+        engine.log(lines.response(shipment.mid, rids, response))
+        engine.counters.host(name).delivered_ok(len(rids), attempted=shipment.attempted)
+        engine.finish_deliveries(shipment.row_ids_of(set(rids)), "delivered")
+        self._shipment_done(shipment)
+
+    def _shipment_done(self, shipment: Shipment) -> None:
+        self._open_shipments[shipment.mid] -= 1
+        if self._open_shipments[shipment.mid] <= 0:
+            del self._open_shipments[shipment.mid]
+            self.engine.log(lines.message_finished(shipment.mid))
+
+    def _refused(self, name: str, dcid: int, shipment: Shipment, code: int, enhanced: str | None,
+                 text: str, rids: set[int]) -> None:
+        """A reply refused the whole message: bounce on 5xx, retry on 4xx."""
+        status = status_for(code, enhanced)
+        if code >= 500:
+            self._bounce(name, dcid, shipment, rids, status, str(code), text, BounceCause.SMTP_5XX)
+        else:
+            self._delay(name, dcid, shipment, status, str(code), text)
+
+    def _refused_some(self, name: str, dcid: int, shipment: Shipment, refused: dict) -> None:
+        """Some recipients refused at RCPT while others were taken: split them off."""
+        hard = {rid for rid, a in shipment.recipients if a in refused and refused[a].code >= 500}
+        soft = {rid for rid, a in shipment.recipients if a in refused and refused[a].code < 500}
+        for rid, address in list(shipment.recipients):
+            if rid in hard:
+                r = refused[address]
+                status = status_for(r.code, r.enhanced)
+                self._bounce_one(name, dcid, shipment, rid, address, status, str(r.code), r.text,
+                                 BounceCause.SMTP_5XX)
+        if soft:
+            retry = Shipment(shipment.mid, shipment.sender, shipment.destination,
+                             [(rid, a) for rid, a in shipment.recipients if rid in soft],
+                             shipment.body, shipment.received_at, shipment.expires_at,
+                             shipment.row_ids_of(soft), shipment.attempts, True)
+            self._open_shipments[shipment.mid] += 1
+            first = refused[retry.recipients[0][1]]
+            self._delay(name, dcid, retry, status_for(first.code, first.enhanced), str(first.code),
+                        first.text)
+        shipment.without(hard | soft)
+
+    def _bounce(self, name: str, dcid: int, shipment: Shipment, rids: set[int], status: str,
+                code: str, text: str, cause: BounceCause) -> None:
+        """Hard bounces: logged and counted per recipient, and one bounce message to the
+        sender for them all (queued before their outcome, see :mod:`engine.mail.bounces`)."""
+        failed = [(rid, address) for rid, address in shipment.recipients if rid in rids]
+        for rid, address in failed:
+            self._bounce_one(name, dcid, shipment, rid, address, status, code, text, cause)
+        self.engine.bounces.send(
+            shipment.mid, shipment.sender,
+            [(rid, Failure(address, status, reason_for(status), code, text))
+             for rid, address in failed],
+            shipment.body, shipment.received_at)
+        self._shipment_done(shipment)
+
+    def _bounce_one(self, name: str, dcid: int, shipment: Shipment, rid: int, address: str,
+                    status: str, code: str, text: str, cause: BounceCause) -> None:
+        line = lines.bounced(dcid, shipment.mid, shipment.sender, address, rid, status,
+                             reason_for(status), code, text)
+        self.engine.log_and_track(shipment.mid, line)
+        self.engine.counters.host(name).hard_bounce(cause, attempted=shipment.attempted)
+        self.engine.finish_deliveries(shipment.row_ids_of({rid}), "bounced", f"{code} {text}")
+
+    def _delay(self, name: str, dcid: int, shipment: Shipment, status: str, code: str,
+               text: str) -> None:
+        engine = self.engine
+        for rid, address in shipment.recipients:
+            engine.log_and_track(shipment.mid, lines.delayed(
+                dcid, shipment.mid, shipment.sender, address, rid, status, reason_for(status),
+                code, text))
+        engine.counters.host(name).soft_bounce(f"{code} {text}")
+        self._retry_later(shipment, f"{code} {text}")
+
+    def _retry_later(self, shipment: Shipment, error: str) -> None:
+        delivery = self.engine.config.delivery
+        shipment.attempts += 1
+        delay = min(delivery.initial_retry * 2 ** (shipment.attempts - 1), delivery.max_retry)
+        when = min(time.time() + delay, shipment.expires_at)
+        self.engine.log(lines.pending_till(shipment.mid, shipment.rids,
+                                           asctime(datetime.fromtimestamp(when, UTC))))
+        self.engine.store_retry(shipment.row_ids, shipment.attempts, when, error)
+        loop = asyncio.get_running_loop()
+        self._waiting[shipment] = loop.call_later(max(0.0, when - time.time()), self._retry_due,
+                                                  shipment)
+
+    def _retry_due(self, shipment: Shipment) -> None:
+        self._waiting.pop(shipment, None)
+        if time.time() >= shipment.expires_at:
+            rids = set(shipment.rids)
+            self._bounce(shipment.destination, 0, shipment, rids, "5.4.7", "000", "timeout",
+                         BounceCause.EXPIRED)
+            return
+        self._ready(shipment)
+
+    def _connection_failure(self, name: str, dcid: int, target: Target | None, error,
+                            shipments: list[Shipment] | None = None) -> None:
+        """The host could not be reached: what was waiting for it tries again later."""
+        engine = self.engine
+        timed_out = isinstance(error, SmtpTimeoutError)
+        engine.log(lines.connection_error(
+            dcid, name, target.address if target else "0.0.0.0", target.port if target else 0,
+            "timeout" if timed_out else str(error), "0.0.0.0",
+            "connection timed out" if timed_out else "network error"))
+        waiting = shipments if shipments is not None else self._take_all(name)
+        for shipment in waiting:
+            self._attempted(name, shipment)
+            engine.counters.host(name).soft_bounce(str(error))
+            self._retry_later(shipment, str(error))
+
+    def _dns_failure(self, name: str, error: DnsError) -> None:
+        self.engine.log(error.log_text)
+        for shipment in self._take_all(name):
+            if isinstance(error, DnsHardError):
+                self._bounce(name, 0, shipment, set(shipment.rids), "5.1.2", "000", error.detail,
+                             BounceCause.DNS)
+            else:
+                self._attempted(name, shipment)
+                self.engine.counters.host(name).soft_bounce(error.detail)
+                self._retry_later(shipment, error.detail)
+
+    def _discard(self, name: str) -> None:
+        """``smtproutes`` to /dev/null: the mail is delivered to nowhere."""
+        for shipment in self._take_all(name):
+            self._delivered(name, 0, shipment, shipment.rids, "discarded (/dev/null)")
+
+    def _take_all(self, name: str) -> list[Shipment]:
+        ready = self._destinations[name].ready
+        taken = list(ready)
+        ready.clear()
+        return taken

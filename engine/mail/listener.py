@@ -1,0 +1,136 @@
+"""The gateway's side of an inbound SMTP connection: the listener's handler.
+
+It writes the AsyncOS injection lines (``New SMTP ICID``, ``Start MID``, ``From``,
+``To``, ``ready``), refuses recipients outside the recipient access table (never an
+open relay) unless the host is in the host access table's RELAYLIST (its mail is
+outgoing and may be for any domain), and answers ``250`` only once the message is durable in the store; a
+storage failure answers ``451`` so the client tries again (DESIGN.md, "Durability").
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from typing import TYPE_CHECKING
+
+from engine.config.model import Direction
+from engine.observe import log_lines as lines
+from engine.observe.timestamps import now
+from engine.smtp.server import BaseSmtpHandler, Envelope, Reply
+from engine.store.queue_store import NewMessage
+
+if TYPE_CHECKING:
+    from engine.mail.mail_engine import MailEngine
+
+log = logging.getLogger(__name__)
+
+RAT_REJECT = Reply(550, "5.1.0 Address rejected.")
+NOT_STORED = Reply(451, "4.3.0 The message could not be stored; try again later.")
+_HEADERS = BytesHeaderParser(policy=compat32)
+
+
+class GatewaySmtpHandler(BaseSmtpHandler):
+    def __init__(self, engine: MailEngine) -> None:
+        self.engine = engine
+        self.icid = 0
+        self.peer = ("", 0)
+        self.mid: int | None = None
+        self.rid = 0
+        #: the RELAYLIST entry this host matched when it connected (None: not a relay host)
+        self.relay_entry: str | None = None
+
+    def connected(self, peer: tuple[str, int], local: tuple[str, int]) -> Reply:
+        engine = self.engine
+        self.icid = engine.ids.next("icid")
+        self.peer = peer
+        engine.counters.system.connections_in += 1
+        listener = engine.config.listener
+        engine.log(lines.new_icid(self.icid, listener.name, local[0], peer[0], "(unknown)"))
+        self.relay_entry = listener.relay_entry(peer[0])
+        if self.relay_entry is None:
+            engine.log(lines.icid_accept(self.icid))
+        else:
+            engine.log(lines.icid_relay(self.icid, self.relay_entry))
+        return Reply(220, f"{engine.config.model.hostname} ESMTP")
+
+    def tls_started(self, protocol: str, cipher: str) -> None:
+        self.engine.log(lines.icid_tls(self.icid, protocol, cipher))
+
+    def extensions(self, in_tls: bool) -> list[str]:
+        offered = super().extensions(in_tls)
+        if not self.engine.config.listener.offer_tls:
+            offered = [e for e in offered if e != "STARTTLS"]
+        return offered
+
+    def mail_from(self, sender: str, params: dict[str, str]) -> None:
+        self.mid = self.engine.ids.next("mid")
+        self.rid = 0
+        self.engine.log(lines.start_mid(self.mid, self.icid))
+        self.engine.log(lines.mail_from(self.mid, self.icid, sender))
+
+    def rcpt_to(self, recipient: str, params: dict[str, str]) -> Reply | None:
+        assert self.mid is not None
+        engine = self.engine
+        if self.relay_entry is None and not engine.config.listener.accepts(recipient):
+            engine.counters.system.rejected_recipients += 1
+            engine.log(lines.rcpt_rejected(self.mid, self.icid, recipient))
+            return RAT_REJECT
+        engine.log(lines.rcpt_to(self.mid, self.icid, self.rid, recipient))
+        self.rid += 1
+        return None
+
+    async def message(self, envelope: Envelope, data: bytes) -> Reply:
+        engine, mid = self.engine, self.mid
+        assert mid is not None
+        body = self._received_header(envelope) + data
+        headers = _HEADERS.parsebytes(_header_block(data), headersonly=True)
+        message = NewMessage(
+            mid=mid, icid=self.icid, sender=envelope.sender, recipients=tuple(envelope.recipients),
+            body=body, received_at=time.time(), message_id=_header(headers, "Message-ID"),
+            subject=_header(headers, "Subject"), direction=self.direction.value,
+        )
+        try:
+            await engine.accept(message)
+        except Exception as exc:  # the store failed: the client must try again
+            log.exception("could not store MID %s", mid)
+            engine.log(lines.receiving_aborted(mid, f"storage error: {exc}"))
+            return NOT_STORED
+        finally:
+            self.mid = None
+        return Reply(250, f"2.0.0 Ok: Message {mid} accepted")
+
+    @property
+    def direction(self) -> Direction:
+        """Relayed mail is outgoing (outgoing mail policies, never journaled)."""
+        return Direction.INCOMING if self.relay_entry is None else Direction.OUTGOING
+
+    def _received_header(self, envelope: Envelope) -> bytes:
+        """The trace header the gateway adds, as any MTA does (RFC 5321 §4.4)."""
+        protocol = "ESMTPS" if envelope.tls else "ESMTP"
+        stamp = now().strftime("%a, %d %b %Y %H:%M:%S +0000")
+        return (f"Received: from {envelope.helo} ([{envelope.peer[0]}])\r\n"
+                f" by {self.engine.config.hostname} with {protocol}; {stamp}\r\n").encode()
+
+    def reset(self) -> None:
+        self.mid = None
+
+    def closed(self, reason: str) -> None:
+        engine = self.engine
+        engine.counters.system.connections_in -= 1
+        engine.log(lines.icid_close(self.icid))
+
+
+def _header_block(data: bytes) -> bytes:
+    """The header fields and the blank line after them: all a headers-only parse reads,
+    without handing the body to the parser line by line."""
+    end = data.find(b"\r\n\r\n")
+    return data if end < 0 else data[: end + 4]
+
+
+def _header(headers, name: str) -> str:
+    value = headers.get(name)
+    if value is None:
+        return ""
+    return " ".join(str(value).split())

@@ -1,0 +1,463 @@
+"""The mail engine: listener, work queue, delivery queues and the TDC queue, wired.
+
+Mail flow (DESIGN.md): SMTP in → durable enqueue → ``250`` → work queue (policy,
+split, verdicts) → its outcome stored in one transaction → ordinary delivery and,
+for clean incoming mail whose policy journals, a copy on ``the.tdc.queue``.  After a
+crash, :meth:`MailEngine.recover` re-runs the work queue for messages that had not
+been through it and puts every stored delivery back on its queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from twisted.internet import defer
+from twisted.internet.error import CannotListenError
+
+from engine.config.model import Config, Direction, Endpoint
+from engine.mail.bounce_message import Failure
+from engine.mail.bounces import Bounces
+from engine.mail.delivery import DeliveryQueues, Shipment
+from engine.mail.journal import journal_copy
+from engine.mail.listener import GatewaySmtpHandler
+from engine.mail.tdc_queue import QUEUE as TDC_QUEUE
+from engine.mail.tdc_queue import JournalCopy, TdcQueue
+from engine.mail.work_pause import WorkGate, WorkPause
+from engine.mail.work_queue import Accepted, Outcome, process
+from engine.observe import log_lines as lines
+from engine.observe.counter_store import CounterStore
+from engine.observe.counters import BounceCause, Counters
+from engine.observe.mail_log import MailLog
+from engine.smtp.resolver import DnsResolver
+from engine.smtp.server import SmtpServerConfig, SmtpServerFactory, listen_smtp
+from engine.smtp.tls import ClientTls, client_context, ensure_server_certificate, server_context
+from engine.store import queue_store
+from engine.store.database import Store
+from engine.store.group_commit import GroupCommitWriter
+from engine.store.ids import IdAllocator
+from engine.store.queue_store import NewDelivery, NewMessage
+
+log = logging.getLogger(__name__)
+
+
+class MailEngine:
+    def __init__(self, store: Store, data_dir: Path, config: Callable[[], Config], *,
+                 version: str, serial: str) -> None:
+        self.store = store
+        self.data_dir = data_dir
+        self._config = config
+        self.mail_log = MailLog(data_dir / "logs" / "mail_logs", version=version, serial=serial)
+        self.writer = GroupCommitWriter(store.engine)
+        self.ids = IdAllocator(store.engine, writer=self.writer)
+        self.counters = Counters()
+        self.counter_store = CounterStore(self.counters, store.engine, self.writer)
+        self.resolver = DnsResolver.from_settings(self.config.dns)
+        self.tdc = TdcQueue(self)
+        self.delivery = DeliveryQueues(self)
+        self.bounces = Bounces(self)
+        self._tracking: list[tuple[int, float, str]] = []
+        self._finished: list[tuple[list[int], str, str]] = []
+        self._tdc_tls: tuple[tuple[str, ...], ClientTls] | None = None
+        self._port = None
+        self._factory: SmtpServerFactory | None = None
+        self._work: set[asyncio.Task] = set()
+        self._work_gate: WorkGate[Accepted] = WorkGate()
+        self._stopped = False
+
+    @property
+    def config(self) -> Config:
+        return self._config()
+
+    # -- logging and tracking ------------------------------------------------------------
+    def log(self, text: str) -> None:
+        self.mail_log.info(text)
+
+    def track(self, mid: int, text: str) -> None:
+        """A message tracking event; written with the next batch, nobody waits for it."""
+        if not self._tracking:
+            asyncio.get_running_loop().call_soon(self._flush_tracking)
+        self._tracking.append((mid, time.time(), text))
+
+    def _flush_tracking(self) -> None:
+        events, self._tracking = self._tracking, []
+        if events:
+            self.writer.submit_nowait(queue_store.add_tracking(events))
+
+    def log_and_track(self, mid: int, text: str) -> None:
+        self.log(text)
+        self.track(mid, text)
+
+    # -- store helpers for the queues -------------------------------------------------------
+    def finish_deliveries(self, row_ids: list[int], state: str, error: str = "") -> None:
+        """Deliveries done; written with the next batch (one job per loop turn), nobody waits."""
+        if not self._finished:
+            asyncio.get_running_loop().call_soon(self._flush_finished)
+        self._finished.append((row_ids, state, error))
+
+    def _flush_finished(self) -> None:
+        finished, self._finished = self._finished, []
+        if finished:
+            self.writer.submit_nowait(queue_store.finish_many(finished))
+
+    async def settled(self) -> None:
+        """Wait until every outcome noted so far is durable in the store (what reads of the
+        store, like the oldest queued message, then see)."""
+        self._flush_finished()
+        self._flush_tracking()
+        await self.writer.submit(lambda _connection: None)
+
+    def store_retry(self, row_ids: list[int], attempts: int, next_attempt: float, error: str) -> None:
+        self.writer.submit_nowait(queue_store.reschedule(row_ids, attempts, next_attempt, error))
+
+    def tdc_tls(self) -> ClientTls:
+        """The verifying TLS client for SETD: TLS 1.2+, the trusted CAs, the host name."""
+        cas = tuple(self.config.trusted_cas)
+        if self._tdc_tls is None or self._tdc_tls[0] != cas:
+            self._tdc_tls = (cas, client_context([c.encode() for c in cas], system_store=True))
+        return self._tdc_tls[1]
+
+    # -- the inbound path ---------------------------------------------------------------------
+    async def accept(self, message: NewMessage) -> None:
+        """Store an accepted message durably, then hand it to the work queue."""
+        self.delivery.expect(_domains(message.recipients))  # its delivery connections may wait
+        try:
+            await self.writer.submit(queue_store.insert_message(message))
+        except BaseException:
+            self.delivery.arrived(_domains(message.recipients))
+            raise
+        self.counters.received(len(message.recipients))
+        if message.message_id:
+            self.log_and_track(message.mid, lines.message_id(message.mid, message.message_id))
+        self.log_and_track(message.mid, lines.subject(message.mid, message.subject))
+        self.log_and_track(message.mid, lines.ready(message.mid, len(message.body), message.sender))
+        self._start_work(_accepted(message))
+
+    def _start_work(self, message: Accepted) -> None:
+        self.counters.system.messages_in_work_queue += 1
+        if not self._work_gate.hold(message):  # held while an operator paused the work queue
+            self._spawn_work(message)
+
+    def _spawn_work(self, message: Accepted) -> None:
+        task = asyncio.ensure_future(self._process(message))
+        self._work.add(task)
+        task.add_done_callback(self._work.discard)
+
+    async def _process(self, message: Accepted) -> None:
+        try:
+            config = self.config
+            outcome = process(message, config, lambda: self.ids.next("mid"),
+                              lambda text: self.log(text))
+            await self._store_outcome(message, outcome, config)
+        except Exception:
+            log.exception("work queue failed for MID %s; it stays queued for a restart", message.mid)
+        finally:
+            self.delivery.arrived(_domains(message.recipients))
+            self.counters.system.messages_in_work_queue -= 1
+
+    async def _store_outcome(self, message: Accepted, outcome: Outcome, config: Config) -> None:
+        new_messages: list[NewMessage] = []
+        deliveries: list[NewDelivery] = []
+        shipments: list[Shipment] = []
+        copies: list[JournalCopy] = []
+        now = time.time()
+        expires = message.received_at + config.delivery.max_queue_time
+        for part in outcome.parts:
+            if part.mid != message.mid:
+                new_messages.append(_split_part(message, part))
+            if not part.delivered:
+                self._not_delivered(message, part)
+                continue
+            for rid, address in part.recipients:
+                deliveries.append(NewDelivery(part.mid, rid, address, _domain(address), now, expires))
+            shipments += Shipment.for_part(part, message)
+            if part.journal_to:
+                copy_message, delivery, copy = self._journal(message, part, config, now)
+                new_messages.append(copy_message)
+                deliveries.append(delivery)
+                copies.append(copy)
+        first = outcome.parts[0]
+        state = "queued" if deliveries else "done"
+        row_ids = await self.writer.submit(queue_store.record_work(
+            message.mid, first.policy.name, state, new_messages, deliveries))
+        self._dispatch(deliveries, row_ids, shipments, copies)
+
+    def _journal(self, message: Accepted, part, config: Config, now: float):
+        mid = self.ids.next("mid")
+        self.log(lines.tdc_generated(mid, part.mid))
+        body = journal_copy(part.body, gateway=config.hostname, intake=part.journal_to, mid=mid,
+                            original_mid=part.mid, original_message_id=message.message_id,
+                            when=datetime.now(UTC))
+        timers = config.tdc.timers
+        deadline = now + timers.scaled(timers.queue_limit)
+        copy_message = NewMessage(
+            mid=mid, icid=0, sender="", recipients=(part.journal_to,), body=body, received_at=now,
+            message_id=message.message_id, subject=message.subject, direction="incoming",
+            kind="journal", origin_mid=part.mid, policy=part.policy.name, state="queued")
+        delivery = NewDelivery(mid, 0, part.journal_to, TDC_QUEUE, now, deadline)
+        copy = JournalCopy(mid=mid, original_mid=part.mid, row_id=0, intake=part.journal_to,
+                           message_id=message.message_id, body=body, enqueued_at=now,
+                           deadline=deadline)
+        return copy_message, delivery, copy
+
+    def _not_delivered(self, message: Accepted, part) -> None:
+        """Dropped or bounced by a verdict: the recipients are completed here, a bounce
+        counting as a filter hard bounce of each recipient's host."""
+        if part.bounce_reason:
+            status, _, reason = part.bounce_reason.partition(" ")
+            for rid, address in part.recipients:
+                host = self.counters.host(_domain(address))
+                host.queued()
+                host.hard_bounce(BounceCause.FILTER, attempted=False)
+                self.log_and_track(part.mid, lines.bounced(
+                    0, part.mid, message.sender, address, rid, status, reason, "000", reason))
+            self.bounces.send(part.mid, message.sender,
+                              [(rid, Failure(address, status, reason, "000", reason))
+                               for rid, address in part.recipients],
+                              part.body, message.received_at)
+        else:
+            self.counters.system.dropped_messages += 1
+        self.log(lines.message_finished(part.mid, "aborted"))
+
+    def _dispatch(self, deliveries: list[NewDelivery], row_ids: list[int],
+                  shipments: list[Shipment], copies: list[JournalCopy]) -> None:
+        """Put the stored deliveries on their queues, now that they are durable."""
+        ids = {(d.mid, d.rid, d.destination): row for d, row in zip(deliveries, row_ids, strict=True)}
+        for shipment in shipments:
+            shipment.row_ids = [ids[(shipment.mid, rid, shipment.destination)]
+                                for rid, _ in shipment.recipients]
+            self.delivery.enqueue(shipment)
+        for copy in copies:
+            copy.row_id = ids[(copy.mid, 0, TDC_QUEUE)]
+            self.tdc.enqueue(copy)
+
+    # -- what operators do --------------------------------------------------------------------
+    def pause_work(self, user: str, reason: str) -> bool:
+        """``workqueue pause``: accepted messages wait, stored, until resumed (False when
+        already paused)."""
+        return self._work_gate.close(user, reason)
+
+    def resume_work(self) -> int:
+        """``workqueue resume``: process what waited, oldest first; returns how many."""
+        held = self._work_gate.open()
+        for message in held:
+            self._spawn_work(message)
+        return len(held)
+
+    @property
+    def work_pause(self) -> WorkPause | None:
+        return self._work_gate.pause
+
+    def inbound_peers(self) -> list[str]:
+        """The remote IP address of each open inbound connection (``topin``)."""
+        if self._factory is None:
+            return []
+        return [protocol.peer[0] for protocol in self._factory.connections]
+
+    def suspend_delivery(self) -> None:
+        self.delivery.suspend()
+        self.tdc.suspend()
+
+    def resume_delivery(self) -> None:
+        self.delivery.resume()
+        self.tdc.resume()
+
+    @property
+    def delivery_suspended(self) -> bool:
+        return self.delivery.suspended
+
+    def deliver_now(self, host: str | None = None) -> int:
+        """Retry at once what waits for a retry (for *host*, or everything)."""
+        count = 0
+        if host in (None, TDC_QUEUE):
+            count += self.tdc.deliver_now()
+        if host != TDC_QUEUE:
+            count += self.delivery.deliver_now(host)
+        return count
+
+    def remove_recipients(self, *, host: str | None = None, sender: str | None = None,
+                          bounce: bool, user: str) -> int:
+        """``deleterecipients`` / ``bouncerecipients``: queued recipients not in flight, by
+        recipient host or envelope sender; returns how many recipients were removed."""
+        state = "bounced" if bounce else "deleted"
+        count = 0
+        if host in (None, TDC_QUEUE) and sender is None:
+            for copy in self.tdc.take():
+                self.tdc.removed(copy, state, user)
+                count += 1
+        if host != TDC_QUEUE:
+            for shipment in self.delivery.take(host=host, sender=sender):
+                count += len(shipment.recipients)
+                self.delivery.removed(shipment, state, user)
+        return count
+
+    async def suspend_listener(self) -> bool:
+        """Stop accepting connections (open ones may finish); False if already suspended."""
+        if self._port is None:
+            return False
+        port, self._port = self._port, None
+        await self._stop_listening(port)
+        return True
+
+    @staticmethod
+    async def _stop_listening(port) -> None:
+        await defer.maybeDeferred(port.stopListening).asFuture(asyncio.get_running_loop())
+
+    def resume_listener(self) -> bool:
+        if self._port is not None or self._factory is None:
+            return False
+        self._port = listen_smtp(self._factory, self._endpoint.port, self._endpoint.host)
+        return True
+
+    @property
+    def listener_suspended(self) -> bool:
+        return self._port is None and self._factory is not None
+
+    # -- life cycle ----------------------------------------------------------------------------
+    async def start(self, endpoint: Endpoint) -> int:
+        """Recover the queue, then listen; returns the port (useful with port 0)."""
+        await self.counter_store.load()
+        self.counter_store.start()
+        await self.recover()
+        config = self.config
+        certificate = ensure_server_certificate(self.data_dir / "tls", (config.hostname,))
+        factory = SmtpServerFactory(
+            lambda: GatewaySmtpHandler(self),
+            SmtpServerConfig(hostname=config.hostname,
+                             max_message_size=config.listener.max_message_size,
+                             tls_context=server_context(certificate)),
+        )
+        self._factory = factory
+        self._port = listen_smtp(factory, endpoint.port, endpoint.host)
+        self._endpoint = Endpoint(endpoint.host, self._port.getHost().port)
+        return self._endpoint.port
+
+    async def recover(self) -> None:
+        """Resume after a restart (or a crash): nothing acknowledged is lost."""
+        loop = asyncio.get_running_loop()
+        engine = self.store.engine
+        # Both reads come before any work starts: work that ran meanwhile would store and
+        # queue its deliveries itself, and the second read would queue them once more.
+        unprocessed = await loop.run_in_executor(None, queue_store.unprocessed_messages, engine)
+        rows = await loop.run_in_executor(None, queue_store.active_deliveries, engine)
+        for row in unprocessed:
+            message = _accepted_from_row(row)
+            self.delivery.expect(_domains(message.recipients))
+            self._start_work(message)
+        ordinary: dict[tuple[int, str], list[dict]] = defaultdict(list)
+        for row in rows:
+            if row["destination"] == TDC_QUEUE:
+                self.tdc.enqueue(_copy_from_row(row), log_enqueued=False)
+            else:
+                ordinary[(row["mid"], row["destination"])].append(row)
+        for group in ordinary.values():
+            self.delivery.enqueue(Shipment.from_rows(group))
+
+    async def stop(self) -> None:
+        """Stop listening and delivering; what is queued stays stored.  Safe to repeat."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._port is not None:
+            port, self._port = self._port, None
+            await self._stop_listening(port)
+        if self._factory is not None:
+            self._factory.close_all()
+        for task in list(self._work):
+            await asyncio.wait([task], timeout=5)
+        await self.tdc.stop()
+        await self.delivery.stop()
+        self._flush_tracking()
+        self._flush_finished()
+        await self.counter_store.stop()
+        self.writer.close()
+        self.mail_log.close()
+
+    def apply_config(self, config: Config) -> None:
+        """A new configuration was committed: follow it where it matters at once (the
+        listener's address is the appliance's business: see :meth:`listen_on`)."""
+        self.resolver.configure([(s.host, s.port) for s in config.dns.servers],
+                                timeout=config.dns.timeout)
+        if self._factory is not None:  # new connections get the new greeting and size limit
+            self._factory.config = dataclasses.replace(
+                self._factory.config, hostname=config.hostname,
+                max_message_size=config.listener.max_message_size)
+
+    @property
+    def endpoint(self) -> Endpoint | None:
+        """Where the listener listens (or would, while suspended); None before start."""
+        return self._endpoint if self._factory is not None else None
+
+    async def listen_on(self, endpoint: Endpoint) -> None:
+        """Move the listener to *endpoint* (a committed address change).  Open connections
+        carry on.  Raises CannotListenError when the new address cannot be had; the
+        listener then stays where it was."""
+        if self._factory is None or endpoint == self._endpoint:
+            return
+        if self._port is None:  # suspended: resuming listens on the new address
+            self._endpoint = endpoint
+            return
+        old = self._port
+        try:
+            port = listen_smtp(self._factory, endpoint.port, endpoint.host)
+        except CannotListenError:
+            if endpoint.port != self._endpoint.port:
+                raise
+            # the same port on another address (127.0.0.1 -> 0.0.0.0): let go of it first
+            await self._stop_listening(old)
+            try:
+                port = listen_smtp(self._factory, endpoint.port, endpoint.host)
+            except CannotListenError:
+                self._port = listen_smtp(self._factory, self._endpoint.port, self._endpoint.host)
+                raise
+        else:
+            await self._stop_listening(old)
+        self._port = port
+        self._endpoint = Endpoint(endpoint.host, port.getHost().port)
+
+
+def _domain(address: str) -> str:
+    return address.rpartition("@")[2].lower()
+
+
+def _domains(recipients) -> set[str]:
+    return {_domain(address) for address in recipients}
+
+
+def _accepted(message: NewMessage) -> Accepted:
+    return Accepted(mid=message.mid, icid=message.icid, sender=message.sender,
+                    recipients=tuple(message.recipients), body=message.body,
+                    received_at=message.received_at, message_id=message.message_id,
+                    subject=message.subject, direction=Direction(message.direction))
+
+
+def _accepted_from_row(row: dict) -> Accepted:
+    import json
+
+    return Accepted(mid=row["mid"], icid=row["icid"], sender=row["sender"],
+                    recipients=tuple(json.loads(row["envelope"])), body=row["body"],
+                    received_at=row["received_at"], message_id=row["message_id"],
+                    subject=row["subject"], direction=Direction(row["direction"]))
+
+
+def _split_part(message: Accepted, part) -> NewMessage:
+    return NewMessage(
+        mid=part.mid, icid=message.icid, sender=message.sender,
+        recipients=tuple(address for _, address in part.recipients), body=part.body,
+        received_at=message.received_at, message_id=message.message_id,
+        subject=message.subject, direction=message.direction.value, kind="split",
+        origin_mid=message.mid, policy=part.policy.name, state="queued")
+
+
+def _copy_from_row(row: dict) -> JournalCopy:
+    return JournalCopy(mid=row["mid"], original_mid=row["origin_mid"] or row["mid"],
+                       row_id=row["id"], intake=row["recipient"], message_id=row["message_id"],
+                       body=row["body"], enqueued_at=row["received_at"],
+                       deadline=row["expires_at"], failures=row["attempts"],
+                       attempted=row["attempts"] > 0)

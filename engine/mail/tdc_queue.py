@@ -1,0 +1,498 @@
+"""``the.tdc.queue``: journal copies on their way to Secure Email Threat Defense.
+
+The connector's rules (SPEC.md §1 and the rulings of §4), in one place:
+
+* While copies wait, at least ``min_connections`` (3) connections are open to the
+  intake domain's MX; more open, one at a time, while the backlog outgrows them (slow
+  start) up to ``max_connections``; idle ones close after ``idle_timeout`` and all of
+  them as soon as nothing is left.
+* A connection is opened for the copy at the head of the queue and carries it first;
+  the extra ones carry nothing until a copy is handed to them.  A failure before the
+  hand-over (connect, greeting, EHLO, STARTTLS) counts against the copy the connection
+  was opened for, or nobody; a DNS failure counts against every copy of that domain.
+* Retries: 5xx other than 503/552 and TLS errors end the copy; 4xx, 503, 552, network
+  and DNS errors allow one retry, ``retry_delay`` later, with a fresh lookup.
+* The limit is hard: at enqueue + ``queue_limit`` the copy leaves the queue whatever it
+  is doing, and an attempt in flight is aborted and logged with its reason.
+* STARTTLS with TLS 1.2 or newer and a verified certificate is required.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from engine.observe import log_lines as lines
+from engine.observe.counters import BounceCause
+from engine.smtp.client import (
+    SmtpClient,
+    SmtpConnectionError,
+    SmtpReplyError,
+    SmtpTimeoutError,
+    SmtpTlsError,
+)
+from engine.smtp.outbound import Route, Target, reason_for, route_for, status_for
+from engine.smtp.resolver import DnsError, DnsHardError
+
+if TYPE_CHECKING:
+    from engine.mail.mail_engine import MailEngine
+
+QUEUE = lines.TDC_QUEUE
+RETRYABLE_5XX = (503, 552)
+
+
+@dataclass(eq=False)
+class JournalCopy:
+    mid: int
+    original_mid: int
+    row_id: int
+    intake: str
+    message_id: str
+    body: bytes
+    enqueued_at: float
+    deadline: float
+    failures: int = 0
+    attempted: bool = False
+    state: str = "queued"  # queued | waiting (for its retry) | sending | done
+    link: _Link | None = None  # the connection carrying it, while one does
+    timer: asyncio.TimerHandle | None = None  # the hard limit
+    retry: asyncio.TimerHandle | None = None  # its one retry, while it waits for it
+
+    @property
+    def domain(self) -> str:
+        return self.intake.rpartition("@")[2].lower()
+
+
+@dataclass(eq=False)
+class _Link:
+    """One outbound connection of the queue (opened, or being opened)."""
+
+    domain: str
+    dcid: int
+    charged: JournalCopy | None
+    client: SmtpClient | None = None
+    target: Target | None = None
+    local_ip: str = "0.0.0.0"
+    idle: bool = False
+
+
+@dataclass
+class _Domain:
+    ready: deque[JournalCopy] = field(default_factory=deque)
+    outstanding: int = 0  # copies not yet done: ready, waiting for a retry, or sending
+    links: set[_Link] = field(default_factory=set)
+    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    up: bool = True  # the last connection attempt worked: extra connections may open
+
+
+class TdcQueue:
+    def __init__(self, engine: MailEngine) -> None:
+        self.engine = engine
+        self.counters = engine.counters.host(QUEUE)
+        self._domains: dict[str, _Domain] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self._stopping = False
+        self.suspended = False
+        self._retrying: set[JournalCopy] = set()  # copies waiting for their one retry
+        self._lookups: dict[str, asyncio.Future[Route]] = {}
+
+    # -- what the engine calls -------------------------------------------------------
+    def enqueue(self, copy: JournalCopy, *, log_enqueued: bool = True) -> None:
+        """Queue a stored copy (at once after the work queue, or after a restart)."""
+        if log_enqueued:
+            self.engine.log(lines.tdc_enqueued(copy.mid, copy.message_id, copy.intake))
+        self.counters.queued()
+        domain = self._domain(copy.domain)
+        domain.outstanding += 1
+        loop = asyncio.get_running_loop()
+        copy.timer = loop.call_later(max(0.0, copy.deadline - time.time()), self._expire, copy)
+        self._make_ready(copy)
+
+    @property
+    def active(self) -> int:
+        return sum(d.outstanding for d in self._domains.values())
+
+    def connections(self) -> int:
+        return sum(len(d.links) for d in self._domains.values())
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for domain in self._domains.values():
+            for copy in domain.ready:
+                if copy.timer:
+                    copy.timer.cancel()
+
+    # -- what operators do (suspenddel, delivernow, deleterecipients, bouncerecipients) ----
+    def suspend(self) -> None:
+        """No new connections and no new hand-overs; the hard limit still runs."""
+        self.suspended = True
+
+    def resume(self) -> None:
+        self.suspended = False
+        for name, domain in self._domains.items():
+            domain.wakeup.set()
+            self._open_connections(name)
+
+    def deliver_now(self) -> int:
+        """Copies waiting for their retry are tried at once."""
+        due = list(self._retrying)
+        for copy in due:
+            if copy.retry:
+                copy.retry.cancel()
+            self._retry_due(copy)
+        return len(due)
+
+    def take(self) -> list[JournalCopy]:
+        """Remove every copy not in flight (queued or waiting for its retry) from the queue."""
+        taken = [c for d in self._domains.values() for c in d.ready if c.state == "queued"]
+        for domain in self._domains.values():
+            domain.ready.clear()
+        for copy in self._retrying:
+            if copy.retry:
+                copy.retry.cancel()
+            taken.append(copy)
+        self._retrying.clear()
+        return taken
+
+    def removed(self, copy: JournalCopy, state: str, user: str) -> None:
+        """Complete a taken copy as deleted or bounced by an operator."""
+        if state == "deleted":
+            attempted = copy.attempted
+            self._done(copy, "deleted", f"deleted by {user}")
+            self.counters.removed(attempted=attempted)
+            self.engine.log(lines.deleted(copy.mid, [0], user))
+            self.engine.log(lines.message_finished(copy.mid, "aborted"))
+        else:
+            self._fail(copy, f"Bounced by {user}", BounceCause.OTHER, f"bounced by {user}")
+
+    # -- queue state -------------------------------------------------------------------
+    def _domain(self, name: str) -> _Domain:
+        if name not in self._domains:
+            self._domains[name] = _Domain()
+        return self._domains[name]
+
+    def _make_ready(self, copy: JournalCopy) -> None:
+        copy.state = "queued"
+        domain = self._domain(copy.domain)
+        domain.ready.append(copy)
+        domain.wakeup.set()
+        self._open_connections(copy.domain)
+
+    def _take(self, domain: _Domain) -> JournalCopy | None:
+        while domain.ready:
+            copy = domain.ready.popleft()
+            if copy.state == "queued":
+                return copy
+        domain.wakeup.clear()
+        return None
+
+    def _hand_over(self, copy: JournalCopy, link: _Link) -> None:
+        copy.state = "sending"
+        copy.link = link
+        if not copy.attempted:
+            copy.attempted = True
+            self.counters.first_attempt()
+
+    def _done(self, copy: JournalCopy, state: str, error: str = "") -> None:
+        """The copy leaves the queue: delivered, bounced or expired."""
+        copy.state = "done"
+        copy.link = None
+        self._retrying.discard(copy)
+        for timer in (copy.timer, copy.retry):
+            if timer:
+                timer.cancel()
+        domain = self._domain(copy.domain)
+        domain.outstanding -= 1
+        if domain.outstanding == 0:
+            domain.wakeup.set()  # idle connections close when nothing is left
+        self.engine.finish_deliveries([copy.row_id], state, error)
+
+    # -- outcomes ----------------------------------------------------------------------
+    def _delivered(self, copy: JournalCopy) -> None:
+        attempted = copy.attempted
+        self._done(copy, "delivered")
+        self.counters.delivered_ok(attempted=attempted)
+        self.engine.log(lines.tdc_delivered(copy.mid))
+        self.engine.log(lines.message_finished(copy.mid))
+        self.engine.track(copy.original_mid, lines.tdc_tracking_delivered(copy.mid))
+
+    def _fail(self, copy: JournalCopy, why: str, cause: BounceCause, error: str,
+              then: tuple[str, ...] = ()) -> None:
+        """The copy is gone; *then* are lines that belong right after the failure line
+        (the NXDOMAIN sample of SPEC.md §2 has its ``Bounced:`` line there)."""
+        attempted = copy.attempted
+        self._done(copy, "bounced", error)
+        self.counters.hard_bounce(cause, attempted=attempted)
+        self.engine.log(lines.tdc_failed(copy.mid, why))
+        for line in then:
+            self.engine.log(line)
+        self.engine.log(lines.message_finished(copy.mid, "aborted"))
+        self.engine.track(copy.original_mid, lines.tdc_failed(copy.mid, why))
+
+    def _tls_error(self, copy: JournalCopy, details: str) -> None:
+        attempted = copy.attempted
+        self._done(copy, "bounced", details)
+        self.counters.hard_bounce(BounceCause.OTHER, attempted=attempted)
+        self.engine.log(lines.tdc_tls_error(copy.mid))
+        self.engine.log(lines.message_finished(copy.mid, "aborted"))
+        self.engine.track(copy.original_mid, lines.tdc_tls_error(copy.mid))
+
+    def _hard_bounce(self, copy: JournalCopy, dcid: int, code: str, status: str, text: str,
+                     cause: BounceCause) -> None:
+        reason = reason_for(status)
+        self.engine.log(lines.tdc_hard_bounced(status, reason, code, text))
+        self._fail(copy, "Hard Bounced", cause, f"{code} {text}",
+                   then=(lines.tdc_bounced(dcid, copy.mid, status, reason, code, text),))
+
+    def _retry_or_fail(self, copy: JournalCopy, error: str) -> None:
+        """A retryable failure: the copy's one retry, or the end of it."""
+        copy.failures += 1
+        copy.link = None
+        self.counters.soft_bounce(error)
+        if copy.failures > 1:
+            self._fail(copy, "Retries Exhausted", BounceCause.OTHER, error)
+            return
+        copy.state = "waiting"
+        delay = self._timers.scaled(self._timers.retry_delay)
+        self._retrying.add(copy)
+        copy.retry = asyncio.get_running_loop().call_later(delay, self._retry_due, copy)
+        self.engine.store_retry([copy.row_id], copy.failures, time.time() + delay, error)
+
+    def _retry_due(self, copy: JournalCopy) -> None:
+        self._retrying.discard(copy)
+        if copy.state == "waiting":
+            self._make_ready(copy)
+
+    def _expire(self, copy: JournalCopy) -> None:
+        """The hard limit: the copy leaves now, and an attempt carrying it is aborted."""
+        if copy.state == "done":
+            return
+        link = copy.link
+        if link is not None:
+            ip, port = (link.target.address, link.target.port) if link.target else ("0.0.0.0", 0)
+            self.engine.log(lines.tdc_connection_error(
+                link.dcid, ip, port, "timeout", link.local_ip, "connection timed out"))
+            if link.client is not None:
+                link.client.abort()
+        self._fail(copy, "Expired", BounceCause.EXPIRED, "expired in queue")
+
+    # -- connections ---------------------------------------------------------------------
+    @property
+    def _timers(self):
+        return self.engine.config.tdc.timers
+
+    def _open_connections(self, name: str) -> None:
+        """Keep the minimum while copies wait; add one when the backlog outgrows them."""
+        domain = self._domain(name)
+        timers = self._timers
+        if not domain.ready or self.suspended:
+            return
+        if not domain.links:
+            head = self._take(domain)
+            if head is None:
+                return
+            self._start_link(name, head)
+        if not domain.up:
+            return  # while the host fails, only a copy's own connection opens
+        wanted = timers.min_connections
+        backlog = len(domain.ready)
+        if backlog > len(domain.links):
+            wanted = max(wanted, len(domain.links) + 1)  # slow start: one more at a time
+        while len(domain.links) < min(wanted, timers.max_connections):
+            self._start_link(name, None)
+
+    def _start_link(self, name: str, charged: JournalCopy | None) -> None:
+        link = _Link(name, self.engine.ids.next("dcid"), charged)
+        if charged is not None:
+            self._hand_over(charged, link)
+        self._domain(name).links.add(link)
+        task = asyncio.ensure_future(self._run(link))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, link: _Link) -> None:
+        domain = self._domain(link.domain)
+        try:
+            self.counters.pending_connections += 1
+            try:
+                connected = await self._connect(link)
+            finally:
+                self.counters.pending_connections -= 1
+            if connected:
+                self.counters.connections_out += 1
+                try:
+                    await self._carry(link)
+                finally:
+                    self.counters.connections_out -= 1
+        finally:
+            domain.links.discard(link)
+            if link.client is not None:
+                link.client.abort()  # a no-op after QUIT; cuts a connection left mid-way
+            if not self._stopping:
+                self._open_connections(link.domain)
+
+    def _route(self, name: str) -> asyncio.Future[Route]:
+        """One lookup for the connections opened together (the resolver caches answers)."""
+        pending = self._lookups.get(name)
+        if pending is None:
+            pending = asyncio.ensure_future(route_for(name, self.engine.config, self.engine.resolver))
+            self._lookups[name] = pending
+            pending.add_done_callback(lambda _done: self._lookups.pop(name, None))
+        return pending
+
+    async def _connect(self, link: _Link) -> bool:
+        """DNS, TCP, greeting, EHLO and STARTTLS; failures charge ``link.charged``."""
+        engine, timers = self.engine, self._timers
+        timeout = timers.scaled(timers.attempt_timeout)
+        link.local_ip = engine.config.listener.address.host
+        try:
+            route = await asyncio.shield(self._route(link.domain))
+        except DnsError as error:
+            if link.charged is not None:  # the copy's own connection reports it, once
+                self._dns_failure(link, error)
+            return False
+        last_error: Exception | None = None
+        for target in route.targets:
+            link.target = target
+            try:
+                link.client = await SmtpClient.connect(
+                    target.address, target.port, local_name=engine.config.hostname,
+                    timeout=timeout)
+                break
+            except (SmtpConnectionError, SmtpTimeoutError, SmtpReplyError) as error:
+                last_error = error
+        if link.client is None:
+            self._before_hand_over(link, last_error or SmtpConnectionError("no MX host", "connect"))
+            return False
+        link.local_ip = link.client.local[0]
+        engine.log(lines.tdc_new_dcid(link.dcid, link.local_ip, link.target.address,
+                                      link.target.port))
+        try:
+            await link.client.ehlo()
+            protocol, cipher = await link.client.starttls(
+                engine.tdc_tls(), server_hostname=link.target.hostname)
+            await link.client.ehlo()  # the session starts over after STARTTLS (RFC 3207)
+        except (SmtpTlsError, SmtpReplyError, SmtpConnectionError, SmtpTimeoutError) as error:
+            self._before_hand_over(link, error)
+            return False
+        engine.log(lines.dcid_tls(link.dcid, protocol, cipher))
+        self._domain(link.domain).up = True
+        return True
+
+    def _before_hand_over(self, link: _Link, error: Exception) -> None:
+        """A connection failed before carrying anything: its own copy pays, if it has one."""
+        domain = self._domain(link.domain)
+        domain.up = False
+        self.counters.failed(str(error))
+        self._log_connection_error(link, error)
+        copy = link.charged
+        if copy is None or copy.state != "sending":
+            return
+        self._charge(copy, link, error)
+
+    def _charge(self, copy: JournalCopy, link: _Link, error: Exception) -> None:
+        """Apply the retry table (SPEC.md §1) to one copy."""
+        if isinstance(error, SmtpTlsError):
+            self._tls_error(copy, str(error))
+        elif isinstance(error, SmtpReplyError) and error.code >= 500 \
+                and error.code not in RETRYABLE_5XX:
+            status = status_for(error.code, error.enhanced)
+            cause = BounceCause.SMTP_5XX
+            self._hard_bounce(copy, link.dcid, str(error.code), status, error.text, cause)
+        elif isinstance(error, SmtpReplyError):
+            status = status_for(error.code, error.enhanced)
+            self.engine.log(lines.tdc_delayed(link.dcid, copy.mid, status, reason_for(status),
+                                              str(error.code), error.text))
+            self._retry_or_fail(copy, f"{error.code} {error.text}")
+        else:
+            self._retry_or_fail(copy, str(error))
+
+    def _log_connection_error(self, link: _Link, error: Exception) -> None:
+        if isinstance(error, SmtpTlsError):
+            self.engine.log(lines.tdc_dcid_tls_failed(link.dcid, str(error)))
+            return
+        if isinstance(error, SmtpReplyError):
+            return  # the reply is logged with the copy it is charged to
+        timed_out = isinstance(error, SmtpTimeoutError)
+        target = link.target
+        self.engine.log(lines.tdc_connection_error(
+            link.dcid, target.address if target else "0.0.0.0", target.port if target else 0,
+            "timeout" if timed_out else str(error), link.local_ip,
+            "connection timed out" if timed_out else "network error"))
+
+    def _dns_failure(self, link: _Link, error: DnsError) -> None:
+        """Ruling 1: a DNS failure counts against every copy waiting on that domain."""
+        domain = self._domain(link.domain)
+        copies = [c for c in domain.ready if c.state == "queued"]
+        domain.ready.clear()
+        domain.wakeup.clear()
+        if link.charged is not None and link.charged.state == "sending":
+            copies.insert(0, link.charged)
+        domain.up = False
+        self.counters.failed(str(error))
+        self.engine.log(error.log_text)
+        for copy in copies:
+            if not copy.attempted:
+                copy.attempted = True
+                self.counters.first_attempt()
+            if isinstance(error, DnsHardError):
+                self._hard_bounce(copy, 0, "000", "5.1.2", error.detail, BounceCause.DNS)
+            else:
+                self._retry_or_fail(copy, error.detail)
+
+    async def _carry(self, link: _Link) -> None:
+        """Send copies over this connection until none is left or it idles out."""
+        domain = self._domain(link.domain)
+        copy = link.charged
+        while True:
+            if copy is None or copy.state != "sending":
+                copy = await self._wait_for_copy(link, domain)
+                if copy is None:
+                    await link.client.quit()
+                    return
+                self._hand_over(copy, link)
+            if not await self._send(link, copy):
+                return
+            copy = None
+
+    async def _wait_for_copy(self, link: _Link, domain: _Domain) -> JournalCopy | None:
+        idle_until = time.monotonic() + self._timers.scaled(self._timers.idle_timeout)
+        while True:
+            copy = None if self.suspended else self._take(domain)
+            if copy is not None:
+                return copy
+            left = idle_until - time.monotonic()
+            if domain.outstanding == 0 or left <= 0:
+                return None
+            link.idle = True
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(domain.wakeup.wait(), left)
+            link.idle = False
+
+    async def _send(self, link: _Link, copy: JournalCopy) -> bool:
+        """One copy over an open connection; False when the connection is gone."""
+        engine = self.engine
+        engine.log(lines.tdc_delivery_start(link.dcid, copy.mid))
+        try:
+            await link.client.send("", [copy.intake], copy.body)
+        except SmtpReplyError as error:
+            if copy.state == "sending":
+                self._charge(copy, link, error)
+            return error.stage not in ("greeting", "ehlo", "quit")
+        except (SmtpConnectionError, SmtpTimeoutError, SmtpTlsError) as error:
+            if copy.state == "sending":  # not already expired by the hard limit
+                self._log_connection_error(link, error)
+                self._charge(copy, link, error)
+            return False
+        if copy.state == "sending":
+            self._delivered(copy)
+        return True

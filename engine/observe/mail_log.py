@@ -1,0 +1,139 @@
+"""The mail log: ``<data>/logs/mail_logs/mail.current``, rolled like AsyncOS's.
+
+Lines are ``<asctime> <Level>: <text>`` (SPEC.md §2).  A file starts with
+``Begin Logfile``, the version/serial line and the UTC offset, and ends with
+``End Logfile`` when it is rolled to ``mail.@<timestamp>.s``.  Writes are buffered
+and flushed on the next loop turn (or at once with no loop running), so a burst of
+mail costs one write per burst, not one per line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from engine.observe.timestamps import asctime
+
+CURRENT = "mail.current"
+
+
+class MailLog:
+    def __init__(self, directory: Path, *, version: str, serial: str,
+                 max_bytes: int = 10 * 1024 * 1024, keep: int = 20) -> None:
+        self.directory = directory
+        self.version = version
+        self.serial = serial
+        self.max_bytes = max_bytes
+        self.keep = keep
+        directory.mkdir(parents=True, exist_ok=True)
+        self._buffer: list[str] = []
+        self._flush_scheduled = False
+        self._file = None
+        self._size = 0
+        self._open()
+
+    @property
+    def path(self) -> Path:
+        return self.directory / CURRENT
+
+    # -- writing -----------------------------------------------------------------
+    def info(self, text: str) -> None:
+        self.write("Info", text)
+
+    def warning(self, text: str) -> None:
+        self.write("Warning", text)
+
+    def write(self, level: str, text: str) -> None:
+        self._buffer.append(_line(level, text))
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        if self._flush_scheduled:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return
+        self._flush_scheduled = True
+        loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._flush_scheduled = False
+        if not self._buffer or self._file is None:
+            return
+        chunk = "".join(self._buffer).encode("utf-8", "backslashreplace")
+        self._buffer.clear()
+        self._file.write(chunk)
+        self._file.flush()
+        self._size += len(chunk)
+        if self._size >= self.max_bytes:
+            self.roll()
+
+    # -- files ---------------------------------------------------------------------
+    def _open(self) -> None:
+        new = not self.path.exists() or self.path.stat().st_size == 0
+        self._file = open(self.path, "ab")  # noqa: SIM115 - held open for the log's life
+        self._size = self.path.stat().st_size
+        if new:
+            self.info("Begin Logfile")
+            self.info(f"Version: {self.version} SN: {self.serial}")
+            self.info("Time offset from UTC: 0 seconds")
+            self.flush()
+
+    def roll(self) -> Path:
+        """Close ``mail.current`` as ``mail.@<timestamp>.s`` and start a new one."""
+        self._buffer.append(_line("Info", "End Logfile"))
+        self._buffer_to_file()
+        assert self._file is not None
+        self._file.close()
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        rolled = self.directory / f"mail.@{stamp}.s"
+        n = 1
+        while rolled.exists():
+            rolled = self.directory / f"mail.@{stamp}.{n}.s"
+            n += 1
+        self.path.rename(rolled)
+        self._prune()
+        self._open()
+        return rolled
+
+    def _buffer_to_file(self) -> None:
+        if self._buffer and self._file is not None:
+            self._file.write("".join(self._buffer).encode("utf-8", "backslashreplace"))
+            self._buffer.clear()
+
+    def _prune(self) -> None:
+        rolled = sorted(self.directory.glob("mail.@*.s"), key=lambda p: p.stat().st_mtime)
+        for old in rolled[: max(0, len(rolled) - self.keep)]:
+            with contextlib.suppress(OSError):
+                old.unlink()
+
+    def files(self) -> list[Path]:
+        """Rolled files oldest first, then ``mail.current`` (what ``grep`` searches)."""
+        rolled = sorted(self.directory.glob("mail.@*.s"), key=lambda p: p.stat().st_mtime)
+        return [*rolled, self.path]
+
+    def close(self) -> None:
+        self.flush()
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def _line(level: str, text: str) -> str:
+    return f"{_stamp(int(time.time()))} {level}: {text}\n"
+
+
+_stamped: tuple[int, str] = (-1, "")
+
+
+def _stamp(second: int) -> str:
+    """The asctime of *second*, made once per second (a burst writes many lines in one)."""
+    global _stamped
+    if _stamped[0] != second:
+        _stamped = (second, asctime(datetime.fromtimestamp(second, UTC)))
+    return _stamped[1]

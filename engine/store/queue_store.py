@@ -1,0 +1,203 @@
+"""What the mail engine writes to and reads from the store, as group-commit jobs.
+
+Each function returns a job for :class:`engine.store.group_commit.GroupCommitWriter`
+(a callable taking a Connection), so the caller decides whether to wait for it to be
+durable (accepting a message: yes, before ``250``) or not (a delivery's outcome:
+at-least-once delivery tolerates replaying it after a crash).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine, bindparam, func, select, update
+
+from engine.store.models import DeliveryRow, MessageRow, TrackingEventRow
+
+MESSAGES = MessageRow.__table__
+DELIVERIES = DeliveryRow.__table__
+TRACKING = TrackingEventRow.__table__
+
+ACTIVE = "active"
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    mid: int
+    icid: int
+    sender: str
+    recipients: Sequence[str]
+    body: bytes
+    received_at: float
+    message_id: str
+    subject: str
+    direction: str
+    kind: str = "inbound"
+    origin_mid: int | None = None
+    policy: str | None = None
+    state: str = "work"
+
+
+@dataclass(frozen=True)
+class NewDelivery:
+    mid: int
+    rid: int
+    recipient: str
+    destination: str
+    next_attempt: float
+    expires_at: float
+
+
+#: The message columns, in the order of :func:`_message_row`.
+_MESSAGE_COLUMNS = ("mid", "icid", "origin_mid", "kind", "state", "direction", "policy", "sender",
+                    "envelope", "received_at", "size", "message_id", "subject", "body")
+_DELIVERY_COLUMNS = ("mid", "rid", "recipient", "destination", "state", "attempts", "next_attempt",
+                     "expires_at", "last_error")
+
+
+def _insert(table, columns: Sequence[str]) -> str:
+    return (f"INSERT INTO {table.name} ({', '.join(columns)}) "
+            f"VALUES ({', '.join('?' for _ in columns)})")
+
+
+_INSERT_MESSAGE = _insert(MESSAGES, _MESSAGE_COLUMNS)
+_INSERT_DELIVERY = _insert(DELIVERIES, _DELIVERY_COLUMNS)
+_INSERT_TRACKING = _insert(TRACKING, ("mid", "at", "text"))
+_WORKED = f"UPDATE {MESSAGES.name} SET state = ?, policy = ? WHERE mid = ?"
+_FINISH = f"UPDATE {DELIVERIES.name} SET state = ?, last_error = ? WHERE id = ?"
+#: Messages of the given deliveries with no active delivery left are done; their body goes.
+_DONE = (f"UPDATE {MESSAGES.name} SET state = 'done', body = ? WHERE mid IN "
+         f"(SELECT mid FROM {DELIVERIES.name} WHERE id IN ({{ids}})) AND NOT EXISTS "
+         f"(SELECT 1 FROM {DELIVERIES.name} AS left_over WHERE left_over.mid = {MESSAGES.name}.mid "
+         f"AND left_over.state = ?)")
+_IDS_PER_STATEMENT = 500  # well under SQLite's limit of bound parameters
+
+
+def _dbapi(connection: Connection) -> sqlite3.Connection:
+    """The SQLite connection under *connection*, inside the same transaction.
+
+    The hot jobs below (a few per message) run their fixed statements on it directly:
+    building and compiling SQLAlchemy statements cost more than SQLite running them.
+    """
+    return connection.connection.driver_connection  # type: ignore[return-value]
+
+
+def _message_row(message: NewMessage) -> tuple:
+    return (message.mid, message.icid, message.origin_mid, message.kind, message.state,
+            message.direction, message.policy, message.sender,
+            json.dumps(list(message.recipients)), message.received_at, len(message.body),
+            message.message_id, message.subject, message.body)
+
+
+def insert_message(message: NewMessage):
+    """The accept transaction: the message and its envelope, in state ``work``."""
+    def job(connection: Connection) -> int:
+        _dbapi(connection).execute(_INSERT_MESSAGE, _message_row(message))
+        return message.mid
+    return job
+
+
+def record_work(mid: int, policy: str | None, state: str, new_messages: Sequence[NewMessage],
+                deliveries: Sequence[NewDelivery]):
+    """The work queue's outcome in one transaction: the message leaves ``work``, split parts
+    and journal copies are stored, and their deliveries are queued.  Returns the row id
+    of each delivery, in order."""
+    def job(connection: Connection) -> list[int]:
+        db = _dbapi(connection)
+        db.execute(_WORKED, (state, policy, mid))
+        if new_messages:
+            db.executemany(_INSERT_MESSAGE, [_message_row(m) for m in new_messages])
+        return [db.execute(_INSERT_DELIVERY, (d.mid, d.rid, d.recipient, d.destination, ACTIVE, 0,
+                                              d.next_attempt, d.expires_at, "")).lastrowid
+                for d in deliveries]
+    return job
+
+
+def insert_queued(message: NewMessage, deliveries: Sequence[NewDelivery]):
+    """A message the gateway made itself (a bounce) straight onto the delivery queues:
+    the message and its deliveries in one transaction; returns the deliveries' row ids."""
+    def job(connection: Connection) -> list[int]:
+        db = _dbapi(connection)
+        db.execute(_INSERT_MESSAGE, _message_row(message))
+        return [db.execute(_INSERT_DELIVERY, (d.mid, d.rid, d.recipient, d.destination, ACTIVE, 0,
+                                              d.next_attempt, d.expires_at, "")).lastrowid
+                for d in deliveries]
+    return job
+
+
+def finish_deliveries(row_ids: Iterable[int], state: str, error: str = ""):
+    """Deliveries done (``delivered``, ``bounced``, ``expired``, ``deleted``); a message
+    whose deliveries are all done is ``done`` too (its body can go)."""
+    return finish_many([(row_ids, state, error)])
+
+
+def finish_many(finished: Sequence[tuple[Iterable[int], str, str]]):
+    """Several :func:`finish_deliveries` in one job: ``(row_ids, state, error)`` each."""
+    rows = [(state, error, row_id) for row_ids, state, error in finished for row_id in row_ids]
+
+    def job(connection: Connection) -> None:
+        db = _dbapi(connection)
+        db.executemany(_FINISH, rows)
+        ids = [row_id for _, _, row_id in rows]
+        for at in range(0, len(ids), _IDS_PER_STATEMENT):
+            chunk = ids[at: at + _IDS_PER_STATEMENT]
+            db.execute(_DONE.format(ids=", ".join("?" for _ in chunk)), (b"", *chunk, ACTIVE))
+    return job
+
+
+def reschedule(row_ids: Iterable[int], attempts: int, next_attempt: float, error: str):
+    ids = list(row_ids)
+
+    def job(connection: Connection) -> None:
+        connection.execute(
+            update(DELIVERIES).where(DELIVERIES.c.id == bindparam("row_id"))
+            .values(attempts=attempts, next_attempt=next_attempt, last_error=error),
+            [{"row_id": i} for i in ids])
+    return job
+
+
+def add_tracking(events: Sequence[tuple[int, float, str]]):
+    def job(connection: Connection) -> None:
+        _dbapi(connection).executemany(_INSERT_TRACKING, events)
+    return job
+
+
+# -- reads (recovery after a restart; message tracking) -----------------------------------
+def unprocessed_messages(engine: Engine) -> list[dict]:
+    """Messages accepted but not through the work queue (a crash came in between)."""
+    with engine.connect() as connection:
+        rows = connection.execute(select(MESSAGES).where(MESSAGES.c.state == "work")
+                                  .order_by(MESSAGES.c.mid))
+        return [dict(row._mapping) for row in rows]
+
+
+def active_deliveries(engine: Engine) -> list[dict]:
+    """Every queued delivery with its message's envelope and body, oldest first."""
+    query = (
+        select(DELIVERIES, MESSAGES.c.sender, MESSAGES.c.body, MESSAGES.c.message_id,
+               MESSAGES.c.origin_mid, MESSAGES.c.received_at, MESSAGES.c.kind)
+        .join(MESSAGES, MESSAGES.c.mid == DELIVERIES.c.mid)
+        .where(DELIVERIES.c.state == ACTIVE)
+        .order_by(DELIVERIES.c.mid, DELIVERIES.c.rid)
+    )
+    with engine.connect() as connection:
+        return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def tracking_events(engine: Engine, mid: int) -> list[tuple[float, str]]:
+    with engine.connect() as connection:
+        rows = connection.execute(select(TRACKING.c.at, TRACKING.c.text)
+                                  .where(TRACKING.c.mid == mid).order_by(TRACKING.c.id))
+        return [(row.at, row.text) for row in rows]
+
+
+def oldest_active(engine: Engine, destination: str) -> float | None:
+    """When the oldest message still queued for *destination* was received (``hoststatus``)."""
+    query = (select(func.min(MESSAGES.c.received_at))
+             .join(DELIVERIES, DELIVERIES.c.mid == MESSAGES.c.mid)
+             .where(DELIVERIES.c.destination == destination, DELIVERIES.c.state == ACTIVE))
+    with engine.connect() as connection:
+        return connection.execute(query).scalar()

@@ -1,0 +1,111 @@
+"""The appliance's SSH server (Twisted Conch), in the process that runs the appliance.
+
+Kept in Twisted's shape: the transport protocol and its factory here, credential
+checkers in :mod:`segcli.ssh.auth`, the realm, avatar and session adapter in
+:mod:`segcli.ssh.session`, the CLIs on channels in :mod:`segcli.ssh.shells`, SFTP in
+:mod:`segcli.ssh.sftp`.  :class:`SshServer` is what ``segcli.main`` starts after the
+mail engine and stops before the appliance closes its store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+
+from twisted.conch.ssh.connection import SSHConnection
+from twisted.conch.ssh.factory import SSHFactory
+from twisted.conch.ssh.keys import Key
+from twisted.conch.ssh.transport import SSHServerTransport
+from twisted.cred.portal import Portal
+from twisted.internet import defer
+
+from segcli.ssh.auth import Accounts, FailedLogins, PasswordChecker, PublicKeyChecker, UserAuthServer
+from segcli.ssh.keys import fingerprints, load_host_keys, ssh_dir
+from segcli.ssh.session import LastLogins, SegcliRealm, SshContext
+
+if TYPE_CHECKING:
+    from twisted.internet.interfaces import IListeningPort
+
+    from engine.appliance import Appliance
+
+log = logging.getLogger(__name__)
+
+#: How long a stopping server waits for its sessions to wind down.
+STOP_GRACE_SECONDS = 5.0
+
+
+class ServerTransport(SSHServerTransport):
+    """Conch's server transport, known to its factory while connected (so that a
+    stopping server can close every connection)."""
+
+    ourVersionString = b"SSH-2.0-segcli"
+
+    def connectionMade(self) -> None:
+        self.factory.connections.add(self)
+        super().connectionMade()
+
+    def connectionLost(self, reason) -> None:
+        self.factory.connections.discard(self)
+        super().connectionLost(reason)
+
+
+class SegcliSSHFactory(SSHFactory):
+    """Host keys, the portal and the services every connection uses."""
+
+    protocol = ServerTransport
+    services = {b"ssh-userauth": UserAuthServer, b"ssh-connection": SSHConnection}
+
+    def __init__(self, portal: Portal, host_keys: dict[bytes, Key]) -> None:
+        self.portal = portal
+        self.privateKeys = host_keys
+        self.publicKeys = {kind: key.public() for kind, key in host_keys.items()}
+        self.failed_logins = FailedLogins()
+        self.connections: set[ServerTransport] = set()
+
+
+class SshServer:
+    """Listen on the appliance's SSH address; every login gets its own CLI session."""
+
+    def __init__(self, appliance: Appliance, accounts: Accounts) -> None:
+        self.appliance = appliance
+        self.accounts = accounts
+        self.context = SshContext(
+            appliance, accounts, LastLogins(ssh_dir(appliance.options.data_dir) / "last_logins.json"))
+        self.factory: SegcliSSHFactory | None = None
+        self.host_key_fingerprints: list[str] = []
+        self._port: IListeningPort | None = None
+
+    async def start(self) -> int:
+        """Listen (CannotListenError if the address is taken); return the port.
+
+        Host keys are made on the first start (an RSA key takes a moment: in a thread)."""
+        from twisted.internet import reactor
+
+        host_keys = await asyncio.to_thread(load_host_keys, self.appliance.options.data_dir)
+        self.host_key_fingerprints = fingerprints(host_keys)
+        portal = Portal(SegcliRealm(self.context),
+                        [PasswordChecker(self.accounts), PublicKeyChecker(self.accounts)])
+        self.factory = SegcliSSHFactory(portal, host_keys)
+        endpoint = self.appliance.ssh_endpoint
+        self._port = reactor.listenTCP(endpoint.port, self.factory, interface=endpoint.host)
+        return self._port.getHost().port
+
+    async def stop(self) -> None:
+        """Stop listening, close every connection and let the sessions end (their
+        pending changes are dropped, as at a disconnect)."""
+        if self._port is not None:
+            await defer.maybeDeferred(self._port.stopListening).asFuture(
+                asyncio.get_running_loop())
+            self._port = None
+        if self.factory is not None:
+            for transport in list(self.factory.connections):
+                transport.loseConnection()
+        for cli in list(self.context.clis):
+            cli.channel_closed()
+        sessions = [cli.finished() for cli in list(self.context.clis)]
+        if sessions:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*sessions), STOP_GRACE_SECONDS)
+

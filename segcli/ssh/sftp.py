@@ -1,0 +1,325 @@
+"""SFTP (and so modern ``scp``) over a virtual file system that holds one directory:
+``/configuration``, the appliance's configuration directory (engine/config/files.py),
+as on the appliance.  ``saveconfig`` files are fetched from it and files for
+``loadconfig`` uploaded into it; nothing else of the host is visible.
+
+A path is resolved against the virtual tree only (``..`` stops at ``/``), names
+follow the rules of the configuration directory (no hidden names, no links out of
+it), and an upload becomes visible only once complete: it is written to a hidden
+file and renamed into place when the client closes it.  A connection lost in the
+middle leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import secrets
+import stat
+from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING
+
+from twisted.conch.ls import lsLine
+from twisted.conch.ssh.filetransfer import (
+    FX_FAILURE,
+    FX_NO_SUCH_FILE,
+    FX_OP_UNSUPPORTED,
+    FX_PERMISSION_DENIED,
+    FXF_APPEND,
+    FXF_CREAT,
+    FXF_EXCL,
+    FXF_READ,
+    FXF_TRUNC,
+    FXF_WRITE,
+    FileTransferServer,
+    ISFTPFile,
+    ISFTPServer,
+    SFTPError,
+)
+from twisted.internet import threads
+from zope.interface import implementer
+
+from engine.config.files import (
+    MAX_DOCUMENT_BYTES,
+    ConfigFileError,
+    check_file_name,
+    config_dir,
+    list_config_files,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from segcli.ssh.session import SegcliAvatar
+
+ROOT = "/"
+CONFIGURATION = "/configuration"
+
+
+def _readonly(avatar: SegcliAvatar) -> bool:
+    return str(avatar.user.role) == "readonly"
+
+
+class VirtualPath:
+    """A client's path resolved in the virtual tree: the root, the configuration
+    directory, or a file name in it."""
+
+    def __init__(self, raw: bytes) -> None:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise SFTPError(FX_NO_SUCH_FILE, "No such file") from None
+        # Relative paths start in /configuration, where a session lands.
+        self.path = posixpath.normpath(posixpath.join(CONFIGURATION, text))
+        if self.path.startswith("//"):
+            self.path = self.path[1:]
+
+    @property
+    def is_root(self) -> bool:
+        return self.path == ROOT
+
+    @property
+    def is_configuration(self) -> bool:
+        return self.path == CONFIGURATION
+
+    def file_name(self) -> str:
+        """The name of a file in /configuration (SFTPError for anything else)."""
+        parent, name = posixpath.split(self.path)
+        if parent != CONFIGURATION or not name or name.startswith("."):
+            raise SFTPError(FX_NO_SUCH_FILE, f"No such file: {self.path}")
+        try:
+            return check_file_name(name)
+        except ConfigFileError as exc:
+            raise SFTPError(FX_NO_SUCH_FILE, str(exc)) from None
+
+
+@implementer(ISFTPServer)
+class ConfigurationFiles:
+    """The ISFTPServer of one login."""
+
+    def __init__(self, avatar: SegcliAvatar) -> None:
+        self.avatar = avatar
+        self.directory = config_dir(avatar.context.data_dir)
+
+    def gotVersion(self, otherVersion, extData) -> dict:
+        return {}
+
+    # -- paths -------------------------------------------------------------------------------
+    def realPath(self, path: bytes) -> bytes:
+        return VirtualPath(path).path.encode("utf-8")
+
+    def _file(self, path: bytes) -> Path:
+        """The real path of a file the client names, never outside the directory."""
+        real = self.directory / VirtualPath(path).file_name()
+        if real.is_symlink() or (real.exists() and not real.is_file()):
+            raise SFTPError(FX_PERMISSION_DENIED, "Only regular files can be used here")
+        return real
+
+    def _writable(self) -> None:
+        if _readonly(self.avatar):
+            raise SFTPError(FX_PERMISSION_DENIED,
+                            "Read-only operators cannot change the configuration directory")
+
+    def _directory_stat(self):
+        self.directory.mkdir(parents=True, exist_ok=True)
+        return os.stat(self.directory)
+
+    # -- attributes -----------------------------------------------------------------------
+    def getAttrs(self, path: bytes, followLinks: bool) -> dict:
+        where = VirtualPath(path)
+        if where.is_root or where.is_configuration:
+            return _attrs(self._directory_stat())
+        real = self._file(path)
+        try:
+            return _attrs(os.stat(real))
+        except FileNotFoundError:
+            raise SFTPError(FX_NO_SUCH_FILE, f"No such file: {where.path}") from None
+
+    def setAttrs(self, path: bytes, attrs: dict) -> None:
+        """Accepted and ignored (``put -p`` sends times and modes): the directory keeps
+        its own permissions."""
+        self.getAttrs(path, True)
+
+    # -- directories ----------------------------------------------------------------------
+    def openDirectory(self, path: bytes) -> DirectoryListing:
+        where = VirtualPath(path)
+        owner = self.avatar.user.name
+        if where.is_root:
+            return DirectoryListing([(b"configuration", self._directory_stat())], owner)
+        if not where.is_configuration:
+            raise SFTPError(FX_NO_SUCH_FILE, f"No such directory: {where.path}")
+        self._directory_stat()
+        entries = []
+        for name in list_config_files(self.avatar.context.data_dir):
+            try:
+                entries.append((name.encode("utf-8"), os.stat(self.directory / name)))
+            except OSError:
+                continue  # removed meanwhile
+        return DirectoryListing(entries, owner)
+
+    def makeDirectory(self, path: bytes, attrs: dict) -> None:
+        raise SFTPError(FX_PERMISSION_DENIED, "Directories cannot be made here")
+
+    def removeDirectory(self, path: bytes) -> None:
+        raise SFTPError(FX_PERMISSION_DENIED, "Directories cannot be removed here")
+
+    # -- files ------------------------------------------------------------------------------
+    def openFile(self, filename: bytes, flags: int, attrs: dict):
+        if flags & (FXF_WRITE | FXF_APPEND | FXF_CREAT | FXF_TRUNC):
+            self._writable()
+            return Upload(self._file(filename), exclusive=bool(flags & FXF_EXCL),
+                          keep=not flags & FXF_TRUNC)
+        if not flags & FXF_READ:
+            raise SFTPError(FX_OP_UNSUPPORTED, "Unsupported open flags")
+        real = self._file(filename)
+        try:
+            return Download(open(real, "rb"))
+        except FileNotFoundError:
+            raise SFTPError(FX_NO_SUCH_FILE, "No such file") from None
+
+    def removeFile(self, filename: bytes) -> None:
+        self._writable()
+        try:
+            os.remove(self._file(filename))
+        except FileNotFoundError:
+            raise SFTPError(FX_NO_SUCH_FILE, "No such file") from None
+
+    def renameFile(self, oldpath: bytes, newpath: bytes) -> None:
+        self._writable()
+        old, new = self._file(oldpath), self._file(newpath)
+        if new.exists():  # SFTP v3 rename never replaces
+            raise SFTPError(FX_FAILURE, "A file of that name exists")
+        try:
+            os.rename(old, new)
+        except FileNotFoundError:
+            raise SFTPError(FX_NO_SUCH_FILE, "No such file") from None
+
+    def readLink(self, path: bytes) -> bytes:
+        raise SFTPError(FX_OP_UNSUPPORTED, "There are no links here")
+
+    def makeLink(self, linkPath: bytes, targetPath: bytes) -> None:
+        raise SFTPError(FX_PERMISSION_DENIED, "Links cannot be made here")
+
+    def extendedRequest(self, extendedName: bytes, extendedData: bytes) -> bytes:
+        raise NotImplementedError("no extensions")
+
+
+def _attrs(status: os.stat_result) -> dict:
+    return {"size": status.st_size, "uid": status.st_uid, "gid": status.st_gid,
+            "permissions": status.st_mode, "atime": int(status.st_atime),
+            "mtime": int(status.st_mtime)}
+
+
+class DirectoryListing:
+    """What READDIR returns: ``(name, ls -l line, attributes)`` for each entry."""
+
+    def __init__(self, entries: list[tuple[bytes, os.stat_result]], owner: str) -> None:
+        self._entries = entries
+        self._owner = owner
+
+    def __iter__(self) -> Iterator[tuple[bytes, bytes, dict]]:
+        for name, status in self._entries:
+            shown = SimpleNamespace(st_mode=status.st_mode, st_nlink=status.st_nlink,
+                                    st_uid=self._owner, st_gid=self._owner,
+                                    st_size=status.st_size, st_mtime=status.st_mtime)
+            yield name, lsLine(name, shown).encode("utf-8"), _attrs(status)
+
+    def close(self) -> None:
+        pass
+
+
+@implementer(ISFTPFile)
+class Download:
+    """A configuration file being read."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+
+    def readChunk(self, offset: int, length: int) -> bytes:
+        self._stream.seek(offset)
+        data = self._stream.read(min(length, 256 * 1024))
+        if not data:
+            raise EOFError("end of file")
+        return data
+
+    def writeChunk(self, offset: int, data: bytes) -> None:
+        raise SFTPError(FX_PERMISSION_DENIED, "The file is open for reading")
+
+    def getAttrs(self) -> dict:
+        return _attrs(os.fstat(self._stream.fileno()))
+
+    def setAttrs(self, attrs: dict) -> None:
+        pass
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def abandon(self) -> None:
+        self.close()
+
+
+@implementer(ISFTPFile)
+class Upload:
+    """A file being written: into a hidden file, renamed over *target* when the client
+    closes it (``loadconfig`` never reads half a document), dropped if the client
+    goes away first.  At most :data:`MAX_DOCUMENT_BYTES`, like what loadconfig reads."""
+
+    def __init__(self, target: Path, *, exclusive: bool, keep: bool) -> None:
+        if exclusive and target.exists():
+            raise SFTPError(FX_FAILURE, "The file exists")
+        self._target = target
+        self._partial = target.with_name(f".{target.name}.{secrets.token_hex(4)}.upload")
+        self._stream = open(self._partial, "w+b")  # noqa: SIM115 - closed by close/abandon
+        if keep and target.exists():  # a write into an existing file keeps the rest of it
+            self._stream.write(target.read_bytes()[:MAX_DOCUMENT_BYTES])
+
+    def readChunk(self, offset: int, length: int) -> bytes:
+        self._stream.seek(offset)
+        data = self._stream.read(length)
+        if not data:
+            raise EOFError("end of file")
+        return data
+
+    def writeChunk(self, offset: int, data: bytes) -> None:
+        if offset + len(data) > MAX_DOCUMENT_BYTES:
+            self.abandon()
+            raise SFTPError(FX_FAILURE, f"Files here are at most "
+                            f"{MAX_DOCUMENT_BYTES // (1024 * 1024)} MB")
+        self._stream.seek(offset)
+        self._stream.write(data)
+
+    def getAttrs(self) -> dict:
+        return _attrs(os.fstat(self._stream.fileno()))
+
+    def setAttrs(self, attrs: dict) -> None:
+        pass
+
+    def close(self):
+        """Make the upload visible; the disk flush runs in a thread."""
+        if self._stream.closed:
+            return None
+        return threads.deferToThread(self._finish)
+
+    def _finish(self) -> None:
+        self._stream.flush()
+        os.fsync(self._stream.fileno())
+        self._stream.close()
+        os.chmod(self._partial, stat.S_IRUSR | stat.S_IWUSR | stat.S_IRGRP)
+        os.replace(self._partial, self._target)
+
+    def abandon(self) -> None:
+        if not self._stream.closed:
+            self._stream.close()
+        self._partial.unlink(missing_ok=True)
+
+
+class ConfigurationTransfer(FileTransferServer):
+    """Conch's SFTP server, except that a connection lost mid-upload abandons the
+    upload (Conch would close, i.e. complete, it)."""
+
+    def connectionLost(self, reason) -> None:
+        for handle in list(self.openFiles):
+            self.openFiles.pop(handle).abandon()
+        super().connectionLost(reason)
+

@@ -1,0 +1,443 @@
+"""The CLI on one SSH session channel: one :class:`~commands.session.CliSession` per
+shell or exec request, with the renderer the request calls for (DESIGN.md, "Two
+renderers, one command engine").
+
+- a shell with a pty at a real terminal: prompt_toolkit (:class:`PromptCli`), its
+  input fed through a pipe, its output (and rich's) written into the channel;
+- a shell with a pty whose terminal type is ``dumb``/``vt100`` (what paramiko and
+  netmiko ask for), a shell without a pty (``ssh -T``, a piped script) and exec
+  requests: the plain renderer (:class:`PlainCli`), literal AsyncOS prompts.
+
+Each session's pending changes are its own and die with it: closing the channel
+cancels whatever runs, and nothing half-recorded is ever committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import struct
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from prompt_toolkit.application.current import AppSession, create_app_session
+from prompt_toolkit.data_structures import Size
+from prompt_toolkit.input.posix_pipe import PosixPipeInput
+from prompt_toolkit.output.vt100 import Vt100_Output
+
+from commands.io import EndOfInput
+from commands.session import CliSession
+from segcli.ssh.lines import MAX_TYPEAHEAD, ChannelLineReader, KeyboardLineReader
+from segcli.terminal.console import PromptTerminal
+from segcli.terminal.plain import PlainTerminal
+
+if TYPE_CHECKING:
+    from engine.appliance import Appliance
+    from engine.store.users import Role
+    from segcli.ssh.scp import ScpTransfer
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ROWS, DEFAULT_COLUMNS = 24, 80
+#: Terminal types that mean "a program, not a person": they get the plain renderer even
+#: with a pty.  paramiko and netmiko ask for vt100; ``dumb`` asks for plain text.
+PLAIN_TERMS = frozenset({"", "dumb", "unknown", "vt100", "vt102"})
+CTRL_C = b"\x03"
+
+
+@dataclass
+class Pty:
+    """What the client's pty request asked for; the size follows window changes.
+
+    A zero-size window (some clients send one) counts as 24x80."""
+
+    term: str
+    rows: int
+    columns: int
+
+    def resize(self, rows: int, columns: int) -> None:
+        self.rows, self.columns = rows, columns
+
+    @property
+    def size(self) -> Size:
+        return Size(rows=self.rows or DEFAULT_ROWS, columns=self.columns or DEFAULT_COLUMNS)
+
+    @property
+    def wants_plain(self) -> bool:
+        return self.term.lower() in PLAIN_TERMS
+
+
+@dataclass
+class Login:
+    """Who is on the other end of a session, for the CliSession and its terminal."""
+
+    user: str
+    role: Role
+    appliance: Appliance
+    history_dir: Path
+
+
+# -- the channel's two directions -------------------------------------------------------
+
+class ChannelWriter:
+    """A text stream into the channel (for rich, prompt_toolkit and PlainTerminal).
+
+    With a pty every line end goes out as ``\\r\\n`` (the client's terminal is raw); a
+    channel already closed swallows what is written instead of failing the command.
+    """
+
+    encoding = "utf-8"
+
+    def __init__(self, proto, *, crlf: bool) -> None:
+        self._proto = proto
+        self._crlf = crlf
+        self.closed = False
+
+    def write(self, text: str) -> int:
+        if not self.closed and text:
+            if self._crlf:
+                text = text.replace("\r\n", "\n").replace("\n", "\r\n")
+            self._proto.write(text.encode("utf-8", "replace"))
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return self._crlf
+
+
+class ClientBytes:
+    """The "transport" Conch writes the client's bytes into (SSHSession.dataReceived), for
+    whatever serves the channel (a CLI, an SCP transfer)."""
+
+    def __init__(self, cli: ChannelCli | ScpTransfer) -> None:
+        self._cli = cli
+
+    def write(self, data: bytes) -> None:
+        self._cli.data_received(data)
+
+    def writeSequence(self, data: Sequence[bytes]) -> None:
+        self._cli.data_received(b"".join(data))
+
+    def loseConnection(self) -> None:
+        self._cli.channel_closed()
+
+
+class KeyPipe:
+    """prompt_toolkit's pipe input, fed without ever blocking the event loop.
+
+    The pipe holds 64 KiB; what it cannot take now (a big paste while a command runs)
+    waits here and goes in as prompt_toolkit reads, up to :data:`MAX_TYPEAHEAD`.
+    """
+
+    def __init__(self, pipe: PosixPipeInput) -> None:
+        self.input = pipe
+        self._fd = pipe.pipe.write_fd
+        os.set_blocking(self._fd, False)
+        self._backlog = bytearray()
+        self._loop = asyncio.get_running_loop()
+
+    def send(self, data: bytes) -> None:
+        if self.input.closed or self._fd < 0:
+            return
+        if self._backlog:
+            self._backlog += data[:MAX_TYPEAHEAD - len(self._backlog)]
+            return
+        written = self._write(data)
+        if written < len(data):
+            self._backlog += data[written:written + MAX_TYPEAHEAD]
+            self._loop.add_writer(self._fd, self._drain)
+
+    def _write(self, data: bytes) -> int:
+        try:
+            return os.write(self._fd, data)
+        except BlockingIOError:
+            return 0
+        except OSError:  # the reading end is gone: the session is ending
+            return len(data)
+
+    def _drain(self) -> None:
+        written = self._write(bytes(self._backlog))
+        del self._backlog[:written]
+        if not self._backlog:
+            self._loop.remove_writer(self._fd)
+
+    def close(self) -> None:
+        """End of input: prompt_toolkit's prompt sees EOF (typed-ahead bytes are dropped)."""
+        if self._fd >= 0:
+            self._loop.remove_writer(self._fd)
+            self._backlog.clear()
+            self._fd = -1
+            self.input.close()
+
+
+# -- terminals ---------------------------------------------------------------------------
+
+class ChannelPromptTerminal(PromptTerminal):
+    """PromptTerminal on a channel; the session calls ``detach()`` when it ends, so the
+    appliance does not keep one watcher per past login."""
+
+
+class ChannelPlainTerminal(PlainTerminal):
+    """PlainTerminal whose width follows the client's window and whose keyboard (in pty
+    mode) stops echoing while a password is asked."""
+
+    def resize(self, columns: int) -> None:
+        self._width = columns or DEFAULT_COLUMNS
+
+    async def ask(self, prompt: str, *, choices: Sequence[str] = (), secret: bool = False) -> str:
+        keyboard = self._reader if isinstance(self._reader, KeyboardLineReader) else None
+        if keyboard is not None:
+            keyboard.secret = secret
+        try:
+            return await super().ask(prompt, choices=choices, secret=secret)
+        finally:
+            if keyboard is not None:
+                keyboard.secret = False
+
+
+class ExecTerminal(ChannelPlainTerminal):
+    """An exec request: the commands come from the request (no prompt is shown), the
+    answers to their questions from the channel's input."""
+
+    def __init__(self, commands: list[str], reader, out, **options) -> None:
+        super().__init__(reader, out, **options)
+        self._commands = list(commands)
+
+    async def read_command(self, prompt: str) -> str:
+        if not self._commands:
+            raise EndOfInput
+        return self._commands.pop(0)
+
+
+# -- one CLI on one channel ---------------------------------------------------------------
+
+class ChannelCli:
+    """A CliSession running on one channel: started by a shell or exec request, ended by
+    ``quit``, the end of input or the channel closing.  Subclasses supply the renderer.
+    """
+
+    def __init__(self, login: Login, proto, pty: Pty | None) -> None:
+        self.login = login
+        self.pty = pty
+        self.session: CliSession | None = None
+        self._proto = proto
+        self.out = ChannelWriter(proto, crlf=pty is not None)
+        self._task: asyncio.Task[int] | None = None
+        self._closed = False
+        self._on_end: Callable[[], None] = lambda: None
+        #: What the client sent before the banner was out (None: the end of input).  It
+        #: is held so that the echo of keys typed ahead never comes before the banner.
+        self._held: list[bytes | None] | None = []
+
+    def start(self, greeting: Callable[[], Awaitable[str]], on_end: Callable[[], None]) -> None:
+        """Run the session (after *greeting*, which says the banner); the client's bytes
+        are taken from now on.  *on_end* is called once it is over."""
+        self._on_end = on_end
+        self._task = asyncio.ensure_future(self._run(greeting))
+        self._task.add_done_callback(self._ended)
+        self._proto.makeConnection(ClientBytes(self))
+
+    async def _run(self, greeting: Callable[[], Awaitable[str]]) -> int:
+        raise NotImplementedError
+
+    def _new_session(self, terminal) -> CliSession:
+        self.session = CliSession(self.login.appliance, terminal, user=self.login.user,
+                                  role=self.login.role, local=False)
+        return self.session
+
+    async def finished(self) -> None:
+        """Wait until the session has ended (for a server that is stopping)."""
+        if self._task is not None:
+            with contextlib.suppress(BaseException):
+                await self._task
+
+    # -- events from the channel ---------------------------------------------------------
+    def data_received(self, data: bytes) -> None:
+        if self._held is not None:
+            self._held.append(data)
+        else:
+            self._take(data)
+
+    def end_of_input(self) -> None:
+        if self._held is not None:
+            self._held.append(None)
+        else:
+            self._end()
+
+    def _ready(self) -> None:
+        """The banner is out: take what the client sent meanwhile, in order."""
+        held, self._held = self._held or [], None
+        for data in held:
+            if data is None:
+                self._end()
+            else:
+                self._take(data)
+
+    def _take(self, data: bytes) -> None:
+        """Bytes from the client, for the renderer."""
+        raise NotImplementedError
+
+    def _end(self) -> None:
+        """The client will send nothing more."""
+        raise NotImplementedError
+
+    def resized(self) -> None:
+        """The client's window changed size (``self.pty`` has the new size)."""
+
+    def channel_closed(self) -> None:
+        """The client went away (or the server is stopping): whatever runs is cancelled
+        and the session's pending changes go with it."""
+        if self._closed:
+            return
+        self._closed = True
+        self.out.closed = True
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+    # -- the end ---------------------------------------------------------------------------
+    def _ended(self, task: asyncio.Task[int]) -> None:
+        status = exit_status_of(task, f"SSH session of {self.login.user}")
+        if not self._closed:
+            self._closed = True
+            send_exit_status(self._proto, status)
+        self.out.closed = True
+        self._on_end()
+
+
+def exit_status_of(task: asyncio.Task[int], what: str) -> int:
+    """What a channel's task ended with: its result, or 255 when it was cancelled (the
+    client went away) or failed (logged as *what* failing)."""
+    if task.cancelled():
+        return 255
+    error = task.exception()
+    if error is not None:
+        log.error("%s failed", what, exc_info=error)
+        return 255
+    return task.result()
+
+
+def send_exit_status(proto, status: int) -> None:
+    """End an exec or shell request: its exit status, then the channel closes."""
+    channel = proto.session
+    channel.conn.sendRequest(channel, b"exit-status", struct.pack(">L", status))
+    proto.loseConnection()
+
+
+def _status(session: CliSession, status: int, *, interactive: bool) -> int:
+    """A person who once mistyped has still ended the session normally (0); a script
+    learns whether every command worked."""
+    return 0 if interactive and session.finished else status
+
+
+class PromptCli(ChannelCli):
+    """A person at a terminal: the prompt_toolkit renderer over the channel, in its own
+    prompt_toolkit app session so that concurrent logins never share an application."""
+
+    def __init__(self, login: Login, proto, pty: Pty) -> None:
+        super().__init__(login, proto, pty)
+        self.pty: Pty = pty
+        self._keys: KeyPipe | None = None
+        self._app_session: AppSession | None = None
+
+    async def _run(self, greeting: Callable[[], Awaitable[str]]) -> int:
+        banner = await greeting()
+        with PosixPipeInput.create() as pipe:
+            self._keys = KeyPipe(pipe)
+            output = Vt100_Output(self.out, lambda: self.pty.size, term=self.pty.term)
+            with create_app_session(input=pipe, output=output) as self._app_session:
+                terminal = ChannelPromptTerminal(
+                    history_file=self.login.history_dir / self.login.user, input=pipe,
+                    output=output, stdout=self.out)
+                session = self._new_session(terminal)
+                terminal.attach(session)
+                try:
+                    self.out.write(banner)
+                    self._ready()
+                    status = await session.run()
+                finally:
+                    terminal.detach()
+                    self._keys.close()
+        return _status(session, status, interactive=True)
+
+    def _take(self, data: bytes) -> None:
+        assert self._keys is not None
+        if CTRL_C in data and not self._prompt_shown() and self.session is not None \
+                and self.session.interrupt():
+            # Ctrl-C while a command runs (no prompt to read the key): cancel the command.
+            self.out.write("^C")
+            data = data.replace(CTRL_C, b"")
+        self._keys.send(data)
+
+    def _prompt_shown(self) -> bool:
+        app = self._app_session.app if self._app_session is not None else None
+        return app is not None and app.is_running
+
+    def _end(self) -> None:
+        if self._keys is not None:
+            self._keys.close()
+
+    def resized(self) -> None:
+        app = self._app_session.app if self._app_session is not None else None
+        if app is not None and app.is_running:
+            app._on_resize()  # as prompt_toolkit's own SSH server does
+
+    def channel_closed(self) -> None:
+        super().channel_closed()
+        if self._keys is not None:
+            self._keys.close()
+
+
+class PlainCli(ChannelCli):
+    """Literal AsyncOS prompts for scripts: a shell with a "program" pty (keys echoed by
+    the server as a terminal would), a shell without a pty, or an exec request."""
+
+    def __init__(self, login: Login, proto, pty: Pty | None,
+                 commands: list[str] | None = None) -> None:
+        super().__init__(login, proto, pty)
+        self._commands = commands
+        if pty is not None:
+            self._reader: KeyboardLineReader | ChannelLineReader = KeyboardLineReader(
+                self.out.write, self._ctrl_c)
+        else:
+            self._reader = ChannelLineReader()
+        width = pty.size.columns if pty is not None else DEFAULT_COLUMNS
+        # Without a pty nothing is echoed by anyone else: the answer follows its prompt,
+        # as in a transcript.  With a pty the keyboard reader has echoed it already.
+        echo = pty is None
+        if commands is None:
+            self.terminal = ChannelPlainTerminal(self._reader, self.out, echo=echo, width=width)
+        else:
+            self.terminal = ExecTerminal(commands, self._reader, self.out, echo=echo,
+                                         width=width)
+
+    async def _run(self, greeting: Callable[[], Awaitable[str]]) -> int:
+        banner = await greeting()
+        session = self._new_session(self.terminal)
+        self.out.write(banner)
+        self._ready()
+        status = await session.run()
+        return _status(session, status, interactive=self.pty is not None
+                       and self._commands is None)
+
+    def _ctrl_c(self) -> None:
+        """Ctrl-C at a pty: cancel the running command, or abandon the line being typed."""
+        self.out.write("^C")
+        session = self.session
+        if session is None or not session.interrupt():
+            self.out.write("\n" + (session.prompt if session and self._commands is None else ""))
+
+    def _take(self, data: bytes) -> None:
+        self._reader.feed(data)
+
+    def _end(self) -> None:
+        self._reader.end()
+
+    def resized(self) -> None:
+        if self.pty is not None:
+            self.terminal.resize(self.pty.columns)

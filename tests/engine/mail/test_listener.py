@@ -1,0 +1,106 @@
+"""The gateway listener under bad input and a failing store; message tracking of a journal copy."""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+import socket
+
+import pytest
+from sqlalchemy import text
+
+from engine.mail.journal import attached_original
+from engine.store import queue_store
+from tests.engine.gateway_lab import until
+
+pytestmark = pytest.mark.usefixtures("run")
+
+
+def _conversation(port: int, payload: bytes) -> bytes:
+    """Send raw bytes, then read everything the server says until it closes or goes quiet."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(payload)
+        conn.settimeout(2)
+        received = b""
+        try:
+            while chunk := conn.recv(65536):
+                received += chunk
+        except TimeoutError:
+            pass
+        return received
+
+
+async def test_a_store_that_cannot_write_answers_451_and_keeps_nothing(gateway):
+    await gateway.start()
+
+    def read_only(connection):  # the writer's own connection refuses writes from now on
+        connection.exec_driver_sql("PRAGMA query_only = ON")
+
+    await gateway.engine.writer.submit(read_only)
+    with pytest.raises(smtplib.SMTPDataError) as refused:
+        await gateway.send("not stored")
+    assert refused.value.smtp_code == 451
+    assert "Receiving aborted: storage error" in gateway.log()
+    with gateway.engine.store.engine.connect() as connection:
+        assert connection.execute(text("select count(*) from messages")).scalar() == 0
+    # While the store stays broken, every message gets the temporary 451, never a 5xx.
+    with pytest.raises(smtplib.SMTPDataError) as again:
+        await gateway.send("still not stored")
+    assert again.value.smtp_code == 451
+
+
+async def test_hostile_input_gets_replies_and_the_listener_keeps_serving(gateway):
+    port = await gateway.start()
+    replies = await asyncio.to_thread(_conversation, port, b"".join([
+        b"EHLO client.example.org\r\n",
+        b"MAIL FROM:<a@example.org>\r\n",
+        b"RCPT TO:<bob@example.com>\r\n",
+        b"DATA\r\n",
+        b"Subject: smuggle\r\n\r\nline one\n.\nMAIL FROM:<evil@example.org>\r\n.\r\n",
+        b"X" * 5000 + b"\r\n",
+        b"QUIT\r\n",
+    ]))
+    assert b"550 5.6.11" in replies  # bare LF in the data: refused after the real final dot
+    assert b"500 5.5.2 Line too long" in replies
+    assert b"221" in replies
+    assert gateway.engine.counters.system.messages_received == 0
+    garbage = await asyncio.to_thread(_conversation, port, bytes(range(256)) * 20)
+    assert garbage.startswith(b"220 ") and b"421" in garbage
+    assert await gateway.send("still fine") == {}
+
+
+async def test_oversized_messages_are_refused_with_552(gateway):
+    gateway.config.listener.max_message_size = 20_000
+    await gateway.start()
+    with pytest.raises(smtplib.SMTPException) as refused:
+        await gateway.send("big", "x" * 30_000)
+    assert "552" in str(refused.value)
+
+
+async def test_eight_bit_mail_is_journaled_byte_for_byte(gateway):
+    port = await gateway.start()
+    body = "Grüße aus Köln — ünïcödé".encode()
+    message = (b"From: alice@example.org\r\nTo: bob@example.com\r\nSubject: 8bit\r\n"
+               b"Message-ID: <8bit@example.org>\r\nContent-Type: text/plain; charset=utf-8\r\n"
+               b"Content-Transfer-Encoding: 8bit\r\n\r\n" + body + b"\r\n")
+
+    def send():
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+            client.sendmail("alice@example.org", ["bob@example.com"], message)
+
+    await asyncio.to_thread(send)
+    await until(lambda: gateway.setd.messages and gateway.sink.messages)
+    delivered = gateway.sink.messages[0][2]
+    assert body in delivered
+    assert attached_original(gateway.setd.messages[0][2]) == delivered
+
+
+async def test_tracking_keeps_the_single_tdc_line_on_the_original(gateway):
+    await gateway.start()
+    await gateway.send("tracked")
+    await until(lambda: gateway.engine.tdc.counters.delivered == 1)
+    await gateway.engine.settled()  # what was noted is written
+    events = [text for _, text in queue_store.tracking_events(gateway.engine.store.engine, 1)]
+    tdc = [e for e in events if e.startswith("TDC:")]
+    assert tdc == ["TDC: Message 2 was delivered for scanning with Cisco Secure Email Threat Defense."]
+    assert any(e.startswith("Message done DCID") for e in events)

@@ -1,0 +1,70 @@
+"""The mail engine end to end on loopback: real SMTP in, the lab DNS zone, a sink for
+ordinary delivery and a TLS endpoint standing in for SETD."""
+
+from __future__ import annotations
+
+import smtplib
+
+import pytest
+
+from engine.mail.journal import attached_original
+from engine.mail.verdicts import EICAR, GTUBE
+from tests.engine.gateway_lab import CUSTOM, INTAKE, until
+
+pytestmark = pytest.mark.usefixtures("run")
+
+
+async def test_clean_mail_is_delivered_and_journaled(gateway):
+    await gateway.start()
+    assert await gateway.send("hello") == {}
+    await until(lambda: gateway.sink.messages and gateway.setd.messages)
+    await until(lambda: gateway.engine.tdc.active == 0)
+    _, recipients, data, _ = gateway.sink.messages[0]
+    assert recipients == ["bob@example.com"] and b"clean body" in data
+    j_sender, j_recipients, journal, j_tls = gateway.setd.messages[0]
+    assert (j_sender, j_recipients, j_tls) == ("", [INTAKE], True)
+    assert attached_original(journal) == data  # byte for byte what was delivered
+    text = gateway.log()
+    assert ("TDC: MID 2 with Message-ID '<hello@example.org>' enqueued for forwarding to Cisco "
+            f"Secure Email Threat Defense to the message intake address {INTAKE}") in text
+    assert "TDC: MID 2 successfully delivered for scanning with Cisco Secure Email Threat Defense." in text
+    assert "MID 1 matched all recipients for per-recipient policy DEFAULT in the inbound table" in text
+    counters = gateway.engine.counters.host("the.tdc.queue")
+    assert (counters.delivered, counters.active) == (1, 0)
+    assert gateway.engine.counters.host("example.com").delivered == 1
+
+
+async def test_gtube_and_eicar_are_not_journaled_and_policies_pick_the_intake(gateway):
+    await gateway.start()
+    await gateway.send("spam", GTUBE.decode())
+    await gateway.send("virus", EICAR.decode())
+    await gateway.send("sales", "for sales", ("sue@sales.example.com", "bob@example.com"))
+    await until(lambda: len(gateway.setd.messages) == 2 and len(gateway.sink.messages) == 3)
+    intakes = sorted(r[0] for _, r, _, _ in gateway.setd.messages)
+    assert intakes == sorted([INTAKE, CUSTOM])  # the split message journals per policy
+    assert all(b"Subject: sales" in attached_original(j) for _, _, j, _ in gateway.setd.messages)
+    sunk = [data for _, _, data, _ in gateway.sink.messages]
+    assert any(b"Subject: [SPAM] spam" in data for data in sunk)  # delivered, tagged
+    assert not any(b"Subject: virus" in data for data in sunk)  # dropped
+    assert "was split creating MID" in gateway.log()
+
+
+async def test_relay_is_refused(gateway):
+    await gateway.start()
+    with pytest.raises(smtplib.SMTPRecipientsRefused):
+        await gateway.send("relay", "x", ("x@elsewhere.org",))
+    assert gateway.engine.counters.system.rejected_recipients == 1
+    assert "MID 1 ICID 1 To: <x@elsewhere.org> Rejected by RAT" in gateway.log()
+
+
+async def test_a_policy_that_bounces_spam(gateway):
+    from engine.config.model import ScanAction
+
+    gateway.config.incoming.default.antispam.action = ScanAction.BOUNCE
+    await gateway.start()
+    await gateway.send("bounced spam", GTUBE.decode(), ("bob@example.com", "tim@example.com"))
+    host = gateway.engine.counters.host("example.com")
+    await until(lambda: host.hard_bounced["filter"] == 2)
+    assert host.active == 0 and gateway.sink.messages == [] and gateway.setd.messages == []
+    assert ("Bounced: DCID 0 MID 1 From: <alice@example.org> To: <bob@example.com> RID 0 - 5.7.1 - "
+            "Message rejected by CASE ('000', ['Message rejected by CASE'])") in gateway.lines()

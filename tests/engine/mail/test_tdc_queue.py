@@ -1,0 +1,151 @@
+"""``the.tdc.queue`` against a scripted SETD endpoint: every row of the retry table, TLS
+failures, DNS failures, the hard queue limit and the connection rules (SPEC.md §1 and §4).
+Timers run at TIME_SCALE (limit 2.4 s, retry 0.2 s, attempt timeout 1.2 s, idle 0.1 s)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from engine.smtp.server import DISCONNECT, HANG, Reply
+from segcli.lab.dns_zone import DnsFault
+from tests.engine.gateway_lab import until
+
+pytestmark = pytest.mark.usefixtures("run")
+
+
+async def _journal_one(gateway, subject: str = "hello") -> None:
+    await gateway.start()
+    await gateway.send(subject)
+    await until(lambda: gateway.engine.tdc.counters.completed == 1, timeout=30)
+
+
+def _tdc(gateway):
+    return gateway.engine.counters.host("the.tdc.queue")
+
+
+async def test_5xx_is_not_retried(gateway):
+    gateway.setd.faults["rcpt"] = [Reply(550, "5.1.1 No such intake address")] * 5
+    await _journal_one(gateway)
+    assert gateway.setd.mail_commands == 1  # one attempt
+    lines = gateway.tdc_lines()
+    assert ("TDC: Hard bounced - 5.1.1 - Bad destination mailbox address "
+            "('550', ['No such intake address'])") in lines
+    assert "TDC: MID 2 delivery failed to Cisco Secure Email Threat Defense: Hard Bounced." in lines
+    assert _tdc(gateway).hard_bounced_total == 1 and _tdc(gateway).delivered == 0
+
+
+@pytest.mark.parametrize(("stage", "reply"), [
+    ("rcpt", Reply(451, "4.3.0 Try again later")),
+    ("mail", Reply(503, "5.5.1 Bad sequence")),
+    ("eom", Reply(552, "5.3.4 Message too big")),
+])
+async def test_4xx_503_552_get_exactly_one_retry(gateway, stage, reply):
+    gateway.setd.faults[stage] = [reply] * 5
+    await _journal_one(gateway)
+    assert gateway.setd.mail_commands == 2  # the attempt and its one retry
+    lines = gateway.tdc_lines()
+    assert sum("TDC: Delayed: DCID" in line for line in lines) == 2
+    assert "TDC: MID 2 delivery failed to Cisco Secure Email Threat Defense: Retries Exhausted." in lines
+    assert _tdc(gateway).soft_bounced_events == 2 and _tdc(gateway).hard_bounced_total == 1
+
+
+async def test_a_4xx_then_success_on_the_retry(gateway):
+    gateway.setd.faults["rcpt"] = [Reply(421, "4.7.0 Busy")]
+    started = time.monotonic()
+    await _journal_one(gateway)
+    assert time.monotonic() - started >= 10 * 0.02  # the retry waited retry_delay (scaled)
+    assert len(gateway.setd.messages) == 1 and _tdc(gateway).delivered == 1
+
+
+async def test_missing_starttls_is_a_tls_error_without_retry(gateway):
+    gateway.setd.starttls = False
+    await _journal_one(gateway)
+    assert gateway.setd.mail_commands == 0  # no mail ever sent in clear text
+    lines = gateway.tdc_lines()
+    assert "TDC: MID 2 delivery failed to Cisco Secure Email Threat Defense:TLS Error." in lines
+    assert _tdc(gateway).hard_bounced_total == 1
+
+
+async def test_untrusted_certificate_is_a_tls_error_without_retry(gateway):
+    gateway.config.trusted_cas = []  # the endpoint's CA is no longer trusted
+    await _journal_one(gateway)
+    assert gateway.setd.mail_commands == 0
+    assert "TDC: MID 2 delivery failed to Cisco Secure Email Threat Defense:TLS Error." in gateway.tdc_lines()
+
+
+async def test_connection_refused_gets_one_retry(gateway, unused_port):
+    gateway.config.host_ports["mx.setd.test"] = unused_port
+    await _journal_one(gateway)
+    lines = gateway.tdc_lines()
+    errors = [line for line in lines if line.startswith("TDC: Connection Error: DCID")]
+    assert errors and all("domain: the.tdc.queue IP: 127.0.0.1 port: " in e for e in errors)
+    assert all("reason: network error" in e for e in errors)
+    assert "TDC: MID 2 delivery failed to Cisco Secure Email Threat Defense: Retries Exhausted." in lines
+
+
+async def test_disconnect_after_the_final_dot_is_retried_once(gateway):
+    gateway.setd.faults["eom"] = [DISCONNECT]
+    await _journal_one(gateway)
+    assert _tdc(gateway).delivered == 1 and _tdc(gateway).soft_bounced_events == 1
+    assert gateway.setd.mail_commands == 2
+
+
+async def test_nxdomain_is_a_hard_bounce_with_the_five_lines(gateway):
+    from engine.config.changes import SetTdc
+
+    SetTdc(True, "test@esa.example.net").apply(gateway.config)  # a domain nobody serves
+    await _journal_one(gateway)
+    log = gateway.lines()
+    start = log.index(next(line for line in log if line.startswith("TDC: MID 2 with Message-ID")))
+    text = "DNS Hard Error looking up esa.example.net (MX) : NXDomain"
+    assert log[start:start + 5] == [
+        "TDC: MID 2 with Message-ID '<hello@example.org>' enqueued for forwarding to Cisco "
+        "Secure Email Threat Defense to the message intake address test@esa.example.net",
+        "DNS Error esa.example.net MX - NXDomain",
+        f"TDC: Hard bounced - 5.1.2 - Bad destination host ('000', ['{text}'])",
+        "TDC: MID 2 delivery failed to Cisco Secure Email Threat Defense: Hard Bounced.",
+        f"Bounced: DCID 0 MID 2 to RID 0 - Bounced by destination server with response: "
+        f"5.1.2 - Bad destination host ('000', ['{text}'])",
+    ]
+    assert _tdc(gateway).hard_bounced["dns"] == 1
+
+
+async def test_servfail_is_retried_once_with_a_fresh_lookup(gateway):
+    gateway.dns_zone.set_fault("setd.test", DnsFault.SERVFAIL)
+    await _journal_one(gateway)
+    log = gateway.log()
+    assert log.count("DNS Temporary Failure setd.test MX - ServFail") == 2  # looked up again
+    assert "TDC: MID 2 delivery failed to Cisco Secure Email Threat Defense: Retries Exhausted." in log
+
+
+async def test_a_hanging_setd_expires_at_the_hard_limit(gateway):
+    gateway.setd.faults["connect"] = [HANG] * 5
+    started = time.monotonic()
+    await _journal_one(gateway)
+    elapsed = time.monotonic() - started
+    limit = 120 * 0.02
+    assert elapsed >= limit * 0.95  # it stayed until the limit, not less
+    lines = gateway.tdc_lines()
+    timeouts = [line for line in lines if "details: timeout" in line]
+    assert timeouts and all("reason: connection timed out" in line for line in timeouts)
+    assert "TDC: MID 2 delivery failed to Cisco Secure Email Threat Defense: Expired." in lines
+    assert _tdc(gateway).hard_bounced["expired"] == 1
+
+
+async def test_three_connections_while_queued_all_closed_when_drained(gateway):
+    await _journal_one(gateway)
+    assert gateway.setd.connections >= 3
+    await until(lambda: gateway.setd.open_connections == 0)
+    assert _tdc(gateway).connections_out == 0 and _tdc(gateway).pending_connections == 0
+
+
+async def test_a_backlog_opens_more_connections_up_to_the_maximum(gateway):
+    gateway.config.tdc.timers.max_connections = 5
+    await gateway.start()
+    for n in range(12):
+        await gateway.send(f"m{n}")
+    await until(lambda: _tdc(gateway).delivered == 12, timeout=30)
+    assert gateway.setd.connections >= 3
+    await until(lambda: gateway.setd.open_connections == 0)

@@ -1,0 +1,484 @@
+"""The outbound SMTP client against our server (with injected faults) and scripted servers."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from engine.smtp.client import (
+    SendResult,
+    SmtpClient,
+    SmtpConnectionError,
+    SmtpReplyError,
+    SmtpTimeoutError,
+    SmtpTlsError,
+    Stage,
+    TlsFailure,
+)
+from engine.smtp.server import DISCONNECT, HANG, Reply
+from engine.smtp.tls import client_context, ensure_server_certificate, server_context
+from tests.engine.smtp_support import FaultHandler, Recorder, RecordingHandler
+
+pytestmark = pytest.mark.usefixtures("run")
+
+MESSAGE = b"From: a@example.com\r\nTo: b@example.net\r\nSubject: hi\r\n\r\nHello.\r\n"
+TIMEOUT = 5.0
+SHORT = 0.2  # for the tests that want a timeout to happen
+
+
+async def connect(port: int, *, timeout: float = TIMEOUT) -> SmtpClient:
+    return await SmtpClient.connect("127.0.0.1", port, local_name="gw.test", timeout=timeout)
+
+
+async def ready(port: int, *, timeout: float = TIMEOUT) -> SmtpClient:
+    conn = await connect(port, timeout=timeout)
+    await conn.ehlo()
+    return conn
+
+
+# ------------------------------------------------------------------------------ the good path
+
+
+async def test_connect_ehlo_send_quit(run, smtp_servers):
+    recorder = Recorder()
+    _, port = smtp_servers.start(recorder, hostname="mx.test", max_message_size=5000)
+    conn = await connect(port)
+    assert conn.greeting == Reply(220, "mx.test ESMTP")
+    assert conn.peer == ("127.0.0.1", port) and conn.local[0] == "127.0.0.1"
+    await conn.ehlo()
+    assert set(conn.extensions) == {"PIPELINING", "SIZE", "8BITMIME", "ENHANCEDSTATUSCODES"}
+    assert conn.max_size == 5000
+    result = await conn.send("a@example.com", ["b@example.net"], MESSAGE)
+    assert result.reply == Reply(250, "2.0.0 Ok: queued")
+    assert [r.recipient for r in result.accepted] == ["b@example.net"] and not result.refused
+    await conn.quit()
+    assert conn.closed
+    [(envelope, data)] = recorder.messages
+    assert data == MESSAGE and envelope.helo == "gw.test"
+    assert envelope.params == {"SIZE": str(len(MESSAGE))}
+    assert recorder.handlers[0].closed_reason == "QUIT"
+
+
+async def test_message_is_stuffed_and_normalised(run, smtp_servers):
+    recorder = Recorder()
+    _, port = smtp_servers.start(recorder)
+    conn = await ready(port)
+    data = b".first\n..second\r\nthird \xe4\xf6\n.\nlast"
+    await conn.send("", ["b@example.net"], data)
+    await conn.quit()
+    [(envelope, received)] = recorder.messages
+    assert received == b".first\r\n..second\r\nthird \xe4\xf6\r\n.\r\nlast\r\n"
+    assert envelope.sender == ""
+    assert envelope.params == {"SIZE": str(len(data)), "BODY": "8BITMIME"}
+
+
+async def test_several_messages_per_connection_rset_only_after_failure(run, smtp_servers):
+    class Picky(RecordingHandler):
+        def rcpt_to(self, recipient, params):
+            super().rcpt_to(recipient, params)
+            return Reply(550, "5.1.1 Unknown user") if recipient.startswith("nobody") else None
+
+    recorder = Recorder(Picky)
+    _, port = smtp_servers.start(recorder)
+    conn = await ready(port)
+    await conn.send("a@example.com", ["b@example.net"], b"one\r\n")
+    await conn.send("a@example.com", ["c@example.net"], b"two\r\n")
+    with pytest.raises(SmtpReplyError) as refused:
+        await conn.send("a@example.com", ["nobody@example.net"], b"three\r\n")
+    assert (refused.value.code, refused.value.enhanced, refused.value.stage) == (
+        550, "5.1.1", Stage.RCPT)
+    assert refused.value.result is not None and refused.value.text == "Unknown user"
+    await conn.send("a@example.com", ["d@example.net"], b"four\r\n")
+    await conn.send("a@example.com", ["e@example.net"], b"five\r\n")
+    await conn.quit()
+    assert [d for _, d in recorder.messages] == [b"one\r\n", b"two\r\n", b"four\r\n",
+                                                 b"five\r\n"]
+    kinds = [e[0] for e in recorder.events if e[0] in ("mail", "reset")]
+    assert kinds == ["mail", "mail", "mail", "reset", "mail", "mail"]
+
+
+async def test_partial_refusal_is_a_result_not_an_error(run, smtp_servers):
+    class Picky(RecordingHandler):
+        def rcpt_to(self, recipient, params):
+            if recipient.startswith("full"):
+                return Reply(452, "4.2.2 Mailbox full")
+            return Reply(550, "5.1.1 Unknown") if recipient.startswith("nobody") else None
+
+    recorder = Recorder(Picky)
+    _, port = smtp_servers.start(recorder)
+    conn = await ready(port)
+    result = await conn.send("a@example.com", ["b@example.net", "nobody@example.net",
+                                               "full@example.net"], MESSAGE)
+    await conn.quit()
+    assert isinstance(result, SendResult)
+    assert [(r.recipient, r.code, r.enhanced) for r in result.refused] == [
+        ("nobody@example.net", 550, "5.1.1"), ("full@example.net", 452, "4.2.2")]
+    assert [r.recipient for r in result.accepted] == ["b@example.net"]
+    assert recorder.messages[0][0].recipients == ["b@example.net"]
+
+
+async def test_slow_replies_within_the_timeout(run, smtp_servers):
+    class Slow(RecordingHandler):
+        async def mail_from(self, sender, params):
+            await asyncio.sleep(0.05)
+
+        async def rcpt_to(self, recipient, params):
+            await asyncio.sleep(0.05)
+
+        async def message(self, envelope, data):
+            await asyncio.sleep(0.05)
+            super().message(envelope, data)
+
+    recorder = Recorder(Slow)
+    _, port = smtp_servers.start(recorder)
+    conn = await ready(port)
+    await conn.send("a@example.com", ["b@example.net", "c@example.net"], MESSAGE)
+    await conn.quit()
+    assert len(recorder.messages) == 1
+
+
+async def test_helo_fallback_without_esmtp(run, smtp_servers):
+    class Old(RecordingHandler):
+        def ehlo(self, name, extended):
+            return Reply(502, "5.5.1 EHLO not implemented") if extended else None
+
+    recorder = Recorder(Old)
+    _, port = smtp_servers.start(recorder)
+    conn = await ready(port)
+    assert conn.extensions == {}
+    await conn.send("a@example.com", ["b@example.net", "c@example.net"], MESSAGE)  # lockstep
+    await conn.quit()
+    assert recorder.messages[0][0].recipients == ["b@example.net", "c@example.net"]
+
+
+async def test_bind_and_nodelay(run, smtp_servers):
+    _, port = smtp_servers.start(Recorder())
+    conn = await SmtpClient.connect("localhost", port, local_name="gw.test", timeout=TIMEOUT,
+                                    bind="127.0.0.1")
+    assert conn.local[0] == "127.0.0.1"
+    sock = conn._protocol.transport.getHandle()
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    await conn.quit()
+
+
+# ------------------------------------------------------------------------------ reply faults
+
+
+@pytest.mark.parametrize(("stage", "reply", "expected_stage"), [
+    ("connected", Reply(421, "4.3.2 Service not available"), Stage.GREETING),
+    ("connected", Reply(554, "5.7.1 No SMTP service here"), Stage.GREETING),
+    ("ehlo", Reply(550, "5.7.1 Not you"), Stage.EHLO),
+    ("ehlo", Reply(421, "4.7.0 Try later"), Stage.EHLO),
+    ("mail_from", Reply(451, "4.3.0 Local error"), Stage.MAIL),
+    ("mail_from", Reply(553, "5.1.8 Bad sender domain"), Stage.MAIL),
+    ("mail_from", Reply(503, "5.5.1 Bad sequence of commands"), Stage.MAIL),
+    ("mail_from", Reply(552, "5.3.4 Message too big"), Stage.MAIL),
+    ("rcpt_to", Reply(550, "5.1.1 No such user"), Stage.RCPT),
+    ("rcpt_to", Reply(450, "4.2.1 Mailbox busy"), Stage.RCPT),
+    ("rcpt_to", Reply(503, "5.5.1 Bad sequence of commands"), Stage.RCPT),
+    ("data", Reply(554, "5.5.1 No valid recipients"), Stage.DATA),
+    ("data", Reply(503, "5.5.1 Bad sequence of commands"), Stage.DATA),
+    ("data", Reply(451, "4.3.0 Try again"), Stage.DATA),
+    ("message", Reply(552, "5.3.4 Message size exceeds limit"), Stage.EOM),
+    ("message", Reply(451, "4.3.0 Storage failed"), Stage.EOM),
+    ("message", Reply(554, "5.7.1 Rejected"), Stage.EOM),
+    ("message", Reply(503, "5.5.1 Bad sequence of commands"), Stage.EOM),
+])
+async def test_reply_faults_at_each_stage(run, smtp_servers, stage, reply, expected_stage):
+    _, port = smtp_servers.start(lambda: FaultHandler(stage, reply))
+    conn: SmtpClient | None = None
+    with pytest.raises(SmtpReplyError) as failure:
+        conn = await connect(port)
+        await conn.ehlo()
+        await conn.send("a@example.com", ["b@example.net"], MESSAGE)
+    error = failure.value
+    assert (error.code, error.enhanced, error.stage) == (reply.code, reply.enhanced, expected_stage)
+    assert error.text == reply.message
+    assert error.permanent == (reply.code >= 500) and error.temporary == (reply.code < 500)
+    if conn is not None:
+        await conn.quit()
+
+
+@pytest.mark.parametrize(("stage", "expected_stage"), [
+    ("connected", Stage.GREETING), ("ehlo", Stage.EHLO), ("mail_from", Stage.MAIL),
+    ("rcpt_to", Stage.RCPT), ("data", Stage.DATA), ("message", Stage.EOM),
+])
+async def test_hang_is_a_timeout(run, smtp_servers, stage, expected_stage):
+    recorder = Recorder(FaultHandler, stage=stage, answer=HANG)
+    _, port = smtp_servers.start(recorder)
+    conn: SmtpClient | None = None
+    with pytest.raises(SmtpTimeoutError) as failure:
+        conn = await connect(port, timeout=SHORT)
+        await conn.ehlo()
+        await conn.send("a@example.com", ["b@example.net"], MESSAGE)
+    assert failure.value.stage == expected_stage
+    assert conn is None or conn.closed  # a timed-out connection is out of step: aborted
+    while recorder.handlers[0].closed_reason is None:
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize(("stage", "expected_stage"), [
+    ("connected", Stage.GREETING), ("mail_from", Stage.MAIL), ("rcpt_to", Stage.RCPT),
+    ("message", Stage.EOM),
+])
+async def test_disconnect_is_a_connection_error(run, smtp_servers, stage, expected_stage):
+    recorder = Recorder(FaultHandler, stage=stage, answer=DISCONNECT)
+    _, port = smtp_servers.start(recorder)
+    with pytest.raises(SmtpConnectionError) as failure:
+        conn = await connect(port)
+        await conn.ehlo()
+        await conn.send("a@example.com", ["b@example.net"], MESSAGE)
+    assert failure.value.stage == expected_stage
+    if stage == "message":  # closed after the final dot: the server had the whole message
+        assert len(recorder.messages) == 1
+
+
+async def test_connection_refused(run):
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()  # nothing listens there now
+    with pytest.raises(SmtpConnectionError) as failure:
+        await connect(port)
+    assert failure.value.stage == Stage.CONNECT and "refused" in failure.value.details
+
+
+async def test_cancelling_aborts_the_connection(run, smtp_servers):
+    _, port = smtp_servers.start(lambda: FaultHandler("message", HANG))
+    conn = await ready(port)
+    task = asyncio.ensure_future(conn.send("a@example.com", ["b@example.net"], MESSAGE))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await conn.wait_closed()
+    assert conn.closed
+
+
+async def test_server_closing_an_idle_connection(run, smtp_servers):
+    _, port = smtp_servers.start(Recorder(), timeout=SHORT)
+    conn = await ready(port)
+    await conn.wait_closed()  # the server's idle timeout: 421 and close
+    with pytest.raises(SmtpConnectionError) as failure:
+        await conn.send("a@example.com", ["b@example.net"], MESSAGE)
+    assert failure.value.stage == Stage.MAIL
+
+
+# ------------------------------------------------------------------------------ scripted servers
+
+
+async def scripted_server(script: Callable[[asyncio.StreamReader, asyncio.StreamWriter],
+                                           Awaitable[None]]) -> tuple[asyncio.Server, int]:
+    """A raw server running *script* for each connection (to see exactly what the client
+    writes, and to answer what our server never would)."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await script(reader, writer)
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+async def test_pipelining_writes_the_whole_group_before_reading(run):
+    seen: list[bytes] = []
+
+    async def script(reader, writer):
+        writer.write(b"220-pipe.test\r\n220 multi-line greeting\r\n")
+        assert (await reader.readline()).startswith(b"EHLO gw.test")
+        writer.write(b"250-pipe.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
+        # read MAIL, both RCPTs and DATA before answering anything: a client that waited
+        # for each reply would stall here until its timeout
+        while not seen or seen[-1] != b"DATA\r\n":
+            seen.append(await reader.readline())
+        writer.write(b"250 2.1.0 ok\r\n250 2.1.5 ok\r\n550 5.1.1 no\r\n354 go\r\n")
+        body = await reader.readuntil(b"\r\n.\r\n")
+        seen.append(body)
+        writer.write(b"250 2.0.0 done\r\n")
+        seen.append(await reader.readline())
+        writer.write(b"221 bye\r\n")
+
+    server, port = await scripted_server(script)
+    async with server:
+        conn = await connect(port)
+        assert conn.greeting == Reply(220, "pipe.test\nmulti-line greeting")
+        await conn.ehlo()
+        result = await conn.send("a@example.com", ["b@example.net", "c@example.net"], MESSAGE)
+        await conn.quit()
+    assert seen[:4] == [b"MAIL FROM:<a@example.com>\r\n", b"RCPT TO:<b@example.net>\r\n",
+                        b"RCPT TO:<c@example.net>\r\n", b"DATA\r\n"]
+    assert seen[4] == MESSAGE + b".\r\n"
+    assert seen[5] == b"QUIT\r\n"
+    assert [r.code for r in result.recipients] == [250, 550]
+
+
+async def test_without_pipelining_one_command_at_a_time(run):
+    seen: list[bytes] = []
+
+    async def script(reader, writer):
+        writer.write(b"220 lockstep.test\r\n")
+        await reader.readline()
+        writer.write(b"250 lockstep.test\r\n")
+        for reply in (b"250 ok\r\n", b"550 no\r\n", b"550 no\r\n"):
+            seen.append(await reader.readline())
+            writer.write(reply)
+        seen.append(await reader.readline())  # no DATA without recipients: next is QUIT
+        writer.write(b"221 bye\r\n")
+
+    server, port = await scripted_server(script)
+    async with server:
+        conn = await ready(port)
+        with pytest.raises(SmtpReplyError) as failure:
+            await conn.send("a@example.com", ["b@example.net", "c@example.net"], MESSAGE)
+        await conn.quit()
+    assert failure.value.stage == Stage.RCPT and len(failure.value.result.refused) == 2
+    assert seen == [b"MAIL FROM:<a@example.com>\r\n", b"RCPT TO:<b@example.net>\r\n",
+                    b"RCPT TO:<c@example.net>\r\n", b"QUIT\r\n"]
+
+
+async def test_garbage_from_the_server(run):
+    async def script(reader, writer):
+        writer.write(b"hello there\r\n")
+        await reader.read()
+
+    server, port = await scripted_server(script)
+    async with server:
+        with pytest.raises(SmtpConnectionError) as failure:
+            await connect(port)
+    assert failure.value.stage == Stage.GREETING
+    assert "protocol violation" in failure.value.details
+
+
+async def test_a_server_that_says_354_after_refusing_mail(run):
+    """A broken pipelining server: the client ends the unwanted DATA with an empty message."""
+    seen: list[bytes] = []
+
+    async def script(reader, writer):
+        writer.write(b"220 broken.test\r\n")
+        await reader.readline()
+        writer.write(b"250-broken.test\r\n250 PIPELINING\r\n")
+        for _ in range(3):
+            seen.append(await reader.readline())
+        writer.write(b"451 4.3.0 no\r\n250 ok\r\n354 go\r\n")
+        seen.append(await reader.readline())
+        writer.write(b"250 empty message\r\n")
+        seen.append(await reader.readline())
+        writer.write(b"221 bye\r\n")
+
+    server, port = await scripted_server(script)
+    async with server:
+        conn = await ready(port)
+        with pytest.raises(SmtpReplyError) as failure:
+            await conn.send("a@example.com", ["b@example.net"], MESSAGE)
+        await conn.quit()
+    assert failure.value.stage == Stage.MAIL and failure.value.code == 451
+    assert seen[3:] == [b".\r\n", b"QUIT\r\n"]
+
+
+# ------------------------------------------------------------------------------ STARTTLS
+
+
+async def test_starttls_then_send(run, smtp_servers, server_tls, tls_material):
+    recorder = Recorder()
+    _, port = smtp_servers.start(recorder, tls_context=server_tls)
+    conn = await ready(port)
+    protocol, cipher = await conn.starttls(client_context([tls_material.ca_cert]), "mx.setd.test")
+    assert protocol in ("TLSv1.2", "TLSv1.3") and cipher
+    assert (conn.tls, conn.tls_protocol, conn.tls_cipher) == (True, protocol, cipher)
+    with pytest.raises(RuntimeError):  # EHLO must be repeated after TLS
+        await conn.send("a@example.com", ["b@example.net"], MESSAGE)
+    await conn.ehlo()
+    assert "STARTTLS" not in conn.extensions
+    await conn.send("a@example.com", ["b@example.net"], MESSAGE)
+    await conn.quit()
+    [(envelope, _)] = recorder.messages
+    assert (envelope.tls_protocol, envelope.tls_cipher) == (protocol, cipher)
+
+
+async def test_tls_1_2_pinned_server_gives_the_asyncos_style_cipher(run, smtp_servers,
+                                                                  tls_material):
+    from engine.smtp.tls import TlsVersion
+
+    pinned = server_context(tls_material, maximum=TlsVersion.TLSv1_2)
+    _, port = smtp_servers.start(Recorder(), tls_context=pinned)
+    conn = await ready(port)
+    protocol, cipher = await conn.starttls(client_context([tls_material.ca_cert]), "localhost")
+    await conn.quit()
+    assert protocol == "TLSv1.2" and cipher.startswith("ECDHE-RSA-")
+
+
+async def test_starttls_not_offered(run, smtp_servers, tls_material):
+    _, port = smtp_servers.start(Recorder())  # no TLS context: no STARTTLS
+    conn = await ready(port)
+    with pytest.raises(SmtpTlsError) as failure:
+        await conn.starttls(client_context([tls_material.ca_cert]), "localhost")
+    assert failure.value.kind is TlsFailure.NOT_OFFERED
+    await conn.quit()
+
+
+@pytest.mark.parametrize("reply", [Reply(454, "4.7.0 TLS not available"),
+                                   Reply(554, "5.7.3 No TLS for you")])
+async def test_starttls_refused(run, smtp_servers, server_tls, tls_material, reply):
+    _, port = smtp_servers.start(lambda: FaultHandler("starttls", reply), tls_context=server_tls)
+    conn = await ready(port)
+    with pytest.raises(SmtpTlsError) as failure:
+        await conn.starttls(client_context([tls_material.ca_cert]), "localhost")
+    assert failure.value.kind is TlsFailure.REFUSED and failure.value.reply == reply
+    await conn.quit()
+
+
+async def test_handshake_abort(run, smtp_servers, server_tls, tls_material):
+    abort = Reply(220, "2.0.0 Ready to start TLS", close=True)  # then closes instead
+    _, port = smtp_servers.start(lambda: FaultHandler("starttls", abort), tls_context=server_tls)
+    conn = await ready(port)
+    with pytest.raises(SmtpTlsError) as failure:
+        await conn.starttls(client_context([tls_material.ca_cert]), "localhost")
+    assert failure.value.kind is TlsFailure.HANDSHAKE
+    assert conn.closed
+
+
+async def test_starttls_hang_is_a_timeout(run, smtp_servers, server_tls, tls_material):
+    _, port = smtp_servers.start(lambda: FaultHandler("starttls", HANG), tls_context=server_tls)
+    conn = await ready(port, timeout=SHORT)
+    with pytest.raises(SmtpTimeoutError) as failure:
+        await conn.starttls(client_context([tls_material.ca_cert]), "localhost")
+    assert failure.value.stage == Stage.STARTTLS
+
+
+async def test_untrusted_certificate(run, smtp_servers, tmp_path, tls_material):
+    other = ensure_server_certificate(tmp_path / "other-ca", ["localhost", "127.0.0.1"],
+                                      ca_common_name="Somebody else's CA")
+    _, port = smtp_servers.start(Recorder(), tls_context=server_context(other))
+    conn = await ready(port)
+    with pytest.raises(SmtpTlsError) as failure:
+        await conn.starttls(client_context([tls_material.ca_cert]), "localhost")
+    assert failure.value.kind is TlsFailure.VERIFICATION
+    assert "unable to get local issuer certificate" in failure.value.reason
+    assert conn.closed
+
+
+async def test_certificate_for_another_name(run, smtp_servers, server_tls, tls_material):
+    _, port = smtp_servers.start(Recorder(), tls_context=server_tls)
+    conn = await ready(port)
+    with pytest.raises(SmtpTlsError) as failure:
+        await conn.starttls(client_context([tls_material.ca_cert]), "mx.elsewhere.test")
+    assert failure.value.kind is TlsFailure.VERIFICATION
+    assert "mx.elsewhere.test" in failure.value.reason
+
+
+async def test_protocol_older_than_tls_1_2(run, smtp_servers, tls_material):
+    from engine.smtp.tls import TlsVersion
+
+    old = server_context(tls_material, minimum=TlsVersion.TLSv1_0, maximum=TlsVersion.TLSv1_1,
+                         ciphers="DEFAULT:@SECLEVEL=0")
+    _, port = smtp_servers.start(Recorder(), tls_context=old)
+    conn = await ready(port)
+    with pytest.raises(SmtpTlsError) as failure:
+        await conn.starttls(client_context([tls_material.ca_cert]), "localhost")
+    assert failure.value.kind in (TlsFailure.PROTOCOL, TlsFailure.HANDSHAKE)
+    assert conn.closed

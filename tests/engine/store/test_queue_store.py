@@ -1,0 +1,92 @@
+"""The store jobs of the mail path (engine/store/queue_store.py) through the group-commit writer."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import select
+
+from engine.store import queue_store
+from engine.store.database import Store
+from engine.store.group_commit import GroupCommitWriter
+from engine.store.queue_store import DELIVERIES, MESSAGES, NewDelivery, NewMessage
+
+
+@pytest.fixture
+def store(data_dir):
+    store = Store.open(data_dir)
+    yield store
+    store.close()
+
+
+def _message(mid: int, **kwargs) -> NewMessage:
+    values = dict(mid=mid, icid=7, sender="alice@example.org", recipients=("bob@example.com",),
+                  body=b"Subject: hi\r\n\r\nhello\r\n", received_at=1.5, message_id="<m@x>",
+                  subject="hi", direction="incoming")
+    return NewMessage(**{**values, **kwargs})
+
+
+def _rows(store, table):
+    with store.engine.connect() as connection:
+        return [dict(row._mapping) for row in connection.execute(select(table))]
+
+
+def test_accept_work_and_finish_leave_the_rows_as_recovery_reads_them(store):
+    writer = GroupCommitWriter(store.engine)
+    copy = _message(2, sender="", recipients=("intake@beta.cmd.cisco.com",), kind="journal",
+                    origin_mid=1, policy="DEFAULT", state="queued")
+    deliveries = [NewDelivery(1, 0, "bob@example.com", "example.com", 2.0, 9.0),
+                  NewDelivery(2, 0, "intake@beta.cmd.cisco.com", "the.tdc.queue", 2.0, 3.0)]
+
+    async def flow():
+        assert await writer.submit(queue_store.insert_message(_message(1))) == 1
+        assert [r["mid"] for r in queue_store.unprocessed_messages(store.engine)] == [1]
+        ids = await writer.submit(queue_store.record_work(1, "DEFAULT", "queued", [copy], deliveries))
+        active = queue_store.active_deliveries(store.engine)
+        assert [r["id"] for r in active] == ids and len(set(ids)) == 2
+        assert active[0]["body"] == _message(1).body and active[1]["origin_mid"] == 1
+        await writer.submit(queue_store.finish_many([([ids[0]], "delivered", "")]))
+        return ids
+
+    ids = asyncio.run(flow())
+    writer.close()
+    messages = {row["mid"]: row for row in _rows(store, MESSAGES)}
+    assert messages[1]["state"] == "done" and messages[1]["body"] == b""  # its only delivery
+    assert messages[1]["policy"] == "DEFAULT" and messages[1]["envelope"] == '["bob@example.com"]'
+    assert messages[2]["state"] == "queued" and messages[2]["body"] == copy.body
+    assert messages[2]["size"] == len(copy.body) and messages[2]["kind"] == "journal"
+    states = {row["id"]: (row["state"], row["attempts"]) for row in _rows(store, DELIVERIES)}
+    assert states == {ids[0]: ("delivered", 0), ids[1]: ("active", 0)}
+
+
+def test_a_message_is_done_only_when_its_last_delivery_is(store):
+    writer = GroupCommitWriter(store.engine)
+    two = [NewDelivery(1, rid, f"r{rid}@example.com", "example.com", 0.0, 9.0) for rid in (0, 1)]
+
+    async def flow():
+        await writer.submit(queue_store.insert_message(_message(1)))
+        ids = await writer.submit(queue_store.record_work(1, "DEFAULT", "queued", [], two))
+        await writer.submit(queue_store.finish_deliveries([ids[0]], "bounced", "550 no"))
+        first = {row["mid"]: row["state"] for row in _rows(store, MESSAGES)}
+        await writer.submit(queue_store.finish_many([([ids[1]], "delivered", "")]))
+        return first
+
+    first = asyncio.run(flow())
+    writer.close()
+    assert first == {1: "queued"}
+    [message] = _rows(store, MESSAGES)
+    assert (message["state"], message["body"]) == ("done", b"")
+    errors = sorted((row["state"], row["last_error"]) for row in _rows(store, DELIVERIES))
+    assert errors == [("bounced", "550 no"), ("delivered", "")]
+
+
+def test_tracking_events_are_written_in_order(store):
+    writer = GroupCommitWriter(store.engine)
+
+    async def flow():
+        await writer.submit(queue_store.add_tracking([(5, 1.0, "one"), (5, 2.0, "two")]))
+
+    asyncio.run(flow())
+    writer.close()
+    assert queue_store.tracking_events(store.engine, 5) == [(1.0, "one"), (2.0, "two")]
