@@ -1,1 +1,12 @@
-"""segcli: terminals, transports and wiring of the emulated Secure Email Gateway."""
+"""segcli: the terminals, transports and wiring of the emulated Secure Email Gateway.
+
+- :mod:`segcli.main`: the ``segcli`` command: start the appliance and a console on it.
+- :mod:`segcli.terminal`: the two renderers of the command engine's I/O port
+  (prompt_toolkit for a person, plain lines for scripts) and the pager.
+- :mod:`segcli.ssh`: the SSH server (Conch): accounts, host keys, CLI channels, SFTP, SCP.
+- :mod:`segcli.lab`: the other side of the wire (SETD simulator, DNS zone, sink).
+- Rooms to come: ``segcli.web`` (the web interface, a transport like SSH) and
+  ``segcli.drills`` (the troubleshooting drills' runner).
+
+The only layer that knows terminals and transports; imports ``commands`` and ``engine``.
+"""
