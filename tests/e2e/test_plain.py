@@ -100,7 +100,7 @@ def test_help_lists_commands_and_batch_forms(data_dir):
 
 
 def test_listening_address_flags(data_dir):
-    ok = run_segcli(data_dir, "version\n", "--smtp", "127.0.0.1:2600", "--ssh", "[::1]:2601")
+    ok = run_segcli(data_dir, "version\n", "--smtp", "127.0.0.1:0", "--ssh", "[::1]:0")
     assert ok.returncode == 0
     bad = subprocess.run([*SEGCLI, "--data", str(data_dir), "--smtp", "localhost"], input="",
                          capture_output=True, text=True, env=segcli_env(), cwd=REPO, timeout=60)

@@ -37,7 +37,9 @@ def ssh(appliance: SshAppliance, *args: str, key, stdin: bytes = b"",
         options: tuple[str, ...] = ()) -> subprocess.CompletedProcess[bytes]:
     argv = appliance.openssh(*args, key=key)
     argv[1:1] = options
-    return subprocess.run(argv, input=stdin, capture_output=True, timeout=TIMEOUT)
+    # A session of its own: no controlling terminal for ssh to ask a password on.
+    return subprocess.run(argv, input=stdin, capture_output=True, timeout=TIMEOUT,
+                          start_new_session=True)
 
 
 def hostname_of(appliance: SshAppliance, key) -> str:
@@ -137,9 +139,11 @@ def test_password_login_and_wrong_password_refused(ssh_appliance):
 
 
 def test_no_account_without_credentials(ssh_appliance):
-    result = subprocess.run(
-        [*ssh_appliance.openssh("version"), "-o", "PreferredAuthentications=none"],
-        capture_output=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+    argv = ssh_appliance.openssh("version")
+    argv[1:1] = ["-o", "PreferredAuthentications=none", "-o", "BatchMode=yes"]  # before the host
+    # A session of its own: even a wrong option could not make ssh ask on the user's terminal.
+    result = subprocess.run(argv, capture_output=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL,
+                            start_new_session=True)
     assert result.returncode == 255
     assert b"Permission denied" in result.stderr
     assert b"Current Version" not in result.stdout

@@ -19,7 +19,8 @@ TARGET = "admin@127.0.0.1"
 
 def scp(appliance: SshAppliance, key, *paths: str, cwd) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["scp", "-O", *openssh_options(appliance, key), *paths],
-                          capture_output=True, text=True, cwd=cwd, timeout=TIMEOUT)
+                          capture_output=True, text=True, cwd=cwd, timeout=TIMEOUT,
+                          start_new_session=True)  # no terminal to ask a password on
 
 
 def test_openssh_scp_o_fetches_uploads_and_loadconfig_reads_it(ssh_appliance, client_key,

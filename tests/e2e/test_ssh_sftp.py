@@ -105,7 +105,8 @@ def test_openssh_sftp_and_scp(ssh_appliance, client_key, tmp_path):
     batch = (f"pwd\nls\nget {saved} fetched.xml\nput fetched.xml put-by-sftp.xml\n"
              "cd /\nls\nget /etc/passwd\n")
     result = subprocess.run(["sftp", *options, "-b", "-", target], input=batch, text=True,
-                            capture_output=True, cwd=tmp_path, timeout=TIMEOUT)
+                            capture_output=True, cwd=tmp_path, timeout=TIMEOUT,
+                            start_new_session=True)
     # The batch stops at the first failure: the refused /etc/passwd, after everything else.
     assert result.returncode == 1, result.stderr
     assert "Remote working directory: /configuration" in result.stdout
@@ -116,12 +117,12 @@ def test_openssh_sftp_and_scp(ssh_appliance, client_key, tmp_path):
     # scp (SFTP underneath since OpenSSH 9): the appliance's documented path.
     result = subprocess.run(["scp", *options, f"{target}:/configuration/{saved}",
                              str(tmp_path / "by-scp.xml")], capture_output=True, text=True,
-                            timeout=TIMEOUT)
+                            timeout=TIMEOUT, start_new_session=True)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "by-scp.xml").read_bytes() == (tmp_path / "fetched.xml").read_bytes()
     result = subprocess.run(["scp", *options, str(tmp_path / "by-scp.xml"),
                              f"{target}:/configuration/put-by-scp.xml"], capture_output=True,
-                            text=True, timeout=TIMEOUT)
+                            text=True, timeout=TIMEOUT, start_new_session=True)
     assert result.returncode == 0, result.stderr
     status, output = ssh_appliance.exec("loadconfig put-by-scp.xml")
     assert status == 0 and "No changes detected" in output, output
