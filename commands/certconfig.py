@@ -19,7 +19,7 @@ from commands.registry import command
 from commands.session import CliSession
 from engine.config import values
 from engine.config.addresses import InvalidValue
-from engine.config.changes import AddTrustedCa, Change, RemoveTrustedCa
+from engine.config.changes import AddTrustedCa, RemoveTrustedCa
 from engine.config.files import ConfigFileError, read_config_file
 from engine.observe.timestamps import cli_time, now
 
@@ -114,7 +114,7 @@ def _say_details(session: CliSession) -> None:
 # -- importing and deleting ------------------------------------------------------------
 
 
-def _import_changes(text: str) -> list[Change]:
+def _import_changes(text: str) -> list[AddTrustedCa]:
     return [AddTrustedCa(pem) for pem in values.parse_certificates(text)]
 
 

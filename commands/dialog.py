@@ -93,7 +93,7 @@ class Dialog:
                            default: str | None = None, choices: Sequence[str] = ()) -> T | str:
         """Like :meth:`ask`, but a blank answer (with no default) is refused."""
 
-        def check(answer: str):
+        def check(answer: str) -> T | str:
             if not answer:
                 raise InvalidValue("You must enter a value.")
             return validate(answer) if validate else answer

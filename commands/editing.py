@@ -19,6 +19,7 @@ from engine.config.model import ConfigError
 from engine.config.values import format_number
 
 T = TypeVar("T")
+C = TypeVar("C", bound=Change)
 
 
 def usage(command: str, form: str) -> UsageError:
@@ -31,7 +32,7 @@ def record_all(session: CliSession, changes: Sequence[Change]) -> None:
     session.record(*changes)
 
 
-def accept(session: CliSession, changes: Sequence[Change]) -> list[Change]:
+def accept(session: CliSession, changes: Sequence[C]) -> list[C]:
     """For a dialog validator: a change that would be refused makes the question be
     asked again (InvalidValue) instead of ending the command."""
     try:

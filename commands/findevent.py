@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from commands.diagnosis import choose_log, mail_log_dir, store_engine
@@ -172,7 +173,7 @@ async def _choose_files(session: CliSession, spans: list[FileSpan]) -> list[Path
 
 
 def _when(span: FileSpan) -> str:
-    def text(moment) -> str:
+    def text(moment: datetime | None) -> str:
         return moment.strftime("%a %b %d %H:%M:%S %Y") if moment else "?"
     return f"{text(span.first)} - {text(span.last)}"
 

@@ -146,7 +146,7 @@ async def run_grep(session: CliSession, request: GrepRequest) -> None:
         say(NO_RESULTS)
 
 
-async def _follow(session: CliSession, directory: Path, matches: Callable[[str], bool]) -> None:
+async def _follow(session: CliSession, directory: Path, matches: Callable[[str], object]) -> None:
     """``mail.current`` from its start, then every new matching line until Ctrl-C."""
     follower = LogFollower(directory)
     try:
@@ -160,6 +160,6 @@ async def _follow(session: CliSession, directory: Path, matches: Callable[[str],
         follower.close()
 
 
-def _matching(follower: LogFollower, matches: Callable[[str], bool]) -> list[str]:
+def _matching(follower: LogFollower, matches: Callable[[str], object]) -> list[str]:
     """The next new lines that match (in the reading thread, like the search itself)."""
     return [line for line in follower.poll() if matches(line)]

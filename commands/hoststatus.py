@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from commands.errors import CommandError, UsageError
 from commands.registry import Names, command
@@ -17,6 +18,9 @@ from engine.observe.timestamps import cli_time, now
 from engine.smtp.outbound import route_for
 from engine.smtp.resolver import DnsError
 from engine.store import queue_store
+
+if TYPE_CHECKING:
+    from engine.mail.mail_engine import MailEngine
 
 
 def _known_hosts(session: CliSession) -> list[str]:
@@ -47,7 +51,7 @@ async def hoststatus(session: CliSession, args: list[str]) -> None:
         raise CommandError(f"No record of host: {host}")
     oldest = await asyncio.to_thread(queue_store.oldest_active, mail.store.engine, host)
     _report(session, counters, oldest)
-    await _addresses(session, host)
+    await _addresses(session, mail, host)
 
 
 def _report(session: CliSession, h: HostCounters, oldest: float | None) -> None:
@@ -92,10 +96,10 @@ def _when(timestamp: float | None) -> str:
     return cli_time(datetime.fromtimestamp(timestamp, UTC)) if timestamp else ""
 
 
-async def _addresses(session: CliSession, host: str) -> None:
+async def _addresses(session: CliSession, mail: MailEngine, host: str) -> None:
     """How delivery reaches the host: its SMTP route, or MX hosts and their addresses."""
     say = session.dialog.say
-    config, mail = session.appliance.config, session.appliance.mail
+    config = session.appliance.config
     if host == TDC_QUEUE:
         say()
         say("Journal copies go to the MX hosts of each intake address's domain "

@@ -11,7 +11,7 @@ from commands.editing import accept, checked, record_all, usage
 from commands.registry import Names, command
 from commands.session import CliSession
 from engine.config import values
-from engine.config.changes import Change, RemoveHostPort, SetHostPort
+from engine.config.changes import RemoveHostPort, SetHostPort
 
 COMMAND = "labconfig"
 FORMS = "print | hostport <host> <port> | delete <host>"
@@ -78,7 +78,7 @@ async def _new(session: CliSession) -> None:
     host = await dialog.ask_required("Enter the host name.", validate=values.check_lab_host)
     current = session.config.host_ports.get(host)
 
-    def check(answer: str) -> list[Change]:
+    def check(answer: str) -> list[SetHostPort]:
         return accept(session, [SetHostPort(host, values.parse_int(answer, PORT_RANGE))])
 
     changes = await dialog.ask_required(

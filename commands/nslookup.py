@@ -13,6 +13,8 @@ import ipaddress
 
 import dns.name
 import dns.rdata
+import dns.rdtypes.mxbase
+import dns.rdtypes.nsbase
 import dns.reversename
 
 from commands.diagnosis import dns_failure, resolver
@@ -124,10 +126,10 @@ def answer_lines(answer: DnsAnswer) -> list[str]:
 
 
 def _record(rdtype: str, record: dns.rdata.Rdata) -> str:
-    if rdtype == "MX":
-        return f"MX={_name(record.exchange)} PREF={record.preference}"  # type: ignore[attr-defined]
-    if rdtype in ("CNAME", "NS", "PTR"):
-        return f"{rdtype}={_name(record.target)}"  # type: ignore[attr-defined]
+    if rdtype == "MX" and isinstance(record, dns.rdtypes.mxbase.MXBase):
+        return f"MX={_name(record.exchange)} PREF={record.preference}"
+    if rdtype in ("CNAME", "NS", "PTR") and isinstance(record, dns.rdtypes.nsbase.NSBase):
+        return f"{rdtype}={_name(record.target)}"
     return f"{rdtype}={record.to_text()}"
 
 

@@ -215,10 +215,10 @@ def _members(text: str) -> list[str]:
 
 
 async def _choose_from(dialog: Dialog, question: str, items: Sequence[str], *,
-                       default: int | None = None) -> int | None:
-    """A question above a numbered list (``Would you like ...?`` / ``1. ...`` / ``[1]>``)."""
-    return await dialog.choose(items, "", default=default, allow_blank=default is None,
-                               heading=question)
+                       default: int) -> int:
+    """A question above a numbered list (``Would you like ...?`` / ``1. ...`` / ``[1]>``);
+    Enter takes *default*."""
+    return await dialog.choose(items, "", default=default, heading=question)
 
 
 # -- what the tables show --------------------------------------------------------------

@@ -5,6 +5,7 @@ and the connector's timers and connection limits (SPEC.md §4 ruling 2)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from commands.editing import parse_options, record_all, seconds_text, usage
 from commands.errors import UsageError
@@ -139,7 +140,9 @@ _TIMER_PARSERS = {key: _timer_parser(field) for key, field in _TIMER_FIELDS.item
 async def _timers(session: CliSession) -> None:
     """TIMERS: every timer in turn (Enter keeps it), recorded as one change if any changed."""
     dialog, current = session.dialog, session.config.tdc.timers
-    answers: dict[str, float | int] = {}
+    # Seconds (float) or connection counts (int): each field's parser returns that
+    # field's type, which the value type of a dict keyed by field name cannot say.
+    answers: dict[str, Any] = {}
     for field, question in _TIMER_QUESTIONS.items():
         parse = _timer_parser(field)
         if field == "max_connections":
@@ -163,7 +166,7 @@ def _at_least(parse: Callable[[str], float | int], low: int) -> Callable[[str], 
 
 
 def _say_timers(say: Callable[[str], None], timers: TdcTimers) -> None:
-    say()
+    say("")
     say("Timers:")
     say(f"    Retry delay:                  {seconds_text(timers.retry_delay)}")
     say(f"    Attempt timeout:              {seconds_text(timers.attempt_timeout)}")

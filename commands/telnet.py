@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+from typing import Any
 
 from commands.diagnosis import HostNotFound, host_addresses, running_config
 from commands.errors import CommandError, UsageError
@@ -150,8 +151,9 @@ def _show_lines(session: CliSession, lines: list[str]) -> None:
 async def _next_input(session: CliSession, connection: LineConnection) -> str | None:
     """The next line typed, or None when the server hangs up first or input ends."""
     typing = asyncio.ensure_future(session.terminal.ask(""))
+    either: list[asyncio.Future[Any]] = [typing, connection.closed]  # a line (str) or None
     try:
-        await asyncio.wait([typing, connection.closed], return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
     finally:
         if not typing.done():
             typing.cancel()

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from twisted.internet.error import CannotListenError
 
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+P = ParamSpec("P")
 
 MODEL = "C100V"
 ASYNCOS_VERSION = "15.5.1-055"
@@ -107,7 +108,7 @@ class Appliance:
                 log.exception("configuration watcher failed")
 
     # -- store access (off the event loop) -------------------------------------------
-    async def _in_store(self, fn: Callable[..., T], *args, **kwargs) -> T:
+    async def _in_store(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
 

@@ -12,8 +12,9 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.error import CannotListenError
 
@@ -23,7 +24,13 @@ from engine.config.model import Endpoint
 from engine.store.instance_lock import InstanceLock
 
 if TYPE_CHECKING:
+    from twisted.python.failure import Failure
+
     from commands.session import CliSession
+    from segcli.lab.runner import Lab, LabInfo
+    from segcli.ssh.server import SshServer
+    from segcli.terminal.console import PromptTerminal
+    from segcli.terminal.plain import PlainTerminal
 
 EXIT_USAGE = 2
 EXIT_SOFTWARE = 70
@@ -109,7 +116,7 @@ def _log_to(data_dir: Path) -> None:
     )
 
 
-def _run_reactor(start) -> int:
+def _run_reactor(start: Callable[[], Coroutine[Any, Any, int]]) -> int:
     """Run ``start()`` (a coroutine) on Twisted's asyncio reactor; return its status."""
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
@@ -120,7 +127,7 @@ def _run_reactor(start) -> int:
 
     outcome: dict[str, int] = {}
 
-    def done(result):
+    def done(result: int | Failure) -> None:
         if isinstance(result, int):
             outcome["status"] = result
         else:
@@ -133,7 +140,9 @@ def _run_reactor(start) -> int:
         lambda: defer.Deferred.fromFuture(asyncio.ensure_future(start())).addBoth(done)
     )
     # Signals are ours: Ctrl-C cancels the running command, it does not stop the reactor.
-    reactor.run(installSignalHandlers=False)
+    # IReactorCore.run() declares no parameter, yet every reactor's run() takes this one
+    # (Twisted's own twisted.internet.testing ignores the same error).
+    reactor.run(installSignalHandlers=False)  # type: ignore[call-arg]
     return outcome.get("status", EXIT_SOFTWARE)
 
 
@@ -206,7 +215,7 @@ async def _console(appliance: Appliance, args: argparse.Namespace) -> int:
     return 0 if terminal.interactive else status
 
 
-async def _start_lab(appliance: Appliance):
+async def _start_lab(appliance: Appliance) -> tuple[Lab, LabInfo] | None:
     """Start the lab around the appliance: ``(lab, info)``, or None when it failed."""
     from segcli.lab.runner import Lab
 
@@ -224,8 +233,13 @@ def _stop_on_signals() -> asyncio.Future[None]:
     """A future that SIGTERM (or SIGINT, SIGHUP) completes: the headless lab's clean stop."""
     loop = asyncio.get_running_loop()
     stop: asyncio.Future[None] = loop.create_future()
+
+    def finish() -> None:
+        if not stop.done():
+            stop.set_result(None)
+
     for signum in _SIGNALS:
-        loop.add_signal_handler(signum, lambda: stop.done() or stop.set_result(None))
+        loop.add_signal_handler(signum, finish)
     return stop
 
 
@@ -252,7 +266,7 @@ async def _start_mail(appliance: Appliance) -> bool:
     return True
 
 
-async def _start_ssh(appliance: Appliance):
+async def _start_ssh(appliance: Appliance) -> tuple[SshServer, int] | None:
     """Start the SSH server: ``(server, port)``, or None when it cannot listen (a clear
     startup error)."""
     from segcli.ssh.server import SshServer
@@ -306,7 +320,8 @@ def _handle_signals(loop: asyncio.AbstractEventLoop, session: CliSession,
     return stopped_with
 
 
-def _terminal(appliance: Appliance, args: argparse.Namespace, loop: asyncio.AbstractEventLoop):
+def _terminal(appliance: Appliance, args: argparse.Namespace,
+              loop: asyncio.AbstractEventLoop) -> PromptTerminal | PlainTerminal:
     at_terminal = sys.stdin.isatty() and sys.stdout.isatty()
     if at_terminal and not args.plain and os.environ.get("TERM", "") != "dumb":
         from segcli.terminal.console import PromptTerminal

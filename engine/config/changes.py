@@ -10,7 +10,9 @@ commit without one silently undoing the other.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from engine.config import values
 from engine.config.addresses import InvalidValue, check_email_address, check_hostname, check_member
@@ -33,6 +35,8 @@ from engine.config.model import (
     check_policy_name,
 )
 
+T = TypeVar("T")
+
 
 class Change:
     """Base of all changes: ``apply`` edits a config in place or raises ConfigError."""
@@ -44,7 +48,7 @@ class Change:
         raise NotImplementedError
 
 
-def _checked(check, value, *args):
+def _checked(check: Callable[..., T], value: object, *args: object) -> T:
     """Run a value check; its InvalidValue becomes the ConfigError that refuses the change."""
     try:
         return check(value, *args)
@@ -517,14 +521,15 @@ class DeleteDestination(Change):
 # -- delivery, DNS and the connector's timers ------------------------------------------
 
 
-def _set_numbers(target: object, settings: dict[str, tuple[object, tuple]], check) -> None:
+def _set_numbers(target: object, settings: dict[str, tuple[object, tuple]],
+                 check: Callable[..., float]) -> None:
     """Check and set every attribute given (not None) on *target*."""
     for name, (value, bounds) in settings.items():
         if value is not None:
             setattr(target, name, _checked(check, value, bounds))
 
 
-def _describe_numbers(prefix: str, settings: dict[str, object]) -> str:
+def _describe_numbers(prefix: str, settings: dict[str, float | None]) -> str:
     given = [f"{name.replace('_', ' ')} {values.format_number(value)}"
              for name, value in settings.items() if value is not None]
     return f"{prefix}: {', '.join(given)}"

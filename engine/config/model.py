@@ -500,7 +500,7 @@ def _host_port_problems(host_ports: dict[str, int]) -> list[str]:
     return found
 
 
-def _entry_problems(entries: list[str], check, where: str, *,
+def _entry_problems(entries: list[str], check: Callable[[str], str], where: str, *,
                     label: Callable[[int, str], str] | None = None) -> list[str]:
     """Each entry valid, and no entry twice (compared in canonical form)."""
     found: list[str] = []
@@ -543,7 +543,7 @@ def check_listener_name(name: str) -> str:
             from None
 
 
-def _try(check, value, *args, prefix: str) -> list[str]:
+def _try(check: Callable[..., object], value: object, *args: object, prefix: str) -> list[str]:
     try:
         check(value, *args)
     except InvalidValue as exc:

@@ -16,18 +16,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import cast
 
-from sqlalchemy import Connection, Engine, Table, bindparam, delete, insert, select
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, select
 
 from engine.observe.counters import SYSTEM, Counters
-from engine.store.group_commit import GroupCommitWriter
+from engine.store.group_commit import GroupCommitWriter, Job
 from engine.store.models import ApplianceSetting, LifetimeCounterRow
 
 log = logging.getLogger(__name__)
 
-COUNTERS = cast(Table, LifetimeCounterRow.__table__)
-SETTINGS = cast(Table, ApplianceSetting.__table__)
+COUNTERS = LifetimeCounterRow.__table__
+SETTINGS = ApplianceSetting.__table__
 RESET_AT = "counters_reset_at"
 SAVE_INTERVAL = 10.0
 
@@ -85,7 +84,7 @@ class CounterStore:
         if job is not None:
             self._writer.submit_nowait(job)
 
-    def _job(self):
+    def _job(self) -> Job[None] | None:
         """The writer job for what changed since the last save (None: nothing did), taken
         as saved from now on; nothing before :meth:`load`, so stored values never shrink."""
         if not self._loaded:
@@ -132,7 +131,7 @@ def _read(engine: Engine) -> tuple[Saved, float | None]:
     return saved, float(reset_at) if reset_at else None
 
 
-def _write(rows: list[tuple[str, str, int, int]], reset_at: float | None):
+def _write(rows: list[tuple[str, str, int, int]], reset_at: float | None) -> Job[None]:
     """A writer job: replace the given rows (and the reset time when it changed)."""
     def job(connection: Connection) -> None:
         if rows:

@@ -85,12 +85,13 @@ def read_lines(path: Path) -> Iterator[str]:
             yield _decode(raw.rstrip(b"\n"))
 
 
-def grep_file(path: Path, matches: Callable[[str], bool]) -> list[str]:
-    """The lines of *path* that *matches* accepts, in file order."""
+def grep_file(path: Path, matches: Callable[[str], object]) -> list[str]:
+    """The lines of *path* that *matches* accepts (a true result, such as a regular
+    expression's ``search`` finding something), in file order."""
     return [line for line in read_lines(path) if matches(line)]
 
 
-def count_file(path: Path, matches: Callable[[str], bool]) -> int:
+def count_file(path: Path, matches: Callable[[str], object]) -> int:
     """How many lines of *path* *matches* accepts (nothing kept in memory)."""
     return sum(1 for line in read_lines(path) if matches(line))
 

@@ -14,6 +14,7 @@ import contextlib
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from engine.observe.timestamps import asctime
 
@@ -31,7 +32,7 @@ class MailLog:
         directory.mkdir(parents=True, exist_ok=True)
         self._buffer: list[str] = []
         self._flush_scheduled = False
-        self._file = None
+        self._file: BinaryIO | None = None
         self._size = 0
         self._open()
 

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, Row, select
 
 from engine.observe.log_files import read_lines, split_line
 from engine.store import queue_store
@@ -153,7 +153,7 @@ def family(engine: Engine, mid: int) -> Family:
     A MID the store does not know (pruned, or from another appliance's log) is a family of one.
     """
     with engine.connect() as connection:
-        def one(wanted: int):
+        def one(wanted: int) -> Row | None:
             return connection.execute(select(*_COLUMNS).where(MESSAGES.c.mid == wanted)).first()
 
         row = one(mid)
@@ -178,7 +178,7 @@ def family(engine: Engine, mid: int) -> Family:
     return Family(members[0].mid, tuple(_member(m) for m in members))
 
 
-def _member(row) -> Member:
+def _member(row: Row) -> Member:
     try:
         recipients = ", ".join(json.loads(row.envelope))
     except (TypeError, ValueError):

@@ -306,8 +306,8 @@ class _ClientProtocol(Protocol):
         return self._handshake
 
 
-class _ClientFactory(ClientFactory):
-    protocol = _ClientProtocol  # type: ignore[assignment]
+class _ClientFactory(ClientFactory[_ClientProtocol]):
+    protocol = _ClientProtocol
 
     def __init__(self, connected: asyncio.Future[_ClientProtocol]) -> None:
         self.connected = connected
@@ -334,7 +334,7 @@ def _describe_loss(reason: Failure | None) -> str:
     return f"connection lost: {text}" if text else "connection lost"
 
 
-def _ssl_error_text(exc: BaseException) -> str:
+def _ssl_error_text(exc: BaseException | None) -> str:
     """pyOpenSSL's error list ``[(lib, func, reason), ...]`` as a short sentence."""
     args = getattr(exc, "args", ())
     if args and isinstance(args[0], list):

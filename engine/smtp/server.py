@@ -74,7 +74,7 @@ from typing import Any, Protocol, TypeAlias
 
 from twisted.internet import defer
 from twisted.internet.error import ConnectionDone
-from twisted.internet.interfaces import IHandshakeListener, IListeningPort
+from twisted.internet.interfaces import IHandshakeListener
 from twisted.internet.protocol import Factory
 from twisted.internet.protocol import Protocol as TwistedProtocol
 from twisted.protocols.policies import TimeoutMixin
@@ -278,7 +278,7 @@ class SmtpServerConfig:
     max_held_input: int = 256 * 1024
 
 
-class SmtpServerFactory(Factory):
+class SmtpServerFactory(Factory["SmtpServerProtocol"]):
     """Makes one :class:`SmtpServerProtocol` per connection, each with its own handler."""
 
     def __init__(self, handler_factory: Callable[[], SmtpHandler],
@@ -287,7 +287,7 @@ class SmtpServerFactory(Factory):
         self.config = config or SmtpServerConfig()
         self.connections: set[SmtpServerProtocol] = set()
 
-    def buildProtocol(self, addr: Any) -> SmtpServerProtocol:  # type: ignore[override]
+    def buildProtocol(self, addr: Any) -> SmtpServerProtocol:
         protocol = SmtpServerProtocol(self.handler_factory(), self.config)
         protocol.factory = self
         return protocol
@@ -299,15 +299,14 @@ class SmtpServerFactory(Factory):
 
 
 def listen_smtp(factory: SmtpServerFactory, port: int, interface: str = "127.0.0.1",
-                backlog: int = 128) -> IListeningPort:
-    """Listen on *interface*:*port* (0 = any free port; ask ``getHost().port``)."""
-    from twisted.internet import reactor as _reactor  # installed by whoever runs the loop
+                backlog: int = 128) -> tcp_transport.Port:
+    """Listen on *interface*:*port* (0 = any free port; ask ``getHost().port``).
 
-    reactor: Any = _reactor
-    # a tcp.Port, which provides IListeningPort (through zope, which mypy does not see)
-    listening: Any = tcp_transport.listen(reactor, port, factory, backlog=backlog,
-                                          interface=interface)
-    return listening
+    The port is typed as itself, not as the IListeningPort it provides: that interface's
+    ``getHost()`` promises only an IAddress, which has no port number."""
+    from twisted.internet import reactor  # installed by whoever runs the loop
+
+    return tcp_transport.listen(reactor, port, factory, backlog=backlog, interface=interface)
 
 
 # --------------------------------------------------------------------------------------------

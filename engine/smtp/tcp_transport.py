@@ -15,12 +15,17 @@ with these transports.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet import tcp
 
+if TYPE_CHECKING:
+    _Transport = tcp.Connection  # what the mixin is always mixed into
+else:
+    _Transport = object
 
-class _SendsAtOnce:
+
+class _SendsAtOnce(_Transport):
     """Mixed into Twisted's tcp.Server and tcp.Client (see the module docstring)."""
 
     _reading = False  # registered for reading (a loseConnection stops reading first)
@@ -29,33 +34,32 @@ class _SendsAtOnce:
 
     def startReading(self) -> None:
         self._reading = True
-        super().startReading()  # type: ignore[misc]
+        super().startReading()
 
     def stopReading(self) -> None:
         self._reading = False
-        super().stopReading()  # type: ignore[misc]
+        super().stopReading()
 
     def stopWriting(self) -> None:
         self._writer_registered = False
-        super().stopWriting()  # type: ignore[misc]
+        super().stopWriting()
 
     def startWriting(self) -> None:
-        transport: Any = self
         if (self._writer_registered or self._writing_now or not self._reading
-                or not transport.connected or transport.disconnecting or transport._aborting
-                or transport._writeDisconnecting):
+                or not self.connected or self.disconnecting or self._aborting
+                or self._writeDisconnecting):
             self._writer_registered = True
-            super().startWriting()  # type: ignore[misc]
+            super().startWriting()
             return
         self._writing_now = True
         try:
-            outcome = transport.doWrite()  # sends what is queued; stops writing when done
+            outcome = self.doWrite()  # sends what is queued; stops writing when done
         finally:
             self._writing_now = False
-        if outcome is not None or transport._tempDataLen \
-                or transport.offset < len(transport.dataBuffer):
+        if outcome is not None or self._tempDataLen \
+                or self.offset < len(self.dataBuffer):
             self._writer_registered = True  # the rest (or the error) for the reactor
-            super().startWriting()  # type: ignore[misc]
+            super().startWriting()
 
 
 class Server(_SendsAtOnce, tcp.Server):

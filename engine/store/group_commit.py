@@ -29,7 +29,9 @@ from sqlalchemy import Connection, Engine
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-Work = Callable[[Connection], Any]
+#: A piece of work for the writer: run in its transaction, returning a *T*.
+Job = Callable[[Connection], T]
+Work = Job[Any]
 
 
 @dataclass
@@ -39,20 +41,17 @@ class _Job:
     loop: asyncio.AbstractEventLoop | None
 
 
-_STOP = object()
-
-
 class GroupCommitWriter:
     def __init__(self, engine: Engine, *, max_batch: int = 500) -> None:
         self._engine = engine
         self._max_batch = max_batch
-        self._jobs: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()  # None: stop
         self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
         self.batches = 0  # commits so far (the benchmark reports jobs per commit)
         self.jobs = 0
         self._thread.start()
 
-    def submit(self, work: Callable[[Connection], T]) -> asyncio.Future[T]:
+    def submit(self, work: Job[T]) -> asyncio.Future[T]:
         """Run *work* in the next transaction; the future resolves once it is durable."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
@@ -65,7 +64,7 @@ class GroupCommitWriter:
 
     def close(self) -> None:
         """Commit what is queued, then stop the thread."""
-        self._jobs.put(_STOP)
+        self._jobs.put(None)
         self._thread.join()
 
     # -- the writer thread ---------------------------------------------------------
@@ -80,17 +79,17 @@ class GroupCommitWriter:
 
     def _take(self) -> tuple[list[_Job], bool]:
         first = self._jobs.get()
-        if first is _STOP:
+        if first is None:
             return [], True
-        batch: list[_Job] = [first]  # type: ignore[list-item]
+        batch = [first]
         while len(batch) < self._max_batch:
             try:
                 job = self._jobs.get_nowait()
             except queue.Empty:
                 break
-            if job is _STOP:
+            if job is None:
                 return batch, True
-            batch.append(job)  # type: ignore[arg-type]
+            batch.append(job)
         return batch, False
 
     def _commit(self, connection: Connection, batch: list[_Job]) -> None:

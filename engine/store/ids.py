@@ -9,6 +9,8 @@ handing out an ID never waits for the disk on the event loop.
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.dialects.sqlite import insert
 
@@ -62,7 +64,7 @@ class IdAllocator:
         future = self._writer.submit(lambda connection: _move_mark(connection, kind, self._block))
         future.add_done_callback(lambda done: self._reserved(kind, done))
 
-    def _reserved(self, kind: str, done) -> None:
+    def _reserved(self, kind: str, done: asyncio.Future[int]) -> None:
         self._reserving.discard(kind)
         if not done.cancelled() and done.exception() is None:
             start = done.result()

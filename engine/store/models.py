@@ -4,13 +4,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Float, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import BigInteger, Boolean, DateTime, Float, Index, Integer, LargeBinary, String, Table, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
 class Base(DeclarativeBase):
-    pass
+    # Every model here is mapped to a Table; DeclarativeBase types ``__table__`` as any
+    # FromClause, which has no ``name``, and insert()/update() do not take that.
+    __table__: ClassVar[Table]
 
 
 class ConfigVersionRow(Base):

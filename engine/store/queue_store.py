@@ -12,9 +12,11 @@ import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import Connection, Engine, bindparam, func, select, update
+from sqlalchemy import Connection, Engine, Table, bindparam, func, select, update
 
+from engine.store.group_commit import Job
 from engine.store.models import DeliveryRow, MessageRow, TrackingEventRow
 
 MESSAGES = MessageRow.__table__
@@ -58,7 +60,7 @@ _DELIVERY_COLUMNS = ("mid", "rid", "recipient", "destination", "state", "attempt
                      "expires_at", "last_error")
 
 
-def _insert(table, columns: Sequence[str]) -> str:
+def _insert(table: Table, columns: Sequence[str]) -> str:
     return (f"INSERT INTO {table.name} ({', '.join(columns)}) "
             f"VALUES ({', '.join('?' for _ in columns)})")
 
@@ -82,17 +84,26 @@ def _dbapi(connection: Connection) -> sqlite3.Connection:
     The hot jobs below (a few per message) run their fixed statements on it directly:
     building and compiling SQLAlchemy statements cost more than SQLite running them.
     """
-    return connection.connection.driver_connection  # type: ignore[return-value]
+    # Typed ``Any | None`` for any driver (None once the connection is invalidated); this
+    # store's engine is always pysqlite, and a job runs on a live connection.
+    return cast(sqlite3.Connection, connection.connection.driver_connection)
 
 
-def _message_row(message: NewMessage) -> tuple:
+def _row_id(cursor: sqlite3.Cursor) -> int:
+    """The id of the row an INSERT just added (``lastrowid`` is None before any INSERT)."""
+    row_id = cursor.lastrowid
+    assert row_id is not None
+    return row_id
+
+
+def _message_row(message: NewMessage) -> tuple[object, ...]:
     return (message.mid, message.icid, message.origin_mid, message.kind, message.state,
             message.direction, message.policy, message.sender,
             json.dumps(list(message.recipients)), message.received_at, len(message.body),
             message.message_id, message.subject, message.body)
 
 
-def insert_message(message: NewMessage):
+def insert_message(message: NewMessage) -> Job[int]:
     """The accept transaction: the message and its envelope, in state ``work``."""
     def job(connection: Connection) -> int:
         _dbapi(connection).execute(_INSERT_MESSAGE, _message_row(message))
@@ -101,7 +112,7 @@ def insert_message(message: NewMessage):
 
 
 def record_work(mid: int, policy: str | None, state: str, new_messages: Sequence[NewMessage],
-                deliveries: Sequence[NewDelivery]):
+                deliveries: Sequence[NewDelivery]) -> Job[list[int]]:
     """The work queue's outcome in one transaction: the message leaves ``work``, split parts
     and journal copies are stored, and their deliveries are queued.  Returns the row id
     of each delivery, in order."""
@@ -110,31 +121,31 @@ def record_work(mid: int, policy: str | None, state: str, new_messages: Sequence
         db.execute(_WORKED, (state, policy, mid))
         if new_messages:
             db.executemany(_INSERT_MESSAGE, [_message_row(m) for m in new_messages])
-        return [db.execute(_INSERT_DELIVERY, (d.mid, d.rid, d.recipient, d.destination, ACTIVE, 0,
-                                              d.next_attempt, d.expires_at, "")).lastrowid
+        return [_row_id(db.execute(_INSERT_DELIVERY, (d.mid, d.rid, d.recipient, d.destination,
+                                                      ACTIVE, 0, d.next_attempt, d.expires_at, "")))
                 for d in deliveries]
     return job
 
 
-def insert_queued(message: NewMessage, deliveries: Sequence[NewDelivery]):
+def insert_queued(message: NewMessage, deliveries: Sequence[NewDelivery]) -> Job[list[int]]:
     """A message the gateway made itself (a bounce) straight onto the delivery queues:
     the message and its deliveries in one transaction; returns the deliveries' row ids."""
     def job(connection: Connection) -> list[int]:
         db = _dbapi(connection)
         db.execute(_INSERT_MESSAGE, _message_row(message))
-        return [db.execute(_INSERT_DELIVERY, (d.mid, d.rid, d.recipient, d.destination, ACTIVE, 0,
-                                              d.next_attempt, d.expires_at, "")).lastrowid
+        return [_row_id(db.execute(_INSERT_DELIVERY, (d.mid, d.rid, d.recipient, d.destination,
+                                                      ACTIVE, 0, d.next_attempt, d.expires_at, "")))
                 for d in deliveries]
     return job
 
 
-def finish_deliveries(row_ids: Iterable[int], state: str, error: str = ""):
+def finish_deliveries(row_ids: Iterable[int], state: str, error: str = "") -> Job[None]:
     """Deliveries done (``delivered``, ``bounced``, ``expired``, ``deleted``); a message
     whose deliveries are all done is ``done`` too (its body can go)."""
     return finish_many([(row_ids, state, error)])
 
 
-def finish_many(finished: Sequence[tuple[Iterable[int], str, str]]):
+def finish_many(finished: Sequence[tuple[Iterable[int], str, str]]) -> Job[None]:
     """Several :func:`finish_deliveries` in one job: ``(row_ids, state, error)`` each."""
     rows = [(state, error, row_id) for row_ids, state, error in finished for row_id in row_ids]
 
@@ -148,7 +159,7 @@ def finish_many(finished: Sequence[tuple[Iterable[int], str, str]]):
     return job
 
 
-def reschedule(row_ids: Iterable[int], attempts: int, next_attempt: float, error: str):
+def reschedule(row_ids: Iterable[int], attempts: int, next_attempt: float, error: str) -> Job[None]:
     ids = list(row_ids)
 
     def job(connection: Connection) -> None:
@@ -159,7 +170,7 @@ def reschedule(row_ids: Iterable[int], attempts: int, next_attempt: float, error
     return job
 
 
-def add_tracking(events: Sequence[tuple[int, float, str]]):
+def add_tracking(events: Sequence[tuple[int, float, str]]) -> Job[None]:
     def job(connection: Connection) -> None:
         _dbapi(connection).executemany(_INSERT_TRACKING, events)
     return job

@@ -19,11 +19,12 @@ purpose, so callers on the event loop run these synchronous methods in a thread.
 from __future__ import annotations
 
 import base64
+import builtins
 import copy
 import hashlib
 import re
 import secrets
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -438,7 +439,7 @@ class Users:
     def list(self) -> list[User]:
         return self.directory().users()
 
-    def public_keys(self, name: str) -> list[str]:
+    def public_keys(self, name: str) -> builtins.list[str]:  # `list` alone is the method above
         """The user's ``authorized_keys`` lines (none for an unknown user)."""
         record = self._record(name)
         return [] if record is None else list(record.keys)
@@ -528,7 +529,7 @@ class Users:
 
 
 @contextmanager
-def _write_session(engine: Engine):
+def _write_session(engine: Engine) -> Iterator[Session]:
     """BEGIN IMMEDIATE ... COMMIT: the read-check-write of an edit holds the write lock
     (the store's engine begins immediate transactions when asked), rolled back on error."""
     with engine.connect().execution_options(immediate=True) as connection, \
@@ -550,9 +551,9 @@ def _load(session: Session) -> tuple[UserDirectory, dict[str, UserRow]]:
 
 def _write_back(session: Session, rows: dict[str, UserRow], directory: UserDirectory) -> None:
     """Make the rows say what *directory* says: delete, update or add accounts."""
-    for name, row in rows.items():
+    for name, old in rows.items():
         if directory.get(name) is None:
-            session.delete(row)
+            session.delete(old)
     for record in directory.records():
         row = rows.get(record.name)
         if row is None:

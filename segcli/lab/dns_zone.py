@@ -18,8 +18,11 @@ from enum import StrEnum
 from typing import Any
 
 from twisted.internet import defer
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.error import CannotListenError
+from twisted.internet.interfaces import IListeningPort, IReactorUDP
 from twisted.names import common, dns, server
+from twisted.python.failure import Failure
 
 DEFAULT_TTL = 300
 #: How long a resolver may remember that a name has no records of a type (RFC 2308: the
@@ -89,8 +92,10 @@ class _ZoneServerFactory(server.DNSServerFactory):
     """DNSServerFactory that answers a fault with its own rcode (Twisted would say
     SERVFAIL and log a traceback for any failure that is not NXDOMAIN)."""
 
-    def gotResolverError(self, failure, protocol, message, address):
-        if failure.check(_Fault):
+    def gotResolverError(self, failure: Failure,
+                         protocol: dns.DNSDatagramProtocol | dns.DNSProtocol,
+                         message: dns.Message, address: tuple[str, int] | None) -> None:
+        if isinstance(failure.value, _Fault):
             response = self._responseFromMessage(message=message, rCode=failure.value.rcode)
             self.sendReply(protocol, response, address)
             return None
@@ -112,7 +117,7 @@ class DnsZone:
         self._faults: dict[str, DnsFault] = {}
         self._factory = _ZoneServerFactory(authorities=[_ZoneAuthority(self)])
         self._factory.noisy = False
-        self._ports: list[Any] = []
+        self._ports: list[IListeningPort] = []
         self.port = 0
         self.queries = 0
 
@@ -229,8 +234,11 @@ class DnsZone:
         for _ in range(50):  # a free UDP port may be a busy TCP port: try another
             # A protocol per try: the one of a given-up port is detached only later.
             udp_protocol = dns.DNSDatagramProtocol(controller=self._factory)
-            udp = reactor.listenUDP(port, udp_protocol, interface=self.host)
-            chosen = udp.getHost().port
+            # The reactor's type covers TCP only: adapt it to UDP, as Twisted advises.  The
+            # interface's signature lacks the defaults, so Twisted's maxPacketSize is given.
+            udp = IReactorUDP(reactor).listenUDP(port, udp_protocol, interface=self.host,
+                                                 maxPacketSize=8192)
+            chosen = _port_number(udp)
             try:
                 tcp = reactor.listenTCP(chosen, self._factory, interface=self.host)
             except CannotListenError:
@@ -257,6 +265,12 @@ class DnsZone:
     def address(self) -> tuple[str, int]:
         """``(host, port)``, as ``dnsconfig`` and DnsResolver take it."""
         return (self.host, self.port)
+
+
+def _port_number(listening: IListeningPort) -> int:
+    address = listening.getHost()  # typed IAddress (no port); an IP port's is an IP address
+    assert isinstance(address, IPv4Address | IPv6Address), address
+    return address.port
 
 
 def _negative_soa(name: str) -> dns.RRHeader:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
+from engine.smtp import tcp_transport
 from engine.smtp.server import (
     BaseSmtpHandler,
     Envelope,
@@ -27,7 +28,7 @@ class DeliverySink:
         start = max((int(p.stem) for p in directory.glob("*.eml") if p.stem.isdigit()), default=0)
         self._numbers = itertools.count(start + 1)
         self.received = 0
-        self._port = None
+        self._port: tcp_transport.Port | None = None
         self._factory: SmtpServerFactory | None = None
 
     def store(self, envelope: Envelope, data: bytes) -> Path:
@@ -42,7 +43,7 @@ class DeliverySink:
         sink = self
 
         class Handler(BaseSmtpHandler):
-            def message(self, envelope: Envelope, data: bytes):
+            def message(self, envelope: Envelope, data: bytes) -> None:
                 sink.store(envelope, data)
                 return None
 

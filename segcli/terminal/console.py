@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from prompt_toolkit import PromptSession
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion, WordCompleter
 from prompt_toolkit.document import Document
-from prompt_toolkit.history import DummyHistory, FileHistory, InMemoryHistory
+from prompt_toolkit.history import DummyHistory, FileHistory, History, InMemoryHistory
 from prompt_toolkit.input import Input
 from prompt_toolkit.keys import Keys
 from prompt_toolkit.output import Output
@@ -75,7 +75,7 @@ class PromptTerminal:
                  output: Output | None = None, stdout: Any = None) -> None:
         self.session: CliSession | None = None
         self._unsubscribe: Callable[[], None] | None = None
-        history = InMemoryHistory()
+        history: History = InMemoryHistory()
         if history_file is not None:
             history_file.parent.mkdir(parents=True, exist_ok=True)
             history = FileHistory(str(history_file))
