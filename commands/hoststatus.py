@@ -9,7 +9,7 @@ import asyncio
 from datetime import UTC, datetime
 
 from commands.errors import CommandError, UsageError
-from commands.registry import Names, command
+from commands.registry import Names, SessionView, command
 from commands.session import CliSession
 from engine.observe.counters import BounceCause, HostCounters
 from engine.observe.log_lines import TDC_QUEUE
@@ -19,7 +19,7 @@ from engine.smtp.resolver import DnsError
 from engine.store import queue_store
 
 
-def _known_hosts(session: CliSession) -> list[str]:
+def _known_hosts(session: SessionView) -> list[str]:
     mail = session.appliance.mail
     return sorted(mail.counters.hosts) if mail is not None else []
 
