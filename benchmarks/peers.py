@@ -30,7 +30,8 @@ from typing import Any
 
 from engine.smtp.server import BaseSmtpHandler, Envelope, SmtpServerConfig, SmtpServerFactory, listen_smtp
 from segcli.lab.dns_zone import DnsZone
-from segcli.lab.setd_simulator import ReceivedMessage, SetdSimulator
+from segcli.lab.setd_simulator import SetdSimulator
+from segcli.lab.setd_state import ReceivedMessage
 
 
 class Arrivals:

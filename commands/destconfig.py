@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from commands.editing import checked, parse_options, record_all, usage
 from commands.errors import CommandError
-from commands.registry import Names, command
+from commands.registry import Names, SessionView, command
 from commands.session import CliSession
 from engine.config import values
 from engine.config.addresses import InvalidValue
@@ -34,7 +34,7 @@ OPERATIONS = [
 TLS_MODES = list(TlsMode)
 
 
-def _domains(session: CliSession) -> list[str]:
+def _domains(session: SessionView) -> list[str]:
     return [entry.domain for entry in session.config.destinations
             if entry.domain != values.DEFAULT_DESTINATION]
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from commands.errors import CommandError, UsageError
-from commands.registry import Names, command
+from commands.registry import Names, SessionView, command
 from commands.session import CliSession
 from engine.observe.counters import BounceCause, HostCounters
 from engine.observe.log_lines import TDC_QUEUE
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from engine.mail.mail_engine import MailEngine
 
 
-def _known_hosts(session: CliSession) -> list[str]:
+def _known_hosts(session: SessionView) -> list[str]:
     mail = session.appliance.mail
     return sorted(mail.counters.hosts) if mail is not None else []
 

@@ -8,7 +8,7 @@ no port 25 and no extra loopback addresses; the mail log shows the real port.
 from __future__ import annotations
 
 from commands.editing import accept, checked, record_all, usage
-from commands.registry import Names, command
+from commands.registry import Names, SessionView, command
 from commands.session import CliSession
 from engine.config import values
 from engine.config.changes import RemoveHostPort, SetHostPort
@@ -22,7 +22,7 @@ OPERATIONS = [
 PORT_RANGE = (1, 65535)
 
 
-def _hosts(session: CliSession) -> list[str]:
+def _hosts(session: SessionView) -> list[str]:
     return sorted(session.config.host_ports)
 
 

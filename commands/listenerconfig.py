@@ -23,7 +23,7 @@ from commands.editing import (
     record_all,
     usage,
 )
-from commands.registry import Names, command
+from commands.registry import Names, SessionView, command
 from commands.session import CliSession
 from engine.config import values
 from engine.config.addresses import InvalidValue
@@ -75,11 +75,11 @@ SIZE_QUESTION = ("Enter the maximum message size. Add a trailing k for kilobytes
                  "megabytes, or no letter for bytes.")
 
 
-def _accepted_domains(session: CliSession) -> list[str]:
+def _accepted_domains(session: SessionView) -> list[str]:
     return session.config.listener.accepted_domains
 
 
-def _relay_hosts(session: CliSession) -> list[str]:
+def _relay_hosts(session: SessionView) -> list[str]:
     return session.config.listener.relay_hosts
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 
 from commands.errors import CommandError, UsageError
-from commands.registry import Names, command
+from commands.registry import Names, SessionView, command
 from commands.session import CliSession
 from engine.config.changes import ReplaceConfig
 from engine.config.files import (
@@ -29,7 +29,7 @@ COMMIT_REMINDER = "Use the commit command to make these changes active."
 USAGE = "Invalid arguments when processing: usage is loadconfig [<file>]"
 
 
-def _saved_files(session: CliSession) -> list[str]:
+def _saved_files(session: SessionView) -> list[str]:
     """Completion words for ``loadconfig <file>``."""
     return list_config_files(session.appliance.options.data_dir)
 

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from commands.dialog import Dialog
 from commands.editing import accept, record_all
 from commands.errors import CommandError, UsageError
-from commands.registry import Names, command
+from commands.registry import Names, SessionView, command
 from commands.session import CliSession
 from engine.config.addresses import InvalidValue, check_email_address, member_matches, split_members
 from engine.config.changes import (
@@ -103,7 +103,7 @@ def _edit_grammar(direction: Direction) -> dict:
 def _direction_grammar(direction: Direction) -> dict:
     """Completion after ``incoming``/``outgoing``: the verbs, then live policy names
     from the session's own view (so pending new policies complete too)."""
-    def names(session: CliSession) -> list[str]:
+    def names(session: SessionView) -> list[str]:
         return session.config.policies(direction).names
 
     return {

@@ -3,20 +3,43 @@
 A command module declares itself with :func:`command`; the record carries its
 one-line summary, its help text (the batch forms scripts rely on) and a small
 completion grammar, so help and completion can never drift from what exists.
+
+The table sits below :mod:`commands.session`, which looks commands up here and runs
+them, so it never imports the session: what completion reads from a session is the
+small :class:`SessionView`, and a handler's session is a type variable bound to it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, Union
 
 from engine.store.users import Role
 
 if TYPE_CHECKING:
-    from commands.session import CliSession
+    from engine.appliance import Appliance
+    from engine.config.model import Config
 
-Handler = Callable[["CliSession", list[str]], Awaitable[None]]
+
+class SessionView(Protocol):
+    """What completion reads from the session it completes for: its own view of the
+    configuration (pending changes included) and the appliance (data directory, live
+    counters).  :class:`commands.session.CliSession` is one."""
+
+    @property
+    def appliance(self) -> Appliance: ...
+
+    @property
+    def config(self) -> Config: ...
+
+
+#: The session a command runs in: :class:`commands.session.CliSession` for every command,
+#: named here only by what it must be at least, so that the session may import this table.
+SessionT = TypeVar("SessionT", bound=SessionView)
+
+#: A command: a coroutine given the session and the words typed after its name.
+Handler = Callable[[SessionT, list[str]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -24,7 +47,7 @@ class Names:
     """A completion node whose words come from the live configuration
     (policy names, host names); every word leads on to *then*."""
 
-    source: Callable[[CliSession], Iterable[str]]
+    source: Callable[[SessionView], Iterable[str]]
     then: Grammar = None
 
 
@@ -37,7 +60,7 @@ class CommandSpec:
     name: str
     summary: str
     help: str
-    handler: Handler
+    handler: Handler[Any]
     #: Changes configuration (needs commit); roles without config rights are refused.
     changes_config: bool = False
     grammar: Grammar = None
@@ -95,10 +118,10 @@ def command(
     grammar: Grammar = None,
     aliases: tuple[str, ...] = (),
     role: Role | None = None,
-) -> Callable[[Handler], Handler]:
+) -> Callable[[Handler[SessionT]], Handler[SessionT]]:
     """Register the decorated coroutine function as the command *name*."""
 
-    def register(handler: Handler) -> Handler:
+    def register(handler: Handler[SessionT]) -> Handler[SessionT]:
         REGISTRY.add(CommandSpec(name, summary, help.strip("\n"), handler, changes_config,
                                  grammar, aliases, role))
         return handler
@@ -106,7 +129,7 @@ def command(
     return register
 
 
-def suggestions(session: CliSession, words: list[str], prefix: str) -> list[str]:
+def suggestions(session: SessionView, words: list[str], prefix: str) -> list[str]:
     """Words that may complete *prefix* after the complete *words* already typed."""
     if not words:
         candidates: Iterable[str] = REGISTRY.names()
@@ -120,7 +143,7 @@ def suggestions(session: CliSession, words: list[str], prefix: str) -> list[str]
     return sorted({c for c in candidates if c.lower().startswith(lowered)}, key=str.lower)
 
 
-def _words(session: CliSession, node: Grammar) -> Iterable[str]:
+def _words(session: SessionView, node: Grammar) -> Iterable[str]:
     if isinstance(node, Names):
         return list(node.source(session))
     if isinstance(node, Mapping):
@@ -128,7 +151,7 @@ def _words(session: CliSession, node: Grammar) -> Iterable[str]:
     return ()
 
 
-def _step(session: CliSession, node: Grammar, word: str) -> Grammar:
+def _step(session: SessionView, node: Grammar, word: str) -> Grammar:
     if isinstance(node, Names):
         return node.then
     if isinstance(node, Mapping):

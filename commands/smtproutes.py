@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from commands.editing import accept, join_words, record_all, usage
 from commands.errors import CommandError
-from commands.registry import Names, command
+from commands.registry import Names, SessionView, command
 from commands.session import CliSession
 from engine.config import values
 from engine.config.addresses import InvalidValue
@@ -44,7 +44,7 @@ LAST_DESTINATION = ("A route must keep at least one destination: use DELETE to r
                     "route instead.")
 
 
-def _route_domains(session: CliSession) -> list[str]:
+def _route_domains(session: SessionView) -> list[str]:
     return [route.domain for route in session.config.smtp_routes]
 
 

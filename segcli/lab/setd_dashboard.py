@@ -42,7 +42,7 @@ from segcli.lab.intake import SetupError
 from segcli.lab.setd_faults import FaultError
 
 if TYPE_CHECKING:
-    from segcli.lab.setd_simulator import SetdSimulator
+    from segcli.lab.setd_state import SetdState
 
 _MESSAGES_ON_PAGE = 20
 _EVENTS_ON_PAGE = 30
@@ -57,7 +57,7 @@ class _HttpError(Exception):
 class SetdDashboard:
     """The dashboard of one simulator, listening on loopback."""
 
-    def __init__(self, simulator: SetdSimulator) -> None:
+    def __init__(self, simulator: SetdState) -> None:
         self.simulator = simulator
         site = Site(_DashboardResource(simulator))
         site.noisy = False
@@ -93,7 +93,7 @@ class _DashboardResource(Resource):
 
     isLeaf = True
 
-    def __init__(self, simulator: SetdSimulator) -> None:
+    def __init__(self, simulator: SetdState) -> None:
         super().__init__()
         self.simulator = simulator
 
@@ -210,7 +210,7 @@ def _html(request: Request, page: str) -> bytes:
 # -- the page ------------------------------------------------------------------------------
 
 
-def render_page(sim: SetdSimulator) -> str:
+def render_page(sim: SetdState) -> str:
     """The dashboard page: accounts, what arrived, faults, events."""
     summary = sim.summary()
     sections = [_accounts_table(summary["accounts"])]

@@ -13,100 +13,34 @@ It plays Cisco Secure Email Threat Defense as the gateway sees it:
   do the same in-process.
 
 When given the lab's DNS zone, the simulator registers each intake domain's MX host in it.
+
+What SETD knows and decides is setd_state.py's :class:`SetdState`; this module serves it.
+It is the top of the simulator: it imports the SMTP side and the dashboard, which know
+only the state.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
-import secrets
-from collections import Counter, deque
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer
 
 from engine.smtp import tls
-from engine.smtp.server import Envelope, Outcome, SmtpServerConfig, SmtpServerFactory, listen_smtp
-from segcli.lab.intake import (
-    DEFAULT_DOMAIN,
-    Direction,
-    IntakeAccount,
-    IntakeRegistry,
-    SegType,
-    Verification,
-)
-from segcli.lab.journal_check import AttachedOriginal, journal_message_id
-from segcli.lab.setd_faults import Fault, FaultBook, FaultError, FaultKind
+from engine.smtp.server import SmtpServerConfig, SmtpServerFactory, listen_smtp
+from segcli.lab.intake import DEFAULT_DOMAIN, IntakeAccount
+from segcli.lab.setd_dashboard import SetdDashboard
 from segcli.lab.setd_smtp import IntakeSession, IntakeTls
+from segcli.lab.setd_state import DEFAULT_KEEP, IntakeHost, SetdState
 
 if TYPE_CHECKING:
-    from twisted.internet.interfaces import IListeningPort
-
     from segcli.lab.dns_zone import DnsZone
-    from segcli.lab.setd_dashboard import SetdDashboard
-
-#: How many messages the simulator remembers per intake address, and events in all.
-DEFAULT_KEEP = 1000
-_EVENTS_KEPT = 500
 
 
-@dataclass
-class ReceivedMessage:
-    """What arrived at an intake address, and what SETD did with it.
-
-    ``outcome`` is ``accepted`` (250), ``refused`` (a 4xx/5xx: a fault or not a journal),
-    ``disconnected`` (closed after the final dot) or ``hung`` (never answered).  The
-    ``original_*`` fields and ``sha256`` describe the attached original (empty when the
-    message was not a journal).
-    """
-
-    id: int
-    queue_id: str
-    intake: str
-    received: str
-    outcome: str
-    reply: str
-    peer: str
-    helo: str
-    mail_from: str
-    recipients: list[str]
-    tls: str
-    size: int
-    journal_message_id: str
-    original_message_id: str = ""
-    subject: str = ""
-    original_from: str = ""
-    original_size: int = 0
-    sha256: str = ""
-    problem: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class IntakeHost:
-    """The SMTP host of one intake domain: ``mx.<domain>`` on a loopback port."""
-
-    domain: str
-    mx_host: str
-    port: int = 0
-    material: tls.TlsMaterial | None = field(default=None, repr=False)
-    untrusted: tls.TlsMaterial | None = field(default=None, repr=False)
-    factory: SmtpServerFactory | None = None
-    listening: IListeningPort | None = field(default=None, repr=False)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"domain": self.domain, "mx_host": self.mx_host, "port": self.port,
-                "running": self.listening is not None}
-
-
-class SetdSimulator:
-    """The simulated SETD: intake accounts, SMTP hosts, received mail, faults, events.
+class SetdSimulator(SetdState):
+    """The simulated SETD served: its state (:class:`SetdState`: intake accounts, received
+    mail, faults, events) with an SMTP host per intake domain and the dashboard.
 
     *state_dir* holds the intake accounts (``setd_state.json``) and the TLS material
     (``tls/``: the CA the gateway must trust; ``tls-untrusted/``: the CA nobody trusts).
@@ -121,192 +55,20 @@ class SetdSimulator:
     def __init__(self, state_dir: Path, *, domain: str = DEFAULT_DOMAIN, host: str = "127.0.0.1",
                  keep: int = DEFAULT_KEEP, tls_maximum: tls.TlsVersion | None = tls.TlsVersion.TLSv1_2,
                  smtp_timeout: float = 300.0, accept_non_journal: bool = False) -> None:
-        self.state_dir = state_dir
-        self.domain = domain.lower()
-        self.host = host
-        self.keep = keep
+        super().__init__(state_dir, domain=domain, host=host, keep=keep,
+                         accept_non_journal=accept_non_journal)
         self.tls_maximum = tls_maximum
         self.smtp_timeout = smtp_timeout
-        self.accept_non_journal = accept_non_journal
-        self.totals: Counter[str] = Counter()
-        self.registry = IntakeRegistry(state_dir, domain=self.domain)
-        self.faults = FaultBook(on_spent=lambda f: self.event(f"fault #{f.id} spent"))
-        self._hosts: dict[str, IntakeHost] = {}
-        self._messages: dict[str, deque[ReceivedMessage]] = {}
-        self._events: deque[dict[str, str]] = deque(maxlen=_EVENTS_KEPT)
-        self._ids = itertools.count(1)
-        self._waiters: list[tuple[str, int, asyncio.Future[list[ReceivedMessage]]]] = []
-        self._timers: set[tuple[asyncio.TimerHandle, asyncio.Future[Any]]] = set()
         self._zone: DnsZone | None = None
         self._dashboard: SetdDashboard | None = None
         self._running = False
 
-    # -- setup (SPEC.md §1.1) -----------------------------------------------------------
-
-    def setup_intake(self, *, seg_present: bool = True, seg_type: SegType | str = SegType.CISCO,
-                     direction: Direction | str = Direction.INCOMING,
-                     verification: Verification | str = Verification.NONE,
-                     name: str | None = None, domain: str | None = None) -> IntakeAccount:
-        """SETD's setup questions -> a new account with a generated Message Intake Address.
-
-        A running simulator starts serving the address's domain at once (and registers it
-        in the DNS zone).  Raises intake.SetupError for answers SETD does not take.
-        """
-        account = self.registry.setup(seg_present=seg_present, seg_type=seg_type,
-                                      direction=direction, verification=verification, name=name,
-                                      domain=domain)
-        self.event(f"intake address {account.address} set up ({account.name})")
+    def _intake_set_up(self, account: IntakeAccount) -> None:
+        """A running simulator starts serving a new account's domain at once."""
         if self._running and account.domain not in self._hosts:
             self._serve(account.domain)
-        return account
 
-    def ensure_default_intake(self) -> IntakeAccount:
-        """The default account, set up with the §1.1 answers the first time."""
-        return self.registry.default() or self.setup_intake(name="default")
-
-    def intake_accounts(self) -> list[IntakeAccount]:
-        return self.registry.accounts()
-
-    def find_intake(self, name_or_address: str) -> IntakeAccount | None:
-        """Look an intake address up again (SETD's policy menu), by address or name."""
-        return self.registry.find(name_or_address)
-
-    # -- what arrived -------------------------------------------------------------------
-
-    def messages(self, address: str | None = None) -> list[ReceivedMessage]:
-        """What arrived at *address* (or anywhere), oldest first."""
-        if address is not None:
-            return list(self._messages.get(address.lower(), ()))
-        return sorted((m for box in self._messages.values() for m in box), key=lambda m: m.id)
-
-    def accepted(self, address: str | None = None) -> list[ReceivedMessage]:
-        return [m for m in self.messages(address) if m.outcome == "accepted"]
-
-    def clear_messages(self, address: str | None = None) -> int:
-        if address is not None:
-            box = self._messages.pop(address.lower(), deque())
-            return len(box)
-        count = sum(len(box) for box in self._messages.values())
-        self._messages.clear()
-        return count
-
-    async def wait_for_messages(self, address: str, count: int = 1, *, timeout: float = 10.0
-                                ) -> list[ReceivedMessage]:
-        """Wait until *count* messages were accepted for *address*; return them."""
-        accepted = self.accepted(address)
-        if len(accepted) >= count:
-            return accepted
-        future: asyncio.Future[list[ReceivedMessage]] = asyncio.get_running_loop().create_future()
-        waiter = (address.lower(), count, future)
-        self._waiters.append(waiter)
-        try:
-            return await asyncio.wait_for(future, timeout)
-        finally:
-            if waiter in self._waiters:
-                self._waiters.remove(waiter)
-
-    def record_message(self, intakes: Iterable[str], *, envelope: Envelope, data: bytes,
-                       outcome: str, reply: str, peer: str, tls: str,
-                       original: AttachedOriginal | None = None, problem: str = "",
-                       host: str = "") -> list[ReceivedMessage]:
-        """Note one message for each intake address it was for (the SMTP side calls this)."""
-        records = []
-        for intake in intakes:
-            record = ReceivedMessage(
-                id=next(self._ids), queue_id=secrets.token_hex(5).upper(), intake=intake,
-                received=_now(), outcome=outcome, reply=reply, peer=peer, helo=envelope.helo,
-                mail_from=envelope.sender, recipients=list(envelope.recipients), tls=tls,
-                size=len(data), journal_message_id=journal_message_id(data), problem=problem,
-                **_original_fields(original),
-            )
-            self._messages.setdefault(intake, deque(maxlen=self.keep)).append(record)
-            self.totals[outcome] += 1
-            self.event(f"message {record.id} for {intake} {outcome}"
-                       + (f": {reply}" if reply else f" (queued as {record.queue_id})"), host=host)
-            records.append(record)
-        self._wake_waiters()
-        return records
-
-    def _wake_waiters(self) -> None:
-        for address, count, future in list(self._waiters):
-            accepted = self.accepted(address)
-            if len(accepted) >= count and not future.done():
-                future.set_result(accepted)
-
-    # -- faults -------------------------------------------------------------------------
-
-    def add_fault(self, address: str, kind: FaultKind | str, **settings: Any) -> Fault:
-        """Inject a fault for an intake address (see setd_faults.make_fault for *settings*:
-        stage, code, text, delay, times).  FaultError for an unknown address or bad settings."""
-        account = self.registry.get(address)
-        if account is None:
-            raise FaultError(f"{address} is not an intake address of this SETD")
-        fault = self.faults.add(account.address, kind, **settings)
-        self.event(f"fault {fault.describe()} set")
-        return fault
-
-    def remove_fault(self, fault_id: int) -> bool:
-        removed = self.faults.remove(fault_id)
-        if removed:
-            self.event(f"fault #{fault_id} removed")
-        return removed
-
-    def clear_faults(self, address: str | None = None) -> int:
-        count = self.faults.clear(address)
-        if count:
-            self.event(f"{count} fault(s) cleared" + (f" for {address}" if address else ""))
-        return count
-
-    def list_faults(self, address: str | None = None) -> list[Fault]:
-        return self.faults.list(address)
-
-    # -- events -------------------------------------------------------------------------
-
-    def event(self, text: str, *, host: str = "") -> None:
-        """Note what happened (connections, faults striking, messages) for the dashboard."""
-        self._events.append({"time": _now(), "host": host, "text": text})
-
-    def events(self, limit: int = 100) -> list[dict[str, str]]:
-        """The latest *limit* events, oldest first."""
-        return list(self._events)[-limit:] if limit > 0 else []
-
-    # -- slow replies -------------------------------------------------------------------
-
-    def later(self, delay: float, outcome: Outcome | None) -> asyncio.Future[Any]:
-        """*outcome* after *delay* seconds; ``stop()`` settles what is still pending."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        handle = loop.call_later(delay, _settle, future, outcome)
-        entry = (handle, future)
-        self._timers.add(entry)
-        future.add_done_callback(lambda _f: self._timers.discard(entry))
-        return future
-
-    # -- hosts, certificates, running ---------------------------------------------------
-
-    @property
-    def hosts(self) -> list[IntakeHost]:
-        return list(self._hosts.values())
-
-    def host_for(self, domain: str | None = None) -> IntakeHost | None:
-        return self._hosts.get((domain or self.domain).lower())
-
-    def host_ports(self) -> dict[str, int]:
-        """MX host name -> loopback port, for the gateway's lab addressing (ruling 7)."""
-        return {h.mx_host: h.port for h in self._hosts.values() if h.listening is not None}
-
-    @staticmethod
-    def mx_host_of(domain: str) -> str:
-        return f"mx.{domain.lower()}"
-
-    @property
-    def ca_path(self) -> Path:
-        """The CA certificate (PEM file) the gateway must trust to deliver here."""
-        return self.state_dir / "tls" / tls.CA_CERT
-
-    def ca_pem(self) -> str:
-        """The CA certificate as PEM text (the gateway's ``trusted_cas`` takes it)."""
-        return self.ca_path.read_text(encoding="ascii")
+    # -- running -------------------------------------------------------------------------
 
     @property
     def dashboard_url(self) -> str | None:
@@ -330,8 +92,6 @@ class SetdSimulator:
             for domain in domains:
                 self._serve(domain, smtp_port if domain == self.domain else 0)
             if dashboard_port is not None:
-                from segcli.lab.setd_dashboard import SetdDashboard
-
                 self._dashboard = SetdDashboard(self)
                 self._dashboard.listen(dashboard_port, self.host)
         except Exception:
@@ -352,17 +112,9 @@ class SetdSimulator:
         if self._dashboard is not None:
             waits.append(self._dashboard.stop())
             self._dashboard = None
-        for handle, future in list(self._timers):
-            handle.cancel()
-            _settle(future, None)
+        self._settle_later_replies()
         if waits:
             await defer.gatherResults(waits).asFuture(asyncio.get_running_loop())
-
-    def _host(self, domain: str) -> IntakeHost:
-        host = self._hosts.get(domain)
-        if host is None:
-            host = self._hosts[domain] = IntakeHost(domain=domain, mx_host=self.mx_host_of(domain))
-        return host
 
     def _material(self, domain: str) -> tuple[tls.TlsMaterial, tls.TlsMaterial]:
         """The certificates of *domain*'s MX host: one from the lab CA the gateway trusts,
@@ -397,42 +149,3 @@ class SetdSimulator:
             untrusted=tls.server_context(host.untrusted, maximum=limit),
             aborting=tls.server_context(host.material, maximum=limit),
         )
-
-    # -- a summary for the dashboard ----------------------------------------------------
-
-    def summary(self) -> dict[str, Any]:
-        """Accounts with their counts, hosts, faults: the dashboard's front page."""
-        accounts = []
-        for account in self.intake_accounts():
-            box = self.messages(account.address)
-            accounts.append({
-                **account.to_json(),
-                "mx_host": self.mx_host_of(account.domain),
-                "received": len(box),
-                "accepted": sum(1 for m in box if m.outcome == "accepted"),
-                "last": box[-1].received if box else None,
-                "faults": len(self.list_faults(account.address)),
-            })
-        return {
-            "accounts": accounts,
-            "hosts": [h.to_json() for h in self.hosts],
-            "faults": [f.to_json() for f in self.list_faults()],
-            "ca": str(self.ca_path),
-        }
-
-
-def _settle(future: asyncio.Future[Any], outcome: Any) -> None:
-    if not future.done():
-        future.set_result(outcome)
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-def _original_fields(original: AttachedOriginal | None) -> dict[str, Any]:
-    if original is None:
-        return {}
-    return {"original_message_id": original.message_id, "subject": original.subject,
-            "original_from": original.sender, "original_size": original.size,
-            "sha256": original.sha256}

@@ -34,7 +34,7 @@ from segcli.lab.journal_check import NotAJournal, check_journal
 from segcli.lab.setd_faults import Fault, FaultKind, Stage
 
 if TYPE_CHECKING:
-    from segcli.lab.setd_simulator import IntakeHost, SetdSimulator
+    from segcli.lab.setd_state import IntakeHost, SetdState
 
 _REPLYING = frozenset({FaultKind.REPLY, FaultKind.HANG})
 _TLS_FAULTS = frozenset({FaultKind.TLS_ABORT, FaultKind.UNTRUSTED_CERT})
@@ -51,7 +51,7 @@ class TlsMode(Enum):
 class IntakeSession(BaseSmtpHandler):
     """SETD's answers on one connection to one intake host."""
 
-    def __init__(self, simulator: SetdSimulator, host: IntakeHost) -> None:
+    def __init__(self, simulator: SetdState, host: IntakeHost) -> None:
         self.simulator = simulator
         self.host = host
         self.peer = ""

@@ -1,6 +1,8 @@
 """The legacy SCP protocol (``scp -O``, and the ``scp`` module that paramiko-based tools
 such as netmiko's ``file_transfer`` use) over the same ``/configuration`` directory as
-SFTP (:mod:`segcli.ssh.sftp`).
+SFTP (:mod:`segcli.ssh.sftp`; both resolve paths in :mod:`segcli.ssh.virtual_tree`).
+The session adapter (:mod:`segcli.ssh.session`) hands an ``scp`` exec request here
+before any shell sees it.
 
 The client runs ``scp -t <path>`` (it sends files: we are the sink) or ``scp -f <path>``
 (it fetches them: we are the source) as an exec request and the two sides talk the
@@ -28,8 +30,8 @@ from pathlib import Path
 from twisted.conch.ssh.filetransfer import SFTPError
 
 from engine.config.files import MAX_DOCUMENT_BYTES, config_dir, list_config_files
-from segcli.ssh.sftp import CONFIGURATION, VirtualPath
-from segcli.ssh.shells import ClientBytes, exit_status_of, send_exit_status
+from segcli.ssh.channel import ClientBytes, exit_status_of, send_exit_status
+from segcli.ssh.virtual_tree import CONFIGURATION, VirtualPath
 
 OK = b"\0"
 MAX_CONTROL_LINE = 4096

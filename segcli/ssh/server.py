@@ -3,7 +3,9 @@
 Kept in Twisted's shape: the transport protocol and its factory here, credential
 checkers in :mod:`segcli.ssh.auth`, the realm, avatar and session adapter in
 :mod:`segcli.ssh.session`, the CLIs on channels in :mod:`segcli.ssh.shells`, SFTP in
-:mod:`segcli.ssh.sftp`.  :class:`SshServer` is what ``segcli.main`` starts after the
+:mod:`segcli.ssh.sftp` and legacy SCP in :mod:`segcli.ssh.scp` (both over
+:mod:`segcli.ssh.virtual_tree`; what a channel's CLI and transfer share is in
+:mod:`segcli.ssh.channel`).  :class:`SshServer` is what ``segcli.main`` starts after the
 mail engine and stops before the appliance closes its store.
 """
 

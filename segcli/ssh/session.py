@@ -4,6 +4,10 @@ channels and subsystems it may open, and an :class:`ISession` adapter turns one
 session channel's requests (pty-req, window-change, shell, exec) into a CLI on that
 channel (:mod:`segcli.ssh.shells`).  A request that cannot be served is refused; the
 connection and its other channels carry on.
+
+This module is the top of the package: it chooses what serves a channel (an ``scp``
+exec request goes to :mod:`segcli.ssh.scp` before a shell sees it; the ``sftp``
+subsystem to :mod:`segcli.ssh.sftp`), and none of those imports it back.
 """
 
 from __future__ import annotations
@@ -141,6 +145,12 @@ class SegcliAvatar(ConchUser):
         self.context = context
         self.channelLookup[b"session"] = SessionChannel
         self.subsystemLookup[b"sftp"] = ConfigurationTransfer
+
+    @property
+    def data_dir(self) -> Path:
+        """The appliance's data directory, whose /configuration SFTP serves this user
+        (:class:`~segcli.ssh.sftp.FilesAvatar`)."""
+        return self.context.data_dir
 
     def logout(self) -> None:
         """Nothing to release: each channel's CLI ends when its channel closes."""

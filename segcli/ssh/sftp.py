@@ -3,22 +3,21 @@
 as on the appliance.  ``saveconfig`` files are fetched from it and files for
 ``loadconfig`` uploaded into it; nothing else of the host is visible.
 
-A path is resolved against the virtual tree only (``..`` stops at ``/``), names
-follow the rules of the configuration directory (no hidden names, no links out of
-it), and an upload becomes visible only once complete: it is written to a hidden
-file and renamed into place when the client closes it.  A connection lost in the
-middle leaves nothing behind.
+A path is resolved against the virtual tree only (:mod:`segcli.ssh.virtual_tree`:
+``..`` stops at ``/``), names follow the rules of the configuration directory (no
+hidden names, no links out of it), and an upload becomes visible only once complete:
+it is written to a hidden file and renamed into place when the client closes it.  A
+connection lost in the middle leaves nothing behind.
 """
 
 from __future__ import annotations
 
 import os
-import posixpath
 import secrets
 import stat
 from pathlib import Path
 from types import SimpleNamespace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from twisted.conch.ls import lsLine
 from twisted.conch.ssh.filetransfer import (
@@ -40,67 +39,38 @@ from twisted.conch.ssh.filetransfer import (
 from twisted.internet import threads
 from zope.interface import implementer
 
-from engine.config.files import (
-    MAX_DOCUMENT_BYTES,
-    ConfigFileError,
-    check_file_name,
-    config_dir,
-    list_config_files,
-)
+from engine.config.files import MAX_DOCUMENT_BYTES, config_dir, list_config_files
+from segcli.ssh.virtual_tree import VirtualPath
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from segcli.ssh.session import SegcliAvatar
-
-ROOT = "/"
-CONFIGURATION = "/configuration"
+    from engine.store.users import User
 
 
-def _readonly(avatar: SegcliAvatar) -> bool:
+class FilesAvatar(Protocol):
+    """What the SFTP server reads from the avatar it adapts
+    (:class:`segcli.ssh.session.SegcliAvatar`, which imports this module): who logged
+    in, and the data directory whose /configuration it serves."""
+
+    @property
+    def user(self) -> User: ...
+
+    @property
+    def data_dir(self) -> Path: ...
+
+
+def _readonly(avatar: FilesAvatar) -> bool:
     return str(avatar.user.role) == "readonly"
-
-
-class VirtualPath:
-    """A client's path resolved in the virtual tree: the root, the configuration
-    directory, or a file name in it."""
-
-    def __init__(self, raw: bytes) -> None:
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise SFTPError(FX_NO_SUCH_FILE, "No such file") from None
-        # Relative paths start in /configuration, where a session lands.
-        self.path = posixpath.normpath(posixpath.join(CONFIGURATION, text))
-        if self.path.startswith("//"):
-            self.path = self.path[1:]
-
-    @property
-    def is_root(self) -> bool:
-        return self.path == ROOT
-
-    @property
-    def is_configuration(self) -> bool:
-        return self.path == CONFIGURATION
-
-    def file_name(self) -> str:
-        """The name of a file in /configuration (SFTPError for anything else)."""
-        parent, name = posixpath.split(self.path)
-        if parent != CONFIGURATION or not name or name.startswith("."):
-            raise SFTPError(FX_NO_SUCH_FILE, f"No such file: {self.path}")
-        try:
-            return check_file_name(name)
-        except ConfigFileError as exc:
-            raise SFTPError(FX_NO_SUCH_FILE, str(exc)) from None
 
 
 @implementer(ISFTPServer)
 class ConfigurationFiles:
     """The ISFTPServer of one login."""
 
-    def __init__(self, avatar: SegcliAvatar) -> None:
+    def __init__(self, avatar: FilesAvatar) -> None:
         self.avatar = avatar
-        self.directory = config_dir(avatar.context.data_dir)
+        self.directory = config_dir(avatar.data_dir)
 
     def gotVersion(self, otherVersion, extData) -> dict:
         return {}
@@ -151,7 +121,7 @@ class ConfigurationFiles:
             raise SFTPError(FX_NO_SUCH_FILE, f"No such directory: {where.path}")
         self._directory_stat()
         entries = []
-        for name in list_config_files(self.avatar.context.data_dir):
+        for name in list_config_files(self.avatar.data_dir):
             try:
                 entries.append((name.encode("utf-8"), os.stat(self.directory / name)))
             except OSError:

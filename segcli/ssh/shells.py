@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
-import struct
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +29,7 @@ from prompt_toolkit.output.vt100 import Vt100_Output
 
 from commands.io import EndOfInput
 from commands.session import CliSession
+from segcli.ssh.channel import ClientBytes, exit_status_of, send_exit_status
 from segcli.ssh.lines import MAX_TYPEAHEAD, ChannelLineReader, KeyboardLineReader
 from segcli.terminal.console import PromptTerminal
 from segcli.terminal.plain import PlainTerminal
@@ -38,9 +37,6 @@ from segcli.terminal.plain import PlainTerminal
 if TYPE_CHECKING:
     from engine.appliance import Appliance
     from engine.store.users import Role
-    from segcli.ssh.scp import ScpTransfer
-
-log = logging.getLogger(__name__)
 
 DEFAULT_ROWS, DEFAULT_COLUMNS = 24, 80
 #: Terminal types that mean "a program, not a person": they get the plain renderer even
@@ -109,23 +105,6 @@ class ChannelWriter:
 
     def isatty(self) -> bool:
         return self._crlf
-
-
-class ClientBytes:
-    """The "transport" Conch writes the client's bytes into (SSHSession.dataReceived), for
-    whatever serves the channel (a CLI, an SCP transfer)."""
-
-    def __init__(self, cli: ChannelCli | ScpTransfer) -> None:
-        self._cli = cli
-
-    def write(self, data: bytes) -> None:
-        self._cli.data_received(data)
-
-    def writeSequence(self, data: Sequence[bytes]) -> None:
-        self._cli.data_received(b"".join(data))
-
-    def loseConnection(self) -> None:
-        self._cli.channel_closed()
 
 
 class KeyPipe:
@@ -308,25 +287,6 @@ class ChannelCli:
             send_exit_status(self._proto, status)
         self.out.closed = True
         self._on_end()
-
-
-def exit_status_of(task: asyncio.Task[int], what: str) -> int:
-    """What a channel's task ended with: its result, or 255 when it was cancelled (the
-    client went away) or failed (logged as *what* failing)."""
-    if task.cancelled():
-        return 255
-    error = task.exception()
-    if error is not None:
-        log.error("%s failed", what, exc_info=error)
-        return 255
-    return task.result()
-
-
-def send_exit_status(proto, status: int) -> None:
-    """End an exec or shell request: its exit status, then the channel closes."""
-    channel = proto.session
-    channel.conn.sendRequest(channel, b"exit-status", struct.pack(">L", status))
-    proto.loseConnection()
 
 
 def _status(session: CliSession, status: int, *, interactive: bool) -> int:
