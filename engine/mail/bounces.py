@@ -56,7 +56,7 @@ class Bounces:
         domain = sender.rpartition("@")[2].lower()
         expires = now + engine.config.delivery.max_queue_time
         message = NewMessage(mid=mid, icid=0, sender="", recipients=(sender,), body=body,
-                             received_at=now, message_id=f"<bounce.{mid}@{engine.config.model.hostname}>",
+                             received_at=now, message_id=f"<bounce.{mid}@{engine.config.hostname}>",
                              subject=SUBJECT, direction="outgoing", kind="bounce",
                              origin_mid=original_mid, state="queued")
         for line in (lines.bounce_generated(mid, original_mid), lines.start_mid(mid, 0),

@@ -53,7 +53,7 @@ class GatewaySmtpHandler(BaseSmtpHandler):
             engine.log(lines.icid_accept(self.icid))
         else:
             engine.log(lines.icid_relay(self.icid, self.relay_entry))
-        return Reply(220, f"{engine.config.model.hostname} ESMTP")
+        return Reply(220, f"{engine.config.hostname} ESMTP")
 
     def tls_started(self, protocol: str, cipher: str) -> None:
         self.engine.log(lines.icid_tls(self.icid, protocol, cipher))
