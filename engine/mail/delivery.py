@@ -14,10 +14,10 @@ import asyncio
 import contextlib
 import time
 from collections import Counter, defaultdict, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 from engine.config.model import TlsMode
 from engine.mail.bounce_message import Failure
@@ -36,8 +36,15 @@ from engine.smtp.resolver import DnsError, DnsHardError
 from engine.smtp.tls import client_context, unverified_client_context
 
 if TYPE_CHECKING:
-    from engine.mail.mail_engine import MailEngine
+    from engine.config.model import Config
+    from engine.mail.records import MailRecords
     from engine.mail.work_queue import Accepted, Part
+    from engine.observe.counters import Counters
+    from engine.smtp.resolver import DnsResolver
+
+#: Where bounces go: ``(original MID, sender, [(rid, failure)], original body, received at)``
+#: (:meth:`engine.mail.bounces.Bounces.send`; bounces import this module, not the reverse).
+SendBounce: TypeAlias = Callable[[int, str, Sequence[tuple[int, Failure]], bytes, float], None]
 
 CONNECT_TIMEOUT = 60.0
 #: The longest a connection waits for mail that is on its way to its destination's queue.
@@ -108,8 +115,19 @@ class _Destination:
 
 
 class DeliveryQueues:
-    def __init__(self, engine: MailEngine) -> None:
-        self.engine = engine
+    """Every ordinary destination's queue and connections.  They are handed what they use,
+    no more: the running configuration (a getter: a commit applies at once), the records
+    they write, DCIDs, the resolver, the counters and where bounces go."""
+
+    def __init__(self, *, config: Callable[[], Config], records: MailRecords,
+                 next_id: Callable[[str], int], resolver: DnsResolver, counters: Counters,
+                 bounce: SendBounce) -> None:
+        self._config = config
+        self.records = records
+        self._next_id = next_id
+        self._resolver = resolver
+        self._counters = counters
+        self._send_bounce = bounce
         self._destinations: dict[str, _Destination] = defaultdict(_Destination)
         self._open_shipments: Counter[int] = Counter()  # per MID, to log "Message finished"
         self._tasks: set[asyncio.Task] = set()
@@ -119,8 +137,8 @@ class DeliveryQueues:
 
     def enqueue(self, shipment: Shipment) -> None:
         if not shipment.expires_at:
-            shipment.expires_at = shipment.received_at + self.engine.config.delivery.max_queue_time
-        self.engine.counters.host(shipment.destination).queued(len(shipment.recipients))
+            shipment.expires_at = shipment.received_at + self._config().delivery.max_queue_time
+        self._counters.host(shipment.destination).queued(len(shipment.recipients))
         self._open_shipments[shipment.mid] += 1
         self._ready(shipment)
 
@@ -196,11 +214,11 @@ class DeliveryQueues:
 
     def removed(self, shipment: Shipment, state: str, user: str) -> None:
         """Complete a taken shipment as deleted (``deleterecipients``) or bounced."""
-        engine, counters = self.engine, self.engine.counters.host(shipment.destination)
+        records, counters = self.records, self._counters.host(shipment.destination)
         if state == "deleted":
             counters.removed(len(shipment.recipients), attempted=shipment.attempted)
-            engine.log_and_track(shipment.mid, lines.deleted(shipment.mid, shipment.rids, user))
-            engine.finish_deliveries(shipment.row_ids, "deleted", f"deleted by {user}")
+            records.log_and_track(shipment.mid, lines.deleted(shipment.mid, shipment.rids, user))
+            records.finish_deliveries(shipment.row_ids, "deleted", f"deleted by {user}")
             self._shipment_done(shipment)
             return
         self._bounce(shipment.destination, 0, shipment, set(shipment.rids), "5.0.0", "000",
@@ -210,7 +228,7 @@ class DeliveryQueues:
         if self._stopping or self.suspended:
             return
         destination = self._destinations[name]
-        config = self.engine.config
+        config = self._config()
         limit = min(config.destination(name).max_concurrency, config.delivery.max_concurrency)
         while destination.ready and destination.links < min(limit, len(destination.ready)):
             destination.links += 1
@@ -220,7 +238,7 @@ class DeliveryQueues:
 
     async def _link(self, name: str) -> None:
         destination = self._destinations[name]
-        counters = self.engine.counters.host(name)
+        counters = self._counters.host(name)
         client: SmtpClient | None = None
         try:
             client, target, dcid = await self._connect(name)
@@ -231,7 +249,7 @@ class DeliveryQueues:
                 await self._carry(name, client, target, dcid)
             finally:
                 counters.connections_out -= 1
-                self.engine.log(lines.dcid_close(dcid))
+                self.records.log(lines.dcid_close(dcid))
         finally:
             destination.links -= 1
             if client is not None:
@@ -240,21 +258,20 @@ class DeliveryQueues:
                 self._open_links(name)
 
     async def _connect(self, name: str) -> tuple[SmtpClient | None, Target | None, int]:
-        engine = self.engine
         try:
-            route = await route_for(name, engine.config, engine.resolver)
+            route = await route_for(name, self._config(), self._resolver)
         except DnsError as error:
             self._dns_failure(name, error)
             return None, None, 0
         if route.discard:
             self._discard(name)
             return None, None, 0
-        dcid = engine.ids.next("dcid")
+        dcid = self._next_id("dcid")
         client, target, error = await self._first_reachable(route)
         if client is None:
             self._connection_failure(name, dcid, target, error)
             return None, None, dcid
-        engine.log(lines.new_dcid(dcid, client.local[0], target.address, target.port))
+        self.records.log(lines.new_dcid(dcid, client.local[0], target.address, target.port))
         try:
             await client.ehlo()
             await self._tls(name, client, target, dcid)
@@ -270,7 +287,7 @@ class DeliveryQueues:
         for target in route.targets:
             try:
                 client = await SmtpClient.connect(target.address, target.port,
-                                                  local_name=self.engine.config.hostname,
+                                                  local_name=self._config().hostname,
                                                   timeout=CONNECT_TIMEOUT)
                 return client, target, None
             except (SmtpConnectionError, SmtpTimeoutError, SmtpReplyError) as failure:
@@ -279,22 +296,22 @@ class DeliveryQueues:
 
     async def _tls(self, name: str, client: SmtpClient, target: Target, dcid: int) -> None:
         """STARTTLS as the destination's controls ask (``destconfig`` TLS setting)."""
-        mode = self.engine.config.destination(name).tls
+        mode = self._config().destination(name).tls
         if mode is TlsMode.NO:
             return
         if not client.has_extension("STARTTLS") and mode in (TlsMode.PREFERRED,
                                                               TlsMode.PREFERRED_VERIFY):
             return
         verify = mode in (TlsMode.PREFERRED_VERIFY, TlsMode.REQUIRED_VERIFY)
-        cas = [c.encode() for c in self.engine.config.trusted_cas]
+        cas = [c.encode() for c in self._config().trusted_cas]
         context = client_context(cas, system_store=True) if verify else unverified_client_context()
         protocol, cipher = await client.starttls(context, target.hostname)
-        self.engine.log(lines.dcid_tls(dcid, protocol, cipher))
+        self.records.log(lines.dcid_tls(dcid, protocol, cipher))
         await client.ehlo()
 
     async def _carry(self, name: str, client: SmtpClient, target: Target, dcid: int) -> None:
         destination = self._destinations[name]
-        per_connection = self.engine.config.destination(name).max_messages_per_connection
+        per_connection = self._config().destination(name).max_messages_per_connection
         for _ in range(per_connection):
             if not destination.ready and destination.coming > 0 and not self.suspended:
                 await self._more(destination)
@@ -318,9 +335,8 @@ class DeliveryQueues:
     async def _send(self, name: str, client: SmtpClient, target: Target, dcid: int,
                     shipment: Shipment) -> bool:
         """One shipment; False when the connection cannot carry more."""
-        engine = self.engine
         self._attempted(name, shipment)
-        engine.log(lines.delivery_start(dcid, shipment.mid, shipment.rids))
+        self.records.log(lines.delivery_start(dcid, shipment.mid, shipment.rids))
         try:
             result = await client.send(shipment.sender, [a for _, a in shipment.recipients],
                                        shipment.body)
@@ -343,23 +359,23 @@ class DeliveryQueues:
         then fails (connection, DNS or the transaction)."""
         if not shipment.attempted:
             shipment.attempted = True
-            self.engine.counters.host(name).first_attempt(len(shipment.recipients))
+            self._counters.host(name).first_attempt(len(shipment.recipients))
 
     # -- outcomes -----------------------------------------------------------------------
     def _delivered(self, name: str, dcid: int, shipment: Shipment, rids: list[int],
                    response: str) -> None:
-        engine = self.engine
-        engine.log_and_track(shipment.mid, lines.message_done(dcid, shipment.mid, rids))
-        engine.log(lines.response(shipment.mid, rids, response))
-        engine.counters.host(name).delivered_ok(len(rids), attempted=shipment.attempted)
-        engine.finish_deliveries(shipment.row_ids_of(set(rids)), "delivered")
+        records = self.records
+        records.log_and_track(shipment.mid, lines.message_done(dcid, shipment.mid, rids))
+        records.log(lines.response(shipment.mid, rids, response))
+        self._counters.host(name).delivered_ok(len(rids), attempted=shipment.attempted)
+        records.finish_deliveries(shipment.row_ids_of(set(rids)), "delivered")
         self._shipment_done(shipment)
 
     def _shipment_done(self, shipment: Shipment) -> None:
         self._open_shipments[shipment.mid] -= 1
         if self._open_shipments[shipment.mid] <= 0:
             del self._open_shipments[shipment.mid]
-            self.engine.log(lines.message_finished(shipment.mid))
+            self.records.log(lines.message_finished(shipment.mid))
 
     def _refused(self, name: str, dcid: int, shipment: Shipment, code: int, enhanced: str | None,
                  text: str, rids: set[int]) -> None:
@@ -398,7 +414,7 @@ class DeliveryQueues:
         failed = [(rid, address) for rid, address in shipment.recipients if rid in rids]
         for rid, address in failed:
             self._bounce_one(name, dcid, shipment, rid, address, status, code, text, cause)
-        self.engine.bounces.send(
+        self._send_bounce(
             shipment.mid, shipment.sender,
             [(rid, Failure(address, status, reason_for(status), code, text))
              for rid, address in failed],
@@ -409,28 +425,28 @@ class DeliveryQueues:
                     status: str, code: str, text: str, cause: BounceCause) -> None:
         line = lines.bounced(dcid, shipment.mid, shipment.sender, address, rid, status,
                              reason_for(status), code, text)
-        self.engine.log_and_track(shipment.mid, line)
-        self.engine.counters.host(name).hard_bounce(cause, attempted=shipment.attempted)
-        self.engine.finish_deliveries(shipment.row_ids_of({rid}), "bounced", f"{code} {text}")
+        self.records.log_and_track(shipment.mid, line)
+        self._counters.host(name).hard_bounce(cause, attempted=shipment.attempted)
+        self.records.finish_deliveries(shipment.row_ids_of({rid}), "bounced", f"{code} {text}")
 
     def _delay(self, name: str, dcid: int, shipment: Shipment, status: str, code: str,
                text: str) -> None:
-        engine = self.engine
+        records = self.records
         for rid, address in shipment.recipients:
-            engine.log_and_track(shipment.mid, lines.delayed(
+            records.log_and_track(shipment.mid, lines.delayed(
                 dcid, shipment.mid, shipment.sender, address, rid, status, reason_for(status),
                 code, text))
-        engine.counters.host(name).soft_bounce(f"{code} {text}")
+        self._counters.host(name).soft_bounce(f"{code} {text}")
         self._retry_later(shipment, f"{code} {text}")
 
     def _retry_later(self, shipment: Shipment, error: str) -> None:
-        delivery = self.engine.config.delivery
+        delivery = self._config().delivery
         shipment.attempts += 1
         delay = min(delivery.initial_retry * 2 ** (shipment.attempts - 1), delivery.max_retry)
         when = min(time.time() + delay, shipment.expires_at)
-        self.engine.log(lines.pending_till(shipment.mid, shipment.rids,
-                                           asctime(datetime.fromtimestamp(when, UTC))))
-        self.engine.store_retry(shipment.row_ids, shipment.attempts, when, error)
+        self.records.log(lines.pending_till(shipment.mid, shipment.rids,
+                                            asctime(datetime.fromtimestamp(when, UTC))))
+        self.records.store_retry(shipment.row_ids, shipment.attempts, when, error)
         loop = asyncio.get_running_loop()
         self._waiting[shipment] = loop.call_later(max(0.0, when - time.time()), self._retry_due,
                                                   shipment)
@@ -447,27 +463,27 @@ class DeliveryQueues:
     def _connection_failure(self, name: str, dcid: int, target: Target | None, error,
                             shipments: list[Shipment] | None = None) -> None:
         """The host could not be reached: what was waiting for it tries again later."""
-        engine = self.engine
+        records = self.records
         timed_out = isinstance(error, SmtpTimeoutError)
-        engine.log(lines.connection_error(
+        records.log(lines.connection_error(
             dcid, name, target.address if target else "0.0.0.0", target.port if target else 0,
             "timeout" if timed_out else str(error), "0.0.0.0",
             "connection timed out" if timed_out else "network error"))
         waiting = shipments if shipments is not None else self._take_all(name)
         for shipment in waiting:
             self._attempted(name, shipment)
-            engine.counters.host(name).soft_bounce(str(error))
+            self._counters.host(name).soft_bounce(str(error))
             self._retry_later(shipment, str(error))
 
     def _dns_failure(self, name: str, error: DnsError) -> None:
-        self.engine.log(error.log_text)
+        self.records.log(error.log_text)
         for shipment in self._take_all(name):
             if isinstance(error, DnsHardError):
                 self._bounce(name, 0, shipment, set(shipment.rids), "5.1.2", "000", error.detail,
                              BounceCause.DNS)
             else:
                 self._attempted(name, shipment)
-                self.engine.counters.host(name).soft_bounce(error.detail)
+                self._counters.host(name).soft_bounce(error.detail)
                 self._retry_later(shipment, error.detail)
 
     def _discard(self, name: str) -> None:

@@ -26,7 +26,8 @@ from engine.mail.bounce_message import Failure
 from engine.mail.bounces import Bounces
 from engine.mail.delivery import DeliveryQueues, Shipment
 from engine.mail.journal import journal_copy
-from engine.mail.listener import GatewaySmtpHandler
+from engine.mail.listener import GatewaySmtpHandler, Intake
+from engine.mail.records import MailRecords
 from engine.mail.tdc_queue import QUEUE as TDC_QUEUE
 from engine.mail.tdc_queue import JournalCopy, TdcQueue
 from engine.mail.work_pause import WorkGate, WorkPause
@@ -59,12 +60,17 @@ class MailEngine:
         self.counters = Counters()
         self.counter_store = CounterStore(self.counters, store.engine, self.writer)
         self.resolver = DnsResolver.from_settings(self.config.dns)
-        self.tdc = TdcQueue(self)
-        self.delivery = DeliveryQueues(self)
-        self.bounces = Bounces(self)
-        self._tracking: list[tuple[int, float, str]] = []
-        self._finished: list[tuple[list[int], str, str]] = []
+        self.records = MailRecords(self.mail_log, self.writer)
         self._tdc_tls: tuple[tuple[str, ...], ClientTls] | None = None
+        # Each part gets what it uses of the engine, and nothing else (no back-reference).
+        self.tdc = TdcQueue(config=config, records=self.records, next_id=self.ids.next,
+                            resolver=self.resolver, counters=self.counters, tls=self.tdc_tls)
+        self.delivery = DeliveryQueues(config=config, records=self.records, next_id=self.ids.next,
+                                       resolver=self.resolver, counters=self.counters,
+                                       bounce=lambda *failed: self.bounces.send(*failed))
+        self.bounces = Bounces(config=config, records=self.records, next_id=self.ids.next,
+                               counters=self.counters, writer=self.writer,
+                               enqueue=self.delivery.enqueue)
         self._port = None
         self._factory: SmtpServerFactory | None = None
         self._work: set[asyncio.Task] = set()
@@ -75,46 +81,13 @@ class MailEngine:
     def config(self) -> Config:
         return self._config()
 
-    # -- logging and tracking ------------------------------------------------------------
+    # -- the records (what tests and commands call on the engine) ------------------------------
     def log(self, text: str) -> None:
-        self.mail_log.info(text)
-
-    def track(self, mid: int, text: str) -> None:
-        """A message tracking event; written with the next batch, nobody waits for it."""
-        if not self._tracking:
-            asyncio.get_running_loop().call_soon(self._flush_tracking)
-        self._tracking.append((mid, time.time(), text))
-
-    def _flush_tracking(self) -> None:
-        events, self._tracking = self._tracking, []
-        if events:
-            self.writer.submit_nowait(queue_store.add_tracking(events))
-
-    def log_and_track(self, mid: int, text: str) -> None:
-        self.log(text)
-        self.track(mid, text)
-
-    # -- store helpers for the queues -------------------------------------------------------
-    def finish_deliveries(self, row_ids: list[int], state: str, error: str = "") -> None:
-        """Deliveries done; written with the next batch (one job per loop turn), nobody waits."""
-        if not self._finished:
-            asyncio.get_running_loop().call_soon(self._flush_finished)
-        self._finished.append((row_ids, state, error))
-
-    def _flush_finished(self) -> None:
-        finished, self._finished = self._finished, []
-        if finished:
-            self.writer.submit_nowait(queue_store.finish_many(finished))
+        self.records.log(text)
 
     async def settled(self) -> None:
-        """Wait until every outcome noted so far is durable in the store (what reads of the
-        store, like the oldest queued message, then see)."""
-        self._flush_finished()
-        self._flush_tracking()
-        await self.writer.submit(lambda _connection: None)
-
-    def store_retry(self, row_ids: list[int], attempts: int, next_attempt: float, error: str) -> None:
-        self.writer.submit_nowait(queue_store.reschedule(row_ids, attempts, next_attempt, error))
+        """Wait until every outcome noted so far is durable in the store."""
+        await self.records.settled()
 
     def tdc_tls(self) -> ClientTls:
         """The verifying TLS client for SETD: TLS 1.2+, the trusted CAs, the host name."""
@@ -134,9 +107,9 @@ class MailEngine:
             raise
         self.counters.received(len(message.recipients))
         if message.message_id:
-            self.log_and_track(message.mid, lines.message_id(message.mid, message.message_id))
-        self.log_and_track(message.mid, lines.subject(message.mid, message.subject))
-        self.log_and_track(message.mid, lines.ready(message.mid, len(message.body), message.sender))
+            self.records.log_and_track(message.mid, lines.message_id(message.mid, message.message_id))
+        self.records.log_and_track(message.mid, lines.subject(message.mid, message.subject))
+        self.records.log_and_track(message.mid, lines.ready(message.mid, len(message.body), message.sender))
         self._start_work(_accepted(message))
 
     def _start_work(self, message: Accepted) -> None:
@@ -153,7 +126,7 @@ class MailEngine:
         try:
             config = self.config
             outcome = process(message, config, lambda: self.ids.next("mid"),
-                              lambda text: self.log(text))
+                              self.records.log)
             await self._store_outcome(message, outcome, config)
         except Exception:
             log.exception("work queue failed for MID %s; it stays queued for a restart", message.mid)
@@ -190,7 +163,7 @@ class MailEngine:
 
     def _journal(self, message: Accepted, part, config: Config, now: float):
         mid = self.ids.next("mid")
-        self.log(lines.tdc_generated(mid, part.mid))
+        self.records.log(lines.tdc_generated(mid, part.mid))
         body = journal_copy(part.body, gateway=config.hostname, intake=part.journal_to, mid=mid,
                             original_mid=part.mid, original_message_id=message.message_id,
                             when=datetime.now(UTC))
@@ -215,7 +188,7 @@ class MailEngine:
                 host = self.counters.host(_domain(address))
                 host.queued()
                 host.hard_bounce(BounceCause.FILTER, attempted=False)
-                self.log_and_track(part.mid, lines.bounced(
+                self.records.log_and_track(part.mid, lines.bounced(
                     0, part.mid, message.sender, address, rid, status, reason, "000", reason))
             self.bounces.send(part.mid, message.sender,
                               [(rid, Failure(address, status, reason, "000", reason))
@@ -223,7 +196,7 @@ class MailEngine:
                               part.body, message.received_at)
         else:
             self.counters.system.dropped_messages += 1
-        self.log(lines.message_finished(part.mid, "aborted"))
+        self.records.log(lines.message_finished(part.mid, "aborted"))
 
     def _dispatch(self, deliveries: list[NewDelivery], row_ids: list[int],
                   shipments: list[Shipment], copies: list[JournalCopy]) -> None:
@@ -327,8 +300,10 @@ class MailEngine:
         await self.recover()
         config = self.config
         certificate = ensure_server_certificate(self.data_dir / "tls", (config.hostname,))
+        intake = Intake(config=self._config, log=self.records.log, next_id=self.ids.next,
+                        counters=self.counters, accept=self.accept)
         factory = SmtpServerFactory(
-            lambda: GatewaySmtpHandler(self),
+            lambda: GatewaySmtpHandler(intake),
             SmtpServerConfig(hostname=config.hostname,
                              max_message_size=config.listener.max_message_size,
                              tls_context=server_context(certificate)),
@@ -373,8 +348,7 @@ class MailEngine:
             await asyncio.wait([task], timeout=5)
         await self.tdc.stop()
         await self.delivery.stop()
-        self._flush_tracking()
-        self._flush_finished()
+        self.records.flush()
         await self.counter_store.stop()
         self.writer.close()
         self.mail_log.close()

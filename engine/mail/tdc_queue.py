@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -39,7 +40,11 @@ from engine.smtp.outbound import Route, Target, reason_for, route_for, status_fo
 from engine.smtp.resolver import DnsError, DnsHardError
 
 if TYPE_CHECKING:
-    from engine.mail.mail_engine import MailEngine
+    from engine.config.model import Config
+    from engine.mail.records import MailRecords
+    from engine.observe.counters import Counters
+    from engine.smtp.resolver import DnsResolver
+    from engine.smtp.tls import ClientTls
 
 QUEUE = lines.TDC_QUEUE
 RETRYABLE_5XX = (503, 552)
@@ -90,9 +95,19 @@ class _Domain:
 
 
 class TdcQueue:
-    def __init__(self, engine: MailEngine) -> None:
-        self.engine = engine
-        self.counters = engine.counters.host(QUEUE)
+    """The queue and its connections.  It is handed what it uses, no more: the running
+    configuration (a getter: a commit applies at once), the records it writes, DCIDs,
+    the resolver, the counters and the verifying TLS client for SETD."""
+
+    def __init__(self, *, config: Callable[[], Config], records: MailRecords,
+                 next_id: Callable[[str], int], resolver: DnsResolver, counters: Counters,
+                 tls: Callable[[], ClientTls]) -> None:
+        self._config = config
+        self.records = records
+        self._next_id = next_id
+        self._resolver = resolver
+        self._tls = tls
+        self.counters = counters.host(QUEUE)
         self._domains: dict[str, _Domain] = {}
         self._tasks: set[asyncio.Task] = set()
         self._stopping = False
@@ -104,7 +119,7 @@ class TdcQueue:
     def enqueue(self, copy: JournalCopy, *, log_enqueued: bool = True) -> None:
         """Queue a stored copy (at once after the work queue, or after a restart)."""
         if log_enqueued:
-            self.engine.log(lines.tdc_enqueued(copy.mid, copy.message_id, copy.intake))
+            self.records.log(lines.tdc_enqueued(copy.mid, copy.message_id, copy.intake))
         self.counters.queued()
         domain = self._domain(copy.domain)
         domain.outstanding += 1
@@ -169,8 +184,8 @@ class TdcQueue:
             attempted = copy.attempted
             self._done(copy, "deleted", f"deleted by {user}")
             self.counters.removed(attempted=attempted)
-            self.engine.log(lines.deleted(copy.mid, [0], user))
-            self.engine.log(lines.message_finished(copy.mid, "aborted"))
+            self.records.log(lines.deleted(copy.mid, [0], user))
+            self.records.log(lines.message_finished(copy.mid, "aborted"))
         else:
             self._fail(copy, f"Bounced by {user}", BounceCause.OTHER, f"bounced by {user}")
 
@@ -214,16 +229,16 @@ class TdcQueue:
         domain.outstanding -= 1
         if domain.outstanding == 0:
             domain.wakeup.set()  # idle connections close when nothing is left
-        self.engine.finish_deliveries([copy.row_id], state, error)
+        self.records.finish_deliveries([copy.row_id], state, error)
 
     # -- outcomes ----------------------------------------------------------------------
     def _delivered(self, copy: JournalCopy) -> None:
         attempted = copy.attempted
         self._done(copy, "delivered")
         self.counters.delivered_ok(attempted=attempted)
-        self.engine.log(lines.tdc_delivered(copy.mid))
-        self.engine.log(lines.message_finished(copy.mid))
-        self.engine.track(copy.original_mid, lines.tdc_tracking_delivered(copy.mid))
+        self.records.log(lines.tdc_delivered(copy.mid))
+        self.records.log(lines.message_finished(copy.mid))
+        self.records.track(copy.original_mid, lines.tdc_tracking_delivered(copy.mid))
 
     def _fail(self, copy: JournalCopy, why: str, cause: BounceCause, error: str,
               then: tuple[str, ...] = ()) -> None:
@@ -232,24 +247,24 @@ class TdcQueue:
         attempted = copy.attempted
         self._done(copy, "bounced", error)
         self.counters.hard_bounce(cause, attempted=attempted)
-        self.engine.log(lines.tdc_failed(copy.mid, why))
+        self.records.log(lines.tdc_failed(copy.mid, why))
         for line in then:
-            self.engine.log(line)
-        self.engine.log(lines.message_finished(copy.mid, "aborted"))
-        self.engine.track(copy.original_mid, lines.tdc_failed(copy.mid, why))
+            self.records.log(line)
+        self.records.log(lines.message_finished(copy.mid, "aborted"))
+        self.records.track(copy.original_mid, lines.tdc_failed(copy.mid, why))
 
     def _tls_error(self, copy: JournalCopy, details: str) -> None:
         attempted = copy.attempted
         self._done(copy, "bounced", details)
         self.counters.hard_bounce(BounceCause.OTHER, attempted=attempted)
-        self.engine.log(lines.tdc_tls_error(copy.mid))
-        self.engine.log(lines.message_finished(copy.mid, "aborted"))
-        self.engine.track(copy.original_mid, lines.tdc_tls_error(copy.mid))
+        self.records.log(lines.tdc_tls_error(copy.mid))
+        self.records.log(lines.message_finished(copy.mid, "aborted"))
+        self.records.track(copy.original_mid, lines.tdc_tls_error(copy.mid))
 
     def _hard_bounce(self, copy: JournalCopy, dcid: int, code: str, status: str, text: str,
                      cause: BounceCause) -> None:
         reason = reason_for(status)
-        self.engine.log(lines.tdc_hard_bounced(status, reason, code, text))
+        self.records.log(lines.tdc_hard_bounced(status, reason, code, text))
         self._fail(copy, "Hard Bounced", cause, f"{code} {text}",
                    then=(lines.tdc_bounced(dcid, copy.mid, status, reason, code, text),))
 
@@ -265,7 +280,7 @@ class TdcQueue:
         delay = self._timers.scaled(self._timers.retry_delay)
         self._retrying.add(copy)
         copy.retry = asyncio.get_running_loop().call_later(delay, self._retry_due, copy)
-        self.engine.store_retry([copy.row_id], copy.failures, time.time() + delay, error)
+        self.records.store_retry([copy.row_id], copy.failures, time.time() + delay, error)
 
     def _retry_due(self, copy: JournalCopy) -> None:
         self._retrying.discard(copy)
@@ -279,7 +294,7 @@ class TdcQueue:
         link = copy.link
         if link is not None:
             ip, port = (link.target.address, link.target.port) if link.target else ("0.0.0.0", 0)
-            self.engine.log(lines.tdc_connection_error(
+            self.records.log(lines.tdc_connection_error(
                 link.dcid, ip, port, "timeout", link.local_ip, "connection timed out"))
             if link.client is not None:
                 link.client.abort()
@@ -288,7 +303,7 @@ class TdcQueue:
     # -- connections ---------------------------------------------------------------------
     @property
     def _timers(self):
-        return self.engine.config.tdc.timers
+        return self._config().tdc.timers
 
     def _open_connections(self, name: str) -> None:
         """Keep the minimum while copies wait; add one when the backlog outgrows them."""
@@ -311,7 +326,7 @@ class TdcQueue:
             self._start_link(name, None)
 
     def _start_link(self, name: str, charged: JournalCopy | None) -> None:
-        link = _Link(name, self.engine.ids.next("dcid"), charged)
+        link = _Link(name, self._next_id("dcid"), charged)
         if charged is not None:
             self._hand_over(charged, link)
         self._domain(name).links.add(link)
@@ -344,16 +359,16 @@ class TdcQueue:
         """One lookup for the connections opened together (the resolver caches answers)."""
         pending = self._lookups.get(name)
         if pending is None:
-            pending = asyncio.ensure_future(route_for(name, self.engine.config, self.engine.resolver))
+            pending = asyncio.ensure_future(route_for(name, self._config(), self._resolver))
             self._lookups[name] = pending
             pending.add_done_callback(lambda _done: self._lookups.pop(name, None))
         return pending
 
     async def _connect(self, link: _Link) -> bool:
         """DNS, TCP, greeting, EHLO and STARTTLS; failures charge ``link.charged``."""
-        engine, timers = self.engine, self._timers
+        config, timers = self._config(), self._timers
         timeout = timers.scaled(timers.attempt_timeout)
-        link.local_ip = engine.config.listener.address.host
+        link.local_ip = config.listener.address.host
         try:
             route = await asyncio.shield(self._route(link.domain))
         except DnsError as error:
@@ -365,7 +380,7 @@ class TdcQueue:
             link.target = target
             try:
                 link.client = await SmtpClient.connect(
-                    target.address, target.port, local_name=engine.config.hostname,
+                    target.address, target.port, local_name=config.hostname,
                     timeout=timeout)
                 break
             except (SmtpConnectionError, SmtpTimeoutError, SmtpReplyError) as error:
@@ -374,17 +389,17 @@ class TdcQueue:
             self._before_hand_over(link, last_error or SmtpConnectionError("no MX host", "connect"))
             return False
         link.local_ip = link.client.local[0]
-        engine.log(lines.tdc_new_dcid(link.dcid, link.local_ip, link.target.address,
+        self.records.log(lines.tdc_new_dcid(link.dcid, link.local_ip, link.target.address,
                                       link.target.port))
         try:
             await link.client.ehlo()
             protocol, cipher = await link.client.starttls(
-                engine.tdc_tls(), server_hostname=link.target.hostname)
+                self._tls(), server_hostname=link.target.hostname)
             await link.client.ehlo()  # the session starts over after STARTTLS (RFC 3207)
         except (SmtpTlsError, SmtpReplyError, SmtpConnectionError, SmtpTimeoutError) as error:
             self._before_hand_over(link, error)
             return False
-        engine.log(lines.dcid_tls(link.dcid, protocol, cipher))
+        self.records.log(lines.dcid_tls(link.dcid, protocol, cipher))
         self._domain(link.domain).up = True
         return True
 
@@ -410,7 +425,7 @@ class TdcQueue:
             self._hard_bounce(copy, link.dcid, str(error.code), status, error.text, cause)
         elif isinstance(error, SmtpReplyError):
             status = status_for(error.code, error.enhanced)
-            self.engine.log(lines.tdc_delayed(link.dcid, copy.mid, status, reason_for(status),
+            self.records.log(lines.tdc_delayed(link.dcid, copy.mid, status, reason_for(status),
                                               str(error.code), error.text))
             self._retry_or_fail(copy, f"{error.code} {error.text}")
         else:
@@ -418,13 +433,13 @@ class TdcQueue:
 
     def _log_connection_error(self, link: _Link, error: Exception) -> None:
         if isinstance(error, SmtpTlsError):
-            self.engine.log(lines.tdc_dcid_tls_failed(link.dcid, str(error)))
+            self.records.log(lines.tdc_dcid_tls_failed(link.dcid, str(error)))
             return
         if isinstance(error, SmtpReplyError):
             return  # the reply is logged with the copy it is charged to
         timed_out = isinstance(error, SmtpTimeoutError)
         target = link.target
-        self.engine.log(lines.tdc_connection_error(
+        self.records.log(lines.tdc_connection_error(
             link.dcid, target.address if target else "0.0.0.0", target.port if target else 0,
             "timeout" if timed_out else str(error), link.local_ip,
             "connection timed out" if timed_out else "network error"))
@@ -439,7 +454,7 @@ class TdcQueue:
             copies.insert(0, link.charged)
         domain.up = False
         self.counters.failed(str(error))
-        self.engine.log(error.log_text)
+        self.records.log(error.log_text)
         for copy in copies:
             if not copy.attempted:
                 copy.attempted = True
@@ -480,8 +495,7 @@ class TdcQueue:
 
     async def _send(self, link: _Link, copy: JournalCopy) -> bool:
         """One copy over an open connection; False when the connection is gone."""
-        engine = self.engine
-        engine.log(lines.tdc_delivery_start(link.dcid, copy.mid))
+        self.records.log(lines.tdc_delivery_start(link.dcid, copy.mid))
         try:
             await link.client.send("", [copy.intake], copy.body)
         except SmtpReplyError as error:
