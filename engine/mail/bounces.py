@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from engine.mail.bounce_message import SUBJECT, Failure, bounce_message
+from engine.mail.clock import LOOP_CLOCK, Clock
 from engine.mail.delivery import Shipment
 from engine.observe import log_lines as lines
 from engine.store import queue_store
@@ -38,17 +38,18 @@ log = logging.getLogger(__name__)
 class Bounces:
     """Makes, stores and queues bounce messages.  It is handed what it uses: the running
     configuration (a getter), the records it writes, MIDs, the counters, the store's writer
-    and the ordinary delivery queue's ``enqueue``."""
+    and the ordinary delivery queue's ``enqueue``; *clock* dates the bounce message."""
 
     def __init__(self, *, config: Callable[[], Config], records: MailRecords,
                  next_id: Callable[[str], int], counters: Counters, writer: GroupCommitWriter,
-                 enqueue: Callable[[Shipment], None]) -> None:
+                 enqueue: Callable[[Shipment], None], clock: Clock = LOOP_CLOCK) -> None:
         self._config = config
         self.records = records
         self._next_id = next_id
         self._counters = counters
         self._writer = writer
         self._enqueue = enqueue
+        self._clock = clock
 
     def send(self, original_mid: int, sender: str, failures: Sequence[tuple[int, Failure]],
              original: bytes, received_at: float) -> None:
@@ -62,7 +63,7 @@ class Bounces:
             return
         config = self._config()
         mid = self._next_id("mid")
-        now = time.time()
+        now = self._clock.time()
         body = bounce_message(
             gateway=config.hostname, sender=sender, failures=[f for _, f in failures],
             original=original, mid=mid, original_mid=original_mid,

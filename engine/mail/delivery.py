@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, TypeAlias
 
 from engine.config.model import TlsMode
 from engine.mail.bounce_message import Failure
+from engine.mail.clock import LOOP_CLOCK, Clock, Timer, wait_at_most
 from engine.observe import log_lines as lines
 from engine.observe.counters import BounceCause
 from engine.observe.timestamps import asctime
@@ -117,21 +117,23 @@ class _Destination:
 class DeliveryQueues:
     """Every ordinary destination's queue and connections.  They are handed what they use,
     no more: the running configuration (a getter: a commit applies at once), the records
-    they write, DCIDs, the resolver, the counters and where bounces go."""
+    they write, DCIDs, the resolver, the counters and where bounces go.  Retries, expiry
+    and idle connections run on *clock*."""
 
     def __init__(self, *, config: Callable[[], Config], records: MailRecords,
                  next_id: Callable[[str], int], resolver: DnsResolver, counters: Counters,
-                 bounce: SendBounce) -> None:
+                 bounce: SendBounce, clock: Clock = LOOP_CLOCK) -> None:
         self._config = config
         self.records = records
         self._next_id = next_id
         self._resolver = resolver
         self._counters = counters
         self._send_bounce = bounce
+        self._clock = clock
         self._destinations: dict[str, _Destination] = defaultdict(_Destination)
         self._open_shipments: Counter[int] = Counter()  # per MID, to log "Message finished"
         self._tasks: set[asyncio.Task] = set()
-        self._waiting: dict[Shipment, asyncio.TimerHandle] = {}  # shipments waiting to retry
+        self._waiting: dict[Shipment, Timer] = {}  # shipments waiting to retry
         self._stopping = False
         self.suspended = False
 
@@ -329,8 +331,7 @@ class DeliveryQueues:
         opening another one; close once nothing more is coming (or after ``IDLE_HOLD``)."""
         waiter = asyncio.get_running_loop().create_future()
         destination.idle.append(waiter)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(waiter, IDLE_HOLD)
+        await wait_at_most(self._clock, waiter, IDLE_HOLD)
 
     async def _send(self, name: str, client: SmtpClient, target: Target, dcid: int,
                     shipment: Shipment) -> bool:
@@ -443,17 +444,17 @@ class DeliveryQueues:
         delivery = self._config().delivery
         shipment.attempts += 1
         delay = min(delivery.initial_retry * 2 ** (shipment.attempts - 1), delivery.max_retry)
-        when = min(time.time() + delay, shipment.expires_at)
+        clock = self._clock
+        when = min(clock.time() + delay, shipment.expires_at)
         self.records.log(lines.pending_till(shipment.mid, shipment.rids,
                                             asctime(datetime.fromtimestamp(when, UTC))))
         self.records.store_retry(shipment.row_ids, shipment.attempts, when, error)
-        loop = asyncio.get_running_loop()
-        self._waiting[shipment] = loop.call_later(max(0.0, when - time.time()), self._retry_due,
-                                                  shipment)
+        self._waiting[shipment] = clock.call_later(max(0.0, when - clock.time()), self._retry_due,
+                                                   shipment)
 
     def _retry_due(self, shipment: Shipment) -> None:
         self._waiting.pop(shipment, None)
-        if time.time() >= shipment.expires_at:
+        if self._clock.time() >= shipment.expires_at:
             rids = set(shipment.rids)
             self._bounce(shipment.destination, 0, shipment, rids, "5.4.7", "000", "timeout",
                          BounceCause.EXPIRED)

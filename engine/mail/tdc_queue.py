@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from engine.mail.clock import LOOP_CLOCK, Clock, Timer, wait_at_most
 from engine.observe import log_lines as lines
 from engine.observe.counters import BounceCause
 from engine.smtp.client import (
@@ -64,8 +64,8 @@ class JournalCopy:
     attempted: bool = False
     state: str = "queued"  # queued | waiting (for its retry) | sending | done
     link: _Link | None = None  # the connection carrying it, while one does
-    timer: asyncio.TimerHandle | None = None  # the hard limit
-    retry: asyncio.TimerHandle | None = None  # its one retry, while it waits for it
+    timer: Timer | None = None  # the hard limit
+    retry: Timer | None = None  # its one retry, while it waits for it
 
     @property
     def domain(self) -> str:
@@ -97,16 +97,18 @@ class _Domain:
 class TdcQueue:
     """The queue and its connections.  It is handed what it uses, no more: the running
     configuration (a getter: a commit applies at once), the records it writes, DCIDs,
-    the resolver, the counters and the verifying TLS client for SETD."""
+    the resolver, the counters and the verifying TLS client for SETD.  Its timings (the
+    retry, the hard limit, idle connections) run on *clock*."""
 
     def __init__(self, *, config: Callable[[], Config], records: MailRecords,
                  next_id: Callable[[str], int], resolver: DnsResolver, counters: Counters,
-                 tls: Callable[[], ClientTls]) -> None:
+                 tls: Callable[[], ClientTls], clock: Clock = LOOP_CLOCK) -> None:
         self._config = config
         self.records = records
         self._next_id = next_id
         self._resolver = resolver
         self._tls = tls
+        self._clock = clock
         self.counters = counters.host(QUEUE)
         self._domains: dict[str, _Domain] = {}
         self._tasks: set[asyncio.Task] = set()
@@ -123,8 +125,8 @@ class TdcQueue:
         self.counters.queued()
         domain = self._domain(copy.domain)
         domain.outstanding += 1
-        loop = asyncio.get_running_loop()
-        copy.timer = loop.call_later(max(0.0, copy.deadline - time.time()), self._expire, copy)
+        clock = self._clock
+        copy.timer = clock.call_later(max(0.0, copy.deadline - clock.time()), self._expire, copy)
         self._make_ready(copy)
 
     @property
@@ -279,8 +281,8 @@ class TdcQueue:
         copy.state = "waiting"
         delay = self._timers.scaled(self._timers.retry_delay)
         self._retrying.add(copy)
-        copy.retry = asyncio.get_running_loop().call_later(delay, self._retry_due, copy)
-        self.records.store_retry([copy.row_id], copy.failures, time.time() + delay, error)
+        copy.retry = self._clock.call_later(delay, self._retry_due, copy)
+        self.records.store_retry([copy.row_id], copy.failures, self._clock.time() + delay, error)
 
     def _retry_due(self, copy: JournalCopy) -> None:
         self._retrying.discard(copy)
@@ -480,17 +482,17 @@ class TdcQueue:
             copy = None
 
     async def _wait_for_copy(self, link: _Link, domain: _Domain) -> JournalCopy | None:
-        idle_until = time.monotonic() + self._timers.scaled(self._timers.idle_timeout)
+        clock = self._clock
+        idle_until = clock.monotonic() + self._timers.scaled(self._timers.idle_timeout)
         while True:
             copy = None if self.suspended else self._take(domain)
             if copy is not None:
                 return copy
-            left = idle_until - time.monotonic()
+            left = idle_until - clock.monotonic()
             if domain.outstanding == 0 or left <= 0:
                 return None
             link.idle = True
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(domain.wakeup.wait(), left)
+            await wait_at_most(clock, domain.wakeup.wait(), left)
             link.idle = False
 
     async def _send(self, link: _Link, copy: JournalCopy) -> bool:
