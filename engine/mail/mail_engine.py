@@ -29,7 +29,7 @@ from engine.mail.journal import journal_copy
 from engine.mail.listener import GatewaySmtpHandler, Intake
 from engine.mail.records import MailRecords
 from engine.mail.tdc_queue import QUEUE as TDC_QUEUE
-from engine.mail.tdc_queue import JournalCopy, TdcQueue
+from engine.mail.tdc_queue import JournalCopy, TdcQueue, hard_limit
 from engine.mail.work_pause import WorkGate, WorkPause
 from engine.mail.work_queue import Accepted, Outcome, process
 from engine.observe import log_lines as lines
@@ -167,8 +167,7 @@ class MailEngine:
         body = journal_copy(part.body, gateway=config.hostname, intake=part.journal_to, mid=mid,
                             original_mid=part.mid, original_message_id=message.message_id,
                             when=datetime.now(UTC))
-        timers = config.tdc.timers
-        deadline = now + timers.scaled(timers.queue_limit)
+        deadline = hard_limit(now, config.tdc.timers)
         copy_message = NewMessage(
             mid=mid, icid=0, sender="", recipients=(part.journal_to,), body=body, received_at=now,
             message_id=message.message_id, subject=message.subject, direction="incoming",

@@ -40,7 +40,7 @@ from engine.smtp.outbound import Route, Target, reason_for, route_for, status_fo
 from engine.smtp.resolver import DnsError, DnsHardError
 
 if TYPE_CHECKING:
-    from engine.config.model import Config
+    from engine.config.model import Config, TdcTimers
     from engine.mail.records import MailRecords
     from engine.observe.counters import Counters
     from engine.smtp.resolver import DnsResolver
@@ -48,6 +48,12 @@ if TYPE_CHECKING:
 
 QUEUE = lines.TDC_QUEUE
 RETRYABLE_5XX = (503, 552)
+
+
+def hard_limit(enqueued_at: float, timers: TdcTimers) -> float:
+    """When a copy enqueued at *enqueued_at* leaves the queue, whatever it is doing
+    (SPEC.md §4 ruling 3: enqueue + 120 s, scaled)."""
+    return enqueued_at + timers.scaled(timers.queue_limit)
 
 
 @dataclass(eq=False)
