@@ -31,8 +31,17 @@ from engine.smtp.client import (
     SmtpTimeoutError,
     SmtpTlsError,
 )
-from engine.smtp.outbound import Route, Target, reason_for, route_for, status_for
-from engine.smtp.resolver import DnsError, DnsHardError
+from engine.smtp.outbound import (
+    Route,
+    Target,
+    Verdict,
+    reason_for,
+    reply_verdict,
+    route_for,
+    status_for,
+    verdict,
+)
+from engine.smtp.resolver import DnsError
 from engine.smtp.tls import client_context, unverified_client_context
 
 if TYPE_CHECKING:
@@ -382,15 +391,16 @@ class DeliveryQueues:
                  text: str, rids: set[int]) -> None:
         """A reply refused the whole message: bounce on 5xx, retry on 4xx."""
         status = status_for(code, enhanced)
-        if code >= 500:
+        if reply_verdict(code) is Verdict.HARD:
             self._bounce(name, dcid, shipment, rids, status, str(code), text, BounceCause.SMTP_5XX)
         else:
             self._delay(name, dcid, shipment, status, str(code), text)
 
     def _refused_some(self, name: str, dcid: int, shipment: Shipment, refused: dict) -> None:
         """Some recipients refused at RCPT while others were taken: split them off."""
-        hard = {rid for rid, a in shipment.recipients if a in refused and refused[a].code >= 500}
-        soft = {rid for rid, a in shipment.recipients if a in refused and refused[a].code < 500}
+        verdicts = {a: reply_verdict(r.code) for a, r in refused.items()}
+        hard = {rid for rid, a in shipment.recipients if verdicts.get(a) is Verdict.HARD}
+        soft = {rid for rid, a in shipment.recipients if verdicts.get(a) is Verdict.RETRY}
         for rid, address in list(shipment.recipients):
             if rid in hard:
                 r = refused[address]
@@ -479,7 +489,7 @@ class DeliveryQueues:
     def _dns_failure(self, name: str, error: DnsError) -> None:
         self.records.log(error.log_text)
         for shipment in self._take_all(name):
-            if isinstance(error, DnsHardError):
+            if verdict(error) is Verdict.HARD:
                 self._bounce(name, 0, shipment, set(shipment.rids), "5.1.2", "000", error.detail,
                              BounceCause.DNS)
             else:

@@ -36,8 +36,17 @@ from engine.smtp.client import (
     SmtpTimeoutError,
     SmtpTlsError,
 )
-from engine.smtp.outbound import Route, Target, reason_for, route_for, status_for
-from engine.smtp.resolver import DnsError, DnsHardError
+from engine.smtp.outbound import (
+    TDC_RETRYABLE_5XX,
+    Route,
+    Target,
+    Verdict,
+    reason_for,
+    route_for,
+    status_for,
+    verdict,
+)
+from engine.smtp.resolver import DnsError
 
 if TYPE_CHECKING:
     from engine.config.model import Config, TdcTimers
@@ -47,7 +56,6 @@ if TYPE_CHECKING:
     from engine.smtp.tls import ClientTls
 
 QUEUE = lines.TDC_QUEUE
-RETRYABLE_5XX = (503, 552)
 
 
 def hard_limit(enqueued_at: float, timers: TdcTimers) -> float:
@@ -423,24 +431,24 @@ class TdcQueue:
         self._charge(copy, link, error)
 
     def _charge(self, copy: JournalCopy, link: _Link, error: Exception) -> None:
-        """Apply the retry table (SPEC.md §1) to one copy."""
-        if isinstance(error, SmtpTlsError):
+        """Apply the retry table (SPEC.md §1) to one copy, for an SMTP-side failure."""
+        kind = verdict(error, retryable_5xx=TDC_RETRYABLE_5XX)
+        if kind is Verdict.TLS:
             self._tls_error(copy, str(error))
-        elif isinstance(error, SmtpReplyError) and error.code >= 500 \
-                and error.code not in RETRYABLE_5XX:
+        elif not isinstance(error, SmtpReplyError):  # the network, or a timeout
+            self._retry_or_fail(copy, str(error))
+        elif kind is Verdict.HARD:
             status = status_for(error.code, error.enhanced)
             cause = BounceCause.SMTP_5XX
             self._hard_bounce(copy, link.dcid, str(error.code), status, error.text, cause)
-        elif isinstance(error, SmtpReplyError):
+        else:
             status = status_for(error.code, error.enhanced)
             self.records.log(lines.tdc_delayed(link.dcid, copy.mid, status, reason_for(status),
-                                              str(error.code), error.text))
+                                               str(error.code), error.text))
             self._retry_or_fail(copy, f"{error.code} {error.text}")
-        else:
-            self._retry_or_fail(copy, str(error))
 
     def _log_connection_error(self, link: _Link, error: Exception) -> None:
-        if isinstance(error, SmtpTlsError):
+        if verdict(error) is Verdict.TLS:
             self.records.log(lines.tdc_dcid_tls_failed(link.dcid, str(error)))
             return
         if isinstance(error, SmtpReplyError):
@@ -467,7 +475,7 @@ class TdcQueue:
             if not copy.attempted:
                 copy.attempted = True
                 self.counters.first_attempt()
-            if isinstance(error, DnsHardError):
+            if verdict(error) is Verdict.HARD:
                 self._hard_bounce(copy, 0, "000", "5.1.2", error.detail, BounceCause.DNS)
             else:
                 self._retry_or_fail(copy, error.detail)

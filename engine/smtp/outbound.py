@@ -1,18 +1,25 @@
-"""Where an outbound connection goes, shared by ordinary delivery and the TDC queue.
+"""Where an outbound connection goes, and what its failures mean, shared by ordinary
+delivery and the TDC queue.
 
 A destination is reached through its SMTP route (``smtproutes``) or its MX hosts,
 in preference order.  In a lab, a host name with an assigned loopback port is
 reached on that port instead of 25 (SPEC.md §4 ruling 7), and the log lines then
 show that real port.
+
+:func:`verdict` is the retry table (SPEC.md §1) as a pure function: the queues decide
+*what* a failure means here, and act on it (log lines, counters, retries) themselves.
 """
 
 from __future__ import annotations
 
+import enum
 import ipaddress
+from collections.abc import Container
 from dataclasses import dataclass
 
 from engine.config.model import Config
-from engine.smtp.resolver import DnsResolver, MxHost
+from engine.smtp.client import SmtpReplyError, SmtpTlsError
+from engine.smtp.resolver import DnsHardError, DnsResolver, MxHost
 
 SMTP_PORT = 25
 
@@ -43,6 +50,37 @@ def reason_for(status: str) -> str:
 def status_for(code: int, enhanced: str | None) -> str:
     """The enhanced status of a reply, or one made from its basic code (``550`` → ``5.0.0``)."""
     return enhanced or f"{code // 100}.0.0"
+
+
+class Verdict(enum.Enum):
+    """What a failed attempt means for the mail it was carrying."""
+
+    HARD = "hard"  # permanent (a 5xx reply, NXDOMAIN): bounce, never retried
+    RETRY = "retry"  # temporary (a 4xx reply, network, timeout, SERVFAIL): try again later
+    TLS = "tls"  # TLS could not be had as required (SPEC.md §4 ruling 4)
+
+
+#: The 5xx replies the TDC queue retries like a 4xx (SPEC.md §1: "SMTP 4xx (and 503, 552)").
+TDC_RETRYABLE_5XX = frozenset({503, 552})
+
+
+def reply_verdict(code: int, *, retryable_5xx: Container[int] = ()) -> Verdict:
+    """A refusing reply: 5xx is permanent unless its code is in *retryable_5xx*; anything
+    else (4xx) is temporary."""
+    return Verdict.HARD if code >= 500 and code not in retryable_5xx else Verdict.RETRY
+
+
+def verdict(error: Exception, *, retryable_5xx: Container[int] = ()) -> Verdict:
+    """The retry table for one failure.  Ordinary delivery uses it as it is; the TDC queue
+    passes ``retryable_5xx=TDC_RETRYABLE_5XX``.  What is not a reply, a TLS failure or
+    NXDOMAIN -- refused or lost connections, timeouts, temporary DNS failures -- is retried."""
+    if isinstance(error, SmtpTlsError):
+        return Verdict.TLS
+    if isinstance(error, SmtpReplyError):
+        return reply_verdict(error.code, retryable_5xx=retryable_5xx)
+    if isinstance(error, DnsHardError):
+        return Verdict.HARD
+    return Verdict.RETRY
 
 
 @dataclass(frozen=True)
