@@ -487,15 +487,17 @@ class DeliveryQueues:
             self._retry_later(shipment, str(error))
 
     def _dns_failure(self, name: str, error: DnsError) -> None:
-        self.records.log(error.log_text)
+        hard = verdict(error) is Verdict.HARD
+        self.records.log(lines.dns_failure(error.domain, error.rdtype, error.reason, permanent=hard))
+        text = lines.dns_failure_text(error.domain, error.rdtype, error.reason, permanent=hard)
         for shipment in self._take_all(name):
-            if verdict(error) is Verdict.HARD:
-                self._bounce(name, 0, shipment, set(shipment.rids), "5.1.2", "000", error.detail,
+            if hard:
+                self._bounce(name, 0, shipment, set(shipment.rids), "5.1.2", "000", text,
                              BounceCause.DNS)
             else:
                 self._attempted(name, shipment)
-                self._counters.host(name).soft_bounce(error.detail)
-                self._retry_later(shipment, error.detail)
+                self._counters.host(name).soft_bounce(text)
+                self._retry_later(shipment, text)
 
     def _discard(self, name: str) -> None:
         """``smtproutes`` to /dev/null: the mail is delivered to nowhere."""

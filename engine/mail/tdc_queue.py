@@ -470,15 +470,17 @@ class TdcQueue:
             copies.insert(0, link.charged)
         domain.up = False
         self.counters.failed(str(error))
-        self.records.log(error.log_text)
+        hard = verdict(error) is Verdict.HARD
+        self.records.log(lines.dns_failure(error.domain, error.rdtype, error.reason, permanent=hard))
+        text = lines.dns_failure_text(error.domain, error.rdtype, error.reason, permanent=hard)
         for copy in copies:
             if not copy.attempted:
                 copy.attempted = True
                 self.counters.first_attempt()
-            if verdict(error) is Verdict.HARD:
-                self._hard_bounce(copy, 0, "000", "5.1.2", error.detail, BounceCause.DNS)
+            if hard:
+                self._hard_bounce(copy, 0, "000", "5.1.2", text, BounceCause.DNS)
             else:
-                self._retry_or_fail(copy, error.detail)
+                self._retry_or_fail(copy, text)
 
     async def _carry(self, link: _Link) -> None:
         """Send copies over this connection until none is left or it idles out."""
