@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, TypeAlias
 from engine.config.model import TlsMode
 from engine.mail.bounce_message import Failure
 from engine.mail.clock import LOOP_CLOCK, Clock, Timer, wait_at_most
+from engine.mail.link_tasks import LinkTasks
 from engine.observe import log_lines as lines
 from engine.observe.counters import BounceCause
 from engine.observe.timestamps import asctime
@@ -32,9 +33,10 @@ from engine.smtp.client import (
     SmtpTlsError,
 )
 from engine.smtp.outbound import (
-    Route,
     Target,
     Verdict,
+    connect_first,
+    connection_fault,
     reason_for,
     reply_verdict,
     route_for,
@@ -141,7 +143,7 @@ class DeliveryQueues:
         self._clock = clock
         self._destinations: dict[str, _Destination] = defaultdict(_Destination)
         self._open_shipments: Counter[int] = Counter()  # per MID, to log "Message finished"
-        self._tasks: set[asyncio.Task] = set()
+        self._links = LinkTasks()
         self._waiting: dict[Shipment, Timer] = {}  # shipments waiting to retry
         self._stopping = False
         self.suspended = False
@@ -179,11 +181,7 @@ class DeliveryQueues:
         self._stopping = True
         for timer in self._waiting.values():
             timer.cancel()
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._links.cancel_all()
 
     # -- connections ------------------------------------------------------------------
     # -- what operators do (suspenddel, delivernow, deleterecipients, bouncerecipients) ----
@@ -243,9 +241,7 @@ class DeliveryQueues:
         limit = min(config.destination(name).max_concurrency, config.delivery.max_concurrency)
         while destination.ready and destination.links < min(limit, len(destination.ready)):
             destination.links += 1
-            task = asyncio.ensure_future(self._link(name))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._links.start(self._link(name))
 
     async def _link(self, name: str) -> None:
         destination = self._destinations[name]
@@ -278,9 +274,13 @@ class DeliveryQueues:
             self._discard(name)
             return None, None, 0
         dcid = self._next_id("dcid")
-        client, target, error = await self._first_reachable(route)
+        reached = await connect_first(route.targets, local_name=self._config().hostname,
+                                      timeout=CONNECT_TIMEOUT,
+                                      no_hosts="no hosts for this destination")
+        client, target = reached.client, reached.target
         if client is None:
-            self._connection_failure(name, dcid, target, error)
+            assert reached.error is not None
+            self._connection_failure(name, dcid, target, reached.error)
             return None, None, dcid
         self.records.log(lines.new_dcid(dcid, client.local[0], target.address, target.port))
         try:
@@ -291,19 +291,6 @@ class DeliveryQueues:
             self._connection_failure(name, dcid, target, failure)
             return None, None, dcid
         return client, target, dcid
-
-    async def _first_reachable(self, route: Route):
-        error: Exception = SmtpConnectionError("no hosts for this destination", "connect")
-        target = route.targets[0] if route.targets else None
-        for target in route.targets:
-            try:
-                client = await SmtpClient.connect(target.address, target.port,
-                                                  local_name=self._config().hostname,
-                                                  timeout=CONNECT_TIMEOUT)
-                return client, target, None
-            except (SmtpConnectionError, SmtpTimeoutError, SmtpReplyError) as failure:
-                error = failure
-        return None, target, error
 
     async def _tls(self, name: str, client: SmtpClient, target: Target, dcid: int) -> None:
         """STARTTLS as the destination's controls ask (``destconfig`` TLS setting)."""
@@ -471,15 +458,12 @@ class DeliveryQueues:
             return
         self._ready(shipment)
 
-    def _connection_failure(self, name: str, dcid: int, target: Target | None, error,
+    def _connection_failure(self, name: str, dcid: int, target: Target | None, error: Exception,
                             shipments: list[Shipment] | None = None) -> None:
         """The host could not be reached: what was waiting for it tries again later."""
-        records = self.records
-        timed_out = isinstance(error, SmtpTimeoutError)
-        records.log(lines.connection_error(
-            dcid, name, target.address if target else "0.0.0.0", target.port if target else 0,
-            "timeout" if timed_out else str(error), "0.0.0.0",
-            "connection timed out" if timed_out else "network error"))
+        fault = connection_fault(target, error)
+        self.records.log(lines.connection_error(dcid, name, fault.ip, fault.port, fault.details,
+                                                "0.0.0.0", fault.reason))
         waiting = shipments if shipments is not None else self._take_all(name)
         for shipment in waiting:
             self._attempted(name, shipment)

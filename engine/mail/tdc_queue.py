@@ -20,13 +20,13 @@ The connector's rules (SPEC.md §1 and the rulings of §4), in one place:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from engine.mail.clock import LOOP_CLOCK, Clock, Timer, wait_at_most
+from engine.mail.link_tasks import LinkTasks
 from engine.observe import log_lines as lines
 from engine.observe.counters import BounceCause
 from engine.smtp.client import (
@@ -38,12 +38,16 @@ from engine.smtp.client import (
 )
 from engine.smtp.outbound import (
     TDC_RETRYABLE_5XX,
+    ConnectionFault,
     Route,
     Target,
     Verdict,
+    connect_first,
+    connection_fault,
     reason_for,
     route_for,
     status_for,
+    timeout_fault,
     verdict,
 )
 from engine.smtp.resolver import DnsError
@@ -98,6 +102,10 @@ class _Link:
     local_ip: str = "0.0.0.0"
     idle: bool = False
 
+    def trying(self, target: Target) -> None:
+        """The host being tried now (what the hard limit names if it cuts the attempt)."""
+        self.target = target
+
 
 @dataclass
 class _Domain:
@@ -125,7 +133,7 @@ class TdcQueue:
         self._clock = clock
         self.counters = counters.host(QUEUE)
         self._domains: dict[str, _Domain] = {}
-        self._tasks: set[asyncio.Task] = set()
+        self._links = LinkTasks()
         self._stopping = False
         self.suspended = False
         self._retrying: set[JournalCopy] = set()  # copies waiting for their one retry
@@ -152,11 +160,7 @@ class TdcQueue:
 
     async def stop(self) -> None:
         self._stopping = True
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._links.cancel_all()
         for domain in self._domains.values():
             for copy in domain.ready:
                 if copy.timer:
@@ -309,9 +313,7 @@ class TdcQueue:
             return
         link = copy.link
         if link is not None:
-            ip, port = (link.target.address, link.target.port) if link.target else ("0.0.0.0", 0)
-            self.records.log(lines.tdc_connection_error(
-                link.dcid, ip, port, "timeout", link.local_ip, "connection timed out"))
+            self._log_fault(link, timeout_fault(link.target))
             if link.client is not None:
                 link.client.abort()
         self._fail(copy, "Expired", BounceCause.EXPIRED, "expired in queue")
@@ -346,9 +348,7 @@ class TdcQueue:
         if charged is not None:
             self._hand_over(charged, link)
         self._domain(name).links.add(link)
-        task = asyncio.ensure_future(self._run(link))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._links.start(self._run(link))
 
     async def _run(self, link: _Link) -> None:
         domain = self._domain(link.domain)
@@ -391,18 +391,12 @@ class TdcQueue:
             if link.charged is not None:  # the copy's own connection reports it, once
                 self._dns_failure(link, error)
             return False
-        last_error: Exception | None = None
-        for target in route.targets:
-            link.target = target
-            try:
-                link.client = await SmtpClient.connect(
-                    target.address, target.port, local_name=config.hostname,
-                    timeout=timeout)
-                break
-            except (SmtpConnectionError, SmtpTimeoutError, SmtpReplyError) as error:
-                last_error = error
+        reached = await connect_first(route.targets, local_name=config.hostname, timeout=timeout,
+                                      no_hosts="no MX host", trying=link.trying)
+        link.client = reached.client
         if link.client is None:
-            self._before_hand_over(link, last_error or SmtpConnectionError("no MX host", "connect"))
+            assert reached.error is not None
+            self._before_hand_over(link, reached.error)
             return False
         link.local_ip = link.client.local[0]
         self.records.log(lines.tdc_new_dcid(link.dcid, link.local_ip, link.target.address,
@@ -453,12 +447,11 @@ class TdcQueue:
             return
         if isinstance(error, SmtpReplyError):
             return  # the reply is logged with the copy it is charged to
-        timed_out = isinstance(error, SmtpTimeoutError)
-        target = link.target
-        self.records.log(lines.tdc_connection_error(
-            link.dcid, target.address if target else "0.0.0.0", target.port if target else 0,
-            "timeout" if timed_out else str(error), link.local_ip,
-            "connection timed out" if timed_out else "network error"))
+        self._log_fault(link, connection_fault(link.target, error))
+
+    def _log_fault(self, link: _Link, fault: ConnectionFault) -> None:
+        self.records.log(lines.tdc_connection_error(link.dcid, fault.ip, fault.port, fault.details,
+                                                    link.local_ip, fault.reason))
 
     def _dns_failure(self, link: _Link, error: DnsError) -> None:
         """Ruling 1: a DNS failure counts against every copy waiting on that domain."""

@@ -195,6 +195,13 @@ def pending_till(mid: int, rids: Sequence[int], when: str) -> str:
     return f"Message {mid} to RID {_rids(rids)} pending till {when}"
 
 
+#: A ``Connection Error``'s ``details`` and ``reason`` for a timeout (SPEC.md §2 sample), and
+#: the ``reason`` of any other network error (its ``details`` are the error's own words).
+TIMEOUT_DETAILS = "timeout"
+TIMEOUT_REASON = "connection timed out"
+NETWORK_ERROR_REASON = "network error"
+
+
 def connection_error(dcid: int, domain: str, ip: str, port: int, details: str, interface: str,
                      reason: str) -> str:
     return (f"Connection Error: DCID {dcid} domain: {domain} IP: {ip} port: {port} "

@@ -8,17 +8,28 @@ show that real port.
 
 :func:`verdict` is the retry table (SPEC.md §1) as a pure function: the queues decide
 *what* a failure means here, and act on it (log lines, counters, retries) themselves.
+The steps both queues take on the way out are here too, written once so that the two
+paths cannot drift: trying a route's hosts in turn (:func:`connect_first`) and the
+fields of a ``Connection Error`` line (:func:`connection_fault`).
 """
 
 from __future__ import annotations
 
 import enum
 import ipaddress
-from collections.abc import Container
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from engine.config.model import Config
-from engine.smtp.client import SmtpReplyError, SmtpTlsError
+from engine.observe import log_lines as lines
+from engine.smtp.client import (
+    SmtpClient,
+    SmtpConnectionError,
+    SmtpReplyError,
+    SmtpTimeoutError,
+    SmtpTlsError,
+)
 from engine.smtp.resolver import DnsHardError, DnsResolver, MxHost
 
 SMTP_PORT = 25
@@ -132,3 +143,63 @@ def _targets(hosts: list[MxHost], config: Config) -> tuple[Target, ...]:
                mx.preference)
         for mx in hosts for address in mx.addresses
     )
+
+
+# -- the steps of an outbound connection -----------------------------------------------------
+@dataclass(frozen=True)
+class Reached:
+    """What trying a route's hosts in turn came to."""
+
+    client: SmtpClient | None  # greeted, or None when no host could be had
+    target: Target | None  # the host connected to, else the last one tried (None: no hosts)
+    error: Exception | None  # why the last host failed (None when connected)
+
+
+def _ignore(_target: Target) -> None:
+    return None
+
+
+async def connect_first(targets: Sequence[Target], *, local_name: str, timeout: float,
+                        no_hosts: str, trying: Callable[[Target], None] = _ignore) -> Reached:
+    """Connect to the first of *targets* (in preference order) that greets: a refused or
+    lost connection, a timeout or a refusing greeting moves on to the next.  *trying* is
+    told of each host before it is tried (an attempt cut short names the host it was on);
+    with no hosts at all the error is *no_hosts*, a connection error."""
+    error: Exception = SmtpConnectionError(no_hosts, "connect")
+    target: Target | None = None
+    for target in targets:
+        trying(target)
+        try:
+            client = await SmtpClient.connect(target.address, target.port, local_name=local_name,
+                                              timeout=timeout)
+            return Reached(client, target, None)
+        except (SmtpConnectionError, SmtpTimeoutError, SmtpReplyError) as failure:
+            error = failure
+    return Reached(None, target, error)
+
+
+class ConnectionFault(NamedTuple):
+    """The fields of a ``Connection Error`` line that say where and what (SPEC.md §2)."""
+
+    ip: str
+    port: int
+    details: str
+    reason: str
+
+
+def _where(target: Target | None) -> tuple[str, int]:
+    """The host's address and port, or ``0.0.0.0`` port 0 when none was tried."""
+    return (target.address, target.port) if target else ("0.0.0.0", 0)
+
+
+def timeout_fault(target: Target | None) -> ConnectionFault:
+    """An attempt on *target* that timed out, or that a queue's own limit cut short."""
+    return ConnectionFault(*_where(target), lines.TIMEOUT_DETAILS, lines.TIMEOUT_REASON)
+
+
+def connection_fault(target: Target | None, error: Exception) -> ConnectionFault:
+    """A connection to *target* failed with *error*: a timeout, or a network error in its
+    own words."""
+    if isinstance(error, SmtpTimeoutError):
+        return timeout_fault(target)
+    return ConnectionFault(*_where(target), str(error), lines.NETWORK_ERROR_REASON)

@@ -1,5 +1,7 @@
 """The retry table as a pure function (SPEC.md §1 and §4 rulings 4 and 5), one row per
-case, no sockets: what ordinary delivery and the TDC queue each make of a failure."""
+case, no sockets: what ordinary delivery and the TDC queue each make of a failure.  Then
+the outbound steps both queues share: the fields of a Connection Error line, and trying
+a route's hosts in turn (against a real listener)."""
 
 from __future__ import annotations
 
@@ -12,9 +14,20 @@ from engine.smtp.client import (
     SmtpTlsError,
     TlsFailure,
 )
-from engine.smtp.outbound import TDC_RETRYABLE_5XX, Verdict, reply_verdict, verdict
+from engine.smtp.outbound import (
+    TDC_RETRYABLE_5XX,
+    ConnectionFault,
+    Target,
+    Verdict,
+    connect_first,
+    connection_fault,
+    reply_verdict,
+    timeout_fault,
+    verdict,
+)
 from engine.smtp.resolver import DnsHardError, DnsSoftError
 from engine.smtp.server import Reply
+from tests.engine.smtp_support import Recorder
 
 HARD, RETRY, TLS = Verdict.HARD, Verdict.RETRY, Verdict.TLS
 
@@ -56,3 +69,46 @@ def test_the_retry_table(failure, ordinary, tdc):
 def test_a_recipients_reply_code_alone(code, expected):
     """Ordinary delivery judges each refused recipient by its RCPT reply's code."""
     assert reply_verdict(code) is expected
+
+
+# -- the steps both queues take on the way out -------------------------------------------------
+MX = Target("mx.example.com", "10.1.2.3", 2525)
+
+
+@pytest.mark.parametrize(("target", "error", "fault"), [
+    (MX, SmtpTimeoutError("greeting", 60), ConnectionFault("10.1.2.3", 2525, "timeout",
+                                                           "connection timed out")),
+    (MX, SmtpConnectionError("Connection refused", "connect"),
+     ConnectionFault("10.1.2.3", 2525, "Connection refused (connect)", "network error")),
+    (None, SmtpConnectionError("no MX host", "connect"),
+     ConnectionFault("0.0.0.0", 0, "no MX host (connect)", "network error")),
+])
+def test_the_fields_of_a_connection_error(target, error, fault):
+    assert connection_fault(target, error) == fault
+
+
+def test_a_limit_cutting_an_attempt_short_is_a_timeout_there():
+    assert timeout_fault(MX) == ("10.1.2.3", 2525, "timeout", "connection timed out")
+    assert timeout_fault(None) == ("0.0.0.0", 0, "timeout", "connection timed out")
+
+
+async def test_connect_first_moves_on_to_the_next_host(run, smtp_servers, unused_port):
+    _, port = smtp_servers.start(Recorder())
+    refused = Target("mx1.example.com", "127.0.0.1", unused_port, 10)
+    greets = Target("mx2.example.com", "127.0.0.1", port, 20)
+    tried: list[Target] = []
+    reached = await connect_first([refused, greets], local_name="gw.example.com", timeout=5,
+                                  no_hosts="no MX host", trying=tried.append)
+    assert tried == [refused, greets] and reached.target == greets and reached.error is None
+    assert reached.client is not None
+    await reached.client.quit()
+
+
+async def test_connect_first_reports_the_last_host_and_its_error(run, unused_port):
+    refused = Target("mx1.example.com", "127.0.0.1", unused_port)
+    reached = await connect_first([refused], local_name="gw.example.com", timeout=5,
+                                  no_hosts="no MX host")
+    assert reached.client is None and reached.target == refused
+    assert isinstance(reached.error, SmtpConnectionError)
+    nowhere = await connect_first([], local_name="gw.example.com", timeout=5, no_hosts="no MX host")
+    assert (nowhere.client, nowhere.target, str(nowhere.error)) == (None, None, "no MX host (connect)")
