@@ -49,6 +49,10 @@ log = logging.getLogger(__name__)
 
 
 class MailEngine:
+    """Owns the parts and wires them.  No part holds the engine: each is handed the few
+    things it uses (a config getter, :class:`MailRecords`, an id allocator, counters, ...),
+    so the parts import nothing of this module and can be built alone in tests."""
+
     def __init__(self, store: Store, data_dir: Path, config: Callable[[], Config], *,
                  version: str, serial: str) -> None:
         self.store = store

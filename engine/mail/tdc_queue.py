@@ -400,7 +400,7 @@ class TdcQueue:
             return False
         link.local_ip = link.client.local[0]
         self.records.log(lines.tdc_new_dcid(link.dcid, link.local_ip, link.target.address,
-                                      link.target.port))
+                                            link.target.port))
         try:
             await link.client.ehlo()
             protocol, cipher = await link.client.starttls(
