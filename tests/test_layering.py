@@ -6,8 +6,7 @@ only the type checker sees is still a circle to the reader).
 
 - ``engine/`` imports neither ``commands`` nor ``segcli``, nor prompt_toolkit, Conch or rich;
 - ``commands/`` imports no prompt_toolkit, Conch or ``segcli``;
-- no two modules of the project import each other, directly or through others, except
-  the circles listed in :data:`KNOWN_CYCLES`.
+- no two modules of the project import each other, directly or through others.
 """
 
 from __future__ import annotations
@@ -29,20 +28,6 @@ PACKAGES = ("engine", "commands", "segcli")
 FORBIDDEN: dict[str, tuple[str, ...]] = {
     "engine": ("commands", "segcli", "prompt_toolkit", "twisted.conch", "rich"),
     "commands": ("prompt_toolkit", "twisted.conch", "segcli"),
-}
-
-#: Import circles still tolerated, each given by the imports that close it (importer,
-#: imported); the graph without them must have no circle at all.  Delete an entry once
-#: its circle is gone: test_known_cycles_are_still_there says when.
-KNOWN_CYCLES: dict[str, frozenset[tuple[str, str]]] = {
-    # MailEngine hands itself to its queues and listener, which name it back under
-    # TYPE_CHECKING.  Being removed on branch h-mail.
-    "engine/mail: MailEngine <-> delivery, tdc_queue, bounces, listener": frozenset({
-        ("engine.mail.delivery", "engine.mail.mail_engine"),
-        ("engine.mail.tdc_queue", "engine.mail.mail_engine"),
-        ("engine.mail.bounces", "engine.mail.mail_engine"),
-        ("engine.mail.listener", "engine.mail.mail_engine"),
-    }),
 }
 
 #: module -> {module it imports: line of its first import there}
@@ -187,14 +172,6 @@ def _file(module: str) -> str:
     return str(path.relative_to(ROOT)) if path is not None else module.replace(".", "/") + ".py"
 
 
-def without(graph: Graph, edges: Iterable[tuple[str, str]]) -> dict[str, dict[str, int]]:
-    """*graph* less the imports *edges* (importer, imported)."""
-    dropped = set(edges)
-    return {module: {imported: line for imported, line in imports.items()
-                     if (module, imported) not in dropped}
-            for module, imports in graph.items()}
-
-
 def cycle_report(graph: Graph) -> list[str]:
     """One entry per group of modules in a circle: its shortest circle, step by step."""
     return [f"{len(group)} modules in a circle ({', '.join(group)}), e.g. "
@@ -216,24 +193,19 @@ def test_a_layer_imports_neither_the_layers_above_nor_the_terminal_libraries(lay
     assert violations == []
 
 
-def test_the_project_has_no_import_cycles_but_the_known_ones():
-    allowed = frozenset().union(*KNOWN_CYCLES.values())
-    report = cycle_report(without(import_graph(), allowed))
+def test_the_mail_queues_are_handed_what_they_use_not_the_mail_engine():
+    """STYLE.md example 3: the engine wires its queues, listener and bounces; none of them
+    names it back, not even for type checking.  Only the appliance and the terminals may."""
+    importers = sorted(f"{_file(module)}:{line}" for module in project_modules()
+                       for line, name in module_imports(module)
+                       if name.startswith("engine.mail.mail_engine")
+                       and module.startswith("engine.") and module != "engine.appliance")
+    assert importers == []
+
+
+def test_the_project_has_no_import_cycles():
+    report = cycle_report(import_graph())
     assert not report, "import circles:\n" + "\n".join(report)
-
-
-def test_known_cycles_are_still_there():
-    """An entry of KNOWN_CYCLES whose imports no longer close a circle is to be deleted,
-    so that the allowance does not outlive the circle."""
-    graph = import_graph()
-    in_circles = {module: tuple(group) for group in strongly_connected(graph) for module in group}
-    stale = [f"{name}: {importer} -> {imported}"
-             for name, edges in KNOWN_CYCLES.items()
-             for importer, imported in sorted(edges)
-             if imported not in graph.get(importer, {})
-             or in_circles.get(importer) is None
-             or in_circles.get(importer) != in_circles.get(imported)]
-    assert not stale, "no longer a circle, delete from KNOWN_CYCLES:\n" + "\n".join(stale)
 
 
 # -- the checker checked -------------------------------------------------------------------
@@ -282,4 +254,5 @@ def test_a_new_cycle_is_reported_with_the_imports_that_make_it():
     assert "a.one -> a.two -> a.three -> a.one" in first
     assert "a/two.py:5 imports a.three" in first
     assert "b.x -> b.y -> b.x" in second
-    assert cycle_report(without(graph, {("a.three", "a.one"), ("b.y", "b.x")})) == []
+    acyclic = {**graph, "a.three": {"a.four": 9}, "b.y": {}}
+    assert cycle_report(acyclic) == []

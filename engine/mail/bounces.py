@@ -15,58 +15,73 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from engine.mail.bounce_message import SUBJECT, Failure, bounce_message
+from engine.mail.clock import LOOP_CLOCK, Clock
 from engine.mail.delivery import Shipment
 from engine.observe import log_lines as lines
 from engine.store import queue_store
 from engine.store.queue_store import NewDelivery, NewMessage
 
 if TYPE_CHECKING:
-    from engine.mail.mail_engine import MailEngine
+    from engine.config.model import Config
+    from engine.mail.records import MailRecords
+    from engine.observe.counters import Counters
+    from engine.store.group_commit import GroupCommitWriter
 
 log = logging.getLogger(__name__)
 
 
 class Bounces:
-    def __init__(self, engine: MailEngine) -> None:
-        self.engine = engine
+    """Makes, stores and queues bounce messages.  It is handed what it uses: the running
+    configuration (a getter), the records it writes, MIDs, the counters, the store's writer
+    and the ordinary delivery queue's ``enqueue``; *clock* dates the bounce message."""
+
+    def __init__(self, *, config: Callable[[], Config], records: MailRecords,
+                 next_id: Callable[[str], int], counters: Counters, writer: GroupCommitWriter,
+                 enqueue: Callable[[Shipment], None], clock: Clock = LOOP_CLOCK) -> None:
+        self._config = config
+        self.records = records
+        self._next_id = next_id
+        self._counters = counters
+        self._writer = writer
+        self._enqueue = enqueue
+        self._clock = clock
 
     def send(self, original_mid: int, sender: str, failures: Sequence[tuple[int, Failure]],
              original: bytes, received_at: float) -> None:
         """Tell *sender* that these recipients (``(rid, failure)``) of *original_mid* failed."""
         if not failures:
             return
-        engine = self.engine
         if not sender:
             for rid, f in failures:
-                engine.log(lines.double_bounce(original_mid, rid, f.status, f.reason, f.code,
-                                               f.text))
+                self.records.log(lines.double_bounce(original_mid, rid, f.status, f.reason,
+                                                     f.code, f.text))
             return
-        mid = engine.ids.next("mid")
-        now = time.time()
+        config = self._config()
+        mid = self._next_id("mid")
+        now = self._clock.time()
         body = bounce_message(
-            gateway=engine.config.hostname, sender=sender, failures=[f for _, f in failures],
+            gateway=config.hostname, sender=sender, failures=[f for _, f in failures],
             original=original, mid=mid, original_mid=original_mid,
             received=datetime.fromtimestamp(received_at, UTC), when=datetime.fromtimestamp(now, UTC))
         domain = sender.rpartition("@")[2].lower()
-        expires = now + engine.config.delivery.max_queue_time
+        expires = now + config.delivery.max_queue_time
         message = NewMessage(mid=mid, icid=0, sender="", recipients=(sender,), body=body,
-                             received_at=now, message_id=f"<bounce.{mid}@{engine.config.hostname}>",
+                             received_at=now, message_id=f"<bounce.{mid}@{config.hostname}>",
                              subject=SUBJECT, direction="outgoing", kind="bounce",
                              origin_mid=original_mid, state="queued")
         for line in (lines.bounce_generated(mid, original_mid), lines.start_mid(mid, 0),
                      lines.mail_from(mid, 0, ""), lines.rcpt_to(mid, 0, 0, sender),
                      lines.subject(mid, SUBJECT), lines.ready(mid, len(body), ""),
                      lines.queued(mid)):
-            engine.log_and_track(mid, line)
-        engine.counters.system.generated_bounces += 1
+            self.records.log_and_track(mid, line)
+        self._counters.system.generated_bounces += 1
         shipment = Shipment(mid, "", domain, [(0, sender)], body, now, expires)
-        stored = engine.writer.submit(queue_store.insert_queued(
+        stored = self._writer.submit(queue_store.insert_queued(
             message, [NewDelivery(mid, 0, sender, domain, now, expires)]))
         stored.add_done_callback(lambda done: self._stored(done, shipment))
 
@@ -76,4 +91,4 @@ class Bounces:
                       done.exception() if not done.cancelled() else "cancelled")
             return
         shipment.row_ids = done.result()
-        self.engine.delivery.enqueue(shipment)
+        self._enqueue(shipment)

@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections import Counter, defaultdict, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 from engine.config.model import TlsMode
 from engine.mail.bounce_message import Failure
+from engine.mail.clock import LOOP_CLOCK, Clock, Timer, wait_at_most
+from engine.mail.link_tasks import LinkTasks
 from engine.observe import log_lines as lines
 from engine.observe.counters import BounceCause
 from engine.observe.timestamps import asctime
@@ -31,13 +32,31 @@ from engine.smtp.client import (
     SmtpTimeoutError,
     SmtpTlsError,
 )
-from engine.smtp.outbound import Route, Target, reason_for, route_for, status_for
-from engine.smtp.resolver import DnsError, DnsHardError
+from engine.smtp.outbound import (
+    NotReached,
+    Target,
+    Verdict,
+    connect_first,
+    connection_fault,
+    reason_for,
+    reply_verdict,
+    route_for,
+    status_for,
+    verdict,
+)
+from engine.smtp.resolver import DnsError
 from engine.smtp.tls import client_context, unverified_client_context
 
 if TYPE_CHECKING:
-    from engine.mail.mail_engine import MailEngine
+    from engine.config.model import Config
+    from engine.mail.records import MailRecords
     from engine.mail.work_queue import Accepted, Part
+    from engine.observe.counters import Counters
+    from engine.smtp.resolver import DnsResolver
+
+#: Where bounces go: ``(original MID, sender, [(rid, failure)], original body, received at)``
+#: (:meth:`engine.mail.bounces.Bounces.send`; bounces import this module, not the reverse).
+SendBounce: TypeAlias = Callable[[int, str, Sequence[tuple[int, Failure]], bytes, float], None]
 
 CONNECT_TIMEOUT = 60.0
 #: The longest a connection waits for mail that is on its way to its destination's queue.
@@ -108,19 +127,32 @@ class _Destination:
 
 
 class DeliveryQueues:
-    def __init__(self, engine: MailEngine) -> None:
-        self.engine = engine
+    """Every ordinary destination's queue and connections.  They are handed what they use,
+    no more: the running configuration (a getter: a commit applies at once), the records
+    they write, DCIDs, the resolver, the counters and where bounces go.  Retries, expiry
+    and idle connections run on *clock*."""
+
+    def __init__(self, *, config: Callable[[], Config], records: MailRecords,
+                 next_id: Callable[[str], int], resolver: DnsResolver, counters: Counters,
+                 bounce: SendBounce, clock: Clock = LOOP_CLOCK) -> None:
+        self._config = config
+        self.records = records
+        self._next_id = next_id
+        self._resolver = resolver
+        self._counters = counters
+        self._send_bounce = bounce
+        self._clock = clock
         self._destinations: dict[str, _Destination] = defaultdict(_Destination)
         self._open_shipments: Counter[int] = Counter()  # per MID, to log "Message finished"
-        self._tasks: set[asyncio.Task] = set()
-        self._waiting: dict[Shipment, asyncio.TimerHandle] = {}  # shipments waiting to retry
+        self._links = LinkTasks()
+        self._waiting: dict[Shipment, Timer] = {}  # shipments waiting to retry
         self._stopping = False
         self.suspended = False
 
     def enqueue(self, shipment: Shipment) -> None:
         if not shipment.expires_at:
-            shipment.expires_at = shipment.received_at + self.engine.config.delivery.max_queue_time
-        self.engine.counters.host(shipment.destination).queued(len(shipment.recipients))
+            shipment.expires_at = shipment.received_at + self._config().delivery.max_queue_time
+        self._counters.host(shipment.destination).queued(len(shipment.recipients))
         self._open_shipments[shipment.mid] += 1
         self._ready(shipment)
 
@@ -150,11 +182,7 @@ class DeliveryQueues:
         self._stopping = True
         for timer in self._waiting.values():
             timer.cancel()
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._links.cancel_all()
 
     # -- connections ------------------------------------------------------------------
     # -- what operators do (suspenddel, delivernow, deleterecipients, bouncerecipients) ----
@@ -196,11 +224,11 @@ class DeliveryQueues:
 
     def removed(self, shipment: Shipment, state: str, user: str) -> None:
         """Complete a taken shipment as deleted (``deleterecipients``) or bounced."""
-        engine, counters = self.engine, self.engine.counters.host(shipment.destination)
+        records, counters = self.records, self._counters.host(shipment.destination)
         if state == "deleted":
             counters.removed(len(shipment.recipients), attempted=shipment.attempted)
-            engine.log_and_track(shipment.mid, lines.deleted(shipment.mid, shipment.rids, user))
-            engine.finish_deliveries(shipment.row_ids, "deleted", f"deleted by {user}")
+            records.log_and_track(shipment.mid, lines.deleted(shipment.mid, shipment.rids, user))
+            records.finish_deliveries(shipment.row_ids, "deleted", f"deleted by {user}")
             self._shipment_done(shipment)
             return
         self._bounce(shipment.destination, 0, shipment, set(shipment.rids), "5.0.0", "000",
@@ -210,28 +238,27 @@ class DeliveryQueues:
         if self._stopping or self.suspended:
             return
         destination = self._destinations[name]
-        config = self.engine.config
+        config = self._config()
         limit = min(config.destination(name).max_concurrency, config.delivery.max_concurrency)
         while destination.ready and destination.links < min(limit, len(destination.ready)):
             destination.links += 1
-            task = asyncio.ensure_future(self._link(name))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._links.start(self._link(name))
 
     async def _link(self, name: str) -> None:
         destination = self._destinations[name]
-        counters = self.engine.counters.host(name)
+        counters = self._counters.host(name)
         client: SmtpClient | None = None
         try:
-            client, target, dcid = await self._connect(name)
-            if client is None:
+            link = await self._connect(name)
+            if link is None:
                 return
+            client, target, dcid = link
             counters.connections_out += 1
             try:
                 await self._carry(name, client, target, dcid)
             finally:
                 counters.connections_out -= 1
-                self.engine.log(lines.dcid_close(dcid))
+                self.records.log(lines.dcid_close(dcid))
         finally:
             destination.links -= 1
             if client is not None:
@@ -239,62 +266,53 @@ class DeliveryQueues:
             if destination.ready:
                 self._open_links(name)
 
-    async def _connect(self, name: str) -> tuple[SmtpClient | None, Target | None, int]:
-        engine = self.engine
+    async def _connect(self, name: str) -> tuple[SmtpClient, Target, int] | None:
+        """DNS, TCP, greeting, EHLO and STARTTLS as the destination asks: the connection
+        with its host and DCID, or None when it could not be had (reported here)."""
         try:
-            route = await route_for(name, engine.config, engine.resolver)
+            route = await route_for(name, self._config(), self._resolver)
         except DnsError as error:
             self._dns_failure(name, error)
-            return None, None, 0
+            return None
         if route.discard:
             self._discard(name)
-            return None, None, 0
-        dcid = engine.ids.next("dcid")
-        client, target, error = await self._first_reachable(route)
-        if client is None:
-            self._connection_failure(name, dcid, target, error)
-            return None, None, dcid
-        engine.log(lines.new_dcid(dcid, client.local[0], target.address, target.port))
+            return None
+        dcid = self._next_id("dcid")
+        reached = await connect_first(route.targets, local_name=self._config().hostname,
+                                      timeout=CONNECT_TIMEOUT,
+                                      no_hosts="no hosts for this destination")
+        if isinstance(reached, NotReached):
+            self._connection_failure(name, dcid, reached.target, reached.error)
+            return None
+        client, target = reached.client, reached.target
+        self.records.log(lines.new_dcid(dcid, client.local[0], target.address, target.port))
         try:
             await client.ehlo()
             await self._tls(name, client, target, dcid)
         except (SmtpReplyError, SmtpTlsError, SmtpConnectionError, SmtpTimeoutError) as failure:
             client.abort()
             self._connection_failure(name, dcid, target, failure)
-            return None, None, dcid
+            return None
         return client, target, dcid
-
-    async def _first_reachable(self, route: Route):
-        error: Exception = SmtpConnectionError("no hosts for this destination", "connect")
-        target = route.targets[0] if route.targets else None
-        for target in route.targets:
-            try:
-                client = await SmtpClient.connect(target.address, target.port,
-                                                  local_name=self.engine.config.hostname,
-                                                  timeout=CONNECT_TIMEOUT)
-                return client, target, None
-            except (SmtpConnectionError, SmtpTimeoutError, SmtpReplyError) as failure:
-                error = failure
-        return None, target, error
 
     async def _tls(self, name: str, client: SmtpClient, target: Target, dcid: int) -> None:
         """STARTTLS as the destination's controls ask (``destconfig`` TLS setting)."""
-        mode = self.engine.config.destination(name).tls
+        mode = self._config().destination(name).tls
         if mode is TlsMode.NO:
             return
         if not client.has_extension("STARTTLS") and mode in (TlsMode.PREFERRED,
                                                               TlsMode.PREFERRED_VERIFY):
             return
         verify = mode in (TlsMode.PREFERRED_VERIFY, TlsMode.REQUIRED_VERIFY)
-        cas = [c.encode() for c in self.engine.config.trusted_cas]
+        cas = [c.encode() for c in self._config().trusted_cas]
         context = client_context(cas, system_store=True) if verify else unverified_client_context()
         protocol, cipher = await client.starttls(context, target.hostname)
-        self.engine.log(lines.dcid_tls(dcid, protocol, cipher))
+        self.records.log(lines.dcid_tls(dcid, protocol, cipher))
         await client.ehlo()
 
     async def _carry(self, name: str, client: SmtpClient, target: Target, dcid: int) -> None:
         destination = self._destinations[name]
-        per_connection = self.engine.config.destination(name).max_messages_per_connection
+        per_connection = self._config().destination(name).max_messages_per_connection
         for _ in range(per_connection):
             if not destination.ready and destination.coming > 0 and not self.suspended:
                 await self._more(destination)
@@ -312,15 +330,13 @@ class DeliveryQueues:
         opening another one; close once nothing more is coming (or after ``IDLE_HOLD``)."""
         waiter = asyncio.get_running_loop().create_future()
         destination.idle.append(waiter)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(waiter, IDLE_HOLD)
+        await wait_at_most(self._clock, waiter, IDLE_HOLD)
 
     async def _send(self, name: str, client: SmtpClient, target: Target, dcid: int,
                     shipment: Shipment) -> bool:
         """One shipment; False when the connection cannot carry more."""
-        engine = self.engine
         self._attempted(name, shipment)
-        engine.log(lines.delivery_start(dcid, shipment.mid, shipment.rids))
+        self.records.log(lines.delivery_start(dcid, shipment.mid, shipment.rids))
         try:
             result = await client.send(shipment.sender, [a for _, a in shipment.recipients],
                                        shipment.body)
@@ -343,37 +359,38 @@ class DeliveryQueues:
         then fails (connection, DNS or the transaction)."""
         if not shipment.attempted:
             shipment.attempted = True
-            self.engine.counters.host(name).first_attempt(len(shipment.recipients))
+            self._counters.host(name).first_attempt(len(shipment.recipients))
 
     # -- outcomes -----------------------------------------------------------------------
     def _delivered(self, name: str, dcid: int, shipment: Shipment, rids: list[int],
                    response: str) -> None:
-        engine = self.engine
-        engine.log_and_track(shipment.mid, lines.message_done(dcid, shipment.mid, rids))
-        engine.log(lines.response(shipment.mid, rids, response))
-        engine.counters.host(name).delivered_ok(len(rids), attempted=shipment.attempted)
-        engine.finish_deliveries(shipment.row_ids_of(set(rids)), "delivered")
+        records = self.records
+        records.log_and_track(shipment.mid, lines.message_done(dcid, shipment.mid, rids))
+        records.log(lines.response(shipment.mid, rids, response))
+        self._counters.host(name).delivered_ok(len(rids), attempted=shipment.attempted)
+        records.finish_deliveries(shipment.row_ids_of(set(rids)), "delivered")
         self._shipment_done(shipment)
 
     def _shipment_done(self, shipment: Shipment) -> None:
         self._open_shipments[shipment.mid] -= 1
         if self._open_shipments[shipment.mid] <= 0:
             del self._open_shipments[shipment.mid]
-            self.engine.log(lines.message_finished(shipment.mid))
+            self.records.log(lines.message_finished(shipment.mid))
 
     def _refused(self, name: str, dcid: int, shipment: Shipment, code: int, enhanced: str | None,
                  text: str, rids: set[int]) -> None:
         """A reply refused the whole message: bounce on 5xx, retry on 4xx."""
         status = status_for(code, enhanced)
-        if code >= 500:
+        if reply_verdict(code) is Verdict.HARD:
             self._bounce(name, dcid, shipment, rids, status, str(code), text, BounceCause.SMTP_5XX)
         else:
             self._delay(name, dcid, shipment, status, str(code), text)
 
     def _refused_some(self, name: str, dcid: int, shipment: Shipment, refused: dict) -> None:
         """Some recipients refused at RCPT while others were taken: split them off."""
-        hard = {rid for rid, a in shipment.recipients if a in refused and refused[a].code >= 500}
-        soft = {rid for rid, a in shipment.recipients if a in refused and refused[a].code < 500}
+        verdicts = {a: reply_verdict(r.code) for a, r in refused.items()}
+        hard = {rid for rid, a in shipment.recipients if verdicts.get(a) is Verdict.HARD}
+        soft = {rid for rid, a in shipment.recipients if verdicts.get(a) is Verdict.RETRY}
         for rid, address in list(shipment.recipients):
             if rid in hard:
                 r = refused[address]
@@ -398,7 +415,7 @@ class DeliveryQueues:
         failed = [(rid, address) for rid, address in shipment.recipients if rid in rids]
         for rid, address in failed:
             self._bounce_one(name, dcid, shipment, rid, address, status, code, text, cause)
-        self.engine.bounces.send(
+        self._send_bounce(
             shipment.mid, shipment.sender,
             [(rid, Failure(address, status, reason_for(status), code, text))
              for rid, address in failed],
@@ -409,66 +426,65 @@ class DeliveryQueues:
                     status: str, code: str, text: str, cause: BounceCause) -> None:
         line = lines.bounced(dcid, shipment.mid, shipment.sender, address, rid, status,
                              reason_for(status), code, text)
-        self.engine.log_and_track(shipment.mid, line)
-        self.engine.counters.host(name).hard_bounce(cause, attempted=shipment.attempted)
-        self.engine.finish_deliveries(shipment.row_ids_of({rid}), "bounced", f"{code} {text}")
+        self.records.log_and_track(shipment.mid, line)
+        self._counters.host(name).hard_bounce(cause, attempted=shipment.attempted)
+        self.records.finish_deliveries(shipment.row_ids_of({rid}), "bounced", f"{code} {text}")
 
     def _delay(self, name: str, dcid: int, shipment: Shipment, status: str, code: str,
                text: str) -> None:
-        engine = self.engine
+        records = self.records
         for rid, address in shipment.recipients:
-            engine.log_and_track(shipment.mid, lines.delayed(
+            records.log_and_track(shipment.mid, lines.delayed(
                 dcid, shipment.mid, shipment.sender, address, rid, status, reason_for(status),
                 code, text))
-        engine.counters.host(name).soft_bounce(f"{code} {text}")
+        self._counters.host(name).soft_bounce(f"{code} {text}")
         self._retry_later(shipment, f"{code} {text}")
 
     def _retry_later(self, shipment: Shipment, error: str) -> None:
-        delivery = self.engine.config.delivery
+        delivery = self._config().delivery
         shipment.attempts += 1
         delay = min(delivery.initial_retry * 2 ** (shipment.attempts - 1), delivery.max_retry)
-        when = min(time.time() + delay, shipment.expires_at)
-        self.engine.log(lines.pending_till(shipment.mid, shipment.rids,
-                                           asctime(datetime.fromtimestamp(when, UTC))))
-        self.engine.store_retry(shipment.row_ids, shipment.attempts, when, error)
-        loop = asyncio.get_running_loop()
-        self._waiting[shipment] = loop.call_later(max(0.0, when - time.time()), self._retry_due,
-                                                  shipment)
+        clock = self._clock
+        when = min(clock.time() + delay, shipment.expires_at)
+        self.records.log(lines.pending_till(shipment.mid, shipment.rids,
+                                            asctime(datetime.fromtimestamp(when, UTC))))
+        self.records.store_retry(shipment.row_ids, shipment.attempts, when, error)
+        self._waiting[shipment] = clock.call_later(max(0.0, when - clock.time()), self._retry_due,
+                                                   shipment)
 
     def _retry_due(self, shipment: Shipment) -> None:
         self._waiting.pop(shipment, None)
-        if time.time() >= shipment.expires_at:
+        if self._clock.time() >= shipment.expires_at:
             rids = set(shipment.rids)
             self._bounce(shipment.destination, 0, shipment, rids, "5.4.7", "000", "timeout",
                          BounceCause.EXPIRED)
             return
         self._ready(shipment)
 
-    def _connection_failure(self, name: str, dcid: int, target: Target | None, error,
+    def _connection_failure(self, name: str, dcid: int, target: Target | None, error: Exception,
                             shipments: list[Shipment] | None = None) -> None:
         """The host could not be reached: what was waiting for it tries again later."""
-        engine = self.engine
-        timed_out = isinstance(error, SmtpTimeoutError)
-        engine.log(lines.connection_error(
-            dcid, name, target.address if target else "0.0.0.0", target.port if target else 0,
-            "timeout" if timed_out else str(error), "0.0.0.0",
-            "connection timed out" if timed_out else "network error"))
+        fault = connection_fault(target, error)
+        self.records.log(lines.connection_error(dcid, name, fault.ip, fault.port, fault.details,
+                                                "0.0.0.0", fault.reason))
         waiting = shipments if shipments is not None else self._take_all(name)
         for shipment in waiting:
             self._attempted(name, shipment)
-            engine.counters.host(name).soft_bounce(str(error))
+            self._counters.host(name).soft_bounce(str(error))
             self._retry_later(shipment, str(error))
 
     def _dns_failure(self, name: str, error: DnsError) -> None:
-        self.engine.log(error.log_text)
+        hard = verdict(error) is Verdict.HARD
+        self.records.log(lines.dns_failure(error.domain, error.rdtype, error.reason, permanent=hard))
+        text = lines.dns_failure_text(error.domain, error.rdtype, error.reason, permanent=hard)
         for shipment in self._take_all(name):
-            if isinstance(error, DnsHardError):
-                self._bounce(name, 0, shipment, set(shipment.rids), "5.1.2", "000", error.detail,
+            if hard:
+                self._bounce(name, 0, shipment, set(shipment.rids), "5.1.2", "000", text,
                              BounceCause.DNS)
             else:
                 self._attempted(name, shipment)
-                self.engine.counters.host(name).soft_bounce(error.detail)
-                self._retry_later(shipment, error.detail)
+                self._counters.host(name).soft_bounce(text)
+                self._retry_later(shipment, text)
 
     def _discard(self, name: str) -> None:
         """``smtproutes`` to /dev/null: the mail is delivered to nowhere."""

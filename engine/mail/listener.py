@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import compat32
-from typing import TYPE_CHECKING
 
-from engine.config.model import Direction
+from engine.config.model import Config, Direction
 from engine.observe import log_lines as lines
+from engine.observe.counters import Counters
 from engine.observe.timestamps import now
 from engine.smtp.server import BaseSmtpHandler, Envelope, Reply
 from engine.store.queue_store import NewMessage
-
-if TYPE_CHECKING:
-    from engine.mail.mail_engine import MailEngine
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +31,22 @@ NOT_STORED = Reply(451, "4.3.0 The message could not be stored; try again later.
 _HEADERS = BytesHeaderParser(policy=compat32)
 
 
+@dataclass(frozen=True)
+class Intake:
+    """What an inbound connection uses of the gateway, and nothing more: the running
+    configuration (a getter: a commit applies to the next command), the mail log, ICIDs
+    and MIDs, the counters, and ``accept`` (store a message durably, then process it)."""
+
+    config: Callable[[], Config]
+    log: Callable[[str], None]
+    next_id: Callable[[str], int]
+    counters: Counters
+    accept: Callable[[NewMessage], Awaitable[None]]
+
+
 class GatewaySmtpHandler(BaseSmtpHandler):
-    def __init__(self, engine: MailEngine) -> None:
-        self.engine = engine
+    def __init__(self, intake: Intake) -> None:
+        self.intake = intake
         self.icid = 0
         self.peer = ("", 0)
         self.mid: int | None = None
@@ -42,47 +55,48 @@ class GatewaySmtpHandler(BaseSmtpHandler):
         self.relay_entry: str | None = None
 
     def connected(self, peer: tuple[str, int], local: tuple[str, int]) -> Reply:
-        engine = self.engine
-        self.icid = engine.ids.next("icid")
+        intake = self.intake
+        self.icid = intake.next_id("icid")
         self.peer = peer
-        engine.counters.system.connections_in += 1
-        listener = engine.config.listener
-        engine.log(lines.new_icid(self.icid, listener.name, local[0], peer[0], "(unknown)"))
+        intake.counters.system.connections_in += 1
+        config = intake.config()
+        listener = config.listener
+        intake.log(lines.new_icid(self.icid, listener.name, local[0], peer[0], "(unknown)"))
         self.relay_entry = listener.relay_entry(peer[0])
         if self.relay_entry is None:
-            engine.log(lines.icid_accept(self.icid))
+            intake.log(lines.icid_accept(self.icid))
         else:
-            engine.log(lines.icid_relay(self.icid, self.relay_entry))
-        return Reply(220, f"{engine.config.hostname} ESMTP")
+            intake.log(lines.icid_relay(self.icid, self.relay_entry))
+        return Reply(220, f"{config.hostname} ESMTP")
 
     def tls_started(self, protocol: str, cipher: str) -> None:
-        self.engine.log(lines.icid_tls(self.icid, protocol, cipher))
+        self.intake.log(lines.icid_tls(self.icid, protocol, cipher))
 
     def extensions(self, in_tls: bool) -> list[str]:
         offered = super().extensions(in_tls)
-        if not self.engine.config.listener.offer_tls:
+        if not self.intake.config().listener.offer_tls:
             offered = [e for e in offered if e != "STARTTLS"]
         return offered
 
     def mail_from(self, sender: str, params: dict[str, str]) -> None:
-        self.mid = self.engine.ids.next("mid")
+        self.mid = self.intake.next_id("mid")
         self.rid = 0
-        self.engine.log(lines.start_mid(self.mid, self.icid))
-        self.engine.log(lines.mail_from(self.mid, self.icid, sender))
+        self.intake.log(lines.start_mid(self.mid, self.icid))
+        self.intake.log(lines.mail_from(self.mid, self.icid, sender))
 
     def rcpt_to(self, recipient: str, params: dict[str, str]) -> Reply | None:
         assert self.mid is not None
-        engine = self.engine
-        if self.relay_entry is None and not engine.config.listener.accepts(recipient):
-            engine.counters.system.rejected_recipients += 1
-            engine.log(lines.rcpt_rejected(self.mid, self.icid, recipient))
+        intake = self.intake
+        if self.relay_entry is None and not intake.config().listener.accepts(recipient):
+            intake.counters.system.rejected_recipients += 1
+            intake.log(lines.rcpt_rejected(self.mid, self.icid, recipient))
             return RAT_REJECT
-        engine.log(lines.rcpt_to(self.mid, self.icid, self.rid, recipient))
+        intake.log(lines.rcpt_to(self.mid, self.icid, self.rid, recipient))
         self.rid += 1
         return None
 
     async def message(self, envelope: Envelope, data: bytes) -> Reply:
-        engine, mid = self.engine, self.mid
+        intake, mid = self.intake, self.mid
         assert mid is not None
         body = self._received_header(envelope) + data
         headers = _HEADERS.parsebytes(_header_block(data), headersonly=True)
@@ -92,10 +106,10 @@ class GatewaySmtpHandler(BaseSmtpHandler):
             subject=_header(headers, "Subject"), direction=self.direction.value,
         )
         try:
-            await engine.accept(message)
+            await intake.accept(message)
         except Exception as exc:  # the store failed: the client must try again
             log.exception("could not store MID %s", mid)
-            engine.log(lines.receiving_aborted(mid, f"storage error: {exc}"))
+            intake.log(lines.receiving_aborted(mid, f"storage error: {exc}"))
             return NOT_STORED
         finally:
             self.mid = None
@@ -111,15 +125,14 @@ class GatewaySmtpHandler(BaseSmtpHandler):
         protocol = "ESMTPS" if envelope.tls else "ESMTP"
         stamp = now().strftime("%a, %d %b %Y %H:%M:%S +0000")
         return (f"Received: from {envelope.helo} ([{envelope.peer[0]}])\r\n"
-                f" by {self.engine.config.hostname} with {protocol}; {stamp}\r\n").encode()
+                f" by {self.intake.config().hostname} with {protocol}; {stamp}\r\n").encode()
 
     def reset(self) -> None:
         self.mid = None
 
     def closed(self, reason: str) -> None:
-        engine = self.engine
-        engine.counters.system.connections_in -= 1
-        engine.log(lines.icid_close(self.icid))
+        self.intake.counters.system.connections_in -= 1
+        self.intake.log(lines.icid_close(self.icid))
 
 
 def _header_block(data: bytes) -> bytes:
@@ -129,7 +142,7 @@ def _header_block(data: bytes) -> bytes:
     return data if end < 0 else data[: end + 4]
 
 
-def _header(headers, name: str) -> str:
+def _header(headers: Message, name: str) -> str:
     value = headers.get(name)
     if value is None:
         return ""

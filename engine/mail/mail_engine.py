@@ -14,7 +14,7 @@ import dataclasses
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,15 +26,17 @@ from engine.mail.bounce_message import Failure
 from engine.mail.bounces import Bounces
 from engine.mail.delivery import DeliveryQueues, Shipment
 from engine.mail.journal import journal_copy
-from engine.mail.listener import GatewaySmtpHandler
+from engine.mail.listener import GatewaySmtpHandler, Intake
+from engine.mail.records import MailRecords
 from engine.mail.tdc_queue import QUEUE as TDC_QUEUE
-from engine.mail.tdc_queue import JournalCopy, TdcQueue
+from engine.mail.tdc_queue import JournalCopy, TdcQueue, hard_limit
 from engine.mail.work_pause import WorkGate, WorkPause
-from engine.mail.work_queue import Accepted, Outcome, process
+from engine.mail.work_queue import Accepted, Outcome, Part, process
 from engine.observe import log_lines as lines
 from engine.observe.counter_store import CounterStore
 from engine.observe.counters import BounceCause, Counters
 from engine.observe.mail_log import MailLog
+from engine.smtp import tcp_transport
 from engine.smtp.resolver import DnsResolver
 from engine.smtp.server import SmtpServerConfig, SmtpServerFactory, listen_smtp
 from engine.smtp.tls import ClientTls, client_context, ensure_server_certificate, server_context
@@ -48,6 +50,10 @@ log = logging.getLogger(__name__)
 
 
 class MailEngine:
+    """Owns the parts and wires them.  No part holds the engine: each is handed the few
+    things it uses (a config getter, :class:`MailRecords`, an id allocator, counters, ...),
+    so the parts import nothing of this module and can be built alone in tests."""
+
     def __init__(self, store: Store, data_dir: Path, config: Callable[[], Config], *,
                  version: str, serial: str) -> None:
         self.store = store
@@ -59,13 +65,18 @@ class MailEngine:
         self.counters = Counters()
         self.counter_store = CounterStore(self.counters, store.engine, self.writer)
         self.resolver = DnsResolver.from_settings(self.config.dns)
-        self.tdc = TdcQueue(self)
-        self.delivery = DeliveryQueues(self)
-        self.bounces = Bounces(self)
-        self._tracking: list[tuple[int, float, str]] = []
-        self._finished: list[tuple[list[int], str, str]] = []
+        self.records = MailRecords(self.mail_log, self.writer)
         self._tdc_tls: tuple[tuple[str, ...], ClientTls] | None = None
-        self._port = None
+        # Each part gets what it uses of the engine, and nothing else (no back-reference).
+        self.tdc = TdcQueue(config=config, records=self.records, next_id=self.ids.next,
+                            resolver=self.resolver, counters=self.counters, tls=self.tdc_tls)
+        self.delivery = DeliveryQueues(config=config, records=self.records, next_id=self.ids.next,
+                                       resolver=self.resolver, counters=self.counters,
+                                       bounce=lambda *failed: self.bounces.send(*failed))
+        self.bounces = Bounces(config=config, records=self.records, next_id=self.ids.next,
+                               counters=self.counters, writer=self.writer,
+                               enqueue=self.delivery.enqueue)
+        self._port: tcp_transport.Port | None = None
         self._factory: SmtpServerFactory | None = None
         self._work: set[asyncio.Task] = set()
         self._work_gate: WorkGate[Accepted] = WorkGate()
@@ -75,46 +86,13 @@ class MailEngine:
     def config(self) -> Config:
         return self._config()
 
-    # -- logging and tracking ------------------------------------------------------------
+    # -- the records (what tests and commands call on the engine) ------------------------------
     def log(self, text: str) -> None:
-        self.mail_log.info(text)
-
-    def track(self, mid: int, text: str) -> None:
-        """A message tracking event; written with the next batch, nobody waits for it."""
-        if not self._tracking:
-            asyncio.get_running_loop().call_soon(self._flush_tracking)
-        self._tracking.append((mid, time.time(), text))
-
-    def _flush_tracking(self) -> None:
-        events, self._tracking = self._tracking, []
-        if events:
-            self.writer.submit_nowait(queue_store.add_tracking(events))
-
-    def log_and_track(self, mid: int, text: str) -> None:
-        self.log(text)
-        self.track(mid, text)
-
-    # -- store helpers for the queues -------------------------------------------------------
-    def finish_deliveries(self, row_ids: list[int], state: str, error: str = "") -> None:
-        """Deliveries done; written with the next batch (one job per loop turn), nobody waits."""
-        if not self._finished:
-            asyncio.get_running_loop().call_soon(self._flush_finished)
-        self._finished.append((row_ids, state, error))
-
-    def _flush_finished(self) -> None:
-        finished, self._finished = self._finished, []
-        if finished:
-            self.writer.submit_nowait(queue_store.finish_many(finished))
+        self.records.log(text)
 
     async def settled(self) -> None:
-        """Wait until every outcome noted so far is durable in the store (what reads of the
-        store, like the oldest queued message, then see)."""
-        self._flush_finished()
-        self._flush_tracking()
-        await self.writer.submit(lambda _connection: None)
-
-    def store_retry(self, row_ids: list[int], attempts: int, next_attempt: float, error: str) -> None:
-        self.writer.submit_nowait(queue_store.reschedule(row_ids, attempts, next_attempt, error))
+        """Wait until every outcome noted so far is durable in the store."""
+        await self.records.settled()
 
     def tdc_tls(self) -> ClientTls:
         """The verifying TLS client for SETD: TLS 1.2+, the trusted CAs, the host name."""
@@ -134,9 +112,9 @@ class MailEngine:
             raise
         self.counters.received(len(message.recipients))
         if message.message_id:
-            self.log_and_track(message.mid, lines.message_id(message.mid, message.message_id))
-        self.log_and_track(message.mid, lines.subject(message.mid, message.subject))
-        self.log_and_track(message.mid, lines.ready(message.mid, len(message.body), message.sender))
+            self.records.log_and_track(message.mid, lines.message_id(message.mid, message.message_id))
+        self.records.log_and_track(message.mid, lines.subject(message.mid, message.subject))
+        self.records.log_and_track(message.mid, lines.ready(message.mid, len(message.body), message.sender))
         self._start_work(_accepted(message))
 
     def _start_work(self, message: Accepted) -> None:
@@ -153,7 +131,7 @@ class MailEngine:
         try:
             config = self.config
             outcome = process(message, config, lambda: self.ids.next("mid"),
-                              lambda text: self.log(text))
+                              self.records.log)
             await self._store_outcome(message, outcome, config)
         except Exception:
             log.exception("work queue failed for MID %s; it stays queued for a restart", message.mid)
@@ -178,7 +156,8 @@ class MailEngine:
                 deliveries.append(NewDelivery(part.mid, rid, address, _domain(address), now, expires))
             shipments += Shipment.for_part(part, message)
             if part.journal_to:
-                copy_message, delivery, copy = self._journal(message, part, config, now)
+                copy_message, delivery, copy = self._journal(message, part, part.journal_to,
+                                                             config, now)
                 new_messages.append(copy_message)
                 deliveries.append(delivery)
                 copies.append(copy)
@@ -188,25 +167,27 @@ class MailEngine:
             message.mid, first.policy.name, state, new_messages, deliveries))
         self._dispatch(deliveries, row_ids, shipments, copies)
 
-    def _journal(self, message: Accepted, part, config: Config, now: float):
+    def _journal(self, message: Accepted, part: Part, intake: str, config: Config,
+                 now: float) -> tuple[NewMessage, NewDelivery, JournalCopy]:
+        """The journal copy of *part* for *intake*: its message, its delivery on
+        ``the.tdc.queue`` and the queue's record of it (stored together with the part)."""
         mid = self.ids.next("mid")
-        self.log(lines.tdc_generated(mid, part.mid))
-        body = journal_copy(part.body, gateway=config.hostname, intake=part.journal_to, mid=mid,
+        self.records.log(lines.tdc_generated(mid, part.mid))
+        body = journal_copy(part.body, gateway=config.hostname, intake=intake, mid=mid,
                             original_mid=part.mid, original_message_id=message.message_id,
                             when=datetime.now(UTC))
-        timers = config.tdc.timers
-        deadline = now + timers.scaled(timers.queue_limit)
+        deadline = hard_limit(now, config.tdc.timers)
         copy_message = NewMessage(
-            mid=mid, icid=0, sender="", recipients=(part.journal_to,), body=body, received_at=now,
+            mid=mid, icid=0, sender="", recipients=(intake,), body=body, received_at=now,
             message_id=message.message_id, subject=message.subject, direction="incoming",
             kind="journal", origin_mid=part.mid, policy=part.policy.name, state="queued")
-        delivery = NewDelivery(mid, 0, part.journal_to, TDC_QUEUE, now, deadline)
-        copy = JournalCopy(mid=mid, original_mid=part.mid, row_id=0, intake=part.journal_to,
+        delivery = NewDelivery(mid, 0, intake, TDC_QUEUE, now, deadline)
+        copy = JournalCopy(mid=mid, original_mid=part.mid, row_id=0, intake=intake,
                            message_id=message.message_id, body=body, enqueued_at=now,
                            deadline=deadline)
         return copy_message, delivery, copy
 
-    def _not_delivered(self, message: Accepted, part) -> None:
+    def _not_delivered(self, message: Accepted, part: Part) -> None:
         """Dropped or bounced by a verdict: the recipients are completed here, a bounce
         counting as a filter hard bounce of each recipient's host."""
         if part.bounce_reason:
@@ -215,7 +196,7 @@ class MailEngine:
                 host = self.counters.host(_domain(address))
                 host.queued()
                 host.hard_bounce(BounceCause.FILTER, attempted=False)
-                self.log_and_track(part.mid, lines.bounced(
+                self.records.log_and_track(part.mid, lines.bounced(
                     0, part.mid, message.sender, address, rid, status, reason, "000", reason))
             self.bounces.send(part.mid, message.sender,
                               [(rid, Failure(address, status, reason, "000", reason))
@@ -223,7 +204,7 @@ class MailEngine:
                               part.body, message.received_at)
         else:
             self.counters.system.dropped_messages += 1
-        self.log(lines.message_finished(part.mid, "aborted"))
+        self.records.log(lines.message_finished(part.mid, "aborted"))
 
     def _dispatch(self, deliveries: list[NewDelivery], row_ids: list[int],
                   shipments: list[Shipment], copies: list[JournalCopy]) -> None:
@@ -306,7 +287,7 @@ class MailEngine:
         return True
 
     @staticmethod
-    async def _stop_listening(port) -> None:
+    async def _stop_listening(port: tcp_transport.Port) -> None:
         await defer.maybeDeferred(port.stopListening).asFuture(asyncio.get_running_loop())
 
     def resume_listener(self) -> bool:
@@ -327,15 +308,17 @@ class MailEngine:
         await self.recover()
         config = self.config
         certificate = ensure_server_certificate(self.data_dir / "tls", (config.hostname,))
+        intake = Intake(config=self._config, log=self.records.log, next_id=self.ids.next,
+                        counters=self.counters, accept=self.accept)
         factory = SmtpServerFactory(
-            lambda: GatewaySmtpHandler(self),
+            lambda: GatewaySmtpHandler(intake),
             SmtpServerConfig(hostname=config.hostname,
                              max_message_size=config.listener.max_message_size,
                              tls_context=server_context(certificate)),
         )
         self._factory = factory
-        self._port = listen_smtp(factory, endpoint.port, endpoint.host)
-        self._endpoint = Endpoint(endpoint.host, self._port.getHost().port)
+        port = self._port = listen_smtp(factory, endpoint.port, endpoint.host)
+        self._endpoint = Endpoint(endpoint.host, port.getHost().port)
         return self._endpoint.port
 
     async def recover(self) -> None:
@@ -373,8 +356,7 @@ class MailEngine:
             await asyncio.wait([task], timeout=5)
         await self.tdc.stop()
         await self.delivery.stop()
-        self._flush_tracking()
-        self._flush_finished()
+        self.records.flush()
         await self.counter_store.stop()
         self.writer.close()
         self.mail_log.close()
@@ -426,7 +408,7 @@ def _domain(address: str) -> str:
     return address.rpartition("@")[2].lower()
 
 
-def _domains(recipients) -> set[str]:
+def _domains(recipients: Iterable[str]) -> set[str]:
     return {_domain(address) for address in recipients}
 
 
@@ -446,7 +428,7 @@ def _accepted_from_row(row: dict) -> Accepted:
                     subject=row["subject"], direction=Direction(row["direction"]))
 
 
-def _split_part(message: Accepted, part) -> NewMessage:
+def _split_part(message: Accepted, part: Part) -> NewMessage:
     return NewMessage(
         mid=part.mid, icid=message.icid, sender=message.sender,
         recipients=tuple(address for _, address in part.recipients), body=part.body,

@@ -20,12 +20,14 @@ The connector's rules (SPEC.md §1 and the rulings of §4), in one place:
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from engine.config.model import TdcTimers
+from engine.mail.clock import LOOP_CLOCK, Clock, Timer, wait_at_most
+from engine.mail.link_tasks import LinkTasks
 from engine.observe import log_lines as lines
 from engine.observe.counters import BounceCause
 from engine.smtp.client import (
@@ -35,14 +37,37 @@ from engine.smtp.client import (
     SmtpTimeoutError,
     SmtpTlsError,
 )
-from engine.smtp.outbound import Route, Target, reason_for, route_for, status_for
-from engine.smtp.resolver import DnsError, DnsHardError
+from engine.smtp.outbound import (
+    TDC_RETRYABLE_5XX,
+    ConnectionFault,
+    NotReached,
+    Route,
+    Target,
+    Verdict,
+    connect_first,
+    connection_fault,
+    reason_for,
+    route_for,
+    status_for,
+    timeout_fault,
+    verdict,
+)
+from engine.smtp.resolver import DnsError
 
 if TYPE_CHECKING:
-    from engine.mail.mail_engine import MailEngine
+    from engine.config.model import Config, TdcTimers
+    from engine.mail.records import MailRecords
+    from engine.observe.counters import Counters
+    from engine.smtp.resolver import DnsResolver
+    from engine.smtp.tls import ClientTls
 
 QUEUE = lines.TDC_QUEUE
-RETRYABLE_5XX = (503, 552)
+
+
+def hard_limit(enqueued_at: float, timers: TdcTimers) -> float:
+    """When a copy enqueued at *enqueued_at* leaves the queue, whatever it is doing
+    (SPEC.md §4 ruling 3: enqueue + 120 s, scaled)."""
+    return enqueued_at + timers.scaled(timers.queue_limit)
 
 
 @dataclass(eq=False)
@@ -59,8 +84,8 @@ class JournalCopy:
     attempted: bool = False
     state: str = "queued"  # queued | waiting (for its retry) | sending | done
     link: _Link | None = None  # the connection carrying it, while one does
-    timer: asyncio.TimerHandle | None = None  # the hard limit
-    retry: asyncio.TimerHandle | None = None  # its one retry, while it waits for it
+    timer: Timer | None = None  # the hard limit
+    retry: Timer | None = None  # its one retry, while it waits for it
 
     @property
     def domain(self) -> str:
@@ -79,6 +104,10 @@ class _Link:
     local_ip: str = "0.0.0.0"
     idle: bool = False
 
+    def trying(self, target: Target) -> None:
+        """The host being tried now (what the hard limit names if it cuts the attempt)."""
+        self.target = target
+
 
 @dataclass
 class _Domain:
@@ -90,11 +119,23 @@ class _Domain:
 
 
 class TdcQueue:
-    def __init__(self, engine: MailEngine) -> None:
-        self.engine = engine
-        self.counters = engine.counters.host(QUEUE)
+    """The queue and its connections.  It is handed what it uses, no more: the running
+    configuration (a getter: a commit applies at once), the records it writes, DCIDs,
+    the resolver, the counters and the verifying TLS client for SETD.  Its timings (the
+    retry, the hard limit, idle connections) run on *clock*."""
+
+    def __init__(self, *, config: Callable[[], Config], records: MailRecords,
+                 next_id: Callable[[str], int], resolver: DnsResolver, counters: Counters,
+                 tls: Callable[[], ClientTls], clock: Clock = LOOP_CLOCK) -> None:
+        self._config = config
+        self.records = records
+        self._next_id = next_id
+        self._resolver = resolver
+        self._tls = tls
+        self._clock = clock
+        self.counters = counters.host(QUEUE)
         self._domains: dict[str, _Domain] = {}
-        self._tasks: set[asyncio.Task] = set()
+        self._links = LinkTasks()
         self._stopping = False
         self.suspended = False
         self._retrying: set[JournalCopy] = set()  # copies waiting for their one retry
@@ -104,12 +145,12 @@ class TdcQueue:
     def enqueue(self, copy: JournalCopy, *, log_enqueued: bool = True) -> None:
         """Queue a stored copy (at once after the work queue, or after a restart)."""
         if log_enqueued:
-            self.engine.log(lines.tdc_enqueued(copy.mid, copy.message_id, copy.intake))
+            self.records.log(lines.tdc_enqueued(copy.mid, copy.message_id, copy.intake))
         self.counters.queued()
         domain = self._domain(copy.domain)
         domain.outstanding += 1
-        loop = asyncio.get_running_loop()
-        copy.timer = loop.call_later(max(0.0, copy.deadline - time.time()), self._expire, copy)
+        clock = self._clock
+        copy.timer = clock.call_later(max(0.0, copy.deadline - clock.time()), self._expire, copy)
         self._make_ready(copy)
 
     @property
@@ -121,11 +162,7 @@ class TdcQueue:
 
     async def stop(self) -> None:
         self._stopping = True
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._links.cancel_all()
         for domain in self._domains.values():
             for copy in domain.ready:
                 if copy.timer:
@@ -169,8 +206,8 @@ class TdcQueue:
             attempted = copy.attempted
             self._done(copy, "deleted", f"deleted by {user}")
             self.counters.removed(attempted=attempted)
-            self.engine.log(lines.deleted(copy.mid, [0], user))
-            self.engine.log(lines.message_finished(copy.mid, "aborted"))
+            self.records.log(lines.deleted(copy.mid, [0], user))
+            self.records.log(lines.message_finished(copy.mid, "aborted"))
         else:
             self._fail(copy, f"Bounced by {user}", BounceCause.OTHER, f"bounced by {user}")
 
@@ -214,16 +251,16 @@ class TdcQueue:
         domain.outstanding -= 1
         if domain.outstanding == 0:
             domain.wakeup.set()  # idle connections close when nothing is left
-        self.engine.finish_deliveries([copy.row_id], state, error)
+        self.records.finish_deliveries([copy.row_id], state, error)
 
     # -- outcomes ----------------------------------------------------------------------
     def _delivered(self, copy: JournalCopy) -> None:
         attempted = copy.attempted
         self._done(copy, "delivered")
         self.counters.delivered_ok(attempted=attempted)
-        self.engine.log(lines.tdc_delivered(copy.mid))
-        self.engine.log(lines.message_finished(copy.mid))
-        self.engine.track(copy.original_mid, lines.tdc_tracking_delivered(copy.mid))
+        self.records.log(lines.tdc_delivered(copy.mid))
+        self.records.log(lines.message_finished(copy.mid))
+        self.records.track(copy.original_mid, lines.tdc_tracking_delivered(copy.mid))
 
     def _fail(self, copy: JournalCopy, why: str, cause: BounceCause, error: str,
               then: tuple[str, ...] = ()) -> None:
@@ -232,24 +269,24 @@ class TdcQueue:
         attempted = copy.attempted
         self._done(copy, "bounced", error)
         self.counters.hard_bounce(cause, attempted=attempted)
-        self.engine.log(lines.tdc_failed(copy.mid, why))
+        self.records.log(lines.tdc_failed(copy.mid, why))
         for line in then:
-            self.engine.log(line)
-        self.engine.log(lines.message_finished(copy.mid, "aborted"))
-        self.engine.track(copy.original_mid, lines.tdc_failed(copy.mid, why))
+            self.records.log(line)
+        self.records.log(lines.message_finished(copy.mid, "aborted"))
+        self.records.track(copy.original_mid, lines.tdc_failed(copy.mid, why))
 
     def _tls_error(self, copy: JournalCopy, details: str) -> None:
         attempted = copy.attempted
         self._done(copy, "bounced", details)
         self.counters.hard_bounce(BounceCause.OTHER, attempted=attempted)
-        self.engine.log(lines.tdc_tls_error(copy.mid))
-        self.engine.log(lines.message_finished(copy.mid, "aborted"))
-        self.engine.track(copy.original_mid, lines.tdc_tls_error(copy.mid))
+        self.records.log(lines.tdc_tls_error(copy.mid))
+        self.records.log(lines.message_finished(copy.mid, "aborted"))
+        self.records.track(copy.original_mid, lines.tdc_tls_error(copy.mid))
 
     def _hard_bounce(self, copy: JournalCopy, dcid: int, code: str, status: str, text: str,
                      cause: BounceCause) -> None:
         reason = reason_for(status)
-        self.engine.log(lines.tdc_hard_bounced(status, reason, code, text))
+        self.records.log(lines.tdc_hard_bounced(status, reason, code, text))
         self._fail(copy, "Hard Bounced", cause, f"{code} {text}",
                    then=(lines.tdc_bounced(dcid, copy.mid, status, reason, code, text),))
 
@@ -264,8 +301,8 @@ class TdcQueue:
         copy.state = "waiting"
         delay = self._timers.scaled(self._timers.retry_delay)
         self._retrying.add(copy)
-        copy.retry = asyncio.get_running_loop().call_later(delay, self._retry_due, copy)
-        self.engine.store_retry([copy.row_id], copy.failures, time.time() + delay, error)
+        copy.retry = self._clock.call_later(delay, self._retry_due, copy)
+        self.records.store_retry([copy.row_id], copy.failures, self._clock.time() + delay, error)
 
     def _retry_due(self, copy: JournalCopy) -> None:
         self._retrying.discard(copy)
@@ -278,17 +315,15 @@ class TdcQueue:
             return
         link = copy.link
         if link is not None:
-            ip, port = (link.target.address, link.target.port) if link.target else ("0.0.0.0", 0)
-            self.engine.log(lines.tdc_connection_error(
-                link.dcid, ip, port, "timeout", link.local_ip, "connection timed out"))
+            self._log_fault(link, timeout_fault(link.target))
             if link.client is not None:
                 link.client.abort()
         self._fail(copy, "Expired", BounceCause.EXPIRED, "expired in queue")
 
     # -- connections ---------------------------------------------------------------------
     @property
-    def _timers(self):
-        return self.engine.config.tdc.timers
+    def _timers(self) -> TdcTimers:
+        return self._config().tdc.timers
 
     def _open_connections(self, name: str) -> None:
         """Keep the minimum while copies wait; add one when the backlog outgrows them."""
@@ -311,26 +346,24 @@ class TdcQueue:
             self._start_link(name, None)
 
     def _start_link(self, name: str, charged: JournalCopy | None) -> None:
-        link = _Link(name, self.engine.ids.next("dcid"), charged)
+        link = _Link(name, self._next_id("dcid"), charged)
         if charged is not None:
             self._hand_over(charged, link)
         self._domain(name).links.add(link)
-        task = asyncio.ensure_future(self._run(link))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._links.start(self._run(link))
 
     async def _run(self, link: _Link) -> None:
         domain = self._domain(link.domain)
         try:
             self.counters.pending_connections += 1
             try:
-                connected = await self._connect(link)
+                client = await self._connect(link)
             finally:
                 self.counters.pending_connections -= 1
-            if connected:
+            if client is not None:
                 self.counters.connections_out += 1
                 try:
-                    await self._carry(link)
+                    await self._carry(link, client)
                 finally:
                     self.counters.connections_out -= 1
         finally:
@@ -344,49 +377,42 @@ class TdcQueue:
         """One lookup for the connections opened together (the resolver caches answers)."""
         pending = self._lookups.get(name)
         if pending is None:
-            pending = asyncio.ensure_future(route_for(name, self.engine.config, self.engine.resolver))
+            pending = asyncio.ensure_future(route_for(name, self._config(), self._resolver))
             self._lookups[name] = pending
             pending.add_done_callback(lambda _done: self._lookups.pop(name, None))
         return pending
 
-    async def _connect(self, link: _Link) -> bool:
-        """DNS, TCP, greeting, EHLO and STARTTLS; failures charge ``link.charged``."""
-        engine, timers = self.engine, self._timers
+    async def _connect(self, link: _Link) -> SmtpClient | None:
+        """DNS, TCP, greeting, EHLO and STARTTLS: the connection ready to carry copies, or
+        None when it failed (failures charge ``link.charged``)."""
+        config, timers = self._config(), self._timers
         timeout = timers.scaled(timers.attempt_timeout)
-        link.local_ip = engine.config.listener.address.host
+        link.local_ip = config.listener.address.host
         try:
             route = await asyncio.shield(self._route(link.domain))
         except DnsError as error:
             if link.charged is not None:  # the copy's own connection reports it, once
                 self._dns_failure(link, error)
-            return False
-        last_error: Exception | None = None
-        for target in route.targets:
-            link.target = target
-            try:
-                link.client = await SmtpClient.connect(
-                    target.address, target.port, local_name=engine.config.hostname,
-                    timeout=timeout)
-                break
-            except (SmtpConnectionError, SmtpTimeoutError, SmtpReplyError) as error:
-                last_error = error
-        if link.client is None:
-            self._before_hand_over(link, last_error or SmtpConnectionError("no MX host", "connect"))
-            return False
-        link.local_ip = link.client.local[0]
-        engine.log(lines.tdc_new_dcid(link.dcid, link.local_ip, link.target.address,
-                                      link.target.port))
+            return None
+        reached = await connect_first(route.targets, local_name=config.hostname, timeout=timeout,
+                                      no_hosts="no MX host", trying=link.trying)
+        if isinstance(reached, NotReached):
+            self._before_hand_over(link, reached.error)
+            return None
+        client, target = reached.client, reached.target
+        link.client, link.target = client, target
+        link.local_ip = client.local[0]
+        self.records.log(lines.tdc_new_dcid(link.dcid, link.local_ip, target.address, target.port))
         try:
-            await link.client.ehlo()
-            protocol, cipher = await link.client.starttls(
-                engine.tdc_tls(), server_hostname=link.target.hostname)
-            await link.client.ehlo()  # the session starts over after STARTTLS (RFC 3207)
+            await client.ehlo()
+            protocol, cipher = await client.starttls(self._tls(), server_hostname=target.hostname)
+            await client.ehlo()  # the session starts over after STARTTLS (RFC 3207)
         except (SmtpTlsError, SmtpReplyError, SmtpConnectionError, SmtpTimeoutError) as error:
             self._before_hand_over(link, error)
-            return False
-        engine.log(lines.dcid_tls(link.dcid, protocol, cipher))
+            return None
+        self.records.log(lines.dcid_tls(link.dcid, protocol, cipher))
         self._domain(link.domain).up = True
-        return True
+        return client
 
     def _before_hand_over(self, link: _Link, error: Exception) -> None:
         """A connection failed before carrying anything: its own copy pays, if it has one."""
@@ -400,34 +426,33 @@ class TdcQueue:
         self._charge(copy, link, error)
 
     def _charge(self, copy: JournalCopy, link: _Link, error: Exception) -> None:
-        """Apply the retry table (SPEC.md §1) to one copy."""
-        if isinstance(error, SmtpTlsError):
+        """Apply the retry table (SPEC.md §1) to one copy, for an SMTP-side failure."""
+        kind = verdict(error, retryable_5xx=TDC_RETRYABLE_5XX)
+        if kind is Verdict.TLS:
             self._tls_error(copy, str(error))
-        elif isinstance(error, SmtpReplyError) and error.code >= 500 \
-                and error.code not in RETRYABLE_5XX:
+        elif not isinstance(error, SmtpReplyError):  # the network, or a timeout
+            self._retry_or_fail(copy, str(error))
+        elif kind is Verdict.HARD:
             status = status_for(error.code, error.enhanced)
             cause = BounceCause.SMTP_5XX
             self._hard_bounce(copy, link.dcid, str(error.code), status, error.text, cause)
-        elif isinstance(error, SmtpReplyError):
-            status = status_for(error.code, error.enhanced)
-            self.engine.log(lines.tdc_delayed(link.dcid, copy.mid, status, reason_for(status),
-                                              str(error.code), error.text))
-            self._retry_or_fail(copy, f"{error.code} {error.text}")
         else:
-            self._retry_or_fail(copy, str(error))
+            status = status_for(error.code, error.enhanced)
+            self.records.log(lines.tdc_delayed(link.dcid, copy.mid, status, reason_for(status),
+                                               str(error.code), error.text))
+            self._retry_or_fail(copy, f"{error.code} {error.text}")
 
     def _log_connection_error(self, link: _Link, error: Exception) -> None:
-        if isinstance(error, SmtpTlsError):
-            self.engine.log(lines.tdc_dcid_tls_failed(link.dcid, str(error)))
+        if verdict(error) is Verdict.TLS:
+            self.records.log(lines.tdc_dcid_tls_failed(link.dcid, str(error)))
             return
         if isinstance(error, SmtpReplyError):
             return  # the reply is logged with the copy it is charged to
-        timed_out = isinstance(error, SmtpTimeoutError)
-        target = link.target
-        self.engine.log(lines.tdc_connection_error(
-            link.dcid, target.address if target else "0.0.0.0", target.port if target else 0,
-            "timeout" if timed_out else str(error), link.local_ip,
-            "connection timed out" if timed_out else "network error"))
+        self._log_fault(link, connection_fault(link.target, error))
+
+    def _log_fault(self, link: _Link, fault: ConnectionFault) -> None:
+        self.records.log(lines.tdc_connection_error(link.dcid, fault.ip, fault.port, fault.details,
+                                                    link.local_ip, fault.reason))
 
     def _dns_failure(self, link: _Link, error: DnsError) -> None:
         """Ruling 1: a DNS failure counts against every copy waiting on that domain."""
@@ -439,17 +464,19 @@ class TdcQueue:
             copies.insert(0, link.charged)
         domain.up = False
         self.counters.failed(str(error))
-        self.engine.log(error.log_text)
+        hard = verdict(error) is Verdict.HARD
+        self.records.log(lines.dns_failure(error.domain, error.rdtype, error.reason, permanent=hard))
+        text = lines.dns_failure_text(error.domain, error.rdtype, error.reason, permanent=hard)
         for copy in copies:
             if not copy.attempted:
                 copy.attempted = True
                 self.counters.first_attempt()
-            if isinstance(error, DnsHardError):
-                self._hard_bounce(copy, 0, "000", "5.1.2", error.detail, BounceCause.DNS)
+            if hard:
+                self._hard_bounce(copy, 0, "000", "5.1.2", text, BounceCause.DNS)
             else:
-                self._retry_or_fail(copy, error.detail)
+                self._retry_or_fail(copy, text)
 
-    async def _carry(self, link: _Link) -> None:
+    async def _carry(self, link: _Link, client: SmtpClient) -> None:
         """Send copies over this connection until none is left or it idles out."""
         domain = self._domain(link.domain)
         copy = link.charged
@@ -457,33 +484,32 @@ class TdcQueue:
             if copy is None or copy.state != "sending":
                 copy = await self._wait_for_copy(link, domain)
                 if copy is None:
-                    await link.client.quit()
+                    await client.quit()
                     return
                 self._hand_over(copy, link)
-            if not await self._send(link, copy):
+            if not await self._send(link, client, copy):
                 return
             copy = None
 
     async def _wait_for_copy(self, link: _Link, domain: _Domain) -> JournalCopy | None:
-        idle_until = time.monotonic() + self._timers.scaled(self._timers.idle_timeout)
+        clock = self._clock
+        idle_until = clock.monotonic() + self._timers.scaled(self._timers.idle_timeout)
         while True:
             copy = None if self.suspended else self._take(domain)
             if copy is not None:
                 return copy
-            left = idle_until - time.monotonic()
+            left = idle_until - clock.monotonic()
             if domain.outstanding == 0 or left <= 0:
                 return None
             link.idle = True
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(domain.wakeup.wait(), left)
+            await wait_at_most(clock, domain.wakeup.wait(), left)
             link.idle = False
 
-    async def _send(self, link: _Link, copy: JournalCopy) -> bool:
+    async def _send(self, link: _Link, client: SmtpClient, copy: JournalCopy) -> bool:
         """One copy over an open connection; False when the connection is gone."""
-        engine = self.engine
-        engine.log(lines.tdc_delivery_start(link.dcid, copy.mid))
+        self.records.log(lines.tdc_delivery_start(link.dcid, copy.mid))
         try:
-            await link.client.send("", [copy.intake], copy.body)
+            await client.send("", [copy.intake], copy.body)
         except SmtpReplyError as error:
             if copy.state == "sending":
                 self._charge(copy, link, error)

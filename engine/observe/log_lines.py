@@ -23,6 +23,25 @@ def _response(code: str, text: str) -> str:
     return f"('{code}', [{text!r}])"
 
 
+# -- the log file itself (engine.observe.mail_log) -----------------------------------------
+def logfile_begin() -> str:
+    return "Begin Logfile"
+
+
+def logfile_version(version: str, serial: str) -> str:
+    return f"Version: {version} SN: {serial}"
+
+
+def logfile_time_offset() -> str:
+    """The gateway's clock is UTC (the emulator writes UTC stamps)."""
+    return "Time offset from UTC: 0 seconds"
+
+
+def logfile_end() -> str:
+    """The last line of a file rolled to ``mail.@<timestamp>.s``."""
+    return "End Logfile"
+
+
 # -- inbound ---------------------------------------------------------------------------
 def new_icid(icid: int, listener: str, local_ip: str, peer_ip: str, reverse: str) -> str:
     return (f"New SMTP ICID {icid} interface {listener} ({local_ip}) address {peer_ip} "
@@ -176,6 +195,13 @@ def pending_till(mid: int, rids: Sequence[int], when: str) -> str:
     return f"Message {mid} to RID {_rids(rids)} pending till {when}"
 
 
+#: A ``Connection Error``'s ``details`` and ``reason`` for a timeout (SPEC.md §2 sample), and
+#: the ``reason`` of any other network error (its ``details`` are the error's own words).
+TIMEOUT_DETAILS = "timeout"
+TIMEOUT_REASON = "connection timed out"
+NETWORK_ERROR_REASON = "network error"
+
+
 def connection_error(dcid: int, domain: str, ip: str, port: int, details: str, interface: str,
                      reason: str) -> str:
     return (f"Connection Error: DCID {dcid} domain: {domain} IP: {ip} port: {port} "
@@ -193,6 +219,22 @@ def dns_temporary(domain: str, rdtype: str, error: str) -> str:
 def dns_hard_text(domain: str, rdtype: str, error: str) -> str:
     """The reply text quoted in DNS hard bounces (balanced brackets, SPEC.md §2 note)."""
     return f"DNS Hard Error looking up {domain} ({rdtype}) : {error}"
+
+
+def dns_temporary_text(domain: str, rdtype: str, error: str) -> str:
+    """The reply text quoted when a temporary DNS failure delays mail."""
+    return f"DNS Temporary Failure looking up {domain} ({rdtype}) : {error}"
+
+
+def dns_failure(domain: str, rdtype: str, reason: str, *, permanent: bool) -> str:
+    """The line of a failed lookup: ``DNS Error esa.example.com MX - NXDomain`` when it is
+    permanent, ``DNS Temporary Failure example.com MX - ServFail`` when not."""
+    return (dns_error if permanent else dns_temporary)(domain, rdtype, reason)
+
+
+def dns_failure_text(domain: str, rdtype: str, reason: str, *, permanent: bool) -> str:
+    """The text a failed lookup bounces or delays mail with (and its exception's message)."""
+    return (dns_hard_text if permanent else dns_temporary_text)(domain, rdtype, reason)
 
 
 # -- the Threat Defense Connector (SPEC.md §2) -----------------------------------------------

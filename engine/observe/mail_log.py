@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
+from engine.observe import log_lines as lines
 from engine.observe.timestamps import asctime
 
 CURRENT = "mail.current"
@@ -80,14 +81,14 @@ class MailLog:
         self._file = open(self.path, "ab")  # noqa: SIM115 - held open for the log's life
         self._size = self.path.stat().st_size
         if new:
-            self.info("Begin Logfile")
-            self.info(f"Version: {self.version} SN: {self.serial}")
-            self.info("Time offset from UTC: 0 seconds")
+            self.info(lines.logfile_begin())
+            self.info(lines.logfile_version(self.version, self.serial))
+            self.info(lines.logfile_time_offset())
             self.flush()
 
     def roll(self) -> Path:
         """Close ``mail.current`` as ``mail.@<timestamp>.s`` and start a new one."""
-        self._buffer.append(_line("Info", "End Logfile"))
+        self._buffer.append(_line("Info", lines.logfile_end()))
         self._buffer_to_file()
         assert self._file is not None
         self._file.close()

@@ -1,18 +1,36 @@
-"""Where an outbound connection goes, shared by ordinary delivery and the TDC queue.
+"""Where an outbound connection goes, and what its failures mean, shared by ordinary
+delivery and the TDC queue.
 
 A destination is reached through its SMTP route (``smtproutes``) or its MX hosts,
 in preference order.  In a lab, a host name with an assigned loopback port is
 reached on that port instead of 25 (SPEC.md §4 ruling 7), and the log lines then
 show that real port.
+
+:func:`verdict` is the retry table (SPEC.md §1) as a pure function: the queues decide
+*what* a failure means here, and act on it (log lines, counters, retries) themselves.
+The steps both queues take on the way out are here too, written once so that the two
+paths cannot drift: trying a route's hosts in turn (:func:`connect_first`) and the
+fields of a ``Connection Error`` line (:func:`connection_fault`).
 """
 
 from __future__ import annotations
 
+import enum
 import ipaddress
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from engine.config.model import Config
-from engine.smtp.resolver import DnsResolver, MxHost
+from engine.observe import log_lines as lines
+from engine.smtp.client import (
+    SmtpClient,
+    SmtpConnectionError,
+    SmtpReplyError,
+    SmtpTimeoutError,
+    SmtpTlsError,
+)
+from engine.smtp.resolver import DnsHardError, DnsResolver, MxHost
 
 SMTP_PORT = 25
 
@@ -43,6 +61,37 @@ def reason_for(status: str) -> str:
 def status_for(code: int, enhanced: str | None) -> str:
     """The enhanced status of a reply, or one made from its basic code (``550`` → ``5.0.0``)."""
     return enhanced or f"{code // 100}.0.0"
+
+
+class Verdict(enum.Enum):
+    """What a failed attempt means for the mail it was carrying."""
+
+    HARD = "hard"  # permanent (a 5xx reply, NXDOMAIN): bounce, never retried
+    RETRY = "retry"  # temporary (a 4xx reply, network, timeout, SERVFAIL): try again later
+    TLS = "tls"  # TLS could not be had as required (SPEC.md §4 ruling 4)
+
+
+#: The 5xx replies the TDC queue retries like a 4xx (SPEC.md §1: "SMTP 4xx (and 503, 552)").
+TDC_RETRYABLE_5XX = frozenset({503, 552})
+
+
+def reply_verdict(code: int, *, retryable_5xx: Container[int] = ()) -> Verdict:
+    """A refusing reply: 5xx is permanent unless its code is in *retryable_5xx*; anything
+    else (4xx) is temporary."""
+    return Verdict.HARD if code >= 500 and code not in retryable_5xx else Verdict.RETRY
+
+
+def verdict(error: Exception, *, retryable_5xx: Container[int] = ()) -> Verdict:
+    """The retry table for one failure.  Ordinary delivery uses it as it is; the TDC queue
+    passes ``retryable_5xx=TDC_RETRYABLE_5XX``.  What is not a reply, a TLS failure or
+    NXDOMAIN -- refused or lost connections, timeouts, temporary DNS failures -- is retried."""
+    if isinstance(error, SmtpTlsError):
+        return Verdict.TLS
+    if isinstance(error, SmtpReplyError):
+        return reply_verdict(error.code, retryable_5xx=retryable_5xx)
+    if isinstance(error, DnsHardError):
+        return Verdict.HARD
+    return Verdict.RETRY
 
 
 @dataclass(frozen=True)
@@ -94,3 +143,71 @@ def _targets(hosts: list[MxHost], config: Config) -> tuple[Target, ...]:
                mx.preference)
         for mx in hosts for address in mx.addresses
     )
+
+
+# -- the steps of an outbound connection -----------------------------------------------------
+@dataclass(frozen=True)
+class Connected:
+    """A host of the route greeted: the connection to carry mail over."""
+
+    client: SmtpClient
+    target: Target
+
+
+@dataclass(frozen=True)
+class NotReached:
+    """No host of the route could be had."""
+
+    target: Target | None  # the last host tried (None: the route had no hosts)
+    error: Exception  # why it failed
+
+
+def _ignore(_target: Target) -> None:
+    return None
+
+
+async def connect_first(targets: Sequence[Target], *, local_name: str, timeout: float,
+                        no_hosts: str, trying: Callable[[Target], None] = _ignore
+                        ) -> Connected | NotReached:
+    """Connect to the first of *targets* (in preference order) that greets: a refused or
+    lost connection, a timeout or a refusing greeting moves on to the next.  *trying* is
+    told of each host before it is tried (an attempt cut short names the host it was on);
+    with no hosts at all the error is *no_hosts*, a connection error."""
+    error: Exception = SmtpConnectionError(no_hosts, "connect")
+    target: Target | None = None
+    for target in targets:
+        trying(target)
+        try:
+            client = await SmtpClient.connect(target.address, target.port, local_name=local_name,
+                                              timeout=timeout)
+            return Connected(client, target)
+        except (SmtpConnectionError, SmtpTimeoutError, SmtpReplyError) as failure:
+            error = failure
+    return NotReached(target, error)
+
+
+class ConnectionFault(NamedTuple):
+    """The fields of a ``Connection Error`` line that say where and what (SPEC.md §2)."""
+
+    ip: str
+    port: int
+    details: str
+    reason: str
+
+
+def _where(target: Target | None) -> tuple[str, int]:
+    """The host's address and port, or ``0.0.0.0`` port 0 when none was tried."""
+    return (target.address, target.port) if target else ("0.0.0.0", 0)
+
+
+def timeout_fault(target: Target | None) -> ConnectionFault:
+    """An attempt on *target* that timed out, or that a queue's own limit cut short."""
+    return ConnectionFault(*_where(target), lines.TIMEOUT_DETAILS, lines.TIMEOUT_REASON)
+
+
+def connection_fault(target: Target | None, error: Exception) -> ConnectionFault:
+    """A connection to *target* failed with *error*: a timeout, or a network error in its
+    own words."""
+    if isinstance(error, SmtpTimeoutError):
+        return timeout_fault(target)
+    return ConnectionFault(*_where(target), str(error), lines.NETWORK_ERROR_REASON)

@@ -20,16 +20,20 @@ import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
 import dns.asyncbackend
 import dns.asyncresolver
 import dns.exception
+import dns.message
 import dns.name
 import dns.nameserver
 import dns.rdata
 import dns.rdatatype
+import dns.rdtypes.mxbase
 import dns.resolver
+
+from engine.observe import log_lines as lines
 
 if TYPE_CHECKING:
     from engine.config.model import DnsSettings
@@ -47,13 +51,16 @@ NO_NAMESERVERS = "NoNameservers"
 
 
 class DnsError(Exception):
-    """A lookup failed; delivery code tells hard from soft by the subclass.
+    """A lookup failed; delivery code tells hard from soft by the subclass (``permanent``).
 
     ``domain`` is the name looked up (lower case, no trailing dot), ``rdtype`` the record
     type (``"MX"``, ``"A"``) and ``reason`` AsyncOS's word for the failure (``NXDomain``,
     ``ServFail``, ``Refused``, ``Timeout``, ``NoNameservers``).  ``str()`` is the text that
-    goes inside a bounce or delay reason; ``log_text`` is the mail log line of its own.
+    goes inside a bounce or delay reason; the mail log line of the failure itself is
+    :func:`engine.observe.log_lines.dns_failure`'s (both live in that catalogue).
     """
+
+    permanent: ClassVar[bool]
 
     def __init__(self, domain: str, rdtype: str, reason: str) -> None:
         self.domain = domain
@@ -63,11 +70,10 @@ class DnsError(Exception):
 
     @property
     def detail(self) -> str:
-        raise NotImplementedError
-
-    @property
-    def log_text(self) -> str:
-        raise NotImplementedError
+        """``DNS Hard Error looking up esa.example.com (MX) : NXDomain`` or
+        ``DNS Temporary Failure looking up example.com (MX) : ServFail``."""
+        return lines.dns_failure_text(self.domain, self.rdtype, self.reason,
+                                      permanent=self.permanent)
 
     def __str__(self) -> str:
         return self.detail
@@ -76,29 +82,13 @@ class DnsError(Exception):
 class DnsHardError(DnsError):
     """A permanent failure (NXDOMAIN): the message bounces, it is not retried."""
 
-    @property
-    def detail(self) -> str:
-        """``DNS Hard Error looking up esa.example.com (MX) : NXDomain``."""
-        return f"DNS Hard Error looking up {self.domain} ({self.rdtype}) : {self.reason}"
-
-    @property
-    def log_text(self) -> str:
-        """``DNS Error esa.example.com MX - NXDomain``."""
-        return f"DNS Error {self.domain} {self.rdtype} - {self.reason}"
+    permanent = True
 
 
 class DnsSoftError(DnsError):
     """A temporary failure (SERVFAIL, REFUSED, timeout, no server): retry later."""
 
-    @property
-    def detail(self) -> str:
-        """``DNS Temporary Failure looking up example.com (MX) : ServFail``."""
-        return f"DNS Temporary Failure looking up {self.domain} ({self.rdtype}) : {self.reason}"
-
-    @property
-    def log_text(self) -> str:
-        """``DNS Temporary Failure example.com MX - ServFail``."""
-        return f"DNS Temporary Failure {self.domain} {self.rdtype} - {self.reason}"
+    permanent = False
 
 
 @dataclass(frozen=True)
@@ -307,8 +297,9 @@ class DnsResolver:
         mx = await self.lookup(domain, "MX")
         if not mx.rdata:
             return [await self._implicit_mx(domain, mx)]
+        records = [r for r in mx.rdata if isinstance(r, dns.rdtypes.mxbase.MXBase)]
         exchangers = sorted(
-            {(int(r.preference), _normalise(r.exchange.to_text())) for r in mx.rdata
+            {(int(r.preference), _normalise(r.exchange.to_text())) for r in records
              if r.exchange != dns.name.root}
         )
         if not exchangers:
@@ -345,7 +336,7 @@ class DnsResolver:
         return MxHost(0, domain, addresses, min(mx.ttl, ttl) if mx.ttl else ttl)
 
 
-def _negative_ttl(response) -> int:
+def _negative_ttl(response: dns.message.Message | None) -> int:
     """RFC 2308: how long an answer without records may be kept, from the SOA that came
     with it (the smaller of its TTL and its minimum); 0 without one."""
     for rrset in getattr(response, "authority", ()):

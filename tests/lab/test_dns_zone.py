@@ -12,8 +12,14 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from engine.smtp.resolver import DnsHardError, DnsResolver, DnsSoftError, MxHost
+from engine.observe import log_lines as lines
+from engine.smtp.resolver import DnsError, DnsHardError, DnsResolver, DnsSoftError, MxHost
 from segcli.lab.dns_zone import DEFAULT_TTL, NEGATIVE_TTL, DnsFault, DnsZone
+
+
+def log_line(error: DnsError) -> str:
+    """The mail log line the queues write for *error* (from the one catalogue)."""
+    return lines.dns_failure(error.domain, error.rdtype, error.reason, permanent=error.permanent)
 
 
 class FakeClock:
@@ -210,7 +216,7 @@ async def test_nxdomain_is_a_hard_error_with_the_spec_texts(dns_zone):
         await resolver_for(dns_zone).mx_hosts("esa.example.com")
     error = raised.value
     assert (error.domain, error.rdtype, error.reason) == ("esa.example.com", "MX", "NXDomain")
-    assert error.log_text == "DNS Error esa.example.com MX - NXDomain"
+    assert log_line(error) == "DNS Error esa.example.com MX - NXDomain"
     assert str(error) == "DNS Hard Error looking up esa.example.com (MX) : NXDomain"
 
 
@@ -220,7 +226,7 @@ async def test_servfail_and_refused_are_soft_errors(dns_zone):
     dns_zone.set_fault("example.com", DnsFault.SERVFAIL)
     with pytest.raises(DnsSoftError) as raised:
         await resolver.mx_hosts("example.com")
-    assert raised.value.log_text == "DNS Temporary Failure example.com MX - ServFail"
+    assert log_line(raised.value) == "DNS Temporary Failure example.com MX - ServFail"
     assert str(raised.value) == "DNS Temporary Failure looking up example.com (MX) : ServFail"
     dns_zone.set_fault("example.com", DnsFault.REFUSED)
     with pytest.raises(DnsSoftError) as raised:

@@ -1,6 +1,8 @@
 """``the.tdc.queue`` against a scripted SETD endpoint: every row of the retry table, TLS
 failures, DNS failures, the hard queue limit and the connection rules (SPEC.md §1 and §4).
-Timers run at TIME_SCALE (limit 2.4 s, retry 0.2 s, attempt timeout 1.2 s, idle 0.1 s)."""
+Timers run at TIME_SCALE (limit 2.4 s, retry 0.2 s, attempt timeout 1.2 s, idle 0.1 s): the
+timed tests here are real-time smoke runs; the exact timings are checked on a fake clock in
+test_tdc_timing.py."""
 
 from __future__ import annotations
 

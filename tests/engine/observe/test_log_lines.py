@@ -1,7 +1,13 @@
 """Every TDC line shape held against the samples of SPEC.md §2, character for character
-(only IDs, addresses, times and ciphers vary, and here they are the samples' own)."""
+(only IDs, addresses, times and ciphers vary, and here they are the samples' own), and a
+check of the engine's source that no mail log line is made anywhere but in the catalogue."""
 
 from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
 
 from engine.observe import log_lines as lines
 
@@ -91,3 +97,102 @@ def test_ordinary_delivery_and_inbound_shapes():
     assert lines.split(6, 7, "sales", "inbound") == (
         "MID 6 was split creating MID 7 due to a per-recipient policy sales in the inbound table")
     assert lines.subject(6, "Quarterly report") == 'MID 6 Subject "Quarterly report"'
+
+
+# -- the catalogue is the only source of mail log lines ----------------------------------------
+#: Calls that write a mail log line or a tracking event, whatever the receiver: the mail
+#: engine's and MailRecords' methods, the ``log`` callable handed to the work queue, and
+#: the mail log's own line maker.
+WRITERS = {"log", "log_and_track", "track", "_line"}
+#: The mail log's own methods: only on ``self`` inside MailLog, or on a ``mail_log``.
+MAIL_LOG_METHODS = {"info", "warning", "write"}
+ENGINE = Path(__file__).resolve().parents[3] / "engine"
+
+
+def _is_text_made_here(node: ast.expr) -> bool:
+    """A string literal, an f-string, or text built from one (``+``, ``%``, ``.format``)."""
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, str)
+    if isinstance(node, ast.JoinedStr):
+        return True
+    if isinstance(node, ast.BinOp):
+        return _is_text_made_here(node.left) or _is_text_made_here(node.right)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        return node.func.attr == "format" and _is_text_made_here(node.func.value)
+    return False
+
+
+class _Writers(ast.NodeVisitor):
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self.classes: list[str] = []
+        self.found: list[str] = []
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        self.classes.append(node.name)
+        self.generic_visit(node)
+        self.classes.pop()
+
+    def visit_Call(self, node: ast.Call) -> None:
+        if self._writes_a_line(node.func):
+            # the text is the last argument of each: (text), (mid, text), (level, text)
+            texts = [*node.args[-1:], *(k.value for k in node.keywords if k.arg == "text")]
+            for arg in texts:
+                if _is_text_made_here(arg):
+                    self.found.append(f"{self.where}:{node.lineno}: {ast.unparse(node)[:90]}")
+        self.generic_visit(node)
+
+    def _writes_a_line(self, func: ast.expr) -> bool:
+        if isinstance(func, ast.Name):
+            return func.id in WRITERS
+        if not isinstance(func, ast.Attribute):
+            return False
+        if func.attr in WRITERS:
+            return True
+        receiver = ast.unparse(func.value)
+        return func.attr in MAIL_LOG_METHODS and (
+            receiver.endswith("mail_log") or (receiver == "self" and self.classes[-1:] == ["MailLog"]))
+
+
+def mail_lines_made_outside_the_catalogue(source: str, where: str = "<source>") -> list[str]:
+    visitor = _Writers(where)
+    visitor.visit(ast.parse(source))
+    return visitor.found
+
+
+def test_every_mail_log_line_of_the_engine_comes_from_the_catalogue():
+    """STYLE.md example 5: text written to the mail log or to tracking is made by a function
+    of engine/observe/log_lines.py, never as a literal or an f-string at the call."""
+    found = [hit for path in sorted(ENGINE.rglob("*.py")) if path.name != "log_lines.py"
+             for hit in mail_lines_made_outside_the_catalogue(
+                 path.read_text(), str(path.relative_to(ENGINE.parent)))]
+    assert found == []
+
+
+@pytest.mark.parametrize("call", [
+    'self.records.log("TDC: MID 1 done")',
+    'engine.log(f"MID {mid} done")',
+    'records.log_and_track(mid, "MID " + str(mid))',
+    'self.records.track(mid, "TDC: Message {} was delivered".format(mid))',
+    'log("MID %d queued" % mid)',
+    'self.mail_log.info("Begin Logfile")',
+    'self.records.log(text=f"MID {mid}")',
+])
+def test_the_check_sees_text_made_at_the_call(call):
+    assert mail_lines_made_outside_the_catalogue(call)
+
+
+@pytest.mark.parametrize("call", [
+    "self.records.log(lines.tdc_delivered(copy.mid))",
+    "records.log_and_track(mid, line)",
+    'log.warning("%s", problem)',  # Python logging, not the mail log
+    'log.exception("work queue failed for MID %s", mid)',
+    'self._file.write(b"x")',
+])
+def test_the_check_lets_catalogue_lines_and_python_logging_through(call):
+    assert not mail_lines_made_outside_the_catalogue(call)
+
+
+def test_inside_the_mail_log_its_own_methods_count_too():
+    source = 'class MailLog:\n    def _open(self):\n        self.info("Begin Logfile")\n'
+    assert mail_lines_made_outside_the_catalogue(source)

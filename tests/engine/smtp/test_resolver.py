@@ -11,15 +11,21 @@ import dns.resolver
 import pytest
 
 from engine.config.model import DnsSettings, Endpoint
+from engine.observe import log_lines as lines
 from engine.smtp.resolver import DnsError, DnsHardError, DnsResolver, DnsSoftError
+
+
+def log_line(error: DnsError) -> str:
+    """The mail log line the queues write for *error* (from the one catalogue)."""
+    return lines.dns_failure(error.domain, error.rdtype, error.reason, permanent=error.permanent)
 
 
 def test_error_texts_are_the_mail_log_shapes():
     hard = DnsHardError("esa.example.com", "MX", "NXDomain")
-    assert hard.log_text == "DNS Error esa.example.com MX - NXDomain"
+    assert log_line(hard) == "DNS Error esa.example.com MX - NXDomain"
     assert str(hard) == "DNS Hard Error looking up esa.example.com (MX) : NXDomain"
     soft = DnsSoftError("example.com", "MX", "ServFail")
-    assert soft.log_text == "DNS Temporary Failure example.com MX - ServFail"
+    assert log_line(soft) == "DNS Temporary Failure example.com MX - ServFail"
     assert str(soft) == "DNS Temporary Failure looking up example.com (MX) : ServFail"
     assert isinstance(hard, DnsError) and isinstance(soft, DnsError)
     assert not isinstance(hard, DnsSoftError)
@@ -45,7 +51,7 @@ def test_a_silent_server_is_a_soft_timeout_within_the_timeout(silent_udp):
 
     error, took = asyncio.run(lookup())
     assert (error.domain, error.rdtype, error.reason) == ("example.com", "MX", "Timeout")
-    assert error.log_text == "DNS Temporary Failure example.com MX - Timeout"
+    assert log_line(error) == "DNS Temporary Failure example.com MX - Timeout"
     assert 0.25 < took < 1.5
 
 
