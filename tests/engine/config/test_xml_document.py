@@ -215,7 +215,7 @@ def test_old_smtp_address_is_read_as_the_listener_address():
 def test_the_example_configuration_still_loads():
     from pathlib import Path
 
-    example = Path(__file__).resolve().parents[2] / "examples" / "minimal-config.xml"
+    example = Path(__file__).resolve().parents[3] / "examples" / "minimal-config.xml"
     config = from_xml(example.read_bytes())
     assert config.hostname == "esa1.example.com"
 
@@ -224,7 +224,7 @@ def test_the_lab_example_is_exactly_what_showconfig_prints():
     """README: examples/lab-config.xml is a lab configuration "as showconfig prints it"."""
     from pathlib import Path
 
-    text = (Path(__file__).resolve().parents[2] / "examples" / "lab-config.xml").read_text()
+    text = (Path(__file__).resolve().parents[3] / "examples" / "lab-config.xml").read_text()
     assert to_xml(from_xml(text)) == text
 
 
