@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
+
 import pytest
 
 from engine.config.changes import (
@@ -305,3 +307,78 @@ def test_several_mail_problems_are_reported_together():
     text = text.replace("<port>2602", "<port>0")
     problems = _problems(text)
     assert len(problems) == 3, problems
+
+
+# -- text that is not printable (issue 9: a control character once bricked the appliance) --
+
+
+#: Elements that hold a list (possibly empty), never a value.
+_LISTS = {"policy_senders", "policy_recipients", "rcpt_access", "relay_list", "smtp_routes",
+          "destination_controls", "dns_servers", "trusted_cas", "lab_host_ports",
+          "incoming_policies", "outgoing_policies"}
+
+
+def _value_elements(root: ET.Element) -> list[tuple[ET.Element, ET.Element]]:
+    """``(parent, element)`` for every element that holds a value, in document order."""
+    return [(parent, child) for parent in root.iter() for child in parent
+            if len(child) == 0 and child.tag not in _LISTS]
+
+
+def _leaves(text: str) -> list[tuple[str, str]]:
+    """``(parent tag, tag)`` of every element of *text* that holds a value, in order."""
+    return [(parent.tag, child.tag) for parent, child in _value_elements(ET.fromstring(text))]
+
+
+def _spoil_leaf(text: str, number: int, bad: str) -> str:
+    """*text* with *bad* put into the value of its leaf element *number*."""
+    root = ET.fromstring(text)
+    leaf = _value_elements(root)[number][1]
+    value = leaf.text or ""
+    leaf.text = value[:1] + bad + value[1:]
+    return ET.tostring(root, encoding="unicode")
+
+
+MAIL_LEAVES = _leaves(to_xml(_mail_config()))
+
+
+@pytest.mark.parametrize("bad", ["\x7f", "\x85", "\x9b", "\u2028", "\u202e"])
+@pytest.mark.parametrize("number", range(len(MAIL_LEAVES)),
+                         ids=[f"{parent}-{tag}" for parent, tag in MAIL_LEAVES])
+def test_every_value_refuses_a_character_xml_can_hold_but_a_value_must_not(number, bad):
+    """DEL, the C1 controls, line separators and bidirectional overrides are legal XML, so
+    the parser lets them through: the loader itself refuses them, naming the element."""
+    parent, tag = MAIL_LEAVES[number]
+    problems = _problems(_spoil_leaf(to_xml(_mail_config()), number, bad))
+    assert any(p.startswith(f"<{parent}>/<{tag}>: The value cannot contain the ")
+               and f"U+{ord(bad):04X}" in p for p in problems), problems
+    assert not any(bad in p for p in problems)
+
+
+@pytest.mark.parametrize("reference", ["&#1;", "&#x1b;", "&#0;", "&#xFFFE;"])
+def test_characters_xml_cannot_hold_are_refused_by_the_parser(reference):
+    text = _edit("<policy_name>sales", f"<policy_name>sa{reference}les")
+    assert _problems(text) == [_problems(text)[0]]
+    assert _problems(text)[0].startswith("Parsing failed: not well-formed XML at line ")
+
+
+def test_an_unpaired_surrogate_in_a_pasted_document_is_a_problem_not_a_fault():
+    text = _edit("<policy_name>sales", "<policy_name>sa\ud800les")
+    assert _problems(text) == ["Parsing failed: the unpaired surrogate U+D800 at line "
+                               f"{text[:text.index(chr(0xD800))].count(chr(10)) + 1} is not text."]
+
+
+def test_a_configuration_holding_control_characters_is_never_written_and_read_back():
+    """The old bug: the model took ``p\\x01x`` and to_xml wrote a document nobody could
+    read.  The model now refuses it (problems), and so does the loader."""
+    config = _mail_config()
+    config.incoming.policies[0].name = "p\x01x"
+    assert config.problems() == ["incoming.policies[1].name: The value cannot contain the "
+                                 "control character U+0001 at position 2: enter printable text."]
+    assert _problems(to_xml(config))[0].startswith("Parsing failed")
+
+
+def test_line_breaks_stay_allowed_in_certificates_and_nowhere_else():
+    assert from_xml(to_xml(_mail_config())) == _mail_config()  # PEM text has line breaks
+    problems = _problems(_edit("<listener_name>PublicIn", "<listener_name>Public&#10;In"))
+    assert problems == ["<listener>/<listener_name>: The value cannot contain the control "
+                        "character U+000A at position 7: enter printable text."]
