@@ -226,6 +226,12 @@ class _Reader:
 
     # -- generic helpers -----------------------------------------------------------
     def _only(self, node: ET.Element, allowed: tuple[str, ...], where: str) -> None:
+        """*node* holds elements only: each one known, none twice unless it is a list item.
+
+        Text beside them would be dropped without a word (``<rcpt_access>example.com
+        </rcpt_access>`` would load as an empty table), so it is a problem too."""
+        if _stray_text(node):
+            self.problems.append(f"{where} must hold elements, not text.")
         for child in node:
             if isinstance(child.tag, str) and child.tag not in allowed:
                 self.problems.append(f"Unknown element <{child.tag}> in {where}.")
@@ -233,7 +239,8 @@ class _Reader:
             if len(node.findall(tag)) > 1 and tag not in _REPEATABLE:
                 self.problems.append(f"Element <{tag}> appears more than once in {where}.")
 
-    def _text(self, node: ET.Element, tag: str, *, required: bool = False) -> str | None:
+    def _text(self, node: ET.Element, tag: str, *, required: bool = False,
+              may_be_empty: bool = False) -> str | None:
         """The value the child *tag* of *node* holds; None when the child is left out (a
         problem when *required*) or does not hold a value (see :meth:`_content`)."""
         child = node.find(tag)
@@ -241,18 +248,27 @@ class _Reader:
             if required:
                 self.problems.append(f"Missing element <{tag}> in <{node.tag}>.")
             return None
-        return self._content(child, f"<{node.tag}>")
+        return self._content(child, f"<{node.tag}>", may_be_empty=may_be_empty)
 
-    def _content(self, element: ET.Element, where: str, *, allow: str = "") -> str | None:
+    def _content(self, element: ET.Element, where: str, *, may_be_empty: bool = False,
+                 allow: str = "") -> str | None:
         """The text of an element that holds one value, without surrounding white space.
 
-        None, and the problem noted, when it holds text that is not printable
-        (:mod:`engine.config.text`; *allow* names the control characters a value may hold,
-        the line breaks of PEM text).  Only ASCII white space is stripped first, so a
-        control character at either end is refused, not quietly dropped.
+        None, and the problem noted, when the element holds elements (the value would be
+        lost), is empty (only a few values may be: *may_be_empty*) or holds text that is
+        not printable (:mod:`engine.config.text`; *allow* names the control characters a
+        value may hold, the line breaks of PEM text).  Only ASCII white space is stripped
+        first, so a control character at either end is refused, not quietly dropped.
         """
         name = f"{where}/<{element.tag}>"
+        if len(element):
+            self.problems.append(f"{name} must hold a value, not elements "
+                                 f"(found <{element[0].tag}>).")
+            return None
         text = (element.text or "").strip(" \t\r\n")
+        if not text and not may_be_empty:
+            self.problems.append(f"{name} is empty.")
+            return None
         try:
             return check_text(text, "value", allow=allow)
         except InvalidValue as exc:
@@ -271,18 +287,20 @@ class _Reader:
             return None
 
     def _value(self, node: ET.Element | None, tag: str, parse: Callable[..., T], default: T,
-               *args: Any) -> T:
+               *args: Any, may_be_empty: bool = False) -> T:
         """An optional child parsed with *parse* (a config_values parser); the factory
         value when the element is left out, and a problem when it is wrong."""
         if node is None:
             return default
-        text = self._text(node, tag)
+        text = self._text(node, tag, may_be_empty=may_be_empty)
         if text is None:
             return default
         result = self._parse(parse, text, f"<{node.tag}>/<{tag}>", *args)
         return default if result is None else result
 
     def _flag(self, node: ET.Element | None, tag: str, default: bool) -> bool:
+        """``0`` or ``1``; left out, the factory value.  Empty or holding elements is a
+        problem, never a quiet 0."""
         text = None if node is None else self._text(node, tag)
         if text is None:
             return default
@@ -337,10 +355,8 @@ class _Reader:
             return TdcSettings()
         self._only(node, ("tdc_enabled", "tdc_intake_address", "tdc_timers"),
                    "<threat_defense_connector>")
-        flag = self._text(node, "tdc_enabled") or "0"
-        if flag not in ("0", "1"):
-            self.problems.append(f"<tdc_enabled> must be 0 or 1, not {flag!r}.")
-        return TdcSettings(flag == "1", self._text(node, "tdc_intake_address") or "",
+        return TdcSettings(self._flag(node, "tdc_enabled", False),
+                           self._text(node, "tdc_intake_address", may_be_empty=True) or "",
                            self._timers(node.find("tdc_timers")))
 
     def _timers(self, node: ET.Element | None) -> TdcTimers:
@@ -472,7 +488,7 @@ class _Reader:
             senders=self._members(node, "policy_senders"),
             recipients=self._members(node, "policy_recipients"),
             threat_defense=ThreatDefense(
-                mode, self._text(node, "threat_defense_address") or ""),
+                mode, self._text(node, "threat_defense_address", may_be_empty=True) or ""),
         )
         policy.antispam = self._scan(node.find("antispam"), policy.antispam, name)
         policy.antivirus = self._scan(node.find("antivirus"), policy.antivirus, name)
@@ -487,7 +503,7 @@ class _Reader:
             enabled=self._flag(node, "scan_enabled", default.enabled),
             action=self._value(node, "scan_action", _scan_action, default.action),
             subject_tag=self._value(node, "subject_tag", values.check_subject_tag,
-                                    default.subject_tag),
+                                    default.subject_tag, may_be_empty=True),
         )
 
     def _members(self, node: ET.Element, tag: str) -> list[str]:
@@ -501,6 +517,11 @@ class _Reader:
 #: Elements that hold a list of same-named children.
 _REPEATABLE = {"policy", "member", "route", "destination", "domain", "relay_host", "server",
                "certificate", "host_port"}
+
+
+def _stray_text(node: ET.Element) -> bool:
+    """Whether an element that should hold only elements holds text too."""
+    return bool((node.text or "").strip()) or any((child.tail or "").strip() for child in node)
 
 
 def _tls_mode(text: str) -> TlsMode:

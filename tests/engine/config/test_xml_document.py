@@ -382,3 +382,77 @@ def test_line_breaks_stay_allowed_in_certificates_and_nowhere_else():
     problems = _problems(_edit("<listener_name>PublicIn", "<listener_name>Public&#10;In"))
     assert problems == ["<listener>/<listener_name>: The value cannot contain the control "
                         "character U+000A at position 7: enter printable text."]
+
+
+# -- elements that should hold a value (issue 9, item 6) -------------------------------------
+
+#: The values that may be left empty: no intake address, no subject tag, no custom address.
+MAY_BE_EMPTY = {"tdc_intake_address", "subject_tag", "threat_defense_address"}
+
+
+def _replace_leaf(number: int, fill) -> str:
+    """The mail document with the value element *number* emptied, then passed to *fill*."""
+    root = ET.fromstring(to_xml(_mail_config()))
+    leaf = _value_elements(root)[number][1]
+    leaf.text = None
+    fill(leaf)
+    return ET.tostring(root, encoding="unicode")
+
+
+@pytest.mark.parametrize("number", range(len(MAIL_LEAVES)),
+                         ids=[f"{parent}-{tag}" for parent, tag in MAIL_LEAVES])
+def test_a_value_element_holding_elements_is_refused_by_name(number):
+    """``<tdc_enabled><x>1</x></tdc_enabled>`` once loaded as Disabled, and ``<hostname>``
+    with child elements as "No changes detected"."""
+    parent, tag = MAIL_LEAVES[number]
+    text = _replace_leaf(number, lambda leaf: ET.SubElement(leaf, "x").__setattr__("text", "1"))
+    assert f"<{parent}>/<{tag}> must hold a value, not elements (found <x>)." in _problems(text)
+
+
+@pytest.mark.parametrize("number", [n for n, (_, tag) in enumerate(MAIL_LEAVES)
+                                    if tag not in MAY_BE_EMPTY],
+                         ids=[f"{parent}-{tag}" for parent, tag in MAIL_LEAVES
+                              if tag not in MAY_BE_EMPTY])
+def test_an_empty_value_element_is_refused_by_name(number):
+    parent, tag = MAIL_LEAVES[number]
+    assert f"<{parent}>/<{tag}> is empty." in _problems(_replace_leaf(number, lambda leaf: None))
+
+
+def test_the_values_that_may_be_empty_load_empty():
+    config = from_xml(_edit("<subject_tag>[VIRUS]</subject_tag>", "<subject_tag />"))
+    assert config.incoming.default.antivirus.subject_tag == ""
+    factory = from_xml(to_xml(Config()))
+    assert "<tdc_intake_address />" in to_xml(Config()) and factory.tdc.intake_address == ""
+    custom = from_xml("<config><hostname>gw.example.com</hostname><incoming_policies><policy>"
+                      "<policy_name>DEFAULT</policy_name><threat_defense>default</threat_defense>"
+                      "<threat_defense_address /></policy></incoming_policies></config>")
+    assert custom.incoming.default.threat_defense.mode is TdcMode.DEFAULT
+
+
+@pytest.mark.parametrize(("old", "new", "problem"), [
+    ("<tdc_enabled>1</tdc_enabled>", "<tdc_enabled><x>1</x></tdc_enabled>",
+     "<threat_defense_connector>/<tdc_enabled> must hold a value, not elements (found <x>)."),
+    ("<tdc_enabled>1</tdc_enabled>", "<tdc_enabled />",
+     "<threat_defense_connector>/<tdc_enabled> is empty."),
+    ("<hostname>gw.example.com</hostname>", "<hostname><name>gw.example.com</name></hostname>",
+     "<config>/<hostname> must hold a value, not elements (found <name>)."),
+    ("<hostname>gw.example.com</hostname>", "<hostname>gw.example.com<!-- x --><b/></hostname>",
+     "<config>/<hostname> must hold a value, not elements (found <b>)."),
+    ("<hostname>gw.example.com</hostname>", "<hostname>  </hostname>", "<config>/<hostname> is empty."),
+    ("<policy_name>sales</policy_name>", "<policy_name />", "<policy>/<policy_name> is empty."),
+    ("<member>@sales.example.com</member>", "<member />", "<policy_recipients>/<member> is empty."),
+])
+def test_the_issue_s_examples(old, new, problem):
+    assert problem in _problems(_edit(old, new))
+
+
+@pytest.mark.parametrize(("old", "new", "where"), [
+    ("<rcpt_access>", "<rcpt_access>example.net", "<rcpt_access>"),
+    ("<smtp_routes>", "<smtp_routes>ALL", "<smtp_routes>"),
+    ("<antispam>", "<antispam>on", 'policy "sales": <antispam>'),
+    ("</listener_name>", "</listener_name>stray", "<listener>"),
+    ("</config>", "tail</config>", "<config>"),
+])
+def test_text_where_only_elements_belong_is_refused(old, new, where):
+    """``<rcpt_access>example.com</rcpt_access>`` would otherwise load as an empty table."""
+    assert f"{where} must hold elements, not text." in _problems(_edit(old, new))
