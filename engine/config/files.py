@@ -103,6 +103,7 @@ def read_config_file(path: Path, shown_as: str, *, limit: int = MAX_DOCUMENT_BYT
                      what: str = "a configuration") -> bytes:
     """The bytes of a document (the XML declaration names their encoding), at most *limit*
     of them: a file the user names is checked before anything reads it whole."""
+    _check_printable(shown_as)
     if not path.exists():
         raise ConfigFileError(f'Error: the file "{shown_as}" does not exist.')
     if not path.is_file():

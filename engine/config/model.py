@@ -200,6 +200,11 @@ class PolicyTable:
         return None
 
     def get(self, name: str) -> MailPolicy:
+        """The policy named *name*, or ConfigError (which never quotes a control character)."""
+        try:
+            check_text(name, "policy name")
+        except InvalidValue as exc:
+            raise ConfigError(str(exc)) from None
         policy = self.find(name)
         if policy is None:
             raise ConfigError(f'There is no policy named "{name}".')

@@ -239,6 +239,11 @@ class UserDirectory:
         return self._records.get(name)
 
     def require(self, name: str) -> UserRecord:
+        """The account named *name*, or UserError (which never quotes a control character)."""
+        try:
+            check_text(name, "user name")
+        except InvalidValue as exc:
+            raise UserError(str(exc)) from None
         record = self._records.get(name)
         if record is None:
             raise UserError(f'There is no user named "{name}".')

@@ -45,6 +45,16 @@ LINES = [
     (f"userconfig add bob 'Bob{{bad}} Example' operator {PASSWORD}", "The full name"),
     ("userconfig edit admin fullname 'Ad{bad}min'", "The full name"),
     ("loadconfig saved{bad}.xml", "a file name cannot contain"),
+    # names that only look something up are checked before they are quoted back
+    ("policyconfig incoming edit p{bad}x print", "The policy name"),
+    ("policyconfig incoming delete p{bad}x", "The policy name"),
+    ("smtproutes delete ex{bad}ample.com", "The domain"),
+    ("listenerconfig rcptaccess delete ex{bad}ample.com", "The domain"),
+    ("labconfig delete mx{bad}.example.org", "The host"),
+    ("userconfig delete b{bad}ob", "The user name"),
+    ("userconfig sshkey print b{bad}ob", "The user name"),
+    ("passwd b{bad}ob", "The user name"),
+    ("certconfig import /tmp/ca{bad}.pem", "a file name cannot contain"),
 ]
 
 
