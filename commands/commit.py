@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from commands.errors import UsageError
+from commands.errors import CommandError, UsageError
 from commands.registry import command
 from commands.session import CliSession
+from engine.config.text import InvalidValue, check_comment
 from engine.observe.timestamps import cli_time, now
 from engine.store.users import Role
 
@@ -30,10 +31,11 @@ async def commit(session: CliSession, args: list[str]) -> None:
         say("There is no data to commit.")
         return
     if args:
-        comment, rollback = " ".join(args), True
+        comment, rollback = _one_line_comment(" ".join(args)), True
     else:
         comment = await session.dialog.ask(
-            "Please enter some comments describing your changes:", default=None
+            "Please enter some comments describing your changes:", default=None,
+            validate=check_comment,
         )
         rollback = await session.dialog.confirm(
             "Do you want to save the current configuration for rollback?", default=True
@@ -41,6 +43,14 @@ async def commit(session: CliSession, args: list[str]) -> None:
     version = await session.commit(comment, rollback=rollback)
     say()
     say(f"Changes committed: {cli_time(version.committed_at)}")
+
+
+def _one_line_comment(text: str) -> str:
+    """The comment of ``commit "<comment>"``: a bad one ends the command, nothing committed."""
+    try:
+        return check_comment(text)
+    except InvalidValue as exc:
+        raise CommandError(str(exc)) from None
 
 
 @command(

@@ -18,6 +18,7 @@ from engine.config import values
 from engine.config.addresses import InvalidValue
 from engine.config.changes import DeleteDestination, SetDestination
 from engine.config.model import Config, DestinationControl, TlsMode
+from engine.config.text import check_text
 
 COMMAND = "destconfig"
 OPTIONS = "[concurrency <n>] [perconn <n>] [tls no|preferred|required|preferred-verify|required-verify]"
@@ -246,7 +247,7 @@ _OPERATION_HANDLERS: dict[str, Callable[[CliSession], Awaitable[None]]] = {
 def parse_tls_mode(text: str) -> TlsMode:
     """``no``, ``preferred``, ``required``, ``preferred-verify``, ``required-verify`` (or the
     AsyncOS labels, e.g. "Preferred - Verify"), in any case."""
-    key = "".join(text.lower().split()).replace("_", "-")
+    key = "".join(check_text(text, "TLS setting").lower().split()).replace("_", "-")
     for mode in TlsMode:
         if "".join(mode.value.lower().split()) == key:
             return mode

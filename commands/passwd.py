@@ -16,7 +16,7 @@ from commands.errors import CommandError, UsageError
 from commands.registry import command
 from commands.session import ACCESS_DENIED, CliSession
 from engine.config.addresses import InvalidValue
-from engine.store.users import Role, SetUserPassword, check_password
+from engine.store.users import Role, SetUserPassword, UserError, check_password
 
 #: A wrong current password costs this long, so a left-open session is no fast way to
 #: guess the password (which may open other doors).
@@ -43,8 +43,10 @@ async def passwd(session: CliSession, args: list[str]) -> None:
     own = name == session.user
     if not own and not session.role.includes(Role.ADMIN):
         raise CommandError(ACCESS_DENIED)
-    if (await session.appliance.user_directory()).get(name) is None:
-        raise CommandError(f'There is no user named "{name}".')
+    try:
+        (await session.appliance.user_directory()).require(name)
+    except UserError as exc:  # no such user, or a name that is not even printable
+        raise CommandError(str(exc)) from None
     if own:
         await check_own_password(session, "Old password:", "Incorrect password.")
     password_hash = await ask_new_password(session, "New password:", "Retype new password:")

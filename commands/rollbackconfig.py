@@ -3,6 +3,7 @@
 Only commits saved for rollback (``commit`` asks) are offered, newest first.  The
 choice becomes one pending whole-configuration change, committed at once if the person
 says so, or later with ``commit``, so a rollback is reviewed and recorded like any edit.
+A commit whose document cannot be read is listed as such and cannot be chosen.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from commands.loadconfig import COMMIT_REMINDER, may_discard_pending, replace_co
 from commands.registry import command
 from commands.session import CliSession
 from engine.config.addresses import InvalidValue
+from engine.config.text import shown
 from engine.observe.timestamps import cli_time
-from engine.store.database import ConfigVersion
+from engine.store.database import AnyVersion, ConfigVersion, UnreadableVersion
 
 OFFERED = 10
 USAGE = "Invalid arguments when processing: usage is rollbackconfig [<number> | print]"
@@ -50,7 +52,7 @@ async def rollbackconfig(session: CliSession, args: list[str]) -> None:
     await _interactive(session, versions)
 
 
-async def previous_versions(session: CliSession) -> list[ConfigVersion]:
+async def previous_versions(session: CliSession) -> list[AnyVersion]:
     """The commits offered, newest first; the running configuration itself is not one."""
     appliance = session.appliance
     await appliance.refresh()  # another process may have committed since the last poll
@@ -59,7 +61,7 @@ async def previous_versions(session: CliSession) -> list[ConfigVersion]:
     return [v for v in versions if v.id != running][:OFFERED]
 
 
-async def _batch(session: CliSession, versions: list[ConfigVersion], number: int) -> None:
+async def _batch(session: CliSession, versions: list[AnyVersion], number: int) -> None:
     """One line, no questions: the change stays pending so a script commits it explicitly."""
     if not versions:
         raise CommandError(f"Error: {NOTHING}")
@@ -68,12 +70,15 @@ async def _batch(session: CliSession, versions: list[ConfigVersion], number: int
             f"Error: there is no commit number {number}: enter a number from 1 to {len(versions)} "
             "(rollbackconfig print lists them)."
         )
+    chosen = versions[number - 1]
+    if isinstance(chosen, UnreadableVersion):
+        raise CommandError(f"Error: {_unreadable(chosen)}")
     await may_discard_pending(session, batch=True, command="rollbackconfig")
-    if _revert(session, versions[number - 1], discard=False):
+    if _revert(session, chosen, discard=False):
         session.dialog.say(COMMIT_REMINDER)
 
 
-async def _interactive(session: CliSession, versions: list[ConfigVersion]) -> None:
+async def _interactive(session: CliSession, versions: list[AnyVersion]) -> None:
     """The appliance's dialog: list, choose, then commit now or later."""
     if not versions:
         session.dialog.say()
@@ -83,11 +88,10 @@ async def _interactive(session: CliSession, versions: list[ConfigVersion]) -> No
     if discard is None:
         return
     _print(session, versions)
-    index = await session.dialog.ask("Enter the number of the configuration to revert to.",
-                                     validate=lambda answer: _number(answer, len(versions)))
-    if index is None:
+    chosen = await session.dialog.ask("Enter the number of the configuration to revert to.",
+                                      validate=lambda answer: _choice(answer, versions))
+    if chosen is None:
         return
-    chosen = versions[index]
     if not _revert(session, chosen, discard=discard):
         return
     if not await session.dialog.confirm("Do you want to commit this configuration now?",
@@ -102,13 +106,22 @@ async def _interactive(session: CliSession, versions: list[ConfigVersion]) -> No
     session.dialog.say(f"Changes committed: {cli_time(committed.committed_at)}")
 
 
-def _number(answer: str, count: int) -> int | None:
-    """A blank answer goes back; otherwise a number from the list (0-based index)."""
+def _choice(answer: str, versions: list[AnyVersion]) -> ConfigVersion | None:
+    """A blank answer goes back; otherwise the version a number from the list stands
+    for, unless its document cannot be read (then the question is asked again)."""
     if not answer:
         return None
-    if not answer.isdigit() or not 1 <= int(answer) <= count:
-        raise InvalidValue(f"The value must be an integer from 1 to {count}.")
-    return int(answer) - 1
+    if not answer.isdigit() or not 1 <= int(answer) <= len(versions):
+        raise InvalidValue(f"The value must be an integer from 1 to {len(versions)}.")
+    chosen = versions[int(answer) - 1]
+    if isinstance(chosen, UnreadableVersion):
+        raise InvalidValue(_unreadable(chosen))
+    return chosen
+
+
+def _unreadable(version: UnreadableVersion) -> str:
+    return (f"The configuration committed {cli_time(version.committed_at)} cannot be read "
+            f"({version.problem}): choose another one.")
 
 
 def _revert(session: CliSession, version: ConfigVersion, *, discard: bool) -> bool:
@@ -120,7 +133,7 @@ def _revert(session: CliSession, version: ConfigVersion, *, discard: bool) -> bo
     )
 
 
-def _print(session: CliSession, versions: list[ConfigVersion]) -> None:
+def _print(session: CliSession, versions: list[AnyVersion]) -> None:
     """The numbered list both forms use, so a script can pick the number it saw."""
     say = session.dialog.say
     say()
@@ -132,5 +145,12 @@ def _print(session: CliSession, versions: list[ConfigVersion]) -> None:
     say(f"    {'Committed On':<30}{'User':<14}Description")
     say("    " + "-" * 72)
     for number, version in enumerate(versions, 1):
-        say(f"{number:>2}. {cli_time(version.committed_at):<30}{version.user:<14}"
-            f"{version.comment or '(no comment)'}")
+        say(f"{number:>2}. {cli_time(version.committed_at):<30}{shown(version.user):<14}"
+            f"{_description(version)}")
+
+
+def _description(version: AnyVersion) -> str:
+    """The comment (escaped if an older segcli stored control characters in it), and
+    whether the configuration can be read at all."""
+    comment = shown(version.comment) or "(no comment)"
+    return f"{comment} (cannot be read)" if isinstance(version, UnreadableVersion) else comment

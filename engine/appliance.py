@@ -4,7 +4,10 @@ later, the mail engine.
 It keeps the running configuration in memory, commits new versions through a
 single store thread (the event loop never touches the disk), and notices versions
 committed by other processes that share the data directory, so every console and
-the engine always run the latest committed configuration.
+the engine always run the latest committed configuration -- the latest that loads:
+a committed version that cannot be read is passed over and reported once
+(:attr:`Appliance.start_notice` at start, the log afterwards), never retried every
+second, and the next commit supersedes it.
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ from typing import TYPE_CHECKING, ParamSpec, TypeVar
 from twisted.internet.error import CannotListenError
 
 from engine.config.changes import Change, replay
-from engine.config.model import Config, Endpoint
-from engine.store.database import ConfigVersion, Store
+from engine.config.model import Config, ConfigError, Endpoint
+from engine.config.text import InvalidValue, check_comment
+from engine.observe.timestamps import cli_time
+from engine.store.database import AnyVersion, ConfigVersion, Store, UnreadableVersion
 from engine.store.users import User, UserChange, UserDirectory, Users
 
 if TYPE_CHECKING:
@@ -56,7 +61,11 @@ class Appliance:
         self.serial = store.setting("serial") or ""
         self.installed_at = datetime.fromisoformat(store.setting("installed_at") or
                                                    self.started_at.isoformat())
-        self._running = store.latest()
+        self._running, unreadable = store.latest_readable()
+        #: Why the appliance does not run its latest commit (None: it does), for the start
+        #: to print and log.
+        self.start_notice = unreadable_notice(unreadable, self._running)
+        self._reported = {version.id for version in unreadable}
         #: The accounts (engine/store/users.py); synchronous: use the async methods below on the loop.
         self.users = Users(store.engine)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
@@ -117,8 +126,13 @@ class Appliance:
         """Replay *changes* onto the latest committed version and store the result.
 
         Raises ConfigError (nothing written) when a change no longer applies, e.g.
-        another session deleted the policy this one edits.
+        another session deleted the policy this one edits, or the comment is not
+        printable text.
         """
+        try:
+            comment = check_comment(comment)
+        except InvalidValue as exc:
+            raise ConfigError(str(exc)) from None
         account_changes = [change for change in changes if isinstance(change, UserChange)]
         version = await self._in_store(
             self.store.commit_config, lambda latest: replay(latest, changes),
@@ -129,10 +143,10 @@ class Appliance:
         self._apply(version)
         return version
 
-    async def versions(self, *, limit: int = 10) -> list[ConfigVersion]:
+    async def versions(self, *, limit: int = 10) -> list[AnyVersion]:
         return await self._in_store(self.store.versions, limit=limit)
 
-    async def version(self, version_id: int) -> ConfigVersion | None:
+    async def version(self, version_id: int) -> AnyVersion | None:
         return await self._in_store(self.store.version, version_id)
 
     # -- accounts (bcrypt runs in a thread of its own, not in the store's) ---------------
@@ -152,10 +166,20 @@ class Appliance:
         await self._in_store(self.users.apply, changes)
 
     async def refresh(self) -> None:
-        """Pick up a version another process committed."""
+        """Pick up a version another process committed; one that does not load is
+        reported once and passed over."""
         latest_id = await self._in_store(self.store.latest_version_id)
-        if latest_id > self._running.id:
-            self._apply(await self._in_store(self.store.latest))
+        if latest_id <= self._running.id or latest_id in self._reported:
+            return
+        version, unreadable = await self._in_store(self.store.latest_readable)
+        self._report(unreadable, version)
+        self._apply(version)
+
+    def _report(self, unreadable: list[UnreadableVersion], running: ConfigVersion) -> None:
+        fresh = [version for version in unreadable if version.id not in self._reported]
+        if fresh:
+            log.warning("%s", unreadable_notice(fresh, running))
+            self._reported.update(version.id for version in fresh)
 
     # -- life cycle ----------------------------------------------------------------
     def start(self, *, poll_seconds: float = 1.0) -> None:
@@ -218,3 +242,17 @@ class Appliance:
                 await self._poller
         self._executor.shutdown(wait=True)
         self.store.close()
+
+
+def unreadable_notice(unreadable: list[UnreadableVersion], running: ConfigVersion) -> str | None:
+    """One sentence for the operator: which commit cannot be read, why, and what runs
+    instead (None when every version read loads)."""
+    if not unreadable:
+        return None
+    newest = unreadable[0]
+    others = f" (and {len(unreadable) - 1} older one(s))" if len(unreadable) > 1 else ""
+    instead = (f"the configuration committed {cli_time(running.committed_at)} by {running.user}"
+               if running.id else "the factory configuration")
+    return (f"the configuration committed {cli_time(newest.committed_at)} by {newest.user}"
+            f"{others} cannot be read ({newest.problem}); running {instead} instead. "
+            "The next commit replaces it.")

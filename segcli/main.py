@@ -94,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     if appliance.users.ensure_factory_admin():
         _say_factory_admin()
     _log_to(data_dir)
+    if appliance.start_notice is not None:  # a commit that cannot be read: say what runs
+        print(f"segcli: {appliance.start_notice}", file=sys.stderr)
+        logging.getLogger("segcli").warning("%s", appliance.start_notice)
     return _run_reactor(lambda: _serve(appliance, args))
 
 

@@ -8,19 +8,18 @@ from __future__ import annotations
 
 import re
 
+from engine.config.text import InvalidValue as InvalidValue  # its home was here; many import it from here
+from engine.config.text import check_text
+
 _LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
 _HOSTNAME_RE = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
 _LOCALPART_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}$")
 
 
-class InvalidValue(ValueError):
-    """A value a person typed is not acceptable; the message says why, AsyncOS-style."""
-
-
 def check_hostname(name: str, *, what: str = "hostname") -> str:
     """Return the host name in lower case, or raise with the appliance's wording."""
-    name = name.strip().rstrip(".")
-    if not name or len(name) > 253 or not _HOSTNAME_RE.match(name):
+    name = check_text(name, what).strip().rstrip(".")
+    if not name or len(name) > 253 or not _HOSTNAME_RE.fullmatch(name):
         raise InvalidValue(
             f"A {what} must contain only letters, digits, hyphens and dots, "
             "and each part must start and end with a letter or digit."
@@ -38,11 +37,11 @@ def check_domain(domain: str) -> str:
 
 def check_email_address(address: str) -> str:
     """Return a normalised ``local@domain`` address (domain in lower case)."""
-    address = address.strip()
+    address = check_text(address, "email address").strip()
     if address.startswith("<") and address.endswith(">"):
         address = address[1:-1]
     local, sep, domain = address.rpartition("@")
-    if not sep or not local or not _LOCALPART_RE.match(local) or ".." in local:
+    if not sep or not local or not _LOCALPART_RE.fullmatch(local) or ".." in local:
         raise InvalidValue(
             f'An email address is a localname, an "@" and a domain, e.g. user@example.com: '
             f'"{address}" is not valid.'
@@ -61,7 +60,7 @@ def check_member(pattern: str) -> str:
     """Validate a mail policy member: ``user@example.com``, ``user@``, ``@example.com``
     or ``@.example.com`` (the domain and all its sub-domains).  Matching is
     case-insensitive, so members are kept in lower case."""
-    text = pattern.strip().lower()
+    text = check_text(pattern, "member").strip().lower()
     error = InvalidValue(
         f'The entry you have entered is invalid: "{pattern.strip()}". Use user@example.com, '
         "user@, @example.com or @.example.com."
@@ -69,7 +68,7 @@ def check_member(pattern: str) -> str:
     if text.count("@") != 1:
         raise error
     local, _, domain = text.partition("@")
-    if local and (not _LOCALPART_RE.match(local) or ".." in local):
+    if local and (not _LOCALPART_RE.fullmatch(local) or ".." in local):
         raise error
     if not domain:
         if not local:

@@ -10,9 +10,9 @@ commit without one silently undoing the other.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 from engine.config import values
 from engine.config.addresses import InvalidValue, check_email_address, check_hostname, check_member
@@ -34,18 +34,61 @@ from engine.config.model import (
     check_listener_name,
     check_policy_name,
 )
+from engine.config.text import check_text
 
 T = TypeVar("T")
 
 
 class Change:
-    """Base of all changes: ``apply`` edits a config in place or raises ConfigError."""
+    """Base of all changes: ``apply`` checks the record's text, then ``edit`` edits a
+    config in place; either raises ConfigError (:attr:`error`) and then nothing changed.
 
-    def apply(self, config: Config) -> None:  # pragma: no cover - interface
+    Subclasses implement :meth:`edit`, never :meth:`apply`: every string a record
+    carries -- the value it sets, and the name it looks something up by -- is checked
+    against the printable-text rule (:mod:`engine.config.text`) before anything else, so
+    no command, document or form can record a control character, and no refusal quotes
+    one back to a terminal.
+    """
+
+    #: How a field is named in a refusal ("policy name"), when not after the field itself.
+    labels: ClassVar[Mapping[str, str]] = {}
+    #: Fields whose text may hold line breaks (PEM certificates).
+    multiline: ClassVar[frozenset[str]] = frozenset()
+    #: What a refusal raises (account changes raise their own kind).
+    error: ClassVar[type[ConfigError]] = ConfigError
+
+    def apply(self, config: Config) -> None:
+        """Refuse bad text, then make the edit."""
+        self.check_text()
+        self.edit(config)
+
+    def check_text(self) -> None:
+        """Every string field (and every string in a tuple field) is printable text."""
+        for item in dataclasses.fields(self):  # type: ignore[arg-type]  # subclasses are dataclasses
+            value = getattr(self, item.name)
+            texts = value if isinstance(value, tuple | list) else (value,)
+            for text in texts:
+                if isinstance(text, str):
+                    self._check_one(item.name, text)
+
+    def _check_one(self, name: str, text: str) -> None:
+        what = self.labels.get(name, name.replace("_", " "))
+        allow = "\r\n" if name in self.multiline else ""
+        try:
+            check_text(text, what, allow=allow)
+        except InvalidValue as exc:
+            raise self.error(str(exc)) from None
+
+    def edit(self, config: Config) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
     def describe(self) -> str:  # pragma: no cover - interface
         raise NotImplementedError
+
+
+#: Field names of the per-policy changes, as a refusal names them.
+_POLICY_LABELS = {"name": "policy name", "new_name": "policy name", "senders": "member",
+                  "recipients": "member", "custom_address": "Custom Message Intake Address"}
 
 
 def _checked(check: Callable[..., T], value: object, *args: object) -> T:
@@ -60,7 +103,7 @@ def _checked(check: Callable[..., T], value: object, *args: object) -> T:
 class SetHostname(Change):
     hostname: str
 
-    def apply(self, config: Config) -> None:
+    def edit(self, config: Config) -> None:
         config.hostname = _checked(check_hostname, self.hostname)
 
     def describe(self) -> str:
@@ -71,10 +114,12 @@ class SetHostname(Change):
 class SetTdc(Change):
     """Enable (with the Default Message Intake Address) or disable the connector."""
 
+    labels = {"intake_address": "Default Message Intake Address"}
+
     enabled: bool
     intake_address: str | None = None
 
-    def apply(self, config: Config) -> None:
+    def edit(self, config: Config) -> None:
         if self.intake_address is not None:
             config.tdc.intake_address = _checked(check_email_address, self.intake_address)
         if self.enabled and not config.tdc.intake_address:
@@ -91,13 +136,15 @@ class SetTdc(Change):
 class AddPolicy(Change):
     """Insert a new policy at a 1-based *position* (None: just above DEFAULT)."""
 
+    labels = _POLICY_LABELS
+
     direction: Direction
     name: str
     senders: tuple[str, ...] = ()
     recipients: tuple[str, ...] = ()
     position: int | None = None
 
-    def apply(self, config: Config) -> None:
+    def edit(self, config: Config) -> None:
         table = config.policies(self.direction)
         name = _checked(check_policy_name, self.name)
         if table.find(name) is not None:
@@ -129,10 +176,12 @@ def _editable(config: Config, direction: Direction, name: str) -> MailPolicy:
 
 @dataclass(frozen=True)
 class DeletePolicy(Change):
+    labels = _POLICY_LABELS
+
     direction: Direction
     name: str
 
-    def apply(self, config: Config) -> None:
+    def edit(self, config: Config) -> None:
         policy = _editable(config, self.direction, self.name)
         config.policies(self.direction).policies.remove(policy)
 
@@ -142,11 +191,13 @@ class DeletePolicy(Change):
 
 @dataclass(frozen=True)
 class RenamePolicy(Change):
+    labels = _POLICY_LABELS
+
     direction: Direction
     name: str
     new_name: str
 
-    def apply(self, config: Config) -> None:
+    def edit(self, config: Config) -> None:
         policy = _editable(config, self.direction, self.name)
         new_name = _checked(check_policy_name, self.new_name)
         other = config.policies(self.direction).find(new_name)
@@ -160,11 +211,13 @@ class RenamePolicy(Change):
 
 @dataclass(frozen=True)
 class MovePolicy(Change):
+    labels = _POLICY_LABELS
+
     direction: Direction
     name: str
     position: int
 
-    def apply(self, config: Config) -> None:
+    def edit(self, config: Config) -> None:
         table = config.policies(self.direction)
         policy = _editable(config, self.direction, self.name)
         last = len(table.policies) - 1  # positions above DEFAULT
@@ -182,12 +235,14 @@ class MovePolicy(Change):
 
 @dataclass(frozen=True)
 class AddMember(Change):
+    labels = _POLICY_LABELS
+
     direction: Direction
     name: str
     member: str
     sender: bool = False
 
-    def apply(self, config: Config) -> None:
+    def edit(self, config: Config) -> None:
         policy = _editable(config, self.direction, self.name)
         member = _checked(check_member, self.member)
         if member in policy.members:
@@ -201,11 +256,13 @@ class AddMember(Change):
 
 @dataclass(frozen=True)
 class RemoveMember(Change):
+    labels = _POLICY_LABELS
+
     direction: Direction
     name: str
     member: str
 
-    def apply(self, config: Config) -> None:
+    def edit(self, config: Config) -> None:
         policy = _editable(config, self.direction, self.name)
         member = self.member.strip().lower()
         if member not in policy.members:
@@ -224,12 +281,14 @@ class RemoveMember(Change):
 class SetThreatDefense(Change):
     """A policy's THREATDEFENSE choice: disabled, the default or a custom intake address."""
 
+    labels = _POLICY_LABELS
+
     direction: Direction
     name: str
     mode: TdcMode
     custom_address: str = ""
 
-    def apply(self, config: Config) -> None:
+    def edit(self, config: Config) -> None:
         if self.direction is not Direction.INCOMING:
             raise ConfigError("The Threat Defense Connector journals incoming mail only.")
         policy = config.policies(self.direction).get(self.name)
@@ -247,10 +306,12 @@ class SetThreatDefense(Change):
 class ReplaceConfig(Change):
     """Take a whole configuration (``loadconfig``, ``rollbackconfig``)."""
 
+    labels = {"reason": "description"}
+
     config: Config
     reason: str
 
-    def apply(self, config: Config) -> None:
+    def edit(self, config: Config) -> None:
         problems = self.config.problems()
         if problems:
             raise ConfigError("; ".join(problems))
@@ -267,9 +328,11 @@ class ReplaceConfig(Change):
 
 @dataclass(frozen=True)
 class SetListenerName(Change):
+    labels = {"name": "listener name"}
+
     name: str
 
-    def apply(self, config: Config) -> None:
+    def edit(self, config: Config) -> None:
         config.listener.name = _checked(check_listener_name, self.name)
 
     def describe(self) -> str:
@@ -282,7 +345,7 @@ class SetListenerAddress(Change):
 
     address: str
 
-    def apply(self, config: Config) -> None:
+    def edit(self, config: Config) -> None:
         endpoint = _checked(Endpoint.parse, self.address)
         endpoint = Endpoint(_checked(values.check_host, endpoint.host), endpoint.port)
         if endpoint == config.ssh_listener:
@@ -297,7 +360,7 @@ class SetListenerAddress(Change):
 class SetMaxMessageSize(Change):
     size: int
 
-    def apply(self, config: Config) -> None:
+    def edit(self, config: Config) -> None:
         config.listener.max_message_size = _checked(values.check_message_size, self.size)
 
     def describe(self) -> str:
@@ -310,7 +373,7 @@ class SetOfferTls(Change):
 
     offer: bool
 
-    def apply(self, config: Config) -> None:
+    def edit(self, config: Config) -> None:
         config.listener.offer_tls = self.offer
 
     def describe(self) -> str:
@@ -323,7 +386,7 @@ class AddAcceptedDomain(Change):
 
     domain: str
 
-    def apply(self, config: Config) -> None:
+    def edit(self, config: Config) -> None:
         domain = _checked(values.check_accepted_domain, self.domain)
         if domain in config.listener.accepted_domains:
             raise ConfigError(f"{domain} is already in the recipient access table.")
@@ -337,7 +400,7 @@ class AddAcceptedDomain(Change):
 class RemoveAcceptedDomain(Change):
     domain: str
 
-    def apply(self, config: Config) -> None:
+    def edit(self, config: Config) -> None:
         domain = self.domain.strip().lower()
         if domain not in config.listener.accepted_domains:
             raise ConfigError(f"{self.domain.strip()} is not in the recipient access table.")
@@ -351,9 +414,11 @@ class RemoveAcceptedDomain(Change):
 class AddRelayHost(Change):
     """A host access table RELAYLIST entry: this address or network may relay (outgoing mail)."""
 
+    labels = {"entry": "RELAYLIST entry"}
+
     entry: str
 
-    def apply(self, config: Config) -> None:
+    def edit(self, config: Config) -> None:
         entry = _checked(values.check_relay_host, self.entry)
         if entry in config.listener.relay_hosts:
             raise ConfigError(f"{entry} is already in the RELAYLIST sender group.")
@@ -365,9 +430,11 @@ class AddRelayHost(Change):
 
 @dataclass(frozen=True)
 class RemoveRelayHost(Change):
+    labels = {"entry": "RELAYLIST entry"}
+
     entry: str
 
-    def apply(self, config: Config) -> None:
+    def edit(self, config: Config) -> None:
         try:
             entry = values.check_relay_host(self.entry)
         except InvalidValue:
@@ -395,10 +462,12 @@ def _route(config: Config, domain: str) -> SmtpRoute:
 class AddRoute(Change):
     """A permanent route for a domain, ``.domain`` or ``ALL`` (the default route)."""
 
+    labels = {"destinations": "destination"}
+
     domain: str
     destinations: tuple[str, ...]
 
-    def apply(self, config: Config) -> None:
+    def edit(self, config: Config) -> None:
         domain = _checked(values.check_route_domain, self.domain)
         if any(route.domain == domain for route in config.smtp_routes):
             if domain == values.ROUTE_ALL:
@@ -417,10 +486,12 @@ class AddRoute(Change):
 class EditRoute(Change):
     """Replace a route's destinations (the dialog's ADD/REPLACE/REMOVE end up here)."""
 
+    labels = {"destinations": "destination"}
+
     domain: str
     destinations: tuple[str, ...]
 
-    def apply(self, config: Config) -> None:
+    def edit(self, config: Config) -> None:
         route = _route(config, self.domain)
         route.destinations = _checked(values.check_route_destinations, list(self.destinations))
 
@@ -432,7 +503,7 @@ class EditRoute(Change):
 class DeleteRoute(Change):
     domain: str
 
-    def apply(self, config: Config) -> None:
+    def edit(self, config: Config) -> None:
         config.smtp_routes.remove(_route(config, self.domain))
 
     def describe(self) -> str:
@@ -441,7 +512,7 @@ class DeleteRoute(Change):
 
 @dataclass(frozen=True)
 class ClearRoutes(Change):
-    def apply(self, config: Config) -> None:
+    def edit(self, config: Config) -> None:
         config.smtp_routes.clear()
 
     def describe(self) -> str:
@@ -465,7 +536,7 @@ class SetDestination(Change):
     max_messages_per_connection: int | None = None
     tls: TlsMode | None = None
 
-    def apply(self, config: Config) -> None:
+    def edit(self, config: Config) -> None:
         domain = _checked(values.check_destination_domain, self.domain)
         entry = self._entry(config, domain)
         if self.max_concurrency is not None:
@@ -505,7 +576,7 @@ class SetDestination(Change):
 class DeleteDestination(Change):
     domain: str
 
-    def apply(self, config: Config) -> None:
+    def edit(self, config: Config) -> None:
         domain = _checked(values.check_destination_domain, self.domain)
         if domain == values.DEFAULT_DESTINATION:
             raise ConfigError("The DEFAULT entry cannot be deleted.")
@@ -544,7 +615,7 @@ class SetDelivery(Change):
     max_retry: float | None = None
     max_queue_time: float | None = None
 
-    def apply(self, config: Config) -> None:
+    def edit(self, config: Config) -> None:
         delivery = config.delivery
         _set_numbers(delivery, {"max_concurrency": (self.max_concurrency, values.SYSTEM_CONCURRENCY)},
                      values.check_int)
@@ -563,10 +634,12 @@ class SetDelivery(Change):
 class SetDns(Change):
     """``dnsconfig``: *servers* ``()`` means the host's own resolvers; None keeps them."""
 
+    labels = {"servers": "DNS server"}
+
     servers: tuple[str, ...] | None = None
     timeout: float | None = None
 
-    def apply(self, config: Config) -> None:
+    def edit(self, config: Config) -> None:
         if self.servers is not None:
             servers = [Endpoint(*_checked(values.check_dns_server, text)) for text in self.servers]
             for number, server in enumerate(servers):
@@ -598,7 +671,7 @@ class SetTdcTimers(Change):
     min_connections: int | None = None
     max_connections: int | None = None
 
-    def apply(self, config: Config) -> None:
+    def edit(self, config: Config) -> None:
         timers = config.tdc.timers
         _set_numbers(timers, {"retry_delay": (self.retry_delay, values.TDC_RETRY_DELAY),
                               "attempt_timeout": (self.attempt_timeout, values.TDC_SECONDS),
@@ -630,6 +703,8 @@ class SetScan(Change):
     """Enable or disable a policy's ANTISPAM or ANTIVIRUS, or set the action for positives
     (deliver with a subject tag, drop, bounce); None keeps a value."""
 
+    labels = _POLICY_LABELS
+
     direction: Direction
     name: str
     service: str
@@ -637,7 +712,7 @@ class SetScan(Change):
     action: ScanAction | None = None
     subject_tag: str | None = None
 
-    def apply(self, config: Config) -> None:
+    def edit(self, config: Config) -> None:
         if self.service not in SCAN_SERVICES:
             raise ConfigError(f"Unknown scanning service {self.service!r}.")
         policy = config.policies(self.direction).get(self.name)
@@ -676,9 +751,12 @@ def _certificate_subject(pem: str) -> str:
 class AddTrustedCa(Change):
     """Trust one more certificate authority (one PEM certificate) for outbound TLS."""
 
+    labels = {"pem": "certificate"}
+    multiline = frozenset({"pem"})
+
     pem: str
 
-    def apply(self, config: Config) -> None:
+    def edit(self, config: Config) -> None:
         pem = _checked(values.check_certificate, self.pem)
         if pem in config.trusted_cas:
             raise ConfigError(f"The certificate {_certificate_subject(pem)} is already trusted.")
@@ -693,9 +771,12 @@ class RemoveTrustedCa(Change):
     """Identified by the certificate itself, not its number: another session's commit
     may have renumbered the list by the time this one is replayed."""
 
+    labels = {"pem": "certificate"}
+    multiline = frozenset({"pem"})
+
     pem: str
 
-    def apply(self, config: Config) -> None:
+    def edit(self, config: Config) -> None:
         pem = _checked(values.check_certificate, self.pem)
         if pem not in config.trusted_cas:
             raise ConfigError(f"The certificate {_certificate_subject(pem)} is not in the list.")
@@ -712,7 +793,7 @@ class SetHostPort(Change):
     host: str
     port: int
 
-    def apply(self, config: Config) -> None:
+    def edit(self, config: Config) -> None:
         host = _checked(values.check_lab_host, self.host)
         config.host_ports[host] = _checked(values.check_port, self.port)
 
@@ -724,7 +805,7 @@ class SetHostPort(Change):
 class RemoveHostPort(Change):
     host: str
 
-    def apply(self, config: Config) -> None:
+    def edit(self, config: Config) -> None:
         host = self.host.strip().rstrip(".").lower()
         if host not in config.host_ports:
             raise ConfigError(f"{self.host.strip()} has no lab port.")

@@ -12,6 +12,8 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
+from engine.config.text import text_problem
+
 CONFIG_DIR_NAME = "configuration"
 #: Configuration documents are a few kilobytes; this only guards against loading a
 #: wrong (huge) file by mistake.
@@ -60,14 +62,22 @@ def write_config_file(data_dir: Path, name: str, text: str) -> Path:
 
 def check_file_name(name: str) -> str:
     """A bare name inside the configuration directory, never a way out of it."""
-    if not name or "\0" in name:
+    if not name:
         raise ConfigFileError("Error: you must enter a file name.")
+    _check_printable(name)
     if "/" in name or "\\" in name or name in (".", ".."):
         raise ConfigFileError(
             f'Error: "{name}" is not a file name: only files in the configuration '
             'directory can be used here, named without "/", "\\" or "..".'
         )
     return name
+
+
+def _check_printable(name: str) -> None:
+    """A name with a control character is refused before it is used or quoted back."""
+    problem = text_problem(name)
+    if problem is not None:
+        raise ConfigFileError(f"Error: a file name cannot contain {problem}.")
 
 
 def is_host_path(name: str) -> bool:
@@ -78,6 +88,7 @@ def is_host_path(name: str) -> bool:
 def locate_config_file(data_dir: Path, name: str, *, host_paths: bool) -> Path:
     """The file *name* stands for: a name in the directory, or (only when *host_paths*,
     i.e. at the appliance's own console) a path on the host."""
+    _check_printable(name)
     if host_paths and is_host_path(name):
         return Path(name).expanduser()
     directory = config_dir(data_dir)
@@ -92,6 +103,7 @@ def read_config_file(path: Path, shown_as: str, *, limit: int = MAX_DOCUMENT_BYT
                      what: str = "a configuration") -> bytes:
     """The bytes of a document (the XML declaration names their encoding), at most *limit*
     of them: a file the user names is checked before anything reads it whole."""
+    _check_printable(shown_as)
     if not path.exists():
         raise ConfigFileError(f'Error: the file "{shown_as}" does not exist.')
     if not path.is_file():

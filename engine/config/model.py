@@ -20,9 +20,12 @@ from engine.config.addresses import (
     check_member,
     member_matches,
 )
+from engine.config.text import check_text, text_problems
 
 DEFAULT_POLICY = "DEFAULT"
 _POLICY_NAME_MAX = 64
+#: The only fields of the model whose text may hold line breaks (PEM certificates).
+_MULTILINE = frozenset({"trusted_cas"})
 
 
 class ConfigError(ValueError):
@@ -62,7 +65,7 @@ class Endpoint:
     @classmethod
     def parse(cls, text: str, *, any_port: bool = False) -> Endpoint:
         """``HOST:PORT``; with *any_port*, port 0 (a free port, for start overrides) too."""
-        host, sep, port_text = text.strip().rpartition(":")
+        host, sep, port_text = check_text(text, "address").strip().rpartition(":")
         host = host.strip("[]")
         lowest = 0 if any_port else 1
         if not sep or not host or not port_text.isdigit() or not lowest <= int(port_text) < 65536:
@@ -197,6 +200,11 @@ class PolicyTable:
         return None
 
     def get(self, name: str) -> MailPolicy:
+        """The policy named *name*, or ConfigError (which never quotes a control character)."""
+        try:
+            check_text(name, "policy name")
+        except InvalidValue as exc:
+            raise ConfigError(str(exc)) from None
         policy = self.find(name)
         if policy is None:
             raise ConfigError(f'There is no policy named "{name}".')
@@ -337,8 +345,14 @@ class Config:
         return self.incoming if direction is Direction.INCOMING else self.outgoing
 
     def problems(self) -> list[str]:
-        """Every reason this configuration could not run, for an all-or-nothing load."""
-        found: list[str] = []
+        """Every reason this configuration could not run, for an all-or-nothing load.
+
+        Text that breaks the printable-text rule is reported alone: the other checks'
+        messages quote values, and a control character must not reach a terminal.
+        """
+        found = text_problems(self, "", multiline=_MULTILINE)
+        if found:
+            return found
         found += _try(check_hostname, self.hostname, prefix="hostname: ")
         if self.tdc.intake_address:
             found += _try(check_email_address, self.tdc.intake_address,
@@ -519,7 +533,7 @@ def _entry_problems(entries: list[str], check: Callable[[str], str], where: str,
 
 
 def check_policy_name(name: str) -> str:
-    name = name.strip()
+    name = check_text(name, "policy name").strip()
     if not name or len(name) > _POLICY_NAME_MAX:
         raise InvalidValue(
             f"A Per-recipient policy name is a non-empty string of at most {_POLICY_NAME_MAX} "
@@ -536,6 +550,7 @@ def check_policy_name(name: str) -> str:
 
 def check_listener_name(name: str) -> str:
     """Listener names follow the policy name rules (no spaces, ASCII)."""
+    check_text(name, "listener name")
     try:
         return check_policy_name(name)
     except InvalidValue as exc:

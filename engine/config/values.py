@@ -23,6 +23,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
 from engine.config.addresses import InvalidValue, check_domain, check_hostname
+from engine.config.text import MAX_TEXT, check_text
 
 #: ``smtproutes`` limits (errors "There is a maximum of N routes." and
 #: "Routes may not contain more than N destinations.").
@@ -48,6 +49,8 @@ TDC_RETRY_DELAY = (0.0, 86400.0)
 TIME_SCALE = (0.001, 1000.0)
 TDC_CONNECTIONS = (1, 1000)
 SUBJECT_TAG_MAX = 255
+#: One PEM certificate is a few kilobytes; a pasted bundle of them stays well below this.
+PEM_MAX = MAX_TEXT
 
 _NUMBER_RE = re.compile(r"^\d+(\.\d+)?$")
 _SIZE_RE = re.compile(r"^(\d+)([kKmM]?)$")
@@ -65,8 +68,8 @@ def check_int(value: int, bounds: tuple[int, int]) -> int:
 
 def parse_int(text: str, bounds: tuple[int, int]) -> int:
     """A whole number typed by a person, within *bounds*."""
-    text = text.strip()
-    if not text.isdigit():
+    text = check_text(text, "value").strip()
+    if not (text.isascii() and text.isdigit()):  # "²" is a digit to str.isdigit, not to int()
         low, high = bounds
         raise InvalidValue(f"The value must be an integer from {low} to {high}.")
     return check_int(int(text), bounds)
@@ -83,7 +86,7 @@ def check_seconds(value: float, bounds: tuple[float, float]) -> float:
 
 def parse_seconds(text: str, bounds: tuple[float, float]) -> float:
     """Seconds as typed: ``60`` or ``0.5`` (fractions let labs and tests run fast)."""
-    text = text.strip()
+    text = check_text(text, "value").strip()
     if not _NUMBER_RE.match(text):
         low, high = bounds
         raise InvalidValue(f"The value must be a number of seconds from {format_number(low)} "
@@ -99,7 +102,7 @@ def format_number(value: float) -> str:
 
 def parse_size(text: str) -> int:
     """A message size: bytes, or a number with a trailing ``k`` (KB) or ``M`` (MB)."""
-    match = _SIZE_RE.match(text.strip())
+    match = _SIZE_RE.fullmatch(check_text(text, "size").strip())
     if not match:
         raise InvalidValue(
             f'"{text.strip()}" is not a valid size: enter a number of bytes, or add a trailing '
@@ -127,8 +130,8 @@ def format_size(size: int) -> str:
 
 def check_subject_tag(tag: str) -> str:
     """The text prepended to the subject of a delivered positive message (may be empty)."""
-    tag = tag.strip()
-    if len(tag) > SUBJECT_TAG_MAX or any(ord(c) < 32 or ord(c) == 127 for c in tag):
+    tag = check_text(tag, "subject tag").strip()
+    if len(tag) > SUBJECT_TAG_MAX:
         raise InvalidValue(f"The subject tag must be at most {SUBJECT_TAG_MAX} printable "
                            "characters.")
     return tag
@@ -145,6 +148,7 @@ def check_port(port: int) -> int:
 
 def check_ip(text: str) -> str:
     """An IPv4 or IPv6 address, in its canonical form."""
+    check_text(text, "IP address")
     try:
         return str(ipaddress.ip_address(text.strip().strip("[]")))
     except ValueError:
@@ -153,7 +157,7 @@ def check_ip(text: str) -> str:
 
 def check_host(host: str) -> str:
     """An IP address or a host name (lower case)."""
-    host = host.strip()
+    host = check_text(host, "host").strip()
     try:
         return check_ip(host)
     except InvalidValue:
@@ -172,7 +176,7 @@ def split_host_port(text: str, *, default_port: int | None) -> tuple[str, int | 
     The host is returned as written (not checked); the port is checked.  Without a
     port the result carries *default_port*.
     """
-    text = text.strip()
+    text = check_text(text, "address").strip()
     if text.startswith("["):
         host, sep, rest = text[1:].partition("]")
         if not sep or (rest and not rest.startswith(":")):
@@ -199,7 +203,7 @@ def join_host_port(host: str, port: int | None) -> str:
 
 def check_accepted_domain(entry: str) -> str:
     """A recipient access table entry: ``example.com`` or ``.example.com`` (sub-domains)."""
-    entry = entry.strip().lower()
+    entry = check_text(entry, "domain").strip().lower()
     bare = entry[1:] if entry.startswith(".") else entry
     try:
         check_domain(bare)
@@ -214,7 +218,7 @@ def check_accepted_domain(entry: str) -> str:
 def check_relay_host(entry: str) -> str:
     """A RELAYLIST entry of the host access table: an IP address (``10.1.1.5``) or a
     network (``10.1.1.0/24``), kept in its canonical form (a lone host without ``/32``)."""
-    text = entry.strip()
+    text = check_text(entry, "RELAYLIST entry").strip()
     try:
         network = ipaddress.ip_network(text, strict=False)
     except ValueError:
@@ -243,7 +247,7 @@ def relay_entry_for(entries: list[str], address: str) -> str | None:
 
 def check_route_domain(domain: str) -> str:
     """An SMTP route's domain: ``example.com``, ``.example.com`` or ``ALL`` (the default)."""
-    domain = domain.strip()
+    domain = check_text(domain, "domain").strip()
     if domain.upper() == ROUTE_ALL:
         return ROUTE_ALL
     bare = domain[1:] if domain.startswith(".") else domain
@@ -259,7 +263,7 @@ def check_route_domain(domain: str) -> str:
 
 def check_route_destination(text: str) -> str:
     """One destination of a route: ``host``, ``host:port``, ``/dev/null`` or ``USEDNS``."""
-    text = text.strip()
+    text = check_text(text, "destination").strip()
     if text.lower() == DEV_NULL:
         return DEV_NULL
     if text.upper() == USEDNS:
@@ -291,13 +295,14 @@ def check_route_destinations(entries: list[str] | tuple[str, ...]) -> list[str]:
 
 
 def split_list(text: str) -> list[str]:
-    """Comma (or space) separated entries, blanks dropped."""
-    return [part for part in re.split(r"[,\s]+", text.strip()) if part]
+    """Comma (or space) separated entries, blanks dropped.  Only ASCII white space
+    separates: a U+0085 or U+2028 inside an entry stays there, to be refused."""
+    return [part for part in re.split(r"[,\s]+", text.strip(" \t\r\n"), flags=re.ASCII) if part]
 
 
 def check_destination_domain(domain: str) -> str:
     """A destination control entry: a fully qualified domain (``DEFAULT`` is the default row)."""
-    domain = domain.strip()
+    domain = check_text(domain, "domain").strip()
     if domain.upper() == DEFAULT_DESTINATION:
         return DEFAULT_DESTINATION
     try:
@@ -310,6 +315,7 @@ def check_destination_domain(domain: str) -> str:
 
 def check_dns_server(text: str) -> tuple[str, int]:
     """A DNS server: an IP address with an optional port (53 when left out)."""
+    check_text(text, "DNS server")
     try:
         host, port = split_host_port(text, default_port=DNS_PORT)
         return check_ip(host), port or DNS_PORT
@@ -342,8 +348,10 @@ class CertificateInfo:
 def parse_certificates(text: str) -> list[str]:
     """Every certificate in PEM *text*, each as canonical PEM (no trailing newline).
 
-    Anything that is not a well-formed PEM certificate is refused as a whole.
+    Anything that is not a well-formed PEM certificate is refused as a whole; line
+    breaks are the only control characters PEM text may hold.
     """
+    check_text(text, "certificate", max_length=PEM_MAX, allow="\r\n")
     if "-----BEGIN CERTIFICATE-----" not in text:
         raise InvalidValue("No certificate was found: paste PEM text starting with "
                            '"-----BEGIN CERTIFICATE-----".')

@@ -39,6 +39,7 @@ from engine.config.model import (
     ThreatDefense,
     TlsMode,
 )
+from engine.config.text import check_text
 
 PRODUCT_COMMENT = " segcli configuration: Threat Defense Connector emulator (AsyncOS 15.5) "
 T = TypeVar("T")
@@ -164,6 +165,8 @@ def from_xml(text: str | bytes) -> Config:
     """Parse and validate a whole document, or raise ConfigXmlError listing every problem."""
     if not text.strip():
         raise ConfigXmlError(["No data to load."])
+    if isinstance(text, str):
+        _check_encodable(text)
     try:
         root = ET.fromstring(text)
     except ET.ParseError as exc:
@@ -177,6 +180,17 @@ def from_xml(text: str | bytes) -> Config:
     if problems:
         raise ConfigXmlError(problems)
     return config
+
+
+def _check_encodable(text: str) -> None:
+    """A pasted document is parsed as UTF-8: an unpaired surrogate (not text at all, but a
+    Python string can hold one) would otherwise fail deep in the parser."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        line = text.count("\n", 0, exc.start) + 1
+        raise ConfigXmlError([f"Parsing failed: the unpaired surrogate U+{ord(text[exc.start]):04X} "
+                              f"at line {line} is not text."]) from None
 
 
 class _Reader:
@@ -204,7 +218,7 @@ class _Reader:
         config.delivery = self._delivery(root.find("delivery"))
         config.dns = self._dns(root.find("dns"))
         config.trusted_cas = self._entries(root, "trusted_cas", "certificate",
-                                           values.check_certificate)
+                                           values.check_certificate, allow="\r\n")
         config.host_ports = self._host_ports(root.find("lab_host_ports"))
         config.incoming = self._table(root, Direction.INCOMING)
         config.outgoing = self._table(root, Direction.OUTGOING)
@@ -212,6 +226,12 @@ class _Reader:
 
     # -- generic helpers -----------------------------------------------------------
     def _only(self, node: ET.Element, allowed: tuple[str, ...], where: str) -> None:
+        """*node* holds elements only: each one known, none twice unless it is a list item.
+
+        Text beside them would be dropped without a word (``<rcpt_access>example.com
+        </rcpt_access>`` would load as an empty table), so it is a problem too."""
+        if _stray_text(node):
+            self.problems.append(f"{where} must hold elements, not text.")
         for child in node:
             if isinstance(child.tag, str) and child.tag not in allowed:
                 self.problems.append(f"Unknown element <{child.tag}> in {where}.")
@@ -219,13 +239,41 @@ class _Reader:
             if len(node.findall(tag)) > 1 and tag not in _REPEATABLE:
                 self.problems.append(f"Element <{tag}> appears more than once in {where}.")
 
-    def _text(self, node: ET.Element, tag: str, *, required: bool = False) -> str:
+    def _text(self, node: ET.Element, tag: str, *, required: bool = False,
+              may_be_empty: bool = False) -> str | None:
+        """The value the child *tag* of *node* holds; None when the child is left out (a
+        problem when *required*) or does not hold a value (see :meth:`_content`)."""
         child = node.find(tag)
         if child is None:
             if required:
                 self.problems.append(f"Missing element <{tag}> in <{node.tag}>.")
-            return ""
-        return (child.text or "").strip()
+            return None
+        return self._content(child, f"<{node.tag}>", may_be_empty=may_be_empty)
+
+    def _content(self, element: ET.Element, where: str, *, may_be_empty: bool = False,
+                 allow: str = "") -> str | None:
+        """The text of an element that holds one value, without surrounding white space.
+
+        None, and the problem noted, when the element holds elements (the value would be
+        lost), is empty (only a few values may be: *may_be_empty*) or holds text that is
+        not printable (:mod:`engine.config.text`; *allow* names the control characters a
+        value may hold, the line breaks of PEM text).  Only ASCII white space is stripped
+        first, so a control character at either end is refused, not quietly dropped.
+        """
+        name = f"{where}/<{element.tag}>"
+        if len(element):
+            self.problems.append(f"{name} must hold a value, not elements "
+                                 f"(found <{element[0].tag}>).")
+            return None
+        text = (element.text or "").strip(" \t\r\n")
+        if not text and not may_be_empty:
+            self.problems.append(f"{name} is empty.")
+            return None
+        try:
+            return check_text(text, "value", allow=allow)
+        except InvalidValue as exc:
+            self.problems.append(f"{name}: {exc}")
+            return None
 
     def _endpoint(self, node: ET.Element, tag: str, default: Endpoint) -> Endpoint:
         text = self._text(node, tag)
@@ -239,33 +287,42 @@ class _Reader:
             return None
 
     def _value(self, node: ET.Element | None, tag: str, parse: Callable[..., T], default: T,
-               *args: Any) -> T:
+               *args: Any, may_be_empty: bool = False) -> T:
         """An optional child parsed with *parse* (a config_values parser); the factory
         value when the element is left out, and a problem when it is wrong."""
-        if node is None or node.find(tag) is None:
+        if node is None:
             return default
-        result = self._parse(parse, self._text(node, tag), f"<{node.tag}>/<{tag}>", *args)
+        text = self._text(node, tag, may_be_empty=may_be_empty)
+        if text is None:
+            return default
+        result = self._parse(parse, text, f"<{node.tag}>/<{tag}>", *args)
         return default if result is None else result
 
     def _flag(self, node: ET.Element | None, tag: str, default: bool) -> bool:
-        if node is None or node.find(tag) is None:
+        """``0`` or ``1``; left out, the factory value.  Empty or holding elements is a
+        problem, never a quiet 0."""
+        text = None if node is None else self._text(node, tag)
+        if text is None:
             return default
-        text = self._text(node, tag)
         if text not in ("0", "1"):
             self.problems.append(f"<{tag}> must be 0 or 1, not {text!r}.")
             return default
         return text == "1"
 
     def _entries(self, parent: ET.Element, tag: str, item: str,
-                 check: Callable[[str], str]) -> list[str]:
+                 check: Callable[[str], str], *, allow: str = "") -> list[str]:
         """A list element (``<tag><item>..</item>...</tag>``), each entry canonical."""
         node = parent.find(tag)
         if node is None:
             return []
         self._only(node, (item,), f"<{tag}>")
-        found = [self._parse(check, (child.text or "").strip(), f"<{tag}>")
-                 for child in node.findall(item)]
+        found = [self._parse(check, text, f"<{tag}>") for text in self._items(node, item, allow)]
         return [entry for entry in found if entry is not None]
+
+    def _items(self, node: ET.Element, item: str, allow: str = "") -> list[str]:
+        """The values of the *item* children of a list element; problems noted."""
+        texts = [self._content(child, f"<{node.tag}>", allow=allow) for child in node.findall(item)]
+        return [text for text in texts if text is not None]
 
     # -- sections ------------------------------------------------------------------
     def _listener(self, root: ET.Element) -> Listener:
@@ -298,10 +355,8 @@ class _Reader:
             return TdcSettings()
         self._only(node, ("tdc_enabled", "tdc_intake_address", "tdc_timers"),
                    "<threat_defense_connector>")
-        flag = self._text(node, "tdc_enabled") or "0"
-        if flag not in ("0", "1"):
-            self.problems.append(f"<tdc_enabled> must be 0 or 1, not {flag!r}.")
-        return TdcSettings(flag == "1", self._text(node, "tdc_intake_address"),
+        return TdcSettings(self._flag(node, "tdc_enabled", False),
+                           self._text(node, "tdc_intake_address", may_be_empty=True) or "",
                            self._timers(node.find("tdc_timers")))
 
     def _timers(self, node: ET.Element | None) -> TdcTimers:
@@ -325,11 +380,12 @@ class _Reader:
         routes = []
         for route in node.findall("route"):
             self._only(route, ("route_domain", "destination"), "<smtp_routes>/<route>")
-            domain = self._parse(values.check_route_domain,
-                                 self._text(route, "route_domain", required=True), "<route_domain>")
-            destinations = [self._parse(values.check_route_destination, (d.text or "").strip(),
+            text = self._text(route, "route_domain", required=True)
+            domain = None if text is None else self._parse(values.check_route_domain, text,
+                                                           "<route_domain>")
+            destinations = [self._parse(values.check_route_destination, destination,
                                         f"<route> {domain}: <destination>")
-                            for d in route.findall("destination")]
+                            for destination in self._items(route, "destination")]
             if domain is not None:
                 routes.append(SmtpRoute(domain, [d for d in destinations if d is not None]))
         return routes
@@ -344,9 +400,9 @@ class _Reader:
     def _destination(self, node: ET.Element) -> DestinationControl | None:
         self._only(node, ("destination_domain", "max_concurrency", "max_messages_per_connection",
                           "tls"), "<destination_controls>/<destination>")
-        domain = self._parse(values.check_destination_domain,
-                             self._text(node, "destination_domain", required=True),
-                             "<destination_domain>")
+        text = self._text(node, "destination_domain", required=True)
+        domain = None if text is None else self._parse(values.check_destination_domain, text,
+                                                       "<destination_domain>")
         if domain is None:
             return None
         entry = DestinationControl(domain)
@@ -392,10 +448,12 @@ class _Reader:
         ports: dict[str, int] = {}
         for entry in node.findall("host_port"):
             self._only(entry, ("host", "port"), "<lab_host_ports>/<host_port>")
-            host = self._parse(values.check_lab_host, self._text(entry, "host", required=True),
-                               "<lab_host_ports>/<host>")
-            port = self._parse(values.parse_int, self._text(entry, "port", required=True),
-                               f"<lab_host_ports> {host}: <port>", (1, 65535))
+            host_text = self._text(entry, "host", required=True)
+            port_text = self._text(entry, "port", required=True)
+            host = None if host_text is None else self._parse(
+                values.check_lab_host, host_text, "<lab_host_ports>/<host>")
+            port = None if port_text is None else self._parse(
+                values.parse_int, port_text, f"<lab_host_ports> {host}: <port>", (1, 65535))
             if host in ports:
                 self.problems.append(f"<lab_host_ports>: {host} is entered more than once.")
             if host is not None and port is not None:
@@ -415,7 +473,7 @@ class _Reader:
         self._only(node, ("policy_name", "policy_senders", "policy_recipients",
                           "threat_defense", "threat_defense_address", "antispam", "antivirus"),
                    f"<{where}>/<policy>")
-        name = self._text(node, "policy_name", required=True)
+        name = self._text(node, "policy_name", required=True) or ""
         mode_text = self._text(node, "threat_defense") or TdcMode.DISABLED.value
         try:
             mode = TdcMode(mode_text)
@@ -429,7 +487,8 @@ class _Reader:
             name,
             senders=self._members(node, "policy_senders"),
             recipients=self._members(node, "policy_recipients"),
-            threat_defense=ThreatDefense(mode, self._text(node, "threat_defense_address")),
+            threat_defense=ThreatDefense(
+                mode, self._text(node, "threat_defense_address", may_be_empty=True) or ""),
         )
         policy.antispam = self._scan(node.find("antispam"), policy.antispam, name)
         policy.antivirus = self._scan(node.find("antivirus"), policy.antivirus, name)
@@ -444,7 +503,7 @@ class _Reader:
             enabled=self._flag(node, "scan_enabled", default.enabled),
             action=self._value(node, "scan_action", _scan_action, default.action),
             subject_tag=self._value(node, "subject_tag", values.check_subject_tag,
-                                    default.subject_tag),
+                                    default.subject_tag, may_be_empty=True),
         )
 
     def _members(self, node: ET.Element, tag: str) -> list[str]:
@@ -452,12 +511,17 @@ class _Reader:
         if group is None:
             return []
         self._only(group, ("member",), f"<{tag}>")
-        return [(m.text or "").strip().lower() for m in group.findall("member")]
+        return [member.lower() for member in self._items(group, "member")]
 
 
 #: Elements that hold a list of same-named children.
 _REPEATABLE = {"policy", "member", "route", "destination", "domain", "relay_host", "server",
                "certificate", "host_port"}
+
+
+def _stray_text(node: ET.Element) -> bool:
+    """Whether an element that should hold only elements holds text too."""
+    return bool((node.text or "").strip()) or any((child.tail or "").strip() for child in node)
 
 
 def _tls_mode(text: str) -> TlsMode:

@@ -5,13 +5,18 @@ worker thread (see :class:`engine.appliance.Appliance`) so the event loop never
 waits on the disk.  Several processes may open the same store: writes that read
 then write (a config commit) take SQLite's write lock up front (``BEGIN
 IMMEDIATE``), so two commits never interleave.
+
+A committed version whose document does not load (an older segcli once committed a
+control character XML cannot hold) must not stop the appliance: reading skips it to
+the newest version that loads, a new commit builds on that one, and listings show it
+as an :class:`UnreadableVersion` with the reason.
 """
 
 from __future__ import annotations
 
 import secrets
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +28,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, func, select
 from sqlalchemy.orm import Session
 
 from engine.config.model import Config
-from engine.config.xml_document import from_xml, to_xml
+from engine.config.xml_document import ConfigXmlError, from_xml, to_xml
 from engine.store.models import ApplianceSetting, ConfigVersionRow
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -40,6 +45,25 @@ class ConfigVersion:
     comment: str
     rollback: bool
     config: Config
+
+
+@dataclass(frozen=True)
+class UnreadableVersion:
+    """A committed version whose document does not load: *problem* says why."""
+
+    id: int
+    committed_at: datetime
+    user: str
+    comment: str
+    rollback: bool
+    problem: str
+
+
+#: What the store's listings hold: versions that load, and those that do not.
+AnyVersion = ConfigVersion | UnreadableVersion
+
+#: The version a store whose every version is unreadable runs (id 0: any commit is newer).
+FACTORY_ID = 0
 
 
 class Store:
@@ -95,24 +119,29 @@ class Store:
             return session.scalar(select(func.max(ConfigVersionRow.id))) or 0
 
     def latest(self) -> ConfigVersion:
-        with Session(self.engine) as session:
-            row = session.scalars(
-                select(ConfigVersionRow).order_by(ConfigVersionRow.id.desc()).limit(1)
-            ).one()
-            return _version(row)
+        """The newest version that loads (see :meth:`latest_readable`)."""
+        return self.latest_readable()[0]
 
-    def version(self, version_id: int) -> ConfigVersion | None:
+    def latest_readable(self) -> tuple[ConfigVersion, list[UnreadableVersion]]:
+        """The newest version that loads, and the newer ones that do not (newest first).
+
+        With no version that loads at all, the factory configuration (id 0)."""
+        with Session(self.engine) as session:
+            return _newest_readable(session)
+
+    def version(self, version_id: int) -> AnyVersion | None:
         with Session(self.engine) as session:
             row = session.get(ConfigVersionRow, version_id)
-            return None if row is None else _version(row)
+            return None if row is None else _read(row)
 
-    def versions(self, *, rollback_only: bool = True, limit: int = 10) -> list[ConfigVersion]:
-        """Newest first: the commits ``rollbackconfig`` offers."""
+    def versions(self, *, rollback_only: bool = True, limit: int = 10) -> list[AnyVersion]:
+        """Newest first: the commits ``rollbackconfig`` offers, unreadable ones included
+        (so the list says what became of them)."""
         query = select(ConfigVersionRow).order_by(ConfigVersionRow.id.desc()).limit(limit)
         if rollback_only:
             query = query.where(ConfigVersionRow.rollback.is_(True))
         with Session(self.engine) as session:
-            return [_version(row) for row in session.scalars(query)]
+            return [_read(row) for row in session.scalars(query)]
 
     def commit_config(
         self,
@@ -125,18 +154,16 @@ class Store:
     ) -> ConfigVersion:
         """Make a new version from the latest one, atomically.
 
-        *build* receives the latest committed configuration and returns the new one
-        (or raises, and nothing is written).  The write lock is held throughout, so a
-        commit from another session or process cannot slip in between.  *also* writes
+        *build* receives the latest committed configuration that loads (newer versions
+        that do not are passed over: this commit supersedes them) and returns the new
+        one (or raises, and nothing is written).  The write lock is held throughout, so
+        a commit from another session or process cannot slip in between.  *also* writes
         what else the commit carries (account changes) in the same transaction.
         """
         with self._write() as session:
             if also is not None:
                 also(session)
-            latest = session.scalars(
-                select(ConfigVersionRow).order_by(ConfigVersionRow.id.desc()).limit(1)
-            ).one()
-            new_config = build(from_xml(latest.body))
+            new_config = build(_newest_readable(session)[0].config)
             row = ConfigVersionRow(
                 committed_at=_utcnow(), user=user, comment=comment, rollback=rollback,
                 body=to_xml(new_config),
@@ -193,14 +220,50 @@ def _sqlite_engine(path: Path) -> Engine:
     return engine
 
 
-def _version(row: ConfigVersionRow, config: Config | None = None) -> ConfigVersion:
-    committed_at = row.committed_at
-    if committed_at.tzinfo is None:
-        committed_at = committed_at.replace(tzinfo=UTC)
+def _newest_readable(session: Session) -> tuple[ConfigVersion, list[UnreadableVersion]]:
+    """Walk the versions newest first to the first that loads; the factory configuration
+    (id 0) when none does."""
+    skipped: list[UnreadableVersion] = []
+    for row in _newest_first(session):
+        version = _read(row)
+        if isinstance(version, ConfigVersion):
+            return version, skipped
+        skipped.append(version)
+    factory = ConfigVersion(id=FACTORY_ID, committed_at=_utcnow(), user="system",
+                            comment="Factory defaults", rollback=False, config=Config())
+    return factory, skipped
+
+
+def _newest_first(session: Session, page: int = 8) -> Iterator[ConfigVersionRow]:
+    """Every version, newest first, a few rows at a time: the first one nearly always
+    loads, and a long history should not be read whole to find that out."""
+    query = select(ConfigVersionRow).order_by(ConfigVersionRow.id.desc()).limit(page)
+    rows = session.scalars(query).all()
+    while rows:
+        yield from rows
+        rows = session.scalars(query.where(ConfigVersionRow.id < rows[-1].id)).all()
+
+
+def _read(row: ConfigVersionRow) -> AnyVersion:
+    """The version a row holds, or what is wrong with its document."""
+    try:
+        config = from_xml(row.body)
+    except ConfigXmlError as exc:
+        return UnreadableVersion(id=row.id, committed_at=_aware(row.committed_at), user=row.user,
+                                 comment=row.comment, rollback=row.rollback, problem=str(exc))
+    return _version(row, config)
+
+
+def _version(row: ConfigVersionRow, config: Config) -> ConfigVersion:
     return ConfigVersion(
-        id=row.id, committed_at=committed_at, user=row.user, comment=row.comment,
-        rollback=row.rollback, config=config if config is not None else from_xml(row.body),
+        id=row.id, committed_at=_aware(row.committed_at), user=row.user, comment=row.comment,
+        rollback=row.rollback, config=config,
     )
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite gives back naive datetimes; they were written in UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _utcnow() -> datetime:

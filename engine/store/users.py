@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 from engine.config.addresses import InvalidValue
 from engine.config.changes import Change
 from engine.config.model import Config, ConfigError
+from engine.config.text import check_text, text_problem
 from engine.store.models import UserRow
 
 #: bcrypt's cost factor (2**12 rounds, about 0.2 s a hash): slow enough to make guessing
@@ -59,7 +60,6 @@ _NAME_RE = re.compile(r"^[a-z0-9_][a-z0-9_.-]*$")
 #: Names that would be confused with the system itself ("system" commits the factory
 #: configuration) or with the host's own accounts.
 RESERVED_NAMES = frozenset({"root", "system", "daemon", "bin", "nobody", "sshd"})
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class Role(StrEnum):
@@ -85,7 +85,7 @@ class Role(StrEnum):
     def parse(cls, text: str) -> Role:
         """A role from what a person or script typed: ``admin``, ``Administrators``,
         ``operator``, ``read-only``, ``Read-Only Operator``... (any case)."""
-        key = re.sub(r"[\s_-]", "", text.lower())
+        key = re.sub(r"[\s_-]", "", check_text(text, "group").lower())
         role = _ALIASES.get(key.removesuffix("s"))
         if role is None:
             raise InvalidValue(f'"{text}" is not a valid group: enter admin, operator or readonly.')
@@ -123,7 +123,8 @@ class UserError(ConfigError):
 
 def check_user_name(name: str) -> str:
     """A user name as AsyncOS takes it: lower case, short, no spaces, not reserved."""
-    if not name or len(name) > MAX_NAME_LENGTH or not _NAME_RE.match(name):
+    check_text(name, "user name")
+    if not name or len(name) > MAX_NAME_LENGTH or not _NAME_RE.fullmatch(name):
         raise InvalidValue(
             "Valid characters are lower-case letters, digits, '_', '-' and '.'; a user name "
             f"starts with a letter, a digit or '_' and has at most {MAX_NAME_LENGTH} characters."
@@ -134,10 +135,10 @@ def check_user_name(name: str) -> str:
 
 
 def check_full_name(full_name: str) -> str:
-    full_name = full_name.strip()
+    full_name = check_text(full_name, "full name").strip()
     if not full_name:
         raise InvalidValue("You must enter a full name.")
-    if len(full_name) > MAX_FULL_NAME_LENGTH or _CONTROL_RE.search(full_name):
+    if len(full_name) > MAX_FULL_NAME_LENGTH:
         raise InvalidValue(f"The full name must be printable text of at most "
                            f"{MAX_FULL_NAME_LENGTH} characters.")
     return full_name
@@ -145,20 +146,23 @@ def check_full_name(full_name: str) -> str:
 
 def check_password(password: str) -> str:
     """The password policy: at least 8 characters, at most 72 bytes (bcrypt's limit),
-    no control characters.  The factory password ``ironport`` meets it too."""
+    no control characters.  The factory password ``ironport`` meets it too.
+
+    Characters are checked first: an unpaired surrogate cannot even be encoded to
+    count its bytes."""
+    if text_problem(password) is not None:
+        raise InvalidValue("The password cannot contain control characters.")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidValue(f"The password must be at least {MIN_PASSWORD_LENGTH} characters long.")
     if len(password.encode("utf-8")) > MAX_PASSWORD_BYTES:
         raise InvalidValue(f"The password must be at most {MAX_PASSWORD_BYTES} bytes long.")
-    if _CONTROL_RE.search(password):
-        raise InvalidValue("The password cannot contain control characters.")
     return password
 
 
 def check_public_key(line: str) -> str:
     """An OpenSSH ``authorized_keys`` line (``<type> <base64> [comment]``), checked by
     loading the key; returned in canonical form (single spaces)."""
-    words = line.strip().split()
+    words = check_text(line, "SSH key").strip().split()
     if len(words) < 2:
         raise InvalidValue("Not a valid SSH public key: enter one line as in authorized_keys, "
                            "e.g. ssh-ed25519 AAAA... user@host.")
@@ -196,7 +200,8 @@ def hash_password(password: str, *, rounds: int = BCRYPT_ROUNDS) -> str:
 def password_matches(password: str, password_hash: str) -> bool:
     """bcrypt check that always does the full work, even for a password it must refuse,
     so the time taken says nothing about why a login failed."""
-    candidate = password.encode("utf-8")
+    # "surrogatepass": a lone surrogate (never in a stored password) must not raise here.
+    candidate = password.encode("utf-8", "surrogatepass")
     acceptable = 0 < len(candidate) <= MAX_PASSWORD_BYTES and b"\0" not in candidate
     try:
         matches = bcrypt.checkpw(candidate[:MAX_PASSWORD_BYTES], password_hash.encode("ascii"))
@@ -235,6 +240,11 @@ class UserDirectory:
         return self._records.get(name)
 
     def require(self, name: str) -> UserRecord:
+        """The account named *name*, or UserError (which never quotes a control character)."""
+        try:
+            check_text(name, "user name")
+        except InvalidValue as exc:
+            raise UserError(str(exc)) from None
         record = self._records.get(name)
         if record is None:
             raise UserError(f'There is no user named "{name}".')
@@ -279,13 +289,22 @@ def _checked(check: Callable[[str], str], value: str) -> str:
 class UserChange(Change):
     """A change to the accounts, pending in a session like a configuration change.
 
-    The configuration document is left alone (``apply`` does nothing); the commit
-    replays the change onto the stored accounts (``apply_users``)."""
+    The configuration document is left alone (``edit`` does nothing); the commit
+    replays the change onto the stored accounts (``apply_users``).  Like ``apply``,
+    ``apply_users`` refuses bad text first; subclasses implement ``edit_users``."""
 
-    def apply(self, config: Config) -> None:
+    labels = {"name": "user name", "full_name": "full name", "line": "SSH key"}
+    error = UserError
+
+    def edit(self, config: Config) -> None:
         return None
 
-    def apply_users(self, directory: UserDirectory) -> None:  # pragma: no cover - interface
+    def apply_users(self, directory: UserDirectory) -> None:
+        """Refuse bad text (UserError), then edit the accounts."""
+        self.check_text()
+        self.edit_users(directory)
+
+    def edit_users(self, directory: UserDirectory) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
 
@@ -296,7 +315,7 @@ class AddUser(UserChange):
     role: Role
     password_hash: str = field(repr=False)
 
-    def apply_users(self, directory: UserDirectory) -> None:
+    def edit_users(self, directory: UserDirectory) -> None:
         directory.add(UserRecord(_checked(check_user_name, self.name),
                                  _checked(check_full_name, self.full_name), Role(self.role),
                                  self.password_hash))
@@ -309,7 +328,7 @@ class AddUser(UserChange):
 class DeleteUser(UserChange):
     name: str
 
-    def apply_users(self, directory: UserDirectory) -> None:
+    def edit_users(self, directory: UserDirectory) -> None:
         directory.require(self.name)
         if directory.is_last_admin(self.name):
             raise UserError(f'"{self.name}" is the last administrator and cannot be deleted.')
@@ -324,7 +343,7 @@ class SetUserRole(UserChange):
     name: str
     role: Role
 
-    def apply_users(self, directory: UserDirectory) -> None:
+    def edit_users(self, directory: UserDirectory) -> None:
         record = directory.require(self.name)
         role = Role(self.role)
         if role is not Role.ADMIN and directory.is_last_admin(self.name):
@@ -341,7 +360,7 @@ class SetUserFullName(UserChange):
     name: str
     full_name: str
 
-    def apply_users(self, directory: UserDirectory) -> None:
+    def edit_users(self, directory: UserDirectory) -> None:
         directory.require(self.name).full_name = _checked(check_full_name, self.full_name)
 
     def describe(self) -> str:
@@ -355,7 +374,7 @@ class SetUserPassword(UserChange):
     name: str
     password_hash: str = field(repr=False)
 
-    def apply_users(self, directory: UserDirectory) -> None:
+    def edit_users(self, directory: UserDirectory) -> None:
         directory.require(self.name).password_hash = self.password_hash
 
     def describe(self) -> str:
@@ -367,7 +386,7 @@ class AddUserKey(UserChange):
     name: str
     line: str
 
-    def apply_users(self, directory: UserDirectory) -> None:
+    def edit_users(self, directory: UserDirectory) -> None:
         record = directory.require(self.name)
         line = _checked(check_public_key, self.line)
         if line.split()[:2] in [key.split()[:2] for key in record.keys]:
@@ -387,7 +406,7 @@ class RemoveUserKey(UserChange):
     name: str
     line: str
 
-    def apply_users(self, directory: UserDirectory) -> None:
+    def edit_users(self, directory: UserDirectory) -> None:
         record = directory.require(self.name)
         if self.line not in record.keys:
             raise UserError(f"{self.name} no longer has the SSH key {describe_key(self.line)}.")

@@ -316,6 +316,26 @@ def test_loadconfig_lists_every_problem_and_loads_nothing(appliance):
     assert appliance.store.latest_version_id() == 1
 
 
+@pytest.mark.parametrize(("old", "new", "problem"), [
+    ("<hostname>mail1.example.com</hostname>", "<hostname><b>gw.example.com</b></hostname>",
+     "<config>/<hostname> must hold a value, not elements (found <b>)."),
+    ("<tdc_enabled>0</tdc_enabled>", "<tdc_enabled><x>1</x></tdc_enabled>",
+     "<threat_defense_connector>/<tdc_enabled> must hold a value, not elements (found <x>)."),
+    ("<tdc_enabled>0</tdc_enabled>", "<tdc_enabled />",
+     "<threat_defense_connector>/<tdc_enabled> is empty."),
+])
+def test_loadconfig_names_a_value_element_that_holds_no_value(appliance, old, new, problem):
+    """Such documents once loaded quietly (as "No changes detected", or TDC disabled)."""
+    text = to_xml(appliance.config)
+    assert old in text
+    _save(appliance, "odd.xml", text.replace(old, new))
+    status, term, session = run_session(appliance, ["loadconfig odd.xml"])
+    assert status == 1
+    assert f"Parsing failed:\n    {problem}\nNothing was loaded." in term.text
+    assert "No changes detected." not in term.text
+    assert not session.pending
+
+
 def test_loadconfig_semantic_problems(appliance):
     text = to_xml(from_xml(EXAMPLE.read_text())).replace("<policy_name>DEFAULT</policy_name>",
                                                          "<policy_name>other</policy_name>", 1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
+
 import pytest
 
 from engine.config.changes import (
@@ -305,3 +307,152 @@ def test_several_mail_problems_are_reported_together():
     text = text.replace("<port>2602", "<port>0")
     problems = _problems(text)
     assert len(problems) == 3, problems
+
+
+# -- text that is not printable (issue 9: a control character once bricked the appliance) --
+
+
+#: Elements that hold a list (possibly empty), never a value.
+_LISTS = {"policy_senders", "policy_recipients", "rcpt_access", "relay_list", "smtp_routes",
+          "destination_controls", "dns_servers", "trusted_cas", "lab_host_ports",
+          "incoming_policies", "outgoing_policies"}
+
+
+def _value_elements(root: ET.Element) -> list[tuple[ET.Element, ET.Element]]:
+    """``(parent, element)`` for every element that holds a value, in document order."""
+    return [(parent, child) for parent in root.iter() for child in parent
+            if len(child) == 0 and child.tag not in _LISTS]
+
+
+def _leaves(text: str) -> list[tuple[str, str]]:
+    """``(parent tag, tag)`` of every element of *text* that holds a value, in order."""
+    return [(parent.tag, child.tag) for parent, child in _value_elements(ET.fromstring(text))]
+
+
+def _spoil_leaf(text: str, number: int, bad: str) -> str:
+    """*text* with *bad* put into the value of its leaf element *number*."""
+    root = ET.fromstring(text)
+    leaf = _value_elements(root)[number][1]
+    value = leaf.text or ""
+    leaf.text = value[:1] + bad + value[1:]
+    return ET.tostring(root, encoding="unicode")
+
+
+MAIL_LEAVES = _leaves(to_xml(_mail_config()))
+
+
+@pytest.mark.parametrize("bad", ["\x7f", "\x85", "\x9b", "\u2028", "\u202e"])
+@pytest.mark.parametrize("number", range(len(MAIL_LEAVES)),
+                         ids=[f"{parent}-{tag}" for parent, tag in MAIL_LEAVES])
+def test_every_value_refuses_a_character_xml_can_hold_but_a_value_must_not(number, bad):
+    """DEL, the C1 controls, line separators and bidirectional overrides are legal XML, so
+    the parser lets them through: the loader itself refuses them, naming the element."""
+    parent, tag = MAIL_LEAVES[number]
+    problems = _problems(_spoil_leaf(to_xml(_mail_config()), number, bad))
+    assert any(p.startswith(f"<{parent}>/<{tag}>: The value cannot contain the ")
+               and f"U+{ord(bad):04X}" in p for p in problems), problems
+    assert not any(bad in p for p in problems)
+
+
+@pytest.mark.parametrize("reference", ["&#1;", "&#x1b;", "&#0;", "&#xFFFE;"])
+def test_characters_xml_cannot_hold_are_refused_by_the_parser(reference):
+    text = _edit("<policy_name>sales", f"<policy_name>sa{reference}les")
+    assert _problems(text) == [_problems(text)[0]]
+    assert _problems(text)[0].startswith("Parsing failed: not well-formed XML at line ")
+
+
+def test_an_unpaired_surrogate_in_a_pasted_document_is_a_problem_not_a_fault():
+    text = _edit("<policy_name>sales", "<policy_name>sa\ud800les")
+    assert _problems(text) == ["Parsing failed: the unpaired surrogate U+D800 at line "
+                               f"{text[:text.index(chr(0xD800))].count(chr(10)) + 1} is not text."]
+
+
+def test_a_configuration_holding_control_characters_is_never_written_and_read_back():
+    """The old bug: the model took ``p\\x01x`` and to_xml wrote a document nobody could
+    read.  The model now refuses it (problems), and so does the loader."""
+    config = _mail_config()
+    config.incoming.policies[0].name = "p\x01x"
+    assert config.problems() == ["incoming.policies[1].name: The value cannot contain the "
+                                 "control character U+0001 at position 2: enter printable text."]
+    assert _problems(to_xml(config))[0].startswith("Parsing failed")
+
+
+def test_line_breaks_stay_allowed_in_certificates_and_nowhere_else():
+    assert from_xml(to_xml(_mail_config())) == _mail_config()  # PEM text has line breaks
+    problems = _problems(_edit("<listener_name>PublicIn", "<listener_name>Public&#10;In"))
+    assert problems == ["<listener>/<listener_name>: The value cannot contain the control "
+                        "character U+000A at position 7: enter printable text."]
+
+
+# -- elements that should hold a value (issue 9, item 6) -------------------------------------
+
+#: The values that may be left empty: no intake address, no subject tag, no custom address.
+MAY_BE_EMPTY = {"tdc_intake_address", "subject_tag", "threat_defense_address"}
+
+
+def _replace_leaf(number: int, fill) -> str:
+    """The mail document with the value element *number* emptied, then passed to *fill*."""
+    root = ET.fromstring(to_xml(_mail_config()))
+    leaf = _value_elements(root)[number][1]
+    leaf.text = None
+    fill(leaf)
+    return ET.tostring(root, encoding="unicode")
+
+
+@pytest.mark.parametrize("number", range(len(MAIL_LEAVES)),
+                         ids=[f"{parent}-{tag}" for parent, tag in MAIL_LEAVES])
+def test_a_value_element_holding_elements_is_refused_by_name(number):
+    """``<tdc_enabled><x>1</x></tdc_enabled>`` once loaded as Disabled, and ``<hostname>``
+    with child elements as "No changes detected"."""
+    parent, tag = MAIL_LEAVES[number]
+    text = _replace_leaf(number, lambda leaf: ET.SubElement(leaf, "x").__setattr__("text", "1"))
+    assert f"<{parent}>/<{tag}> must hold a value, not elements (found <x>)." in _problems(text)
+
+
+@pytest.mark.parametrize("number", [n for n, (_, tag) in enumerate(MAIL_LEAVES)
+                                    if tag not in MAY_BE_EMPTY],
+                         ids=[f"{parent}-{tag}" for parent, tag in MAIL_LEAVES
+                              if tag not in MAY_BE_EMPTY])
+def test_an_empty_value_element_is_refused_by_name(number):
+    parent, tag = MAIL_LEAVES[number]
+    assert f"<{parent}>/<{tag}> is empty." in _problems(_replace_leaf(number, lambda leaf: None))
+
+
+def test_the_values_that_may_be_empty_load_empty():
+    config = from_xml(_edit("<subject_tag>[VIRUS]</subject_tag>", "<subject_tag />"))
+    assert config.incoming.default.antivirus.subject_tag == ""
+    factory = from_xml(to_xml(Config()))
+    assert "<tdc_intake_address />" in to_xml(Config()) and factory.tdc.intake_address == ""
+    custom = from_xml("<config><hostname>gw.example.com</hostname><incoming_policies><policy>"
+                      "<policy_name>DEFAULT</policy_name><threat_defense>default</threat_defense>"
+                      "<threat_defense_address /></policy></incoming_policies></config>")
+    assert custom.incoming.default.threat_defense.mode is TdcMode.DEFAULT
+
+
+@pytest.mark.parametrize(("old", "new", "problem"), [
+    ("<tdc_enabled>1</tdc_enabled>", "<tdc_enabled><x>1</x></tdc_enabled>",
+     "<threat_defense_connector>/<tdc_enabled> must hold a value, not elements (found <x>)."),
+    ("<tdc_enabled>1</tdc_enabled>", "<tdc_enabled />",
+     "<threat_defense_connector>/<tdc_enabled> is empty."),
+    ("<hostname>gw.example.com</hostname>", "<hostname><name>gw.example.com</name></hostname>",
+     "<config>/<hostname> must hold a value, not elements (found <name>)."),
+    ("<hostname>gw.example.com</hostname>", "<hostname>gw.example.com<!-- x --><b/></hostname>",
+     "<config>/<hostname> must hold a value, not elements (found <b>)."),
+    ("<hostname>gw.example.com</hostname>", "<hostname>  </hostname>", "<config>/<hostname> is empty."),
+    ("<policy_name>sales</policy_name>", "<policy_name />", "<policy>/<policy_name> is empty."),
+    ("<member>@sales.example.com</member>", "<member />", "<policy_recipients>/<member> is empty."),
+])
+def test_the_issue_s_examples(old, new, problem):
+    assert problem in _problems(_edit(old, new))
+
+
+@pytest.mark.parametrize(("old", "new", "where"), [
+    ("<rcpt_access>", "<rcpt_access>example.net", "<rcpt_access>"),
+    ("<smtp_routes>", "<smtp_routes>ALL", "<smtp_routes>"),
+    ("<antispam>", "<antispam>on", 'policy "sales": <antispam>'),
+    ("</listener_name>", "</listener_name>stray", "<listener>"),
+    ("</config>", "tail</config>", "<config>"),
+])
+def test_text_where_only_elements_belong_is_refused(old, new, where):
+    """``<rcpt_access>example.com</rcpt_access>`` would otherwise load as an empty table."""
+    assert f"{where} must hold elements, not text." in _problems(_edit(old, new))

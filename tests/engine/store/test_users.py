@@ -103,10 +103,24 @@ def test_factory_admin_is_created_once(store, data_dir):
     ("short12", "at least 8 characters"),
     ("é" * 37, "at most 72 bytes"),
     ("tab\there1", "control characters"),
+    ("c1\x9bcontrol", "control characters"),
+    ("surrogate\ud800!", "control characters"),  # once a UnicodeEncodeError: a fault
 ])
 def test_password_policy_refuses(password, message):
     with pytest.raises(InvalidValue, match=message):
         check_password(password)
+
+
+def test_a_password_that_is_not_text_matches_nothing_and_does_not_fault(users):
+    assert users.authenticate("admin", "iron\ud800port") is None
+
+
+@pytest.mark.parametrize("name", ["bob\n", "bob\x00", "b\x1bob"])
+def test_a_user_name_with_a_control_character_is_refused_without_quoting_it(name):
+    with pytest.raises(InvalidValue) as caught:
+        check_user_name(name)
+    assert "The user name cannot contain the control character" in str(caught.value)
+    assert not any(char in str(caught.value) for char in "\n\x00\x1b")
 
 
 def test_password_policy_accepts():

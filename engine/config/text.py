@@ -1,0 +1,130 @@
+"""Printable text: the one rule every string obeys before it enters the configuration.
+
+Whatever a person types at the CLI, an XML document holds or a web form sends ends up in
+the committed XML document, in mail log lines and on other people's terminals.  A control
+character there is not merely untidy: XML 1.0 cannot hold most of them, so a committed
+document with one could not be read back (a policy named ``p\\x01x`` once stopped every
+later commit, and the appliance from starting), and an escape sequence echoed in a listing
+or an error message would drive the reader's terminal.  So every check of a single value
+(:mod:`.addresses`, :mod:`.values`, the model's names, the change records, the accounts)
+starts with :func:`check_text`, and :func:`text_problems` walks a whole configuration.
+
+Refused, unless a field explicitly allows some (the line breaks of PEM text):
+
+- C0 control characters (U+0000 to U+001F, tab and line breaks included), DEL (U+007F)
+  and the C1 control characters (U+0080 to U+009F, which some terminals obey too);
+- unpaired surrogates (U+D800 to U+DFFF: not text at all, they cannot even be encoded
+  as UTF-8) and U+FFFE, U+FFFF (not allowed in XML);
+- the line and paragraph separators (U+2028, U+2029), which break a line where none is
+  shown, and the bidirectional embeddings, overrides and isolates (U+202A to U+202E,
+  U+2066 to U+2069), which reorder what a terminal shows after them.
+
+Nothing here knows the configuration classes: it is the bottom of ``engine.config``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterator
+
+#: The longest text any single value may have; each field has its own, shorter bound
+#: (a policy name 64 characters, a host name 253...) in its own check.
+MAX_TEXT = 65536
+#: A commit comment (shown by ``rollbackconfig``).
+MAX_COMMENT = 1024
+
+_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff\u2028\u2029"
+                        "\u202a-\u202e\u2066-\u2069]")
+
+
+class InvalidValue(ValueError):
+    """A value a person typed is not acceptable; the message says why, AsyncOS-style."""
+
+
+def text_problem(text: str, *, allow: str = "") -> str | None:
+    """The first character of *text* that is not allowed, described for a person
+    (``the control character U+0001 at position 2``), or None when all are allowed.
+
+    The character itself is never part of the description: printing it is the harm.
+    """
+    for match in _FORBIDDEN.finditer(text):
+        char = match.group()
+        if char not in allow:
+            return f"the {_kind(char)} U+{ord(char):04X} at position {match.start() + 1}"
+    return None
+
+
+def _kind(char: str) -> str:
+    code = ord(char)
+    if code <= 0x9F:
+        return "control character"
+    if 0xD800 <= code <= 0xDFFF:
+        return "unpaired surrogate"
+    if char in "\ufffe\uffff":
+        return "non-character"
+    if char in "\u2028\u2029":
+        return "line separator"
+    return "bidirectional control character"
+
+
+def check_text(text: str, what: str, *, max_length: int = MAX_TEXT, allow: str = "") -> str:
+    """*text* unchanged when it is printable and at most *max_length* characters long;
+    otherwise InvalidValue naming *what* (``policy name``) and the problem."""
+    if not isinstance(text, str):
+        raise InvalidValue(f"The {what} must be text.")
+    problem = text_problem(text, allow=allow)
+    if problem is not None:
+        raise InvalidValue(f"The {what} cannot contain {problem}: enter printable text.")
+    if len(text) > max_length:
+        raise InvalidValue(f"The {what} must be at most {max_length} characters long.")
+    return text
+
+
+def shown(text: str) -> str:
+    """*text* made safe to print: each character the rule refuses appears as an escape
+    (``\\x1b``).  For text stored before the rule was kept everywhere (the comment of
+    a commit an older segcli made)."""
+    return _FORBIDDEN.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"),
+                          text)
+
+
+def check_comment(comment: str) -> str:
+    """A commit comment: printable, at most :data:`MAX_COMMENT` characters (may be empty)."""
+    return check_text(comment.strip(), "comment", max_length=MAX_COMMENT)
+
+
+def text_problems(value: object, path: str, *, multiline: frozenset[str] = frozenset()) -> list[str]:
+    """Every string in a tree of dataclasses, lists and dicts that breaks the rule, each
+    named by its path (``incoming.policies[1].name``).
+
+    This is the safety net under the per-field checks: a field added to the model later
+    is covered without anyone remembering to.  Attributes named in *multiline* may hold
+    line breaks (PEM certificates).
+    """
+    found: list[str] = []
+    for where, text in _strings(value, path, multiline):
+        allow = "\r\n" if where.partition("[")[0] in multiline else ""
+        try:
+            check_text(text, "value", allow=allow)
+        except InvalidValue as exc:
+            found.append(f"{where}: {exc}")
+    return found
+
+
+def _strings(value: object, path: str, multiline: frozenset[str]) -> Iterator[tuple[str, str]]:
+    """``(path, text)`` for every string inside *value*; a dict key is named by its
+    number, never by itself (the key may be the very text that must not be shown)."""
+    if isinstance(value, str):
+        yield path, value
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for item in dataclasses.fields(value):
+            inner = f"{path}.{item.name}" if path else item.name
+            yield from _strings(getattr(value, item.name), inner, multiline)
+    elif isinstance(value, list | tuple):
+        for number, entry in enumerate(value, 1):
+            yield from _strings(entry, f"{path}[{number}]", multiline)
+    elif isinstance(value, dict):
+        for number, (key, entry) in enumerate(value.items(), 1):
+            yield from _strings(key, f"{path}[{number}] (name)", multiline)
+            yield from _strings(entry, f"{path}[{number}]", multiline)
