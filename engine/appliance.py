@@ -8,6 +8,8 @@ the engine always run the latest committed configuration -- the latest that load
 a committed version that cannot be read is passed over and reported once
 (:attr:`Appliance.start_notice` at start, the log afterwards), never retried every
 second, and the next commit supersedes it.
+
+Tests: tests/engine/test_appliance_listener.py.
 """
 
 from __future__ import annotations

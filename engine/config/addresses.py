@@ -2,6 +2,8 @@
 
 The CLI re-asks a question when a value is wrong, so every check raises
 :class:`InvalidValue` with the sentence the appliance would print.
+
+Tests: tests/engine/config/test_addresses.py.
 """
 
 from __future__ import annotations

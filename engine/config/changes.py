@@ -5,6 +5,9 @@ private copy (so the session sees its own edits and bad input is refused before 
 is recorded), and the whole list is replayed onto the latest committed version at
 ``commit`` time.  That is what lets two sessions edit different things and both
 commit without one silently undoing the other.
+
+Tests: tests/engine/config/test_model.py, test_printable_text.py,
+tests/commands/test_session.py.
 """
 
 from __future__ import annotations

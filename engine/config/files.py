@@ -4,6 +4,8 @@
 serves the same directory as ``/configuration``, so the rules for which names may
 be used live in the engine and not in any one command.  Messages are for a person,
 in the appliance's wording.
+
+Tests: tests/engine/config/test_files.py.
 """
 
 from __future__ import annotations

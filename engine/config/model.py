@@ -3,6 +3,8 @@
 A :class:`Config` is plain data.  Sessions never edit the running configuration:
 they record :mod:`engine.config.changes` against a private copy, and ``commit``
 replays them onto the latest committed version (see DESIGN.md, "State").
+
+Tests: tests/engine/config/test_model.py.
 """
 
 from __future__ import annotations

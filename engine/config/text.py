@@ -20,6 +20,8 @@ Refused, unless a field explicitly allows some (the line breaks of PEM text):
   U+2066 to U+2069), which reorder what a terminal shows after them.
 
 Nothing here knows the configuration classes: it is the bottom of ``engine.config``.
+
+Tests: tests/engine/config/test_printable_text.py.
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ the value in its canonical form (the form the XML document stores).
 
 Nothing here knows the configuration classes, so both ``engine.config.model`` and the
 commands can use it.
+
+Tests: tests/engine/config/test_model.py, test_printable_text.py, and the tests of the
+commands that set these values (tests/commands/).
 """
 
 from __future__ import annotations

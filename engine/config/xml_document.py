@@ -10,6 +10,8 @@ values, so a short hand-written document (examples/minimal-config.xml) loads.
 Values are read into their canonical form (the form the commands store: domains in
 lower case, ``USEDNS`` in upper case, PEM re-encoded), so a document typed by hand
 and the same document saved by the appliance describe the same configuration.
+
+Tests: tests/engine/config/test_xml_document.py.
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ multipart/report of report-type delivery-status (RFC 3464) with a line for peopl
 machine-readable block per failed recipient, and the original's header (not its body:
 what bounced may be large, or the very spam or virus that was refused).  The message is
 sent from the null sender, so a bounce never bounces in turn (RFC 5321 §4.5.5).
+
+Tests: tests/engine/mail/test_bounces.py.
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ bounce is never missing while the bounced recipients are already marked done.
 
 No bounce is made for mail from the null sender (bounces themselves and the journal
 copies of the Threat Defense Connector): that is a "Double bounce", logged and dropped.
+
+Tests: tests/engine/mail/test_bounces.py.
 """
 
 from __future__ import annotations

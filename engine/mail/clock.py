@@ -6,6 +6,8 @@ and so are ordinary delivery's retries and expiry.  The queues read time only th
 :class:`Clock`, so a test can run them on a fake one and check those timings exactly,
 the way Twisted's ``MXCalculator(resolver, clock)`` and :class:`engine.observe.rates.EventRate`
 take theirs.  :data:`LOOP_CLOCK`, the default, is the real time of the running asyncio loop.
+
+Tests: tests/engine/mail/test_clock.py.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ and carry several messages each; a soft failure (4xx, network, DNS trouble) puts
 shipment back for a retry on the schedule of ``deliveryconfig`` (doubling from the
 initial interval up to the maximum), a 5xx or NXDOMAIN bounces it, and a message that
 stays queued past the maximum time in queue expires.
+
+Tests: tests/engine/mail/test_delivery.py, test_delivery_reuse.py, test_ipv6_delivery.py.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ SETD wants the "journaled format": the complete original as a message/rfc822 par
 (SPEC.md §4 ruling 6).  The original's bytes are copied, never re-serialised: the
 part's content is exactly the message as the gateway delivers it, from the byte
 after the part's blank line up to the CRLF that starts the closing delimiter.
+
+Tests: tests/engine/mail/test_mail_flow.py.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ Ordinary delivery and the TDC queue each run one task per connection.  Both stop
 same way -- every task cancelled, then each awaited so its own clean-up (closing its
 connection, its counters) has run before the engine closes the store -- and this is
 where that is written, once.
+
+Tests: tests/engine/mail/test_tdc_timing.py.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ It writes the AsyncOS injection lines (``New SMTP ICID``, ``Start MID``, ``From`
 open relay) unless the host is in the host access table's RELAYLIST (its mail is
 outgoing and may be for any domain), and answers ``250`` only once the message is durable in the store; a
 storage failure answers ``451`` so the client tries again (DESIGN.md, "Durability").
+
+Tests: tests/engine/mail/test_listener.py, test_relay.py,
+tests/engine/test_listener_move.py.
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ split, verdicts) → its outcome stored in one transaction → ordinary delivery
 for clean incoming mail whose policy journals, a copy on ``the.tdc.queue``.  After a
 crash, :meth:`MailEngine.recover` re-runs the work queue for messages that had not
 been through it and puts every stored delivery back on its queue.
+
+Tests: tests/engine/mail/test_mail_flow.py.
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ reach anything else of it.
 
 Tracking events and finished deliveries go to the store with the next group commit (one
 job per loop turn); nobody waits for them, except :meth:`MailRecords.settled`.
+
+Tests: tests/engine/mail/test_tdc_timing.py.
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ The connector's rules (SPEC.md §1 and the rulings of §4), in one place:
 * The limit is hard: at enqueue + ``queue_limit`` the copy leaves the queue whatever it
   is doing, and an attempt in flight is aborted and logged with its reason.
 * STARTTLS with TLS 1.2 or newer and a verified certificate is required.
+
+Tests: tests/engine/mail/test_tdc_queue.py (real time), test_tdc_timing.py (fake clock).
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ The industry's own test strings decide: GTUBE makes a message spam-positive, the
 EICAR test file makes it virus-positive, anywhere in the message (body or
 attachment).  Everything else is clean.  That is what lets a drill send a message
 that is certain to be filtered, and check that it is not journaled.
+
+Tests: tests/engine/mail/test_verdicts.py.
 """
 
 from __future__ import annotations

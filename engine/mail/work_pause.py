@@ -5,6 +5,8 @@ work queue does not process them: they stay durably in state ``work`` in the sto
 policy runs, nothing is delivered and no journal copy is made.  The gate holds them in
 arrival order; ``resume`` hands them back to the engine.  The pause itself lives in
 memory: a restart re-runs the work queue for every message still in state ``work``.
+
+Tests: tests/engine/mail/test_work_pause.py.
 """
 
 from __future__ import annotations

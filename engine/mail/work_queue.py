@@ -4,6 +4,8 @@ This part is pure: it takes an accepted message and the running configuration an
 decides, writing the mail log lines as it goes (ASYNCOS.md §7), what is delivered
 where and which clean messages get a journal copy for ``the.tdc.queue``.  Storing
 the outcome and delivering it is the caller's business.
+
+Tests: tests/engine/mail/test_queue_core.py.
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ written; the event loop only builds the rows, the writer thread writes them.
 
 A crash (``kill -9``) loses at most the counts of the last interval; the queue itself
 is never affected (its durability is the message store's, not this module's).
+
+Tests: tests/engine/observe/test_counter_store.py.
 """
 
 from __future__ import annotations

@@ -13,6 +13,9 @@ zeroed is kept in ``before_reset`` for the Uptime column, and what earlier proce
 counted comes from the store (:mod:`engine.observe.counter_store`) as ``carried`` (since the
 last reset) and ``lifetime_before``.  System totals of delivery counters are the sums
 over the hosts, never counted twice.
+
+Tests: tests/engine/observe/test_counter_columns.py, test_counters_under_load.py,
+test_tophosts_live.py, test_hoststatus_live.py.
 """
 
 from __future__ import annotations

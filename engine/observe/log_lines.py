@@ -4,6 +4,8 @@ Each function returns the text after ``<asctime> Info: `` for one kind of event,
 the exact shape of SPEC.md §2 and ASYNCOS.md §7.  Keeping them here (and nowhere
 else) lets a test hold every shape against the samples, the way Cowrie keeps its
 event ids in one module.  TDC lines all start with ``TDC:`` (SPEC.md §2).
+
+Tests: tests/engine/observe/test_log_lines.py.
 """
 
 from __future__ import annotations

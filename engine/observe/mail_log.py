@@ -5,6 +5,8 @@ Lines are ``<asctime> <Level>: <text>`` (SPEC.md §2).  A file starts with
 ``End Logfile`` when it is rolled to ``mail.@<timestamp>.s``.  Writes are buffered
 and flushed on the next loop turn (or at once with no loop running), so a burst of
 mail costs one write per burst, not one per line.
+
+Tests: tests/engine/observe/test_mail_log.py.
 """
 
 from __future__ import annotations

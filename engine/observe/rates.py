@@ -5,6 +5,8 @@ minute give 6,000/h, 1,200/h and 400/h).  A ring of per-second buckets covering 
 minutes keeps that exact with O(1) work per event; reading sums at most 900 buckets,
 which only ``status detail`` does.  The clock is monotonic, so a change of the wall
 clock neither loses nor invents events.
+
+Tests: tests/engine/observe/test_rates.py.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ process's memory and CPU.  The process is the appliance (DESIGN.md), so its own 
 and CPU time are the honest RAM and CPU figures.
 
 Store and disk reads are blocking: :func:`read_queue_usage` runs them in a worker thread.
+
+Tests: tests/engine/observe/test_status_live.py.
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 Mail log lines use C's ``asctime`` (day of month padded with a space:
 ``Wed Sep  6 13:13:16 2023``); CLI reports add the zone: ``... 2024 GMT``.
+
+Tests: tests/engine/observe/test_mail_log.py.
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ journal copy's log lines never name its original's DCIDs).  Message tracking's s
 TDC line (SPEC.md §1, Verification) is kept in the store, on the original's MID.
 
 The search functions read files and the store: call them through ``asyncio.to_thread``.
+
+Tests: tests/engine/observe/test_log_tools_live.py, tests/engine/mail/test_bounces.py.
 """
 
 from __future__ import annotations

@@ -27,6 +27,8 @@ With PIPELINING offered, ``send`` writes MAIL, every RCPT and DATA in one go and
 the replies in order.  A successful transaction is followed directly by the next MAIL; only a
 failed one is cleared with RSET (sent in the same batch as the next MAIL).  Nothing is ever
 retried here.  Cancelling a call aborts the connection, since its state is then unknown.
+
+Tests: tests/engine/smtp/test_client.py.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ Nothing here knows SMTP beyond line ends: the lines the server sends are queued 
 arrive (a reader task), the lines the person types are sent with CRLF.  The command decides
 when to wait for a reply; :meth:`LineConnection.next_line` waits for one line at most a
 given time, and ``closed`` tells when the server has hung up.
+
+Tests: tests/engine/smtp/test_diagnosis_live.py.
 """
 
 from __future__ import annotations

@@ -11,6 +11,8 @@ show that real port.
 The steps both queues take on the way out are here too, written once so that the two
 paths cannot drift: trying a route's hosts in turn (:func:`connect_first`) and the
 fields of a ``Connection Error`` line (:func:`connection_fault`).
+
+Tests: tests/engine/smtp/test_outbound.py.
 """
 
 from __future__ import annotations

@@ -11,6 +11,8 @@ port works -- or, when none are named, at the host's own resolver configuration.
 Await the coroutines from an asyncio task (``asyncio.ensure_future`` /
 ``Deferred.fromFuture``), not from a coroutine driven by ``Deferred.fromCoroutine``:
 dnspython awaits asyncio futures.
+
+Tests: tests/engine/smtp/test_resolver.py.
 """
 
 from __future__ import annotations

@@ -59,6 +59,8 @@ gets ``451 4.3.0`` (``421 4.3.0`` and a close for the greeting) — a temporary 
                                        (RSET, EHLO, a refused oversized or bare-LF message).
 ``closed(reason)``                     the connection is gone (why, in words).
 =====================================  =====================================================
+
+Tests: tests/engine/smtp/test_server.py.
 """
 
 from __future__ import annotations

@@ -11,6 +11,8 @@ partial sends, errors) takes Twisted's own path, unchanged.
 
 :func:`listen` and :func:`connect` are ``reactor.listenTCP`` and ``reactor.connectTCP``
 with these transports.
+
+Tests: tests/engine/smtp/test_tcp_transport.py.
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ host.  So the handshake here does not verify (it only keeps TLS 1.2 as the floor
 delivery does), and the same checks are then made on the certificates the server sent --
 the chain against the same trust anchors (the configured CAs plus the system store),
 the name by the same rules (:func:`engine.smtp.tls.hostname_matches`).
+
+Tests: tests/engine/smtp/test_diagnosis_live.py.
 """
 
 from __future__ import annotations

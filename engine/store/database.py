@@ -10,6 +10,8 @@ A committed version whose document does not load (an older segcli once committed
 control character XML cannot hold) must not stop the appliance: reading skips it to
 the newest version that loads, a new commit builds on that one, and listings show it
 as an :class:`UnreadableVersion` with the reason.
+
+Tests: tests/engine/store/test_database.py.
 """
 
 from __future__ import annotations

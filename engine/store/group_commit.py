@@ -12,6 +12,8 @@ back and the batch is run again with each piece in its own savepoint, so the oth
 commit and only the failed one reports its error.  Savepoints cost two statements per
 piece, so they are only paid for on that slow path; a piece must therefore be
 repeatable (its only effects are the statements it runs on the connection).
+
+Tests: tests/engine/store/test_queue_store.py, tests/engine/mail/test_queue_core.py.
 """
 
 from __future__ import annotations

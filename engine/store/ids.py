@@ -5,6 +5,8 @@ and hands numbers out in memory.  A crash skips the unused rest of a block, as I
 the appliance also jump after a restart; no number is ever reused.  With a writer, the
 next block is reserved in the background while a fifth of the current one is left, so
 handing out an ID never waits for the disk on the event loop.
+
+Tests: tests/engine/mail/test_queue_core.py.
 """
 
 from __future__ import annotations

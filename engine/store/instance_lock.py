@@ -3,6 +3,8 @@
 One process is one appliance: the first ``segcli`` on a data directory takes this
 lock and runs the services; later ones attach to the same store as extra consoles
 (their commits reach the running appliance through the store).
+
+Tests: tests/e2e/test_console.py.
 """
 
 from __future__ import annotations

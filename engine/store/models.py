@@ -1,5 +1,8 @@
 """SQLAlchemy 2.0 models of the state store.  Schema changes go through Alembic
-(``engine/store/migrations``), never through ``create_all``, so old data directories open."""
+(``engine/store/migrations``), never through ``create_all``, so old data directories open.
+
+Tests: tests/engine/store/test_database.py.
+"""
 
 from __future__ import annotations
 

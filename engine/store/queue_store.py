@@ -4,6 +4,8 @@ Each function returns a job for :class:`engine.store.group_commit.GroupCommitWri
 (a callable taking a Connection), so the caller decides whether to wait for it to be
 durable (accepting a message: yes, before ``250``) or not (a delivery's outcome:
 at-least-once delivery tolerates replaying it after a crash).
+
+Tests: tests/engine/store/test_queue_store.py.
 """
 
 from __future__ import annotations

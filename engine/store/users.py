@@ -14,6 +14,8 @@ together delete the last administrator.
 
 Passwords are hashed with bcrypt (cost :data:`BCRYPT_ROUNDS`).  Hashing is slow on
 purpose, so callers on the event loop run these synchronous methods in a thread.
+
+Tests: tests/engine/store/test_users.py, tests/e2e/test_users_cli.py.
 """
 
 from __future__ import annotations
