@@ -11,19 +11,29 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Protocol
 
 from twisted.conch.error import ValidPublicKey
 from twisted.conch.ssh import keys, userauth
 from twisted.cred.checkers import ICredentialsChecker
-from twisted.cred.credentials import ISSHPrivateKey, IUsernamePassword
+from twisted.cred.credentials import ISSHPrivateKey, IUsernamePassword, SSHPrivateKey
 from twisted.cred.error import UnauthorizedLogin
 from twisted.internet import defer, threads
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.defer import Deferred
 from zope.interface import implementer
 
 if TYPE_CHECKING:
+    from twisted.conch.ssh.transport import SSHTransportBase
+    from twisted.python.failure import Failure
+
     from engine.store.users import User
+
+
+#: What a checker answers for accepted credentials, as ICredentialsChecker types it (the
+#: empty tuple is Twisted's anonymous avatar; segcli's checkers give a user name).
+AvatarId = bytes | tuple[()]
 
 
 class Accounts(Protocol):
@@ -53,12 +63,13 @@ class PasswordChecker:
         self._accounts = accounts
 
     @defer.inlineCallbacks
-    def requestAvatarId(self, credentials):
+    def requestAvatarId(self, credentials: IUsernamePassword
+                        ) -> Generator[Deferred[User | None], User | None, AvatarId]:
         name, password = _text(credentials.username), _text(credentials.password)
         user = yield threads.deferToThread(self._accounts.authenticate, name, password)
         if user is None:
             raise UnauthorizedLogin("wrong user name or password")
-        return user.name
+        return user.name.encode("utf-8")  # avatar IDs are bytes (the realm decodes them)
 
 
 @implementer(ICredentialsChecker)
@@ -76,7 +87,10 @@ class PublicKeyChecker:
         self._accounts = accounts
 
     @defer.inlineCallbacks
-    def requestAvatarId(self, credentials):
+    def requestAvatarId(self, credentials: SSHPrivateKey
+                        ) -> Generator[Deferred[list[str]], list[str], AvatarId]:
+        # Typed as the class Conch's user-auth service makes: the ISSHPrivateKey
+        # interface declares none of the attributes its documentation lists.
         name = _text(credentials.username)
         lines = yield threads.deferToThread(self._accounts.public_keys, name)
         if credentials.blob not in {_blob(line) for line in lines}:
@@ -86,7 +100,7 @@ class PublicKeyChecker:
         key = keys.Key.fromString(credentials.blob)
         if not key.verify(credentials.signature, credentials.sigData):
             raise UnauthorizedLogin("bad signature")
-        return name
+        return name.encode("utf-8")
 
 
 def _blob(line: str) -> bytes | None:
@@ -131,15 +145,26 @@ class FailedLogins:
 
 class UserAuthServer(userauth.SSHUserAuthServer):
     """Conch's ``ssh-userauth`` service with segcli's limits: a growing pause after a
-    wrong password (see :class:`FailedLogins`), at most a few tries per connection
-    (like OpenSSH's MaxAuthTries) and two minutes to log in (LoginGraceTime)."""
+    wrong password (see :class:`FailedLogins`, shared by every connection to the
+    server), at most a few tries per connection (like OpenSSH's MaxAuthTries) and two
+    minutes to log in (LoginGraceTime)."""
 
     attemptsBeforeDisconnect = 5  # the sixth wrong try ends the connection
     loginTimeout = 120
 
-    def _ebPassword(self, failure):
-        source = self.transport.transport.getPeer().host
-        pause = self.transport.factory.failed_logins.record(source)
-        refused = defer.Deferred()
-        self.clock.callLater(pause, refused.callback, failure)
+    def __init__(self, failed_logins: FailedLogins) -> None:
+        self.failed_logins = failed_logins
+
+    def _ebPassword(self, f: Failure) -> Deferred[Failure]:
+        pause = self.failed_logins.record(peer_host(self.transport))
+        refused: Deferred[Failure] = defer.Deferred()
+        self.clock.callLater(pause, refused.callback, f)
         return refused
+
+
+def peer_host(transport: SSHTransportBase | None) -> str:
+    """The address the client connects from ("" when there is no connection, which a
+    running service always has)."""
+    connection = transport.transport if transport is not None else None
+    address = connection.getPeer() if connection is not None else None
+    return address.host if isinstance(address, IPv4Address | IPv6Address) else ""

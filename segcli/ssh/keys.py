@@ -19,8 +19,10 @@ from twisted.conch.ssh.keys import Key
 SSH_DIR_NAME = "ssh"
 RSA_BITS = 3072  # OpenSSH's ssh-keygen default
 
+PrivateKey = ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
+
 #: File name -> how to make a new private key of that kind.
-_HOST_KEYS: dict[str, Callable[[], ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey]] = {
+_HOST_KEYS: dict[str, Callable[[], PrivateKey]] = {
     "ssh_host_ed25519_key": ed25519.Ed25519PrivateKey.generate,
     "ssh_host_rsa_key": lambda: rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS),
 }
@@ -43,13 +45,13 @@ def load_host_keys(data_dir: Path) -> dict[bytes, Key]:
     return keys
 
 
-def _load_or_create(path: Path, generate: Callable) -> Key:
+def _load_or_create(path: Path, generate: Callable[[], PrivateKey]) -> Key:
     if not path.exists():
         _write_private_key(path, generate())
     return Key.fromFile(str(path))
 
 
-def _write_private_key(path: Path, private_key) -> None:
+def _write_private_key(path: Path, private_key: PrivateKey) -> None:
     """Write the key with mode 0600 from the start (never readable by others, not even
     briefly), atomically, plus its ``.pub`` twin for people and ``ssh-keygen``."""
     pem = private_key.private_bytes(

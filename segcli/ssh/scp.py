@@ -26,12 +26,16 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from twisted.conch.ssh.filetransfer import SFTPError
 
 from engine.config.files import MAX_DOCUMENT_BYTES, config_dir, list_config_files
 from segcli.ssh.channel import ClientBytes, exit_status_of, send_exit_status
 from segcli.ssh.virtual_tree import CONFIGURATION, VirtualPath
+
+if TYPE_CHECKING:
+    from twisted.conch.ssh.session import SSHSessionProcessProtocol
 
 OK = b"\0"
 MAX_CONTROL_LINE = 4096
@@ -79,7 +83,8 @@ class ScpCommand:
 class ScpTransfer:
     """One ``scp -t`` or ``scp -f`` on a session channel."""
 
-    def __init__(self, command: ScpCommand, proto, data_dir: Path, *, may_write: bool) -> None:
+    def __init__(self, command: ScpCommand, proto: SSHSessionProcessProtocol, data_dir: Path, *,
+                 may_write: bool) -> None:
         self.command = command
         self._proto = proto
         self._data_dir = data_dir

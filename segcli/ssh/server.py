@@ -14,14 +14,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 from twisted.conch.ssh.connection import SSHConnection
 from twisted.conch.ssh.factory import SSHFactory
 from twisted.conch.ssh.keys import Key
+from twisted.conch.ssh.service import SSHService
 from twisted.conch.ssh.transport import SSHServerTransport
 from twisted.cred.portal import Portal
 from twisted.internet import defer
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.protocol import ServerFactory
 
 from segcli.ssh.auth import Accounts, FailedLogins, PasswordChecker, PublicKeyChecker, UserAuthServer
 from segcli.ssh.keys import fingerprints, load_host_keys, ssh_dir
@@ -29,6 +34,7 @@ from segcli.ssh.session import LastLogins, SegcliRealm, SshContext
 
 if TYPE_CHECKING:
     from twisted.internet.interfaces import IListeningPort
+    from twisted.python.failure import Failure
 
     from engine.appliance import Appliance
 
@@ -43,21 +49,25 @@ class ServerTransport(SSHServerTransport):
     stopping server can close every connection)."""
 
     ourVersionString = b"SSH-2.0-segcli"
+    factory: SegcliSSHFactory
 
     def connectionMade(self) -> None:
         self.factory.connections.add(self)
         super().connectionMade()
 
-    def connectionLost(self, reason) -> None:
+    def connectionLost(self, reason: Failure | None = None) -> None:
         self.factory.connections.discard(self)
         super().connectionLost(reason)
 
 
-class SegcliSSHFactory(SSHFactory):
-    """Host keys, the portal and the services every connection uses."""
+class SegcliSSHFactory(SSHFactory, ServerFactory):
+    """Host keys, the portal and the services every connection uses.
+
+    A server factory (the reactor's ``listenTCP`` is typed to take one), as Conch's
+    SSHFactory is in fact: it builds server transports only."""
 
     protocol = ServerTransport
-    services = {b"ssh-userauth": UserAuthServer, b"ssh-connection": SSHConnection}
+    services = {b"ssh-connection": SSHConnection}  # user auth: see getService
 
     def __init__(self, portal: Portal, host_keys: dict[bytes, Key]) -> None:
         self.portal = portal
@@ -65,6 +75,15 @@ class SegcliSSHFactory(SSHFactory):
         self.publicKeys = {kind: key.public() for kind, key in host_keys.items()}
         self.failed_logins = FailedLogins()
         self.connections: set[ServerTransport] = set()
+
+    def getService(self, transport: SSHServerTransport, service: bytes
+                   ) -> Callable[[], SSHService] | None:
+        """Conch's lookup, except that the user-auth service is made with this server's
+        record of failed logins (shared by all its connections)."""
+        if service == b"ssh-userauth":
+            return partial(UserAuthServer, self.failed_logins)
+        found: type[SSHService] | None = super().getService(transport, service)
+        return found
 
 
 class SshServer:
@@ -92,7 +111,9 @@ class SshServer:
         self.factory = SegcliSSHFactory(portal, host_keys)
         endpoint = self.appliance.ssh_endpoint
         self._port = reactor.listenTCP(endpoint.port, self.factory, interface=endpoint.host)
-        return self._port.getHost().port
+        address = self._port.getHost()  # typed IAddress (no port); a TCP port's is an IP address
+        assert isinstance(address, IPv4Address | IPv6Address), address
+        return address.port
 
     async def stop(self) -> None:
         """Stop listening, close every connection and let the sessions end (their

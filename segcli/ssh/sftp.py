@@ -17,7 +17,7 @@ import secrets
 import stat
 from pathlib import Path
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from twisted.conch.ls import lsLine
 from twisted.conch.ssh.filetransfer import (
@@ -37,6 +37,7 @@ from twisted.conch.ssh.filetransfer import (
     SFTPError,
 )
 from twisted.internet import threads
+from twisted.internet.protocol import connectionDone
 from zope.interface import implementer
 
 from engine.config.files import MAX_DOCUMENT_BYTES, config_dir, list_config_files
@@ -44,6 +45,9 @@ from segcli.ssh.virtual_tree import VirtualPath
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    from twisted.internet.defer import Deferred
+    from twisted.python.failure import Failure
 
     from engine.store.users import User
 
@@ -72,7 +76,7 @@ class ConfigurationFiles:
         self.avatar = avatar
         self.directory = config_dir(avatar.data_dir)
 
-    def gotVersion(self, otherVersion, extData) -> dict:
+    def gotVersion(self, otherVersion: int, extData: dict[bytes, bytes]) -> dict[bytes, bytes]:
         return {}
 
     # -- paths -------------------------------------------------------------------------------
@@ -91,7 +95,7 @@ class ConfigurationFiles:
             raise SFTPError(FX_PERMISSION_DENIED,
                             "Read-only operators cannot change the configuration directory")
 
-    def _directory_stat(self):
+    def _directory_stat(self) -> os.stat_result:
         self.directory.mkdir(parents=True, exist_ok=True)
         return os.stat(self.directory)
 
@@ -135,7 +139,7 @@ class ConfigurationFiles:
         raise SFTPError(FX_PERMISSION_DENIED, "Directories cannot be removed here")
 
     # -- files ------------------------------------------------------------------------------
-    def openFile(self, filename: bytes, flags: int, attrs: dict):
+    def openFile(self, filename: bytes, flags: int, attrs: dict) -> Upload | Download:
         if flags & (FXF_WRITE | FXF_APPEND | FXF_CREAT | FXF_TRUNC):
             self._writable()
             return Upload(self._file(filename), exclusive=bool(flags & FXF_EXCL),
@@ -203,7 +207,7 @@ class DirectoryListing:
 class Download:
     """A configuration file being read."""
 
-    def __init__(self, stream) -> None:
+    def __init__(self, stream: BinaryIO) -> None:
         self._stream = stream
 
     def readChunk(self, offset: int, length: int) -> bytes:
@@ -265,7 +269,7 @@ class Upload:
     def setAttrs(self, attrs: dict) -> None:
         pass
 
-    def close(self):
+    def close(self) -> Deferred[None] | None:
         """Make the upload visible; the disk flush runs in a thread."""
         if self._stream.closed:
             return None
@@ -288,7 +292,7 @@ class ConfigurationTransfer(FileTransferServer):
     """Conch's SFTP server, except that a connection lost mid-upload abandons the
     upload (Conch would close, i.e. complete, it)."""
 
-    def connectionLost(self, reason) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         for handle in list(self.openFiles):
             self.openFiles.pop(handle).abandon()
         super().connectionLost(reason)
