@@ -1,5 +1,7 @@
 """Who may log in over SSH: password and public-key checkers over the appliance's accounts,
-and the pause after a wrong password that grows with every failure from the same place.
+and the user-auth service that checks a password only when the server's login throttle
+(:mod:`segcli.ssh.throttle`: wrong passwords cost time per source and per account,
+across connections) lets it.
 
 The checkers only ask an :class:`Accounts` object (``engine.store.users.Users`` in the
 appliance), always in a worker thread: bcrypt is slow on purpose and the store is a
@@ -9,27 +11,35 @@ Nothing is reachable without credentials: the ``none`` method is never offered.
 
 from __future__ import annotations
 
-import time
-from collections import deque
-from collections.abc import Callable, Generator
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from twisted.conch.error import ValidPublicKey
+from twisted.conch.interfaces import IConchUser
 from twisted.conch.ssh import keys, userauth
+from twisted.conch.ssh.common import getNS
 from twisted.cred.checkers import ICredentialsChecker
-from twisted.cred.credentials import ISSHPrivateKey, IUsernamePassword, SSHPrivateKey
+from twisted.cred.credentials import (
+    ISSHPrivateKey,
+    IUsernamePassword,
+    SSHPrivateKey,
+    UsernamePassword,
+)
 from twisted.cred.error import UnauthorizedLogin
 from twisted.internet import defer, threads
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import Deferred
 from zope.interface import implementer
 
+from segcli.ssh.throttle import ConnectionGone, LoginThrottle
+
 if TYPE_CHECKING:
     from twisted.conch.ssh.transport import SSHTransportBase
-    from twisted.python.failure import Failure
 
     from engine.store.users import User
 
+
+T = TypeVar("T")
 
 #: What a checker answers for accepted credentials, as ICredentialsChecker types it (the
 #: empty tuple is Twisted's anonymous avatar; segcli's checkers give a user name).
@@ -111,55 +121,48 @@ def _blob(line: str) -> bytes | None:
         return None
 
 
-class FailedLogins:
-    """Failed passwords per source address over a sliding window.
-
-    Each failure from a source doubles the pause before the refusal is sent
-    (1, 2, 4, ... seconds, at most *cap*), whether the guesses come over one
-    connection or many; a source that stops guessing for *window* seconds is
-    forgotten.  The pause is a timer, never a sleep: other sessions run meanwhile.
-    """
-
-    def __init__(self, *, base: float = 1.0, cap: float = 16.0, window: float = 600.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.base, self.cap, self.window = base, cap, window
-        self._clock = clock
-        self._failures: dict[str, deque[float]] = {}
-
-    def record(self, source: str) -> float:
-        """Count a failure from *source*; return the pause before refusing it."""
-        now = self._clock()
-        self._forget_before(now - self.window)
-        failures = self._failures.setdefault(source, deque())
-        failures.append(now)
-        return min(self.cap, self.base * 2 ** (len(failures) - 1))
-
-    def _forget_before(self, moment: float) -> None:
-        for source in list(self._failures):
-            failures = self._failures[source]
-            while failures and failures[0] < moment:
-                failures.popleft()
-            if not failures:
-                del self._failures[source]
-
-
 class UserAuthServer(userauth.SSHUserAuthServer):
-    """Conch's ``ssh-userauth`` service with segcli's limits: a growing pause after a
-    wrong password (see :class:`FailedLogins`, shared by every connection to the
-    server), at most a few tries per connection (like OpenSSH's MaxAuthTries) and two
-    minutes to log in (LoginGraceTime)."""
+    """Conch's ``ssh-userauth`` service with segcli's limits: a password is checked when
+    the server's :class:`~segcli.ssh.throttle.LoginThrottle` (shared by all its
+    connections) lets it, and a wrong one is refused after the throttle's pause; at
+    most a few tries per connection (like OpenSSH's MaxAuthTries) and two minutes to
+    log in (LoginGraceTime)."""
 
     attemptsBeforeDisconnect = 5  # the sixth wrong try ends the connection
     loginTimeout = 120
 
-    def __init__(self, failed_logins: FailedLogins) -> None:
-        self.failed_logins = failed_logins
+    def __init__(self, throttle: LoginThrottle) -> None:
+        self.throttle = throttle
+        self._stopped = False
+        self._password_pending = False
 
-    def _ebPassword(self, f: Failure) -> Deferred[Failure]:
-        pause = self.failed_logins.record(peer_host(self.transport))
-        refused: Deferred[Failure] = defer.Deferred()
-        self.clock.callLater(pause, refused.callback, f)
-        return refused
+    def auth_password(self, packet: bytes) -> Deferred[Any]:
+        """Conch's password method, its check made when the throttle lets it.  One at a
+        time per connection (more could wait in the throttle without bound); the
+        credentials are taken now, as the client may send its next request meanwhile."""
+        if self._password_pending:  # a client may not queue guesses on one connection
+            return defer.fail(UnauthorizedLogin("one password at a time"))
+        user = self.user or b""
+        password = getNS(packet[1:])[0]
+        self._password_pending = True
+        attempt = self.throttle.attempt(peer_host(self.transport), user.decode("utf-8", "replace"),
+                                        lambda: self._check_password(user, password))
+        return attempt.addBoth(self._answered)
+
+    def _answered(self, result: T) -> T:
+        self._password_pending = False
+        return result
+
+    def _check_password(self, user: bytes, password: bytes) -> Deferred[Any]:
+        """The portal's check, unless the client left while the attempt waited its turn.
+        (Conch's own pause after a failure, one per connection, is not used.)"""
+        if self._stopped:
+            return defer.fail(ConnectionGone())
+        return self.portal.login(UsernamePassword(user, password), None, IConchUser)
+
+    def serviceStopped(self) -> None:
+        self._stopped = True
+        super().serviceStopped()
 
 
 def peer_host(transport: SSHTransportBase | None) -> str:

@@ -28,9 +28,10 @@ from twisted.internet import defer
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.protocol import ServerFactory
 
-from segcli.ssh.auth import Accounts, FailedLogins, PasswordChecker, PublicKeyChecker, UserAuthServer
+from segcli.ssh.auth import Accounts, PasswordChecker, PublicKeyChecker, UserAuthServer
 from segcli.ssh.keys import fingerprints, load_host_keys, ssh_dir
 from segcli.ssh.session import LastLogins, SegcliRealm, SshContext
+from segcli.ssh.throttle import LoginThrottle
 
 if TYPE_CHECKING:
     from twisted.internet.interfaces import IListeningPort
@@ -69,19 +70,20 @@ class SegcliSSHFactory(SSHFactory, ServerFactory):
     protocol = ServerTransport
     services = {b"ssh-connection": SSHConnection}  # user auth: see getService
 
-    def __init__(self, portal: Portal, host_keys: dict[bytes, Key]) -> None:
+    def __init__(self, portal: Portal, host_keys: dict[bytes, Key], throttle: LoginThrottle
+                 ) -> None:
         self.portal = portal
         self.privateKeys = host_keys
         self.publicKeys = {kind: key.public() for kind, key in host_keys.items()}
-        self.failed_logins = FailedLogins()
+        self.throttle = throttle
         self.connections: set[ServerTransport] = set()
 
     def getService(self, transport: SSHServerTransport, service: bytes
                    ) -> Callable[[], SSHService] | None:
         """Conch's lookup, except that the user-auth service is made with this server's
-        record of failed logins (shared by all its connections)."""
+        login throttle (shared by all its connections)."""
         if service == b"ssh-userauth":
-            return partial(UserAuthServer, self.failed_logins)
+            return partial(UserAuthServer, self.throttle)
         found: type[SSHService] | None = super().getService(transport, service)
         return found
 
@@ -89,9 +91,13 @@ class SegcliSSHFactory(SSHFactory, ServerFactory):
 class SshServer:
     """Listen on the appliance's SSH address; every login gets its own CLI session."""
 
-    def __init__(self, appliance: Appliance, accounts: Accounts) -> None:
+    def __init__(self, appliance: Appliance, accounts: Accounts, *,
+                 throttle: LoginThrottle | None = None) -> None:
         self.appliance = appliance
         self.accounts = accounts
+        #: Wrong passwords cost time, per source and per account (defaults unless a test
+        #: gives shorter pauses or a clock of its own).
+        self.throttle = throttle if throttle is not None else LoginThrottle()
         self.context = SshContext(
             appliance, accounts, LastLogins(ssh_dir(appliance.options.data_dir) / "last_logins.json"))
         self.factory: SegcliSSHFactory | None = None
@@ -108,7 +114,7 @@ class SshServer:
         self.host_key_fingerprints = fingerprints(host_keys)
         portal = Portal(SegcliRealm(self.context),
                         [PasswordChecker(self.accounts), PublicKeyChecker(self.accounts)])
-        self.factory = SegcliSSHFactory(portal, host_keys)
+        self.factory = SegcliSSHFactory(portal, host_keys, self.throttle)
         endpoint = self.appliance.ssh_endpoint
         self._port = reactor.listenTCP(endpoint.port, self.factory, interface=endpoint.host)
         address = self._port.getHost()  # typed IAddress (no port); a TCP port's is an IP address
