@@ -5,7 +5,11 @@ Three needs meet here:
 * **Material**: a lab (or the SETD simulator, or a test) needs a CA and a server certificate
   with a subjectAltName for the names it answers to.  :func:`ensure_ca` and
   :func:`ensure_server_certificate` create them once as PEM files in a directory and reuse them
-  on later runs, so a restarted lab keeps the certificate its peers already trust.
+  on later runs, so a restarted lab keeps the certificate its peers already trust.  They are
+  written durably (:mod:`engine.durable`): a first start interrupted by a crash leaves no
+  empty files.  A pair found empty, damaged or not matching (a key that is not the
+  certificate's) was made here, so it is made anew, and the log and standard error say so;
+  one that cannot be read at all stops the start with what to do (:class:`TlsMaterialError`).
 * **Server side**: :func:`server_context` gives the :class:`ServerTls` connection creator
   that ``transport.startTLS`` takes in :mod:`engine.smtp.server` (pyOpenSSL directly, so the
   versions and ciphers are ours to pin).
@@ -25,13 +29,14 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import os
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -43,12 +48,15 @@ from twisted.internet.interfaces import (
 from twisted.internet.ssl import TLSVersion
 from zope.interface import implementer
 
+from engine.durable import announce_repair, write_durably
+
 __all__ = [
     "CA_CERT",
     "CA_KEY",
     "ClientTls",
     "ServerTls",
     "TlsMaterial",
+    "TlsMaterialError",
     "TlsVersion",
     "certificate_names",
     "client_context",
@@ -78,6 +86,8 @@ _CA_DAYS = 3650
 _SERVER_DAYS = 825
 _RENEW_BEFORE = datetime.timedelta(days=7)
 
+log = logging.getLogger(__name__)
+
 
 # --------------------------------------------------------------------------------------------
 # Material: CA and server certificates as PEM files
@@ -96,18 +106,23 @@ class TlsMaterial:
         return self.ca_cert.read_bytes()
 
 
+class TlsMaterialError(Exception):
+    """TLS material that cannot be read (not merely damaged); the message says what to do."""
+
+
 def ensure_ca(directory: Path, *, common_name: str = "segcli lab CA") -> tuple[Path, Path]:
     """Return ``(ca.pem, ca.key)`` in *directory*, creating a self-signed CA the first time.
 
     An existing CA is kept as long as it is valid, so certificates it signed earlier and peers
-    that trust it keep working across restarts.
+    that trust it keep working across restarts.  A damaged one is made anew (and said so).
     """
     directory.mkdir(parents=True, exist_ok=True)
     cert_path, key_path = directory / CA_CERT, directory / CA_KEY
-    if cert_path.exists() and key_path.exists():
-        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
-        if _valid_for_a_while(cert):
-            return cert_path, key_path
+    existing = _load_pair(cert_path, key_path, "the CA certificate and key",
+                          consequence="a new CA was made: whatever trusted the old one must "
+                                      f"trust {cert_path} instead")
+    if existing is not None and _valid_for_a_while(existing):
+        return cert_path, key_path
     key = _new_key()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = _now()
@@ -125,7 +140,7 @@ def ensure_ca(directory: Path, *, common_name: str = "segcli lab CA") -> tuple[P
         .sign(key, hashes.SHA256())
     )
     _write_private(key_path, _key_pem(key))
-    _write_atomically(cert_path, cert.public_bytes(serialization.Encoding.PEM))
+    write_durably(cert_path, cert.public_bytes(serialization.Encoding.PEM))
     return cert_path, key_path
 
 
@@ -138,7 +153,8 @@ def ensure_server_certificate(
     The first host name becomes the CN; all of them (host names as DNS names, address literals
     as IP addresses) go into the subjectAltName.  An existing certificate is reused when it is
     still valid, was signed by the current CA and names exactly these hosts; otherwise it is
-    replaced, so changing a lab's host names just works.
+    replaced, so changing a lab's host names just works.  A damaged one (or a key that is
+    not the certificate's) is replaced too, and said so.
     """
     if not hostnames:
         raise ValueError("a server certificate needs at least one host name")
@@ -147,14 +163,59 @@ def ensure_server_certificate(
     cert_path, key_path = directory / f"{name}.pem", directory / f"{name}.key"
     ca_cert = x509.load_pem_x509_certificate(ca_cert_path.read_bytes())
     material = TlsMaterial(ca_cert_path, cert_path, key_path, hosts)
-    if cert_path.exists() and key_path.exists() and _reusable(cert_path, ca_cert, hosts):
+    existing = _load_pair(cert_path, key_path, "the server certificate and key",
+                          consequence="new ones were made")
+    if existing is not None and _reusable(existing, ca_cert, hosts):
         return material
     ca_key = serialization.load_pem_private_key(ca_key_path.read_bytes(), password=None)
     key = _new_key()
     cert = _server_certificate(key, hosts, ca_cert, ca_key)
     _write_private(key_path, _key_pem(key))
-    _write_atomically(cert_path, cert.public_bytes(serialization.Encoding.PEM))
+    write_durably(cert_path, cert.public_bytes(serialization.Encoding.PEM))
     return material
+
+
+def _load_pair(cert_path: Path, key_path: Path, what: str, *, consequence: str
+               ) -> x509.Certificate | None:
+    """The certificate at *cert_path* if it and the key at *key_path* are whole and belong
+    together; None when there are none yet (a first start) or they are damaged -- which
+    is announced, since they are then made anew."""
+    if not cert_path.exists() and not key_path.exists():
+        return None
+    cert_pem, key_pem = _read_material(cert_path), _read_material(key_path)
+    problem = _pair_problem(cert_pem, key_pem)
+    if problem is None:
+        return x509.load_pem_x509_certificate(cert_pem)
+    announce_repair(log, f"{what} in {cert_path.parent} ({cert_path.name}, {key_path.name}) "
+                         f"{problem}; {consequence}.")
+    return None
+
+
+def _read_material(path: Path) -> bytes:
+    """The file's bytes (none if it is missing); TlsMaterialError if it cannot be read."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return b""
+    except OSError as error:
+        raise TlsMaterialError(
+            f"cannot read {path}: {error.strerror}. Let the user running segcli read it "
+            f"(chmod 600, owned by that user), or delete it to have a new one made.") from None
+
+
+def _pair_problem(cert_pem: bytes, key_pem: bytes) -> str | None:
+    """What is wrong with a certificate and its key, None if nothing."""
+    if not cert_pem.strip() or not key_pem.strip():
+        return "were empty or missing"
+    try:
+        cert = x509.load_pem_x509_certificate(cert_pem)
+        key = serialization.load_pem_private_key(key_pem, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        return "were damaged"
+    spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    if key.public_key().public_bytes(*spki) != cert.public_key().public_bytes(*spki):
+        return "did not belong together"
+    return None
 
 
 def _server_certificate(key: rsa.RSAPrivateKey, hosts: tuple[str, ...],
@@ -181,11 +242,7 @@ def _server_certificate(key: rsa.RSAPrivateKey, hosts: tuple[str, ...],
     )
 
 
-def _reusable(cert_path: Path, ca_cert: x509.Certificate, hosts: tuple[str, ...]) -> bool:
-    try:
-        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
-    except ValueError:
-        return False
+def _reusable(cert: x509.Certificate, ca_cert: x509.Certificate, hosts: tuple[str, ...]) -> bool:
     if cert.issuer != ca_cert.subject or not _valid_for_a_while(cert):
         return False
     try:
@@ -232,17 +289,8 @@ def _valid_for_a_while(cert: x509.Certificate) -> bool:
     return cert.not_valid_before_utc <= now and cert.not_valid_after_utc > now + _RENEW_BEFORE
 
 
-def _write_atomically(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Write via a temporary file and rename, so a reader never sees half a PEM file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.replace(tmp, path)
-
-
 def _write_private(path: Path, data: bytes) -> None:
-    _write_atomically(path, data, 0o600)
+    write_durably(path, data, mode=0o600)
 
 
 # --------------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from urllib.parse import unquote
 
 from twisted.internet import defer
 from twisted.protocols.policies import WrappingFactory
+from twisted.web import http
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
@@ -54,14 +55,20 @@ class _HttpError(Exception):
         self.status = status
 
 
+class _QuietSite(Site):
+    """A site that keeps no access log: its lines would land on the appliance's console."""
+
+    def log(self, request: http.Request) -> None:
+        pass
+
+
 class SetdDashboard:
     """The dashboard of one simulator, listening on loopback."""
 
     def __init__(self, simulator: SetdState) -> None:
         self.simulator = simulator
-        site = Site(_DashboardResource(simulator))
+        site = _QuietSite(_DashboardResource(simulator))
         site.noisy = False
-        site.log = lambda request: None  # no access log on the appliance's console
         self._factory = WrappingFactory(site)  # keeps the connections, to close them at stop
         self._factory.noisy = False
         self._port: Any = None
@@ -71,7 +78,11 @@ class SetdDashboard:
     def listen(self, port: int = 0, host: str = "127.0.0.1") -> int:
         from twisted.internet import reactor
 
-        self._port = reactor.listenTCP(port, self._factory, interface=host)
+        # listenTCP is typed to take a ServerFactory, yet every reactor listens with any
+        # IProtocolFactory; WrappingFactory, Twisted's own wrapper for exactly this, is
+        # declared a ClientFactory.
+        self._port = reactor.listenTCP(port, self._factory,  # type: ignore[arg-type]
+                                       interface=host)
         self.host, self.port = host, self._port.getHost().port
         return self.port
 
@@ -99,7 +110,7 @@ class _DashboardResource(Resource):
 
     def render(self, request: Request) -> bytes:
         method = request.method.decode("ascii", "replace")
-        path = [unquote(p.decode("utf-8", "replace")) for p in request.postpath if p]
+        path = [unquote(p.decode("utf-8", "replace")) for p in request.postpath or () if p]
         try:
             if not path and method in ("GET", "HEAD"):
                 return _html(request, render_page(self.simulator))
@@ -161,7 +172,8 @@ class _DashboardResource(Resource):
 
 def _body(request: Request) -> dict[str, Any]:
     try:
-        data = json.loads(request.content.read() or b"{}")
+        raw = request.content.read() if request.content is not None else b""
+        data = json.loads(raw or b"{}")
     except ValueError as exc:
         raise _HttpError(400, f"the body is not JSON: {exc}") from None
     if not isinstance(data, dict):

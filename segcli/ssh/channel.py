@@ -12,7 +12,10 @@ import asyncio
 import logging
 import struct
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from twisted.conch.ssh.session import SSHSessionProcessProtocol
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +58,7 @@ def exit_status_of(task: asyncio.Task[int], what: str) -> int:
     return task.result()
 
 
-def send_exit_status(proto, status: int) -> None:
+def send_exit_status(proto: SSHSessionProcessProtocol, status: int) -> None:
     """End an exec or shell request: its exit status, then the channel closes."""
     channel = proto.session
     channel.conn.sendRequest(channel, b"exit-status", struct.pack(">L", status))

@@ -153,7 +153,7 @@ class KeyboardLineReader:
     is echoed.
     """
 
-    def __init__(self, echo: Callable[[str], None], on_interrupt: Callable[[], None]) -> None:
+    def __init__(self, echo: Callable[[str], object], on_interrupt: Callable[[], None]) -> None:
         self._echo = echo
         self._on_interrupt = on_interrupt
         self._decoder = _Decoder()
@@ -238,12 +238,12 @@ class KeyboardLineReader:
 
     def _skip_escape(self, char: str) -> None:
         """Skip ``ESC x``, ``ESC [ ... final`` and ``ESC O x`` (cursor and function keys)."""
-        self._escape += char
-        introducer = self._escape[0]
-        if introducer == "[" and len(self._escape) > 1:
+        escape = self._escape = (self._escape or "") + char
+        introducer = escape[0]
+        if introducer == "[" and len(escape) > 1:
             if "@" <= char <= "~":
                 self._escape = None
-        elif (introducer == "O" and len(self._escape) > 1) or introducer not in "[O":
+        elif (introducer == "O" and len(escape) > 1) or introducer not in "[O":
             self._escape = None
 
     def _show(self, text: str) -> None:

@@ -26,12 +26,16 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from twisted.conch.ssh.filetransfer import SFTPError
+from twisted.conch.ssh.filetransfer import FX_NO_SUCH_FILE, SFTPError
 
 from engine.config.files import MAX_DOCUMENT_BYTES, config_dir, list_config_files
 from segcli.ssh.channel import ClientBytes, exit_status_of, send_exit_status
-from segcli.ssh.virtual_tree import CONFIGURATION, VirtualPath
+from segcli.ssh.virtual_tree import CONFIGURATION, VirtualPath, shown
+
+if TYPE_CHECKING:
+    from twisted.conch.ssh.session import SSHSessionProcessProtocol
 
 OK = b"\0"
 MAX_CONTROL_LINE = 4096
@@ -79,7 +83,8 @@ class ScpCommand:
 class ScpTransfer:
     """One ``scp -t`` or ``scp -f`` on a session channel."""
 
-    def __init__(self, command: ScpCommand, proto, data_dir: Path, *, may_write: bool) -> None:
+    def __init__(self, command: ScpCommand, proto: SSHSessionProcessProtocol, data_dir: Path, *,
+                 may_write: bool) -> None:
         self.command = command
         self._proto = proto
         self._data_dir = data_dir
@@ -185,7 +190,7 @@ class ScpTransfer:
         target = _resolve(self.command.path)
         into_directory = target.is_configuration or target.is_root
         if self.command.target_is_directory and not into_directory:
-            raise ScpError(f"{target.path}: Not a directory")
+            raise ScpError(f"{shown(target.path)}: Not a directory")
         if target.is_root:
             raise ScpError("/: files can only be copied into /configuration")
         if not self._may_write:
@@ -214,24 +219,23 @@ class ScpTransfer:
         except ValueError:
             raise ScpError("protocol error: bad file line") from None
         if size < 0 or size > MAX_DOCUMENT_BYTES:
-            raise ScpError(f"{name}: files here are at most "
+            raise ScpError(f"{shown(name)}: files here are at most "
                            f"{MAX_DOCUMENT_BYTES // (1024 * 1024)} MB")
-        where = VirtualPath(posixpath.join(CONFIGURATION, name).encode()) if into_directory \
-            else target
+        where = _resolve(posixpath.join(CONFIGURATION, name)) if into_directory else target
         try:
             file_name = where.file_name()
         except SFTPError as error:
-            raise ScpError(f"{where.path}: {error.message}") from None
+            raise ScpError(error.message) from None
         real = self._directory / file_name
-        if real.is_symlink() or (real.exists() and not real.is_file()):
-            raise ScpError(f"{where.path}: only regular files can be used here")
+        if _file_kind(real, shown(where.path)) == "other":
+            raise ScpError(f"{shown(where.path)}: only regular files can be used here")
         self._write(OK)
         data = await self._exactly(size)
         await self._answer()
         try:
             await asyncio.to_thread(_store, self._directory, real, data)
         except OSError as error:
-            self._write(f"\x01scp: {where.path}: {error.strerror}\n".encode())
+            self._write(f"\x01scp: {shown(where.path)}: {error.strerror}\n".encode())
             return 1
         self._write(OK)
         return 0
@@ -257,30 +261,49 @@ class ScpTransfer:
 
     def _matching(self, where: VirtualPath) -> list[str]:
         """The files a fetch names: one, or those a wildcard in the name matches."""
+        path = shown(where.path)
         if where.is_root or where.is_configuration:
-            raise ScpError(f"{where.path}: not a regular file")
+            raise ScpError(f"{path}: not a regular file")
         parent, pattern = posixpath.split(where.path)
         if parent == CONFIGURATION and any(c in pattern for c in "*?["):
-            names = [n for n in list_config_files(self._data_dir)
-                     if fnmatch.fnmatchcase(n, pattern)]
+            try:
+                names = [n for n in list_config_files(self._data_dir)
+                         if fnmatch.fnmatchcase(n, pattern)]
+            except OSError as error:
+                raise ScpError(f"{CONFIGURATION}: {error.strerror}") from None
             if not names:
-                raise ScpError(f"{where.path}: No such file or directory")
+                raise ScpError(f"{path}: No such file or directory")
             return names
         try:
             name = where.file_name()
-        except SFTPError:
-            raise ScpError(f"{where.path}: No such file or directory") from None
+        except SFTPError as error:  # what is not a file here reads as scp says it
+            raise ScpError(f"{path}: No such file or directory" if error.code == FX_NO_SUCH_FILE
+                           else error.message) from None
         real = self._directory / name
-        if not real.is_file() or real.is_symlink():
-            raise ScpError(f"{where.path}: No such file or directory")
+        if _file_kind(real, path) != "file":
+            raise ScpError(f"{path}: No such file or directory")
         return [name]
 
 
 def _resolve(path: str) -> VirtualPath:
+    """*path* in the virtual tree (its length checked before anything else)."""
     try:
         return VirtualPath(path.encode("utf-8"))
     except SFTPError as error:
-        raise ScpError(f"{path}: {error.message}") from None
+        raise ScpError(f"{shown(path)}: {error.message}") from None
+
+
+def _file_kind(real: Path, shown_as: str) -> str:
+    """``file``, ``absent`` or ``other`` (a link, a directory...); what the file system
+    refuses ends the transfer with its reason."""
+    try:
+        if real.is_symlink():
+            return "other"
+        if not real.exists():
+            return "absent"
+        return "file" if real.is_file() else "other"
+    except OSError as error:
+        raise ScpError(f"{shown_as}: {error.strerror}") from None
 
 
 def _store(directory: Path, target: Path, data: bytes) -> None:

@@ -14,21 +14,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 from twisted.conch.ssh.connection import SSHConnection
 from twisted.conch.ssh.factory import SSHFactory
 from twisted.conch.ssh.keys import Key
+from twisted.conch.ssh.service import SSHService
 from twisted.conch.ssh.transport import SSHServerTransport
 from twisted.cred.portal import Portal
 from twisted.internet import defer
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.protocol import ServerFactory
 
-from segcli.ssh.auth import Accounts, FailedLogins, PasswordChecker, PublicKeyChecker, UserAuthServer
+from segcli.ssh.auth import Accounts, PasswordChecker, PublicKeyChecker, UserAuthServer
 from segcli.ssh.keys import fingerprints, load_host_keys, ssh_dir
 from segcli.ssh.session import LastLogins, SegcliRealm, SshContext
+from segcli.ssh.throttle import LoginThrottle
 
 if TYPE_CHECKING:
     from twisted.internet.interfaces import IListeningPort
+    from twisted.python.failure import Failure
 
     from engine.appliance import Appliance
 
@@ -43,36 +50,54 @@ class ServerTransport(SSHServerTransport):
     stopping server can close every connection)."""
 
     ourVersionString = b"SSH-2.0-segcli"
+    factory: SegcliSSHFactory
 
     def connectionMade(self) -> None:
         self.factory.connections.add(self)
         super().connectionMade()
 
-    def connectionLost(self, reason) -> None:
+    def connectionLost(self, reason: Failure | None = None) -> None:
         self.factory.connections.discard(self)
         super().connectionLost(reason)
 
 
-class SegcliSSHFactory(SSHFactory):
-    """Host keys, the portal and the services every connection uses."""
+class SegcliSSHFactory(SSHFactory, ServerFactory):
+    """Host keys, the portal and the services every connection uses.
+
+    A server factory (the reactor's ``listenTCP`` is typed to take one), as Conch's
+    SSHFactory is in fact: it builds server transports only."""
 
     protocol = ServerTransport
-    services = {b"ssh-userauth": UserAuthServer, b"ssh-connection": SSHConnection}
+    services = {b"ssh-connection": SSHConnection}  # user auth: see getService
 
-    def __init__(self, portal: Portal, host_keys: dict[bytes, Key]) -> None:
+    def __init__(self, portal: Portal, host_keys: dict[bytes, Key], throttle: LoginThrottle
+                 ) -> None:
         self.portal = portal
         self.privateKeys = host_keys
         self.publicKeys = {kind: key.public() for kind, key in host_keys.items()}
-        self.failed_logins = FailedLogins()
+        self.throttle = throttle
         self.connections: set[ServerTransport] = set()
+
+    def getService(self, transport: SSHServerTransport, service: bytes
+                   ) -> Callable[[], SSHService] | None:
+        """Conch's lookup, except that the user-auth service is made with this server's
+        login throttle (shared by all its connections)."""
+        if service == b"ssh-userauth":
+            return partial(UserAuthServer, self.throttle)
+        found: type[SSHService] | None = super().getService(transport, service)
+        return found
 
 
 class SshServer:
     """Listen on the appliance's SSH address; every login gets its own CLI session."""
 
-    def __init__(self, appliance: Appliance, accounts: Accounts) -> None:
+    def __init__(self, appliance: Appliance, accounts: Accounts, *,
+                 throttle: LoginThrottle | None = None) -> None:
         self.appliance = appliance
         self.accounts = accounts
+        #: Wrong passwords cost time, per source and per account (defaults unless a test
+        #: gives shorter pauses or a clock of its own).
+        self.throttle = throttle if throttle is not None else LoginThrottle()
         self.context = SshContext(
             appliance, accounts, LastLogins(ssh_dir(appliance.options.data_dir) / "last_logins.json"))
         self.factory: SegcliSSHFactory | None = None
@@ -89,10 +114,12 @@ class SshServer:
         self.host_key_fingerprints = fingerprints(host_keys)
         portal = Portal(SegcliRealm(self.context),
                         [PasswordChecker(self.accounts), PublicKeyChecker(self.accounts)])
-        self.factory = SegcliSSHFactory(portal, host_keys)
+        self.factory = SegcliSSHFactory(portal, host_keys, self.throttle)
         endpoint = self.appliance.ssh_endpoint
         self._port = reactor.listenTCP(endpoint.port, self.factory, interface=endpoint.host)
-        return self._port.getHost().port
+        address = self._port.getHost()  # typed IAddress (no port); a TCP port's is an IP address
+        assert isinstance(address, IPv4Address | IPv6Address), address
+        return address.port
 
     async def stop(self) -> None:
         """Stop listening, close every connection and let the sessions end (their

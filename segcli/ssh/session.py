@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -34,10 +35,11 @@ from twisted.conch.ssh.session import SSHSession
 from twisted.cred.error import UnauthorizedLogin
 from twisted.cred.portal import IRealm
 from twisted.internet import threads
+from twisted.internet.defer import Deferred
 from twisted.internet.error import ProcessTerminated
 from twisted.python import components
 from twisted.python.failure import Failure
-from zope.interface import implementer
+from zope.interface import Interface, implementer
 
 from engine.appliance import ASYNCOS_VERSION, MODEL
 from segcli.ssh.lines import split_commands
@@ -46,6 +48,8 @@ from segcli.ssh.sftp import ConfigurationFiles, ConfigurationTransfer
 from segcli.ssh.shells import ChannelCli, Login, PlainCli, PromptCli, Pty
 
 if TYPE_CHECKING:
+    from twisted.conch.ssh.session import SSHSessionProcessProtocol
+
     from engine.appliance import Appliance
     from engine.store.users import User
     from segcli.ssh.auth import Accounts
@@ -56,6 +60,9 @@ UNSUPPORTED_SCP = ("segcli: scp copies single files into and out of /configurati
                    "(no -r: there are no directories to copy).\n")
 #: ``ssh -o SetEnv=SEGCLI_PLAIN=1`` asks for the plain renderer even at a real terminal.
 PLAIN_ENV = b"SEGCLI_PLAIN"
+#: What a realm gives the portal for a login: interface, avatar, logout (typed as IRealm
+#: types it).
+_Login = tuple[type[Interface], object, Callable[[], None]]
 
 
 @dataclass
@@ -129,7 +136,7 @@ class SessionChannel(SSHSession):
     one as failed."""
 
     def eofReceived(self) -> None:
-        if self.session is None and self.client is not None:
+        if self.session is None and self.client is not None and self.conn is not None:
             self.conn.sendRequest(self, b"exit-status", struct.pack(">L", 0))
         super().eofReceived()
 
@@ -164,12 +171,15 @@ class SegcliRealm:
     def __init__(self, context: SshContext) -> None:
         self._context = context
 
-    def requestAvatar(self, avatarId, mind, *interfaces):
+    def requestAvatar(self, avatarId: bytes | tuple[()], mind: object,
+                      *interfaces: type[Interface]) -> Deferred[_Login]:
         if IConchUser not in interfaces:
             raise NotImplementedError("segcli serves SSH logins only")
-        name = avatarId.decode() if isinstance(avatarId, bytes) else avatarId
+        if not isinstance(avatarId, bytes):  # the anonymous avatar: no checker makes it
+            raise UnauthorizedLogin("no anonymous logins")
+        name = avatarId.decode("utf-8")
 
-        def made(user: User | None):
+        def made(user: User | None) -> _Login:
             if user is None:  # deleted between the password check and now
                 raise UnauthorizedLogin("no such user")
             avatar = SegcliAvatar(user, self._context)
@@ -190,11 +200,12 @@ class SessionRequests:
         self.plain = False
         self.cli: ChannelCli | ScpTransfer | None = None
 
-    def getPty(self, term: bytes, windowSize, modes) -> None:
+    def getPty(self, term: bytes, windowSize: tuple[int, int, int, int],
+               modes: list[tuple[int, int]]) -> None:
         rows, columns = windowSize[0], windowSize[1]
         self.pty = Pty(term.decode("ascii", "replace"), rows, columns)
 
-    def windowChanged(self, newWindowSize) -> None:
+    def windowChanged(self, newWindowSize: tuple[int, int, int, int]) -> None:
         if self.pty is None:
             raise ValueError("window change without a pty")
         self.pty.resize(newWindowSize[0], newWindowSize[1])
@@ -206,13 +217,13 @@ class SessionRequests:
             raise EnvironmentVariableNotPermitted(name)
         self.plain = value not in (b"", b"0", b"no")
 
-    def openShell(self, proto) -> None:
+    def openShell(self, proto: SSHSessionProcessProtocol) -> None:
         if self.pty is not None and not (self.pty.wants_plain or self.plain):
             self._start(PromptCli(self._login(), proto, self.pty), proto, greet=True)
         else:
             self._start(PlainCli(self._login(), proto, self.pty), proto, greet=True)
 
-    def execCommand(self, proto, command: bytes) -> None:
+    def execCommand(self, proto: SSHSessionProcessProtocol, command: bytes) -> None:
         text = command.decode("utf-8", "replace")
         if text.split(maxsplit=1)[:1] == ["scp"]:
             self._scp(proto, text)
@@ -229,7 +240,7 @@ class SessionRequests:
             self.cli.channel_closed()
 
     # -- helpers ---------------------------------------------------------------------------
-    def _scp(self, proto, text: str) -> None:
+    def _scp(self, proto: SSHSessionProcessProtocol, text: str) -> None:
         """The legacy SCP protocol (``scp -O``, paramiko's scp module), as the appliance
         serves /configuration to it."""
         command = ScpCommand.parse(text)
@@ -248,7 +259,7 @@ class SessionRequests:
         return Login(user=self.avatar.user.name, role=self.avatar.user.role,
                      appliance=context.appliance, history_dir=context.data_dir / "history")
 
-    def _start(self, cli: ChannelCli, proto, *, greet: bool) -> None:
+    def _start(self, cli: ChannelCli, proto: SSHSessionProcessProtocol, *, greet: bool) -> None:
         """Run *cli*; its banner (shells only) ends with this user's previous login."""
         context = self.avatar.context
         source = proto.getPeer().address.host
@@ -272,7 +283,7 @@ class _Discard:
         pass
 
 
-def _refuse(proto, message: str) -> None:
+def _refuse(proto: SSHSessionProcessProtocol, message: str) -> None:
     """End an exec request at once: *message* on stderr, exit status 1.  What the client
     still sends is dropped."""
     proto.makeConnection(_Discard())

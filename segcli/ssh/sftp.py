@@ -8,16 +8,23 @@ A path is resolved against the virtual tree only (:mod:`segcli.ssh.virtual_tree`
 hidden names, no links out of it), and an upload becomes visible only once complete:
 it is written to a hidden file and renamed into place when the client closes it.  A
 connection lost in the middle leaves nothing behind.
+
+Every problem is answered with a one-line status (:class:`~segcli.ssh.virtual_tree.PathError`):
+lengths are checked before the file system is touched, and what the file system
+refuses (a full disk, a permission) is reported by its reason, never as a traceback.
 """
 
 from __future__ import annotations
 
+import errno
+import functools
 import os
 import secrets
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, BinaryIO, NoReturn, ParamSpec, Protocol, TypeVar
 
 from twisted.conch.ls import lsLine
 from twisted.conch.ssh.filetransfer import (
@@ -37,13 +44,17 @@ from twisted.conch.ssh.filetransfer import (
     SFTPError,
 )
 from twisted.internet import threads
+from twisted.internet.protocol import connectionDone
 from zope.interface import implementer
 
 from engine.config.files import MAX_DOCUMENT_BYTES, config_dir, list_config_files
-from segcli.ssh.virtual_tree import VirtualPath
+from segcli.ssh.virtual_tree import PathError, VirtualPath, shown
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    from twisted.internet.defer import Deferred
+    from twisted.python.failure import Failure
 
     from engine.store.users import User
 
@@ -64,6 +75,32 @@ def _readonly(avatar: FilesAvatar) -> bool:
     return str(avatar.user.role) == "readonly"
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: What an OSError's errno is as an SFTP status (anything else: a failure).
+_STATUS_OF_ERRNO = {errno.ENOENT: FX_NO_SUCH_FILE, errno.EACCES: FX_PERMISSION_DENIED,
+                    errno.EPERM: FX_PERMISSION_DENIED}
+
+
+def _status_of(error: OSError) -> PathError:
+    """The one-line status for what the file system refused."""
+    code = _STATUS_OF_ERRNO.get(error.errno or 0, FX_FAILURE)
+    return PathError(code, error.strerror or "File system error")
+
+
+def _file_system_errors(method: Callable[P, R]) -> Callable[P, R]:
+    """An OSError from the file system answers as a one-line status with its reason
+    (Conch would log a traceback for most and answer a bare "request failed")."""
+    @functools.wraps(method)
+    def answered(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except OSError as error:
+            raise _status_of(error) from None
+    return answered
+
+
 @implementer(ISFTPServer)
 class ConfigurationFiles:
     """The ISFTPServer of one login."""
@@ -72,7 +109,7 @@ class ConfigurationFiles:
         self.avatar = avatar
         self.directory = config_dir(avatar.data_dir)
 
-    def gotVersion(self, otherVersion, extData) -> dict:
+    def gotVersion(self, otherVersion: int, extData: dict[bytes, bytes]) -> dict[bytes, bytes]:
         return {}
 
     # -- paths -------------------------------------------------------------------------------
@@ -91,11 +128,12 @@ class ConfigurationFiles:
             raise SFTPError(FX_PERMISSION_DENIED,
                             "Read-only operators cannot change the configuration directory")
 
-    def _directory_stat(self):
+    def _directory_stat(self) -> os.stat_result:
         self.directory.mkdir(parents=True, exist_ok=True)
         return os.stat(self.directory)
 
     # -- attributes -----------------------------------------------------------------------
+    @_file_system_errors
     def getAttrs(self, path: bytes, followLinks: bool) -> dict:
         where = VirtualPath(path)
         if where.is_root or where.is_configuration:
@@ -104,7 +142,7 @@ class ConfigurationFiles:
         try:
             return _attrs(os.stat(real))
         except FileNotFoundError:
-            raise SFTPError(FX_NO_SUCH_FILE, f"No such file: {where.path}") from None
+            raise PathError(FX_NO_SUCH_FILE, f"No such file: {shown(where.path)}") from None
 
     def setAttrs(self, path: bytes, attrs: dict) -> None:
         """Accepted and ignored (``put -p`` sends times and modes): the directory keeps
@@ -112,13 +150,14 @@ class ConfigurationFiles:
         self.getAttrs(path, True)
 
     # -- directories ----------------------------------------------------------------------
+    @_file_system_errors
     def openDirectory(self, path: bytes) -> DirectoryListing:
         where = VirtualPath(path)
         owner = self.avatar.user.name
         if where.is_root:
             return DirectoryListing([(b"configuration", self._directory_stat())], owner)
         if not where.is_configuration:
-            raise SFTPError(FX_NO_SUCH_FILE, f"No such directory: {where.path}")
+            raise PathError(FX_NO_SUCH_FILE, f"No such directory: {shown(where.path)}")
         self._directory_stat()
         entries = []
         for name in list_config_files(self.avatar.data_dir):
@@ -135,7 +174,8 @@ class ConfigurationFiles:
         raise SFTPError(FX_PERMISSION_DENIED, "Directories cannot be removed here")
 
     # -- files ------------------------------------------------------------------------------
-    def openFile(self, filename: bytes, flags: int, attrs: dict):
+    @_file_system_errors
+    def openFile(self, filename: bytes, flags: int, attrs: dict) -> Upload | Download:
         if flags & (FXF_WRITE | FXF_APPEND | FXF_CREAT | FXF_TRUNC):
             self._writable()
             return Upload(self._file(filename), exclusive=bool(flags & FXF_EXCL),
@@ -148,6 +188,7 @@ class ConfigurationFiles:
         except FileNotFoundError:
             raise SFTPError(FX_NO_SUCH_FILE, "No such file") from None
 
+    @_file_system_errors
     def removeFile(self, filename: bytes) -> None:
         self._writable()
         try:
@@ -155,6 +196,7 @@ class ConfigurationFiles:
         except FileNotFoundError:
             raise SFTPError(FX_NO_SUCH_FILE, "No such file") from None
 
+    @_file_system_errors
     def renameFile(self, oldpath: bytes, newpath: bytes) -> None:
         self._writable()
         old, new = self._file(oldpath), self._file(newpath)
@@ -203,9 +245,10 @@ class DirectoryListing:
 class Download:
     """A configuration file being read."""
 
-    def __init__(self, stream) -> None:
+    def __init__(self, stream: BinaryIO) -> None:
         self._stream = stream
 
+    @_file_system_errors
     def readChunk(self, offset: int, length: int) -> bytes:
         self._stream.seek(offset)
         data = self._stream.read(min(length, 256 * 1024))
@@ -216,6 +259,7 @@ class Download:
     def writeChunk(self, offset: int, data: bytes) -> None:
         raise SFTPError(FX_PERMISSION_DENIED, "The file is open for reading")
 
+    @_file_system_errors
     def getAttrs(self) -> dict:
         return _attrs(os.fstat(self._stream.fileno()))
 
@@ -240,11 +284,24 @@ class Upload:
             raise SFTPError(FX_FAILURE, "The file exists")
         self._target = target
         self._partial = target.with_name(f".{target.name}.{secrets.token_hex(4)}.upload")
+        #: Why the upload was given up (what every later request on it is answered).
+        self._refused: str | None = None
         self._stream = open(self._partial, "w+b")  # noqa: SIM115 - closed by close/abandon
-        if keep and target.exists():  # a write into an existing file keeps the rest of it
-            self._stream.write(target.read_bytes()[:MAX_DOCUMENT_BYTES])
+        try:
+            if keep and target.exists():  # a write into an existing file keeps the rest of it
+                self._stream.write(target.read_bytes()[:MAX_DOCUMENT_BYTES])
+        except OSError:
+            self.abandon()
+            raise
 
+    def _usable(self) -> None:
+        """Refuse a request on an upload given up (the client may have sent more)."""
+        if self._refused is not None:
+            raise PathError(FX_FAILURE, self._refused)
+
+    @_file_system_errors
     def readChunk(self, offset: int, length: int) -> bytes:
+        self._usable()
         self._stream.seek(offset)
         data = self._stream.read(length)
         if not data:
@@ -252,31 +309,46 @@ class Upload:
         return data
 
     def writeChunk(self, offset: int, data: bytes) -> None:
+        self._usable()
         if offset + len(data) > MAX_DOCUMENT_BYTES:
-            self.abandon()
-            raise SFTPError(FX_FAILURE, f"Files here are at most "
-                            f"{MAX_DOCUMENT_BYTES // (1024 * 1024)} MB")
-        self._stream.seek(offset)
-        self._stream.write(data)
+            self._give_up(f"Files here are at most {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB")
+        try:
+            self._stream.seek(offset)
+            self._stream.write(data)
+        except OSError as error:  # a full disk: nothing half-written is ever published
+            self._give_up(_status_of(error).message)
 
+    def _give_up(self, reason: str) -> NoReturn:
+        self._refused = reason
+        self.abandon()
+        raise PathError(FX_FAILURE, reason)
+
+    @_file_system_errors
     def getAttrs(self) -> dict:
+        self._usable()
         return _attrs(os.fstat(self._stream.fileno()))
 
     def setAttrs(self, attrs: dict) -> None:
         pass
 
-    def close(self):
+    def close(self) -> Deferred[None] | None:
         """Make the upload visible; the disk flush runs in a thread."""
         if self._stream.closed:
             return None
         return threads.deferToThread(self._finish)
 
     def _finish(self) -> None:
-        self._stream.flush()
-        os.fsync(self._stream.fileno())
-        self._stream.close()
-        os.chmod(self._partial, stat.S_IRUSR | stat.S_IWUSR | stat.S_IRGRP)
-        os.replace(self._partial, self._target)
+        """Flush, then rename into place; if the disk refuses, nothing is published and
+        the client hears why."""
+        try:
+            self._stream.flush()
+            os.fsync(self._stream.fileno())
+            self._stream.close()
+            os.chmod(self._partial, stat.S_IRUSR | stat.S_IWUSR | stat.S_IRGRP)
+            os.replace(self._partial, self._target)
+        except OSError as error:
+            self.abandon()
+            raise _status_of(error) from None
 
     def abandon(self) -> None:
         if not self._stream.closed:
@@ -288,7 +360,7 @@ class ConfigurationTransfer(FileTransferServer):
     """Conch's SFTP server, except that a connection lost mid-upload abandons the
     upload (Conch would close, i.e. complete, it)."""
 
-    def connectionLost(self, reason) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         for handle in list(self.openFiles):
             self.openFiles.pop(handle).abandon()
         super().connectionLost(reason)

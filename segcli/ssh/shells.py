@@ -20,7 +20,7 @@ import os
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from prompt_toolkit.application.current import AppSession, create_app_session
 from prompt_toolkit.data_structures import Size
@@ -32,9 +32,12 @@ from commands.session import CliSession
 from segcli.ssh.channel import ClientBytes, exit_status_of, send_exit_status
 from segcli.ssh.lines import MAX_TYPEAHEAD, ChannelLineReader, KeyboardLineReader
 from segcli.terminal.console import PromptTerminal
-from segcli.terminal.plain import PlainTerminal
+from segcli.terminal.plain import LineSource, PlainTerminal
 
 if TYPE_CHECKING:
+    from twisted.conch.ssh.session import SSHSessionProcessProtocol
+
+    from commands.io import Terminal
     from engine.appliance import Appliance
     from engine.store.users import Role
 
@@ -88,7 +91,7 @@ class ChannelWriter:
 
     encoding = "utf-8"
 
-    def __init__(self, proto, *, crlf: bool) -> None:
+    def __init__(self, proto: SSHSessionProcessProtocol, *, crlf: bool) -> None:
         self._proto = proto
         self._crlf = crlf
         self.closed = False
@@ -105,6 +108,13 @@ class ChannelWriter:
 
     def isatty(self) -> bool:
         return self._crlf
+
+    def as_text_io(self) -> TextIO:
+        """This writer where a library asks for a text stream: prompt_toolkit's
+        Vt100_Output and rich's Console are typed to take a whole TextIO but only call
+        ``write``, ``flush``, ``isatty`` and read ``encoding`` -- prompt_toolkit's own SSH
+        server (contrib/ssh/server.py) casts its channel writer the same way."""
+        return cast(TextIO, self)
 
 
 class KeyPipe:
@@ -184,7 +194,8 @@ class ExecTerminal(ChannelPlainTerminal):
     """An exec request: the commands come from the request (no prompt is shown), the
     answers to their questions from the channel's input."""
 
-    def __init__(self, commands: list[str], reader, out, **options) -> None:
+    def __init__(self, commands: list[str], reader: LineSource, out: TextIO,
+                 **options: Any) -> None:
         super().__init__(reader, out, **options)
         self._commands = list(commands)
 
@@ -201,7 +212,7 @@ class ChannelCli:
     ``quit``, the end of input or the channel closing.  Subclasses supply the renderer.
     """
 
-    def __init__(self, login: Login, proto, pty: Pty | None) -> None:
+    def __init__(self, login: Login, proto: SSHSessionProcessProtocol, pty: Pty | None) -> None:
         self.login = login
         self.pty = pty
         self.session: CliSession | None = None
@@ -225,7 +236,7 @@ class ChannelCli:
     async def _run(self, greeting: Callable[[], Awaitable[str]]) -> int:
         raise NotImplementedError
 
-    def _new_session(self, terminal) -> CliSession:
+    def _new_session(self, terminal: Terminal) -> CliSession:
         self.session = CliSession(self.login.appliance, terminal, user=self.login.user,
                                   role=self.login.role, local=False)
         return self.session
@@ -299,7 +310,7 @@ class PromptCli(ChannelCli):
     """A person at a terminal: the prompt_toolkit renderer over the channel, in its own
     prompt_toolkit app session so that concurrent logins never share an application."""
 
-    def __init__(self, login: Login, proto, pty: Pty) -> None:
+    def __init__(self, login: Login, proto: SSHSessionProcessProtocol, pty: Pty) -> None:
         super().__init__(login, proto, pty)
         self.pty: Pty = pty
         self._keys: KeyPipe | None = None
@@ -309,7 +320,8 @@ class PromptCli(ChannelCli):
         banner = await greeting()
         with PosixPipeInput.create() as pipe:
             self._keys = KeyPipe(pipe)
-            output = Vt100_Output(self.out, lambda: self.pty.size, term=self.pty.term)
+            output = Vt100_Output(self.out.as_text_io(), lambda: self.pty.size,
+                                  term=self.pty.term)
             with create_app_session(input=pipe, output=output) as self._app_session:
                 terminal = ChannelPromptTerminal(
                     history_file=self.login.history_dir / self.login.user, input=pipe,
@@ -357,7 +369,7 @@ class PlainCli(ChannelCli):
     """Literal AsyncOS prompts for scripts: a shell with a "program" pty (keys echoed by
     the server as a terminal would), a shell without a pty, or an exec request."""
 
-    def __init__(self, login: Login, proto, pty: Pty | None,
+    def __init__(self, login: Login, proto: SSHSessionProcessProtocol, pty: Pty | None,
                  commands: list[str] | None = None) -> None:
         super().__init__(login, proto, pty)
         self._commands = commands
@@ -370,11 +382,11 @@ class PlainCli(ChannelCli):
         # Without a pty nothing is echoed by anyone else: the answer follows its prompt,
         # as in a transcript.  With a pty the keyboard reader has echoed it already.
         echo = pty is None
+        out = self.out.as_text_io()
         if commands is None:
-            self.terminal = ChannelPlainTerminal(self._reader, self.out, echo=echo, width=width)
+            self.terminal = ChannelPlainTerminal(self._reader, out, echo=echo, width=width)
         else:
-            self.terminal = ExecTerminal(commands, self._reader, self.out, echo=echo,
-                                         width=width)
+            self.terminal = ExecTerminal(commands, self._reader, out, echo=echo, width=width)
 
     async def _run(self, greeting: Callable[[], Awaitable[str]]) -> int:
         banner = await greeting()

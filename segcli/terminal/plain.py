@@ -11,11 +11,20 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from rich.console import Console
 
 from commands.io import EndOfInput
+
+
+class LineSource(Protocol):
+    """Where the plain renderer's lines come from: stdin (:class:`ThreadedLineReader`)
+    or an SSH channel (``segcli.ssh.lines``)."""
+
+    async def readline(self) -> str | None:
+        """The next line without its line end, or None at end of input."""
+        ...
 
 
 class ThreadedLineReader:
@@ -49,7 +58,7 @@ class ThreadedLineReader:
 class PlainTerminal:
     interactive = False
 
-    def __init__(self, reader: ThreadedLineReader, out: TextIO, *, echo: bool = True,
+    def __init__(self, reader: LineSource, out: TextIO, *, echo: bool = True,
                  width: int = 80) -> None:
         self._reader = reader
         self._out = out

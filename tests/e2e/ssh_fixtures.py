@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -121,6 +122,25 @@ class SshAppliance:
                    f"Message-ID: <{subject}@example.org>\r\n\r\nhello\r\n")
         with smtplib.SMTP("127.0.0.1", self.smtp_port, timeout=30) as client:
             client.sendmail("alice@example.org", [recipient], message)
+
+
+def password_login(port: int, password: str, *, user: str = USER,
+                   source: str = "127.0.0.1") -> bool:
+    """One paramiko password login to ``127.0.0.1:port`` from *source* (any loopback
+    address: the server tells sources apart by it): did it work?"""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=60, source_address=(source, 0))
+    client = paramiko.SSHClient()
+    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+    try:
+        client.connect("127.0.0.1", port=port, username=user, password=password, sock=sock,
+                       look_for_keys=False, allow_agent=False, timeout=60, banner_timeout=60,
+                       auth_timeout=120)
+        return True
+    except paramiko.AuthenticationException:
+        return False
+    finally:
+        client.close()
+        sock.close()
 
 
 @pytest.fixture(scope="session")

@@ -137,3 +137,38 @@ def test_an_scp_upload_cut_off_or_too_big_leaves_nothing(ssh_appliance):
     leftovers = [p.name for p in (ssh_appliance.data_dir / "configuration").iterdir()
                  if "cut" in p.name or "huge" in p.name]
     assert leftovers == []
+
+
+@pytest.mark.parametrize("protocol", [["-O"], []], ids=["legacy SCP", "SFTP underneath"])
+def test_openssh_scp_too_long_names_are_refused_and_change_nothing(ssh_appliance, client_key,
+                                                                   tmp_path, protocol):
+    (tmp_path / "mine.xml").write_text("<config/>")
+    saveconfig(ssh_appliance)
+    configuration = ssh_appliance.data_dir / "configuration"
+    before = sorted(p.name for p in configuration.iterdir())
+    seen = len(ssh_appliance.lines)
+    for paths in ((f"{TARGET}:/configuration/{'a' * 5000}", "."),
+                  ("mine.xml", f"{TARGET}:/configuration/{'n' * 300}.xml")):
+        result = subprocess.run(["scp", *protocol, *openssh_options(ssh_appliance, client_key),
+                                 *paths], capture_output=True, text=True, cwd=tmp_path,
+                                timeout=TIMEOUT, start_new_session=True)
+        assert result.returncode != 0
+        if protocol:  # OpenSSH shows the server's message; over SFTP only the status
+            assert "File name too long" in result.stderr, result.stderr
+    assert sorted(p.name for p in configuration.iterdir()) == before
+    assert ssh_appliance.exec("version")[0] == 0
+    assert "Traceback" not in "".join(ssh_appliance.lines[seen:])
+
+
+def test_paramiko_scp_too_long_names_are_refused_in_one_line(ssh_appliance, tmp_path):
+    (tmp_path / "mine.xml").write_text("<config/>")
+    client = ssh_appliance.paramiko()
+    try:
+        with SCPClient(client.get_transport(), socket_timeout=TIMEOUT) as transfer, \
+                pytest.raises(SCPException, match="File name too long"):
+            transfer.get("/configuration/" + "a" * 5000, str(tmp_path / "got.xml"))
+        with SCPClient(client.get_transport(), socket_timeout=TIMEOUT) as transfer, \
+                pytest.raises(SCPException, match="File name too long"):
+            transfer.put(str(tmp_path / "mine.xml"), "/configuration/" + "n" * 300 + ".xml")
+    finally:
+        client.close()

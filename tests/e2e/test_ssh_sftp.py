@@ -145,3 +145,77 @@ def test_readonly_users_may_fetch_but_not_upload(ssh_appliance):
         client.close()
     with pytest.raises(paramiko.AuthenticationException):
         ssh_appliance.paramiko(user="viewer", password="wrong-password")
+
+
+#: Paths a client may send that the file system could never take: a name of 5000
+#: characters, a name of 300 (over NAME_MAX), and a path of 5000 bytes that would resolve
+#: to a short one.  Each must be answered with one line, and change nothing.
+RAW_TOO_LONG = ("/configuration/" + "a" * 5000, "/configuration/" + "x/../" * 1000 + "ok.xml")
+NAME_TOO_LONG = "/configuration/" + "n" * 300 + ".xml"
+
+
+def sftp_operations(sftp: paramiko.SFTPClient, existing: str) -> dict:
+    """What a client can do with a path it names: open, stat, change, remove, rename."""
+    return {
+        "read": lambda path: sftp.open(path).read(),
+        "write": lambda path: sftp.open(path, "w").write(b"<config/>"),
+        "stat": sftp.stat,
+        "lstat": sftp.lstat,
+        "chmod": lambda path: sftp.chmod(path, 0o600),
+        "remove": sftp.remove,
+        "rename from": lambda path: sftp.rename(path, "renamed.xml"),
+        "rename to": lambda path: sftp.rename(existing, path),
+    }
+
+
+def assert_one_line(error: BaseException, expected: str, what: str = "") -> None:
+    text = str(error)
+    assert expected in text and "\n" not in text and len(text) < 200, (what, text)
+
+
+def test_too_long_names_and_paths_get_one_line_and_change_nothing(ssh_appliance):
+    saved = saveconfig(ssh_appliance)
+    configuration = ssh_appliance.data_dir / "configuration"
+    before = sorted(p.name for p in configuration.iterdir())
+    seen = len(ssh_appliance.lines)
+    client = ssh_appliance.paramiko()
+    try:
+        sftp = client.open_sftp()
+        sftp.get_channel().settimeout(TIMEOUT)  # a request left unanswered fails the test
+        operations = sftp_operations(sftp, f"/configuration/{saved}")
+        for path in RAW_TOO_LONG:
+            for what, operation in [*operations.items(), ("listdir", sftp.listdir),
+                                    ("normalize", sftp.normalize)]:
+                with pytest.raises(OSError) as caught:
+                    operation(path)
+                assert_one_line(caught.value, "File name too long", what)
+        for what, operation in operations.items():
+            with pytest.raises(OSError) as caught:
+                operation(NAME_TOO_LONG)
+            assert_one_line(caught.value, "File name too long", what)
+        # The longest name that fits (its upload's hidden name included) still works.
+        longest = "/configuration/" + "m" * 234 + ".xml"
+        with sftp.open(longest, "w") as remote:
+            remote.write(b"<config/>")
+        sftp.remove(longest)
+    finally:
+        client.close()
+    assert sorted(p.name for p in configuration.iterdir()) == before
+    assert ssh_appliance.exec("version")[0] == 0
+    assert "Traceback" not in "".join(ssh_appliance.lines[seen:])
+
+
+def test_names_that_are_not_ascii_are_answered(ssh_appliance):
+    """Conch can send only ASCII in a status: a message naming "é.xml" once left the
+    request unanswered."""
+    client = ssh_appliance.paramiko()
+    try:
+        sftp = client.open_sftp()
+        sftp.get_channel().settimeout(TIMEOUT)
+        with pytest.raises(FileNotFoundError) as caught:
+            sftp.stat("/configuration/\u00e9t\u00e9.xml")
+        assert_one_line(caught.value, "No such file: /configuration/\\xe9t\\xe9.xml")
+        with pytest.raises(FileNotFoundError):
+            sftp.listdir("/configuration/\u00e9t\u00e9")
+    finally:
+        client.close()
