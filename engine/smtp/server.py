@@ -56,7 +56,8 @@ gets ``451 4.3.0`` (``421 4.3.0`` and a close for the greeting) — a temporary 
                                        stuffing undone and CRLF line ends.  ``None`` →
                                        ``250 2.0.0 Ok: queued``.
 ``reset()``                            the transaction was abandoned without ``message()``
-                                       (RSET, EHLO, a refused oversized or bare-LF message).
+                                       (RSET, EHLO, a refused oversized message or one with
+                                       a bare CR or LF).
 ``closed(reason)``                     the connection is gone (why, in words).
 =====================================  =====================================================
 
@@ -341,7 +342,8 @@ _R_TLS_ACTIVE = Reply(503, "5.5.1 TLS already active")
 _R_NO_RECIPIENTS = Reply(554, "5.5.1 No valid recipients")
 _R_TOO_MANY_RCPTS = Reply(452, "4.5.3 Too many recipients")
 _R_TOO_BIG = Reply(552, "5.3.4 Message size exceeds fixed maximum message size")
-_R_BARE_LF_DATA = Reply(550, "5.6.11 Bare <LF> in message data, lines must end with <CR><LF>")
+_R_BARE_LINE_END_DATA = Reply(
+    550, "5.6.11 Bare <CR> or <LF> in message data, lines must end with <CR><LF>")
 _R_NON_ASCII = Reply(553, "5.6.7 Non-ASCII addresses are not permitted")
 _R_HELP = Reply(214, "2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS\n"
                      "2.0.0 End of HELP info")
@@ -364,8 +366,10 @@ class SmtpServerProtocol(TwistedProtocol, TimeoutMixin):
     """One ESMTP server connection.
 
     Input is kept in one buffer.  In command mode complete lines are taken off it one by one;
-    in DATA mode the buffer is searched in bulk for CRLF.CRLF (only that sequence ends a
-    message, which is what keeps the server safe from SMTP smuggling).  Whenever a handler's
+    in DATA mode the buffer is searched in bulk for CRLF.CRLF.  Only that sequence ends a
+    message, and a message holding a CR or an LF that is not part of a CRLF is refused whole
+    (550 5.6.11): what we relay can never end early at a server that takes ``<LF>.<LF>`` or
+    ``<CR>.<CR>`` for the end (SMTP smuggling).  Whenever a handler's
     reply is pending the loop stops (``_busy``) and resumes when it resolves, so replies leave
     in command order however the client pipelines.
     """
@@ -402,7 +406,7 @@ class SmtpServerProtocol(TwistedProtocol, TimeoutMixin):
         self._prefix = 0
         self._scan_from = 0
         self._dropped = 0  # bytes of an oversized message thrown away
-        self._bare_lf = False
+        self._bare_line_end = False  # a CR or LF outside CRLF in what was thrown away
 
     # ----------------------------------------------------------------- connection lifecycle
 
@@ -825,7 +829,7 @@ class SmtpServerProtocol(TwistedProtocol, TimeoutMixin):
         self._prefix = len(_CRLF)  # the virtual CRLF still at the front of the buffer
         self._scan_from = 0
         self._dropped = 0
-        self._bare_lf = False
+        self._bare_line_end = False
 
     def _take_message(self) -> bool:
         """Look for the end of DATA in the buffer; True when the message is complete."""
@@ -851,9 +855,8 @@ class SmtpServerProtocol(TwistedProtocol, TimeoutMixin):
             cut -= 1
         if cut <= 0:
             return
-        chunk = buf[:cut]
-        if chunk.count(b"\n") != chunk.count(_CRLF):
-            self._bare_lf = True
+        if _has_bare_line_end(buf[:cut]):
+            self._bare_line_end = True
         self._dropped += cut - self._prefix
         self._prefix = 0
         del buf[:cut]
@@ -867,9 +870,9 @@ class SmtpServerProtocol(TwistedProtocol, TimeoutMixin):
         envelope = self._envelope
         self._envelope = None
         size = self._dropped + len(data)
-        bare_lf = self._bare_lf or data.count(b"\n") != data.count(_CRLF)
-        if bare_lf or size > self.config.max_message_size or envelope is None:
-            self._send(_R_BARE_LF_DATA if bare_lf else _R_TOO_BIG)
+        bare = self._bare_line_end or _has_bare_line_end(data)
+        if bare or size > self.config.max_message_size or envelope is None:
+            self._send(_R_BARE_LINE_END_DATA if bare else _R_TOO_BIG)
             self._call_quietly("reset")
             return
         if data.startswith(b"."):
@@ -960,6 +963,17 @@ def _address_ok(address: str, *, null_ok: bool) -> bool:
         return not null_ok  # RCPT TO:<postmaster> is allowed without a domain
     local, at, domain = address.rpartition("@")
     return bool(at and local and domain) and " " not in domain
+
+
+def _has_bare_line_end(data: bytes | bytearray) -> bool:
+    """True when *data* holds a CR or an LF that is not part of a CRLF.
+
+    Both are refused alike: some servers end a line (and so DATA) at a lone LF, others at a
+    lone CR, so relaying either would let a client smuggle a second message past us.
+    *data* never splits a CRLF (the caller cuts only between lines or before a lone CR).
+    """
+    crlf = data.count(_CRLF)
+    return data.count(b"\r") != crlf or data.count(b"\n") != crlf
 
 
 def _address(address: Any) -> tuple[str, int]:

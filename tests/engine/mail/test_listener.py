@@ -57,10 +57,15 @@ async def test_hostile_input_gets_replies_and_the_listener_keeps_serving(gateway
         b"RCPT TO:<bob@example.com>\r\n",
         b"DATA\r\n",
         b"Subject: smuggle\r\n\r\nline one\n.\nMAIL FROM:<evil@example.org>\r\n.\r\n",
+        b"MAIL FROM:<a@example.org>\r\n",
+        b"RCPT TO:<bob@example.com>\r\n",
+        b"DATA\r\n",
+        b"Subject: smuggle\r\n\r\nline one\r.\rMAIL FROM:<evil@example.org>\r\n.\r\n",
         b"X" * 5000 + b"\r\n",
         b"QUIT\r\n",
     ]))
-    assert b"550 5.6.11" in replies  # bare LF in the data: refused after the real final dot
+    # a bare LF, then a bare CR, in the data: each refused after the real final dot
+    assert replies.count(b"550 5.6.11") == 2
     assert b"500 5.5.2 Line too long" in replies
     assert b"221" in replies
     assert gateway.engine.counters.system.messages_received == 0

@@ -356,26 +356,43 @@ async def test_bare_lf_in_data_refuses_the_message(run, smtp_servers):
     await still_serving(port)
 
 
-async def test_smtp_smuggling_is_not_possible(run, smtp_servers):
-    """Only CRLF.CRLF ends DATA: a smuggled "<LF>.<LF>" or "<CR>.<CR>" ending is data."""
+async def test_bare_cr_in_data_is_refused_like_a_bare_lf(run, smtp_servers):
+    """A lone CR is no more a line end than a lone LF: the same 550, then the same session."""
     recorder = Recorder()
     _, port = smtp_servers.start(recorder)
     client = await session(port)
-    for trick in (b"\n.\n", b"\r.\r", b"\r\n.\n", b"\n.\r\n"):
+    for body in (b"line one\rline two\r\n.\r\n", b"ends with a CR\r\r\n.\r\n",
+                 b"\rstarts with a CR\r\n.\r\n", b"line one\nline two\r\n.\r\n"):
+        await client.send("MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n")
+        assert await client.codes(3) == [250, 250, 354]
+        await client.send(body)
+        assert await client.reply() == Reply(
+            550, "5.6.11 Bare <CR> or <LF> in message data, lines must end with <CR><LF>")
+        assert (await client.command("RCPT TO:<b@example.net>")).code == 503  # transaction over
+    assert recorder.messages == []
+    assert recorder.handlers[0].events.count(("reset",)) == 4  # the handler forgets each one
+    await client.close()
+    await still_serving(port)
+
+
+async def test_smtp_smuggling_is_not_possible(run, smtp_servers):
+    """Only CRLF.CRLF ends DATA, and a message holding a smuggled ending ("<LF>.<LF>",
+    "<CR>.<CR>", ...) is refused whole: neither it nor the part after the fake end is taken."""
+    recorder = Recorder()
+    _, port = smtp_servers.start(recorder)
+    client = await session(port)
+    for trick in (b"\n.\n", b"\r.\r", b"\r\n.\n", b"\n.\r\n", b"\r\n.\r", b"\r.\r\n"):
         await client.send("MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n")
         assert await client.codes(3) == [250, 250, 354]
         await client.send(b"Subject: one" + trick +
                           b"MAIL FROM:<evil@example.com>\r\nRCPT TO:<victim@example.net>\r\n"
                           b"DATA\r\nSubject: smuggled\r\n\r\n.\r\n")
         reply = await client.reply()
-        if b"\n" in trick.replace(b"\r\n", b""):
-            assert reply.code == 550  # a bare LF: the whole thing is refused
-        else:
-            assert reply.code == 250  # bare CRs: one message, smuggled part included
-            assert b"MAIL FROM:<evil@example.com>" in recorder.messages[-1][1]
+        assert (reply.code, reply.enhanced) == (550, "5.6.11"), trick
     assert (await client.command("NOOP")).code == 250  # nothing else is pending
     await client.close()
-    assert all(e.sender == "a@example.com" for e, _ in recorder.messages)
+    assert recorder.messages == []
+    await still_serving(port)
 
 
 async def test_oversized_message(run, smtp_servers):
@@ -408,6 +425,18 @@ async def test_oversized_message_with_bare_lf_far_before_the_end(run, smtp_serve
     await client.send(b"bare\n" + b"x" * 500 + b"\r\n")
     await client.send(b"z" * 500 + b"\r\n.\r\n")
     assert (await client.reply()).code == 550
+    await client.close()
+
+
+async def test_oversized_message_with_bare_cr_far_before_the_end(run, smtp_servers):
+    recorder = Recorder()
+    _, port = smtp_servers.start(recorder, max_message_size=100)
+    client = await session(port)
+    await client.send("MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n")
+    assert await client.codes(3) == [250, 250, 354]
+    await client.send(b"bare\r" + b"x" * 500 + b"\r\n")
+    await client.send(b"z" * 500 + b"\r\n.\r\n")
+    assert (await client.reply()).enhanced == "5.6.11"
     await client.close()
 
 
@@ -687,7 +716,9 @@ SESSION = (
     b"bare\nlf\r\n.\r\n"
     b"NOOP " + b"n" * 3000 + b"\r\n"  # too long
     b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n"
-    b"\r\n.\r.\r\n\xff\r\n.\r\n"
+    b"\r\n.\r.\r\n\xff\r\n.\r\n"  # a bare CR
+    b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n"
+    b"\r\n..\r\n\xff\r\n.\r\n"
     b"QUIT\r\n"
 )
 
@@ -716,8 +747,8 @@ def test_any_chunking_gives_the_same_conversation(run):
     whole_output, whole_messages = feed([SESSION])
     codes = [int(line[:3]) for line in whole_output.split(b"\r\n") if line[3:4] == b" "]
     assert codes == [220, 250, 250, 250, 354, 250, 250, 250, 354, 250, 250, 250, 354, 552,
-                     250, 250, 354, 550, 500, 250, 250, 354, 250, 221]
-    assert whole_messages == [b"stuffed\r\n.\r\nplain\r\n", b"", b"\r\n\r.\r\n\xff\r\n"]
+                     250, 250, 354, 550, 500, 250, 250, 354, 550, 250, 250, 354, 250, 221]
+    assert whole_messages == [b"stuffed\r\n.\r\nplain\r\n", b"", b"\r\n.\r\n\xff\r\n"]
     byte_by_byte = feed([SESSION[i:i + 1] for i in range(len(SESSION))])
     assert byte_by_byte == (whole_output, whole_messages)
     rng = random.Random(2920)
