@@ -38,6 +38,7 @@ gets ``451 4.3.0`` (``421 4.3.0`` and a close for the greeting) — a temporary 
                                        closed.
 ``ehlo(name, extended)``               ``None`` → ``250`` with the extensions (EHLO) or the
                                        host name (HELO).  A 4xx/5xx refuses the greeting.
+                                       *name* is printable ASCII (else ``501`` already).
 ``extensions(in_tls)``                 the EHLO keywords to offer, from
                                        :data:`DEFAULT_EXTENSIONS`; a bare ``SIZE`` gets the
                                        configured limit, ``STARTTLS`` is dropped when TLS is
@@ -48,9 +49,12 @@ gets ``451 4.3.0`` (``421 4.3.0`` and a close for the greeting) — a temporary 
 ``tls_started(protocol, cipher)``      the handshake completed (``"TLSv1.2"``,
                                        ``"ECDHE-RSA-AES128-GCM-SHA256"``).
 ``mail_from(sender, params)``          ``None`` → ``250 2.1.0 Ok``; *sender* is ``""`` for
-                                       the null sender; *params* (upper-case keys) are SIZE
-                                       and BODY, already checked.
-``rcpt_to(recipient, params)``         ``None`` → ``250 2.1.5 Ok``.
+                                       the null sender, else an RFC 5321 mailbox in ASCII
+                                       (:mod:`engine.smtp.syntax`: no control character);
+                                       *params* (upper-case keys) are SIZE and BODY,
+                                       already checked.
+``rcpt_to(recipient, params)``         ``None`` → ``250 2.1.5 Ok``; *recipient* is a
+                                       mailbox as for ``mail_from``, or ``postmaster``.
 ``data()``                             ``None`` → ``354``; anything but 354 refuses DATA.
 ``message(envelope, data)``            after the final dot: *data* is the message with dot-
                                        stuffing undone and CRLF line ends.  ``None`` →
@@ -71,7 +75,7 @@ import contextlib
 import inspect
 import logging
 import traceback
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeAlias
 
@@ -84,7 +88,7 @@ from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from engine.smtp import tcp_transport
+from engine.smtp import syntax, tcp_transport
 
 __all__ = [
     "DEFAULT_EXTENSIONS",
@@ -553,8 +557,8 @@ class SmtpServerProtocol(TwistedProtocol, TimeoutMixin):
         if command is None:
             self._bad_command(_R_UNKNOWN)
             return
-        try:
-            command(self, arg.strip())
+        try:  # only blanks are trimmed: any other control character is the argument's
+            command(self, arg.strip(" \t"))
         except _ReplyError as refused:
             self._send(refused.reply)
 
@@ -653,7 +657,8 @@ class SmtpServerProtocol(TwistedProtocol, TimeoutMixin):
         self._greet(arg, extended=False)
 
     def _greet(self, arg: str, *, extended: bool) -> None:
-        if not arg:
+        # The name goes into the Received: header of every message of the session.
+        if not syntax.is_ehlo_argument(arg):
             raise _ReplyError(_syntax("EHLO hostname" if extended else "HELO hostname"))
         arg = arg.split()[0]
         self._abandon_transaction()
@@ -896,12 +901,15 @@ def _parse_path(arg: str, keyword: str, usage: str, *, null_ok: bool
     """``FROM:<a@b> SIZE=10`` → ``("a@b", {"SIZE": "10"})``; raises _ReplyError for bad syntax.
 
     Lenient where real clients are (a space after the colon, no angle brackets), strict
-    where it matters (one address, a domain, ASCII only: SMTPUTF8 is not offered).
+    where it matters: one address in RFC 5321 syntax (engine.smtp.syntax: no control
+    character reaches the log, a header or a terminal), ASCII only (SMTPUTF8 is not
+    offered): ``553 5.6.7``, then parameters (``501 5.5.4``), then the address
+    (``501 5.1.7`` for a sender, ``501 5.1.3`` for a recipient).
     """
     head, colon, rest = arg.partition(":")
-    if not colon or head.strip().upper() != keyword:
+    if not colon or head.strip(" ").upper() != keyword:
         raise _ReplyError(_syntax(usage))
-    rest = rest.lstrip()
+    rest = rest.lstrip(" ")
     if rest.startswith("<"):
         close = _closing_bracket(rest)
         if close < 0:
@@ -912,11 +920,11 @@ def _parse_path(arg: str, keyword: str, usage: str, *, null_ok: bool
         tail = " " + tail if tail else ""
     if tail and not tail.startswith(" "):
         raise _ReplyError(_syntax(usage))
-    address = _strip_source_route(address.strip())
-    params = _parse_params(tail.split(), usage)
-    if not address.isascii() or not all(v.isascii() for v in params.values()):
+    if not address.isascii() or not tail.isascii():
         raise _ReplyError(_R_NON_ASCII)
-    if not _address_ok(address, null_ok=null_ok):
+    params = _parse_params(tail, usage)
+    address, route_ok = syntax.strip_source_route(address.strip(" "))
+    if not route_ok or not _address_ok(address, null_ok=null_ok):
         what = "sender" if keyword == "FROM" else "recipient"
         code = "5.1.7" if keyword == "FROM" else "5.1.3"
         raise _ReplyError(Reply(501, f"{code} Bad {what} address syntax"))
@@ -939,30 +947,28 @@ def _closing_bracket(text: str) -> int:
     return -1
 
 
-def _strip_source_route(address: str) -> str:
-    """``@relay1,@relay2:user@host`` → ``user@host`` (RFC 5321 says to ignore the route)."""
-    if address.startswith("@") and ":" in address:
-        return address.split(":", 1)[1]
-    return address
-
-
-def _parse_params(tokens: Sequence[str], usage: str) -> dict[str, str]:
+def _parse_params(tail: str, usage: str) -> dict[str, str]:
+    """`` SIZE=10 BODY=8BITMIME`` → ``{"SIZE": "10", "BODY": "8BITMIME"}`` (a keyword
+    without ``=`` has the value ``""``); 501 for a parameter that is not ``keyword[=value]``,
+    before a later reply could quote its keyword back."""
     params: dict[str, str] = {}
-    for token in tokens:
-        key, _, value = token.partition("=")
-        if not key:
+    for token in tail.split(" "):
+        if not token:
+            continue
+        key, equals, value = token.partition("=")
+        if not syntax.is_parameter(key, value if equals else None):
             raise _ReplyError(_syntax(usage))
         params[key.upper()] = value
     return params
 
 
 def _address_ok(address: str, *, null_ok: bool) -> bool:
+    """The null sender (MAIL only), ``postmaster`` (RCPT only), or an RFC 5321 Mailbox."""
     if not address:
         return null_ok
     if address.lower() == "postmaster":
         return not null_ok  # RCPT TO:<postmaster> is allowed without a domain
-    local, at, domain = address.rpartition("@")
-    return bool(at and local and domain) and " " not in domain
+    return syntax.is_mailbox(address)
 
 
 def _has_bare_line_end(data: bytes | bytearray) -> bool:

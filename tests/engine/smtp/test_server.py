@@ -195,6 +195,13 @@ async def test_other_commands(run, smtp_servers):
     ("MAIL TO:<a@example.com>", 501),
     ("MAIL FROM:<no-domain>", 501),
     ("MAIL FROM:<jörg@example.com>", 553),
+    ('MAIL FROM:<"john doe"@example.com>', 250),
+    ("MAIL FROM:<a@[192.0.2.1]>", 250),
+    ("MAIL FROM:<a@[IPv6:2001:db8::1]>", 250),
+    ("MAIL FROM:<a..b@example.com>", 501),
+    ("MAIL FROM:<a@exa mple.com>", 501),
+    ("MAIL FROM:<a@example.com>  SIZE=100", 250),
+    ("MAIL FROM:<a@example.com> SIZE=", 501),
 ])
 async def test_mail_from_syntax(run, smtp_servers, command, reply):
     _, port = smtp_servers.start(Recorder(), max_message_size=100000)
@@ -218,6 +225,67 @@ async def test_rcpt_to_syntax(run, smtp_servers, command, reply):
     assert (await client.command("MAIL FROM:<a@example.com>")).code == 250
     assert (await client.command(command)).code == reply
     await client.close()
+
+
+#: Control characters an unauthenticated client may try to put into the log and onto an
+#: operator's terminal: a terminal title escape with BEL, clear screen, NUL, DEL, a C1 CSI.
+HOSTILE = ["a\x1b]0;PWNED\x07b", "a\x1b[2Jb", "a\x00b", "a\x7fb", "a\x9bb", "a\rb"]
+_NON_ASCII = Reply(553, "5.6.7 Non-ASCII addresses are not permitted")
+
+
+@pytest.mark.parametrize("bad", HOSTILE, ids=[repr(b) for b in HOSTILE])
+async def test_control_characters_in_arguments_are_refused(run, smtp_servers, bad):
+    """Refused with the reply the same command gets for any other bad syntax, the handler
+    never hears of it, and the session goes on."""
+    recorder = Recorder()
+    _, port = smtp_servers.start(recorder)
+    client = await RawClient.connect(port)
+    wire = bad.encode("latin-1")  # each character one byte, as a client would send it
+    for verb in (b"EHLO", b"HELO"):
+        await client.send(verb + b" client" + wire + b".example.org\r\n")
+        assert await client.reply() == Reply(501, f"5.5.4 Syntax: {verb.decode()} hostname")
+    assert (await client.command("MAIL FROM:<a@example.com>")).code == 503  # not greeted
+    await client.ehlo()
+    refusals = {
+        b"MAIL FROM:<" + wire + b"@example.org>": Reply(501, "5.1.7 Bad sender address syntax"),
+        b"MAIL FROM:<\"" + wire + b"\"@example.org>": Reply(501, "5.1.7 Bad sender address syntax"),
+        b"MAIL FROM:<a@example.org> SIZE=1" + wire: Reply(501, "5.5.4 Syntax: MAIL FROM:<address>"),
+        b"MAIL FROM:<a@example.org> X" + wire + b"=1": Reply(501, "5.5.4 Syntax: MAIL FROM:<address>"),
+        b"MAIL FROM:<@rel" + wire + b"ay.example:a@example.org>": Reply(
+            501, "5.1.7 Bad sender address syntax"),
+    }
+    if bad.isascii():
+        for command, reply in refusals.items():
+            await client.send(command + b"\r\n")
+            assert await client.reply() == reply, command
+    else:  # a byte above 0x7F is no ASCII: SMTPUTF8 is not offered
+        await client.send(b"MAIL FROM:<" + wire + b"@example.org>\r\n")
+        assert await client.reply() == _NON_ASCII
+    assert (await client.command("MAIL FROM:<a@example.com>")).code == 250
+    refused = Reply(501, "5.1.3 Bad recipient address syntax") if bad.isascii() else _NON_ASCII
+    for recipient in (wire + b"@example.net", b"b@exam" + wire + b"ple.net"):
+        await client.send(b"RCPT TO:<" + recipient + b">\r\n")
+        assert await client.reply() == refused, recipient
+    assert (await client.command("RCPT TO:<b@example.net>")).code == 250
+    assert (await client.command("DATA")).code == 354
+    assert (await client.command("x\r\n.")).code == 250
+    await client.close()
+    events = recorder.handlers[0].events
+    assert [e[:2] for e in events if e[0] in ("ehlo", "mail", "rcpt")] == [
+        ("ehlo", "client.test"), ("mail", "a@example.com"), ("rcpt", "b@example.net")]
+
+
+async def test_a_bare_cr_inside_a_command_line_is_no_line_end(run, smtp_servers):
+    """``MAIL FROM:<a@example.org>\\rRCPT TO:<x>``: one line, whose address is bad."""
+    recorder = Recorder()
+    _, port = smtp_servers.start(recorder)
+    client = await session(port)
+    await client.send(b"MAIL FROM:<a@example.org>\rRCPT TO:<b@example.net>\r\n")
+    assert (await client.reply()).code == 501
+    await client.send(b"MAIL FROM:<a@example.org\r>\r\n")
+    assert await client.reply() == Reply(501, "5.1.7 Bad sender address syntax")
+    await client.close()
+    assert not any(e[0] == "mail" for e in recorder.events)
 
 
 async def test_too_many_recipients(run, smtp_servers):
