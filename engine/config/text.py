@@ -95,7 +95,7 @@ def shown(text: str, *, keep: str = "") -> str:
     every line through it, the CLI's dialog every text it prints, and ``rollbackconfig``
     the comments of commits an older segcli made before the rule was kept everywhere.
     """
-    if text.isprintable():  # the common case, and cheap: no character of the rule's is
+    if text.isprintable():  # the common case, and cheap: what the rule refuses is never printable
         return text
     return _FORBIDDEN.sub(lambda match: _escape(match.group(), keep), text)
 

@@ -976,7 +976,7 @@ def _has_bare_line_end(data: bytes | bytearray) -> bool:
 
     Both are refused alike: some servers end a line (and so DATA) at a lone LF, others at a
     lone CR, so relaying either would let a client smuggle a second message past us.
-    *data* never splits a CRLF (the caller cuts only between lines or before a lone CR).
+    *data* never ends between a CR and its LF: the callers never cut a CRLF in two.
     """
     crlf = data.count(_CRLF)
     return data.count(b"\r") != crlf or data.count(b"\n") != crlf
