@@ -4,6 +4,13 @@ Questions show their default in brackets (``[]>``, ``[Y]>``, ``[1]>``), Enter ta
 default, a wrong answer prints the appliance's message and the question is asked
 again, a blank answer at a menu goes back one level.  Commands are written as
 straight-line async code on top of these helpers.
+
+The dialog is the one way commands print text, so it is where text from outside is made
+safe for a terminal: log lines (``tail``, ``grep``, ``findevent``), subjects and addresses
+from message tracking, a remote server's replies (``telnet``), a name a person typed
+and an error quotes back.  Every text and prompt goes through
+:func:`engine.config.text.shown` (``\\x1b`` for ESC, ...; line breaks of our own kept),
+so no escape sequence reaches anyone's terminal, while any script stays readable.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from typing import Any, Literal, TypeVar, overload
 
 from commands.io import EndOfInput, Terminal
 from engine.config.addresses import InvalidValue
+from engine.config.text import shown
 
 T = TypeVar("T")
 Validator = Callable[[str], T]
@@ -31,11 +39,12 @@ class Dialog:
 
     # -- output --------------------------------------------------------------------
     def say(self, text: str = "") -> None:
-        self.terminal.write(text + "\n")
+        """Print *text* and a line end; control characters in it appear escaped."""
+        self.terminal.write(_printable(text) + "\n")
 
     def error(self, text: str) -> None:
         self.errors += 1
-        self.terminal.error(text + "\n")
+        self.terminal.error(_printable(text) + "\n")
 
     def show(self, renderable: Any) -> None:
         self.terminal.show(renderable)
@@ -67,7 +76,7 @@ class Dialog:
             if question:
                 self.say()
                 self.say(question)
-            answer = await self.terminal.ask(
+            answer = await self._read(
                 f"[{'' if default is None or secret else default}]> ", choices=choices, secret=secret
             )
             if not secret:  # a password is taken as typed: its spaces are part of it
@@ -104,7 +113,7 @@ class Dialog:
         """A yes/no question with the bracket on the same line: ``Sure? [N]>``."""
         while True:
             self.say()
-            answer = (await self.terminal.ask(
+            answer = (await self._read(
                 f"{question} [{'Y' if default else 'N'}]> ", choices=("Y", "N")
             )).strip().lower()
             if not answer:
@@ -128,7 +137,7 @@ class Dialog:
             self.say(heading)
             for keyword, description in options:
                 self.say(f"- {keyword} - {description}")
-            answer = (await self.terminal.ask("[]> ", choices=keywords)).strip()
+            answer = (await self._read("[]> ", choices=keywords)).strip()
             if not answer:
                 return None
             if answer.upper() in keywords:
@@ -156,9 +165,11 @@ class Dialog:
 
         *heading* stands directly above the list (AsyncOS puts the question there:
         "Would you like to configure ...?"), *question* below it ("Enter the name or
-        number ...").  Items can be chosen by number or by name (case-insensitive).
-        With *allow_blank*, a blank answer returns None (go back).
+        number ...").  Items can be chosen by number or by name (case-insensitive), the name
+        as it is shown (an item from outside, a log line, shows its control characters
+        escaped).  With *allow_blank*, a blank answer returns None (go back).
         """
+        items = [_printable(item) for item in items]
         while True:
             self.say()
             if heading:
@@ -167,8 +178,8 @@ class Dialog:
                 self.say(f"{number}. {item}")
             if question:
                 self.say(question)
-            answer = (await self.terminal.ask(
-                f"[{'' if default is None else default + 1}]> ", choices=list(items)
+            answer = (await self._read(
+                f"[{'' if default is None else default + 1}]> ", choices=items
             )).strip()
             if not answer:
                 if default is not None:
@@ -201,13 +212,23 @@ class Dialog:
         lines: list[str] = []
         while True:
             try:
-                line = await self.terminal.ask("")
+                line = await self._read("")
             except EndOfInput:
                 break
             if line.strip() == ".":
                 break
             lines.append(line)
         return "\n".join(lines)
+
+    async def _read(self, prompt: str, *, choices: Sequence[str] = (), secret: bool = False
+                    ) -> str:
+        """One answer from the terminal after *prompt*, printed safely like any text."""
+        return await self.terminal.ask(_printable(prompt), choices=choices, secret=secret)
+
+
+def _printable(text: str) -> str:
+    """*text* as it may reach a terminal: our own line breaks, no other control character."""
+    return shown(text, keep="\n")
 
 
 def pick(items: Sequence[str], answer: str) -> int | None:

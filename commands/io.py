@@ -3,6 +3,9 @@
 ``segcli/`` implements it twice (prompt_toolkit for a person at a terminal, plain
 lines for scripts and SSH exec), and tests implement it with a script.  Nothing in
 ``commands/`` knows which one it is talking to.
+
+Commands print through :class:`commands.dialog.Dialog`, which escapes every control
+character in what it is given; a Terminal writes text exactly as it gets it.
 """
 
 from __future__ import annotations

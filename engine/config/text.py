@@ -83,12 +83,25 @@ def check_text(text: str, what: str, *, max_length: int = MAX_TEXT, allow: str =
     return text
 
 
-def shown(text: str) -> str:
-    """*text* made safe to print: each character the rule refuses appears as an escape
-    (``\\x1b``).  For text stored before the rule was kept everywhere (the comment of
-    a commit an older segcli made)."""
-    return _FORBIDDEN.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"),
-                          text)
+def shown(text: str, *, keep: str = "") -> str:
+    """*text* made safe to print or log: each character the rule refuses, but those in
+    *keep*, appears as Python writes it in a string literal: ``\\x1b``, ``\\x00``,
+    ``\\x7f``, ``\\x85``, ``\\t``, ``\\n``, ``\\r``, ``\\u2028``, ``\\ud800``.  Any other
+    character is left as it is: a subject in any script stays readable.  A backslash is not
+    doubled, so ``\\x1b`` in the output may also have been typed: the escape only ever stands
+    for what cannot be shown, and no text can forge a line break or a terminal sequence.
+
+    The one escape of everything that came from outside and is shown: the mail log writes
+    every line through it, the CLI's dialog every text it prints, and ``rollbackconfig``
+    the comments of commits an older segcli made before the rule was kept everywhere.
+    """
+    if text.isprintable():  # the common case, and cheap: what the rule refuses is never printable
+        return text
+    return _FORBIDDEN.sub(lambda match: _escape(match.group(), keep), text)
+
+
+def _escape(char: str, keep: str) -> str:
+    return char if char in keep else char.encode("unicode_escape").decode("ascii")
 
 
 def check_comment(comment: str) -> str:

@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.message import Message
-from email.parser import BytesHeaderParser
+from email.parser import HeaderParser
 from email.policy import compat32
 
 from engine.config.model import Config, Direction
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 RAT_REJECT = Reply(550, "5.1.0 Address rejected.")
 NOT_STORED = Reply(451, "4.3.0 The message could not be stored; try again later.")
-_HEADERS = BytesHeaderParser(policy=compat32)
+_HEADERS = HeaderParser(policy=compat32)
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ class GatewaySmtpHandler(BaseSmtpHandler):
         intake, mid = self.intake, self.mid
         assert mid is not None
         body = self._received_header(envelope) + data
-        headers = _HEADERS.parsebytes(_header_block(data), headersonly=True)
+        headers = _HEADERS.parsestr(_header_text(data), headersonly=True)
         message = NewMessage(
             mid=mid, icid=self.icid, sender=envelope.sender, recipients=tuple(envelope.recipients),
             body=body, received_at=time.time(), message_id=_header(headers, "Message-ID"),
@@ -143,6 +143,14 @@ def _header_block(data: bytes) -> bytes:
     without handing the body to the parser line by line."""
     end = data.find(b"\r\n\r\n")
     return data if end < 0 else data[: end + 4]
+
+
+def _header_text(data: bytes) -> str:
+    """The header block as text.  Raw UTF-8 (RFC 6532, as many clients send a Subject) is
+    read as UTF-8, so the mail log and tracking show ``Grüße``; a byte that is not UTF-8
+    becomes U+FFFD when the field is read.  Encoded words (``=?utf-8?q?...?=``) stay as
+    they were sent."""
+    return _header_block(data).decode("utf-8", "surrogateescape")
 
 
 def _header(headers: Message, name: str) -> str:

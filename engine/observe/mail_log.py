@@ -2,9 +2,18 @@
 
 Lines are ``<asctime> <Level>: <text>`` (SPEC.md §2).  A file starts with
 ``Begin Logfile``, the version/serial line and the UTC offset, and ends with
-``End Logfile`` when it is rolled to ``mail.@<timestamp>.s``.  Writes are buffered
-and flushed on the next loop turn (or at once with no loop running), so a burst of
-mail costs one write per burst, not one per line.
+``End Logfile`` when it is rolled to ``mail.@<timestamp>.s``.
+
+Writes are buffered and flushed on the next loop turn (or at once with no loop running),
+so a burst of mail costs one write per burst, not one per line.
+
+No control character is ever written.  A line carries what clients sent (addresses, a
+Subject, a remote server's reply): a line break in it would forge a log line, an escape
+sequence would drive the terminal of whoever runs ``tail`` or ``cat``.  The SMTP server
+refuses them in commands, but headers are data; so :func:`_line` passes every line
+through :func:`engine.config.text.shown`, the last line of defence: a C0 control, DEL, a
+C1 control (and the other characters the printable-text rule refuses) are written as
+``\\x1b``, ``\\t``, ``\\n``, ``\\x85``, ..., text in any script as it is (UTF-8).
 
 Tests: tests/engine/observe/test_mail_log.py.
 """
@@ -18,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
+from engine.config.text import shown
 from engine.observe import log_lines as lines
 from engine.observe.timestamps import asctime
 
@@ -129,7 +139,8 @@ class MailLog:
 
 
 def _line(level: str, text: str) -> str:
-    return f"{_stamp(int(time.time()))} {level}: {text}\n"
+    """One line of the file: stamp, level, and *text* with any control character escaped."""
+    return f"{_stamp(int(time.time()))} {level}: {shown(text)}\n"
 
 
 _stamped: tuple[int, str] = (-1, "")

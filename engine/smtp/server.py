@@ -38,6 +38,7 @@ gets ``451 4.3.0`` (``421 4.3.0`` and a close for the greeting) — a temporary 
                                        closed.
 ``ehlo(name, extended)``               ``None`` → ``250`` with the extensions (EHLO) or the
                                        host name (HELO).  A 4xx/5xx refuses the greeting.
+                                       *name* is printable ASCII (else ``501`` already).
 ``extensions(in_tls)``                 the EHLO keywords to offer, from
                                        :data:`DEFAULT_EXTENSIONS`; a bare ``SIZE`` gets the
                                        configured limit, ``STARTTLS`` is dropped when TLS is
@@ -48,15 +49,19 @@ gets ``451 4.3.0`` (``421 4.3.0`` and a close for the greeting) — a temporary 
 ``tls_started(protocol, cipher)``      the handshake completed (``"TLSv1.2"``,
                                        ``"ECDHE-RSA-AES128-GCM-SHA256"``).
 ``mail_from(sender, params)``          ``None`` → ``250 2.1.0 Ok``; *sender* is ``""`` for
-                                       the null sender; *params* (upper-case keys) are SIZE
-                                       and BODY, already checked.
-``rcpt_to(recipient, params)``         ``None`` → ``250 2.1.5 Ok``.
+                                       the null sender, else an RFC 5321 mailbox in ASCII
+                                       (:mod:`engine.smtp.syntax`: no control character);
+                                       *params* (upper-case keys) are SIZE and BODY,
+                                       already checked.
+``rcpt_to(recipient, params)``         ``None`` → ``250 2.1.5 Ok``; *recipient* is a
+                                       mailbox as for ``mail_from``, or ``postmaster``.
 ``data()``                             ``None`` → ``354``; anything but 354 refuses DATA.
 ``message(envelope, data)``            after the final dot: *data* is the message with dot-
                                        stuffing undone and CRLF line ends.  ``None`` →
                                        ``250 2.0.0 Ok: queued``.
 ``reset()``                            the transaction was abandoned without ``message()``
-                                       (RSET, EHLO, a refused oversized or bare-LF message).
+                                       (RSET, EHLO, a refused oversized message or one with
+                                       a bare CR or LF).
 ``closed(reason)``                     the connection is gone (why, in words).
 =====================================  =====================================================
 
@@ -70,7 +75,7 @@ import contextlib
 import inspect
 import logging
 import traceback
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeAlias
 
@@ -83,7 +88,7 @@ from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from engine.smtp import tcp_transport
+from engine.smtp import syntax, tcp_transport
 
 __all__ = [
     "DEFAULT_EXTENSIONS",
@@ -341,7 +346,8 @@ _R_TLS_ACTIVE = Reply(503, "5.5.1 TLS already active")
 _R_NO_RECIPIENTS = Reply(554, "5.5.1 No valid recipients")
 _R_TOO_MANY_RCPTS = Reply(452, "4.5.3 Too many recipients")
 _R_TOO_BIG = Reply(552, "5.3.4 Message size exceeds fixed maximum message size")
-_R_BARE_LF_DATA = Reply(550, "5.6.11 Bare <LF> in message data, lines must end with <CR><LF>")
+_R_BARE_LINE_END_DATA = Reply(
+    550, "5.6.11 Bare <CR> or <LF> in message data, lines must end with <CR><LF>")
 _R_NON_ASCII = Reply(553, "5.6.7 Non-ASCII addresses are not permitted")
 _R_HELP = Reply(214, "2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS\n"
                      "2.0.0 End of HELP info")
@@ -364,8 +370,10 @@ class SmtpServerProtocol(TwistedProtocol, TimeoutMixin):
     """One ESMTP server connection.
 
     Input is kept in one buffer.  In command mode complete lines are taken off it one by one;
-    in DATA mode the buffer is searched in bulk for CRLF.CRLF (only that sequence ends a
-    message, which is what keeps the server safe from SMTP smuggling).  Whenever a handler's
+    in DATA mode the buffer is searched in bulk for CRLF.CRLF.  Only that sequence ends a
+    message, and a message holding a CR or an LF that is not part of a CRLF is refused whole
+    (550 5.6.11): what we relay can never end early at a server that takes ``<LF>.<LF>`` or
+    ``<CR>.<CR>`` for the end (SMTP smuggling).  Whenever a handler's
     reply is pending the loop stops (``_busy``) and resumes when it resolves, so replies leave
     in command order however the client pipelines.
     """
@@ -402,7 +410,7 @@ class SmtpServerProtocol(TwistedProtocol, TimeoutMixin):
         self._prefix = 0
         self._scan_from = 0
         self._dropped = 0  # bytes of an oversized message thrown away
-        self._bare_lf = False
+        self._bare_line_end = False  # a CR or LF outside CRLF in what was thrown away
 
     # ----------------------------------------------------------------- connection lifecycle
 
@@ -549,8 +557,8 @@ class SmtpServerProtocol(TwistedProtocol, TimeoutMixin):
         if command is None:
             self._bad_command(_R_UNKNOWN)
             return
-        try:
-            command(self, arg.strip())
+        try:  # only blanks are trimmed: any other control character is the argument's
+            command(self, arg.strip(" \t"))
         except _ReplyError as refused:
             self._send(refused.reply)
 
@@ -649,7 +657,8 @@ class SmtpServerProtocol(TwistedProtocol, TimeoutMixin):
         self._greet(arg, extended=False)
 
     def _greet(self, arg: str, *, extended: bool) -> None:
-        if not arg:
+        # The name goes into the Received: header of every message of the session.
+        if not syntax.is_ehlo_argument(arg):
             raise _ReplyError(_syntax("EHLO hostname" if extended else "HELO hostname"))
         arg = arg.split()[0]
         self._abandon_transaction()
@@ -825,7 +834,7 @@ class SmtpServerProtocol(TwistedProtocol, TimeoutMixin):
         self._prefix = len(_CRLF)  # the virtual CRLF still at the front of the buffer
         self._scan_from = 0
         self._dropped = 0
-        self._bare_lf = False
+        self._bare_line_end = False
 
     def _take_message(self) -> bool:
         """Look for the end of DATA in the buffer; True when the message is complete."""
@@ -851,9 +860,8 @@ class SmtpServerProtocol(TwistedProtocol, TimeoutMixin):
             cut -= 1
         if cut <= 0:
             return
-        chunk = buf[:cut]
-        if chunk.count(b"\n") != chunk.count(_CRLF):
-            self._bare_lf = True
+        if _has_bare_line_end(buf[:cut]):
+            self._bare_line_end = True
         self._dropped += cut - self._prefix
         self._prefix = 0
         del buf[:cut]
@@ -867,9 +875,9 @@ class SmtpServerProtocol(TwistedProtocol, TimeoutMixin):
         envelope = self._envelope
         self._envelope = None
         size = self._dropped + len(data)
-        bare_lf = self._bare_lf or data.count(b"\n") != data.count(_CRLF)
-        if bare_lf or size > self.config.max_message_size or envelope is None:
-            self._send(_R_BARE_LF_DATA if bare_lf else _R_TOO_BIG)
+        bare = self._bare_line_end or _has_bare_line_end(data)
+        if bare or size > self.config.max_message_size or envelope is None:
+            self._send(_R_BARE_LINE_END_DATA if bare else _R_TOO_BIG)
             self._call_quietly("reset")
             return
         if data.startswith(b"."):
@@ -893,12 +901,15 @@ def _parse_path(arg: str, keyword: str, usage: str, *, null_ok: bool
     """``FROM:<a@b> SIZE=10`` → ``("a@b", {"SIZE": "10"})``; raises _ReplyError for bad syntax.
 
     Lenient where real clients are (a space after the colon, no angle brackets), strict
-    where it matters (one address, a domain, ASCII only: SMTPUTF8 is not offered).
+    where it matters: one address in RFC 5321 syntax (engine.smtp.syntax: no control
+    character reaches the log, a header or a terminal), ASCII only (SMTPUTF8 is not
+    offered): ``553 5.6.7``, then parameters (``501 5.5.4``), then the address
+    (``501 5.1.7`` for a sender, ``501 5.1.3`` for a recipient).
     """
     head, colon, rest = arg.partition(":")
-    if not colon or head.strip().upper() != keyword:
+    if not colon or head.strip(" ").upper() != keyword:
         raise _ReplyError(_syntax(usage))
-    rest = rest.lstrip()
+    rest = rest.lstrip(" ")
     if rest.startswith("<"):
         close = _closing_bracket(rest)
         if close < 0:
@@ -909,11 +920,11 @@ def _parse_path(arg: str, keyword: str, usage: str, *, null_ok: bool
         tail = " " + tail if tail else ""
     if tail and not tail.startswith(" "):
         raise _ReplyError(_syntax(usage))
-    address = _strip_source_route(address.strip())
-    params = _parse_params(tail.split(), usage)
-    if not address.isascii() or not all(v.isascii() for v in params.values()):
+    if not address.isascii() or not tail.isascii():
         raise _ReplyError(_R_NON_ASCII)
-    if not _address_ok(address, null_ok=null_ok):
+    params = _parse_params(tail, usage)
+    address, route_ok = syntax.strip_source_route(address.strip(" "))
+    if not route_ok or not _address_ok(address, null_ok=null_ok):
         what = "sender" if keyword == "FROM" else "recipient"
         code = "5.1.7" if keyword == "FROM" else "5.1.3"
         raise _ReplyError(Reply(501, f"{code} Bad {what} address syntax"))
@@ -936,30 +947,39 @@ def _closing_bracket(text: str) -> int:
     return -1
 
 
-def _strip_source_route(address: str) -> str:
-    """``@relay1,@relay2:user@host`` → ``user@host`` (RFC 5321 says to ignore the route)."""
-    if address.startswith("@") and ":" in address:
-        return address.split(":", 1)[1]
-    return address
-
-
-def _parse_params(tokens: Sequence[str], usage: str) -> dict[str, str]:
+def _parse_params(tail: str, usage: str) -> dict[str, str]:
+    """`` SIZE=10 BODY=8BITMIME`` → ``{"SIZE": "10", "BODY": "8BITMIME"}`` (a keyword
+    without ``=`` has the value ``""``); 501 for a parameter that is not ``keyword[=value]``,
+    before a later reply could quote its keyword back."""
     params: dict[str, str] = {}
-    for token in tokens:
-        key, _, value = token.partition("=")
-        if not key:
+    for token in tail.split(" "):
+        if not token:
+            continue
+        key, equals, value = token.partition("=")
+        if not syntax.is_parameter(key, value if equals else None):
             raise _ReplyError(_syntax(usage))
         params[key.upper()] = value
     return params
 
 
 def _address_ok(address: str, *, null_ok: bool) -> bool:
+    """The null sender (MAIL only), ``postmaster`` (RCPT only), or an RFC 5321 Mailbox."""
     if not address:
         return null_ok
     if address.lower() == "postmaster":
         return not null_ok  # RCPT TO:<postmaster> is allowed without a domain
-    local, at, domain = address.rpartition("@")
-    return bool(at and local and domain) and " " not in domain
+    return syntax.is_mailbox(address)
+
+
+def _has_bare_line_end(data: bytes | bytearray) -> bool:
+    """True when *data* holds a CR or an LF that is not part of a CRLF.
+
+    Both are refused alike: some servers end a line (and so DATA) at a lone LF, others at a
+    lone CR, so relaying either would let a client smuggle a second message past us.
+    *data* never ends between a CR and its LF: the callers never cut a CRLF in two.
+    """
+    crlf = data.count(_CRLF)
+    return data.count(b"\r") != crlf or data.count(b"\n") != crlf
 
 
 def _address(address: Any) -> tuple[str, int]:

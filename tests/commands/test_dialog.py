@@ -104,3 +104,41 @@ def test_validator_exceptions_other_than_invalid_value_propagate():
     with pytest.raises(RuntimeError):
         _run(["x"], lambda d: d.ask("Q?", validate=boom))
     assert issubclass(InvalidValue, ValueError)
+
+
+#: Text from outside (a Subject, a log line, a remote reply): terminal title with BEL,
+#: clear screen, NUL, CR, DEL, a C1 CSI, a bidirectional override.
+HOSTILE = "a\x1b]0;PWNED\x07 \x1b[2J\x00\r\x7f\x9b\u202ez"
+ESCAPED = "a\\x1b]0;PWNED\\x07 \\x1b[2J\\x00\\r\\x7f\\x9b\\u202ez"
+
+
+def _raw_controls(text: str) -> list[str]:
+    """The control characters in *text* but line ends (what a terminal would obey)."""
+    return [c for c in text if (c < " " and c != "\n") or "\x7f" <= c <= "\x9f" or c == "\u202e"]
+
+
+def test_text_from_outside_is_printed_with_its_controls_escaped():
+    term = ScriptedTerminal()
+    dialog = Dialog(term)
+    dialog.say(f"MID 7 Subject \"{HOSTILE}\"\nsecond line")
+    dialog.error(f"Unknown command or missing feature key: {HOSTILE}")
+    dialog.say("Grüße aus Köln ✉ 営業部")
+    assert _raw_controls(term.text) == []
+    assert term.out == [f"MID 7 Subject \"{ESCAPED}\"\nsecond line\n",
+                        f"Unknown command or missing feature key: {ESCAPED}\n",
+                        "Grüße aus Köln ✉ 営業部\n"]
+
+
+def test_a_list_from_outside_is_shown_and_chosen_escaped():
+    items = ["plain", f"MID 7 {HOSTILE}"]
+    result, term, _ = _run([f"mid 7 {ESCAPED}"], lambda d: d.choose(items, "Which?"))
+    assert result == 1  # chosen by the name as it was shown
+    assert _raw_controls(term.text) == []
+    assert f"2. MID 7 {ESCAPED}\n" in term.text
+    assert term.choices == [["plain", f"MID 7 {ESCAPED}"]]  # completion offers them escaped
+
+
+def test_a_prompt_is_printed_safely_too():
+    result, term, _ = _run(["y"], lambda d: d.confirm(f"Delete {HOSTILE}?", default=False))
+    assert result is True
+    assert term.prompts == [f"Delete {ESCAPED}? [N]> "]

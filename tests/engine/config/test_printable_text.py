@@ -86,6 +86,12 @@ def test_shown_escapes_what_the_rule_refuses():
     assert shown("plain ✉") == "plain ✉"
 
 
+def test_shown_keeps_only_what_it_is_told_to_keep():
+    assert shown("a\nb\x1b\tc\x85", keep="\n") == "a\nb\\x1b\\tc\\x85"
+    assert shown("a\nb") == "a\\nb"
+    assert shown("Grüße\u00a0営業部 ✉") == "Grüße\u00a0営業部 ✉"  # not isprintable(), yet fine
+
+
 # -- every string field of the model --------------------------------------------------------
 
 

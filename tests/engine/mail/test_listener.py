@@ -57,10 +57,15 @@ async def test_hostile_input_gets_replies_and_the_listener_keeps_serving(gateway
         b"RCPT TO:<bob@example.com>\r\n",
         b"DATA\r\n",
         b"Subject: smuggle\r\n\r\nline one\n.\nMAIL FROM:<evil@example.org>\r\n.\r\n",
+        b"MAIL FROM:<a@example.org>\r\n",
+        b"RCPT TO:<bob@example.com>\r\n",
+        b"DATA\r\n",
+        b"Subject: smuggle\r\n\r\nline one\r.\rMAIL FROM:<evil@example.org>\r\n.\r\n",
         b"X" * 5000 + b"\r\n",
         b"QUIT\r\n",
     ]))
-    assert b"550 5.6.11" in replies  # bare LF in the data: refused after the real final dot
+    # a bare LF, then a bare CR, in the data: each refused after the real final dot
+    assert replies.count(b"550 5.6.11") == 2
     assert b"500 5.5.2 Line too long" in replies
     assert b"221" in replies
     assert gateway.engine.counters.system.messages_received == 0
@@ -104,3 +109,23 @@ async def test_tracking_keeps_the_single_tdc_line_on_the_original(gateway):
     tdc = [e for e in events if e.startswith("TDC:")]
     assert tdc == ["TDC: Message 2 was delivered for scanning with Cisco Secure Email Threat Defense."]
     assert any(e.startswith("Message done DCID") for e in events)
+
+
+async def test_a_raw_utf8_subject_is_logged_readably(gateway):
+    """Many clients send a Subject in raw UTF-8 (RFC 6532): the log and tracking show it
+    as written, not as U+FFFD; a byte that is not UTF-8 is the only thing replaced."""
+    port = await gateway.start()
+    messages = [b"Subject: Gr\xc3\xbc\xc3\x9fe aus K\xc3\xb6ln \xe2\x9c\x89 \xe5\x96\xb6\xe6\xa5\xad\r\n"
+                b"\r\nbody\r\n",
+                b"Subject: not \xff utf-8\r\n\r\nbody\r\n"]
+
+    def send():
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+            for message in messages:
+                client.sendmail("alice@example.org", ["bob@example.com"], message)
+
+    await asyncio.to_thread(send)
+    await until(lambda: gateway.log().count(" Subject ") == 2)
+    log = gateway.log()
+    assert 'Subject "Grüße aus Köln ✉ 営業"' in log
+    assert 'Subject "not \ufffd utf-8"' in log

@@ -52,3 +52,26 @@ def test_reopening_appends_without_a_second_header(tmp_path):
     log.info("again")
     log.close()
     assert (tmp_path / "mail.current").read_text().count("Begin Logfile") == 1
+
+
+#: What a client can put into a line: a terminal title (ESC ... BEL), clear screen, NUL, a
+#: line break (a forged line), CR, tab, DEL, a C1 CSI, a line separator, a lone surrogate.
+HOSTILE = "a\x1b]0;PWNED\x07 \x1b[2J\x00\nFri Feb 16 Info: forged\r\t\x7f\x9b\u2028\udc80z"
+
+
+def test_control_characters_are_written_escaped_never_raw(tmp_path):
+    from engine.observe import log_lines
+
+    log = MailLog(tmp_path, version="v", serial="s")
+    log.info(log_lines.subject(7, HOSTILE))
+    log.info(log_lines.subject(8, "Grüße aus Köln ✉ 営業部"))
+    log.roll()  # the rolled file's End Logfile line is written the same way
+    log.close()
+    data = b"".join(path.read_bytes() for path in tmp_path.iterdir())
+    assert not any((byte < 0x20 and byte != 0x0A) or byte == 0x7F for byte in data)
+    text = data.decode("utf-8")  # and strictly UTF-8: no surrogate, no C1 control
+    assert not any(0x80 <= ord(c) <= 0x9F or c in "\u2028\u2029" for c in text)
+    [line] = [line for line in text.splitlines() if "MID 7 Subject" in line]
+    assert line.endswith('Info: MID 7 Subject "a\\x1b]0;PWNED\\x07 \\x1b[2J\\x00\\n'
+                         'Fri Feb 16 Info: forged\\r\\t\\x7f\\x9b\\u2028\\udc80z"')
+    assert 'Info: MID 8 Subject "Grüße aus Köln ✉ 営業部"' in text  # any script is readable

@@ -195,6 +195,13 @@ async def test_other_commands(run, smtp_servers):
     ("MAIL TO:<a@example.com>", 501),
     ("MAIL FROM:<no-domain>", 501),
     ("MAIL FROM:<jörg@example.com>", 553),
+    ('MAIL FROM:<"john doe"@example.com>', 250),
+    ("MAIL FROM:<a@[192.0.2.1]>", 250),
+    ("MAIL FROM:<a@[IPv6:2001:db8::1]>", 250),
+    ("MAIL FROM:<a..b@example.com>", 501),
+    ("MAIL FROM:<a@exa mple.com>", 501),
+    ("MAIL FROM:<a@example.com>  SIZE=100", 250),
+    ("MAIL FROM:<a@example.com> SIZE=", 501),
 ])
 async def test_mail_from_syntax(run, smtp_servers, command, reply):
     _, port = smtp_servers.start(Recorder(), max_message_size=100000)
@@ -218,6 +225,67 @@ async def test_rcpt_to_syntax(run, smtp_servers, command, reply):
     assert (await client.command("MAIL FROM:<a@example.com>")).code == 250
     assert (await client.command(command)).code == reply
     await client.close()
+
+
+#: Control characters an unauthenticated client may try to put into the log and onto an
+#: operator's terminal: a terminal title escape with BEL, clear screen, NUL, DEL, a C1 CSI.
+HOSTILE = ["a\x1b]0;PWNED\x07b", "a\x1b[2Jb", "a\x00b", "a\x7fb", "a\x9bb", "a\rb"]
+_NON_ASCII = Reply(553, "5.6.7 Non-ASCII addresses are not permitted")
+
+
+@pytest.mark.parametrize("bad", HOSTILE, ids=[repr(b) for b in HOSTILE])
+async def test_control_characters_in_arguments_are_refused(run, smtp_servers, bad):
+    """Refused with the reply the same command gets for any other bad syntax, the handler
+    never hears of it, and the session goes on."""
+    recorder = Recorder()
+    _, port = smtp_servers.start(recorder)
+    client = await RawClient.connect(port)
+    wire = bad.encode("latin-1")  # each character one byte, as a client would send it
+    for verb in (b"EHLO", b"HELO"):
+        await client.send(verb + b" client" + wire + b".example.org\r\n")
+        assert await client.reply() == Reply(501, f"5.5.4 Syntax: {verb.decode()} hostname")
+    assert (await client.command("MAIL FROM:<a@example.com>")).code == 503  # not greeted
+    await client.ehlo()
+    refusals = {
+        b"MAIL FROM:<" + wire + b"@example.org>": Reply(501, "5.1.7 Bad sender address syntax"),
+        b"MAIL FROM:<\"" + wire + b"\"@example.org>": Reply(501, "5.1.7 Bad sender address syntax"),
+        b"MAIL FROM:<a@example.org> SIZE=1" + wire: Reply(501, "5.5.4 Syntax: MAIL FROM:<address>"),
+        b"MAIL FROM:<a@example.org> X" + wire + b"=1": Reply(501, "5.5.4 Syntax: MAIL FROM:<address>"),
+        b"MAIL FROM:<@rel" + wire + b"ay.example:a@example.org>": Reply(
+            501, "5.1.7 Bad sender address syntax"),
+    }
+    if bad.isascii():
+        for command, reply in refusals.items():
+            await client.send(command + b"\r\n")
+            assert await client.reply() == reply, command
+    else:  # a byte above 0x7F is no ASCII: SMTPUTF8 is not offered
+        await client.send(b"MAIL FROM:<" + wire + b"@example.org>\r\n")
+        assert await client.reply() == _NON_ASCII
+    assert (await client.command("MAIL FROM:<a@example.com>")).code == 250
+    refused = Reply(501, "5.1.3 Bad recipient address syntax") if bad.isascii() else _NON_ASCII
+    for recipient in (wire + b"@example.net", b"b@exam" + wire + b"ple.net"):
+        await client.send(b"RCPT TO:<" + recipient + b">\r\n")
+        assert await client.reply() == refused, recipient
+    assert (await client.command("RCPT TO:<b@example.net>")).code == 250
+    assert (await client.command("DATA")).code == 354
+    assert (await client.command("x\r\n.")).code == 250
+    await client.close()
+    events = recorder.handlers[0].events
+    assert [e[:2] for e in events if e[0] in ("ehlo", "mail", "rcpt")] == [
+        ("ehlo", "client.test"), ("mail", "a@example.com"), ("rcpt", "b@example.net")]
+
+
+async def test_a_bare_cr_inside_a_command_line_is_no_line_end(run, smtp_servers):
+    """``MAIL FROM:<a@example.org>\\rRCPT TO:<x>``: one line, whose address is bad."""
+    recorder = Recorder()
+    _, port = smtp_servers.start(recorder)
+    client = await session(port)
+    await client.send(b"MAIL FROM:<a@example.org>\rRCPT TO:<b@example.net>\r\n")
+    assert (await client.reply()).code == 501
+    await client.send(b"MAIL FROM:<a@example.org\r>\r\n")
+    assert await client.reply() == Reply(501, "5.1.7 Bad sender address syntax")
+    await client.close()
+    assert not any(e[0] == "mail" for e in recorder.events)
 
 
 async def test_too_many_recipients(run, smtp_servers):
@@ -356,26 +424,43 @@ async def test_bare_lf_in_data_refuses_the_message(run, smtp_servers):
     await still_serving(port)
 
 
-async def test_smtp_smuggling_is_not_possible(run, smtp_servers):
-    """Only CRLF.CRLF ends DATA: a smuggled "<LF>.<LF>" or "<CR>.<CR>" ending is data."""
+async def test_bare_cr_in_data_is_refused_like_a_bare_lf(run, smtp_servers):
+    """A lone CR is no more a line end than a lone LF: the same 550, then the same session."""
     recorder = Recorder()
     _, port = smtp_servers.start(recorder)
     client = await session(port)
-    for trick in (b"\n.\n", b"\r.\r", b"\r\n.\n", b"\n.\r\n"):
+    for body in (b"line one\rline two\r\n.\r\n", b"ends with a CR\r\r\n.\r\n",
+                 b"\rstarts with a CR\r\n.\r\n", b"line one\nline two\r\n.\r\n"):
+        await client.send("MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n")
+        assert await client.codes(3) == [250, 250, 354]
+        await client.send(body)
+        assert await client.reply() == Reply(
+            550, "5.6.11 Bare <CR> or <LF> in message data, lines must end with <CR><LF>")
+        assert (await client.command("RCPT TO:<b@example.net>")).code == 503  # transaction over
+    assert recorder.messages == []
+    assert recorder.handlers[0].events.count(("reset",)) == 4  # the handler forgets each one
+    await client.close()
+    await still_serving(port)
+
+
+async def test_smtp_smuggling_is_not_possible(run, smtp_servers):
+    """Only CRLF.CRLF ends DATA, and a message holding a smuggled ending ("<LF>.<LF>",
+    "<CR>.<CR>", ...) is refused whole: neither it nor the part after the fake end is taken."""
+    recorder = Recorder()
+    _, port = smtp_servers.start(recorder)
+    client = await session(port)
+    for trick in (b"\n.\n", b"\r.\r", b"\r\n.\n", b"\n.\r\n", b"\r\n.\r", b"\r.\r\n"):
         await client.send("MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n")
         assert await client.codes(3) == [250, 250, 354]
         await client.send(b"Subject: one" + trick +
                           b"MAIL FROM:<evil@example.com>\r\nRCPT TO:<victim@example.net>\r\n"
                           b"DATA\r\nSubject: smuggled\r\n\r\n.\r\n")
         reply = await client.reply()
-        if b"\n" in trick.replace(b"\r\n", b""):
-            assert reply.code == 550  # a bare LF: the whole thing is refused
-        else:
-            assert reply.code == 250  # bare CRs: one message, smuggled part included
-            assert b"MAIL FROM:<evil@example.com>" in recorder.messages[-1][1]
+        assert (reply.code, reply.enhanced) == (550, "5.6.11"), trick
     assert (await client.command("NOOP")).code == 250  # nothing else is pending
     await client.close()
-    assert all(e.sender == "a@example.com" for e, _ in recorder.messages)
+    assert recorder.messages == []
+    await still_serving(port)
 
 
 async def test_oversized_message(run, smtp_servers):
@@ -408,6 +493,18 @@ async def test_oversized_message_with_bare_lf_far_before_the_end(run, smtp_serve
     await client.send(b"bare\n" + b"x" * 500 + b"\r\n")
     await client.send(b"z" * 500 + b"\r\n.\r\n")
     assert (await client.reply()).code == 550
+    await client.close()
+
+
+async def test_oversized_message_with_bare_cr_far_before_the_end(run, smtp_servers):
+    recorder = Recorder()
+    _, port = smtp_servers.start(recorder, max_message_size=100)
+    client = await session(port)
+    await client.send("MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n")
+    assert await client.codes(3) == [250, 250, 354]
+    await client.send(b"bare\r" + b"x" * 500 + b"\r\n")
+    await client.send(b"z" * 500 + b"\r\n.\r\n")
+    assert (await client.reply()).enhanced == "5.6.11"
     await client.close()
 
 
@@ -687,7 +784,9 @@ SESSION = (
     b"bare\nlf\r\n.\r\n"
     b"NOOP " + b"n" * 3000 + b"\r\n"  # too long
     b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n"
-    b"\r\n.\r.\r\n\xff\r\n.\r\n"
+    b"\r\n.\r.\r\n\xff\r\n.\r\n"  # a bare CR
+    b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n"
+    b"\r\n..\r\n\xff\r\n.\r\n"
     b"QUIT\r\n"
 )
 
@@ -716,8 +815,8 @@ def test_any_chunking_gives_the_same_conversation(run):
     whole_output, whole_messages = feed([SESSION])
     codes = [int(line[:3]) for line in whole_output.split(b"\r\n") if line[3:4] == b" "]
     assert codes == [220, 250, 250, 250, 354, 250, 250, 250, 354, 250, 250, 250, 354, 552,
-                     250, 250, 354, 550, 500, 250, 250, 354, 250, 221]
-    assert whole_messages == [b"stuffed\r\n.\r\nplain\r\n", b"", b"\r\n\r.\r\n\xff\r\n"]
+                     250, 250, 354, 550, 500, 250, 250, 354, 550, 250, 250, 354, 250, 221]
+    assert whole_messages == [b"stuffed\r\n.\r\nplain\r\n", b"", b"\r\n.\r\n\xff\r\n"]
     byte_by_byte = feed([SESSION[i:i + 1] for i in range(len(SESSION))])
     assert byte_by_byte == (whole_output, whole_messages)
     rng = random.Random(2920)
