@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
-import socket
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +37,7 @@ from engine.store.users import Role
 from tests.certificates import ca_pem
 from tests.commands.mail_helpers import seed
 from tests.conftest import ScriptedTerminal
+from tests.ports import hold_port
 
 INTAKE = "33c48e-27xp9-05ecb4@beta.cmd.cisco.com"
 #: A command still running after this long waits for something that will not come (``tail``
@@ -137,8 +137,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory, reactor_loop: asyncio.Abstract
     zone.start()
     zone.add_mail_domain("example.com", "mx.example.com")
     zone.add_mail_domain(INTAKE.partition("@")[2], "mx.intake.test")
-    closed = socket.socket()  # bound, never listening: connections to it are refused
-    closed.bind(("127.0.0.1", 0))
+    closed = hold_port()  # bound, never listening: connections to it are refused
     port = str(closed.getsockname()[1])
     data_dir = tmp_path_factory.mktemp("what-commands-change") / "data"
     appliance = Appliance.open(StartOptions(data_dir=data_dir, smtp=Endpoint("127.0.0.1", 0)))
