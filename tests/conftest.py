@@ -20,9 +20,9 @@ from engine.store.users import Role
 
 load_all()
 
-#: Shared fixtures: the reactor on the asyncio loop (``run``), and a gateway with its DNS zone,
-#: sink and SETD stand-in.
-pytest_plugins = ["tests.reactor", "tests.engine.gateway_lab"]
+#: Shared fixtures: the reactor on the asyncio loop (``run``), reserved loopback ports
+#: (``reserve_port``), and a gateway with its DNS zone, sink and SETD stand-in.
+pytest_plugins = ["tests.reactor", "tests.ports", "tests.engine.gateway_lab"]
 
 REPO = Path(__file__).resolve().parent.parent
 SEGCLI = [sys.executable, "-m", "segcli"]

@@ -404,7 +404,7 @@ class RemoveAcceptedDomain(Change):
     domain: str
 
     def edit(self, config: Config) -> None:
-        domain = self.domain.strip().lower()
+        domain = self.domain.strip().lower().rstrip(".")  # as check_accepted_domain keeps it
         if domain not in config.listener.accepted_domains:
             raise ConfigError(f"{self.domain.strip()} is not in the recipient access table.")
         config.listener.accepted_domains.remove(domain)

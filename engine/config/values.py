@@ -205,17 +205,18 @@ def join_host_port(host: str, port: int | None) -> str:
 
 
 def check_accepted_domain(entry: str) -> str:
-    """A recipient access table entry: ``example.com`` or ``.example.com`` (sub-domains)."""
+    """A recipient access table entry: ``example.com`` or ``.example.com`` (sub-domains),
+    kept in lower case and without a trailing dot (``example.com.`` is example.com)."""
     entry = check_text(entry, "domain").strip().lower()
-    bare = entry[1:] if entry.startswith(".") else entry
+    sub_domains = entry.startswith(".")
     try:
-        check_domain(bare)
+        domain = check_domain(entry[1:] if sub_domains else entry)
     except InvalidValue:
         raise InvalidValue(
             f'"{entry}" is not a valid entry: enter a domain such as example.com, or '
             ".example.com for all of its sub-domains."
         ) from None
-    return entry
+    return "." + domain if sub_domains else domain
 
 
 def check_relay_host(entry: str) -> str:

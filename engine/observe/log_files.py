@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from engine.observe.mail_log import CURRENT
+from engine.observe.mail_log import CURRENT, rolled_files
 
 #: ``Wed Sep  6 13:13:16 2023`` at the start of every line (SPEC.md §2).
 _STAMP = re.compile(r"^([A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4}) ")
@@ -38,16 +38,9 @@ def log_files(directory: Path) -> list[Path]:
     The same order as :meth:`engine.observe.mail_log.MailLog.files`, for a process without the
     engine (an attached console).
     """
-    rolled = sorted(directory.glob("mail.@*.s"), key=_mtime)
+    rolled = rolled_files(directory)
     current = directory / CURRENT
     return [*rolled, current] if current.exists() else rolled
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:  # pruned while we looked
-        return 0.0
 
 
 def split_line(line: str) -> tuple[str, str]:

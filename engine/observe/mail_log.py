@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +33,22 @@ from engine.observe import log_lines as lines
 from engine.observe.timestamps import asctime
 
 CURRENT = "mail.current"
+#: ``mail.@<stamp>.s``, then ``mail.@<stamp>.1.s``, ``.2.s`` ... for rolls in the same second.
+_ROLLED = re.compile(r"mail\.@(\d{8}T\d{6})(?:\.(\d+))?\.s")
+
+
+def rolled_files(directory: Path) -> list[Path]:
+    """The files rolled in *directory*, oldest first: by modification time, then by name, so
+    files rolled within one tick of a coarse file system clock keep their order."""
+    def roll_order(path: Path) -> tuple[int, str, int]:
+        try:
+            mtime = path.stat().st_mtime_ns
+        except OSError:  # pruned while we looked
+            mtime = 0
+        match = _ROLLED.fullmatch(path.name)
+        return (mtime, match[1], int(match[2] or 0)) if match else (mtime, path.name, 0)
+
+    return sorted(directory.glob("mail.@*.s"), key=roll_order)
 
 
 class MailLog:
@@ -104,12 +121,7 @@ class MailLog:
         self._buffer_to_file()
         assert self._file is not None
         self._file.close()
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-        rolled = self.directory / f"mail.@{stamp}.s"
-        n = 1
-        while rolled.exists():
-            rolled = self.directory / f"mail.@{stamp}.{n}.s"
-            n += 1
+        rolled = self.directory / _next_name(self.directory, datetime.now(UTC))
         self.path.rename(rolled)
         self._prune()
         self._open()
@@ -121,21 +133,29 @@ class MailLog:
             self._buffer.clear()
 
     def _prune(self) -> None:
-        rolled = sorted(self.directory.glob("mail.@*.s"), key=lambda p: p.stat().st_mtime)
+        rolled = rolled_files(self.directory)
         for old in rolled[: max(0, len(rolled) - self.keep)]:
             with contextlib.suppress(OSError):
                 old.unlink()
 
     def files(self) -> list[Path]:
         """Rolled files oldest first, then ``mail.current`` (what ``grep`` searches)."""
-        rolled = sorted(self.directory.glob("mail.@*.s"), key=lambda p: p.stat().st_mtime)
-        return [*rolled, self.path]
+        return [*rolled_files(self.directory), self.path]
 
     def close(self) -> None:
         self.flush()
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+def _next_name(directory: Path, now: datetime) -> str:
+    """``mail.@<stamp>.s``, or numbered after the files of the same second still there (not
+    the first free number: one of them may have been pruned, and names must keep the order)."""
+    stamp = now.strftime("%Y%m%dT%H%M%S")
+    same_second = (_ROLLED.fullmatch(p.name) for p in directory.glob(f"mail.@{stamp}*.s"))
+    numbers = [int(match[2] or 0) for match in same_second if match and match[1] == stamp]
+    return f"mail.@{stamp}.{max(numbers) + 1}.s" if numbers else f"mail.@{stamp}.s"
 
 
 def _line(level: str, text: str) -> str:

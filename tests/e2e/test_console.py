@@ -289,9 +289,21 @@ def test_plain_terminal_writes_no_escape_sequences(data_dir, args, term):
 
 
 # -- listening address flags -----------------------------------------------------------
-def test_listener_flags_are_accepted_at_the_console(spawn):
-    console = spawn("--smtp", "127.0.0.1:2625", "--ssh", "[::1]:2622").started()
-    assert "Current Version" in console.run("version")
+def test_listener_flags_are_accepted_at_the_console(spawn, reserve_port):
+    """The console listens where its flags say (ports reserved by the test, IPv6 too)."""
+    import socket
+
+    from tests.ports import hold_port
+
+    smtp_port = reserve_port()
+    with hold_port("::1") as held:
+        ssh_port = held.getsockname()[1]
+        console = spawn("--smtp", f"127.0.0.1:{smtp_port}", "--ssh", f"[::1]:{ssh_port}").started()
+        assert "Current Version" in console.run("version")
+        with socket.create_connection(("127.0.0.1", smtp_port), timeout=TIMEOUT) as smtp:
+            assert smtp.recv(64).startswith(b"220 ")
+        with socket.create_connection(("::1", ssh_port), timeout=TIMEOUT) as ssh:
+            assert ssh.recv(64).startswith(b"SSH-2.0-")
 
 
 @pytest.mark.parametrize("args", [("--smtp", "mail.example.com"), ("--ssh", "127.0.0.1:99999"),

@@ -96,16 +96,14 @@ def test_the_sender_of_undeliverable_mail_gets_a_bounce_message_in_the_sink(lab)
     assert gateway.terminate() == 0
 
 
-def test_a_committed_listener_address_takes_effect_at_once(lab, data_dir, unused_port):
-    first = unused_port
+def test_a_committed_listener_address_takes_effect_at_once(lab, data_dir, reserve_port):
+    first = reserve_port()  # held by the test, and taken over by the appliance's listener
     setup = run_segcli(data_dir, f"listenerconfig address 127.0.0.1:{first}\n"
                                  'commit "the lab listens here"\n')
     assert setup.returncode == 0, setup.stdout + setup.stderr
     gateway = lab(smtp=None)  # no --smtp: the configured address
     assert gateway.smtp_port == first
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        second = probe.getsockname()[1]
+    second = reserve_port()
     console = run_segcli(data_dir, f"listenerconfig address 127.0.0.1:{second}\n"
                                    'commit "move the listener"\n')
     assert console.returncode == 0, console.stdout + console.stderr

@@ -5,8 +5,8 @@
 from __future__ import annotations
 
 import subprocess
-import time
 
+import paramiko
 import pytest
 from scp import SCPClient, SCPException
 
@@ -112,31 +112,34 @@ def test_readonly_users_may_fetch_but_not_upload_with_scp(ssh_appliance, tmp_pat
 
 
 def test_an_scp_upload_cut_off_or_too_big_leaves_nothing(ssh_appliance):
+    """Refused, ended early (end of input: the server says so with exit status 1), or
+    dropped with the connection: no file, and no partial upload beside the files."""
+    saveconfig(ssh_appliance)  # the configuration directory exists, with a file in it
     client = ssh_appliance.paramiko()
     try:
-        channel = client.get_transport().open_session(timeout=TIMEOUT)
-        channel.settimeout(TIMEOUT)
-        channel.exec_command("scp -t /configuration/")
-        assert channel.recv(1) == b"\0"
+        channel = _sink(client)
         channel.sendall(b"C0644 5000000000 huge.xml\n")  # bigger than any configuration
         assert channel.recv(1) == b"\x02"
         assert b"at most" in channel.recv(200)
         assert channel.recv_exit_status() == 1
-        channel = client.get_transport().open_session(timeout=TIMEOUT)
-        channel.settimeout(TIMEOUT)
-        channel.exec_command("scp -t /configuration/")
+        channel = _sink(client)
+        channel.sendall(b"C0644 1000 ended.xml\n")
         assert channel.recv(1) == b"\0"
+        channel.sendall(b"<config>" * 10)  # 80 of the 1000 bytes, then end of input
+        channel.shutdown_write()
+        assert channel.recv_exit_status() == 1  # the server has seen the end and given up
+        assert _leftovers(ssh_appliance) == []
+        channel = _sink(client)
         channel.sendall(b"C0644 1000 cut.xml\n")
         assert channel.recv(1) == b"\0"
         channel.sendall(b"<config>" * 10)  # 80 of the 1000 bytes, then the client is gone
         channel.close()
     finally:
         client.close()
-    time.sleep(0.5)
+    # A whole new login and command after the dropped connection: by then the server has
+    # dealt with the old one (no fixed sleep).
     assert ssh_appliance.exec("version")[0] == 0
-    leftovers = [p.name for p in (ssh_appliance.data_dir / "configuration").iterdir()
-                 if "cut" in p.name or "huge" in p.name]
-    assert leftovers == []
+    assert _leftovers(ssh_appliance) == []
 
 
 @pytest.mark.parametrize("protocol", [["-O"], []], ids=["legacy SCP", "SFTP underneath"])
@@ -172,3 +175,17 @@ def test_paramiko_scp_too_long_names_are_refused_in_one_line(ssh_appliance, tmp_
             transfer.put(str(tmp_path / "mine.xml"), "/configuration/" + "n" * 300 + ".xml")
     finally:
         client.close()
+
+
+def _sink(client: paramiko.SSHClient) -> paramiko.Channel:
+    """A channel running ``scp -t /configuration/``, past its first acknowledgement."""
+    channel = client.get_transport().open_session(timeout=TIMEOUT)
+    channel.settimeout(TIMEOUT)
+    channel.exec_command("scp -t /configuration/")
+    assert channel.recv(1) == b"\0"
+    return channel
+
+
+def _leftovers(appliance: SshAppliance) -> list[str]:
+    return [p.name for p in (appliance.data_dir / "configuration").iterdir()
+            if any(name in p.name for name in ("cut", "ended", "huge"))]

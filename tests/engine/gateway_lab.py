@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
-import socket
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -23,6 +23,7 @@ from engine.config.model import Config, Direction, Endpoint, TdcMode
 from engine.mail.mail_engine import MailEngine
 from engine.smtp.server import BaseSmtpHandler
 from engine.store.database import Store
+from tests.ports import reserved_port
 
 INTAKE = "33c48e-27xp9-05ecb4@setd.test"
 CUSTOM = "8f2d11-93kq2-c1a0e7@setd.test"
@@ -157,11 +158,11 @@ async def until(condition, timeout: float = 20.0) -> None:
 
 
 @pytest.fixture
-def unused_port() -> int:
-    """A loopback port nobody listens on (connections to it are refused)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def unused_port() -> Iterator[int]:
+    """A loopback port nobody listens on (connections to it are refused), reserved for the
+    test (tests/ports.py): no one else takes it meanwhile, and a listener of ours may."""
+    with reserved_port() as port:
+        yield port
 
 
 @pytest.fixture

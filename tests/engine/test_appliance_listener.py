@@ -18,12 +18,6 @@ from tests.engine.gateway_lab import until
 pytestmark = pytest.mark.usefixtures("run")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 async def _commit_address(appliance: Appliance, port: int) -> None:
     await appliance.commit([SetListenerAddress(f"127.0.0.1:{port}")], user="admin",
                            comment="move", rollback=False)
@@ -35,10 +29,11 @@ async def _print(appliance: Appliance) -> str:
     return terminal.text
 
 
-async def test_a_taken_address_is_reported_and_a_later_commit_moves_the_listener(data_dir):
+async def test_a_taken_address_is_reported_and_a_later_commit_moves_the_listener(data_dir,
+                                                                                  reserve_port):
     appliance = Appliance.open(StartOptions(data_dir=data_dir))
     try:
-        await _commit_address(appliance, _free_port())
+        await _commit_address(appliance, reserve_port())
         first = await appliance.start_mail()
         with socket.socket() as squatter:
             squatter.bind(("127.0.0.1", 0))
@@ -50,7 +45,7 @@ async def test_a_taken_address_is_reported_and_a_later_commit_moves_the_listener
             text = await _print(appliance)
             assert (f"(The listener could not listen on 127.0.0.1:{taken} (Address already in "
                     f"use); it still listens on 127.0.0.1:{first}.)") in text, text
-        second = _free_port()
+        second = reserve_port()
         await _commit_address(appliance, second)
         await until(lambda: appliance.smtp_port == second)
         assert appliance.listener_problem is None

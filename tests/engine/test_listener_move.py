@@ -16,12 +16,6 @@ from tests.engine.gateway_lab import until
 pytestmark = pytest.mark.usefixtures("run")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _greeting(port: int, host: str = "127.0.0.1") -> bytes:
     with socket.create_connection((host, port), timeout=10) as client:
         return client.recv(1024)
@@ -35,10 +29,10 @@ def _refused(port: int) -> bool:
     return False
 
 
-async def test_the_listener_moves_and_an_open_connection_carries_on(gateway):
+async def test_the_listener_moves_and_an_open_connection_carries_on(gateway, reserve_port):
     old = await gateway.start()
     client = await asyncio.to_thread(smtplib.SMTP, "127.0.0.1", old, timeout=30)
-    new = _free_port()
+    new = reserve_port()
     await gateway.engine.listen_on(Endpoint("127.0.0.1", new))
     assert gateway.engine.endpoint == Endpoint("127.0.0.1", new)
     assert (await asyncio.to_thread(_greeting, new)).startswith(b"220 gw.example.com ESMTP")
@@ -68,10 +62,10 @@ async def test_an_address_in_use_leaves_the_listener_where_it_was(gateway):
     assert (await asyncio.to_thread(_greeting, old)).startswith(b"220 ")
 
 
-async def test_a_suspended_listener_resumes_on_the_new_address(gateway):
+async def test_a_suspended_listener_resumes_on_the_new_address(gateway, reserve_port):
     old = await gateway.start()
     assert await gateway.engine.suspend_listener()
-    new = _free_port()
+    new = reserve_port()
     await gateway.engine.listen_on(Endpoint("127.0.0.1", new))
     assert await asyncio.to_thread(_refused, new)  # still suspended
     assert gateway.engine.resume_listener()

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
+import pytest
+
+from engine.observe.log_files import log_files
 from engine.observe.mail_log import MailLog
 
 STAMP = r"[A-Z][a-z]{2} [A-Z][a-z]{2} [ 123]\d \d\d:\d\d:\d\d \d{4}"
@@ -37,7 +42,7 @@ def test_rolls_when_full_and_keeps_a_limited_number(tmp_path):
         log.info(f"line {n:04d} " + "x" * 40)
     log.close()
     rolled = sorted(tmp_path.glob("mail.@*.s"))
-    assert 1 <= len(rolled) <= 2
+    assert len(rolled) == 2  # keep=2, and the 14 kB written filled seven 2 kB files
     for path in rolled:
         text = path.read_text()
         assert "Info: Begin Logfile" in text.splitlines()[0]
@@ -75,3 +80,77 @@ def test_control_characters_are_written_escaped_never_raw(tmp_path):
     assert line.endswith('Info: MID 7 Subject "a\\x1b]0;PWNED\\x07 \\x1b[2J\\x00\\n'
                          'Fri Feb 16 Info: forged\\r\\t\\x7f\\x9b\\u2028\\udc80z"')
     assert 'Info: MID 8 Subject "Grüße aus Köln ✉ 営業部"' in text  # any script is readable
+
+def _rolls(log: MailLog, count: int) -> list[Path]:
+    """Roll *count* times, a line naming each file before it goes; the paths rolled to."""
+    made = []
+    for number in range(count):
+        log.info(f"file {number}")
+        made.append(log.roll())
+    return made
+
+
+def _numbers(paths: list[Path]) -> list[int]:
+    """Which ``file <n>`` line each rolled file holds."""
+    return [int(re.search(r"Info: file (\d+)$", p.read_text(), re.MULTILINE)[1]) for p in paths]
+
+
+@pytest.mark.parametrize("keep", [1, 3, 20])
+def test_after_many_rolls_exactly_keep_files_are_kept_the_newest_oldest_first(tmp_path, keep):
+    log = MailLog(tmp_path, version="v", serial="s", keep=keep)
+    made = _rolls(log, keep + 7)
+    log.close()
+    rolled = sorted(tmp_path.glob("mail.@*.s"))
+    assert len(rolled) == keep
+    assert sorted(made[-keep:]) == rolled  # the newest are kept, by their own names
+    assert log.files() == [*made[-keep:], tmp_path / "mail.current"]
+    assert log_files(tmp_path) == log.files()  # what grep and findevent read, in that order
+    assert _numbers(made[-keep:]) == list(range(7, keep + 7))
+    assert os.listdir(tmp_path).count("mail.current") == 1 and len(os.listdir(tmp_path)) == keep + 1
+
+
+def test_the_engine_keeps_twenty_rolled_files(tmp_path):
+    """The engine's mail log is made with the defaults: 20 rolled files of 10 MB."""
+    log = MailLog(tmp_path, version="v", serial="s")
+    assert (log.keep, log.max_bytes) == (20, 10 * 1024 * 1024)
+    made = _rolls(log, 23)
+    log.close()
+    assert log.files()[:-1] == made[3:]
+
+
+def test_rolls_in_one_second_are_numbered_in_their_names(tmp_path, monkeypatch):
+    from datetime import UTC, datetime
+
+    from engine.observe import mail_log
+
+    class StoppedClock(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+    monkeypatch.setattr(mail_log, "datetime", StoppedClock)
+    log = MailLog(tmp_path, version="v", serial="s", keep=3)
+    made = _rolls(log, 5)
+    log.close()
+    assert [p.name for p in made] == ["mail.@20240102T030405.s", "mail.@20240102T030405.1.s",
+                                      "mail.@20240102T030405.2.s", "mail.@20240102T030405.3.s",
+                                      "mail.@20240102T030405.4.s"]
+    assert log.files()[:-1] == made[2:]
+
+
+def test_rolled_files_with_the_same_modification_time_keep_their_roll_order(tmp_path):
+    """A file system whose clock ticks coarsely (a jiffy, a second) gives files rolled in one
+    tick the same time: the names still order them, for pruning and for reading."""
+    log = MailLog(tmp_path, version="v", serial="s", keep=4)
+    made = _rolls(log, 4)
+    tick = made[0].stat().st_mtime_ns
+    for path in made:
+        os.utime(path, ns=(tick, tick))
+    assert log.files()[:-1] == made
+    assert log_files(tmp_path)[:-1] == made
+    log.info("file 4")
+    made.append(log.roll())
+    os.utime(made[-1], ns=(tick, tick))
+    log.close()
+    assert log.files()[:-1] == made[1:]
+    assert _numbers(log.files()[:-1]) == [1, 2, 3, 4]

@@ -236,13 +236,9 @@ async def test_disconnect_is_a_connection_error(run, smtp_servers, stage, expect
         assert len(recorder.messages) == 1
 
 
-async def test_connection_refused(run):
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()  # nothing listens there now
+async def test_connection_refused(run, unused_port):
     with pytest.raises(SmtpConnectionError) as failure:
-        await connect(port)
+        await connect(unused_port)  # held, never listening: refused
     assert failure.value.stage == Stage.CONNECT and "refused" in failure.value.details
 
 

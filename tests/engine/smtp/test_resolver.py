@@ -39,20 +39,29 @@ def silent_udp():
         yield sock.getsockname()
 
 
-def test_a_silent_server_is_a_soft_timeout_within_the_timeout(silent_udp):
-    resolver = DnsResolver([silent_udp], timeout=0.3)
+def test_a_silent_server_is_a_soft_timeout_ended_by_the_timeout(silent_udp):
+    """The configured timeout ends the lookup: not before it, and not at some other limit.
 
-    async def lookup():
+    The proof is a ratio, not a wall-clock bound: two resolvers, with timeouts of 0.3 s and
+    3 s, ask the same silent server at the same time.  Each takes at least its own timeout,
+    and the short one ends well before the long one (a load that delays one delays both)."""
+    short, long = DnsResolver([silent_udp], timeout=0.3), DnsResolver([silent_udp], timeout=3.0)
+
+    async def lookup(resolver: DnsResolver) -> tuple[DnsError, float]:
         loop = asyncio.get_running_loop()
         started = loop.time()
         with pytest.raises(DnsSoftError) as raised:
             await resolver.mx_hosts("example.com")
         return raised.value, loop.time() - started
 
-    error, took = asyncio.run(lookup())
+    async def both():
+        return await asyncio.gather(lookup(short), lookup(long))
+
+    (error, took_short), (_, took_long) = asyncio.run(both())
     assert (error.domain, error.rdtype, error.reason) == ("example.com", "MX", "Timeout")
     assert log_line(error) == "DNS Temporary Failure example.com MX - Timeout"
-    assert 0.25 < took < 1.5
+    assert took_short >= 0.3 * 0.95 and took_long >= 3.0 * 0.95  # never before the timeout
+    assert took_short < took_long / 2, (took_short, took_long)
 
 
 def test_a_waiter_giving_up_does_not_cancel_the_shared_query(silent_udp):
