@@ -19,6 +19,8 @@ from typing import TypeVar
 import pytest
 
 from commands.command_line import MAX_COMMAND_LINE
+from engine.observe.log_files import mail_log_directory
+from engine.observe.mail_log import CURRENT
 from segcli.ssh.lines import MAX_LINE
 from tests.e2e.ssh_fixtures import SshAppliance
 
@@ -27,6 +29,8 @@ T = TypeVar("T")
 #: The longest an SMTP greeting may take while the SSH user works; a stall took 12-22 s.
 GREETING_BOUND = 2.0
 VIEWER, VIEWER_PASSWORD = "viewer", "viewer-password"
+#: ``(a+)+b`` backtracks 2**28 ways on this before failing (Python's re: about 20 s).
+CRAFTED = "a" * 28 + "!"
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +117,27 @@ def test_a_megabyte_line_in_a_shell_without_pty_is_refused_and_the_session_goes_
     kept = MAX_LINE - len("status ")
     assert "A" * kept in output and "A" * (kept + 1) not in output
     assert "Current Version" in output
+
+
+# -- item 3: a regular expression that backtracks --------------------------------------------------
+@pytest.fixture(scope="module")
+def crafted_log(appliance: SshAppliance) -> SshAppliance:
+    """The mail log gets a line on which ``(a+)+b`` backtracks, and a subject line with
+    the same text for findevent."""
+    current = mail_log_directory(appliance.data_dir) / CURRENT
+    with open(current, "a", encoding="utf-8") as log:
+        log.write(f"Mon Jan  1 00:00:00 2024 Info: {CRAFTED}\n"
+                  f'Mon Jan  1 00:00:01 2024 Info: MID 999999 Subject "{CRAFTED}"\n')
+    return appliance
+
+
+@pytest.mark.parametrize("command, answer", [
+    ("grep -e '(a+)+b' -c mail_logs", "0\n"),
+    ("grep -e '(a+)+b' mail_logs", "No results were found.\n"),
+    ("findevent -s '(a+)+b'", "\nNo matching message IDs\n"),
+])
+def test_a_backtracking_regex_does_not_stall_mail(crafted_log, command, answer):
+    (status, output), took, slowest = while_timing_greetings(crafted_log,
+                                                             as_viewer(crafted_log, command))
+    assert slowest < GREETING_BOUND, f"SMTP greeting took {slowest:.1f} s (command: {took:.1f} s)"
+    assert (status, output) == (0, answer)
