@@ -21,6 +21,7 @@ from twisted.internet.error import CannotListenError
 from engine.appliance import Appliance, StartOptions
 from engine.config.addresses import InvalidValue
 from engine.config.model import Endpoint
+from engine.store.data_dir import DataDirError
 from engine.store.instance_lock import InstanceLock
 
 if TYPE_CHECKING:
@@ -92,13 +93,25 @@ def main(argv: list[str] | None = None) -> int:
     options = StartOptions(data_dir=data_dir, smtp=args.smtp, ssh=args.ssh)
     try:
         appliance = Appliance.open(options)
+    except DataDirError as exc:
+        return _cannot_start(str(exc))
     except OSError as exc:
-        print(f"segcli: cannot open the data directory {data_dir}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return _cannot_start(f"cannot use the data directory {data_dir}: {exc.strerror or exc}.")
+    try:
+        _log_to(data_dir)
+    except OSError as exc:
+        appliance.store.close()
+        return _cannot_start(f"cannot use the data directory {data_dir}: its log file cannot "
+                             f"be written ({exc.filename}: {exc.strerror}).")
     if appliance.users.ensure_factory_admin():
         _say_factory_admin()
-    _log_to(data_dir)
     return _run_reactor(lambda: _serve(appliance, args))
+
+
+def _cannot_start(reason: str) -> int:
+    """A start that cannot work: the reason in one line on stderr, a non-zero status."""
+    print(f"segcli: {reason}", file=sys.stderr)
+    return EXIT_USAGE
 
 
 def _say_factory_admin() -> None:
