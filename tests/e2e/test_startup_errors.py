@@ -1,7 +1,7 @@
 """A data directory that cannot be used stops a real ``segcli --data D`` with one line
 naming the directory and what is wrong, a non-zero status, no traceback, and nothing
 changed (issue 9, "Hardening", item 10).  Before, a read-only directory and a database
-that is not SQLite ended in SQLAlchemy tracebacks.
+that is not SQLite, damaged or newer ended in SQLAlchemy or Alembic tracebacks.
 
 Read-only, for real: tests run as root here, and root writes through a directory's mode
 bits.  So as root the directory is made read-only by a read-only bind mount of it in a
@@ -12,8 +12,10 @@ had the test is skipped, saying why.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -110,3 +112,33 @@ def test_a_database_path_that_is_a_directory(data_dir):
     assert_refused(start(data_dir), data_dir,
                    f"{data_dir / 'segcli.db'} is not a file (the database must be one).")
     assert snapshot(data_dir) == {"segcli.db": None}
+
+
+def used_database(data_dir: Path) -> Path:
+    """A data directory one start made, its database checkpointed into one file."""
+    assert run_segcli(data_dir, "version\n").returncode == 0
+    database = data_dir / "segcli.db"
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return database
+
+
+def test_a_damaged_database(data_dir):
+    database = used_database(data_dir)
+    data = bytearray(database.read_bytes())
+    for page in range(4096, len(data), 4096):  # every page but the header's, overwritten
+        data[page + 8:page + 200] = b"\xff" * 192
+    database.write_bytes(bytes(data))
+    assert_refused(start(data_dir), data_dir,
+                   f"{database} is damaged (database disk image is malformed).")
+    assert database.read_bytes() == bytes(data)
+
+
+def test_a_database_of_a_newer_segcli(data_dir):
+    database = used_database(data_dir)
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        connection.execute("UPDATE alembic_version SET version_num = 'f0f0f0f0f0f0'")
+        connection.commit()
+    assert_refused(start(data_dir), data_dir,
+                   f"{database} was made by a newer segcli (Can't locate revision identified "
+                   "by 'f0f0f0f0f0f0'); start that segcli, or use another data directory.")
