@@ -116,7 +116,10 @@ async def _ask(session: CliSession) -> GrepRequest | None:
 
 
 def _valid_regex(text: str) -> str:
+    """Asked before case sensitivity is: the expression must compile both ways (ignoring
+    case makes some programs larger than MAX_PROGRAM)."""
     compile_regex(text, ignore_case=False)
+    compile_regex(text, ignore_case=True)
     return text
 
 

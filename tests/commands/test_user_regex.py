@@ -111,3 +111,14 @@ def test_an_invalid_expression_fails_the_command(crafted_log):
     assert status == 1
     assert "Unable to grep: Invalid regular expression '(a)\\\\1': invalid escape sequence" \
         in term.text
+
+
+def test_interactive_grep_refuses_an_expression_too_complex_when_case_is_ignored(crafted_log):
+    """The expression is asked before case sensitivity; ``k{1000}`` is fine as it is but
+    too complex ignoring case (k, K and the Kelvin sign), so it is asked again."""
+    _, term, _ = run_session(crafted_log, ["grep", "mail_logs", "k{1000}", "(a+)+!", "Y", "N",
+                                           "N", ""])
+    assert ("[]> k{1000}\nInvalid regular expression 'k{1000}': it is too complex; simplify "
+            "it.\n\nEnter the regular expression to grep.\n[]> (a+)+!\n") in term.text
+    assert term.text.endswith(f'{CRAFTED}\nMon Jan  1 00:00:01 2024 Info: MID 7 Subject '
+                              f'"{"a" * 28}!"\nmail1.example.com> ')
