@@ -10,16 +10,16 @@ Message tracking's single TDC line (SPEC.md §1) follows the log lines.
 from __future__ import annotations
 
 import asyncio
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from commands.diagnosis import choose_log, mail_log_dir, store_engine
 from commands.errors import CommandError, UsageError
-from commands.grep import compile_regex
+from commands.grep import compile_regex, searching
 from commands.registry import command
 from commands.session import CliSession
+from commands.user_regex import UserRegex
 from engine.config.addresses import InvalidValue
 from engine.observe.log_files import FileSpan, file_span, log_files
 from engine.observe.mail_log import CURRENT
@@ -27,6 +27,7 @@ from engine.observe.tracking import (
     Family,
     Hit,
     SearchBy,
+    Wanted,
     family,
     history,
     search_file,
@@ -46,7 +47,7 @@ _FLAGS = {"-f": SearchBy.FROM, "-m": SearchBy.MID, "-s": SearchBy.SUBJECT, "-t":
 @dataclass(frozen=True)
 class Query:
     by: SearchBy
-    pattern: re.Pattern[str] | int
+    pattern: UserRegex | int
     log_set: str = "all"  # "all", "current", or file numbers as the date list shows them
 
 
@@ -116,7 +117,7 @@ def _parse(args: list[str]) -> Query:
         raise CommandError(f"Unable to search: {exc}") from None
 
 
-def _pattern(by: SearchBy, text: str) -> re.Pattern[str] | int:
+def _pattern(by: SearchBy, text: str) -> UserRegex | int:
     if by is SearchBy.MID:
         if not text.strip().isdigit():
             raise InvalidValue("A Message ID (MID) is a number.")
@@ -194,9 +195,17 @@ def number_list(text: str, highest: int) -> list[int]:
 
 # -- searching and showing ---------------------------------------------------------------------------------
 async def _search(paths: list[Path], query: Query) -> list[Hit]:
+    if isinstance(query.pattern, int):
+        return await _search_files(paths, query.by, query.pattern)
+    with searching(query.pattern, "search") as matches:
+        return await _search_files(paths, query.by, matches)
+
+
+async def _search_files(paths: list[Path], by: SearchBy, wanted: Wanted) -> list[Hit]:
+    """The messages found in *paths*, each once, each file read in a thread."""
     hits: dict[int, Hit] = {}
     for path in paths:
-        for hit in await asyncio.to_thread(search_file, path, query.by, query.pattern):
+        for hit in await asyncio.to_thread(search_file, path, by, wanted):
             hits.setdefault(hit.mid, hit)
     return list(hits.values())
 

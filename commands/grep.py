@@ -4,15 +4,17 @@ Interactive, it asks what AsyncOS asks (ASYNCOS.md §6): the log, the expression
 sensitivity, whether to keep following the log, paging, and a file-name pattern.  Paging is
 the interactive renderer's business (it pages whenever a window is too small and never in
 scripts), so the paging answer is accepted and changes nothing.  Files are read one at a
-time in a thread: a log can be large and the event loop carries mail.
+time in a thread: a log can be large and the event loop carries mail.  The expression is
+RE2's (commands/user_regex.py): no pattern can backtrack for hours, and a search that takes
+too long stops with a message.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fnmatch
-import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from commands.errors import CommandError, UsageError
 from commands.registry import command
 from commands.session import CliSession
 from commands.tail import POLL_SECONDS
+from commands.user_regex import Search, TooSlow, UserRegex
 from engine.config.addresses import InvalidValue
 from engine.observe.log_files import LogFollower, count_file, grep_file, log_files
 from engine.observe.mail_log import CURRENT
@@ -32,7 +35,7 @@ NO_RESULTS = "No results were found."
 
 @dataclass(frozen=True)
 class GrepRequest:
-    pattern: re.Pattern[str]
+    pattern: UserRegex
     count: bool = False
     follow: bool = False
     files: str = ""  # a file-name pattern (fnmatch), empty for all files
@@ -52,6 +55,8 @@ grep -e <regex> mail_logs     the matching lines of every mail log file, rolled 
                               is too small; scripts never page)
 
 "No results were found." when nothing matches; an invalid regular expression fails.
+Regular expressions are RE2's: Python's syntax without backreferences or look-around.
+A search that spends more than a minute matching stops with an error.
 """,
     grammar={"-e": None, "-i": None, "-c": None, "-t": None, "-p": None, "-f": None}
     | {name: None for name, _ in LOGS},
@@ -111,16 +116,30 @@ async def _ask(session: CliSession) -> GrepRequest | None:
 
 
 def _valid_regex(text: str) -> str:
+    """Asked before case sensitivity is: the expression must compile both ways (ignoring
+    case makes some programs larger than MAX_PROGRAM)."""
     compile_regex(text, ignore_case=False)
+    compile_regex(text, ignore_case=True)
     return text
 
 
-def compile_regex(text: str, *, ignore_case: bool) -> re.Pattern[str]:
-    """Python's regular expressions (close to the appliance's); InvalidValue if malformed."""
+def compile_regex(text: str, *, ignore_case: bool) -> UserRegex:
+    """The regular expression *text* (RE2); InvalidValue if malformed or too complex."""
+    return UserRegex(text, ignore_case=ignore_case)
+
+
+@contextlib.contextmanager
+def searching(pattern: UserRegex, what: str) -> Iterator[Search]:
+    """One search with *pattern*, for the threads that read the log files: if it takes too
+    long it ends the command with a message (``Unable to <what>: ...``); however it ends
+    (done, failed, cancelled by Ctrl-C or a closed channel), its threads stop matching."""
+    search = pattern.search()
     try:
-        return re.compile(text, re.IGNORECASE if ignore_case else 0)
-    except re.error as exc:
-        raise InvalidValue(f"Invalid regular expression {text!r}: {exc}.") from None
+        yield search
+    except TooSlow as exc:
+        raise CommandError(f"Unable to {what}: {exc}") from None
+    finally:
+        search.stop()
 
 
 # -- searching ------------------------------------------------------------------------------------
@@ -128,31 +147,35 @@ async def run_grep(session: CliSession, request: GrepRequest) -> None:
     directory = mail_log_dir(session)
     paths = [p for p in await asyncio.to_thread(log_files, directory)
              if not request.files or fnmatch.fnmatch(p.name, request.files)]
-    matches = request.pattern.search
     say = session.dialog.say
     if request.count:
-        counts = [await asyncio.to_thread(count_file, path, matches) for path in paths]
+        with searching(request.pattern, "grep") as matches:
+            counts = [await asyncio.to_thread(count_file, path, matches) for path in paths]
         say(str(sum(counts)))
         return
     searched = [p for p in paths if not (request.follow and p.name == CURRENT)]
     found = 0
-    for path in searched:
-        for line in await asyncio.to_thread(grep_file, path, matches):
-            say(line)
-            found += 1
+    with searching(request.pattern, "grep") as matches:
+        for path in searched:
+            for line in await asyncio.to_thread(grep_file, path, matches):
+                say(line)
+                found += 1
     if request.follow:
-        await _follow(session, directory, matches)
+        await _follow(session, directory, request.pattern)
     elif not found:
         say(NO_RESULTS)
 
 
-async def _follow(session: CliSession, directory: Path, matches: Callable[[str], object]) -> None:
-    """``mail.current`` from its start, then every new matching line until Ctrl-C."""
+async def _follow(session: CliSession, directory: Path, pattern: UserRegex) -> None:
+    """``mail.current`` from its start, then every new matching line until Ctrl-C.  Each
+    batch of new lines is searched with a budget of its own: following runs for days."""
     follower = LogFollower(directory)
     try:
         await asyncio.to_thread(follower.open_at_start)
         while True:
-            for line in await asyncio.to_thread(_matching, follower, matches):
+            with searching(pattern, "grep") as matches:
+                lines = await asyncio.to_thread(_matching, follower, matches)
+            for line in lines:
                 session.dialog.say(line)
             if await asyncio.to_thread(lambda: follower.caught_up):
                 await asyncio.sleep(POLL_SECONDS)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from commands.command_line import split_words, too_long
 from commands.dialog import Dialog
 from commands.errors import CommandError
 from commands.io import Cancelled, EndOfInput, Terminal
@@ -125,8 +125,11 @@ class CliSession:
         return ok
 
     async def _execute(self, line: str) -> bool:
+        if (refusal := too_long(line)) is not None:  # before any parsing: see command_line
+            self.dialog.error(refusal)
+            return False
         try:
-            words = shlex.split(line)
+            words = split_words(line)
         except ValueError as exc:
             self.dialog.error(f"Invalid arguments when processing: {line.strip()} ({exc})")
             return False

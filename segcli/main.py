@@ -21,6 +21,8 @@ from twisted.internet.error import CannotListenError
 from engine.appliance import Appliance, StartOptions
 from engine.config.addresses import InvalidValue
 from engine.config.model import Endpoint
+from engine.smtp.tls import TlsMaterialError
+from engine.store.data_dir import DataDirError
 from engine.store.instance_lock import InstanceLock
 
 if TYPE_CHECKING:
@@ -35,6 +37,10 @@ if TYPE_CHECKING:
 EXIT_USAGE = 2
 EXIT_SOFTWARE = 70
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+#: The output's reader went away (``segcli ... | head``): what a shell reports for a
+#: command line tool that SIGPIPE ended.  segcli ends cleanly instead of dying of it (the
+#: store closed, the lock released) and reports the same.
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
 
 
 def default_data_dir() -> Path:
@@ -88,16 +94,28 @@ def main(argv: list[str] | None = None) -> int:
     options = StartOptions(data_dir=data_dir, smtp=args.smtp, ssh=args.ssh)
     try:
         appliance = Appliance.open(options)
+    except DataDirError as exc:
+        return _cannot_start(str(exc))
     except OSError as exc:
-        print(f"segcli: cannot open the data directory {data_dir}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return _cannot_start(f"cannot use the data directory {data_dir}: {exc.strerror or exc}.")
+    try:
+        _log_to(data_dir)
+    except OSError as exc:
+        appliance.store.close()
+        return _cannot_start(f"cannot use the data directory {data_dir}: its log file cannot "
+                             f"be written ({exc.filename}: {exc.strerror}).")
     if appliance.users.ensure_factory_admin():
         _say_factory_admin()
-    _log_to(data_dir)
     if appliance.start_notice is not None:  # a commit that cannot be read: say what runs
         print(f"segcli: {appliance.start_notice}", file=sys.stderr)
         logging.getLogger("segcli").warning("%s", appliance.start_notice)
     return _run_reactor(lambda: _serve(appliance, args))
+
+
+def _cannot_start(reason: str) -> int:
+    """A start that cannot work: the reason in one line on stderr, a non-zero status."""
+    print(f"segcli: {reason}", file=sys.stderr)
+    return EXIT_USAGE
 
 
 def _say_factory_admin() -> None:
@@ -174,7 +192,12 @@ async def _serve(appliance: Appliance, args: argparse.Namespace) -> int:
                 return EXIT_USAGE
             ssh, ssh_port = listening
             info.ssh = Endpoint(appliance.ssh_endpoint.host, ssh_port)
-            print(info.describe(), flush=True)  # what to connect to, once all of it listens
+            # What to connect to, once all of it listens.
+            if not _print_out(info.describe()):
+                if stop is None:
+                    return EXIT_BROKEN_PIPE
+                if not stop.done():
+                    stop.set_result(EXIT_BROKEN_PIPE)
             if stop is not None:
                 return await _until(stop)
         elif not primary:
@@ -203,12 +226,14 @@ async def _console(appliance: Appliance, args: argparse.Namespace) -> int:
     if hasattr(terminal, "attach"):
         terminal.attach(session)
     run = asyncio.ensure_future(session.run())
-    stopped_with = _handle_signals(loop, session, run)
+    stopped_with, stop = _handle_signals(loop, session, run)
+    unwatch = _end_on_closed_output(terminal, lambda: stop(EXIT_BROKEN_PIPE))
     try:
         status = await run
     except asyncio.CancelledError:
         status = 0
     finally:
+        unwatch()
         for signum in _SIGNALS:  # handlers stay until the session is over
             loop.remove_signal_handler(signum)
     if stopped_with:
@@ -232,28 +257,79 @@ async def _start_lab(appliance: Appliance) -> tuple[Lab, LabInfo] | None:
     return lab, info
 
 
-def _stop_on_signals() -> asyncio.Future[None]:
-    """A future that SIGTERM (or SIGINT, SIGHUP) completes: the headless lab's clean stop."""
-    loop = asyncio.get_running_loop()
-    stop: asyncio.Future[None] = loop.create_future()
+def _stop_on_signals() -> asyncio.Future[int]:
+    """A future that SIGTERM (or SIGINT, SIGHUP) completes with exit status 0, and the
+    output's reader going away with EXIT_BROKEN_PIPE: the headless lab's clean stops."""
+    from segcli.terminal.plain import watch_pipe_reader
 
-    def finish() -> None:
+    loop = asyncio.get_running_loop()
+    stop: asyncio.Future[int] = loop.create_future()
+
+    def finish(status: int) -> None:
         if not stop.done():
-            stop.set_result(None)
+            stop.set_result(status)
 
     for signum in _SIGNALS:
-        loop.add_signal_handler(signum, finish)
+        loop.add_signal_handler(signum, finish, 0)
+    def reader_gone() -> None:
+        _discard_stdout()
+        finish(EXIT_BROKEN_PIPE)
+
+    unwatch = watch_pipe_reader(sys.stdout, reader_gone)
+    stop.add_done_callback(lambda _: unwatch())
     return stop
 
 
-async def _until(stop: asyncio.Future[None]) -> int:
-    """Run until *stop* completes; exit status 0."""
+async def _until(stop: asyncio.Future[int]) -> int:
+    """Run until *stop* completes; its result is the exit status."""
     try:
-        await stop
+        return await stop
     finally:
         for signum in _SIGNALS:
             asyncio.get_running_loop().remove_signal_handler(signum)
-    return 0
+
+
+def _print_out(text: str) -> bool:
+    """Print *text* on stdout now; False if nobody reads it any more (a broken pipe),
+    after which stdout quietly discards what is written."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        _discard_stdout()
+        return False
+    return True
+
+
+def _discard_stdout() -> None:
+    """stdout's reader has gone: from now on what is written to it (Python's own last
+    flush at exit included) goes to /dev/null instead of failing, as Python's
+    documentation advises for SIGPIPE."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)
+
+
+def _end_on_closed_output(terminal: PromptTerminal | PlainTerminal,
+                          end: Callable[[], None]) -> Callable[[], None]:
+    """A plain session whose output nobody reads any more (a write failed with a broken
+    pipe, or the pipe's reader went away) calls *end*; return what stops watching."""
+    from segcli.terminal.plain import PlainTerminal, watch_pipe_reader
+
+    if not isinstance(terminal, PlainTerminal):
+        return lambda: None
+    watching: list[Callable[[], None]] = []
+
+    def gone() -> None:
+        for unwatch in watching:
+            unwatch()
+        _discard_stdout()
+        end()
+
+    terminal.on_output_closed = gone
+    watching.append(watch_pipe_reader(sys.stdout, terminal.close_output))
+    return watching[0]
 
 
 async def _start_mail(appliance: Appliance) -> bool:
@@ -264,6 +340,9 @@ async def _start_mail(appliance: Appliance) -> bool:
     except CannotListenError as exc:
         print(f"segcli: cannot listen for SMTP on {endpoint}: {exc.socketError}", file=sys.stderr)
         return False
+    except TlsMaterialError as exc:  # a key nobody may replace for us: say what to do
+        print(f"segcli: cannot start the SMTP listener: {exc}", file=sys.stderr)
+        return False
     print(f"segcli: SMTP listener {appliance.config.listener.name} on "
           f"{endpoint.host}:{port}", file=sys.stderr)
     return True
@@ -272,6 +351,7 @@ async def _start_mail(appliance: Appliance) -> bool:
 async def _start_ssh(appliance: Appliance) -> tuple[SshServer, int] | None:
     """Start the SSH server: ``(server, port)``, or None when it cannot listen (a clear
     startup error)."""
+    from segcli.ssh.keys import HostKeyError
     from segcli.ssh.server import SshServer
 
     server = SshServer(appliance, appliance.users)
@@ -280,6 +360,9 @@ async def _start_ssh(appliance: Appliance) -> tuple[SshServer, int] | None:
         port = await server.start()
     except CannotListenError as exc:
         print(f"segcli: cannot listen for SSH on {endpoint}: {exc.socketError}", file=sys.stderr)
+        return None
+    except HostKeyError as exc:  # a key nobody may replace for us: say what to do
+        print(f"segcli: cannot start the SSH server: {exc}", file=sys.stderr)
         return None
     print(f"segcli: SSH server on {endpoint.host}:{port} "
           f"({'; '.join(server.host_key_fingerprints)})", file=sys.stderr)
@@ -290,9 +373,9 @@ _SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def _handle_signals(loop: asyncio.AbstractEventLoop, session: CliSession,
-                    run: asyncio.Future[int]) -> list[int]:
+                    run: asyncio.Future[int]) -> tuple[list[int], Callable[[int], None]]:
     """Route the signals to the session; return the list that will hold the exit
-    status when a signal ended the session."""
+    status when a signal ended the session, and the function that ends it so."""
     stopped_with: list[int] = []
 
     def stop(status: int) -> None:
@@ -320,7 +403,7 @@ def _handle_signals(loop: asyncio.AbstractEventLoop, session: CliSession,
     # A clean stop, not a failure: the store is closed and the lock released.
     loop.add_signal_handler(signal.SIGTERM, stop, 0)
     loop.add_signal_handler(signal.SIGHUP, stop, 0)  # the terminal went away
-    return stopped_with
+    return stopped_with, stop
 
 
 def _terminal(appliance: Appliance, args: argparse.Namespace,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
@@ -45,6 +45,10 @@ class SearchBy(Enum):
     SUBJECT = "Search by Subject"
     TO = "Search by envelope TO"
 
+
+#: What a search by value looks for: a predicate on the value (a person's regular
+#: expression, in findevent: commands/user_regex.py), or the MID searched for.
+Wanted = Callable[[str], object] | int
 
 #: Where each search looks: the log line that carries the value, the MID in group 1.
 _SEARCH_LINES = {
@@ -82,27 +86,27 @@ def references(line: str) -> References:
 
 
 # -- searching ---------------------------------------------------------------------------
-def search_file(path: Path, by: SearchBy, pattern: re.Pattern[str] | int) -> list[Hit]:
-    """The messages of *path* that match: by MID (*pattern* is the number) or by a regular
-    expression searched in the sender, subject or recipient."""
+def search_file(path: Path, by: SearchBy, wanted: Wanted) -> list[Hit]:
+    """The messages of *path* that match: by MID (*wanted* is the number) or by a
+    predicate (*wanted* is true for the sender, subject or recipient searched for)."""
     hits: dict[int, Hit] = {}
     for line in read_lines(path):
-        for mid, value in _candidates(line, by, pattern):
+        for mid, value in _candidates(line, by, wanted):
             if mid not in hits:
                 hits[mid] = Hit(mid, split_line(line)[0], value)
     return list(hits.values())
 
 
-def _candidates(line: str, by: SearchBy, pattern: re.Pattern[str] | int) -> Iterable[tuple[int, str]]:
+def _candidates(line: str, by: SearchBy, wanted: Wanted) -> Iterable[tuple[int, str]]:
     if by is SearchBy.MID:
-        assert isinstance(pattern, int)
-        if pattern in references(line).mids:
-            yield pattern, split_line(line)[1].partition(": ")[2]
+        assert isinstance(wanted, int)
+        if wanted in references(line).mids:
+            yield wanted, split_line(line)[1].partition(": ")[2]
         return
-    assert isinstance(pattern, re.Pattern)
+    assert callable(wanted)
     for shape in _SEARCH_LINES[by]:
         match = shape.search(line)
-        if match and pattern.search(match.group(2)):
+        if match and wanted(match.group(2)):
             yield int(match.group(1)), match.group(2)
 
 

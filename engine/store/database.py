@@ -26,11 +26,14 @@ from types import TracebackType
 
 from alembic import command as alembic_command
 from alembic.config import Config as AlembicConfig
+from alembic.util import CommandError as AlembicCommandError
 from sqlalchemy import Connection, Engine, create_engine, event, func, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from engine.config.model import Config
 from engine.config.xml_document import ConfigXmlError, from_xml, to_xml
+from engine.store.data_dir import DataDirError, database_problem, prepare
 from engine.store.models import ApplianceSetting, ConfigVersionRow
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -74,11 +77,19 @@ class Store:
 
     @classmethod
     def open(cls, data_dir: Path) -> Store:
-        """Open (creating and migrating as needed) the store of a data directory."""
-        data_dir.mkdir(parents=True, exist_ok=True)
-        store = cls(_sqlite_engine(data_dir / DATABASE_FILE))
-        store.migrate()
-        store._seed()
+        """Open (creating and migrating as needed) the store of a data directory.
+
+        DataDirError, with the reason in one line, when the directory or its database
+        cannot be used (engine/store/data_dir.py)."""
+        database = data_dir / DATABASE_FILE
+        prepare(data_dir, database)
+        store = cls(_sqlite_engine(database))
+        try:
+            store.migrate()
+            store._seed()
+        except (DBAPIError, AlembicCommandError) as exc:
+            store.close()
+            raise DataDirError(data_dir, database_problem(database, exc)) from None
         return store
 
     def close(self) -> None:

@@ -15,6 +15,8 @@ import codecs
 from collections import deque
 from collections.abc import Callable
 
+from commands.command_line import too_long
+
 #: Keys typed ahead (while a command runs) wait in memory up to this much; a client that
 #: sends more than a person could type loses the rest rather than the server its memory.
 MAX_TYPEAHEAD = 1024 * 1024
@@ -31,8 +33,11 @@ def split_commands(text: str) -> list[str]:
     """Split an exec request (``tophosts 1; status``) on ``;`` outside quotes.
 
     Quotes and backslashes are kept in the pieces: each piece is a command line that
-    the session parses as usual.  Blank pieces are dropped.
+    the session parses as usual.  Blank pieces are dropped.  A request longer than a
+    command line may be is left whole, unread, for the session to refuse.
     """
+    if too_long(text) is not None:
+        return [text]
     pieces: list[str] = []
     current: list[str] = []
     quote: str | None = None
@@ -74,14 +79,19 @@ class _Decoder:
 
 
 class _LineQueue:
-    """Complete lines waiting for ``readline()``; None marks the end of input."""
+    """Complete lines waiting for ``readline()``; None marks the end of input.
+
+    Lines sent ahead wait up to :data:`MAX_TYPEAHEAD` characters in all; past that they
+    are dropped, as the keyboard reader drops keys."""
 
     def __init__(self) -> None:
         self._queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self._waiting = 0  # characters in the queue, a line end counted as one
         self.ended = False
 
     def put(self, line: str) -> None:
-        if not self.ended:
+        if not self.ended and self._waiting + len(line) + 1 <= MAX_TYPEAHEAD:
+            self._waiting += len(line) + 1
             self._queue.put_nowait(line)
 
     def end(self) -> None:
@@ -93,6 +103,8 @@ class _LineQueue:
         line = await self._queue.get()
         if line is None:
             self._queue.put_nowait(None)  # stay at end of input
+        else:
+            self._waiting -= len(line) + 1
         return line
 
 

@@ -21,7 +21,6 @@ import fnmatch
 import os
 import posixpath
 import secrets
-import shlex
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from twisted.conch.ssh.filetransfer import FX_NO_SUCH_FILE, SFTPError
 
+from commands.command_line import split_words
 from engine.config.files import MAX_DOCUMENT_BYTES, config_dir, list_config_files
 from segcli.ssh.channel import ClientBytes, exit_status_of, send_exit_status
 from segcli.ssh.virtual_tree import CONFIGURATION, VirtualPath, shown
@@ -58,7 +58,7 @@ class ScpCommand:
     def parse(cls, command: str) -> ScpCommand | None:
         """The command, or None when it is not an SCP transfer this server can do."""
         try:
-            words = shlex.split(command)
+            words = split_words(command)  # shlex's quoting in linear time
         except ValueError:
             return None
         if not words or words[0] != "scp":

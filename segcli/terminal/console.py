@@ -11,7 +11,6 @@ window's worth is written between two prompts.
 from __future__ import annotations
 
 import asyncio
-import shlex
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +25,7 @@ from prompt_toolkit.output import Output
 from rich.console import Console
 from rich.text import Text
 
+from commands.command_line import split_words, too_long
 from commands.io import Cancelled, EndOfInput
 from commands.registry import suggestions
 from segcli.terminal.pager import RAW, Pager
@@ -52,8 +52,10 @@ class CommandCompleter(Completer):
         if session is None:
             return
         text = document.text_before_cursor
+        if too_long(text) is not None:  # it will be refused; nothing to complete
+            return
         try:
-            words = shlex.split(text)
+            words = split_words(text)
         except ValueError:
             return
         prefix = "" if not text or text[-1].isspace() else (words.pop() if words else "")

@@ -74,6 +74,8 @@ def test_a_host_key_with_a_passphrase_stops_the_start_with_what_to_do(tmp_path):
                             capture_output=True, text=True, timeout=90, env=segcli_env(),
                             cwd=REPO)
     assert result.returncode != 0
+    assert "segcli: cannot start the SSH server: " in result.stderr  # a start-up error,
+    assert "internal error" not in result.stderr  # not a fault of segcli's
     assert f"the SSH host key {key} is protected by a passphrase" in result.stderr
     assert f"ssh-keygen -p -N '' -f {key}" in result.stderr
     assert key.read_bytes() == protected  # not replaced

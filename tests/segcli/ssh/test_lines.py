@@ -7,7 +7,8 @@ import asyncio
 
 import pytest
 
-from segcli.ssh.lines import ChannelLineReader, KeyboardLineReader, split_commands
+from commands.command_line import MAX_COMMAND_LINE
+from segcli.ssh.lines import MAX_TYPEAHEAD, ChannelLineReader, KeyboardLineReader, split_commands
 
 
 @pytest.mark.parametrize("text, commands", [
@@ -55,6 +56,20 @@ def test_garbage_becomes_harmless_text():
 def test_an_endless_line_is_cut():
     [line] = fed([b"x" * 200_000 + b"\n"])
     assert len(line) == 64 * 1024
+
+
+def test_an_exec_request_too_long_for_a_command_line_is_left_whole():
+    """Not even split: the session refuses it unread (commands/command_line.py)."""
+    text = "status; " + "A" * MAX_COMMAND_LINE
+    assert split_commands(text) == [text]
+
+
+def test_lines_sent_ahead_wait_in_bounded_memory():
+    """A client that floods a session with lines while a command runs loses the lines
+    past MAX_TYPEAHEAD; the server keeps its memory."""
+    line = b"y" * 1023 + b"\n"
+    lines = fed([line] * (3 * MAX_TYPEAHEAD // len(line)))
+    assert len(lines) == MAX_TYPEAHEAD // len(line)
 
 
 class Keyboard:
