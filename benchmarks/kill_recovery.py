@@ -26,6 +26,15 @@ at the simulator and the gateway's queues are empty (``tophosts``), then counts 
 Message-ID: *lost* (acknowledged, never arrived: must be 0) and *duplicates* (arrivals
 beyond the first) at each end, per kill.  It prints the CPU time of each process too.
 
+Each duplicate is one of two kinds, told apart by segcli's own mail log (the lines
+``Message done ... MID m`` and ``TDC: MID m successfully delivered``, written at the loop
+turn after the ``250`` was read, and kept by a SIGKILL):
+
+* *after the 250*: the log says segcli had the next hop's ``250`` before it died, yet the
+  store did not say "delivered" -- the window between the reply and the durable state;
+* *in flight*: the next hop had taken the message, but segcli had not yet read (or not
+  yet logged) its ``250`` -- no gateway can close that one, short of exactly-once delivery.
+
 Every process it starts is stopped at the end, on failure and on Ctrl-C (children also get
 SIGTERM if the script itself is killed); each run is bounded by ``--timeout``.
 """
@@ -37,6 +46,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -45,7 +55,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -357,6 +367,38 @@ class SteadySender:
 
 
 # ------------------------------------------------------------------------------------------
+# What the gateway's mail log says it delivered
+
+
+@dataclass
+class Delivered:
+    """How many times segcli logged each Message-ID as delivered, at each end."""
+
+    sink: Counter[str]
+    setd: Counter[str]
+
+    @classmethod
+    def from_mail_log(cls, data: Path) -> Delivered:
+        """Read every mail log file of the data directory (the current one and rolled ones):
+        a message's Message-ID and MID, its journal copies' MIDs, and their deliveries."""
+        text = "".join(path.read_text(errors="replace")
+                       for path in sorted((data / "logs" / "mail_logs").glob("mail*")))
+        ids = {int(m[1]): m[2] for m in re.finditer(r"MID (\d+) Message-ID '<([^>]*)>'", text)}
+        copies = {int(m[1]): m[2] for m in re.finditer(
+            r"TDC: MID (\d+) with Message-ID '<([^>]*)>' enqueued", text)}
+        sink = Counter(ids.get(int(m[1]), "") for m in re.finditer(
+            r"Message done DCID \d+ MID (\d+) to RID", text))
+        setd = Counter(copies.get(int(m[1]), "") for m in re.finditer(
+            r"TDC: MID (\d+) successfully delivered", text))
+        return cls(sink, setd)
+
+    def after_250(self, end: str, arrived: dict[str, int]) -> int:
+        """Duplicates at *end* whose earlier delivery segcli had logged (it had the 250)."""
+        logged: Counter[str] = getattr(self, end)
+        return sum(min(n - 1, max(0, logged[key] - 1)) for key, n in arrived.items() if n > 1)
+
+
+# ------------------------------------------------------------------------------------------
 # One run
 
 
@@ -373,6 +415,9 @@ class RunResult:
     lost_setd: int
     duplicates_sink: int
     duplicates_setd: int
+    #: of the duplicates, those whose first delivery segcli had logged (it had read the 250)
+    after_250_sink: int
+    after_250_setd: int
     seconds: float
     restart_seconds: list[float] = field(default_factory=list)
     cpu_seconds: dict[str, float] = field(default_factory=dict)
@@ -382,6 +427,11 @@ class RunResult:
         kills = max(1, self.kills)
         return self.duplicates_sink / kills, self.duplicates_setd / kills
 
+    @property
+    def after_250_per_kill(self) -> tuple[float, float]:
+        kills = max(1, self.kills)
+        return self.after_250_sink / kills, self.after_250_setd / kills
+
     def line(self) -> str:
         sink, setd = self.per_kill
         cpu = ", ".join(f"{name} {value:.2f} s" for name, value in self.cpu_seconds.items())
@@ -390,8 +440,9 @@ class RunResult:
                 f"{self.refused} refused; {self.kills} kills, restart "
                 f"{statistics.median(self.restart_seconds or [0]):.1f} s (median)\n"
                 f"       lost: sink {self.lost_sink}, SETD {self.lost_setd}; duplicates: sink "
-                f"{self.duplicates_sink} ({sink:.1f} per kill), SETD {self.duplicates_setd} "
-                f"({setd:.1f} per kill)\n"
+                f"{self.duplicates_sink} ({sink:.1f} per kill; {self.after_250_sink} after the "
+                f"250), SETD {self.duplicates_setd} ({setd:.1f} per kill; {self.after_250_setd} "
+                "after the 250)\n"
                 f"       CPU: {cpu} (segcli {self.segcli_ms_per_message:.2f} ms/message); "
                 f"{self.seconds:.1f} s")
 
@@ -422,10 +473,13 @@ def run_once(args: argparse.Namespace, run: int, work: Path) -> RunResult:
         _wait_delivered(peers, sender, deadline)
         gateway.drained(deadline)
         arrived = _ids(peers)  # after the queues drained: nothing more is on its way
+        (work / "arrivals.json").write_text(json.dumps(arrived))  # for a closer look (--workdir)
         cpu = {"segcli": gateway.cpu_now(), "peers": cpu_seconds(peers.pid) - peers_cpu,
                "sender": sender.cpu}
         gateway.stop()
-        return _count(args, run, sender, arrived, gateway, cpu, time.monotonic() - started)
+        delivered = Delivered.from_mail_log(gateway.data)
+        return _count(args, run, sender, arrived, delivered, gateway, cpu,
+                      time.monotonic() - started)
     finally:
         if sender is not None:
             sender.stop()
@@ -463,8 +517,8 @@ def _wait_delivered(peers: Peers, sender: SteadySender, deadline: float) -> None
 
 
 def _count(args: argparse.Namespace, run: int, sender: SteadySender,
-           arrived: dict[str, dict[str, int]], gateway: Gateway, cpu: dict[str, float],
-           seconds: float) -> RunResult:
+           arrived: dict[str, dict[str, int]], delivered: Delivered, gateway: Gateway,
+           cpu: dict[str, float], seconds: float) -> RunResult:
     acked = {message_id(sender.tag, n) for n in sender.acked}
     unanswered = {message_id(sender.tag, n) for n in sender.unanswered}
 
@@ -476,7 +530,9 @@ def _count(args: argparse.Namespace, run: int, sender: SteadySender,
         unanswered=len(unanswered), unanswered_delivered=len(unanswered & arrived["sink"].keys()),
         refused=len(sender.refused), lost_sink=len(acked - arrived["sink"].keys()),
         lost_setd=len(acked - arrived["setd"].keys()), duplicates_sink=duplicates("sink"),
-        duplicates_setd=duplicates("setd"), seconds=seconds, restart_seconds=gateway.restarts,
+        duplicates_setd=duplicates("setd"), after_250_sink=delivered.after_250("sink", arrived["sink"]),
+        after_250_setd=delivered.after_250("setd", arrived["setd"]), seconds=seconds,
+        restart_seconds=gateway.restarts,
         cpu_seconds=cpu)
 
 
@@ -492,6 +548,8 @@ def summary(results: list[RunResult]) -> dict[str, Any]:
     return {
         "duplicates_per_kill_sink": spread([r.per_kill[0] for r in results]),
         "duplicates_per_kill_setd": spread([r.per_kill[1] for r in results]),
+        "after_250_per_kill_sink": spread([r.after_250_per_kill[0] for r in results]),
+        "after_250_per_kill_setd": spread([r.after_250_per_kill[1] for r in results]),
         "lost": sum(r.lost_sink + r.lost_setd for r in results),
         "segcli_cpu_ms_per_message": spread([r.segcli_ms_per_message for r in results]),
     }
@@ -502,8 +560,10 @@ def print_summary(report: dict[str, Any]) -> None:
         return f"{figure['median']:.1f} [{figure['min']:.1f}..{figure['max']:.1f}]"
 
     print(f"\nduplicates per kill, median [min..max]: sink {show(report['duplicates_per_kill_sink'])}, "
-          f"SETD {show(report['duplicates_per_kill_setd'])}; lost: {report['lost']}; segcli CPU "
-          f"{show(report['segcli_cpu_ms_per_message'])} ms/message")
+          f"SETD {show(report['duplicates_per_kill_setd'])}\n"
+          f"  of which after the 250:            sink {show(report['after_250_per_kill_sink'])}, "
+          f"SETD {show(report['after_250_per_kill_setd'])}\n"
+          f"lost: {report['lost']}; segcli CPU {show(report['segcli_cpu_ms_per_message'])} ms/message")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -516,7 +576,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--size", type=int, default=2048, help="message size in bytes")
     parser.add_argument("--runs", type=int, default=1, help="runs (a new data directory each)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds allowed per run")
-    parser.add_argument("--workdir", type=Path, help="where the data directories go "
+    parser.add_argument("--workdir", type=Path, help="where the data directories go, kept "
+                        "afterwards with each run's arrivals per Message-ID (arrivals.json) "
                         "(default: a new temporary directory, removed afterwards)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     args = parser.parse_args(argv)
@@ -556,7 +617,8 @@ def main(argv: list[str] | None = None) -> int:
     print_summary(report)
     if args.json:
         args.json.write_text(json.dumps({
-            "results": [{**asdict(r), "duplicates_per_kill": r.per_kill} for r in results],
+            "results": [{**asdict(r), "duplicates_per_kill": r.per_kill,
+                         "after_250_per_kill": r.after_250_per_kill} for r in results],
             **report, "settings": {k: str(v) for k, v in vars(args).items()}}, indent=2) + "\n")
     return 1 if report["lost"] else 0
 
