@@ -60,9 +60,10 @@ class MailRecords:
     # -- stored deliveries -----------------------------------------------------------------
     def finish_deliveries(self, row_ids: list[int], state: str, error: str = "") -> None:
         """Deliveries done; nobody waits.  Delivered ones go to the writer at once (see
-        :meth:`_deliver`).  The others (bounced, expired, deleted) go with the next batch
-        (one job per loop turn), behind what was submitted before them: a bounce message is
-        stored before the recipients it reports are marked done (:mod:`engine.mail.bounces`)."""
+        :meth:`_deliver`).  The others (bounced, expired, deleted) wait for the next loop
+        turn (one job per turn), so they stay behind what the rest of this turn submits: the
+        bounce message, submitted right after its recipients are noted bounced, is stored
+        first (:mod:`engine.mail.bounces`)."""
         if state == DELIVERED:
             self._deliver(row_ids)
             return
