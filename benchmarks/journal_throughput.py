@@ -242,10 +242,13 @@ class BenchmarkError(RuntimeError):
 class Peers:
     """``python -m benchmarks.peers``: asked for its figures over a pipe."""
 
-    def __init__(self, processes: Processes, state: Path, *, python_sink: bool) -> None:
+    def __init__(self, processes: Processes, state: Path, *, python_sink: bool,
+                 ids: bool = False) -> None:
         argv = [PYTHON, "-m", "benchmarks.peers", "--state", str(state)]
         if python_sink:
             argv.append("--sink")
+        if ids:  # count arrivals per Message-ID (the kill -9 benchmark)
+            argv.append("--ids")
         self.process = processes.start(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                        env=_python_env())
         self.info = self._read()
@@ -323,6 +326,48 @@ def _python_env() -> dict[str, str]:
 # The systems under test
 
 
+def segcli_command(data: Path, smtp: str) -> list[str]:
+    """``segcli`` on the data directory *data*, listening for SMTP on *smtp* (HOST:PORT)."""
+    return [PYTHON, "-m", "segcli", "--data", str(data), "--smtp", smtp, "--ssh", "127.0.0.1:0"]
+
+
+def configure_segcli(command: list[str], peers: dict[str, Any], sink_port: int) -> None:
+    """Configure a new gateway with its one-line commands, as an administrator would: accept
+    mail for example.com, relay it to the sink, journal every clean message to the
+    simulator's intake address over verified TLS."""
+    script = "\n".join([
+        "listenerconfig rcptaccess add example.com",
+        f"dnsconfig servers 127.0.0.1:{peers['dns_port']}",
+        f"smtproutes new example.com 127.0.0.1:{sink_port}",
+        f"labconfig hostport {peers['mx_host']} {peers['setd_port']}",
+        f"certconfig import {peers['ca']}",
+        f"tdcconfig enable {peers['intake']}",
+        "policyconfig incoming edit DEFAULT threatdefense default",
+        'commit "journal benchmark"',
+    ]) + "\n"
+    configured = subprocess.run(
+        command,
+        input=script, capture_output=True, text=True, timeout=120, env=_python_env(), cwd=REPO,
+        preexec_fn=_die_with_parent)
+    if configured.returncode != 0:
+        raise BenchmarkError(f"configuring segcli failed:\n{configured.stdout}\n{configured.stderr}")
+
+
+def parse_tophosts(table: str) -> dict[str, dict[str, int]]:
+    """The rows of ``tophosts`` output, by host name."""
+    hosts = {}
+    for match in re.finditer(r"^\s*\d+[ *]\s+(\S+)\s+([\d,]+)\s+([\d,]+)\s+([\d,]+)\s+([\d,]+)"
+                             r"\s+([\d,]+)\s*$", table, re.MULTILINE):
+        active, out, delivered, soft, hard = (int(g.replace(",", "")) for g in match.groups()[1:])
+        hosts[match[1]] = {"active": active, "connections_out": out, "delivered": delivered,
+                           "soft_bounced": soft, "hard_bounced": hard}
+    return hosts
+
+
+#: The end of ``tophosts`` output (its column heads, then the rows up to the next prompt).
+TOPHOSTS_DONE = r"Soft\s+Hard\n.*Bounced\s+Bounced\n((?:.*\n)*?)(?=\S*> |\Z)"
+
+
 class Segcli:
     """The real ``segcli`` process: configured by its one-line commands, then serving with
     its console idle on a pipe (the benchmark asks ``tophosts`` through it at the end)."""
@@ -332,24 +377,8 @@ class Segcli:
     def __init__(self, processes: Processes, work: Path, peers: dict[str, Any], sink_port: int) -> None:
         self.processes = processes
         self.data = work / "segcli-data"
-        script = "\n".join([
-            "listenerconfig rcptaccess add example.com",
-            f"dnsconfig servers 127.0.0.1:{peers['dns_port']}",
-            f"smtproutes new example.com 127.0.0.1:{sink_port}",
-            f"labconfig hostport {peers['mx_host']} {peers['setd_port']}",
-            f"certconfig import {peers['ca']}",
-            f"tdcconfig enable {peers['intake']}",
-            "policyconfig incoming edit DEFAULT threatdefense default",
-            'commit "journal benchmark"',
-        ]) + "\n"
-        command = [PYTHON, "-m", "segcli", "--data", str(self.data), "--smtp", "127.0.0.1:0",
-                   "--ssh", "127.0.0.1:0"]
-        configured = subprocess.run(
-            command,
-            input=script, capture_output=True, text=True, timeout=120, env=_python_env(), cwd=REPO,
-            preexec_fn=_die_with_parent)
-        if configured.returncode != 0:
-            raise BenchmarkError(f"configuring segcli failed:\n{configured.stdout}\n{configured.stderr}")
+        command = segcli_command(self.data, "127.0.0.1:0")
+        configure_segcli(command, peers, sink_port)
         self.process = processes.start(
             [*command, "--plain"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_python_env(),
@@ -381,16 +410,8 @@ class Segcli:
         start = len(self.stdout.text)
         self.process.stdin.write(b"tophosts 3\n")
         self.process.stdin.flush()
-        self.stdout.wait_for(r"Soft\s+Hard\n.*Bounced\s+Bounced\n((?:.*\n)*?)(?=\S*> |\Z)", timeout,
-                             start)
-        table = self.stdout.text[start:]
-        hosts = {}
-        for match in re.finditer(r"^\s*\d+[ *]\s+(\S+)\s+([\d,]+)\s+([\d,]+)\s+([\d,]+)\s+([\d,]+)"
-                                 r"\s+([\d,]+)\s*$", table, re.MULTILINE):
-            active, out, delivered, soft, hard = (int(g.replace(",", "")) for g in match.groups()[1:])
-            hosts[match[1]] = {"active": active, "connections_out": out, "delivered": delivered,
-                               "soft_bounced": soft, "hard_bounced": hard}
-        return hosts
+        self.stdout.wait_for(TOPHOSTS_DONE, timeout, start)
+        return parse_tophosts(self.stdout.text[start:])
 
     def drained(self, expected: int, timeout: float = 60.0) -> dict[str, Any]:
         """Wait until the TDC queue and the sink's destination have nothing active left."""

@@ -9,7 +9,9 @@ answers a line on stdin with a line of JSON on stdout:
 * ``stats``: what arrived so far -- journal copies accepted by the simulator (its own
   ``totals``, not a guess), messages taken by the sink, and when the first and last of each
   arrived (``time.monotonic()``: CLOCK_MONOTONIC is the same clock in every process);
-* ``reset``: forget the figures (between the segcli and the Postfix phase).
+* ``reset``: forget the figures (between the segcli and the Postfix phase);
+* ``ids`` (with ``--ids``): how many times each Message-ID arrived, at the simulator (the
+  attached original's) and at the sink -- what the kill -9 benchmark counts duplicates by.
 
 End of input (or SIGTERM) stops it.  The simulator keeps only a few records per intake
 address (``keep``): the benchmark reads counts, not messages.
@@ -21,6 +23,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -33,18 +36,32 @@ from segcli.lab.dns_zone import DnsZone
 from segcli.lab.setd_simulator import SetdSimulator
 from segcli.lab.setd_state import ReceivedMessage
 
+#: The Message-ID header of a message as the sink receives it (the header ends at a blank line).
+MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*(\S+)", re.IGNORECASE | re.MULTILINE)
+
+
+def message_id(data: bytes) -> str:
+    """The Message-ID of a raw message, or "" (only the header is searched)."""
+    header = data.split(b"\r\n\r\n", 1)[0]
+    found = MESSAGE_ID.search(header)
+    return found[1].decode("ascii", "replace") if found else ""
+
 
 class Arrivals:
-    """How many arrived, and when the first and the last did."""
+    """How many arrived, and when the first and the last did (and, when asked, how many
+    times each Message-ID did)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, ids: bool = False) -> None:
+        self.ids: Counter[str] | None = Counter() if ids else None
         self.count = 0
         self.connections = 0  # connections made to this end (TLS handshakes for the SETD)
         self.first: float | None = None
         self.last: float | None = None
         self.tls: Counter[str] = Counter()  # what protected them ("" for plain SMTP)
 
-    def note(self, n: int = 1, tls: str = "") -> None:
+    def note(self, n: int = 1, tls: str = "", message_id: str = "") -> None:
+        if self.ids is not None:
+            self.ids[message_id] += n
         now = time.monotonic()
         if self.first is None:
             self.first = now
@@ -60,9 +77,9 @@ class Arrivals:
 class BenchmarkSetd(SetdSimulator):
     """The lab's simulator, counting accepted journal copies as they are recorded."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, ids: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.arrivals = Arrivals()
+        self.arrivals = Arrivals(ids=ids)
 
     def event(self, text: str, *, host: str = "") -> None:
         if " TLS success " in text:
@@ -73,7 +90,7 @@ class BenchmarkSetd(SetdSimulator):
         records = super().record_message(intakes, **kwargs)
         for record in records:
             if record.outcome == "accepted":
-                self.arrivals.note(1, record.tls)
+                self.arrivals.note(1, record.tls, record.original_message_id)
         return records
 
 
@@ -81,8 +98,8 @@ class DiscardSink:
     """Takes every message and forgets it (counts only): the relay's destination when
     Postfix's smtp-sink is not there."""
 
-    def __init__(self) -> None:
-        self.arrivals = Arrivals()
+    def __init__(self, *, ids: bool = False) -> None:
+        self.arrivals = Arrivals(ids=ids)
         self._port: Any = None
 
     def start(self) -> int:
@@ -93,20 +110,21 @@ class DiscardSink:
                 sink.arrivals.connections += 1
 
             def message(self, envelope: Envelope, data: bytes) -> None:
-                sink.arrivals.note(1, envelope.tls_protocol or "")
+                found = message_id(data) if sink.arrivals.ids is not None else ""
+                sink.arrivals.note(1, envelope.tls_protocol or "", found)
 
         factory = SmtpServerFactory(Handler, SmtpServerConfig(hostname="sink.bench"))
         self._port = listen_smtp(factory, 0)
         return self._port.getHost().port
 
 
-async def serve(state: Path, with_sink: bool) -> None:
+async def serve(state: Path, with_sink: bool, ids: bool = False) -> None:
     zone = DnsZone()
     zone.start(0)
-    setd = BenchmarkSetd(state, keep=10, accept_non_journal=True)
+    setd = BenchmarkSetd(state, keep=10, accept_non_journal=True, ids=ids)
     intake = setd.ensure_default_intake()
     await setd.start(smtp_port=0, dashboard_port=None, zone=zone)
-    sink = DiscardSink() if with_sink else None
+    sink = DiscardSink(ids=ids) if with_sink else None
     sink_port = sink.start() if sink is not None else None
     mx_host = setd.mx_host_of(intake.domain)
     print(json.dumps({
@@ -123,13 +141,16 @@ async def serve(state: Path, with_sink: bool) -> None:
     def answer(line: str) -> None:
         command = line.strip()
         if command == "reset":
-            setd.arrivals = Arrivals()
+            setd.arrivals = Arrivals(ids=ids)
             if sink is not None:
-                sink.arrivals = Arrivals()
+                sink.arrivals = Arrivals(ids=ids)
             reply: dict[str, Any] = {"ok": True}
         elif command == "stats":
             reply = {"setd": setd.arrivals.to_json(), "setd_totals": dict(setd.totals),
                      "sink": sink.arrivals.to_json() if sink is not None else None}
+        elif command == "ids" and ids:
+            reply = {"setd": dict(setd.arrivals.ids or {}),
+                     "sink": dict(sink.arrivals.ids or {}) if sink is not None else None}
         else:
             reply = {"error": f"unknown command {command!r}"}
         sys.stdout.write(json.dumps(reply) + "\n")
@@ -163,13 +184,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--state", type=Path, required=True, help="the simulator's state directory")
     parser.add_argument("--sink", action="store_true", help="also run a discarding delivery sink")
+    parser.add_argument("--ids", action="store_true",
+                        help="count arrivals per Message-ID (the ``ids`` command)")
     args = parser.parse_args(argv)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     from twisted.internet import asyncioreactor
 
     asyncioreactor.install(loop)
-    loop.run_until_complete(serve(args.state, args.sink))
+    loop.run_until_complete(serve(args.state, args.sink, args.ids))
     return 0
 
 

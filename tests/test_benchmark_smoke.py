@@ -1,8 +1,10 @@
-"""The journal benchmark's script works (not a timed test: no figure is judged here).
+"""The benchmark scripts work (not timed tests: no figure is judged here).
 
-50 messages through a real segcli process, the SETD simulator and the Python sink, without
-the Postfix reference; the script must finish, and its JSON must show every message
-accepted, journaled over verified TLS and gone from the queues.
+journal_throughput.py: 50 messages through a real segcli process, the SETD simulator and
+the Python sink, without the Postfix reference; the script must finish, and its JSON must
+show every message accepted, journaled over verified TLS and gone from the queues.
+
+kill_recovery.py: 40 messages and one SIGKILL; nothing acknowledged may be lost.
 """
 
 from __future__ import annotations
@@ -32,3 +34,24 @@ def test_benchmark_script_runs_end_to_end(tmp_path):
     assert tdc["active"] == 0 and tdc["delivered"] == 50
     assert result["queue"]["example.com"]["delivered"] == 50
     assert "segcli   run 1:" in finished.stdout
+
+
+def test_kill_recovery_script_runs_end_to_end(tmp_path):
+    """benchmarks/kill_recovery.py with a tiny load: 40 messages, one SIGKILL of the real
+    segcli mid-flow and a restart on the same data directory; nothing acknowledged is lost."""
+    report = tmp_path / "report.json"
+    finished = subprocess.run(
+        [sys.executable, "benchmarks/kill_recovery.py", "--messages", "40", "--kills", "1",
+         "--rate", "40", "--connections", "2", "--timeout", "90",
+         "--workdir", str(tmp_path / "work"), "--json", str(report)],
+        cwd=REPO, capture_output=True, text=True, timeout=110)
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    [result] = json.loads(report.read_text())["results"]
+    assert result["kills"] == 1 and len(result["restart_seconds"]) == 1
+    assert result["acknowledged"] + result["unanswered"] + result["refused"] == 40
+    assert result["acknowledged"] >= 20  # the kill came after half of them
+    assert result["lost_sink"] == result["lost_setd"] == 0
+    assert result["cpu_seconds"]["segcli"] > 0
+    arrivals = json.loads((tmp_path / "work" / "run1" / "arrivals.json").read_text())
+    assert len(arrivals["sink"]) >= result["acknowledged"]
+    assert "run 1:" in finished.stdout and "duplicates per kill" in finished.stdout

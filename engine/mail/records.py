@@ -6,10 +6,13 @@ message tracking event, and the state of a stored delivery (done, or waiting for
 retry).  They get this one object instead of the whole mail engine, so none of them can
 reach anything else of it.
 
-Tracking events and finished deliveries go to the store with the next group commit (one
-job per loop turn); nobody waits for them, except :meth:`MailRecords.settled`.
+Tracking events and finished deliveries go to the store with the next group commit;
+nobody waits for them, except :meth:`MailRecords.settled`.  Tracking events and the
+other outcomes wait for the next loop turn (one job per turn); a delivered one does not:
+until its state is durable a crash delivers it again, so it goes to the writer at once,
+ahead of what waits there (:meth:`MailRecords.finish_deliveries`).
 
-Tests: tests/engine/mail/test_tdc_timing.py.
+Tests: tests/engine/mail/test_records.py, test_tdc_timing.py.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from collections.abc import Callable
 from engine.observe.mail_log import MailLog
 from engine.store import queue_store
 from engine.store.group_commit import GroupCommitWriter
+from engine.store.queue_store import DELIVERED, OpenFinishes
 
 
 class MailRecords:
@@ -31,6 +35,7 @@ class MailRecords:
         self._now = now  # the wall clock tracking events are stamped with
         self._tracking: list[tuple[int, float, str]] = []
         self._finished: list[tuple[list[int], str, str]] = []
+        self._delivered: OpenFinishes | None = None  # the writer has not run it yet
 
     # -- the mail log and message tracking -------------------------------------------------
     def log(self, text: str) -> None:
@@ -54,7 +59,14 @@ class MailRecords:
 
     # -- stored deliveries -----------------------------------------------------------------
     def finish_deliveries(self, row_ids: list[int], state: str, error: str = "") -> None:
-        """Deliveries done; written with the next batch (one job per loop turn), nobody waits."""
+        """Deliveries done; nobody waits.  Delivered ones go to the writer at once (see
+        :meth:`_deliver`).  The others (bounced, expired, deleted) wait for the next loop
+        turn (one job per turn), so they stay behind what the rest of this turn submits: the
+        bounce message, submitted right after its recipients are noted bounced, is stored
+        first (:mod:`engine.mail.bounces`)."""
+        if state == DELIVERED:
+            self._deliver(row_ids)
+            return
         if not self._finished:
             asyncio.get_running_loop().call_soon(self.flush_finished)
         self._finished.append((row_ids, state, error))
@@ -63,6 +75,17 @@ class MailRecords:
         finished, self._finished = self._finished, []
         if finished:
             self._writer.submit_nowait(queue_store.finish_many(finished))
+
+    def _deliver(self, row_ids: list[int]) -> None:
+        """The next hop said ``250``: until the store says "delivered", a crash means
+        delivering again (at-least-once).  So the state is handed to the writer now, not
+        at the next loop turn, and first: it makes the commit being built, or the next
+        one.  It depends on nothing unwritten (the delivery rows were durable before the
+        delivery started)."""
+        if self._delivered is None or not self._delivered.add(row_ids, DELIVERED):
+            self._delivered = OpenFinishes()
+            self._delivered.add(row_ids, DELIVERED)
+            self._writer.submit_first(self._delivered)
 
     def store_retry(self, row_ids: list[int], attempts: int, next_attempt: float, error: str) -> None:
         """Deliveries wait for a retry at *next_attempt* (wall time): what a restart resumes."""

@@ -13,7 +13,14 @@ commit and only the failed one reports its error.  Savepoints cost two statement
 piece, so they are only paid for on that slow path; a piece must therefore be
 repeatable (its only effects are the statements it runs on the connection).
 
-Tests: tests/engine/store/test_queue_store.py, tests/engine/mail/test_queue_core.py.
+One kind of work cannot wait its turn: a delivery the next hop has taken (``250``) is
+delivered again after a crash until its "delivered" state is durable.  Such work goes in
+with :meth:`GroupCommitWriter.submit_first`: it joins the transaction the writer is running
+when it has not committed yet (it is run last, just before the commit), else it is run
+first in the next one -- never behind the rest of the queue.
+
+Tests: tests/engine/store/test_group_commit.py, test_queue_store.py,
+tests/engine/mail/test_queue_core.py.
 """
 
 from __future__ import annotations
@@ -43,11 +50,17 @@ class _Job:
     loop: asyncio.AbstractEventLoop | None
 
 
+#: Put on the main queue for each :meth:`GroupCommitWriter.submit_first`: it wakes the
+#: writer, which then takes the job from its own queue (or finds it already done).
+_WAKE = _Job(lambda _connection: None, None, None)
+
+
 class GroupCommitWriter:
     def __init__(self, engine: Engine, *, max_batch: int = 500) -> None:
         self._engine = engine
         self._max_batch = max_batch
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()  # None: stop
+        self._first: queue.SimpleQueue[_Job] = queue.SimpleQueue()  # submit_first's jobs
         self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
         self.batches = 0  # commits so far (the benchmark reports jobs per commit)
         self.jobs = 0
@@ -63,6 +76,14 @@ class GroupCommitWriter:
     def submit_nowait(self, work: Work) -> None:
         """Fire and forget (tracking events, state notes): durable soon, nobody waits."""
         self._jobs.put(_Job(work, None, None))
+
+    def submit_first(self, work: Work) -> None:
+        """Fire and forget, ahead of everything waiting: in the transaction being run now if
+        it has not committed yet, else first in the next one.  For work whose delay costs
+        more than its place in the queue is worth (a delivery's "delivered" state); it
+        must not depend on work submitted before it that is not durable yet."""
+        self._first.put(_Job(work, None, None))
+        self._jobs.put(_WAKE)
 
     def close(self) -> None:
         """Commit what is queued, then stop the thread."""
@@ -80,10 +101,14 @@ class GroupCommitWriter:
                     return
 
     def _take(self) -> tuple[list[_Job], bool]:
+        """The next batch (the jobs submitted first ahead of the others), and whether the
+        writer stops after it."""
         first = self._jobs.get()
+        batch = self._firsts()
         if first is None:
-            return [], True
-        batch = [first]
+            return batch, True
+        if first is not _WAKE:
+            batch.append(first)
         while len(batch) < self._max_batch:
             try:
                 job = self._jobs.get_nowait()
@@ -91,8 +116,18 @@ class GroupCommitWriter:
                 break
             if job is None:
                 return batch, True
-            batch.append(job)
+            if job is not _WAKE:
+                batch.append(job)
         return batch, False
+
+    def _firsts(self) -> list[_Job]:
+        """Every job :meth:`submit_first` has queued so far."""
+        jobs = []
+        while True:
+            try:
+                jobs.append(self._first.get_nowait())
+            except queue.Empty:
+                return jobs
 
     def _commit(self, connection: Connection, batch: list[_Job]) -> None:
         try:
@@ -114,16 +149,24 @@ class GroupCommitWriter:
             with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
                 loop.call_soon_threadsafe(_resolve_all, resolved)
 
-    @staticmethod
-    def _all_at_once(connection: Connection, batch: list[_Job]) -> list[tuple[_Job, bool, Any]]:
-        """The fast path: every piece in one transaction, no savepoints."""
+    def _all_at_once(self, connection: Connection, batch: list[_Job]) -> list[tuple[_Job, bool, Any]]:
+        """The fast path: every piece in one transaction, no savepoints.  Jobs submitted
+        first while the batch ran join it (*batch* grows): they make this commit."""
         with connection.begin():
-            results = []
-            for job in batch:
-                try:
-                    results.append((job, True, job.work(connection)))
-                except Exception as exc:
-                    raise _PieceFailed from exc  # leaves the block: the transaction rolls back
+            results = self._run_all(connection, batch)
+            late = self._firsts()
+            batch.extend(late)  # the slow path, if one of them fails, runs them too
+            results += self._run_all(connection, late)
+        return results
+
+    @staticmethod
+    def _run_all(connection: Connection, jobs: list[_Job]) -> list[tuple[_Job, bool, Any]]:
+        results = []
+        for job in jobs:
+            try:
+                results.append((job, True, job.work(connection)))
+            except Exception as exc:
+                raise _PieceFailed from exc  # leaves the block: the transaction rolls back
         return results
 
     def _one_by_one(self, connection: Connection, batch: list[_Job]) -> list[tuple[_Job, bool, Any]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import cast
@@ -26,6 +27,8 @@ DELIVERIES = DeliveryRow.__table__
 TRACKING = TrackingEventRow.__table__
 
 ACTIVE = "active"
+#: The state of a delivery the next hop has taken (``250``).
+DELIVERED = "delivered"
 
 
 @dataclass(frozen=True)
@@ -159,6 +162,38 @@ def finish_many(finished: Sequence[tuple[Iterable[int], str, str]]) -> Job[None]
             chunk = ids[at: at + _IDS_PER_STATEMENT]
             db.execute(_DONE.format(ids=", ".join("?" for _ in chunk)), (b"", *chunk, ACTIVE))
     return job
+
+
+class OpenFinishes:
+    """Finished deliveries as one job that stays open until the writer runs it.
+
+    The mail engine submits it with the first finish and adds the ones that follow to it,
+    so each outcome reaches the writer at once (a delivered one that is not durable is
+    delivered again after a crash) while a busy loop still writes many outcomes with one
+    statement.  The writer's first run of the job closes it: :meth:`add` then answers False
+    and the caller starts a new one.  Another run of the same job (the writer's savepoint
+    path) writes the same rows.  :meth:`add` runs on the event loop, the job on the
+    writer's thread: the lock keeps a finish from landing between the two.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._finished: list[tuple[Iterable[int], str, str]] = []
+        self._job: Job[None] | None = None
+
+    def add(self, row_ids: Iterable[int], state: str, error: str = "") -> bool:
+        """Add a finish; False when the writer has taken the job already (too late)."""
+        with self._lock:
+            if self._job is not None:
+                return False
+            self._finished.append((row_ids, state, error))
+            return True
+
+    def __call__(self, connection: Connection) -> None:
+        with self._lock:
+            if self._job is None:
+                self._job = finish_many(self._finished)
+        self._job(connection)
 
 
 def reschedule(row_ids: Iterable[int], attempts: int, next_attempt: float, error: str) -> Job[None]:

@@ -11,6 +11,7 @@ from engine.store import queue_store
 from engine.store.database import Store
 from engine.store.group_commit import GroupCommitWriter
 from engine.store.queue_store import DELIVERIES, MESSAGES, NewDelivery, NewMessage
+from tests.engine.store.writer_gate import Gate
 
 
 @pytest.fixture
@@ -90,3 +91,28 @@ def test_tracking_events_are_written_in_order(store):
     asyncio.run(flow())
     writer.close()
     assert queue_store.tracking_events(store.engine, 5) == [(1.0, "one"), (2.0, "two")]
+
+
+def test_an_open_finish_takes_finishes_until_the_writer_runs_it(store):
+    """queue_store.OpenFinishes: one job for the finishes noted until the writer takes it;
+    a run again (the savepoint path) writes the same rows."""
+    writer = GroupCommitWriter(store.engine)
+    deliveries = [NewDelivery(1, rid, f"r{rid}@example.com", "example.com", 0.0, 9.0)
+                  for rid in (0, 1, 2)]
+
+    async def stored() -> list[int]:
+        await writer.submit(queue_store.insert_message(_message(1)))
+        return await writer.submit(queue_store.record_work(1, "DEFAULT", "queued", [], deliveries))
+
+    ids = asyncio.run(stored())
+    finishes = queue_store.OpenFinishes()
+    assert finishes.add([ids[0]], "delivered") and finishes.add([ids[1]], "delivered")
+    gate = Gate()
+    gate.hold(writer)
+    writer.submit_first(finishes)
+    writer.submit_first(finishes)  # as the savepoint path would run it again
+    gate.open()
+    writer.close()
+    assert not finishes.add([ids[2]], "delivered")  # too late: the caller starts a new one
+    states = {row["id"]: row["state"] for row in queue_store.active_deliveries(store.engine)}
+    assert states == {ids[2]: "active"}
