@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy import select
 from twisted.internet import defer
 from twisted.internet.error import CannotListenError
 
@@ -279,6 +280,32 @@ class MailEngine:
                 count += len(shipment.recipients)
                 self.delivery.removed(shipment, state, user)
         return count
+
+    def queued_recipients(self) -> list[dict]:
+        """``showrecipients``: every recipient still queued (the.tdc.queue's copies too),
+        with its message's sender, size and subject, by MID and RID.  Reads the store, so
+        call it off the event loop."""
+        q = queue_store
+        query = (select(q.DELIVERIES.c.mid, q.DELIVERIES.c.rid, q.DELIVERIES.c.recipient,
+                        q.DELIVERIES.c.destination, q.DELIVERIES.c.attempts,
+                        q.MESSAGES.c.sender, q.MESSAGES.c.size, q.MESSAGES.c.subject)
+                 .join(q.MESSAGES, q.MESSAGES.c.mid == q.DELIVERIES.c.mid)
+                 .where(q.DELIVERIES.c.state == q.ACTIVE)
+                 .order_by(q.DELIVERIES.c.mid, q.DELIVERIES.c.rid))
+        with self.store.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
+    def queued_message(self, mid: int) -> dict | None:
+        """``showmessage``: the message *mid* (body included) while any recipient of it is
+        queued; None otherwise.  Reads the store, so call it off the event loop."""
+        q = queue_store
+        queued = (select(q.DELIVERIES.c.id)
+                  .where(q.DELIVERIES.c.mid == mid, q.DELIVERIES.c.state == q.ACTIVE).limit(1))
+        with self.store.engine.connect() as connection:
+            if connection.execute(queued).first() is None:
+                return None
+            row = connection.execute(select(q.MESSAGES).where(q.MESSAGES.c.mid == mid)).first()
+        return None if row is None else dict(row._mapping)
 
     async def suspend_listener(self) -> bool:
         """Stop accepting connections (open ones may finish); False if already suspended."""
