@@ -13,6 +13,8 @@ from commands.session import CliSession
 from engine.mail.mail_engine import MailEngine
 from engine.store.users import Role
 
+BY = ["By recipient host.", "By Envelope From address.", "All."]
+
 
 def _engine(session: CliSession) -> MailEngine:
     mail = session.appliance.mail
@@ -46,31 +48,49 @@ async def _remove(session: CliSession, args: list[str], *, bounce: bool) -> None
     mail = _engine(session)
     verb = "bounce" if bounce else "delete"
     name = f"{verb}recipients"
-    if args and (len(args) != 2 or args[0].lower() not in ("host", "sender", "all")) \
-            and args != ["all"]:
+    if args and [word.lower() for word in args] != ["all"] \
+            and (len(args) != 2 or args[0].lower() not in ("host", "sender")):
         raise UsageError(f"Invalid arguments when processing: usage is {name} "
                          "host <host> | sender <address> | all")
     if args:
         kind, value = args[0].lower(), (args[1] if len(args) == 2 else None)
     else:
-        options = ["By recipient host", "By envelope sender", "All"]
-        index = await session.dialog.choose(options, f"Please select how you would like to "
-                                            f"{verb} messages:", default=0)
-        kind = ("host", "sender", "all")[index]
-        value = None if kind == "all" else await session.dialog.ask_required(
-            "Enter the hostname:" if kind == "host" else "Enter the envelope sender address:")
-        if not await session.dialog.confirm(f"Are you sure you want to {verb} the recipients "
-                                            f"of {value or 'all hosts'}?", default=False):
+        kind, value = await _ask_selection(session, verb)
+        if not await session.dialog.confirm(_question(verb, kind, value), default=False):
             return
     count = mail.remove_recipients(host=value.lower() if kind == "host" and value else None,
                                    sender=value if kind == "sender" else None, bounce=bounce,
                                    user=session.user)
     session.dialog.say()
+    session.dialog.say(f"{verb.capitalize()[:-1]}ing messages, please wait.")
     session.dialog.say(f"{count} recipient(s) {'bounced' if bounce else 'deleted'}.")
 
 
+async def _ask_selection(session: CliSession, verb: str) -> tuple[str, str | None]:
+    """The appliance's three-way question, then the host or the Envelope From address."""
+    dialog = session.dialog
+    index = await dialog.choose(BY, "", default=0,
+                                heading=f"Please select how you would like to {verb} messages:")
+    kind = ("host", "sender", "all")[index]
+    if kind == "all":
+        return kind, None
+    what = "hostname" if kind == "host" else "Envelope From address"
+    return kind, await dialog.ask_required(
+        f"Please enter the {what} for the messages you wish to {verb}.")
+
+
+def _question(verb: str, kind: str, value: str | None) -> str:
+    """The confirmation, worded as the appliance words it for each kind."""
+    if kind == "host":
+        return f'Are you sure you want to {verb} all messages being delivered to "{value}"?'
+    if kind == "sender":
+        return (f"Are you sure you want to {verb} all messages with the Envelope From address "
+                f'of "{value}"?')
+    return f"Are you sure you want to {verb} all messages in the delivery queue (all active hosts)?"
+
+
 @command("deleterecipients", summary="Delete messages from the queue", help="""
-deleterecipients                    asks by host, by sender or all, then for confirmation
+deleterecipients                    asks by host, by Envelope From address or all, then to confirm
 deleterecipients host <host>        deletes the queued recipients of a host (the.tdc.queue too)
 deleterecipients sender <address>   deletes the queued recipients of messages from a sender
 deleterecipients all                deletes every queued recipient not being delivered now
@@ -80,7 +100,7 @@ async def deleterecipients(session: CliSession, args: list[str]) -> None:
 
 
 @command("bouncerecipients", summary="Bounce messages from the queue", help="""
-bouncerecipients                    asks by host, by sender or all, then for confirmation
+bouncerecipients                    asks by host, by Envelope From address or all, then to confirm
 bouncerecipients host <host> | sender <address> | all   the same in one line
 
 Each sender gets a bounce message (DSN) for its bounced recipients.

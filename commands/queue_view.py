@@ -12,13 +12,12 @@ from collections.abc import Callable
 from itertools import groupby
 
 from commands.errors import CommandError, UsageError
-from commands.queue_control import _engine
+from commands.queue_control import BY, _engine
 from commands.registry import command
 from commands.session import CliSession
 from engine.config.addresses import InvalidValue
 from engine.store.users import Role
 
-SHOW_BY = ["By recipient host.", "By Envelope From address.", "All."]
 _KINDS = ("host", "sender", "all")
 _MID_WIDTH, _BYTES_WIDTH, _SENDER_WIDTH = 11, 11, 30
 
@@ -66,7 +65,7 @@ async def _selection(session: CliSession, args: list[str]) -> tuple[str, str | N
                              "host <host> | sender <address> | all")
         return kind, (args[1] if kind != "all" else None)
     dialog = session.dialog
-    index = await dialog.choose(SHOW_BY, "", default=0,
+    index = await dialog.choose(BY, "", default=0,
                                 heading="Please select how you would like to show messages:")
     kind = _KINDS[index]
     if kind == "all":
