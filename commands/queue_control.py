@@ -10,6 +10,8 @@ from __future__ import annotations
 from commands.errors import CommandError, UsageError
 from commands.registry import command
 from commands.session import CliSession
+from engine.config.addresses import InvalidValue, check_hostname
+from engine.config.values import check_ip
 from engine.mail.mail_engine import MailEngine
 from engine.store.users import Role
 
@@ -107,6 +109,50 @@ Each sender gets a bounce message (DSN) for its bounced recipients.
 """, grammar={"host": None, "sender": None, "all": None}, role=Role.OPERATOR)
 async def bouncerecipients(session: CliSession, args: list[str]) -> None:
     await _remove(session, args, bounce=True)
+
+
+REDIRECT_WARNING = ("WARNING: redirecting recipients to a host or IP address that is not "
+                    "prepared to accept them may result in lost mail.")
+
+
+@command("redirectrecipients", summary="Redirect all messages to another relay host", help="""
+redirectrecipients          asks for the host, warns, then asks to confirm
+redirectrecipients <host>   the same in one line, without the question
+
+Every queued recipient not being delivered right now goes to <host> (its MX, else its
+address) instead of its own destination.  Journal copies stay on the.tdc.queue: they go
+to their intake address.  segcli redirects to host names, not to IP addresses.
+""", role=Role.OPERATOR)
+async def redirectrecipients(session: CliSession, args: list[str]) -> None:
+    mail = _engine(session)
+    dialog = session.dialog
+    if len(args) > 1:
+        raise UsageError("Invalid arguments when processing: usage is redirectrecipients <host>")
+    if args:
+        try:
+            host = _redirect_host(args[0])
+        except InvalidValue as exc:
+            raise UsageError(f"Invalid arguments when processing: {exc}") from None
+    else:
+        host = await dialog.ask_required("Please enter the hostname or IP address of the machine "
+                                         "you want to send all mail to.", validate=_redirect_host)
+        dialog.say()
+        dialog.say(REDIRECT_WARNING)
+        if not await dialog.confirm(f'Are you sure you want to redirect all mail in the queue '
+                                    f'to "{host}"?', default=False):
+            return
+    await mail.redirect_recipients(host)
+    dialog.say()
+    dialog.say("Redirect command successful.")
+
+
+def _redirect_host(text: str) -> str:
+    """A host name; an IP address is the appliance's other choice, not emulated here."""
+    try:
+        check_ip(text)
+    except InvalidValue:
+        return check_hostname(text)
+    raise InvalidValue("Redirecting to an IP address is not emulated by segcli: enter a host name.")
 
 
 @command("suspenddel", summary="Suspend delivery", help="""

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from twisted.internet import defer
 from twisted.internet.error import CannotListenError
 
@@ -280,6 +280,33 @@ class MailEngine:
                 count += len(shipment.recipients)
                 self.delivery.removed(shipment, state, user)
         return count
+
+    async def redirect_recipients(self, host: str) -> int:
+        """``redirectrecipients``: every queued recipient of an ordinary destination that is
+        not in flight goes to *host* (a host name: its MX, else its address) instead.
+
+        Journal copies stay on the.tdc.queue: their destination is the intake address.  The
+        moved recipients count under *host* from now on, as not yet attempted there, and
+        their rows name *host*, so a restart resumes them there.  Returns how many moved.
+        """
+        moved = self.delivery.take()
+        for shipment in moved:
+            count = len(shipment.recipients)
+            old = self.counters.host(shipment.destination)
+            if shipment.attempted:
+                old.attempted -= count
+            else:
+                old.unattempted -= count
+            shipment.destination, shipment.attempted = host, False
+            # take() left the MID counted as open; enqueue() counts it again.
+            self.delivery._open_shipments[shipment.mid] -= 1
+            self.delivery.enqueue(shipment)
+        row_ids = [row for shipment in moved for row in shipment.row_ids]
+        if row_ids:
+            table = queue_store.DELIVERIES
+            await self.writer.submit(lambda connection: connection.execute(
+                update(table).where(table.c.id.in_(row_ids)).values(destination=host)))
+        return sum(len(shipment.recipients) for shipment in moved)
 
     def queued_recipients(self) -> list[dict]:
         """``showrecipients``: every recipient still queued (the.tdc.queue's copies too),

@@ -114,3 +114,41 @@ async def test_bad_one_line_forms(gateway):
                  "deleterecipients all x", "bouncerecipients sender"):
         ok, text = await gateway.command(line)
         assert not ok and "Invalid arguments when processing" in text, line
+
+
+async def test_redirectrecipients_sends_the_queue_to_another_host(gateway, unused_port):
+    gateway.config.host_ports["mx.example.com"] = unused_port
+    await gateway.start()
+    await gateway.send("elsewhere", recipients=("bob@example.com", "tim@example.com"))
+    await until(lambda: _host(gateway).soft_bounced_events >= 1)
+    text = await _command(gateway, "redirectrecipients example.org")
+    assert "Redirect command successful." in text
+    await until(lambda: len(gateway.senders.messages) == 1, timeout=10)  # example.org's MX
+    assert _host(gateway).active == 0 and _host(gateway).deleted == 0
+    assert _host(gateway, "example.org").delivered == 2
+    await until(lambda: gateway.engine.tdc.counters.delivered == 1)  # the copy went to SETD
+
+
+async def test_redirectrecipients_warns_and_asks_at_a_terminal(gateway, unused_port):
+    from commands.session import CliSession
+    from tests.conftest import ScriptedTerminal
+    from tests.engine.gateway_lab import _ApplianceView
+
+    gateway.config.host_ports["mx.example.com"] = unused_port
+    await gateway.start()
+    await gateway.send("kept")
+    await until(lambda: _host(gateway).soft_bounced_events == 1)
+    terminal = ScriptedTerminal(["192.0.2.1", "example.org", ""], interactive=True)
+    await CliSession(_ApplianceView(gateway), terminal).execute("redirectrecipients")
+    assert ("Please enter the hostname or IP address of the machine you want to send all mail "
+            "to.\n[]> ") in terminal.text
+    assert "Redirecting to an IP address is not emulated by segcli" in terminal.text
+    assert ("WARNING: redirecting recipients to a host or IP address that is not prepared to "
+            "accept them may result in lost mail.") in terminal.text
+    assert ('Are you sure you want to redirect all mail in the queue to "example.org"? [N]> '
+            in terminal.prompts)
+    assert _host(gateway).active == 1  # the default answer is No
+    for line in ("redirectrecipients a b", "redirectrecipients 192.0.2.1",
+                 "redirectrecipients -bad-"):
+        ok, text = await gateway.command(line)
+        assert not ok and "Invalid arguments when processing" in text, line
