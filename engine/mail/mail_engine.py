@@ -19,6 +19,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select, update
 from twisted.internet import defer
@@ -40,7 +41,7 @@ from engine.observe.counter_store import CounterStore
 from engine.observe.counters import BounceCause, Counters
 from engine.observe.mail_log import MailLog
 from engine.smtp import tcp_transport
-from engine.smtp.resolver import DnsResolver
+from engine.smtp.resolver import DnsAnswer, DnsError, DnsResolver
 from engine.smtp.server import SmtpServerConfig, SmtpServerFactory, listen_smtp
 from engine.smtp.tls import ClientTls, client_context, ensure_server_certificate, server_context
 from engine.store import queue_store
@@ -50,6 +51,42 @@ from engine.store.ids import IdAllocator
 from engine.store.queue_store import NewDelivery, NewMessage
 
 log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class DnsCounts:
+    """What ``dnsstatus`` shows of the resolver: lookups asked of it (``requests``), the
+    queries that went to a server (``network``: the cache did not have the answer) and
+    those that failed (``exceptions``).  A request that did not reach the network was a
+    cache hit, or shared a query already under way."""
+
+    requests: int = 0
+    network: int = 0
+    exceptions: int = 0
+
+    def since(self, earlier: DnsCounts) -> DnsCounts:
+        return DnsCounts(self.requests - earlier.requests, self.network - earlier.network,
+                         self.exceptions - earlier.exceptions)
+
+
+class CountingResolver(DnsResolver):
+    """The delivery resolver, counting for ``dnsstatus`` (the counting is all it adds)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.counts = DnsCounts()
+        super().__init__(*args, **kwargs)
+
+    async def lookup(self, name: str, rdtype: str = "A") -> DnsAnswer:
+        self.counts.requests += 1
+        return await super().lookup(name, rdtype)
+
+    async def _query(self, name: str, rdtype: str) -> DnsAnswer:
+        self.counts.network += 1
+        try:
+            return await super()._query(name, rdtype)
+        except DnsError:
+            self.counts.exceptions += 1
+            raise
 
 
 class MailEngine:
@@ -67,7 +104,10 @@ class MailEngine:
         self.ids = IdAllocator(store.engine, writer=self.writer)
         self.counters = Counters()
         self.counter_store = CounterStore(self.counters, store.engine, self.writer)
-        self.resolver = DnsResolver.from_settings(self.config.dns)
+        self.resolver = CountingResolver(
+            [(s.host, s.port) for s in self.config.dns.servers], timeout=self.config.dns.timeout)
+        #: the DNS counts at the last ``resetcounters`` (``dnsstatus``'s Reset column)
+        self.dns_counts_reset = DnsCounts()
         self.records = MailRecords(self.mail_log, self.writer)
         self._tdc_tls: tuple[tuple[str, ...], ClientTls] | None = None
         # Each part gets what it uses of the engine, and nothing else (no back-reference).
@@ -280,6 +320,15 @@ class MailEngine:
                 count += len(shipment.recipients)
                 self.delivery.removed(shipment, state, user)
         return count
+
+    @property
+    def dns_counts(self) -> DnsCounts:
+        """The resolver's counts since this process started (``dnsstatus``)."""
+        return self.resolver.counts
+
+    def reset_dns_counts(self) -> None:
+        """``resetcounters``: the Reset column of ``dnsstatus`` starts again from zero."""
+        self.dns_counts_reset = dataclasses.replace(self.dns_counts)
 
     async def redirect_recipients(self, host: str) -> int:
         """``redirectrecipients``: every queued recipient of an ordinary destination that is
