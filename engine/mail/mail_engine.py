@@ -12,6 +12,7 @@ Tests: tests/engine/mail/test_mail_flow.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
@@ -40,6 +41,8 @@ from engine.observe import log_lines as lines
 from engine.observe.counter_store import CounterStore
 from engine.observe.counters import BounceCause, Counters
 from engine.observe.mail_log import MailLog
+from engine.observe.stats import CPU, human_bytes, memory_percent, read_queue_usage
+from engine.observe.status_log import STATUS_DIRECTORY, STATUS_INTERVAL, STATUS_NAME, status_line
 from engine.smtp import tcp_transport
 from engine.smtp.resolver import DnsAnswer, DnsError, DnsResolver
 from engine.smtp.server import SmtpServerConfig, SmtpServerFactory, listen_smtp
@@ -89,6 +92,17 @@ class CountingResolver(DnsResolver):
             raise
 
 
+#: Status line fields and the counters they show (their Lifetime column).
+_STATUS_COUNTERS = {
+    "InjMsg": "messages_received", "InjRcp": "recipients_received",
+    "GenBncRcp": "generated_bounces", "RejRcp": "rejected_recipients",
+    "DrpMsg": "dropped_messages", "SftBncEvnt": "soft_bounced_events", "CmpRcp": "completed",
+    "HrdBncRcp": "hard_bounced", "DnsHrdBnc": "hard_dns", "5XXHrdBnc": "hard_5xx",
+    "FltrHrdBnc": "hard_filter", "ExpHrdBnc": "hard_expired", "OtrHrdBnc": "hard_other",
+    "DlvRcp": "delivered", "DelRcp": "deleted",
+}
+
+
 class MailEngine:
     """Owns the parts and wires them.  No part holds the engine: each is handed the few
     things it uses (a config getter, :class:`MailRecords`, an id allocator, counters, ...),
@@ -100,6 +114,11 @@ class MailEngine:
         self.data_dir = data_dir
         self._config = config
         self.mail_log = MailLog(data_dir / "logs" / "mail_logs", version=version, serial=serial)
+        self._version, self._serial = version, serial
+        #: the status log (made at start) and its period; tests shorten it
+        self.status_log: MailLog | None = None
+        self.status_interval = STATUS_INTERVAL
+        self._status_task: asyncio.Task | None = None
         self.writer = GroupCommitWriter(store.engine)
         self.ids = IdAllocator(store.engine, writer=self.writer)
         self.counters = Counters()
@@ -330,6 +349,65 @@ class MailEngine:
         """``resetcounters``: the Reset column of ``dnsstatus`` starts again from zero."""
         self.dns_counts_reset = dataclasses.replace(self.dns_counts)
 
+    # -- the status log -------------------------------------------------------------------
+    def _start_status_log(self) -> None:
+        """Open ``logs/status/status.current`` and write a line every ``status_interval``."""
+        if self.status_log is None:
+            self.status_log = MailLog(self.data_dir / "logs" / STATUS_DIRECTORY,
+                                      version=self._version, serial=self._serial,
+                                      name=STATUS_NAME)
+        if self._status_task is None:
+            self._status_task = asyncio.ensure_future(self._status_loop())
+
+    async def _status_loop(self) -> None:
+        """One line a period; a failure to gather the figures is logged and the next
+        period tries again (the status log must never stop the mail)."""
+        while True:
+            await asyncio.sleep(self.status_interval)
+            try:
+                line = status_line(await self.status_figures())
+            except Exception:
+                log.exception("the status line could not be made")
+                continue
+            if self.status_log is not None:
+                self.status_log.info(line)
+
+    async def _stop_status_log(self) -> None:
+        if self._status_task is not None:
+            task, self._status_task = self._status_task, None
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.status_log is not None:
+            self.status_log.close()
+
+    async def status_figures(self) -> dict[str, int | str]:
+        """The status line's figures: lifetime counters, gauges, current ids, DNS counts,
+        the queue's and the logging disk's space, CPU and memory."""
+        usage = await read_queue_usage(self.store.engine, self.data_dir)
+        totals = {key: column.lifetime for key, column in self.counters.totals().items()}
+        hosts = list(self.counters.hosts.values())
+        unattempted = sum(h.unattempted for h in hosts)
+        attempted = sum(h.attempted for h in hosts)
+        dns = self.dns_counts
+        cpu = CPU.percent()
+        figures: dict[str, int | str] = {
+            "CPULd": cpu, "TotalLd": cpu, "RAMUtil": memory_percent(),
+            "QKUsd": usage.kilobytes_used, "QKFre": usage.kilobytes_free,
+            "CrtMID": max(0, self.ids.current("mid")), "CrtICID": max(0, self.ids.current("icid")),
+            "CrtDCID": max(0, self.ids.current("dcid")),
+            "ActvRcp": unattempted + attempted, "UnatmptRcp": unattempted, "AtmptRcp": attempted,
+            "CrtCncIn": self.counters.system.connections_in,
+            "CrtCncOut": sum(h.connections_out + h.pending_connections for h in hosts),
+            "DnsReq": dns.requests, "NetReq": dns.network, "CchHit": dns.requests - dns.network,
+            "CchMis": dns.network, "CchEct": dns.exceptions,
+            "DstInMem": len(hosts), "WorkQ": self.counters.system.messages_in_work_queue,
+            "LogUsd": usage.logging_disk_percent,
+            "LogAvail": human_bytes(usage.logging_available),
+        }
+        figures.update({field: totals.get(key, 0) for field, key in _STATUS_COUNTERS.items()})
+        return figures
+
     async def redirect_recipients(self, host: str) -> int:
         """``redirectrecipients``: every queued recipient of an ordinary destination that is
         not in flight goes to *host* (a host name: its MX, else its address) instead.
@@ -422,6 +500,7 @@ class MailEngine:
                              tls_context=server_context(certificate)),
         )
         self._factory = factory
+        self._start_status_log()
         port = self._port = listen_smtp(factory, endpoint.port, endpoint.host)
         self._endpoint = Endpoint(endpoint.host, port.getHost().port)
         return self._endpoint.port
@@ -462,6 +541,7 @@ class MailEngine:
         await self.tdc.stop()
         await self.delivery.stop()
         self.records.flush()
+        await self._stop_status_log()
         await self.counter_store.stop()
         self.writer.close()
         self.mail_log.close()
