@@ -10,6 +10,8 @@ from engine.observe.timestamps import cli_time, now
 from engine.store.users import Role
 
 NOTHING_PENDING = "No changes have been made since the last commit."
+# Asked in scripts too: the appliance does, and a script written for it answers it.
+CLEAR_QUESTION = "Are you sure you want to clear all changes since the last commit?"
 
 
 @command(
@@ -59,7 +61,8 @@ def _one_line_comment(text: str) -> str:
     help="""
 clearchanges     discards every change made in this session since the last commit
 
-At a terminal it asks for confirmation first; in a script it clears at once.
+It asks for confirmation first, in a script too, as the appliance does: a script
+answers on the next line (clearchanges, then y).
 """,
     aliases=("clear",),
 )
@@ -71,9 +74,7 @@ async def clearchanges(session: CliSession, args: list[str]) -> None:
         say()
         say(NOTHING_PENDING)
         return
-    if session.terminal.interactive and not await session.dialog.confirm(
-        "Are you sure you want to clear all changes since the last commit?", default=True
-    ):
+    if not await session.dialog.confirm(CLEAR_QUESTION, default=True):
         return
     session.clear()
     say()

@@ -6,7 +6,8 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+import ipaddress
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from commands.errors import CommandError, UsageError
@@ -18,6 +19,9 @@ from engine.observe.timestamps import cli_time, now
 from engine.smtp.outbound import route_for
 from engine.smtp.resolver import DnsError
 from engine.store import queue_store
+
+# The interface segcli delivers from (``listenerconfig`` names it the same way).
+DELIVERY_INTERFACE = "Management"
 
 if TYPE_CHECKING:
     from engine.mail.mail_engine import MailEngine
@@ -34,7 +38,8 @@ def _known_hosts(session: SessionView) -> list[str]:
     help="""
 hoststatus            asks for the recipient host
 hoststatus <host>     shows its counters, gauges, oldest message, last activity, up/down,
-                      the last error and the addresses delivery uses (the.tdc.queue too)
+                      the Virtual Gateway(tm) block, its SMTP route and the ordered
+                      addresses delivery uses (the.tdc.queue: those of the intake domain)
 """,
     grammar=Names(_known_hosts),
 )
@@ -51,6 +56,7 @@ async def hoststatus(session: CliSession, args: list[str]) -> None:
         raise CommandError(f"No record of host: {host}")
     oldest = await asyncio.to_thread(queue_store.oldest_active, mail.store.engine, host)
     _report(session, counters, oldest)
+    _virtual_gateway(session, counters)
     await _addresses(session, mail, host)
 
 
@@ -86,39 +92,83 @@ def _report(session: CliSession, h: HostCounters, oldest: float | None) -> None:
     say()
     say(f"Oldest Message         {_when(oldest) or 'No Messages'}")
     say(f"Last Activity          {_when(h.last_activity) or 'Never'}")
-    if h.last_error:
-        say()
-        say("Last Error:")
-        say(f"    {h.last_error} (at {_when(h.last_error_at)})")
 
 
 def _when(timestamp: float | None) -> str:
     return cli_time(datetime.fromtimestamp(timestamp, UTC)) if timestamp else ""
 
 
+def _virtual_gateway(session: CliSession, h: HostCounters) -> None:
+    """The appliance's per-interface block: segcli delivers from one, ``Management``."""
+    say = session.dialog.say
+    rule = "=" * 51
+    say()
+    say("Virtual Gateway(tm) information:")
+    say(rule)
+    say(f"{session.appliance.config.hostname} ({DELIVERY_INTERFACE}):")
+    say(f"    Host up/down:          {'up' if h.up else 'down'}")
+    say(f"    Last Activity          {_when(h.last_activity) or 'Never'}")
+    say(f"    Active Recipients      {h.active:,}")
+    say(rule)
+
+
+def _route_domain(session: CliSession, host: str) -> str | None:
+    """The domain whose route delivery uses: the host's own, or for the.tdc.queue the
+    default intake address's domain (none while no intake address is set)."""
+    if host != TDC_QUEUE:
+        return host
+    intake = session.appliance.config.tdc.intake_address
+    return intake.rpartition("@")[2].lower() if intake else None
+
+
 async def _addresses(session: CliSession, mail: MailEngine, host: str) -> None:
-    """How delivery reaches the host: its SMTP route, or MX hosts and their addresses."""
+    """How delivery reaches the host: its SMTP route, then the ordered addresses and when
+    the DNS answers they come from expire."""
+    domain = _route_domain(session, host)
+    if domain is None:
+        return
     say = session.dialog.say
     config = session.appliance.config
-    if host == TDC_QUEUE:
-        say()
-        say("Journal copies go to the MX hosts of each intake address's domain "
-            "(see hoststatus <intake domain> for one of them).")
-        return
-    route = config.route_for(host)
-    if route is not None:
+    route = config.route_for(domain)
+    if route is not None and route.destinations:
         say()
         say("SMTP routes for this host:")
         for destination in route.destinations:
             say(f"    {destination}")
     try:
-        resolved = await route_for(host, config, mail.resolver)
+        resolved = await route_for(domain, config, mail.resolver)
+        ttl = await _ttl(domain, route.destinations if route else [], mail)
     except DnsError as exc:
         say()
         say(f"Ordered IP addresses: {exc}")
         return
+    expiring = f" (expiring at {cli_time(now() + timedelta(seconds=ttl))})" if ttl else ""
     say()
-    say("Ordered IP addresses:")
+    say(f"Ordered IP addresses:{expiring}")
     say("Preference  IPs")
     for target in resolved.targets:
         say(f"{target.preference:<12}{target.address} ({target.hostname} port {target.port})")
+
+
+async def _ttl(domain: str, destinations: list[str], mail: MailEngine) -> int | None:
+    """The shortest TTL left of the DNS answers the addresses come from (cached answers,
+    so asking again costs nothing); None when they are all IP literals."""
+    ttls: list[int] = []
+    names = destinations or ["USEDNS"]
+    for name in names:
+        if name.upper() == "USEDNS":
+            ttls += [mx.ttl for mx in await mail.resolver.mx_hosts(domain)]
+        elif name != "/dev/null":
+            host = name.rpartition(":")[0] if ":" in name else name
+            if not _is_ip(host.strip("[]")):
+                ttls.append((await mail.resolver.addresses(host))[1])
+    positive = [ttl for ttl in ttls if ttl > 0]
+    return min(positive) if positive else None
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True

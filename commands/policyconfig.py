@@ -58,7 +58,25 @@ OPERATIONS = [
     ("PRINT", "Print all policies"),
     ("SEARCH", "Search for a policy by member"),
     ("MOVE", "Move the position of a policy"),
+    ("FILTERS", "Edit content filters"),
+    ("CLEAR", "Clear all policies"),
+    ("CLUSTERSET", "Set how policies are configured in a cluster"),
+    ("CLUSTERSHOW", "Display how policies are configured in a cluster"),
 ]
+#: Shown when a person picks a part of the appliance's menus that segcli does not emulate:
+#: the menus list everything the appliance offers (ASYNCOS.md §5), so nobody wonders
+#: whether an option is missing or was forgotten.
+NOT_EMULATED = "This feature is not emulated by segcli."
+DIRECTIONS = ["Incoming Mail Policies", "Outgoing Mail Policies", "Match Headers Priority"]
+#: The per-policy services of AsyncOS 15.5 that segcli does not emulate, in menu order.
+_OTHER_SERVICES = [
+    ("ADVANCEDMALWARE", "Modify Advanced-Malware protection policy"),
+    ("OUTBREAK", "Modify Outbreak Filters policy"),
+    ("GRAYMAIL", "Modify Graymail policy"),
+    ("FILTERS", "Modify filters"),
+    ("ASSIGN", "Assign user roles to access this policy"),
+]
+_PHISHING = ("ADVANCEDPHISHING", "Modify Advanced Phishing Protection policy")
 TDC_OPERATIONS = [
     ("DISABLE", "Disable the Threat Defense Connector for this policy"),
     ("DEFAULT", "Use the Default Message Intake Address"),
@@ -161,7 +179,9 @@ while it is disabled the column shows "Not Available".  Changes need a commit.
 async def policyconfig(session: CliSession, args: list[str]) -> None:
     """No arguments: the dialog; a direction alone: that table's menu; more: a one-line form."""
     if not args:
-        await _interactive(session, await _ask_direction(session.dialog))
+        chosen = await _ask_direction(session.dialog)
+        if chosen is not None:
+            await _interactive(session, chosen)
         return
     direction = _parse_direction(args[0])
     if len(args) == 1:
@@ -349,13 +369,25 @@ def _matching_members(policy: MailPolicy, address: str) -> list[str]:
 # -- the interactive dialog ------------------------------------------------------------
 
 
-async def _ask_direction(dialog: Dialog) -> Direction:
-    """The AsyncOS opening question; Enter takes Incoming, the table TDC lives in."""
+async def _ask_direction(dialog: Dialog) -> Direction | None:
+    """The AsyncOS opening question; Enter takes Incoming, the table TDC lives in.
+
+    None for Match Headers Priority, which is listed as on the appliance but not emulated.
+    """
     index = await _choose_from(
-        dialog, "Would you like to configure Incoming Mail Policy or Outgoing Mail Policies?",
-        ["Incoming Mail Policies", "Outgoing Mail Policies"], default=0,
+        dialog, "Would you like to configure Incoming Mail Policy or Outgoing Mail Policies "
+                "or Match Headers Priority?",
+        DIRECTIONS, default=0,
     )
+    if index == 2:
+        _not_emulated(dialog)
+        return None
     return Direction.INCOMING if index == 0 else Direction.OUTGOING
+
+
+def _not_emulated(dialog: Dialog) -> None:
+    dialog.say()
+    dialog.say(NOT_EMULATED)
 
 
 async def _interactive(session: CliSession, direction: Direction) -> None:
@@ -506,7 +538,8 @@ async def _edit_policy(session: CliSession, direction: Direction) -> None:
 
 
 def _edit_options(direction: Direction, policy: MailPolicy) -> list[tuple[str, str]]:
-    """DEFAULT has no name or members to edit; THREATDEFENSE is for incoming policies."""
+    """DEFAULT has no name or members to edit; ADVANCEDPHISHING and THREATDEFENSE are for
+    incoming policies.  The appliance's other services are listed too (not emulated)."""
     options = [] if policy.is_default else [
         ("NAME", "Change the name of the policy"),
         ("NEW", "Add a new member"),
@@ -514,8 +547,9 @@ def _edit_options(direction: Direction, policy: MailPolicy) -> list[tuple[str, s
     ]
     options.append(("PRINT", "Print the policy"))
     options += [("ANTISPAM", "Modify Anti-Spam policy"), ("ANTIVIRUS", "Modify Anti-Virus policy")]
+    options += _OTHER_SERVICES
     if direction is Direction.INCOMING:
-        options.append(("THREATDEFENSE", "Modify the Threat Defense Connector setting"))
+        options += [_PHISHING, ("THREATDEFENSE", "Modify the Threat Defense Connector setting")]
     return options
 
 
@@ -606,9 +640,12 @@ async def _edit_scan(session: CliSession, direction: Direction, name: str, servi
     choice = await dialog.menu([
         ("ENABLE", f"Enable {label} scanning for this policy"),
         ("DISABLE", f"Disable {label} scanning for this policy"),
+        ("DEFAULT", "Use the policy table default"),
         ("EDIT", f"Choose what happens to {_POSITIVES[service]} messages"),
     ])
-    if choice in ("ENABLE", "DISABLE") and scan.enabled != (choice == "ENABLE"):
+    if choice == "DEFAULT":
+        _not_emulated(dialog)
+    elif choice in ("ENABLE", "DISABLE") and scan.enabled != (choice == "ENABLE"):
         session.record(SetScan(direction, name, service, enabled=choice == "ENABLE"))
     elif choice == "EDIT":
         action, tag = await _ask_scan_action(dialog, service, scan)
@@ -645,6 +682,15 @@ async def _edit_antivirus(session: CliSession, direction: Direction, name: str) 
     return await _edit_scan(session, direction, name, "antivirus")
 
 
+async def _operation_not_emulated(session: CliSession, direction: Direction) -> None:
+    _not_emulated(session.dialog)
+
+
+async def _service_not_emulated(session: CliSession, direction: Direction, name: str) -> str:
+    _not_emulated(session.dialog)
+    return name
+
+
 _OPERATION_HANDLERS: dict[str, Callable[[CliSession, Direction], Awaitable[None]]] = {
     "NEW": _new_policy,
     "EDIT": _edit_policy,
@@ -652,6 +698,8 @@ _OPERATION_HANDLERS: dict[str, Callable[[CliSession, Direction], Awaitable[None]
     "PRINT": _print_policies,
     "SEARCH": _search_policies,
     "MOVE": _move_policy,
+    **{keyword: _operation_not_emulated for keyword in ("FILTERS", "CLEAR", "CLUSTERSET",
+                                                         "CLUSTERSHOW")},
 }
 _EDIT_HANDLERS: dict[str, Callable[[CliSession, Direction, str], Awaitable[str]]] = {
     "NAME": _edit_name,
@@ -661,6 +709,7 @@ _EDIT_HANDLERS: dict[str, Callable[[CliSession, Direction, str], Awaitable[str]]
     "ANTISPAM": _edit_antispam,
     "ANTIVIRUS": _edit_antivirus,
     "THREATDEFENSE": _edit_threat_defense,
+    **{keyword: _service_not_emulated for keyword, _ in [*_OTHER_SERVICES, _PHISHING]},
 }
 
 

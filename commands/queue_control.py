@@ -10,8 +10,12 @@ from __future__ import annotations
 from commands.errors import CommandError, UsageError
 from commands.registry import command
 from commands.session import CliSession
+from engine.config.addresses import InvalidValue, check_hostname
+from engine.config.values import check_ip
 from engine.mail.mail_engine import MailEngine
 from engine.store.users import Role
+
+BY = ["By recipient host.", "By Envelope From address.", "All."]
 
 
 def _engine(session: CliSession) -> MailEngine:
@@ -46,31 +50,49 @@ async def _remove(session: CliSession, args: list[str], *, bounce: bool) -> None
     mail = _engine(session)
     verb = "bounce" if bounce else "delete"
     name = f"{verb}recipients"
-    if args and (len(args) != 2 or args[0].lower() not in ("host", "sender", "all")) \
-            and args != ["all"]:
+    if args and [word.lower() for word in args] != ["all"] \
+            and (len(args) != 2 or args[0].lower() not in ("host", "sender")):
         raise UsageError(f"Invalid arguments when processing: usage is {name} "
                          "host <host> | sender <address> | all")
     if args:
         kind, value = args[0].lower(), (args[1] if len(args) == 2 else None)
     else:
-        options = ["By recipient host", "By envelope sender", "All"]
-        index = await session.dialog.choose(options, f"Please select how you would like to "
-                                            f"{verb} messages:", default=0)
-        kind = ("host", "sender", "all")[index]
-        value = None if kind == "all" else await session.dialog.ask_required(
-            "Enter the hostname:" if kind == "host" else "Enter the envelope sender address:")
-        if not await session.dialog.confirm(f"Are you sure you want to {verb} the recipients "
-                                            f"of {value or 'all hosts'}?", default=False):
+        kind, value = await _ask_selection(session, verb)
+        if not await session.dialog.confirm(_question(verb, kind, value), default=False):
             return
     count = mail.remove_recipients(host=value.lower() if kind == "host" and value else None,
                                    sender=value if kind == "sender" else None, bounce=bounce,
                                    user=session.user)
     session.dialog.say()
+    session.dialog.say(f"{verb.capitalize()[:-1]}ing messages, please wait.")
     session.dialog.say(f"{count} recipient(s) {'bounced' if bounce else 'deleted'}.")
 
 
+async def _ask_selection(session: CliSession, verb: str) -> tuple[str, str | None]:
+    """The appliance's three-way question, then the host or the Envelope From address."""
+    dialog = session.dialog
+    index = await dialog.choose(BY, "", default=0,
+                                heading=f"Please select how you would like to {verb} messages:")
+    kind = ("host", "sender", "all")[index]
+    if kind == "all":
+        return kind, None
+    what = "hostname" if kind == "host" else "Envelope From address"
+    return kind, await dialog.ask_required(
+        f"Please enter the {what} for the messages you wish to {verb}.")
+
+
+def _question(verb: str, kind: str, value: str | None) -> str:
+    """The confirmation, worded as the appliance words it for each kind."""
+    if kind == "host":
+        return f'Are you sure you want to {verb} all messages being delivered to "{value}"?'
+    if kind == "sender":
+        return (f"Are you sure you want to {verb} all messages with the Envelope From address "
+                f'of "{value}"?')
+    return f"Are you sure you want to {verb} all messages in the delivery queue (all active hosts)?"
+
+
 @command("deleterecipients", summary="Delete messages from the queue", help="""
-deleterecipients                    asks by host, by sender or all, then for confirmation
+deleterecipients                    asks by host, by Envelope From address or all, then to confirm
 deleterecipients host <host>        deletes the queued recipients of a host (the.tdc.queue too)
 deleterecipients sender <address>   deletes the queued recipients of messages from a sender
 deleterecipients all                deletes every queued recipient not being delivered now
@@ -80,13 +102,57 @@ async def deleterecipients(session: CliSession, args: list[str]) -> None:
 
 
 @command("bouncerecipients", summary="Bounce messages from the queue", help="""
-bouncerecipients                    asks by host, by sender or all, then for confirmation
+bouncerecipients                    asks by host, by Envelope From address or all, then to confirm
 bouncerecipients host <host> | sender <address> | all   the same in one line
 
 Each sender gets a bounce message (DSN) for its bounced recipients.
 """, grammar={"host": None, "sender": None, "all": None}, role=Role.OPERATOR)
 async def bouncerecipients(session: CliSession, args: list[str]) -> None:
     await _remove(session, args, bounce=True)
+
+
+REDIRECT_WARNING = ("WARNING: redirecting recipients to a host or IP address that is not "
+                    "prepared to accept them may result in lost mail.")
+
+
+@command("redirectrecipients", summary="Redirect all messages to another relay host", help="""
+redirectrecipients          asks for the host, warns, then asks to confirm
+redirectrecipients <host>   the same in one line, without the question
+
+Every queued recipient not being delivered right now goes to <host> (its MX, else its
+address) instead of its own destination.  Journal copies stay on the.tdc.queue: they go
+to their intake address.  segcli redirects to host names, not to IP addresses.
+""", role=Role.OPERATOR)
+async def redirectrecipients(session: CliSession, args: list[str]) -> None:
+    mail = _engine(session)
+    dialog = session.dialog
+    if len(args) > 1:
+        raise UsageError("Invalid arguments when processing: usage is redirectrecipients <host>")
+    if args:
+        try:
+            host = _redirect_host(args[0])
+        except InvalidValue as exc:
+            raise UsageError(f"Invalid arguments when processing: {exc}") from None
+    else:
+        host = await dialog.ask_required("Please enter the hostname or IP address of the machine "
+                                         "you want to send all mail to.", validate=_redirect_host)
+        dialog.say()
+        dialog.say(REDIRECT_WARNING)
+        if not await dialog.confirm(f'Are you sure you want to redirect all mail in the queue '
+                                    f'to "{host}"?', default=False):
+            return
+    await mail.redirect_recipients(host)
+    dialog.say()
+    dialog.say("Redirect command successful.")
+
+
+def _redirect_host(text: str) -> str:
+    """A host name; an IP address is the appliance's other choice, not emulated here."""
+    try:
+        check_ip(text)
+    except InvalidValue:
+        return check_hostname(text)
+    raise InvalidValue("Redirecting to an IP address is not emulated by segcli: enter a host name.")
 
 
 @command("suspenddel", summary="Suspend delivery", help="""

@@ -17,8 +17,10 @@ from engine.config.xml_document import to_xml
 from engine.observe.timestamps import now
 from engine.store.users import Role
 
-MASK_QUESTION = ("Do you want to mask the password? Files with masked passwords cannot be loaded "
-                 "using loadconfig command.")
+# The 15.x wording (ASYNCOS.md: "Do you want to mask the passphrase?"); older builds said
+# "password", and the scripted one-line answer (``saveconfig y 1``) is the same for both.
+MASK_QUESTION = ("Do you want to mask the passphrase? Files with masked passphrases cannot be "
+                 "loaded using loadconfig command.")
 _ANSWERS = {"y": True, "yes": True, "n": False, "no": False}
 
 
@@ -26,11 +28,11 @@ _ANSWERS = {"y": True, "yes": True, "n": False, "no": False}
     "showconfig",
     summary="Display all configuration values",
     help="""
-showconfig          asks whether to mask passwords, then prints the configuration as XML
-showconfig y|n      the same in one line (y: mask passwords, n: do not)
+showconfig          asks whether to mask passphrases, then prints the configuration as XML
+showconfig y|n      the same in one line (y: mask passphrases, n: do not)
 
 It prints the running (committed) configuration; uncommitted changes are not included.
-This configuration holds no passwords yet, so either answer gives a document that
+This configuration holds no passphrases yet, so either answer gives a document that
 loadconfig accepts.
 """,
     grammar={"y": None, "n": None},
@@ -48,8 +50,8 @@ async def showconfig(session: CliSession, args: list[str]) -> None:
     "saveconfig",
     summary="Saves configuration to disk",
     help="""
-saveconfig          asks whether to mask passwords, then saves the configuration
-saveconfig y|n      the same in one line (y: mask passwords, n: do not)
+saveconfig          asks whether to mask passphrases, then saves the configuration
+saveconfig y|n      the same in one line (y: mask passphrases, n: do not)
 saveconfig y 1      the appliance's scripted form (the trailing 1 is accepted and ignored)
 
 The running (committed) configuration is written to the configuration directory as
@@ -83,7 +85,7 @@ def _check_save_args(args: list[str]) -> None:
 async def _mask_answer(session: CliSession, args: list[str]) -> bool:
     """The appliance's question, kept so that scripts written for it run unchanged.
 
-    There are no passwords in this configuration yet, so the answer changes nothing.
+    There are no passphrases in this configuration yet, so the answer changes nothing.
     """
     if args:
         return _ANSWERS[args[0].lower()]

@@ -108,6 +108,7 @@ async def resetcounters(session: CliSession, args: list[str]) -> None:
     if args:
         raise UsageError("Invalid arguments when processing: usage is resetcounters")
     reset_at = await mail.counter_store.reset()
+    mail.reset_dns_counts()
     session.dialog.say()
     session.dialog.say(f"Counters reset: {at(reset_at)}")
 

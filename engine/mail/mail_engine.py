@@ -12,6 +12,7 @@ Tests: tests/engine/mail/test_mail_flow.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
@@ -19,7 +20,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+from sqlalchemy import select, update
 from twisted.internet import defer
 from twisted.internet.error import CannotListenError
 
@@ -38,8 +41,10 @@ from engine.observe import log_lines as lines
 from engine.observe.counter_store import CounterStore
 from engine.observe.counters import BounceCause, Counters
 from engine.observe.mail_log import MailLog
+from engine.observe.stats import CPU, human_bytes, memory_percent, read_queue_usage
+from engine.observe.status_log import STATUS_DIRECTORY, STATUS_INTERVAL, STATUS_NAME, status_line
 from engine.smtp import tcp_transport
-from engine.smtp.resolver import DnsResolver
+from engine.smtp.resolver import DnsAnswer, DnsError, DnsResolver
 from engine.smtp.server import SmtpServerConfig, SmtpServerFactory, listen_smtp
 from engine.smtp.tls import ClientTls, client_context, ensure_server_certificate, server_context
 from engine.store import queue_store
@@ -49,6 +54,53 @@ from engine.store.ids import IdAllocator
 from engine.store.queue_store import NewDelivery, NewMessage
 
 log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class DnsCounts:
+    """What ``dnsstatus`` shows of the resolver: lookups asked of it (``requests``), the
+    queries that went to a server (``network``: the cache did not have the answer) and
+    those that failed (``exceptions``).  A request that did not reach the network was a
+    cache hit, or shared a query already under way."""
+
+    requests: int = 0
+    network: int = 0
+    exceptions: int = 0
+
+    def since(self, earlier: DnsCounts) -> DnsCounts:
+        return DnsCounts(self.requests - earlier.requests, self.network - earlier.network,
+                         self.exceptions - earlier.exceptions)
+
+
+class CountingResolver(DnsResolver):
+    """The delivery resolver, counting for ``dnsstatus`` (the counting is all it adds)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.counts = DnsCounts()
+        super().__init__(*args, **kwargs)
+
+    async def lookup(self, name: str, rdtype: str = "A") -> DnsAnswer:
+        self.counts.requests += 1
+        return await super().lookup(name, rdtype)
+
+    async def _query(self, name: str, rdtype: str) -> DnsAnswer:
+        self.counts.network += 1
+        try:
+            return await super()._query(name, rdtype)
+        except DnsError:
+            self.counts.exceptions += 1
+            raise
+
+
+#: Status line fields and the counters they show (their Lifetime column).
+_STATUS_COUNTERS = {
+    "InjMsg": "messages_received", "InjRcp": "recipients_received",
+    "GenBncRcp": "generated_bounces", "RejRcp": "rejected_recipients",
+    "DrpMsg": "dropped_messages", "SftBncEvnt": "soft_bounced_events", "CmpRcp": "completed",
+    "HrdBncRcp": "hard_bounced", "DnsHrdBnc": "hard_dns", "5XXHrdBnc": "hard_5xx",
+    "FltrHrdBnc": "hard_filter", "ExpHrdBnc": "hard_expired", "OtrHrdBnc": "hard_other",
+    "DlvRcp": "delivered", "DelRcp": "deleted",
+}
 
 
 class MailEngine:
@@ -62,11 +114,19 @@ class MailEngine:
         self.data_dir = data_dir
         self._config = config
         self.mail_log = MailLog(data_dir / "logs" / "mail_logs", version=version, serial=serial)
+        self._version, self._serial = version, serial
+        #: the status log (made at start) and its period; tests shorten it
+        self.status_log: MailLog | None = None
+        self.status_interval = STATUS_INTERVAL
+        self._status_task: asyncio.Task | None = None
         self.writer = GroupCommitWriter(store.engine)
         self.ids = IdAllocator(store.engine, writer=self.writer)
         self.counters = Counters()
         self.counter_store = CounterStore(self.counters, store.engine, self.writer)
-        self.resolver = DnsResolver.from_settings(self.config.dns)
+        self.resolver = CountingResolver(
+            [(s.host, s.port) for s in self.config.dns.servers], timeout=self.config.dns.timeout)
+        #: the DNS counts at the last ``resetcounters`` (``dnsstatus``'s Reset column)
+        self.dns_counts_reset = DnsCounts()
         self.records = MailRecords(self.mail_log, self.writer)
         self._tdc_tls: tuple[tuple[str, ...], ClientTls] | None = None
         # Each part gets what it uses of the engine, and nothing else (no back-reference).
@@ -280,6 +340,127 @@ class MailEngine:
                 self.delivery.removed(shipment, state, user)
         return count
 
+    @property
+    def dns_counts(self) -> DnsCounts:
+        """The resolver's counts since this process started (``dnsstatus``)."""
+        return self.resolver.counts
+
+    def reset_dns_counts(self) -> None:
+        """``resetcounters``: the Reset column of ``dnsstatus`` starts again from zero."""
+        self.dns_counts_reset = dataclasses.replace(self.dns_counts)
+
+    # -- the status log -------------------------------------------------------------------
+    def _start_status_log(self) -> None:
+        """Open ``logs/status/status.current`` and write a line every ``status_interval``."""
+        if self.status_log is None:
+            self.status_log = MailLog(self.data_dir / "logs" / STATUS_DIRECTORY,
+                                      version=self._version, serial=self._serial,
+                                      name=STATUS_NAME)
+        if self._status_task is None:
+            self._status_task = asyncio.ensure_future(self._status_loop())
+
+    async def _status_loop(self) -> None:
+        """One line a period; a failure to gather the figures is logged and the next
+        period tries again (the status log must never stop the mail)."""
+        while True:
+            await asyncio.sleep(self.status_interval)
+            try:
+                line = status_line(await self.status_figures())
+            except Exception:
+                log.exception("the status line could not be made")
+                continue
+            if self.status_log is not None:
+                self.status_log.info(line)
+
+    async def _stop_status_log(self) -> None:
+        if self._status_task is not None:
+            task, self._status_task = self._status_task, None
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.status_log is not None:
+            self.status_log.close()
+
+    async def status_figures(self) -> dict[str, int | str]:
+        """The status line's figures: lifetime counters, gauges, current ids, DNS counts,
+        the queue's and the logging disk's space, CPU and memory."""
+        usage = await read_queue_usage(self.store.engine, self.data_dir)
+        totals = {key: column.lifetime for key, column in self.counters.totals().items()}
+        hosts = list(self.counters.hosts.values())
+        unattempted = sum(h.unattempted for h in hosts)
+        attempted = sum(h.attempted for h in hosts)
+        dns = self.dns_counts
+        cpu = CPU.percent()
+        figures: dict[str, int | str] = {
+            "CPULd": cpu, "TotalLd": cpu, "RAMUtil": memory_percent(),
+            "QKUsd": usage.kilobytes_used, "QKFre": usage.kilobytes_free,
+            "CrtMID": max(0, self.ids.current("mid")), "CrtICID": max(0, self.ids.current("icid")),
+            "CrtDCID": max(0, self.ids.current("dcid")),
+            "ActvRcp": unattempted + attempted, "UnatmptRcp": unattempted, "AtmptRcp": attempted,
+            "CrtCncIn": self.counters.system.connections_in,
+            "CrtCncOut": sum(h.connections_out + h.pending_connections for h in hosts),
+            "DnsReq": dns.requests, "NetReq": dns.network, "CchHit": dns.requests - dns.network,
+            "CchMis": dns.network, "CchEct": dns.exceptions,
+            "DstInMem": len(hosts), "WorkQ": self.counters.system.messages_in_work_queue,
+            "LogUsd": usage.logging_disk_percent,
+            "LogAvail": human_bytes(usage.logging_available),
+        }
+        figures.update({field: totals.get(key, 0) for field, key in _STATUS_COUNTERS.items()})
+        return figures
+
+    async def redirect_recipients(self, host: str) -> int:
+        """``redirectrecipients``: every queued recipient of an ordinary destination that is
+        not in flight goes to *host* (a host name: its MX, else its address) instead.
+
+        Journal copies stay on the.tdc.queue: their destination is the intake address.  The
+        moved recipients count under *host* from now on, as not yet attempted there, and
+        their rows name *host*, so a restart resumes them there.  Returns how many moved.
+        """
+        moved = self.delivery.take()
+        for shipment in moved:
+            count = len(shipment.recipients)
+            old = self.counters.host(shipment.destination)
+            if shipment.attempted:
+                old.attempted -= count
+            else:
+                old.unattempted -= count
+            shipment.destination, shipment.attempted = host, False
+            # take() left the MID counted as open; enqueue() counts it again.
+            self.delivery._open_shipments[shipment.mid] -= 1
+            self.delivery.enqueue(shipment)
+        row_ids = [row for shipment in moved for row in shipment.row_ids]
+        if row_ids:
+            table = queue_store.DELIVERIES
+            await self.writer.submit(lambda connection: connection.execute(
+                update(table).where(table.c.id.in_(row_ids)).values(destination=host)))
+        return sum(len(shipment.recipients) for shipment in moved)
+
+    def queued_recipients(self) -> list[dict]:
+        """``showrecipients``: every recipient still queued (the.tdc.queue's copies too),
+        with its message's sender, size and subject, by MID and RID.  Reads the store, so
+        call it off the event loop."""
+        q = queue_store
+        query = (select(q.DELIVERIES.c.mid, q.DELIVERIES.c.rid, q.DELIVERIES.c.recipient,
+                        q.DELIVERIES.c.destination, q.DELIVERIES.c.attempts,
+                        q.MESSAGES.c.sender, q.MESSAGES.c.size, q.MESSAGES.c.subject)
+                 .join(q.MESSAGES, q.MESSAGES.c.mid == q.DELIVERIES.c.mid)
+                 .where(q.DELIVERIES.c.state == q.ACTIVE)
+                 .order_by(q.DELIVERIES.c.mid, q.DELIVERIES.c.rid))
+        with self.store.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
+    def queued_message(self, mid: int) -> dict | None:
+        """``showmessage``: the message *mid* (body included) while any recipient of it is
+        queued; None otherwise.  Reads the store, so call it off the event loop."""
+        q = queue_store
+        queued = (select(q.DELIVERIES.c.id)
+                  .where(q.DELIVERIES.c.mid == mid, q.DELIVERIES.c.state == q.ACTIVE).limit(1))
+        with self.store.engine.connect() as connection:
+            if connection.execute(queued).first() is None:
+                return None
+            row = connection.execute(select(q.MESSAGES).where(q.MESSAGES.c.mid == mid)).first()
+        return None if row is None else dict(row._mapping)
+
     async def suspend_listener(self) -> bool:
         """Stop accepting connections (open ones may finish); False if already suspended."""
         if self._port is None:
@@ -319,6 +500,7 @@ class MailEngine:
                              tls_context=server_context(certificate)),
         )
         self._factory = factory
+        self._start_status_log()
         port = self._port = listen_smtp(factory, endpoint.port, endpoint.host)
         self._endpoint = Endpoint(endpoint.host, port.getHost().port)
         return self._endpoint.port
@@ -359,6 +541,7 @@ class MailEngine:
         await self.tdc.stop()
         await self.delivery.stop()
         self.records.flush()
+        await self._stop_status_log()
         await self.counter_store.stop()
         self.writer.close()
         self.mail_log.close()

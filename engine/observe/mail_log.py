@@ -33,28 +33,41 @@ from engine.observe import log_lines as lines
 from engine.observe.timestamps import asctime
 
 CURRENT = "mail.current"
-#: ``mail.@<stamp>.s``, then ``mail.@<stamp>.1.s``, ``.2.s`` ... for rolls in the same second.
-_ROLLED = re.compile(r"mail\.@(\d{8}T\d{6})(?:\.(\d+))?\.s")
 
 
-def rolled_files(directory: Path) -> list[Path]:
+def _rolled(name: str) -> re.Pattern[str]:
+    """``<name>.@<stamp>.s``, then ``<name>.@<stamp>.1.s``, ``.2.s`` ... for rolls in the same
+    second (``name`` is ``mail`` for the mail log, ``status`` for the status log)."""
+    return re.compile(rf"{re.escape(name)}\.@(\d{{8}}T\d{{6}})(?:\.(\d+))?\.s")
+
+
+_ROLLED = _rolled("mail")
+
+
+def rolled_files(directory: Path, name: str = "mail") -> list[Path]:
     """The files rolled in *directory*, oldest first: by modification time, then by name, so
     files rolled within one tick of a coarse file system clock keep their order."""
+    pattern = _ROLLED if name == "mail" else _rolled(name)
+
     def roll_order(path: Path) -> tuple[int, str, int]:
         try:
             mtime = path.stat().st_mtime_ns
         except OSError:  # pruned while we looked
             mtime = 0
-        match = _ROLLED.fullmatch(path.name)
+        match = pattern.fullmatch(path.name)
         return (mtime, match[1], int(match[2] or 0)) if match else (mtime, path.name, 0)
 
-    return sorted(directory.glob("mail.@*.s"), key=roll_order)
+    return sorted(directory.glob(f"{name}.@*.s"), key=roll_order)
 
 
 class MailLog:
+    """A log subscription's files: ``<name>.current`` and its rolled files.  The mail log is
+    ``mail``; the status log (engine/observe/status_log.py) is another, ``status``."""
+
     def __init__(self, directory: Path, *, version: str, serial: str,
-                 max_bytes: int = 10 * 1024 * 1024, keep: int = 20) -> None:
+                 max_bytes: int = 10 * 1024 * 1024, keep: int = 20, name: str = "mail") -> None:
         self.directory = directory
+        self.name = name
         self.version = version
         self.serial = serial
         self.max_bytes = max_bytes
@@ -68,7 +81,7 @@ class MailLog:
 
     @property
     def path(self) -> Path:
-        return self.directory / CURRENT
+        return self.directory / f"{self.name}.current"
 
     # -- writing -----------------------------------------------------------------
     def info(self, text: str) -> None:
@@ -116,12 +129,12 @@ class MailLog:
             self.flush()
 
     def roll(self) -> Path:
-        """Close ``mail.current`` as ``mail.@<timestamp>.s`` and start a new one."""
+        """Close ``<name>.current`` as ``<name>.@<timestamp>.s`` and start a new one."""
         self._buffer.append(_line("Info", lines.logfile_end()))
         self._buffer_to_file()
         assert self._file is not None
         self._file.close()
-        rolled = self.directory / _next_name(self.directory, datetime.now(UTC))
+        rolled = self.directory / _next_name(self.directory, datetime.now(UTC), self.name)
         self.path.rename(rolled)
         self._prune()
         self._open()
@@ -133,14 +146,14 @@ class MailLog:
             self._buffer.clear()
 
     def _prune(self) -> None:
-        rolled = rolled_files(self.directory)
+        rolled = rolled_files(self.directory, self.name)
         for old in rolled[: max(0, len(rolled) - self.keep)]:
             with contextlib.suppress(OSError):
                 old.unlink()
 
     def files(self) -> list[Path]:
         """Rolled files oldest first, then ``mail.current`` (what ``grep`` searches)."""
-        return [*rolled_files(self.directory), self.path]
+        return [*rolled_files(self.directory, self.name), self.path]
 
     def close(self) -> None:
         self.flush()
@@ -149,13 +162,14 @@ class MailLog:
             self._file = None
 
 
-def _next_name(directory: Path, now: datetime) -> str:
-    """``mail.@<stamp>.s``, or numbered after the files of the same second still there (not
+def _next_name(directory: Path, now: datetime, name: str = "mail") -> str:
+    """``<name>.@<stamp>.s``, or numbered after the files of the same second still there (not
     the first free number: one of them may have been pruned, and names must keep the order)."""
     stamp = now.strftime("%Y%m%dT%H%M%S")
-    same_second = (_ROLLED.fullmatch(p.name) for p in directory.glob(f"mail.@{stamp}*.s"))
+    pattern = _rolled(name)
+    same_second = (pattern.fullmatch(p.name) for p in directory.glob(f"{name}.@{stamp}*.s"))
     numbers = [int(match[2] or 0) for match in same_second if match and match[1] == stamp]
-    return f"mail.@{stamp}.{max(numbers) + 1}.s" if numbers else f"mail.@{stamp}.s"
+    return f"{name}.@{stamp}.{max(numbers) + 1}.s" if numbers else f"{name}.@{stamp}.s"
 
 
 def _line(level: str, text: str) -> str:

@@ -22,8 +22,8 @@ from tests.conftest import REPO, ScriptedTerminal, run_session
 
 INTAKE = "33c48e-27xp9-05ecb4@beta.cmd.cisco.com"
 EXAMPLE = REPO / "examples" / "minimal-config.xml"
-MASK_PROMPT = ("Do you want to mask the password? Files with masked passwords cannot be loaded "
-               "using loadconfig command. [Y]> ")
+MASK_PROMPT = ("Do you want to mask the passphrase? Files with masked passphrases cannot be "
+               "loaded using loadconfig command. [Y]> ")
 
 
 # -- helpers ---------------------------------------------------------------------------

@@ -48,13 +48,17 @@ def incoming_names(appliance) -> list[str]:
 def test_direction_question_table_and_menu(appliance):
     status, term, session = run_session(appliance, ["policyconfig", "", ""])
     assert status == 0
-    assert ("Would you like to configure Incoming Mail Policy or Outgoing Mail Policies?\n"
-            "1. Incoming Mail Policies\n2. Outgoing Mail Policies\n[1]> ") in term.text
+    assert ("Would you like to configure Incoming Mail Policy or Outgoing Mail Policies or "
+            "Match Headers Priority?\n1. Incoming Mail Policies\n2. Outgoing Mail Policies\n"
+            "3. Match Headers Priority\n[1]> ") in term.text
     assert "Incoming Mail Policy Configuration\n" in term.text
     for line in ("- NEW - Create a new policy", "- EDIT - Edit an existing policy",
                  "- DELETE - Remove a policy", "- PRINT - Print all policies",
                  "- SEARCH - Search for a policy by member",
-                 "- MOVE - Move the position of a policy"):
+                 "- MOVE - Move the position of a policy",
+                 "- FILTERS - Edit content filters", "- CLEAR - Clear all policies",
+                 "- CLUSTERSET - Set how policies are configured in a cluster",
+                 "- CLUSTERSHOW - Display how policies are configured in a cluster"):
         assert line in term.text
     # blank at the menu went back to the main prompt
     assert term.prompts[-1] == "mail1.example.com> "
@@ -62,9 +66,9 @@ def test_direction_question_table_and_menu(appliance):
 
 
 def test_out_of_range_direction_is_asked_again(appliance):
-    status, term, _ = run_session(appliance, ["policyconfig", "3", "2", ""])
+    status, term, _ = run_session(appliance, ["policyconfig", "4", "2", ""])
     assert status == 1  # a wrong answer was given
-    assert '"3" is not a valid choice: enter a number from 1 to 2' in term.text
+    assert '"4" is not a valid choice: enter a number from 1 to 3' in term.text
     assert "Outgoing Mail Policy Configuration" in term.text
 
 
@@ -233,9 +237,11 @@ def test_edit_delete_member_and_last_member_refused(appliance):
 def test_default_policy_offers_no_name_or_member_edits(appliance):
     status, term, _ = run_session(appliance, ["policyconfig incoming", "edit", "DEFAULT", "", ""])
     assert status == 0
-    assert ["PRINT", "ANTISPAM", "ANTIVIRUS", "THREATDEFENSE"] in term.choices
+    assert ["PRINT", "ANTISPAM", "ANTIVIRUS", "ADVANCEDMALWARE", "OUTBREAK", "GRAYMAIL",
+            "FILTERS", "ASSIGN", "ADVANCEDPHISHING", "THREATDEFENSE"] in term.choices
     _, term, _ = run_session(appliance, ["policyconfig outgoing", "edit", "1", "name", "", ""])
-    assert ["PRINT", "ANTISPAM", "ANTIVIRUS"] in term.choices
+    assert ["PRINT", "ANTISPAM", "ANTIVIRUS", "ADVANCEDMALWARE", "OUTBREAK", "GRAYMAIL",
+            "FILTERS", "ASSIGN"] in term.choices
     assert "Unknown option: name" in term.text
     assert "THREATDEFENSE" not in term.text
 
@@ -516,3 +522,40 @@ def test_completion_grammar(appliance):
     # names come from the session's own view, pending changes included
     session.record(AddPolicy(Direction.INCOMING, "pending", recipients=("p@",)))
     assert "pending" in suggestions(session, ["policyconfig", "incoming", "edit"], "")
+
+
+# -- the appliance's menus in full; what segcli does not emulate says so ------------------
+
+
+def test_match_headers_priority_is_listed_and_not_emulated(appliance):
+    status, term, session = run_session(appliance, ["policyconfig", "3"])
+    assert status == 0
+    assert "\nThis feature is not emulated by segcli.\n" in term.text
+    assert "Mail Policy Configuration" not in term.text
+    assert_unchanged(appliance, session)
+
+
+@pytest.mark.parametrize("keyword", ["filters", "CLEAR", "clusterset", "clustershow"])
+def test_table_operations_not_emulated_say_so(appliance, keyword):
+    status, term, session = run_session(appliance, ["policyconfig incoming", keyword, ""])
+    assert status == 0
+    assert "This feature is not emulated by segcli." in term.text
+    assert term.text.count("Choose the operation you want to perform:") == 2  # back to the menu
+    assert_unchanged(appliance, session)
+
+
+@pytest.mark.parametrize("keyword", ["advancedmalware", "OUTBREAK", "graymail", "filters",
+                                     "assign", "advancedphishing"])
+def test_policy_services_not_emulated_say_so(appliance, keyword):
+    status, term, session = run_session(appliance, ["policyconfig incoming", "edit", "DEFAULT",
+                                                    keyword, "", ""])
+    assert status == 0
+    assert "This feature is not emulated by segcli." in term.text
+    assert_unchanged(appliance, session)
+
+
+def test_outgoing_policies_offer_no_advanced_phishing(appliance):
+    status, term, _ = run_session(appliance, ["policyconfig outgoing", "edit", "DEFAULT",
+                                              "advancedphishing", "", "", ""])
+    assert status == 1  # an unknown option is a wrong answer
+    assert "Unknown option: advancedphishing" in term.text

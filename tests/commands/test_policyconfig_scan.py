@@ -123,3 +123,12 @@ def test_completion(appliance):
     assert words == ["antispam", "antivirus"]
     assert suggestions(session, ["policyconfig", "incoming", "edit", "DEFAULT", "antivirus",
                                  "action"], "") == ["bounce", "deliver", "drop"]
+
+
+def test_scan_default_is_listed_and_not_emulated(appliance):
+    status, term, session = run_session(appliance, ["policyconfig incoming", "edit", "DEFAULT",
+                                                    "antispam", "default", "", ""])
+    assert status == 0
+    assert "- DEFAULT - Use the policy table default" in term.text
+    assert "This feature is not emulated by segcli." in term.text
+    assert not session.pending

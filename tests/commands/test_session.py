@@ -44,8 +44,10 @@ def test_commit_with_nothing_pending(appliance):
 
 def test_clearchanges_discards(appliance):
     status, term, session = run_session(appliance, [f"tdcconfig enable {INTAKE}",
-                                                    "clearchanges", "showchanges"])
+                                                    "clearchanges", "", "showchanges"])
     assert status == 0
+    assert ("Are you sure you want to clear all changes since the last commit? [Y]> "
+            in term.prompts)  # in a script too, as the appliance asks
     assert "Changes cleared: " in term.text
     assert "No changes have been made since the last commit." in term.text
     assert not session.pending
@@ -151,3 +153,18 @@ def test_config_watchers_can_stop(appliance):
     stop()
     asyncio.run(commit("b.example.com"))
     assert seen == [2]
+
+
+def test_clearchanges_answered_no_keeps_the_changes(appliance):
+    status, term, session = run_session(appliance, [f"tdcconfig enable {INTAKE}",
+                                                    "clearchanges", "n", "showchanges"])
+    assert status == 0
+    assert "Changes cleared" not in term.text
+    assert session.pending
+
+
+def test_clearchanges_with_nothing_pending_asks_nothing(appliance):
+    status, term, _ = run_session(appliance, ["clearchanges"])
+    assert status == 0
+    assert not any("Are you sure" in prompt for prompt in term.prompts)
+    assert "No changes have been made since the last commit." in term.text

@@ -76,7 +76,7 @@ def test_commit_writes_the_account(appliance, accounts):
 
 
 def test_clearchanges_and_end_of_session_drop_pending_accounts(appliance, accounts):
-    status, _, _ = run_session(appliance, [*NEW_OPERATOR, "clearchanges", 'commit "x"'])
+    status, _, _ = run_session(appliance, [*NEW_OPERATOR, "clearchanges", "y", 'commit "x"'])
     assert status == 0
     run_session(appliance, NEW_OPERATOR)  # the session ends without commit
     assert accounts.get("alice") is None

@@ -31,7 +31,7 @@ def one_session(appliance: SshAppliance, number: int) -> dict:
         hostname = f"s{number}.example.com"
         replies: dict[str, list[str]] = {}
         for command in (f"sethostname {hostname}", "showchanges", "tophosts 1", "e2eterm",
-                        "clearchanges", "showchanges"):
+                        "clearchanges\ny", "showchanges"):  # clearchanges asks first
             shell.send(command + "\n")
             replies.setdefault(command, []).append(shell.read_until(PROMPT))
         shell.send("quit\n")

@@ -46,7 +46,8 @@ def test_netmiko_generic_send_command_and_send_config_set(ssh_appliance):
                                             enter_config_mode=False, exit_config_mode=False)
         assert "Enter the new hostname." in output
         assert "hostname: netmiko.example.com" in connection.send_command("showchanges")
-        output = connection.send_command("clearchanges")
+        output = connection.send_command("clearchanges", expect_string=r"\[Y\]>")
+        output += connection.send_command("y", expect_string=PROMPT_PATTERN)
         assert "Changes cleared" in output
         # A question answered with send_command's expect_string: the question's, then the
         # prompt's (without one, netmiko would first send a bare Enter to find the prompt,

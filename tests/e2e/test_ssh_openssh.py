@@ -199,7 +199,7 @@ def test_an_scp_form_that_cannot_be_served_is_refused_clearly(ssh_appliance, cli
 # -- without a pty -------------------------------------------------------------------------------
 
 def test_piped_script_without_a_pty(ssh_appliance, client_key):
-    script = (b"sethostname\nscript.example.com\nshowchanges\nclearchanges\nsaveconfig\nn\n"
+    script = (b"sethostname\nscript.example.com\nshowchanges\nclearchanges\ny\nsaveconfig\nn\n"
               b"tophosts 1\n")
     result = ssh(ssh_appliance, key=client_key, stdin=script, options=("-T",))
     output = result.stdout.decode()

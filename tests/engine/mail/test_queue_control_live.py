@@ -58,7 +58,7 @@ async def test_deleterecipients_by_host_and_bouncerecipients_by_sender(gateway, 
                 and _host(gateway, "sales.example.com").soft_bounced_events >= 1
                 and gateway.engine.tdc.counters.soft_bounced_events >= 2)
     text = await _command(gateway, "deleterecipients host example.com")
-    assert "2 recipient(s) deleted." in text
+    assert "Deleting messages, please wait.\n2 recipient(s) deleted." in text
     assert _host(gateway).deleted == 2 and _host(gateway).active == 0
     assert "MID 1 RID [0, 1] deleted from the queue by admin" in gateway.lines()
     text = await _command(gateway, "bouncerecipients sender alice@example.org")
@@ -82,8 +82,19 @@ async def test_deleterecipients_asks_for_confirmation_at_a_terminal(gateway, unu
     terminal = ScriptedTerminal(["1", "example.com", ""], interactive=True)
     session = CliSession(_ApplianceView(gateway), terminal)
     await session.execute("deleterecipients")
-    assert "Are you sure you want to delete the recipients of example.com? [N]> " in terminal.prompts
+    assert ("Please select how you would like to delete messages:\n1. By recipient host.\n"
+            "2. By Envelope From address.\n3. All.\n[1]> ") in terminal.text
+    assert ("Please enter the hostname for the messages you wish to delete.\n[]> "
+            in terminal.text)
+    assert ('Are you sure you want to delete all messages being delivered to "example.com"? '
+            "[N]> ") in terminal.prompts
     assert _host(gateway).active == 1  # the default answer is No
+    terminal = ScriptedTerminal(["2", "alice@example.org", "y"], interactive=True)
+    await CliSession(_ApplianceView(gateway), terminal).execute("bouncerecipients")
+    assert ("Are you sure you want to bounce all messages with the Envelope From address of "
+            '"alice@example.org"? [N]> ') in terminal.prompts
+    assert "Bouncing messages, please wait.\n1 recipient(s) bounced." in terminal.text
+    assert _host(gateway).active == 0
 
 
 async def test_suspendlistener_refuses_connections_until_resumed(gateway):
@@ -99,6 +110,45 @@ async def test_suspendlistener_refuses_connections_until_resumed(gateway):
 
 async def test_bad_one_line_forms(gateway):
     await gateway.start()
-    for line in ("deleterecipients host", "bouncerecipients everything x", "delivernow a b"):
+    for line in ("deleterecipients host", "bouncerecipients everything x", "delivernow a b",
+                 "deleterecipients all x", "bouncerecipients sender"):
+        ok, text = await gateway.command(line)
+        assert not ok and "Invalid arguments when processing" in text, line
+
+
+async def test_redirectrecipients_sends_the_queue_to_another_host(gateway, unused_port):
+    gateway.config.host_ports["mx.example.com"] = unused_port
+    await gateway.start()
+    await gateway.send("elsewhere", recipients=("bob@example.com", "tim@example.com"))
+    await until(lambda: _host(gateway).soft_bounced_events >= 1)
+    text = await _command(gateway, "redirectrecipients example.org")
+    assert "Redirect command successful." in text
+    await until(lambda: len(gateway.senders.messages) == 1, timeout=10)  # example.org's MX
+    assert _host(gateway).active == 0 and _host(gateway).deleted == 0
+    assert _host(gateway, "example.org").delivered == 2
+    await until(lambda: gateway.engine.tdc.counters.delivered == 1)  # the copy went to SETD
+
+
+async def test_redirectrecipients_warns_and_asks_at_a_terminal(gateway, unused_port):
+    from commands.session import CliSession
+    from tests.conftest import ScriptedTerminal
+    from tests.engine.gateway_lab import _ApplianceView
+
+    gateway.config.host_ports["mx.example.com"] = unused_port
+    await gateway.start()
+    await gateway.send("kept")
+    await until(lambda: _host(gateway).soft_bounced_events == 1)
+    terminal = ScriptedTerminal(["192.0.2.1", "example.org", ""], interactive=True)
+    await CliSession(_ApplianceView(gateway), terminal).execute("redirectrecipients")
+    assert ("Please enter the hostname or IP address of the machine you want to send all mail "
+            "to.\n[]> ") in terminal.text
+    assert "Redirecting to an IP address is not emulated by segcli" in terminal.text
+    assert ("WARNING: redirecting recipients to a host or IP address that is not prepared to "
+            "accept them may result in lost mail.") in terminal.text
+    assert ('Are you sure you want to redirect all mail in the queue to "example.org"? [N]> '
+            in terminal.prompts)
+    assert _host(gateway).active == 1  # the default answer is No
+    for line in ("redirectrecipients a b", "redirectrecipients 192.0.2.1",
+                 "redirectrecipients -bad-"):
         ok, text = await gateway.command(line)
         assert not ok and "Invalid arguments when processing" in text, line

@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from engine.config.model import SmtpRoute
 from engine.smtp.server import Reply
 from tests.engine.gateway_lab import until
 
@@ -33,11 +34,14 @@ async def test_hoststatus_of_a_destination_and_of_the_tdc_queue(gateway):
     assert _figure(text, "Active Recipients") == 0
     assert "Oldest Message         No Messages" in text
     assert re.search(r"^10\s+127\.0\.0\.1 \(mx\.example\.com port \d+\)$", text, re.M)
+    _assert_appliance_sections(text, gateway)
     ok, text = await gateway.command("hoststatus the.tdc.queue")
     assert ok, text
     assert _figure(text, "Delivered Recipients") == 2
     assert _figure(text, "5XX Hard Bounces") == 1
     assert _figure(text, "Hard Bounced Recipients") == 1
+    _assert_appliance_sections(text, gateway)  # the intake domain's addresses
+    assert re.search(r"^10\s+127\.0\.0\.1 \(mx\.setd\.test port \d+\)$", text, re.M)
 
 
 async def test_hoststatus_shows_a_down_host_its_queue_and_last_error(gateway, unused_port):
@@ -51,10 +55,39 @@ async def test_hoststatus_shows_a_down_host_its_queue_and_last_error(gateway, un
     assert "Host up/down:         down" in text
     assert _figure(text, "Active Recipients") == 1 and _figure(text, "Attempted Recipients") == 1
     assert "Oldest Message         No Messages" not in text
-    assert "Last Error:" in text and "refused" in text.lower()
+    assert "Virtual Gateway(tm) information:" in text
+    assert re.search(r"^    Host up/down:          down$", text, re.M)
+    assert "Last Error" not in text  # the appliance prints no such block
+
+
+async def test_hoststatus_lists_the_smtp_route_before_the_addresses(gateway):
+    gateway.config.smtp_routes = [SmtpRoute("example.com", ["mx.example.com"])]
+    await gateway.start()
+    await gateway.send("routed")
+    await until(lambda: gateway.engine.counters.host("example.com").delivered == 1)
+    ok, text = await gateway.command("hoststatus example.com")
+    assert ok, text
+    routes = text.index("SMTP routes for this host:\n    mx.example.com\n")
+    assert text.index("Virtual Gateway(tm) information:") < routes
+    assert routes < text.index("Ordered IP addresses: (expiring at ")
 
 
 async def test_unknown_host(gateway):
     await gateway.start()
     ok, text = await gateway.command("hoststatus nowhere.example.net")
     assert not ok and "No record of host: nowhere.example.net" in text
+
+
+def _assert_appliance_sections(text: str, gateway) -> None:
+    """The end of the appliance's sample (ASYNCOS.md §2), in its order."""
+    tail = text[text.index("Last Activity  "):]
+    vg = tail.index("Virtual Gateway(tm) information:")
+    ordered = tail.index("Ordered IP addresses: (expiring at ")
+    assert vg < ordered
+    name = re.escape(gateway.config.hostname)
+    assert re.search(rf"^=+\n{name} \(Management\):\n    Host up/down:          up\n"
+                     r"    Last Activity          \w{3} .+ GMT\n    Active Recipients      0\n=+$",
+                     tail, re.M), tail
+    assert re.search(r"\(expiring at \w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4} GMT\)\n"
+                     r"Preference  IPs\n", tail), tail
+    assert "Journal copies go" not in text
