@@ -117,7 +117,7 @@ class _Domain:
     outstanding: int = 0  # copies not yet done: ready, waiting for a retry, or sending
     links: set[_Link] = field(default_factory=set)
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
-    up: bool = True  # the last connection attempt worked: extra connections may open
+    up: bool = True  # the last connection attempt worked: failed extras are replaced
 
 
 class TdcQueue:
@@ -333,16 +333,20 @@ class TdcQueue:
         timers = self._timers
         if not domain.ready or self.suspended:
             return
+        opened_for_copy = False
         if not domain.links:
             head = self._take(domain)
             if head is None:
                 return
             self._start_link(name, head)
-        if not domain.up:
-            return  # while the host fails, only a copy's own connection opens
+            opened_for_copy = True
+        if not domain.up and not opened_for_copy:
+            # While the host fails, a failed extra connection is not replaced (that would
+            # spin); the minimum comes back with the next connection opened for a copy.
+            return
         wanted = timers.min_connections
         backlog = len(domain.ready)
-        if backlog > len(domain.links):
+        if domain.up and backlog > len(domain.links):
             wanted = max(wanted, len(domain.links) + 1)  # slow start: one more at a time
         while len(domain.links) < min(wanted, timers.max_connections):
             self._start_link(name, None)

@@ -157,3 +157,21 @@ async def test_the_hard_limit_ends_a_copy_waiting_for_its_retry(tdc, unused_port
     tdc.clock.advance_to(120)
     assert copy.state == "done"
     assert "TDC: MID 2 delivery failed to Cisco Secure Email Threat Defense: Expired." in tdc.lines()
+
+
+async def test_the_retry_after_a_failed_connection_opens_the_minimum_of_connections(
+        tdc, unused_port):
+    """SPEC.md §1: at least 3 connections while the queue has entries -- also for the retry
+    that follows a failed connection (issue 10, item 1).  The extra ones carry nothing: the
+    copy is sent once."""
+    setd_port = tdc.config.host_ports["mx.setd.test"]
+    tdc.config.host_ports["mx.setd.test"] = unused_port  # the first attempt is refused
+    copy = tdc.enqueue()
+    await until(lambda: copy.state == "waiting")
+    await until(lambda: tdc.queue.connections() == 0)
+    tdc.config.host_ports["mx.setd.test"] = setd_port  # SETD is back for the retry
+    tdc.clock.advance(10.0)
+    await until(lambda: tdc.counters.host("the.tdc.queue").delivered == 1)
+    await until(lambda: tdc.setd.connections >= 3)
+    assert tdc.setd.mail_commands == 1 and len(tdc.setd.messages) == 1
+    assert copy.failures == 1  # the extra connections charged nobody
