@@ -105,6 +105,8 @@ class _Link:
     target: Target | None = None
     local_ip: str = "0.0.0.0"
     idle: bool = False
+    task: asyncio.Task[None] | None = None  # the task running it
+    aborted: bool = False  # cut by the hard limit: it has been logged, nothing more is
 
     def trying(self, target: Target) -> None:
         """The host being tried now (what the hard limit names if it cuts the attempt)."""
@@ -317,9 +319,14 @@ class TdcQueue:
             return
         link = copy.link
         if link is not None:
+            # One line for the event: the attempt is cancelled where it is (connect,
+            # greeting, a reply), so its own timeout or the cut never log again.
             self._log_fault(link, timeout_fault(link.target))
+            link.aborted = True
             if link.client is not None:
                 link.client.abort()
+            if link.task is not None:
+                link.task.cancel()
         self._fail(copy, "Expired", BounceCause.EXPIRED, "expired in queue")
 
     # -- connections ---------------------------------------------------------------------
@@ -356,7 +363,7 @@ class TdcQueue:
         if charged is not None:
             self._hand_over(charged, link)
         self._domain(name).links.add(link)
-        self._links.start(self._run(link))
+        link.task = self._links.start(self._run(link))
 
     async def _run(self, link: _Link) -> None:
         domain = self._domain(link.domain)
@@ -422,6 +429,8 @@ class TdcQueue:
 
     def _before_hand_over(self, link: _Link, error: Exception) -> None:
         """A connection failed before carrying anything: its own copy pays, if it has one."""
+        if link.aborted:
+            return  # the hard limit cut it and said so
         domain = self._domain(link.domain)
         domain.up = False
         self.counters.failed(str(error))
@@ -449,6 +458,8 @@ class TdcQueue:
             self._retry_or_fail(copy, f"{error.code} {error.text}")
 
     def _log_connection_error(self, link: _Link, error: Exception) -> None:
+        if link.aborted:
+            return  # the hard limit cut it and said so
         if verdict(error) is Verdict.TLS:
             self.records.log(lines.tdc_dcid_tls_failed(link.dcid, str(error)))
             return

@@ -175,3 +175,32 @@ async def test_the_retry_after_a_failed_connection_opens_the_minimum_of_connecti
     await until(lambda: tdc.setd.connections >= 3)
     assert tdc.setd.mail_commands == 1 and len(tdc.setd.messages) == 1
     assert copy.failures == 1  # the extra connections charged nobody
+
+
+def _connection_errors(lines: list[str]) -> list[str]:
+    return [line for line in lines if line.startswith("TDC: Connection Error:")]
+
+
+@pytest.mark.parametrize("stage", ["connect", "ehlo"])
+async def test_an_attempt_cut_by_the_hard_limit_is_logged_once_and_ends_there(tdc, stage):
+    """Ruling 3, one line per event (issue 10, item 2): the attempt the limit cuts -- also
+    before the greeting, when no client exists yet -- is cancelled, its connection closed,
+    and its own failure is not logged after the limit's Connection Error."""
+    tdc.config.tdc.timers.min_connections = 1  # only the copy's own connection
+    tdc.setd.faults[stage] = [HANG]
+    copy = tdc.enqueue()
+    await until(lambda: tdc.setd.open_connections == 1)
+    await asyncio.sleep(SETTLE)
+    link = copy.link
+    assert link is not None
+    tdc.clock.advance_to(120)
+    assert copy.state == "done"
+    await until(lambda: tdc.setd.open_connections == 0, timeout=5)  # cut, not left to time out
+    await until(lambda: tdc.queue.connections() == 0, timeout=5)
+    await asyncio.sleep(SETTLE)
+    lines = tdc.lines()
+    port = tdc.config.host_ports["mx.setd.test"]
+    assert _connection_errors(lines) == [
+        f"TDC: Connection Error: DCID {link.dcid} domain: the.tdc.queue IP: 127.0.0.1 "
+        f"port: {port} details: timeout interface: 127.0.0.1 reason: connection timed out"]
+    assert "TDC: MID 2 delivery failed to Cisco Secure Email Threat Defense: Expired." in lines
