@@ -245,8 +245,13 @@ def tdc_generated(mid: int, original: int) -> str:
 
 
 def tdc_enqueued(mid: int, message_id_value: str, intake: str) -> str:
-    return (f"TDC: MID {mid} with Message-ID '{message_id_value}' enqueued for forwarding to "
+    return (f"{tdc_enqueued_prefix(mid)}{message_id_value}' enqueued for forwarding to "
             f"{SETD} to the message intake address {intake}")
+
+
+def tdc_enqueued_prefix(mid: int) -> str:
+    """How :func:`tdc_enqueued` of *mid* starts: what recovery looks for in the log."""
+    return f"TDC: MID {mid} with Message-ID '"
 
 
 def tdc_new_dcid(dcid: int, local_ip: str, peer_ip: str, port: int) -> str:
