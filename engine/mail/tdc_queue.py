@@ -99,14 +99,25 @@ class _Link:
     """One outbound connection of the queue (opened, or being opened)."""
 
     domain: str
-    dcid: int
     charged: JournalCopy | None
+    allocate: Callable[[], int]  # a new DCID
     client: SmtpClient | None = None
     target: Target | None = None
     local_ip: str = "0.0.0.0"
     idle: bool = False
     task: asyncio.Task[None] | None = None  # the task running it
     aborted: bool = False  # cut by the hard limit: it has been logged, nothing more is
+
+    numbered: int | None = None
+
+    @property
+    def dcid(self) -> int:
+        """Given when first logged (the connection had its host, or failed), not when the
+        task starts: connections opened together greet in any order, and the log must show
+        DCIDs rising in the order the connections were had."""
+        if self.numbered is None:
+            self.numbered = self.allocate()
+        return self.numbered
 
     def trying(self, target: Target) -> None:
         """The host being tried now (what the hard limit names if it cuts the attempt)."""
@@ -359,7 +370,7 @@ class TdcQueue:
             self._start_link(name, None)
 
     def _start_link(self, name: str, charged: JournalCopy | None) -> None:
-        link = _Link(name, self._next_id("dcid"), charged)
+        link = _Link(name, charged, lambda: self._next_id("dcid"))
         if charged is not None:
             self._hand_over(charged, link)
         self._domain(name).links.add(link)
@@ -379,6 +390,7 @@ class TdcQueue:
                     await self._carry(link, client)
                 finally:
                     self.counters.connections_out -= 1
+                    self.records.log(lines.dcid_close(link.dcid))  # as ordinary delivery does
         finally:
             domain.links.discard(link)
             if link.client is not None:
