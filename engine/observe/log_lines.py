@@ -202,6 +202,10 @@ def pending_till(mid: int, rids: Sequence[int], when: str) -> str:
 TIMEOUT_DETAILS = "timeout"
 TIMEOUT_REASON = "connection timed out"
 NETWORK_ERROR_REASON = "network error"
+#: ``details:`` in AsyncOS's words (ASYNCOS.md: ``details: EOF``, ``[Errno n] …``).
+EOF_DETAILS = "EOF"
+REFUSED_DETAILS = "[Errno 111] Connection refused"
+RESET_DETAILS = "[Errno 104] Connection reset by peer"
 
 
 def connection_error(dcid: int, domain: str, ip: str, port: int, details: str, interface: str,
