@@ -154,3 +154,15 @@ async def test_a_backlog_opens_more_connections_up_to_the_maximum(gateway):
     await until(lambda: _tdc(gateway).delivered == 12, timeout=30)
     assert gateway.setd.connections >= 3
     await until(lambda: gateway.setd.open_connections == 0)
+
+
+async def test_dcids_rise_through_the_log_across_both_queues(gateway):
+    """Issue 10, item 4: DCIDs are given as connections are had, by ordinary delivery and
+    the TDC queue alike, so the log never shows a DCID before a smaller one."""
+    await gateway.start()
+    for n in range(3):
+        await gateway.send(f"m{n}")
+    await until(lambda: _tdc(gateway).delivered == 3 and len(gateway.sink.messages) == 3)
+    opened = [int(line.split("DCID ")[1].split()[0]) for line in gateway.lines()
+              if "New SMTP DCID " in line]
+    assert len(opened) >= 4 and opened == sorted(opened)
