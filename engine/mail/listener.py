@@ -1,10 +1,11 @@
 """The gateway's side of an inbound SMTP connection: the listener's handler.
 
 It writes the AsyncOS injection lines (``New SMTP ICID``, ``Start MID``, ``From``,
-``To``, ``ready``), refuses recipients outside the recipient access table (never an
-open relay) unless the host is in the host access table's RELAYLIST (its mail is
-outgoing and may be for any domain), and answers ``250`` only once the message is durable in the store; a
-storage failure answers ``451`` so the client tries again (DESIGN.md, "Durability").
+``To``, ``ready``), adds a ``Message-ID`` to mail that has none (as the appliance does),
+refuses recipients outside the recipient access table (never an open relay) unless the
+host is in the host access table's RELAYLIST (its mail is outgoing and may be for any
+domain), and answers ``250`` only once the message is durable in the store; a storage
+failure answers ``451`` so the client tries again (DESIGN.md, "Durability").
 
 Tests: tests/engine/mail/test_listener.py, test_relay.py,
 tests/engine/test_listener_move.py.

@@ -3,9 +3,10 @@
 The connector's rules (SPEC.md §1 and the rulings of §4), in one place:
 
 * While copies wait, at least ``min_connections`` (3) connections are open to the
-  intake domain's MX; more open, one at a time, while the backlog outgrows them (slow
-  start) up to ``max_connections``; idle ones close after ``idle_timeout`` and all of
-  them as soon as nothing is left.
+  intake domain's MX -- also for a retry after a failed connection; more open, one at a
+  time, while the backlog outgrows them (slow start) up to ``max_connections``; idle ones
+  close after ``idle_timeout`` and all of them as soon as nothing is left.  Each ends with
+  ``DCID n close``; a DCID is given when the connection is had, so DCIDs rise in the log.
 * A connection is opened for the copy at the head of the queue and carries it first;
   the extra ones carry nothing until a copy is handed to them.  A failure before the
   hand-over (connect, greeting, EHLO, STARTTLS) counts against the copy the connection
@@ -13,7 +14,8 @@ The connector's rules (SPEC.md §1 and the rulings of §4), in one place:
 * Retries: 5xx other than 503/552 and TLS errors end the copy; 4xx, 503, 552, network
   and DNS errors allow one retry, ``retry_delay`` later, with a fresh lookup.
 * The limit is hard: at enqueue + ``queue_limit`` the copy leaves the queue whatever it
-  is doing, and an attempt in flight is aborted and logged with its reason.
+  is doing, and an attempt in flight is cancelled where it is (connect, greeting, a
+  reply) and logged once, with its reason.
 * STARTTLS with TLS 1.2 or newer and a verified certificate is required.
 
 Tests: tests/engine/mail/test_tdc_queue.py (real time), test_tdc_timing.py (fake clock).
