@@ -279,10 +279,12 @@ class DeliveryQueues:
         if route.discard:
             self._discard(name)
             return None
-        dcid = self._next_id("dcid")
         reached = await connect_first(route.targets, local_name=self._config().hostname,
                                       timeout=CONNECT_TIMEOUT,
                                       no_hosts="no hosts for this destination")
+        # The DCID is given when the connection is had (or failed), not before: connections
+        # opened together greet in any order, and the log must show DCIDs rising.
+        dcid = self._next_id("dcid")
         if isinstance(reached, NotReached):
             self._connection_failure(name, dcid, reached.target, reached.error)
             return None

@@ -1,10 +1,11 @@
 """The gateway's side of an inbound SMTP connection: the listener's handler.
 
 It writes the AsyncOS injection lines (``New SMTP ICID``, ``Start MID``, ``From``,
-``To``, ``ready``), refuses recipients outside the recipient access table (never an
-open relay) unless the host is in the host access table's RELAYLIST (its mail is
-outgoing and may be for any domain), and answers ``250`` only once the message is durable in the store; a
-storage failure answers ``451`` so the client tries again (DESIGN.md, "Durability").
+``To``, ``ready``), adds a ``Message-ID`` to mail that has none (as the appliance does),
+refuses recipients outside the recipient access table (never an open relay) unless the
+host is in the host access table's RELAYLIST (its mail is outgoing and may be for any
+domain), and answers ``250`` only once the message is durable in the store; a storage
+failure answers ``451`` so the client tries again (DESIGN.md, "Durability").
 
 Tests: tests/engine/mail/test_listener.py, test_relay.py,
 tests/engine/test_listener_move.py.
@@ -13,6 +14,7 @@ tests/engine/test_listener_move.py.
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -101,11 +103,17 @@ class GatewaySmtpHandler(BaseSmtpHandler):
     async def message(self, envelope: Envelope, data: bytes) -> Reply:
         intake, mid = self.intake, self.mid
         assert mid is not None
-        body = self._received_header(envelope) + data
         headers = _HEADERS.parsestr(_header_text(data), headersonly=True)
+        added = b""
+        if headers.get("Message-ID") is None:  # the appliance adds the one that is missing
+            message_id = _new_message_id(mid, intake.config().hostname)
+            added = f"Message-ID: {message_id}\r\n".encode()
+        else:
+            message_id = _header(headers, "Message-ID")
+        body = self._received_header(envelope) + added + data
         message = NewMessage(
             mid=mid, icid=self.icid, sender=envelope.sender, recipients=tuple(envelope.recipients),
-            body=body, received_at=time.time(), message_id=_header(headers, "Message-ID"),
+            body=body, received_at=time.time(), message_id=message_id,
             subject=_header(headers, "Subject"), direction=self.direction.value,
         )
         try:
@@ -151,6 +159,12 @@ def _header_text(data: bytes) -> str:
     becomes U+FFFD when the field is read.  Encoded words (``=?utf-8?q?...?=``) stay as
     they were sent."""
     return _header_block(data).decode("utf-8", "surrogateescape")
+
+
+def _new_message_id(mid: int, hostname: str) -> str:
+    """A Message-ID for mail that came without one, in the appliance's ``<...@host>``
+    form: unique across restarts (random) and MIDs (the MID, in hex)."""
+    return f"<{secrets.token_hex(4)}${mid:x}@{hostname}>"
 
 
 def _header(headers: Message, name: str) -> str:

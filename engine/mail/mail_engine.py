@@ -4,9 +4,10 @@ Mail flow (DESIGN.md): SMTP in → durable enqueue → ``250`` → work queue (p
 split, verdicts) → its outcome stored in one transaction → ordinary delivery and,
 for clean incoming mail whose policy journals, a copy on ``the.tdc.queue``.  After a
 crash, :meth:`MailEngine.recover` re-runs the work queue for messages that had not
-been through it and puts every stored delivery back on its queue.
+been through it and puts every stored delivery back on its queue; a journal copy stored
+just before the crash whose ``enqueued`` line was never written gets it then.
 
-Tests: tests/engine/mail/test_mail_flow.py.
+Tests: tests/engine/mail/test_mail_flow.py, test_tdc_recovery.py.
 """
 
 from __future__ import annotations
@@ -517,14 +518,30 @@ class MailEngine:
             message = _accepted_from_row(row)
             self.delivery.expect(_domains(message.recipients))
             self._start_work(message)
+        unannounced = await self._unannounced([r for r in rows if r["destination"] == TDC_QUEUE])
         ordinary: dict[tuple[int, str], list[dict]] = defaultdict(list)
         for row in rows:
             if row["destination"] == TDC_QUEUE:
-                self.tdc.enqueue(_copy_from_row(row), log_enqueued=False)
+                self.tdc.enqueue(_copy_from_row(row), log_enqueued=row["mid"] in unannounced)
             else:
                 ordinary[(row["mid"], row["destination"])].append(row)
         for group in ordinary.values():
             self.delivery.enqueue(Shipment.from_rows(group))
+
+    async def _unannounced(self, copies: list[dict]) -> set[int]:
+        """The MIDs of recovered journal copies whose ``enqueued`` line was never written:
+        the process died between storing the copy (after ``was generated based on``) and
+        logging it.  The log is the record of what was written, so it is asked; only the
+        files written to since the oldest copy was made are read (mail.current, nearly
+        always), and only when copies were recovered."""
+        if not copies:
+            return set()
+        prefixes = {lines.tdc_enqueued_prefix(row["mid"]): row["mid"] for row in copies}
+        since = min(row["received_at"] for row in copies)
+        self.records.mail_log.flush()
+        missing = await asyncio.get_running_loop().run_in_executor(
+            None, self.records.mail_log.lacking, list(prefixes), since)
+        return {prefixes[prefix] for prefix in missing}
 
     async def stop(self) -> None:
         """Stop listening and delivering; what is queued stays stored.  Safe to repeat."""

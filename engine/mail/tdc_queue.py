@@ -3,9 +3,10 @@
 The connector's rules (SPEC.md §1 and the rulings of §4), in one place:
 
 * While copies wait, at least ``min_connections`` (3) connections are open to the
-  intake domain's MX; more open, one at a time, while the backlog outgrows them (slow
-  start) up to ``max_connections``; idle ones close after ``idle_timeout`` and all of
-  them as soon as nothing is left.
+  intake domain's MX -- also for a retry after a failed connection; more open, one at a
+  time, while the backlog outgrows them (slow start) up to ``max_connections``; idle ones
+  close after ``idle_timeout`` and all of them as soon as nothing is left.  Each ends with
+  ``DCID n close``; a DCID is given when the connection is had, so DCIDs rise in the log.
 * A connection is opened for the copy at the head of the queue and carries it first;
   the extra ones carry nothing until a copy is handed to them.  A failure before the
   hand-over (connect, greeting, EHLO, STARTTLS) counts against the copy the connection
@@ -13,7 +14,8 @@ The connector's rules (SPEC.md §1 and the rulings of §4), in one place:
 * Retries: 5xx other than 503/552 and TLS errors end the copy; 4xx, 503, 552, network
   and DNS errors allow one retry, ``retry_delay`` later, with a fresh lookup.
 * The limit is hard: at enqueue + ``queue_limit`` the copy leaves the queue whatever it
-  is doing, and an attempt in flight is aborted and logged with its reason.
+  is doing, and an attempt in flight is cancelled where it is (connect, greeting, a
+  reply) and logged once, with its reason.
 * STARTTLS with TLS 1.2 or newer and a verified certificate is required.
 
 Tests: tests/engine/mail/test_tdc_queue.py (real time), test_tdc_timing.py (fake clock).
@@ -99,12 +101,25 @@ class _Link:
     """One outbound connection of the queue (opened, or being opened)."""
 
     domain: str
-    dcid: int
     charged: JournalCopy | None
+    allocate: Callable[[], int]  # a new DCID
     client: SmtpClient | None = None
     target: Target | None = None
     local_ip: str = "0.0.0.0"
     idle: bool = False
+    task: asyncio.Task[None] | None = None  # the task running it
+    aborted: bool = False  # cut by the hard limit: it has been logged, nothing more is
+
+    numbered: int | None = None
+
+    @property
+    def dcid(self) -> int:
+        """Given when first logged (the connection had its host, or failed), not when the
+        task starts: connections opened together greet in any order, and the log must show
+        DCIDs rising in the order the connections were had."""
+        if self.numbered is None:
+            self.numbered = self.allocate()
+        return self.numbered
 
     def trying(self, target: Target) -> None:
         """The host being tried now (what the hard limit names if it cuts the attempt)."""
@@ -117,7 +132,7 @@ class _Domain:
     outstanding: int = 0  # copies not yet done: ready, waiting for a retry, or sending
     links: set[_Link] = field(default_factory=set)
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
-    up: bool = True  # the last connection attempt worked: extra connections may open
+    up: bool = True  # the last connection attempt worked: failed extras are replaced
 
 
 class TdcQueue:
@@ -317,9 +332,14 @@ class TdcQueue:
             return
         link = copy.link
         if link is not None:
+            # One line for the event: the attempt is cancelled where it is (connect,
+            # greeting, a reply), so its own timeout or the cut never log again.
             self._log_fault(link, timeout_fault(link.target))
+            link.aborted = True
             if link.client is not None:
                 link.client.abort()
+            if link.task is not None:
+                link.task.cancel()
         self._fail(copy, "Expired", BounceCause.EXPIRED, "expired in queue")
 
     # -- connections ---------------------------------------------------------------------
@@ -333,26 +353,30 @@ class TdcQueue:
         timers = self._timers
         if not domain.ready or self.suspended:
             return
+        opened_for_copy = False
         if not domain.links:
             head = self._take(domain)
             if head is None:
                 return
             self._start_link(name, head)
-        if not domain.up:
-            return  # while the host fails, only a copy's own connection opens
+            opened_for_copy = True
+        if not domain.up and not opened_for_copy:
+            # While the host fails, a failed extra connection is not replaced (that would
+            # spin); the minimum comes back with the next connection opened for a copy.
+            return
         wanted = timers.min_connections
         backlog = len(domain.ready)
-        if backlog > len(domain.links):
+        if domain.up and backlog > len(domain.links):
             wanted = max(wanted, len(domain.links) + 1)  # slow start: one more at a time
         while len(domain.links) < min(wanted, timers.max_connections):
             self._start_link(name, None)
 
     def _start_link(self, name: str, charged: JournalCopy | None) -> None:
-        link = _Link(name, self._next_id("dcid"), charged)
+        link = _Link(name, charged, lambda: self._next_id("dcid"))
         if charged is not None:
             self._hand_over(charged, link)
         self._domain(name).links.add(link)
-        self._links.start(self._run(link))
+        link.task = self._links.start(self._run(link))
 
     async def _run(self, link: _Link) -> None:
         domain = self._domain(link.domain)
@@ -368,6 +392,7 @@ class TdcQueue:
                     await self._carry(link, client)
                 finally:
                     self.counters.connections_out -= 1
+                    self.records.log(lines.dcid_close(link.dcid))  # as ordinary delivery does
         finally:
             domain.links.discard(link)
             if link.client is not None:
@@ -418,6 +443,8 @@ class TdcQueue:
 
     def _before_hand_over(self, link: _Link, error: Exception) -> None:
         """A connection failed before carrying anything: its own copy pays, if it has one."""
+        if link.aborted:
+            return  # the hard limit cut it and said so
         domain = self._domain(link.domain)
         domain.up = False
         self.counters.failed(str(error))
@@ -445,6 +472,8 @@ class TdcQueue:
             self._retry_or_fail(copy, f"{error.code} {error.text}")
 
     def _log_connection_error(self, link: _Link, error: Exception) -> None:
+        if link.aborted:
+            return  # the hard limit cut it and said so
         if verdict(error) is Verdict.TLS:
             self.records.log(lines.tdc_dcid_tls_failed(link.dcid, str(error)))
             return

@@ -202,6 +202,10 @@ def pending_till(mid: int, rids: Sequence[int], when: str) -> str:
 TIMEOUT_DETAILS = "timeout"
 TIMEOUT_REASON = "connection timed out"
 NETWORK_ERROR_REASON = "network error"
+#: ``details:`` in AsyncOS's words (ASYNCOS.md: ``details: EOF``, ``[Errno n] …``).
+EOF_DETAILS = "EOF"
+REFUSED_DETAILS = "[Errno 111] Connection refused"
+RESET_DETAILS = "[Errno 104] Connection reset by peer"
 
 
 def connection_error(dcid: int, domain: str, ip: str, port: int, details: str, interface: str,
@@ -245,8 +249,13 @@ def tdc_generated(mid: int, original: int) -> str:
 
 
 def tdc_enqueued(mid: int, message_id_value: str, intake: str) -> str:
-    return (f"TDC: MID {mid} with Message-ID '{message_id_value}' enqueued for forwarding to "
+    return (f"{tdc_enqueued_prefix(mid)}{message_id_value}' enqueued for forwarding to "
             f"{SETD} to the message intake address {intake}")
+
+
+def tdc_enqueued_prefix(mid: int) -> str:
+    """How :func:`tdc_enqueued` of *mid* starts: what recovery looks for in the log."""
+    return f"TDC: MID {mid} with Message-ID '"
 
 
 def tdc_new_dcid(dcid: int, local_ip: str, peer_ip: str, port: int) -> str:

@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import re
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -151,6 +152,27 @@ class MailLog:
             with contextlib.suppress(OSError):
                 old.unlink()
 
+    def lacking(self, needles: Iterable[str], since: float) -> set[str]:
+        """Which of *needles* no line written since *since* (a wall time) holds.  For
+        recovery, which looks for a few lines of the last moments before a crash: only
+        ``mail.current`` and the files rolled since *since* are read, newest first, until
+        every needle is found.  It reads files only (it may run in a thread): the caller
+        flushes first."""
+        left = {needle: needle.encode("utf-8", "backslashreplace") for needle in needles}
+        for path in reversed(self.files()):
+            if not left:
+                break
+            rolled = _ROLLED.fullmatch(path.name)
+            if rolled and _rolled_at(rolled[1]) < since - 1:
+                break  # rolled before then: it and the older files hold older lines only
+            try:
+                data = path.read_bytes()
+            except OSError:  # pruned while we looked
+                continue
+            for needle in [n for n, raw in left.items() if raw in data]:
+                del left[needle]
+        return set(left)
+
     def files(self) -> list[Path]:
         """Rolled files oldest first, then ``mail.current`` (what ``grep`` searches)."""
         return [*rolled_files(self.directory, self.name), self.path]
@@ -170,6 +192,11 @@ def _next_name(directory: Path, now: datetime, name: str = "mail") -> str:
     same_second = (pattern.fullmatch(p.name) for p in directory.glob(f"{name}.@{stamp}*.s"))
     numbers = [int(match[2] or 0) for match in same_second if match and match[1] == stamp]
     return f"{name}.@{stamp}.{max(numbers) + 1}.s" if numbers else f"{name}.@{stamp}.s"
+
+
+def _rolled_at(stamp: str) -> float:
+    """The wall time of a rolled file's name stamp (UTC, as :func:`_next_name` writes it)."""
+    return datetime.strptime(stamp, "%Y%m%dT%H%M%S").replace(tzinfo=UTC).timestamp()
 
 
 def _line(level: str, text: str) -> str:

@@ -319,17 +319,27 @@ class _ClientFactory(ClientFactory[_ClientProtocol]):
             self.connected.set_exception(_connect_error(reason))
 
 
+#: The ``details`` of a connection the server refused, closed or reset (outbound.py gives
+#: the appliance's words for them).
+REFUSED = "connection refused"
+CLOSED = "connection closed by the server"
+RESET = "connection reset by the server"
+
+
 def _connect_error(reason: Failure) -> SmtpError:
     if reason.check(twisted_errors.TimeoutError):
         return SmtpTimeoutError(Stage.CONNECT)
     if reason.check(twisted_errors.ConnectionRefusedError):
-        return SmtpConnectionError("connection refused", Stage.CONNECT)
+        return SmtpConnectionError(REFUSED, Stage.CONNECT)
     return SmtpConnectionError(reason.getErrorMessage() or "cannot connect", Stage.CONNECT)
 
 
 def _describe_loss(reason: Failure | None) -> str:
     if reason is None or reason.check(twisted_errors.ConnectionDone):
-        return "connection closed by the server"
+        return CLOSED
+    if reason.check(twisted_errors.ConnectionLost) and \
+            not reason.check(twisted_errors.ConnectionAborted):  # aborted here: not a reset
+        return RESET
     if reason.check(SSL.Error):
         return f"TLS error: {_ssl_error_text(reason.value)}"
     text = reason.getErrorMessage()

@@ -25,6 +25,7 @@ from typing import NamedTuple
 
 from engine.config.model import Config
 from engine.observe import log_lines as lines
+from engine.smtp import client as smtp_client
 from engine.smtp.client import (
     SmtpClient,
     SmtpConnectionError,
@@ -207,9 +208,21 @@ def timeout_fault(target: Target | None) -> ConnectionFault:
     return ConnectionFault(*_where(target), lines.TIMEOUT_DETAILS, lines.TIMEOUT_REASON)
 
 
+#: The client's words for a refused, closed or reset connection, and the appliance's.
+_APPLIANCE_DETAILS = {
+    smtp_client.REFUSED: lines.REFUSED_DETAILS,
+    smtp_client.CLOSED: lines.EOF_DETAILS,
+    smtp_client.RESET: lines.RESET_DETAILS,
+}
+
+
 def connection_fault(target: Target | None, error: Exception) -> ConnectionFault:
-    """A connection to *target* failed with *error*: a timeout, or a network error in its
-    own words."""
+    """A connection to *target* failed with *error*: a timeout, or a network error -- in
+    the appliance's words when it has them (``EOF``, ``[Errno 111] Connection refused``),
+    else in the error's own."""
     if isinstance(error, SmtpTimeoutError):
         return timeout_fault(target)
-    return ConnectionFault(*_where(target), str(error), lines.NETWORK_ERROR_REASON)
+    details = str(error)
+    if isinstance(error, SmtpConnectionError):
+        details = _APPLIANCE_DETAILS.get(error.details, details)
+    return ConnectionFault(*_where(target), details, lines.NETWORK_ERROR_REASON)

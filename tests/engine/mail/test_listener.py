@@ -129,3 +129,35 @@ async def test_a_raw_utf8_subject_is_logged_readably(gateway):
     log = gateway.log()
     assert 'Subject "Grüße aus Köln ✉ 営業"' in log
     assert 'Subject "not \ufffd utf-8"' in log
+
+
+async def test_a_message_without_a_message_id_gets_one_at_acceptance(gateway):
+    """As the appliance does (issue 10, item 5): the ``Message-ID`` line, the journal copy's
+    ``enqueued`` line and the delivered message all show the one the gateway added."""
+    port = await gateway.start()
+    await asyncio.to_thread(_conversation, port, b"".join([
+        b"EHLO client.example.org\r\n",
+        b"MAIL FROM:<alice@example.org>\r\n",
+        b"RCPT TO:<bob@example.com>\r\n",
+        b"DATA\r\n",
+        b"From: alice@example.org\r\nSubject: no id\r\n\r\nclean body\r\n.\r\n",
+        b"QUIT\r\n",
+    ]))
+    await until(lambda: len(gateway.sink.messages) == 1 and len(gateway.setd.messages) == 1)
+    lines = gateway.lines()
+    [logged] = [line for line in lines if line.startswith("MID 1 Message-ID ")]
+    value = logged.removeprefix("MID 1 Message-ID ").strip("'")
+    assert value.startswith("<") and value.endswith(f"@{gateway.config.hostname}>")
+    assert any(line.startswith("TDC: MID ") and f" with Message-ID '{value}' enqueued " in line
+               for line in lines)
+    delivered = gateway.sink.messages[0][2]
+    assert f"\r\nMessage-ID: {value}\r\n".encode() in delivered
+    assert delivered.count(b"Message-ID:") == 1
+
+
+async def test_a_message_with_a_message_id_keeps_it(gateway):
+    await gateway.start()
+    await gateway.send("has id")
+    await until(lambda: len(gateway.sink.messages) == 1)
+    assert "MID 1 Message-ID '<has.id@example.org>'" in gateway.lines()
+    assert gateway.sink.messages[0][2].count(b"Message-ID:") == 1

@@ -83,13 +83,16 @@ async def test_connection_refused_gets_one_retry(gateway, unused_port):
     lines = gateway.tdc_lines()
     errors = [line for line in lines if line.startswith("TDC: Connection Error: DCID")]
     assert errors and all("domain: the.tdc.queue IP: 127.0.0.1 port: " in e for e in errors)
-    assert all("reason: network error" in e for e in errors)
+    assert all(e.endswith("details: [Errno 111] Connection refused interface: 127.0.0.1 "
+                          "reason: network error") for e in errors)
     assert "TDC: MID 2 delivery failed to Cisco Secure Email Threat Defense: Retries Exhausted." in lines
 
 
 async def test_disconnect_after_the_final_dot_is_retried_once(gateway):
     gateway.setd.faults["eom"] = [DISCONNECT]
     await _journal_one(gateway)
+    [error] = [line for line in gateway.tdc_lines() if line.startswith("TDC: Connection Error:")]
+    assert " details: EOF interface: " in error  # the appliance's word for it
     assert _tdc(gateway).delivered == 1 and _tdc(gateway).soft_bounced_events == 1
     assert gateway.setd.mail_commands == 2
 
@@ -152,3 +155,15 @@ async def test_a_backlog_opens_more_connections_up_to_the_maximum(gateway):
     await until(lambda: _tdc(gateway).delivered == 12, timeout=30)
     assert gateway.setd.connections >= 3
     await until(lambda: gateway.setd.open_connections == 0)
+
+
+async def test_dcids_rise_through_the_log_across_both_queues(gateway):
+    """Issue 10, item 4: DCIDs are given as connections are had, by ordinary delivery and
+    the TDC queue alike, so the log never shows a DCID before a smaller one."""
+    await gateway.start()
+    for n in range(3):
+        await gateway.send(f"m{n}")
+    await until(lambda: _tdc(gateway).delivered == 3 and len(gateway.sink.messages) == 3)
+    opened = [int(line.split("DCID ")[1].split()[0]) for line in gateway.lines()
+              if "New SMTP DCID " in line]
+    assert len(opened) >= 4 and opened == sorted(opened)

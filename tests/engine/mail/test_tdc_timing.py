@@ -134,13 +134,17 @@ async def test_the_hard_limit_is_exactly_120_seconds_after_the_enqueue_and_abort
     tdc.clock.advance_to(7 + 120)
     assert copy.state == "done" and link.client.closed  # aborted, not left to time out
     await until(lambda: tdc.setd.open_connections == 0, timeout=5)  # SETD saw it go
+    await until(lambda: link not in tdc.queue._domain("setd.test").links)
     lines = tdc.lines()
     port = tdc.config.host_ports["mx.setd.test"]
     assert (f"TDC: Connection Error: DCID {link.dcid} domain: the.tdc.queue IP: 127.0.0.1 "
             f"port: {port} details: timeout interface: 127.0.0.1 reason: connection timed out"
             ) in lines
-    assert "TDC: MID 2 delivery failed to Cisco Secure Email Threat Defense: Expired." in lines
-    assert lines[-1] == "Message finished MID 2 aborted"
+    assert lines[-3:] == [
+        "TDC: MID 2 delivery failed to Cisco Secure Email Threat Defense: Expired.",
+        "Message finished MID 2 aborted",
+        f"DCID {link.dcid} close",  # after the message, as in ordinary delivery
+    ]
     tdc_counters = tdc.counters.host("the.tdc.queue")
     assert tdc_counters.hard_bounced["expired"] == 1 and tdc_counters.delivered == 0
     assert tdc.setd.messages == []  # the hung transaction never completed
@@ -157,3 +161,69 @@ async def test_the_hard_limit_ends_a_copy_waiting_for_its_retry(tdc, unused_port
     tdc.clock.advance_to(120)
     assert copy.state == "done"
     assert "TDC: MID 2 delivery failed to Cisco Secure Email Threat Defense: Expired." in tdc.lines()
+
+
+async def test_the_retry_after_a_failed_connection_opens_the_minimum_of_connections(
+        tdc, unused_port):
+    """SPEC.md §1: at least 3 connections while the queue has entries -- also for the retry
+    that follows a failed connection (issue 10, item 1).  The extra ones carry nothing: the
+    copy is sent once."""
+    setd_port = tdc.config.host_ports["mx.setd.test"]
+    tdc.config.host_ports["mx.setd.test"] = unused_port  # the first attempt is refused
+    copy = tdc.enqueue()
+    await until(lambda: copy.state == "waiting")
+    await until(lambda: tdc.queue.connections() == 0)
+    tdc.config.host_ports["mx.setd.test"] = setd_port  # SETD is back for the retry
+    tdc.clock.advance(10.0)
+    await until(lambda: tdc.counters.host("the.tdc.queue").delivered == 1)
+    await until(lambda: tdc.setd.connections >= 3)
+    assert tdc.setd.mail_commands == 1 and len(tdc.setd.messages) == 1
+    assert copy.failures == 1  # the extra connections charged nobody
+
+
+def _connection_errors(lines: list[str]) -> list[str]:
+    return [line for line in lines if line.startswith("TDC: Connection Error:")]
+
+
+@pytest.mark.parametrize("stage", ["connect", "ehlo"])
+async def test_an_attempt_cut_by_the_hard_limit_is_logged_once_and_ends_there(tdc, stage):
+    """Ruling 3, one line per event (issue 10, item 2): the attempt the limit cuts -- also
+    before the greeting, when no client exists yet -- is cancelled, its connection closed,
+    and its own failure is not logged after the limit's Connection Error."""
+    tdc.config.tdc.timers.min_connections = 1  # only the copy's own connection
+    tdc.setd.faults[stage] = [HANG]
+    copy = tdc.enqueue()
+    await until(lambda: tdc.setd.open_connections == 1)
+    await asyncio.sleep(SETTLE)
+    link = copy.link
+    assert link is not None
+    tdc.clock.advance_to(120)
+    assert copy.state == "done"
+    await until(lambda: tdc.setd.open_connections == 0, timeout=5)  # cut, not left to time out
+    await until(lambda: tdc.queue.connections() == 0, timeout=5)
+    await asyncio.sleep(SETTLE)
+    lines = tdc.lines()
+    port = tdc.config.host_ports["mx.setd.test"]
+    assert _connection_errors(lines) == [
+        f"TDC: Connection Error: DCID {link.dcid} domain: the.tdc.queue IP: 127.0.0.1 "
+        f"port: {port} details: timeout interface: 127.0.0.1 reason: connection timed out"]
+    assert "TDC: MID 2 delivery failed to Cisco Secure Email Threat Defense: Expired." in lines
+
+
+async def test_each_connection_logs_its_close_and_dcids_come_in_order(tdc):
+    """Issue 10, item 4: a TDC connection ends with ``DCID n close`` as an ordinary
+    delivery's does, and DCIDs are given in the order the connections are opened: the log
+    shows them rising."""
+    tdc.enqueue()
+    await until(lambda: tdc.counters.host("the.tdc.queue").delivered == 1)
+    await until(lambda: tdc.queue.connections() == 0)  # all closed: nothing is left
+    assert tdc.setd.connections == 3
+    lines = tdc.lines()
+    opened = [int(line.split()[4]) for line in lines if line.startswith("TDC: New SMTP DCID ")]
+    assert len(opened) == 3 and opened == sorted(opened)
+    closed = [int(line.split()[1]) for line in lines
+              if line.startswith("DCID ") and line.endswith(" close")]
+    assert sorted(closed) == opened
+    for dcid in opened:
+        assert lines.index(f"DCID {dcid} close") > lines.index(
+            next(line for line in lines if line.startswith(f"TDC: New SMTP DCID {dcid} ")))

@@ -196,3 +196,21 @@ def test_the_check_lets_catalogue_lines_and_python_logging_through(call):
 def test_inside_the_mail_log_its_own_methods_count_too():
     source = 'class MailLog:\n    def _open(self):\n        self.info("Begin Logfile")\n'
     assert mail_lines_made_outside_the_catalogue(source)
+
+
+def _readme_retry_row(failure: str) -> str:
+    readme = (Path(__file__).parents[3] / "README.md").read_text()
+    [row] = [line for line in readme.splitlines() if line.startswith(f"| {failure} |")]
+    return row
+
+
+def test_the_readme_retry_table_shows_the_connection_error_lines_as_written():
+    """Issue 10, item 6: a timeout is logged ``details: timeout … reason: connection timed
+    out``, not ``reason: network error``; the README's table says what is written."""
+    timeout = _readme_retry_row("connection and greeting timeouts, no reply in time")
+    assert (f"details: {lines.TIMEOUT_DETAILS} interface: … reason: {lines.TIMEOUT_REASON}`"
+            in timeout)
+    assert lines.NETWORK_ERROR_REASON not in timeout
+    network = _readme_retry_row("network and connection errors (refused, lost)")
+    assert f"reason: {lines.NETWORK_ERROR_REASON}`" in network
+    assert lines.TIMEOUT_REASON not in network

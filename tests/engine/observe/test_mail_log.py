@@ -154,3 +154,20 @@ def test_rolled_files_with_the_same_modification_time_keep_their_roll_order(tmp_
     log.close()
     assert log.files()[:-1] == made[1:]
     assert _numbers(log.files()[:-1]) == [1, 2, 3, 4]
+
+
+def test_lacking_reads_the_files_written_since_and_no_older_ones(tmp_path):
+    """What recovery asks (issue 10, item 3): which lines are missing from the files written
+    to since a time; files rolled before it are not read."""
+    import time
+
+    log = MailLog(tmp_path, version="v", serial="s")
+    log.info("TDC: MID 1 with Message-ID '<a@x>' enqueued")
+    old = log.roll()
+    log.info("TDC: MID 2 with Message-ID '<b@x>' enqueued")
+    log.flush()
+    wanted = ["TDC: MID 1 with", "TDC: MID 2 with", "TDC: MID 3 with"]
+    assert log.lacking(wanted, since=time.time() - 60) == {"TDC: MID 3 with"}
+    os.rename(old, tmp_path / "mail.@20000101T000000.s")  # rolled long before *since*
+    assert log.lacking(wanted, since=time.time() - 60) == {"TDC: MID 1 with", "TDC: MID 3 with"}
+    log.close()

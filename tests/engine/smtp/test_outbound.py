@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from engine.smtp import client
 from engine.smtp.client import (
     SmtpConnectionError,
     SmtpReplyError,
@@ -87,6 +88,16 @@ MX = Target("mx.example.com", "10.1.2.3", 2525)
 ])
 def test_the_fields_of_a_connection_error(target, error, fault):
     assert connection_fault(target, error) == fault
+
+
+@pytest.mark.parametrize(("error", "details"), [
+    (SmtpConnectionError(client.REFUSED, "connect"), "[Errno 111] Connection refused"),
+    (SmtpConnectionError(client.CLOSED, "ehlo"), "EOF"),
+    (SmtpConnectionError(client.RESET, "eom"), "[Errno 104] Connection reset by peer"),
+])
+def test_a_connection_error_speaks_the_appliances_words(error, details):
+    """``details:`` as AsyncOS writes it (ASYNCOS.md: ``details: EOF``, ``[Errno n] …``)."""
+    assert connection_fault(MX, error) == ("10.1.2.3", 2525, details, "network error")
 
 
 def test_a_limit_cutting_an_attempt_short_is_a_timeout_there():
