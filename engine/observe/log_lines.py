@@ -10,6 +10,7 @@ Tests: tests/engine/observe/test_log_lines.py.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 
 TDC_QUEUE = "the.tdc.queue"
@@ -50,13 +51,36 @@ def new_icid(icid: int, listener: str, local_ip: str, peer_ip: str, reverse: str
             f"reverse dns host {reverse} verified no")
 
 
-def icid_accept(icid: int) -> str:
-    return f"ICID {icid} ACCEPT SG UNKNOWNLIST match ALL SBRS None"
+#: The private ranges AsyncOS scores ``SBRS rfc1918`` (RFC 1918, and loopback).
+_RFC1918 = tuple(ipaddress.ip_network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "::1/128"))
 
 
-def icid_relay(icid: int, entry: str) -> str:
+def sbrs(peer_ip: str) -> str:
+    """The ``SBRS`` field of a sender: ``rfc1918`` for a private (or loopback) address, which
+    no reputation service scores (LOGFUNCS: ``... SBRS rfc1918``), else ``None`` — segcli has no
+    reputation service, so no score is known."""
+    try:
+        address = ipaddress.ip_address(peer_ip)
+    except ValueError:
+        return "None"
+    mapped = getattr(address, "ipv4_mapped", None)
+    if mapped is not None:
+        address = mapped
+    return "rfc1918" if any(address in net for net in _RFC1918
+                            if net.version == address.version) else "None"
+
+
+def icid_accept(icid: int, peer_ip: str) -> str:
+    """``ICID 5 ACCEPT SG UNKNOWNLIST match sbrs[-2.0:10.0] SBRS -0.9`` (ASYNCOS.md §7) with
+    no score known: the ``sbrs[none]`` condition of the sender group matched. No ``country``
+    (ASYNCOS.md marks it inferred)."""
+    return f"ICID {icid} ACCEPT SG UNKNOWNLIST match sbrs[none] SBRS {sbrs(peer_ip)}"
+
+
+def icid_relay(icid: int, entry: str, peer_ip: str) -> str:
     """A host of the RELAYLIST sender group connected: its mail is relayed (outgoing)."""
-    return f"ICID {icid} RELAY SG RELAYLIST match {entry} SBRS None"
+    return f"ICID {icid} RELAY SG RELAYLIST match {entry} SBRS {sbrs(peer_ip)}"
 
 
 def icid_tls(icid: int, protocol: str, cipher: str) -> str:

@@ -63,7 +63,7 @@ def test_mail_from_a_relay_host_is_outgoing_and_not_journaled(lab, data_dir):
     assert sent.returncode == 0, sent.stderr
     wait_for(lambda: len(gateway.sink_messages()) == 1, what="the outgoing message delivered")
     log = gateway.mail_log()
-    assert "RELAY SG RELAYLIST match 127.0.0.2 SBRS None" in log
+    assert "RELAY SG RELAYLIST match 127.0.0.2 SBRS rfc1918" in log
     assert "matched all recipients for per-recipient policy DEFAULT in the outbound table" in log
     assert "in the inbound table" not in log
     assert "TDC:" not in log and gateway.accepted(gateway.default_intake) == []

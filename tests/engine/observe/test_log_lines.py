@@ -214,3 +214,17 @@ def test_the_readme_retry_table_shows_the_connection_error_lines_as_written():
     network = _readme_retry_row("network and connection errors (refused, lost)")
     assert f"reason: {lines.NETWORK_ERROR_REASON}`" in network
     assert lines.TIMEOUT_REASON not in network
+
+
+def test_accept_line_has_the_appliance_layout_and_no_made_up_score():
+    """ASYNCOS.md §7 ``ICID 5 ACCEPT SG UNKNOWNLIST match sbrs[-2.0:10.0] SBRS -0.9``; a private
+    or loopback peer is ``SBRS rfc1918`` (LOGFUNCS), any other has no score (``None``)."""
+    assert lines.icid_accept(5, "127.0.0.1") == (
+        "ICID 5 ACCEPT SG UNKNOWNLIST match sbrs[none] SBRS rfc1918")
+    for private in ("10.1.2.3", "172.31.0.1", "192.168.1.1", "::1", "::ffff:10.0.0.1"):
+        assert lines.icid_accept(5, private).endswith(" SBRS rfc1918"), private
+    for public in ("198.51.100.7", "8.8.8.8", "172.32.0.1", "2001:db8::1"):
+        assert lines.icid_accept(5, public) == (
+            "ICID 5 ACCEPT SG UNKNOWNLIST match sbrs[none] SBRS None"), public
+    assert lines.icid_relay(3, "10.0.0.0/8", "10.0.0.5") == (
+        "ICID 3 RELAY SG RELAYLIST match 10.0.0.0/8 SBRS rfc1918")
