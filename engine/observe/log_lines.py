@@ -21,6 +21,13 @@ def _rids(rids: Sequence[int]) -> str:
     return "[" + ", ".join(str(r) for r in rids) + "]"
 
 
+def as_sent(enhanced: str | None, text: str) -> str:
+    """A reply's text as the server sent it, its enhanced status code included
+    (``2.0.0 Ok: queued``): what ``Response '...'`` and the ``('421', ['4.3.2 ...'])`` tuple
+    quote (ASYNCOS.md §7).  *text* is the reply's text without that code."""
+    return f"{enhanced} {text}".rstrip() if enhanced else text
+
+
 def _response(code: str, text: str) -> str:
     """AsyncOS quotes the remote reply as a tuple: ``('550', ['5.1.1 unknown user'])``."""
     return f"('{code}', [{text!r}])"

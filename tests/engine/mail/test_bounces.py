@@ -48,8 +48,8 @@ async def test_a_5xx_bounce_sends_one_dsn_for_its_recipients_to_the_sender(gatew
     assert dsn["Auto-Submitted"] == "auto-replied"
     assert [(b["Final-Recipient"], b["Action"], b["Status"], b["Diagnostic-Code"])
             for b in blocks] == [
-        ("rfc822; bob@example.com", "failed", "5.7.1", "smtp; 554 Rejected by policy"),
-        ("rfc822; tim@example.com", "failed", "5.7.1", "smtp; 554 Rejected by policy"),
+        ("rfc822; bob@example.com", "failed", "5.7.1", "smtp; 554 5.7.1 Rejected by policy"),
+        ("rfc822; tim@example.com", "failed", "5.7.1", "smtp; 554 5.7.1 Rejected by policy"),
     ]
     assert "Subject: refused" in headers and "the body stays here" not in raw.decode()
     lines = gateway.lines()
@@ -105,7 +105,7 @@ async def test_a_bounce_that_bounces_is_a_double_bounce_and_goes_no_further(gate
                 if line.endswith(" was generated for bounce of MID 1")]
     assert [line for line in gateway.lines() if line.startswith("Double bounce:")] == [
         f"Double bounce: MID {bounce} to 0 - 5.1.1 - Bad destination mailbox address "
-        "('550', ['no such sender'])"]
+        "('550', ['5.1.1 no such sender'])"]
     assert gateway.engine.counters.system.generated_bounces == 1
     assert gateway.senders.messages == [] and gateway.senders.mail_commands == 1
 

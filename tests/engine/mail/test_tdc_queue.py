@@ -33,7 +33,7 @@ async def test_5xx_is_not_retried(gateway):
     assert gateway.setd.mail_commands == 1  # one attempt
     lines = gateway.tdc_lines()
     assert ("TDC: Hard bounced - 5.1.1 - Bad destination mailbox address "
-            "('550', ['No such intake address'])") in lines
+            "('550', ['5.1.1 No such intake address'])") in lines
     assert "TDC: MID 2 delivery failed to Cisco Secure Email Threat Defense: Hard Bounced." in lines
     assert _tdc(gateway).hard_bounced_total == 1 and _tdc(gateway).delivered == 0
 

@@ -228,3 +228,16 @@ def test_accept_line_has_the_appliance_layout_and_no_made_up_score():
             "ICID 5 ACCEPT SG UNKNOWNLIST match sbrs[none] SBRS None"), public
     assert lines.icid_relay(3, "10.0.0.0/8", "10.0.0.5") == (
         "ICID 3 RELAY SG RELAYLIST match 10.0.0.0/8 SBRS rfc1918")
+
+
+def test_replies_are_quoted_as_sent_with_their_enhanced_code():
+    """ASYNCOS.md §7: ``Response '2.0.0 OK ...'`` and ``('421', ['4.3.2 try again later'])``."""
+    assert lines.as_sent("2.0.0", "Ok: queued") == "2.0.0 Ok: queued"
+    assert lines.as_sent(None, "Ok") == "Ok"
+    assert lines.response(6, [0], lines.as_sent("2.0.0", "Ok: queued")) == (
+        "MID 6 RID [0] Response '2.0.0 Ok: queued'")
+    assert lines.delayed(8414309, 19410908, "a@example.org", "b@example.com", 0, "4.3.2",
+                         "Not accepting messages at this time", "421",
+                         lines.as_sent("4.3.2", "try again later")) == (
+        "Delayed: DCID 8414309 MID 19410908 From: <a@example.org> To: <b@example.com> RID 0 - "
+        "4.3.2 - Not accepting messages at this time ('421', ['4.3.2 try again later'])")
