@@ -162,7 +162,10 @@ def av_verdict(mid: int, virus: str | None) -> list[str]:
 
 
 def dropped(mid: int, engine: str) -> str:
-    return f"MID {mid} Message aborted: dropped by {engine}"
+    """A verdict dropped the message: ``Message aborted MID n Dropped by antivirus`` (after
+    ``MID n antivirus positive '...'``; ASYNCOS.md §7 ``Message aborted MID n <reason>``),
+    then ``Message finished MID n done``."""
+    return f"Message aborted MID {mid} Dropped by {engine}"
 
 
 def queued(mid: int) -> str:

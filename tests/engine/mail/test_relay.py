@@ -82,6 +82,7 @@ async def test_outgoing_policies_split_recipients_and_apply_their_own_verdict_ac
                in line for line in log), log
     assert any("was split creating MID" in line and "policy DEFAULT in the outbound table" in line
                for line in log), log
-    assert any(line.endswith("Message aborted: dropped by CASE") for line in log), log
+    assert any(line.startswith("Message aborted MID ") and line.endswith(" Dropped by CASE")
+               for line in log), log
     assert [r for _, r, _, _ in gateway.sink.messages] == [["bob@example.com"]]  # partners' dropped
     assert gateway.setd.messages == []  # spam or not, outgoing mail is never journaled

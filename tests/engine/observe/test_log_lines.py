@@ -241,3 +241,9 @@ def test_replies_are_quoted_as_sent_with_their_enhanced_code():
                          lines.as_sent("4.3.2", "try again later")) == (
         "Delayed: DCID 8414309 MID 19410908 From: <a@example.org> To: <b@example.com> RID 0 - "
         "4.3.2 - Not accepting messages at this time ('421', ['4.3.2 try again later'])")
+
+
+def test_a_dropped_message_is_aborted_in_the_appliance_words():
+    assert lines.av_verdict(7, "EICAR-AV-Test")[1] == "MID 7 antivirus positive 'EICAR-AV-Test'"
+    assert lines.dropped(7, "antivirus") == "Message aborted MID 7 Dropped by antivirus"
+    assert lines.message_finished(7) == "Message finished MID 7 done"
