@@ -278,8 +278,15 @@ def dns_failure_text(domain: str, rdtype: str, reason: str, *, permanent: bool) 
 
 
 # -- the Threat Defense Connector (SPEC.md §2) -----------------------------------------------
+#: The agent of a journal copy's ``... generated based on MID m by <agent>`` (ASYNCOS.md §7).
+TDC_AGENT = "threat defense connector"
+
+
 def tdc_generated(mid: int, original: int) -> str:
-    return f"TDC: MID {mid} was generated based on MID {original}"
+    """The journal copy's spawn line: the appliance's ``MID n was generated based on MID m by
+    <agent>`` (ASYNCOS.md §7, the wording it suggests for the connector; SPEC.md §2 shows no
+    sample of it), so parsers that link a copy to its original link this one."""
+    return f"TDC: MID {mid} was generated based on MID {original} by {TDC_AGENT}"
 
 
 def tdc_enqueued(mid: int, message_id_value: str, intake: str) -> str:

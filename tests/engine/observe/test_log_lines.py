@@ -247,3 +247,10 @@ def test_a_dropped_message_is_aborted_in_the_appliance_words():
     assert lines.av_verdict(7, "EICAR-AV-Test")[1] == "MID 7 antivirus positive 'EICAR-AV-Test'"
     assert lines.dropped(7, "antivirus") == "Message aborted MID 7 Dropped by antivirus"
     assert lines.message_finished(7) == "Message finished MID 7 done"
+
+
+def test_a_journal_copy_names_the_agent_that_generated_it():
+    """ASYNCOS.md §7: ``MID n was generated based on MID m by <agent> ...``."""
+    assert lines.tdc_generated(2, 1) == (
+        "TDC: MID 2 was generated based on MID 1 by threat defense connector")
+    assert lines.bounce_generated(3, 1) == "MID 3 was generated for bounce of MID 1"
