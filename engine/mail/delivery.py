@@ -484,7 +484,8 @@ class DeliveryQueues:
     def _dns_failure(self, name: str, error: DnsError) -> None:
         hard = verdict(error) is Verdict.HARD
         self.records.log(lines.dns_failure(error.domain, error.rdtype, error.reason, permanent=hard))
-        text = lines.dns_failure_text(error.domain, error.rdtype, error.reason, permanent=hard)
+        text = (lines.dns_bounce_text(error.domain, error.rdtype, error.reason) if hard else
+                lines.dns_failure_text(error.domain, error.rdtype, error.reason, permanent=False))
         for shipment in self._take_all(name):
             if hard:
                 self._bounce(name, 0, shipment, set(shipment.rids), "5.1.2", "000", text,

@@ -261,6 +261,13 @@ def dns_hard_text(domain: str, rdtype: str, error: str) -> str:
     return f"DNS Hard Error looking up {domain} ({rdtype}) : {error}"
 
 
+def dns_bounce_text(domain: str, rdtype: str, error: str) -> str:
+    """The reply text an ordinary DNS hard bounce quotes, in the appliance's form (ASYNCOS.md
+    §7, SPL: ``DNS Hard Error looking up bad.example (MX): NXDomain``).  The TDC lines keep
+    SPEC.md §2's ``(MX) : NXDomain`` (:func:`dns_hard_text`)."""
+    return f"DNS Hard Error looking up {domain} ({rdtype}): {error}"
+
+
 def dns_temporary_text(domain: str, rdtype: str, error: str) -> str:
     """The reply text quoted when a temporary DNS failure delays mail."""
     return f"DNS Temporary Failure looking up {domain} ({rdtype}) : {error}"

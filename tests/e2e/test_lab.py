@@ -91,7 +91,7 @@ def test_the_sender_of_undeliverable_mail_gets_a_bounce_message_in_the_sink(lab)
     assert b"Status: 5.1.2" in bounce and b"Subject: undeliverable" in bounce
     log = gateway.mail_log()
     assert "5.1.2 - Bad destination host ('000', ['DNS Hard Error looking up " \
-           "nowhere.example.com (MX) : NXDomain'])" in log
+           "nowhere.example.com (MX): NXDomain'])" in log
     assert "was generated for bounce of MID 1" in log
     assert gateway.terminate() == 0
 

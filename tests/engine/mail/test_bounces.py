@@ -80,6 +80,10 @@ async def test_a_dns_hard_bounce_and_an_expiry_each_tell_the_sender(gateway):
     await until(lambda: len(gateway.senders.messages) == 2, timeout=30)
     statuses = sorted(_report(raw)[1][0]["Status"] for _, _, raw, _ in gateway.senders.messages)
     assert statuses == ["5.1.2", "5.4.7"]  # bad destination host; delivery expired
+    # the ordinary NXDOMAIN bounce in the appliance's form (ASYNCOS.md §7, SPL sample)
+    assert ("Bounced: DCID 0 MID 1 From: <alice@example.org> To: <ann@nowhere.example.com> RID 0 - "
+            "5.1.2 - Bad destination host ('000', ['DNS Hard Error looking up "
+            "nowhere.example.com (MX): NXDomain'])") in gateway.lines(), gateway.lines()
 
 
 async def test_a_bounced_virus_is_reported_without_the_virus(gateway):

@@ -254,3 +254,12 @@ def test_a_journal_copy_names_the_agent_that_generated_it():
     assert lines.tdc_generated(2, 1) == (
         "TDC: MID 2 was generated based on MID 1 by threat defense connector")
     assert lines.bounce_generated(3, 1) == "MID 3 was generated for bounce of MID 1"
+
+
+def test_the_ordinary_nxdomain_bounce_has_the_appliance_form():
+    """ASYNCOS.md §7 (SPL); the TDC lines keep SPEC.md §2's ``(MX) : NXDomain``."""
+    assert lines.bounced(0, 19408690, "a@example.org", "b@bad.example", 0, "5.1.2",
+                         "Bad destination host", "000",
+                         lines.dns_bounce_text("bad.example", "MX", "NXDomain")) == (
+        "Bounced: DCID 0 MID 19408690 From: <a@example.org> To: <b@bad.example> RID 0 - 5.1.2 - "
+        "Bad destination host ('000', ['DNS Hard Error looking up bad.example (MX): NXDomain'])")
