@@ -469,8 +469,8 @@ class TdcQueue:
         else:
             status = status_for(error.code, error.enhanced)
             sent = lines.as_sent(error.enhanced, error.text)
-            self.records.log(lines.tdc_delayed(link.dcid, copy.mid, status, reason_for(status),
-                                               str(error.code), sent))
+            self.records.log(lines.tdc_delayed(link.dcid, copy.mid, copy.intake, status,
+                                               reason_for(status), str(error.code), sent))
             self._retry_or_fail(copy, f"{error.code} {sent}")
 
     def _log_connection_error(self, link: _Link, error: Exception) -> None:

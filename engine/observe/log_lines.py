@@ -345,8 +345,11 @@ def tdc_failed(mid: int, why: str) -> str:
     return f"TDC: MID {mid} delivery failed to {SETD}: {why}."
 
 
-def tdc_delayed(dcid: int, mid: int, status: str, reason: str, code: str, text: str) -> str:
-    return f"TDC: Delayed: DCID {dcid} MID {mid} to RID [0] - {status} - {reason} {_response(code, text)}"
+def tdc_delayed(dcid: int, mid: int, intake: str, status: str, reason: str, code: str,
+                text: str) -> str:
+    """SPEC.md §2 has no sample of it: the ordinary :func:`delayed` line (ASYNCOS.md §7) with
+    ``TDC:`` before it; the journal copy goes from the null sender to the intake address."""
+    return "TDC: " + delayed(dcid, mid, "", intake, 0, status, reason, code, text)
 
 
 def tdc_bounced(dcid: int, mid: int, status: str, reason: str, code: str, text: str) -> str:

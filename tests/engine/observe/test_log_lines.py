@@ -82,7 +82,7 @@ def test_every_tdc_function_writes_the_tdc_prefix():
         "tdc_tracking_delivered": (1,), "tdc_tls_error": (1,), "tdc_failed": (1, "Expired"),
         "tdc_connection_error": (1, "a", 25, "d", "i", "r"),
         "tdc_hard_bounced": ("5.0.0", "r", "550", "t"),
-        "tdc_delayed": (1, 2, "4.0.0", "r", "451", "t"),
+        "tdc_delayed": (1, 2, "x@y.z", "4.0.0", "r", "451", "t"),
     }
     for name, args in samples.items():
         assert getattr(lines, name)(*args).startswith("TDC: "), name
@@ -263,3 +263,12 @@ def test_the_ordinary_nxdomain_bounce_has_the_appliance_form():
                          lines.dns_bounce_text("bad.example", "MX", "NXDomain")) == (
         "Bounced: DCID 0 MID 19408690 From: <a@example.org> To: <b@bad.example> RID 0 - 5.1.2 - "
         "Bad destination host ('000', ['DNS Hard Error looking up bad.example (MX): NXDomain'])")
+
+
+def test_the_tdc_delayed_line_mirrors_the_ordinary_one():
+    """SPEC.md §2 shows no TDC ``Delayed:`` line: it is the ordinary one (ASYNCOS.md §7)."""
+    assert lines.tdc_delayed(8, 2, "x@intake.example", "4.3.2",
+                             "Not accepting messages at this time", "421",
+                             "4.3.2 try again later") == (
+        "TDC: Delayed: DCID 8 MID 2 From: <> To: <x@intake.example> RID 0 - 4.3.2 - Not "
+        "accepting messages at this time ('421', ['4.3.2 try again later'])")
