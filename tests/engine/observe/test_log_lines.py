@@ -5,6 +5,8 @@ check of the engine's source that no mail log line is made anywhere but in the c
 from __future__ import annotations
 
 import ast
+import inspect
+import re
 from pathlib import Path
 
 import pytest
@@ -272,3 +274,18 @@ def test_the_tdc_delayed_line_mirrors_the_ordinary_one():
                              "4.3.2 try again later") == (
         "TDC: Delayed: DCID 8 MID 2 From: <> To: <x@intake.example> RID 0 - 4.3.2 - Not "
         "accepting messages at this time ('421', ['4.3.2 try again later'])")
+
+
+def test_every_public_function_has_a_row_in_the_readme_table():
+    """README.md "Mail log lines": one row per public function of log_lines, none missed."""
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Mail log lines\n", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `(\w+)` \|", section, flags=re.MULTILINE)
+    public = {name for name, fn in inspect.getmembers(lines, inspect.isfunction)
+              if fn.__module__ == lines.__name__ and not name.startswith("_")}
+    assert len(rows) == len(set(rows)), "a function has two rows"
+    assert set(rows) == public, (sorted(public - set(rows)), sorted(set(rows) - public))
+    for row in section.splitlines():
+        if row.startswith("| `"):
+            assert "as the appliance" in row or "segcli's own" in row or "quoted text" in row \
+                or "picks" in row or "field of" in row or "the start of" in row, row
