@@ -355,7 +355,9 @@ class DeliveryQueues:
         if refused:
             self._refused_some(name, dcid, shipment, refused)
         accepted = [rid for rid, address in shipment.recipients if address not in refused]
-        self._delivered(name, dcid, shipment, accepted, result.reply.message if result.reply else "")
+        reply = result.reply
+        self._delivered(name, dcid, shipment, accepted,
+                        lines.as_sent(reply.enhanced, reply.message) if reply else "")
         return True
 
     def _attempted(self, name: str, shipment: Shipment) -> None:
@@ -386,9 +388,10 @@ class DeliveryQueues:
         """A reply refused the whole message: bounce on 5xx, retry on 4xx."""
         status = status_for(code, enhanced)
         if reply_verdict(code) is Verdict.HARD:
-            self._bounce(name, dcid, shipment, rids, status, str(code), text, BounceCause.SMTP_5XX)
+            sent = lines.as_sent(enhanced, text)
+            self._bounce(name, dcid, shipment, rids, status, str(code), sent, BounceCause.SMTP_5XX)
         else:
-            self._delay(name, dcid, shipment, status, str(code), text)
+            self._delay(name, dcid, shipment, status, str(code), lines.as_sent(enhanced, text))
 
     def _refused_some(self, name: str, dcid: int, shipment: Shipment, refused: dict) -> None:
         """Some recipients refused at RCPT while others were taken: split them off."""
@@ -399,7 +402,8 @@ class DeliveryQueues:
             if rid in hard:
                 r = refused[address]
                 status = status_for(r.code, r.enhanced)
-                self._bounce_one(name, dcid, shipment, rid, address, status, str(r.code), r.text,
+                self._bounce_one(name, dcid, shipment, rid, address, status, str(r.code),
+                                 lines.as_sent(r.enhanced, r.text),
                                  BounceCause.SMTP_5XX)
         if soft:
             retry = Shipment(shipment.mid, shipment.sender, shipment.destination,
@@ -409,7 +413,7 @@ class DeliveryQueues:
             self._open_shipments[shipment.mid] += 1
             first = refused[retry.recipients[0][1]]
             self._delay(name, dcid, retry, status_for(first.code, first.enhanced), str(first.code),
-                        first.text)
+                        lines.as_sent(first.enhanced, first.text))
         shipment.without(hard | soft)
 
     def _bounce(self, name: str, dcid: int, shipment: Shipment, rids: set[int], status: str,
@@ -480,7 +484,8 @@ class DeliveryQueues:
     def _dns_failure(self, name: str, error: DnsError) -> None:
         hard = verdict(error) is Verdict.HARD
         self.records.log(lines.dns_failure(error.domain, error.rdtype, error.reason, permanent=hard))
-        text = lines.dns_failure_text(error.domain, error.rdtype, error.reason, permanent=hard)
+        text = (lines.dns_bounce_text(error.domain, error.rdtype, error.reason) if hard else
+                lines.dns_failure_text(error.domain, error.rdtype, error.reason, permanent=False))
         for shipment in self._take_all(name):
             if hard:
                 self._bounce(name, 0, shipment, set(shipment.rids), "5.1.2", "000", text,

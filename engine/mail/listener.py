@@ -69,9 +69,9 @@ class GatewaySmtpHandler(BaseSmtpHandler):
         intake.log(lines.new_icid(self.icid, listener.name, local[0], peer[0], "(unknown)"))
         self.relay_entry = listener.relay_entry(peer[0])
         if self.relay_entry is None:
-            intake.log(lines.icid_accept(self.icid))
+            intake.log(lines.icid_accept(self.icid, peer[0]))
         else:
-            intake.log(lines.icid_relay(self.icid, self.relay_entry))
+            intake.log(lines.icid_relay(self.icid, self.relay_entry, peer[0]))
         return Reply(220, f"{config.hostname} ESMTP")
 
     def tls_started(self, protocol: str, cipher: str) -> None:

@@ -265,9 +265,10 @@ class MailEngine:
                               [(rid, Failure(address, status, reason, "000", reason))
                                for rid, address in part.recipients],
                               part.body, message.received_at)
-        else:
+            self.records.log(lines.message_finished(part.mid, "aborted"))
+        else:  # dropped: the appliance ends it as done (``Message aborted ...`` said why)
             self.counters.system.dropped_messages += 1
-        self.records.log(lines.message_finished(part.mid, "aborted"))
+            self.records.log(lines.message_finished(part.mid))
 
     def _dispatch(self, deliveries: list[NewDelivery], row_ids: list[int],
                   shipments: list[Shipment], copies: list[JournalCopy]) -> None:

@@ -464,12 +464,14 @@ class TdcQueue:
         elif kind is Verdict.HARD:
             status = status_for(error.code, error.enhanced)
             cause = BounceCause.SMTP_5XX
-            self._hard_bounce(copy, link.dcid, str(error.code), status, error.text, cause)
+            sent = lines.as_sent(error.enhanced, error.text)
+            self._hard_bounce(copy, link.dcid, str(error.code), status, sent, cause)
         else:
             status = status_for(error.code, error.enhanced)
-            self.records.log(lines.tdc_delayed(link.dcid, copy.mid, status, reason_for(status),
-                                               str(error.code), error.text))
-            self._retry_or_fail(copy, f"{error.code} {error.text}")
+            sent = lines.as_sent(error.enhanced, error.text)
+            self.records.log(lines.tdc_delayed(link.dcid, copy.mid, copy.intake, status,
+                                               reason_for(status), str(error.code), sent))
+            self._retry_or_fail(copy, f"{error.code} {sent}")
 
     def _log_connection_error(self, link: _Link, error: Exception) -> None:
         if link.aborted:

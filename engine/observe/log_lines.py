@@ -10,6 +10,7 @@ Tests: tests/engine/observe/test_log_lines.py.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 
 TDC_QUEUE = "the.tdc.queue"
@@ -18,6 +19,13 @@ SETD = "Cisco Secure Email Threat Defense"
 
 def _rids(rids: Sequence[int]) -> str:
     return "[" + ", ".join(str(r) for r in rids) + "]"
+
+
+def as_sent(enhanced: str | None, text: str) -> str:
+    """A reply's text as the server sent it, its enhanced status code included
+    (``2.0.0 Ok: queued``): what ``Response '...'`` and the ``('421', ['4.3.2 ...'])`` tuple
+    quote (ASYNCOS.md §7).  *text* is the reply's text without that code."""
+    return f"{enhanced} {text}".rstrip() if enhanced else text
 
 
 def _response(code: str, text: str) -> str:
@@ -50,13 +58,36 @@ def new_icid(icid: int, listener: str, local_ip: str, peer_ip: str, reverse: str
             f"reverse dns host {reverse} verified no")
 
 
-def icid_accept(icid: int) -> str:
-    return f"ICID {icid} ACCEPT SG UNKNOWNLIST match ALL SBRS None"
+#: The private ranges AsyncOS scores ``SBRS rfc1918`` (RFC 1918, and loopback).
+_RFC1918 = tuple(ipaddress.ip_network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "::1/128"))
 
 
-def icid_relay(icid: int, entry: str) -> str:
+def sbrs(peer_ip: str) -> str:
+    """The ``SBRS`` field of a sender: ``rfc1918`` for a private (or loopback) address, which
+    no reputation service scores (LOGFUNCS: ``... SBRS rfc1918``), else ``None`` — segcli has no
+    reputation service, so no score is known."""
+    try:
+        address = ipaddress.ip_address(peer_ip)
+    except ValueError:
+        return "None"
+    mapped = getattr(address, "ipv4_mapped", None)
+    if mapped is not None:
+        address = mapped
+    return "rfc1918" if any(address in net for net in _RFC1918
+                            if net.version == address.version) else "None"
+
+
+def icid_accept(icid: int, peer_ip: str) -> str:
+    """``ICID 5 ACCEPT SG UNKNOWNLIST match sbrs[-2.0:10.0] SBRS -0.9`` (ASYNCOS.md §7) with
+    no score known: the ``sbrs[none]`` condition of the sender group matched. No ``country``
+    (ASYNCOS.md marks it inferred)."""
+    return f"ICID {icid} ACCEPT SG UNKNOWNLIST match sbrs[none] SBRS {sbrs(peer_ip)}"
+
+
+def icid_relay(icid: int, entry: str, peer_ip: str) -> str:
     """A host of the RELAYLIST sender group connected: its mail is relayed (outgoing)."""
-    return f"ICID {icid} RELAY SG RELAYLIST match {entry} SBRS None"
+    return f"ICID {icid} RELAY SG RELAYLIST match {entry} SBRS {sbrs(peer_ip)}"
 
 
 def icid_tls(icid: int, protocol: str, cipher: str) -> str:
@@ -131,7 +162,10 @@ def av_verdict(mid: int, virus: str | None) -> list[str]:
 
 
 def dropped(mid: int, engine: str) -> str:
-    return f"MID {mid} Message aborted: dropped by {engine}"
+    """A verdict dropped the message: ``Message aborted MID n Dropped by antivirus`` (after
+    ``MID n antivirus positive '...'``; ASYNCOS.md §7 ``Message aborted MID n <reason>``),
+    then ``Message finished MID n done``."""
+    return f"Message aborted MID {mid} Dropped by {engine}"
 
 
 def queued(mid: int) -> str:
@@ -227,6 +261,13 @@ def dns_hard_text(domain: str, rdtype: str, error: str) -> str:
     return f"DNS Hard Error looking up {domain} ({rdtype}) : {error}"
 
 
+def dns_bounce_text(domain: str, rdtype: str, error: str) -> str:
+    """The reply text an ordinary DNS hard bounce quotes, in the appliance's form (ASYNCOS.md
+    §7, SPL: ``DNS Hard Error looking up bad.example (MX): NXDomain``).  The TDC lines keep
+    SPEC.md §2's ``(MX) : NXDomain`` (:func:`dns_hard_text`)."""
+    return f"DNS Hard Error looking up {domain} ({rdtype}): {error}"
+
+
 def dns_temporary_text(domain: str, rdtype: str, error: str) -> str:
     """The reply text quoted when a temporary DNS failure delays mail."""
     return f"DNS Temporary Failure looking up {domain} ({rdtype}) : {error}"
@@ -244,8 +285,15 @@ def dns_failure_text(domain: str, rdtype: str, reason: str, *, permanent: bool) 
 
 
 # -- the Threat Defense Connector (SPEC.md §2) -----------------------------------------------
+#: The agent of a journal copy's ``... generated based on MID m by <agent>`` (ASYNCOS.md §7).
+TDC_AGENT = "threat defense connector"
+
+
 def tdc_generated(mid: int, original: int) -> str:
-    return f"TDC: MID {mid} was generated based on MID {original}"
+    """The journal copy's spawn line: the appliance's ``MID n was generated based on MID m by
+    <agent>`` (ASYNCOS.md §7, the wording it suggests for the connector; SPEC.md §2 shows no
+    sample of it), so parsers that link a copy to its original link this one."""
+    return f"TDC: MID {mid} was generated based on MID {original} by {TDC_AGENT}"
 
 
 def tdc_enqueued(mid: int, message_id_value: str, intake: str) -> str:
@@ -297,8 +345,11 @@ def tdc_failed(mid: int, why: str) -> str:
     return f"TDC: MID {mid} delivery failed to {SETD}: {why}."
 
 
-def tdc_delayed(dcid: int, mid: int, status: str, reason: str, code: str, text: str) -> str:
-    return f"TDC: Delayed: DCID {dcid} MID {mid} to RID [0] - {status} - {reason} {_response(code, text)}"
+def tdc_delayed(dcid: int, mid: int, intake: str, status: str, reason: str, code: str,
+                text: str) -> str:
+    """SPEC.md §2 has no sample of it: the ordinary :func:`delayed` line (ASYNCOS.md §7) with
+    ``TDC:`` before it; the journal copy goes from the null sender to the intake address."""
+    return "TDC: " + delayed(dcid, mid, "", intake, 0, status, reason, code, text)
 
 
 def tdc_bounced(dcid: int, mid: int, status: str, reason: str, code: str, text: str) -> str:

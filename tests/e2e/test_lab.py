@@ -63,7 +63,7 @@ def test_mail_from_a_relay_host_is_outgoing_and_not_journaled(lab, data_dir):
     assert sent.returncode == 0, sent.stderr
     wait_for(lambda: len(gateway.sink_messages()) == 1, what="the outgoing message delivered")
     log = gateway.mail_log()
-    assert "RELAY SG RELAYLIST match 127.0.0.2 SBRS None" in log
+    assert "RELAY SG RELAYLIST match 127.0.0.2 SBRS rfc1918" in log
     assert "matched all recipients for per-recipient policy DEFAULT in the outbound table" in log
     assert "in the inbound table" not in log
     assert "TDC:" not in log and gateway.accepted(gateway.default_intake) == []
@@ -91,7 +91,7 @@ def test_the_sender_of_undeliverable_mail_gets_a_bounce_message_in_the_sink(lab)
     assert b"Status: 5.1.2" in bounce and b"Subject: undeliverable" in bounce
     log = gateway.mail_log()
     assert "5.1.2 - Bad destination host ('000', ['DNS Hard Error looking up " \
-           "nowhere.example.com (MX) : NXDomain'])" in log
+           "nowhere.example.com (MX): NXDomain'])" in log
     assert "was generated for bounce of MID 1" in log
     assert gateway.terminate() == 0
 

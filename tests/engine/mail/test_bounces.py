@@ -48,8 +48,8 @@ async def test_a_5xx_bounce_sends_one_dsn_for_its_recipients_to_the_sender(gatew
     assert dsn["Auto-Submitted"] == "auto-replied"
     assert [(b["Final-Recipient"], b["Action"], b["Status"], b["Diagnostic-Code"])
             for b in blocks] == [
-        ("rfc822; bob@example.com", "failed", "5.7.1", "smtp; 554 Rejected by policy"),
-        ("rfc822; tim@example.com", "failed", "5.7.1", "smtp; 554 Rejected by policy"),
+        ("rfc822; bob@example.com", "failed", "5.7.1", "smtp; 554 5.7.1 Rejected by policy"),
+        ("rfc822; tim@example.com", "failed", "5.7.1", "smtp; 554 5.7.1 Rejected by policy"),
     ]
     assert "Subject: refused" in headers and "the body stays here" not in raw.decode()
     lines = gateway.lines()
@@ -80,6 +80,10 @@ async def test_a_dns_hard_bounce_and_an_expiry_each_tell_the_sender(gateway):
     await until(lambda: len(gateway.senders.messages) == 2, timeout=30)
     statuses = sorted(_report(raw)[1][0]["Status"] for _, _, raw, _ in gateway.senders.messages)
     assert statuses == ["5.1.2", "5.4.7"]  # bad destination host; delivery expired
+    # the ordinary NXDOMAIN bounce in the appliance's form (ASYNCOS.md §7, SPL sample)
+    assert ("Bounced: DCID 0 MID 1 From: <alice@example.org> To: <ann@nowhere.example.com> RID 0 - "
+            "5.1.2 - Bad destination host ('000', ['DNS Hard Error looking up "
+            "nowhere.example.com (MX): NXDomain'])") in gateway.lines(), gateway.lines()
 
 
 async def test_a_bounced_virus_is_reported_without_the_virus(gateway):
@@ -105,7 +109,7 @@ async def test_a_bounce_that_bounces_is_a_double_bounce_and_goes_no_further(gate
                 if line.endswith(" was generated for bounce of MID 1")]
     assert [line for line in gateway.lines() if line.startswith("Double bounce:")] == [
         f"Double bounce: MID {bounce} to 0 - 5.1.1 - Bad destination mailbox address "
-        "('550', ['no such sender'])"]
+        "('550', ['5.1.1 no such sender'])"]
     assert gateway.engine.counters.system.generated_bounces == 1
     assert gateway.senders.messages == [] and gateway.senders.mail_commands == 1
 

@@ -24,9 +24,9 @@ async def test_5xx_bounces_each_recipient(gateway):
     bounced = [line.split(" MID ", 1)[1] for line in gateway.lines() if line.startswith("Bounced: DCID")]
     assert bounced == [
         "1 From: <alice@example.org> To: <bob@example.com> RID 0 - 5.7.1 - Delivery not "
-        "authorized, message refused ('554', ['Rejected by policy'])",
+        "authorized, message refused ('554', ['5.7.1 Rejected by policy'])",
         "1 From: <alice@example.org> To: <tim@example.com> RID 1 - 5.7.1 - Delivery not "
-        "authorized, message refused ('554', ['Rejected by policy'])",
+        "authorized, message refused ('554', ['5.7.1 Rejected by policy'])",
     ]
     assert _host(gateway).hard_bounced["5xx"] == 2 and _host(gateway).active == 0
 
@@ -40,7 +40,7 @@ async def test_4xx_is_retried_on_the_schedule(gateway):
     lines = gateway.lines()
     assert any(line.startswith("Delayed: DCID ") and line.endswith(
         " MID 1 From: <alice@example.org> To: <bob@example.com> RID 0 - 4.3.2 - Not accepting "
-        "messages at this time ('451', ['Not now'])") for line in lines)
+        "messages at this time ('451', ['4.3.2 Not now'])") for line in lines)
     assert any(line.startswith("Message 1 to RID [0] pending till ") for line in lines)
     assert _host(gateway).soft_bounced_events == 1 and gateway.sink.mail_commands == 2
 
@@ -101,6 +101,12 @@ async def test_some_recipients_refused_the_others_delivered(gateway):
     await until(lambda: _host(gateway).completed == 2)
     assert _host(gateway).delivered == 1 and _host(gateway).hard_bounced["5xx"] == 1
     assert gateway.sink.messages[0][1] == ["bob@example.com"]
+    # the replies quoted as the servers sent them, enhanced status code included
+    log = gateway.lines()
+    assert any(line.startswith("Bounced: DCID ") and line.endswith(
+        "RID 1 - 5.1.1 - Bad destination mailbox address ('550', ['5.1.1 No such user'])")
+        for line in log), log
+    assert "MID 1 RID [0] Response '2.0.0 Ok: queued'" in log, log
 
 
 async def test_smtp_route_to_dev_null_discards(gateway):

@@ -47,6 +47,15 @@ async def test_gtube_and_eicar_are_not_journaled_and_policies_pick_the_intake(ga
     assert any(b"Subject: [SPAM] spam" in data for data in sunk)  # delivered, tagged
     assert not any(b"Subject: virus" in data for data in sunk)  # dropped
     assert "was split creating MID" in gateway.log()
+    await gateway.engine.settled()
+    # the virus: its verdict, the drop and the end, in the appliance's words (ASYNCOS.md §7)
+    [virus_mid] = [line.split()[1] for line in gateway.lines()
+                   if line.endswith(" antivirus positive 'EICAR-AV-Test'")]
+    mine = [line for line in gateway.lines()
+            if f"MID {virus_mid} " in f"{line} " and ("antivirus" in line or "finished" in line)]
+    assert mine == [f"MID {virus_mid} antivirus positive 'EICAR-AV-Test'",
+                    f"Message aborted MID {virus_mid} Dropped by antivirus",
+                    f"Message finished MID {virus_mid} done"], mine
 
 
 async def test_relay_is_refused(gateway):

@@ -39,7 +39,7 @@ async def test_a_relay_host_sends_outgoing_mail_to_any_domain_and_it_is_not_jour
     assert sorted((s, r) for s, r, _, _ in gateway.sink.messages) == [
         ("alice@example.com", ["bob@example.com"]), ("alice@example.com", ["carol@partner.test"])]
     log = gateway.lines()
-    assert any(line.endswith("RELAY SG RELAYLIST match 127.0.0.0/30 SBRS None")
+    assert any(line.endswith("RELAY SG RELAYLIST match 127.0.0.0/30 SBRS rfc1918")
                for line in log), log
     assert any("matched all recipients for per-recipient policy staff in the outbound table"
                in line for line in log), log
@@ -59,7 +59,7 @@ async def test_other_hosts_are_still_held_to_the_recipient_access_table(gateway)
     assert list(refused_some) == ["carol@partner.test"]
     await until(lambda: len(gateway.setd.messages) == 1)  # incoming: journaled as ever
     log = gateway.lines()
-    assert any(line.endswith("ACCEPT SG UNKNOWNLIST match ALL SBRS None") for line in log)
+    assert any(line.endswith("ACCEPT SG UNKNOWNLIST match sbrs[none] SBRS rfc1918") for line in log)
     assert any("To: <carol@partner.test> Rejected by RAT" in line for line in log)
     assert any("in the inbound table" in line for line in log)
     assert not any("RELAY SG" in line for line in log)
@@ -82,6 +82,7 @@ async def test_outgoing_policies_split_recipients_and_apply_their_own_verdict_ac
                in line for line in log), log
     assert any("was split creating MID" in line and "policy DEFAULT in the outbound table" in line
                for line in log), log
-    assert any(line.endswith("Message aborted: dropped by CASE") for line in log), log
+    assert any(line.startswith("Message aborted MID ") and line.endswith(" Dropped by CASE")
+               for line in log), log
     assert [r for _, r, _, _ in gateway.sink.messages] == [["bob@example.com"]]  # partners' dropped
     assert gateway.setd.messages == []  # spam or not, outgoing mail is never journaled

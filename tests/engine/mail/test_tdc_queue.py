@@ -33,7 +33,7 @@ async def test_5xx_is_not_retried(gateway):
     assert gateway.setd.mail_commands == 1  # one attempt
     lines = gateway.tdc_lines()
     assert ("TDC: Hard bounced - 5.1.1 - Bad destination mailbox address "
-            "('550', ['No such intake address'])") in lines
+            "('550', ['5.1.1 No such intake address'])") in lines
     assert "TDC: MID 2 delivery failed to Cisco Secure Email Threat Defense: Hard Bounced." in lines
     assert _tdc(gateway).hard_bounced_total == 1 and _tdc(gateway).delivered == 0
 
@@ -49,6 +49,9 @@ async def test_4xx_503_552_get_exactly_one_retry(gateway, stage, reply):
     assert gateway.setd.mail_commands == 2  # the attempt and its one retry
     lines = gateway.tdc_lines()
     assert sum("TDC: Delayed: DCID" in line for line in lines) == 2
+    text = reply.text
+    assert sum(line.startswith("TDC: Delayed: DCID ") and " MID 2 From: <> To: <" in line
+               and line.endswith(f"('{reply.code}', ['{text}'])") for line in lines) == 2, lines
     assert "TDC: MID 2 delivery failed to Cisco Secure Email Threat Defense: Retries Exhausted." in lines
     assert _tdc(gateway).soft_bounced_events == 2 and _tdc(gateway).hard_bounced_total == 1
 

@@ -5,6 +5,8 @@ check of the engine's source that no mail log line is made anywhere but in the c
 from __future__ import annotations
 
 import ast
+import inspect
+import re
 from pathlib import Path
 
 import pytest
@@ -82,7 +84,7 @@ def test_every_tdc_function_writes_the_tdc_prefix():
         "tdc_tracking_delivered": (1,), "tdc_tls_error": (1,), "tdc_failed": (1, "Expired"),
         "tdc_connection_error": (1, "a", 25, "d", "i", "r"),
         "tdc_hard_bounced": ("5.0.0", "r", "550", "t"),
-        "tdc_delayed": (1, 2, "4.0.0", "r", "451", "t"),
+        "tdc_delayed": (1, 2, "x@y.z", "4.0.0", "r", "451", "t"),
     }
     for name, args in samples.items():
         assert getattr(lines, name)(*args).startswith("TDC: "), name
@@ -214,3 +216,76 @@ def test_the_readme_retry_table_shows_the_connection_error_lines_as_written():
     network = _readme_retry_row("network and connection errors (refused, lost)")
     assert f"reason: {lines.NETWORK_ERROR_REASON}`" in network
     assert lines.TIMEOUT_REASON not in network
+
+
+def test_accept_line_has_the_appliance_layout_and_no_made_up_score():
+    """ASYNCOS.md §7 ``ICID 5 ACCEPT SG UNKNOWNLIST match sbrs[-2.0:10.0] SBRS -0.9``; a private
+    or loopback peer is ``SBRS rfc1918`` (LOGFUNCS), any other has no score (``None``)."""
+    assert lines.icid_accept(5, "127.0.0.1") == (
+        "ICID 5 ACCEPT SG UNKNOWNLIST match sbrs[none] SBRS rfc1918")
+    for private in ("10.1.2.3", "172.31.0.1", "192.168.1.1", "::1", "::ffff:10.0.0.1"):
+        assert lines.icid_accept(5, private).endswith(" SBRS rfc1918"), private
+    for public in ("198.51.100.7", "8.8.8.8", "172.32.0.1", "2001:db8::1"):
+        assert lines.icid_accept(5, public) == (
+            "ICID 5 ACCEPT SG UNKNOWNLIST match sbrs[none] SBRS None"), public
+    assert lines.icid_relay(3, "10.0.0.0/8", "10.0.0.5") == (
+        "ICID 3 RELAY SG RELAYLIST match 10.0.0.0/8 SBRS rfc1918")
+
+
+def test_replies_are_quoted_as_sent_with_their_enhanced_code():
+    """ASYNCOS.md §7: ``Response '2.0.0 OK ...'`` and ``('421', ['4.3.2 try again later'])``."""
+    assert lines.as_sent("2.0.0", "Ok: queued") == "2.0.0 Ok: queued"
+    assert lines.as_sent(None, "Ok") == "Ok"
+    assert lines.response(6, [0], lines.as_sent("2.0.0", "Ok: queued")) == (
+        "MID 6 RID [0] Response '2.0.0 Ok: queued'")
+    assert lines.delayed(8414309, 19410908, "a@example.org", "b@example.com", 0, "4.3.2",
+                         "Not accepting messages at this time", "421",
+                         lines.as_sent("4.3.2", "try again later")) == (
+        "Delayed: DCID 8414309 MID 19410908 From: <a@example.org> To: <b@example.com> RID 0 - "
+        "4.3.2 - Not accepting messages at this time ('421', ['4.3.2 try again later'])")
+
+
+def test_a_dropped_message_is_aborted_in_the_appliance_words():
+    assert lines.av_verdict(7, "EICAR-AV-Test")[1] == "MID 7 antivirus positive 'EICAR-AV-Test'"
+    assert lines.dropped(7, "antivirus") == "Message aborted MID 7 Dropped by antivirus"
+    assert lines.message_finished(7) == "Message finished MID 7 done"
+
+
+def test_a_journal_copy_names_the_agent_that_generated_it():
+    """ASYNCOS.md §7: ``MID n was generated based on MID m by <agent> ...``."""
+    assert lines.tdc_generated(2, 1) == (
+        "TDC: MID 2 was generated based on MID 1 by threat defense connector")
+    assert lines.bounce_generated(3, 1) == "MID 3 was generated for bounce of MID 1"
+
+
+def test_the_ordinary_nxdomain_bounce_has_the_appliance_form():
+    """ASYNCOS.md §7 (SPL); the TDC lines keep SPEC.md §2's ``(MX) : NXDomain``."""
+    assert lines.bounced(0, 19408690, "a@example.org", "b@bad.example", 0, "5.1.2",
+                         "Bad destination host", "000",
+                         lines.dns_bounce_text("bad.example", "MX", "NXDomain")) == (
+        "Bounced: DCID 0 MID 19408690 From: <a@example.org> To: <b@bad.example> RID 0 - 5.1.2 - "
+        "Bad destination host ('000', ['DNS Hard Error looking up bad.example (MX): NXDomain'])")
+
+
+def test_the_tdc_delayed_line_mirrors_the_ordinary_one():
+    """SPEC.md §2 shows no TDC ``Delayed:`` line: it is the ordinary one (ASYNCOS.md §7)."""
+    assert lines.tdc_delayed(8, 2, "x@intake.example", "4.3.2",
+                             "Not accepting messages at this time", "421",
+                             "4.3.2 try again later") == (
+        "TDC: Delayed: DCID 8 MID 2 From: <> To: <x@intake.example> RID 0 - 4.3.2 - Not "
+        "accepting messages at this time ('421', ['4.3.2 try again later'])")
+
+
+def test_every_public_function_has_a_row_in_the_readme_table():
+    """README.md "Mail log lines": one row per public function of log_lines, none missed."""
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Mail log lines\n", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `(\w+)` \|", section, flags=re.MULTILINE)
+    public = {name for name, fn in inspect.getmembers(lines, inspect.isfunction)
+              if fn.__module__ == lines.__name__ and not name.startswith("_")}
+    assert len(rows) == len(set(rows)), "a function has two rows"
+    assert set(rows) == public, (sorted(public - set(rows)), sorted(set(rows) - public))
+    for row in section.splitlines():
+        if row.startswith("| `"):
+            assert "as the appliance" in row or "segcli's own" in row or "quoted text" in row \
+                or "picks" in row or "field of" in row or "the start of" in row, row
