@@ -91,6 +91,16 @@ def shown(text: str) -> str:
                           text)
 
 
+def is_digits(text: str) -> bool:
+    """Whether *text* is a number as people type one: ASCII digits only, at least one.
+
+    ``str.isdigit()`` is also true of "²" (U+00B2) and other digits ``int()`` refuses
+    (an application fault where a number was read): every number typed
+    or read from a document is checked with this before ``int()``.
+    """
+    return text.isascii() and text.isdigit()
+
+
 def check_comment(comment: str) -> str:
     """A commit comment: printable, at most :data:`MAX_COMMENT` characters (may be empty)."""
     return check_text(comment.strip(), "comment", max_length=MAX_COMMENT)
