@@ -95,6 +95,9 @@ from benchmarks.fuzz_inputs import (  # noqa: E402
 GENERATORS = ("smtp", "cli", "xml")
 CHECKER = ("admin", "ironport")
 FAULT = b"An application fault occurred"
+#: Findings about what is stored: the data directory is copied for them.
+STATE_FINDINGS = {"restart-failed", "config-unreadable-after-restart", "unclean-stop", "stop-timeout",
+                  "config-not-loadable", "config-not-xml", "config-unreadable", "appliance-died"}
 STARTUP_TIMEOUT = 90.0
 STOP_TIMEOUT = 60.0
 
@@ -147,10 +150,12 @@ class Appliance:
             cwd=REPO, env=env, start_new_session=True, preexec_fn=_die_with_parent)
         banner: list[str] = []
         threading.Thread(target=self._read, args=(self.process, banner), daemon=True).start()
-        if not self._ready.wait(STARTUP_TIMEOUT) or self.process.poll() is not None:
+        ready = self._ready.wait(STARTUP_TIMEOUT)
+        if not ready or not any(line.startswith("Send test mail:") for line in banner):
             text = "".join(banner)
             self.kill()
-            raise HarnessError(f"segcli lab did not start:\n{text[-3000:]}")
+            last = text.strip().splitlines()[-1] if text.strip() else "no output"
+            raise HarnessError(f"segcli lab did not start: {last}\n{text[-3000:]}")
         self.banner = "".join(banner)
         found = {key: pattern.search(self.banner) for key, pattern in _BANNER.items()}
         missing = [key for key, match in found.items() if match is None]
@@ -540,6 +545,8 @@ class Finding:
     detail: str
     input: str
     saved: str = ""
+    reproduce: str = ""
+    data_copy: str = ""
 
     @property
     def signature(self) -> str:
@@ -619,6 +626,11 @@ class Harness:
         finding = Finding(kind, generator, index, detail.strip()[:4000],
                           item.describe() if item is not None else "")
         signature = finding.signature
+        if kind in STATE_FINDINGS and self.saved_per_signature[signature] < self.args.save_per_signature:
+            with contextlib.suppress(OSError):
+                finding.data_copy = self._snapshot(finding)
+        if generator in GENERATORS:
+            finding.reproduce = self.reproduce(finding)
         if item is not None and self.saved_per_signature[signature] < self.args.save_per_signature:
             self.saved_per_signature[signature] += 1
             finding.saved = str(self._save(finding, item))
@@ -626,6 +638,27 @@ class Harness:
         first = finding.detail.splitlines()[0][:200] if finding.detail else ""
         print(f"  FOUND [{kind}] {generator} #{index}: {first}\n        input: {finding.input[:300]}",
               flush=True)
+
+    def reproduce(self, finding: Finding) -> str:
+        """The command that runs this run again up to the finding's input."""
+        generators = ",".join(g for g in GENERATORS if g in self.args.generators)
+        options = [f"--seed {self.args.seed}", f"--generators {generators}"]
+        for name, default in (("check_every", 1), ("config_every", 25), ("restart_every", 150)):
+            if getattr(self.args, name) != default:
+                options.append(f"--{name.replace('_', '-')} {getattr(self.args, name)}")
+        if finding.generator in GENERATORS:
+            options.append(f"--until {finding.generator}:{finding.index}")
+        return ".venv/bin/python benchmarks/fuzz.py " + " ".join(options)
+
+    def _snapshot(self, finding: Finding) -> str:
+        """A copy of the data directory (without the sink's messages) for a finding about
+        the stored state: ``segcli --data <copy> lab`` shows it again."""
+        self.failures_dir.mkdir(parents=True, exist_ok=True)
+        target = self.failures_dir / f"data-{finding.generator}-{finding.index:06d}"
+        if not target.exists():
+            shutil.copytree(self.appliance.data_dir, target, symlinks=True,
+                            ignore=shutil.ignore_patterns("*.eml", "segcli.pid"))
+        return str(target)
 
     def _save(self, finding: Finding, item: Input) -> Path:
         self.failures_dir.mkdir(parents=True, exist_ok=True)
@@ -637,7 +670,8 @@ class Harness:
         path.write_text(json.dumps({
             "kind": finding.kind, "detail": finding.detail, "seed": self.args.seed,
             "generator": finding.generator, "index": finding.index,
-            "reproduce": f".venv/bin/python benchmarks/fuzz.py --replay {path}",
+            "replay": f".venv/bin/python benchmarks/fuzz.py --replay {path}",
+            "reproduce": self.reproduce(finding),
             "input": item.to_json(), "context": context, "appliance_output": log_tail,
         }, indent=2, ensure_ascii=False) + "\n")
         path.with_suffix(".input").write_bytes(item.readable())
@@ -861,23 +895,27 @@ class Harness:
               f"{self.lab.smtp_port}, SSH {self.lab.ssh_port}", flush=True)
         self.inputs_began = time.monotonic()
         deadline = self.inputs_began + self.args.seconds
-        enabled = [g for g in GENERATORS if g in self.args.generators]
-        turn = 0
-        last_progress = time.monotonic()
-        while time.monotonic() < deadline:
-            waiting = [g for g in enabled if self.stats.inputs[g] < self.args.inputs]
-            if not waiting:
-                break
-            generator = waiting[turn % len(waiting)]
-            turn += 1
-            index = self.stats.inputs[generator]
-            self.run_input(generator, index, self.make(generator, index))
-            if time.monotonic() - last_progress > 15:
-                last_progress = time.monotonic()
-                done = ", ".join(f"{g} {self.stats.inputs[g]}" for g in enabled)
-                elapsed = time.monotonic() - self.inputs_began
-                print(f"  {elapsed:6.0f} s: {done}; findings {len(self.findings)}", flush=True)
-        self.inputs_seconds = time.monotonic() - self.inputs_began
+        try:
+            enabled = [g for g in GENERATORS if g in self.args.generators]
+            turn = 0
+            last_progress = time.monotonic()
+            while time.monotonic() < deadline:
+                waiting = [g for g in enabled if self.stats.inputs[g] < self.args.inputs]
+                if not waiting:
+                    break
+                generator = waiting[turn % len(waiting)]
+                turn += 1
+                index = self.stats.inputs[generator]
+                self.run_input(generator, index, self.make(generator, index))
+                if self.args.until == (generator, index):
+                    break
+                if time.monotonic() - last_progress > 15:
+                    last_progress = time.monotonic()
+                    done = ", ".join(f"{g} {self.stats.inputs[g]}" for g in enabled)
+                    elapsed = time.monotonic() - self.inputs_began
+                    print(f"  {elapsed:6.0f} s: {done}; findings {len(self.findings)}", flush=True)
+        finally:
+            self.inputs_seconds = time.monotonic() - self.inputs_began
         self.finish()
 
     def finish(self) -> None:
@@ -983,11 +1021,22 @@ def print_report(report: dict[str, Any]) -> None:
               f"{finding['generator']} #{finding['index']}: {first}")
         if finding["input"]:
             print(f"      input: {finding['input'][:240]}")
+        if finding["reproduce"]:
+            print(f"      again:  {finding['reproduce']}")
         if finding["saved"]:
             print(f"      replay: .venv/bin/python benchmarks/fuzz.py --replay {finding['saved']}")
+        if finding["data_copy"]:
+            print(f"      state:  segcli --data {finding['data_copy']} lab")
 
 
 # ------------------------------------------------------------------------------------------
+
+
+def _until(text: str) -> tuple[str, int]:
+    generator, _, index = text.partition(":")
+    if generator not in GENERATORS or not index.isascii() or not index.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r}: expected GENERATOR:INDEX, e.g. cli:42")
+    return generator, int(index)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -1016,6 +1065,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--failures", type=Path,
                         help="where failing inputs are saved (default fuzz-failures/<time>-seed<seed>)")
     parser.add_argument("--replay", type=Path, nargs="+", help="run saved failing inputs again")
+    parser.add_argument("--until", type=_until, metavar="GENERATOR:INDEX",
+                        help="stop after this input (with the same --seed and generators, the run "
+                        "up to a finding again, e.g. xml:49)")
     parser.add_argument("--workdir", type=Path, help="the data directory's parent (default: temporary)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument("--json", type=Path, help="also write the report as JSON here")
