@@ -4,7 +4,8 @@
 Found by benchmarks/fuzz.py: ``rollbackconfig ²``, ``rate ² 1``, ``tail -n ² mail_logs``,
 ``telnet 127.0.0.1 ²``, ``dnsconfig servers 127.0.0.1:²`` ... and every numbered menu
 answered with ``²`` ended in "An application fault occurred: ValueError: invalid literal
-for int() with base 10: '²'".
+for int() with base 10: '²'", and a number of 20,000 digits as the answer to
+``rate`` "Exceeds the limit (4300 digits) for integer string conversion".
 """
 
 from __future__ import annotations
@@ -43,10 +44,15 @@ INPUTS = [
     ["rollbackconfig", "²"],
     ["deleterecipients", "²"],
     ["saveconfig n", "loadconfig", "2", "²"],
+    # more digits than int() converts (4,300): the same fault
+    ["rate", "9" * 5000],
+    ["rollbackconfig " + "1" * 5000],
+    ["tail -n " + "5" * 5000 + " mail_logs"],
+    ["dnsconfig servers 127.0.0.1:" + "5" * 5000],
 ]
 
 
-@pytest.mark.parametrize("lines", INPUTS, ids=lambda lines: " / ".join(lines))
+@pytest.mark.parametrize("lines", INPUTS, ids=lambda lines: " / ".join(lines)[:60])
 def test_a_digit_that_is_not_ascii_is_no_number(appliance, lines):
     seed(appliance, "policyconfig incoming new sales @sales.example.com")
     status, terminal, _ = run_session(appliance, lines)
@@ -55,8 +61,8 @@ def test_a_digit_that_is_not_ascii_is_no_number(appliance, lines):
 
 
 def test_is_digits():
-    assert is_digits("0123456789")
-    for text in ("", "²", "¹", "١٢", "０", "1²", " 1", "1 ", "-1", "+1", "1.0", "Ⅻ"):
+    assert is_digits("0123456789") and is_digits("9" * 18)
+    for text in ("", "²", "¹", "١٢", "０", "1²", " 1", "1 ", "-1", "+1", "1.0", "Ⅻ", "9" * 19):
         assert not is_digits(text), text
 
 
