@@ -66,6 +66,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -1104,6 +1105,10 @@ def main(argv: list[str] | None = None) -> int:
     except (HarnessError, SshDown) as exc:
         print(f"fuzz harness failed: {exc}", file=sys.stderr)
         harness.found("harness-stopped", "harness", 0, str(exc), None)
+        status = 2
+    except Exception as exc:  # the harness's own bug: still stop everything and report
+        traceback.print_exc()
+        harness.found("harness-stopped", "harness", 0, f"harness error: {exc!r}", None)
         status = 2
     finally:
         harness.stop_everything()

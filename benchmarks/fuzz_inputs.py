@@ -276,7 +276,7 @@ def guard_document(document: bytes, base: ET.Element, lab_dns: str) -> tuple[byt
     document = loopback_guard(document)
     try:
         root = ET.fromstring(document)
-    except (ET.ParseError, ValueError):
+    except (ET.ParseError, ValueError, LookupError):  # LookupError: an unknown encoding
         return document, False  # the appliance refuses it too (the same parser)
     dns = root.find("dns")
     servers = dns.findall("dns_servers/server") if dns is not None else []
