@@ -98,7 +98,8 @@ CHECKER = ("admin", "ironport")
 FAULT = b"An application fault occurred"
 #: Findings about what is stored: the data directory is copied for them.
 STATE_FINDINGS = {"restart-failed", "config-unreadable-after-restart", "unclean-stop", "stop-timeout",
-                  "config-not-loadable", "config-not-xml", "config-unreadable", "appliance-died"}
+                  "config-not-loadable", "config-not-xml", "config-unreadable", "appliance-died",
+                  "cli-hang", "no-version", "no-greeting"}
 STARTUP_TIMEOUT = 90.0
 STOP_TIMEOUT = 60.0
 
@@ -305,9 +306,11 @@ class Account:
         try:
             channel.settimeout(timeout)
             channel.exec_command(command)
-            if stdin:
-                channel.sendall(stdin)
-            channel.shutdown_write()
+            # stdin goes as the channel's window lets it, while the output is read: a
+            # command that reads no stdin must not stall the client (only the server).
+            unsent = memoryview(stdin)
+            if not unsent:
+                channel.shutdown_write()
             deadline = began + timeout
             while True:
                 if channel.recv_ready():
@@ -316,6 +319,11 @@ class Account:
                     err += channel.recv_stderr(65536)
                 elif channel.exit_status_ready() or channel.closed:
                     break  # the exit status comes after all the output
+                elif unsent and channel.send_ready():
+                    sent = channel.send(unsent[:32768])
+                    unsent = unsent[sent:]
+                    if not unsent:
+                        channel.shutdown_write()
                 elif time.monotonic() > deadline:
                     timed_out = True
                     break
@@ -453,7 +461,7 @@ def run_smtp(port: int, session: SmtpInput, answer_timeout: float) -> Verdict:
             if step.kind == "send":
                 connection.send(step.data)
                 if step.wait:
-                    connection.reply(2.0)
+                    connection.reply(1.0)
                 else:
                     connection.drain()
             elif step.kind == "pause":
@@ -640,6 +648,24 @@ class Harness:
         print(f"  FOUND [{kind}] {generator} #{index}: {first}\n        input: {finding.input[:300]}",
               flush=True)
 
+    def _trace(self, text: str) -> None:
+        """One line per input and check in ``<work>/inputs.log``: when, how long, what."""
+        with contextlib.suppress(OSError), (self.work / "inputs.log").open("a", encoding="utf-8") as log:
+            log.write(f"{time.strftime('%H:%M:%S')} {time.monotonic() - self.began:8.2f} {text}\n")
+
+    def keep_logs(self) -> None:
+        """With findings: the run's logs beside the saved inputs."""
+        if not self.findings:
+            return
+        self.failures_dir.mkdir(parents=True, exist_ok=True)
+        for source, name in ((self.work / "inputs.log", "inputs.log"),
+                             (self.work / "segcli-output.log", "segcli-output.log"),
+                             (self.appliance.data_dir / "logs" / "segcli.log", "segcli.log"),
+                             (self.appliance.data_dir / "logs" / "mail_logs" / "mail.current",
+                              "mail.current")):
+            with contextlib.suppress(OSError):
+                shutil.copyfile(source, self.failures_dir / name)
+
     def reproduce(self, finding: Finding) -> str:
         """The command that runs this run again up to the finding's input."""
         generators = ",".join(g for g in GENERATORS if g in self.args.generators)
@@ -688,8 +714,10 @@ class Harness:
             verdict = self._run_cli(item)
         else:
             verdict = self._run_xml(item)
-        self.stats.seconds[generator] += time.monotonic() - began
+        took = time.monotonic() - began
+        self.stats.seconds[generator] += took
         self.stats.inputs[generator] += 1
+        self._trace(f"{generator}#{index} {took:.2f}s {item.describe()[:200]!r}")
         self.stats.notes[generator].update(verdict.notes)
         for kind, detail in verdict.problems:
             self.found(kind, generator, index, detail, item)
@@ -774,6 +802,14 @@ class Harness:
 
     def check_answers(self, generator: str, index: int, item: Input | None) -> bool:
         self.stats.checks["answers"] += 1
+        began = time.monotonic()
+        try:
+            return self._check_answers(generator, index, item)
+        finally:
+            if time.monotonic() - began > 1:
+                self._trace(f"  slow answer check: {time.monotonic() - began:.2f}s")
+
+    def _check_answers(self, generator: str, index: int, item: Input | None) -> bool:
         problem = smtp_greeting(self.lab.smtp_port, self.args.answer_timeout)
         if problem is not None and isinstance(item, CliInput) and b"suspendlistener" in item.command.lower():
             self._checker_exec("resumelistener")  # the input suspended it, as it may
@@ -812,6 +848,7 @@ class Harness:
 
     def check_config(self, generator: str, index: int, item: Input | None) -> None:
         self.stats.checks["configuration"] += 1
+        self._trace("  configuration check")
         document = self._showconfig()
         if document is None:
             self.found("config-unreadable", generator, index, "showconfig failed", item)
@@ -845,6 +882,7 @@ class Harness:
     def restart(self, how: str, generator: str, index: int, item: Input | None) -> None:
         began = time.monotonic()
         record: dict[str, Any] = {"how": how, "after": f"{generator} #{index}"}
+        self._trace(f"  restart ({how})")
         for account in [self.checker, *self.accounts.values()]:
             account.close()
         if how == "SIGTERM":
@@ -1112,6 +1150,7 @@ def main(argv: list[str] | None = None) -> int:
         status = 2
     finally:
         harness.stop_everything()
+        harness.keep_logs()
         if not args.keep and args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
         elif args.keep:
