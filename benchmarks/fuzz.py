@@ -5,6 +5,7 @@ that way").
 
     .venv/bin/python benchmarks/fuzz.py --seconds 240                 # the soak
     .venv/bin/python benchmarks/fuzz.py --inputs 5 --seed 7           # a quick look
+    .venv/bin/python benchmarks/fuzz.py --seed 9 --until cli:169     # that run again, up to input 169
     .venv/bin/python benchmarks/fuzz.py --replay fuzz-failures/.../003-cli-000042.json
 
 What runs: ``python -m segcli --data <temporary dir> lab --smtp 127.0.0.1:0 --ssh
@@ -1080,7 +1081,8 @@ def _until(text: str) -> tuple[str, int]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=1,
+                        help="seed of every generator: the same seed makes the same inputs (1)")
     parser.add_argument("--inputs", type=int, default=1_000_000, help="inputs per generator (no limit)")
     parser.add_argument("--seconds", type=float, default=60.0, help="time for the inputs (60)")
     parser.add_argument("--generators", default="smtp,cli,xml", type=lambda s: s.split(","),

@@ -434,6 +434,9 @@ class SmtpGenerator:
         hello = rng.choice([b"EHLO client.example.org\r\n", b"HELO client.example.org\r\n"])
         steps = [SmtpStep("send", hello, True)]
         what = ["well-formed"]
+        if hello.startswith(b"EHLO") and rng.random() < 0.3:  # as most clients do
+            steps += [SmtpStep("starttls", b"handshake"), SmtpStep("send", hello, True)]
+            what.append("STARTTLS")
         for _ in range(rng.choice([1, 1, 2, 3])):
             self._transaction(rng, steps, what, nasty=0.0)
         steps.append(SmtpStep("send", b"QUIT\r\n", True))
