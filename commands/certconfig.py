@@ -21,6 +21,7 @@ from engine.config import values
 from engine.config.addresses import InvalidValue
 from engine.config.changes import AddTrustedCa, RemoveTrustedCa
 from engine.config.files import ConfigFileError, read_config_file
+from engine.config.text import is_digits
 from engine.observe.timestamps import cli_time, now
 
 COMMAND = "certconfig"
@@ -173,7 +174,7 @@ async def _batch(session: CliSession, verb: str, rest: list[str]) -> None:
         _import(session, await asyncio.to_thread(_read_file, rest[0]))
     elif verb == "delete" and len(rest) == 1:
         cas = session.config.trusted_cas
-        if not rest[0].isdigit() or not 1 <= int(rest[0]) <= len(cas):
+        if not is_digits(rest[0]) or not 1 <= int(rest[0]) <= len(cas):
             raise CommandError(f'"{rest[0]}" is not a valid choice: enter a number from the list '
                                f"(certconfig print){'' if cas else '; the list is empty'}.")
         record_all(session, [RemoveTrustedCa(cas[int(rest[0]) - 1])])

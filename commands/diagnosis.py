@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from commands.errors import UsageError
 from commands.session import CliSession
 from engine.config.model import Config
+from engine.config.text import is_digits
 from engine.observe.log_files import mail_log_directory
 from engine.smtp.resolver import NXDOMAIN, TIMEOUT, DnsError, DnsHardError, DnsResolver
 
@@ -78,7 +79,7 @@ async def choose_log(session: CliSession, verb: str) -> str | None:
             dialog.say(f"{number}. {item}")
         dialog.say(f"Enter the number of the log you wish to {verb}.")
         answer = (await session.terminal.ask("[]> ", choices=[n for n, _ in LOGS])).strip()
-        if answer.isdigit() and 1 <= int(answer) <= len(LOGS):
+        if is_digits(answer) and 1 <= int(answer) <= len(LOGS):
             return LOGS[int(answer) - 1][0]
         if answer.lower() in (name for name, _ in LOGS):
             return answer.lower()

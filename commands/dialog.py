@@ -20,7 +20,7 @@ from typing import Any, Literal, TypeVar, overload
 
 from commands.io import EndOfInput, Terminal
 from engine.config.addresses import InvalidValue
-from engine.config.text import shown
+from engine.config.text import is_digits, shown
 
 T = TypeVar("T")
 Validator = Callable[[str], T]
@@ -197,7 +197,7 @@ class Dialog:
     async def ask_number(self, question: str, *, low: int, high: int,
                          default: int | None = None) -> int:
         def check(answer: str) -> int:
-            if not answer.isdigit() or not low <= int(answer) <= high:
+            if not is_digits(answer) or not low <= int(answer) <= high:
                 raise InvalidValue(f"The value must be an integer from {low} to {high}.")
             return int(answer)
 
@@ -233,7 +233,7 @@ def _printable(text: str) -> str:
 
 def pick(items: Sequence[str], answer: str) -> int | None:
     """Index of the item chosen by *answer* (a 1-based number or a name), else None."""
-    if answer.isdigit():
+    if is_digits(answer):
         number = int(answer)
         return number - 1 if 1 <= number <= len(items) else None
     lowered = [item.lower() for item in items]

@@ -21,6 +21,7 @@ from commands.registry import command
 from commands.session import CliSession
 from commands.user_regex import UserRegex
 from engine.config.addresses import InvalidValue
+from engine.config.text import is_digits
 from engine.observe.log_files import FileSpan, file_span, log_files
 from engine.observe.mail_log import CURRENT
 from engine.observe.tracking import (
@@ -119,7 +120,7 @@ def _parse(args: list[str]) -> Query:
 
 def _pattern(by: SearchBy, text: str) -> UserRegex | int:
     if by is SearchBy.MID:
-        if not text.strip().isdigit():
+        if not is_digits(text.strip()):
             raise InvalidValue("A Message ID (MID) is a number.")
         return int(text)
     return compile_regex(text, ignore_case=True)
@@ -184,7 +185,7 @@ def number_list(text: str, highest: int) -> list[int]:
     numbers: list[int] = []
     for part in text.replace(" ", "").split(","):
         low, dash, high = part.partition("-")
-        if not low.isdigit() or (dash and not high.isdigit()):
+        if not is_digits(low) or (dash and not is_digits(high)):
             raise InvalidValue(f"{text!r} is not a list of file numbers (e.g. 1,3-4).")
         first, last = int(low), int(high) if dash else int(low)
         if not 1 <= first <= last <= highest:

@@ -20,6 +20,7 @@ from engine.config.files import (
     read_config_file,
 )
 from engine.config.model import Config
+from engine.config.text import is_digits
 from engine.config.xml_document import ConfigXmlError, from_xml
 
 METHODS = ("Paste via CLI", "Load from file")
@@ -110,7 +111,7 @@ async def _ask_file_name(session: CliSession) -> str:
     else:
         say("There are no files in the configuration directory.")
     answer = await session.dialog.ask_required("Enter the name of the file to import:")
-    return names[int(answer) - 1] if answer.isdigit() and 1 <= int(answer) <= len(names) else answer
+    return names[int(answer) - 1] if is_digits(answer) and 1 <= int(answer) <= len(names) else answer
 
 
 def _read(session: CliSession, name: str) -> bytes:

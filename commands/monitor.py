@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from commands.errors import CommandError, UsageError
 from commands.session import CliSession
+from engine.config.text import is_digits
 from engine.mail.mail_engine import MailEngine
 from engine.observe.timestamps import cli_time
 
@@ -43,7 +44,7 @@ def at(timestamp: float) -> str:
 
 def interval_args(args: list[str], usage: str) -> tuple[int | None, int | None]:
     """``[seconds [count]]`` of a streaming one-line form; None where not given."""
-    if len(args) > 2 or not all(a.isdigit() and int(a) > 0 for a in args):
+    if len(args) > 2 or not all(is_digits(a) and int(a) > 0 for a in args):
         raise UsageError(f"Invalid arguments when processing: usage is {usage}")
     seconds = int(args[0]) if args else None
     count = int(args[1]) if len(args) == 2 else None

@@ -22,6 +22,7 @@ from commands.errors import CommandError, UsageError
 from commands.registry import command
 from commands.session import CliSession
 from engine.config.addresses import InvalidValue
+from engine.config.text import is_digits
 from engine.smtp.resolver import DnsAnswer, DnsError
 
 #: The query types offered, with AsyncOS's descriptions.
@@ -94,7 +95,7 @@ async def _ask(session: CliSession) -> tuple[str, str]:
 
 
 def _choice(answer: str) -> str:
-    if answer.isdigit() and 1 <= int(answer) <= len(TYPES):
+    if is_digits(answer) and 1 <= int(answer) <= len(TYPES):
         return _NAMES[int(answer) - 1]
     if answer.upper() in _NAMES:
         return answer.upper()

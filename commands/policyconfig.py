@@ -46,6 +46,7 @@ from engine.config.model import (
     TdcMode,
     check_policy_name,
 )
+from engine.config.text import is_digits
 from engine.config.values import check_subject_tag
 
 TDC_COLUMN = "Threat Defense Connector"
@@ -775,7 +776,7 @@ def _batch_move(session: CliSession, direction: Direction, rest: list[str]) -> N
     policy = _policy(session.config, direction, rest[0])
     if policy.is_default:
         raise CommandError(NO_MOVE_DEFAULT)
-    if not rest[1].isdigit():
+    if not is_digits(rest[1]):
         raise CommandError(f'"{rest[1]}" is not a valid position: the value must be an integer '
                            f"from 1 to {len(table.policies) - 1}.")
     record_all(session, [MovePolicy(direction, policy.name, int(rest[1]))])

@@ -13,7 +13,7 @@ from commands.loadconfig import COMMIT_REMINDER, may_discard_pending, replace_co
 from commands.registry import command
 from commands.session import CliSession
 from engine.config.addresses import InvalidValue
-from engine.config.text import shown
+from engine.config.text import is_digits, shown
 from engine.observe.timestamps import cli_time
 from engine.store.database import AnyVersion, ConfigVersion, UnreadableVersion
 
@@ -40,7 +40,7 @@ one-line form refuses instead: commit or clearchanges first).
     grammar={"print": None},
 )
 async def rollbackconfig(session: CliSession, args: list[str]) -> None:
-    if len(args) > 1 or (args and not (args[0].isdigit() or args[0].lower() == "print")):
+    if len(args) > 1 or (args and not (is_digits(args[0]) or args[0].lower() == "print")):
         raise UsageError(USAGE)
     versions = await previous_versions(session)
     if args and args[0].lower() == "print":
@@ -111,7 +111,7 @@ def _choice(answer: str, versions: list[AnyVersion]) -> ConfigVersion | None:
     for, unless its document cannot be read (then the question is asked again)."""
     if not answer:
         return None
-    if not answer.isdigit() or not 1 <= int(answer) <= len(versions):
+    if not is_digits(answer) or not 1 <= int(answer) <= len(versions):
         raise InvalidValue(f"The value must be an integer from 1 to {len(versions)}.")
     chosen = versions[int(answer) - 1]
     if isinstance(chosen, UnreadableVersion):

@@ -13,6 +13,7 @@ from commands.diagnosis import LOGS, check_log_name, choose_log, mail_log_dir
 from commands.errors import UsageError
 from commands.registry import command
 from commands.session import CliSession
+from engine.config.text import is_digits
 from engine.observe.log_files import LogFollower
 
 #: Lines shown before following (as Unix tail).
@@ -50,7 +51,7 @@ def _parse(args: list[str]) -> tuple[int, str | None]:
     while words:
         word = words.pop(0)
         if word == "-n":
-            if not words or not words[0].isdigit():
+            if not words or not is_digits(words[0]):
                 raise UsageError(USAGE)
             count = int(words.pop(0))
         elif name is None and not word.startswith("-"):

@@ -22,6 +22,7 @@ from commands.registry import command
 from commands.session import CliSession
 from commands.tlsverify import TIMEOUT as CONNECT_TIMEOUT
 from engine.config.addresses import InvalidValue
+from engine.config.text import is_digits
 from engine.smtp.line_client import LineConnection
 from engine.smtp.outbound import SMTP_PORT
 
@@ -67,7 +68,7 @@ def _parse(args: list[str]) -> tuple[str, int]:
 
 
 def _is_port(text: str) -> bool:
-    return text.isdigit() and 1 <= int(text) <= 65535
+    return is_digits(text) and 1 <= int(text) <= 65535
 
 
 async def _ask(session: CliSession) -> tuple[str, int]:

@@ -17,6 +17,7 @@ from commands.errors import CommandError, UsageError
 from commands.registry import command
 from commands.session import CliSession
 from engine.config.model import Config
+from engine.config.text import is_digits
 from engine.observe.log_lines import TDC_QUEUE
 from engine.smtp.client import (
     SmtpClient,
@@ -99,7 +100,7 @@ async def _targets(session: CliSession, config: Config, domain: str, host: str |
 
 async def _host_targets(session: CliSession, config: Config, text: str) -> list[Target]:
     host, _, port_text = text.rpartition(":") if ":" in text else (text, "", "")
-    if port_text and not port_text.isdigit():
+    if port_text and not is_digits(port_text):
         raise UsageError(USAGE)
     port = int(port_text) if port_text else config.host_ports.get(host.lower(), SMTP_PORT)
     try:

@@ -21,6 +21,7 @@ from commands.passwd import ask_new_password, check_own_password
 from commands.registry import command
 from commands.session import CliSession
 from engine.config.addresses import InvalidValue
+from engine.config.text import is_digits
 from engine.store.users import (
     AddUser,
     AddUserKey,
@@ -175,7 +176,7 @@ def _batch_sshkey(session: CliSession, view: UserDirectory, verb: str, rest: lis
         # The key line may come quoted (one word) or as its own words.
         _record_or_fail(session, view, AddUserKey(rest[0], _parsed(check_public_key,
                                                                    " ".join(rest[1:]))))
-    elif verb == "delete" and len(rest) == 2 and rest[1].isdigit():
+    elif verb == "delete" and len(rest) == 2 and is_digits(rest[1]):
         try:
             line = key_at(view, rest[0], int(rest[1]))
         except UserError as exc:

@@ -20,6 +20,8 @@ CONFIG_DIR_NAME = "configuration"
 #: Configuration documents are a few kilobytes; this only guards against loading a
 #: wrong (huge) file by mistake.
 MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
+#: The longest name a file system takes (NAME_MAX), in bytes of UTF-8.
+MAX_NAME_BYTES = 255
 
 
 class ConfigFileError(ValueError):
@@ -72,6 +74,8 @@ def check_file_name(name: str) -> str:
             f'Error: "{name}" is not a file name: only files in the configuration '
             'directory can be used here, named without "/", "\\" or "..".'
         )
+    if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        raise ConfigFileError(f"Error: the file name is too long (at most {MAX_NAME_BYTES} bytes).")
     return name
 
 
@@ -106,9 +110,13 @@ def read_config_file(path: Path, shown_as: str, *, limit: int = MAX_DOCUMENT_BYT
     """The bytes of a document (the XML declaration names their encoding), at most *limit*
     of them: a file the user names is checked before anything reads it whole."""
     _check_printable(shown_as)
-    if not path.exists():
+    try:
+        exists, regular = path.exists(), path.is_file()
+    except OSError as exc:  # a name too long, a loop of links...
+        raise ConfigFileError(f'Error: the file "{shown_as}" cannot be read: {exc.strerror}.') from None
+    if not exists:
         raise ConfigFileError(f'Error: the file "{shown_as}" does not exist.')
-    if not path.is_file():
+    if not regular:
         raise ConfigFileError(f'Error: "{shown_as}" is not a regular file.')
     try:
         with open(path, "rb") as stream:

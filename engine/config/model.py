@@ -22,7 +22,7 @@ from engine.config.addresses import (
     check_member,
     member_matches,
 )
-from engine.config.text import check_text, text_problems
+from engine.config.text import check_text, is_digits, text_problems
 
 DEFAULT_POLICY = "DEFAULT"
 _POLICY_NAME_MAX = 64
@@ -70,7 +70,7 @@ class Endpoint:
         host, sep, port_text = check_text(text, "address").strip().rpartition(":")
         host = host.strip("[]")
         lowest = 0 if any_port else 1
-        if not sep or not host or not port_text.isdigit() or not lowest <= int(port_text) < 65536:
+        if not sep or not host or not is_digits(port_text) or not lowest <= int(port_text) < 65536:
             raise InvalidValue(f'"{text}" is not a valid address: use HOST:PORT, e.g. 127.0.0.1:2525.')
         return cls(host, int(port_text))
 

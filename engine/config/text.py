@@ -33,6 +33,8 @@ from collections.abc import Iterator
 #: The longest text any single value may have; each field has its own, shorter bound
 #: (a policy name 64 characters, a host name 253...) in its own check.
 MAX_TEXT = 65536
+#: The most digits a number may have (:func:`is_digits`): 10**18 exceeds every bound.
+MAX_DIGITS = 18
 #: A commit comment (shown by ``rollbackconfig``).
 MAX_COMMENT = 1024
 
@@ -102,6 +104,18 @@ def shown(text: str, *, keep: str = "") -> str:
 
 def _escape(char: str, keep: str) -> str:
     return char if char in keep else char.encode("unicode_escape").decode("ascii")
+
+
+def is_digits(text: str) -> bool:
+    """Whether *text* is a number as people type one: 1 to 18 ASCII digits.
+
+    ``str.isdigit()`` is also true of "²" (U+00B2) and other digits ``int()`` refuses,
+    and ``int()`` refuses more than 4,300 digits too (each an application fault where a
+    number was read): every number typed or read from a document is checked with this
+    before ``int()``.  No setting or count goes beyond 18 digits, so a longer one is
+    refused like any other word that is not a number in range.
+    """
+    return 0 < len(text) <= MAX_DIGITS and text.isascii() and text.isdigit()
 
 
 def check_comment(comment: str) -> str:

@@ -26,7 +26,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
 from engine.config.addresses import InvalidValue, check_domain, check_hostname
-from engine.config.text import MAX_TEXT, check_text
+from engine.config.text import MAX_TEXT, check_text, is_digits
 
 #: ``smtproutes`` limits (errors "There is a maximum of N routes." and
 #: "Routes may not contain more than N destinations.").
@@ -72,7 +72,7 @@ def check_int(value: int, bounds: tuple[int, int]) -> int:
 def parse_int(text: str, bounds: tuple[int, int]) -> int:
     """A whole number typed by a person, within *bounds*."""
     text = check_text(text, "value").strip()
-    if not (text.isascii() and text.isdigit()):  # "²" is a digit to str.isdigit, not to int()
+    if not is_digits(text):
         low, high = bounds
         raise InvalidValue(f"The value must be an integer from {low} to {high}.")
     return check_int(int(text), bounds)
@@ -193,7 +193,7 @@ def split_host_port(text: str, *, default_port: int | None) -> tuple[str, int | 
         host, port_text = text, ""  # a name, an IPv4 address or a bare IPv6 address
     if not port_text:
         return host, default_port
-    if not port_text.isdigit():
+    if not is_digits(port_text):
         raise InvalidValue(f'"{text}" is not valid: the port must be an integer from 1 to 65535.')
     return host, check_port(int(port_text))
 

@@ -16,6 +16,7 @@ Tests: tests/engine/config/test_xml_document.py.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -176,12 +177,29 @@ def from_xml(text: str | bytes) -> Config:
         raise ConfigXmlError(
             [f"Parsing failed: not well-formed XML at line {line}, column {column + 1}."]
         ) from None
+    except LookupError:  # the declaration names an encoding Python does not know
+        raise ConfigXmlError(
+            [f"Parsing failed: the encoding {_declared_encoding(text)} is unknown."]
+        ) from None
+    except ValueError:  # expat reads no multi-byte encoding but UTF-8 (UTF-16 it detects)
+        raise ConfigXmlError([f"Parsing failed: the encoding {_declared_encoding(text)} cannot be "
+                              "read (use UTF-8)."]) from None
     reader = _Reader()
     config = reader.read(root)
     problems = reader.problems or config.problems()
     if problems:
         raise ConfigXmlError(problems)
     return config
+
+
+_ENCODING = re.compile(r"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]{1,40})["']""")
+
+
+def _declared_encoding(text: str | bytes) -> str:
+    """The encoding the XML declaration names, for a message (only a plain name is quoted)."""
+    head = text[:200].decode("latin-1") if isinstance(text, bytes) else text[:200]
+    match = _ENCODING.match(head)
+    return match[1] if match else "declared"
 
 
 def _check_encodable(text: str) -> None:

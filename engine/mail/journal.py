@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import secrets
 from datetime import datetime
+from email.header import Header
 from email.utils import format_datetime
 
 BOUNDARY_PREFIX = "----=_SEG_TDC_"
@@ -40,7 +41,7 @@ def journal_copy(original: bytes, *, gateway: str, intake: str, mid: int, origin
         f"Date: {format_datetime(when)}",
         f"Message-ID: <tdc.{mid}@{gateway}>",
         f"X-SEG-TDC-Original-MID: {original_mid}",
-        f"X-SEG-TDC-Original-Message-ID: {original_message_id}",
+        f"X-SEG-TDC-Original-Message-ID: {_ascii_value(original_message_id)}",
         "MIME-Version: 1.0",
         f'Content-Type: multipart/mixed; boundary="{boundary}"',
         "",
@@ -59,6 +60,18 @@ def journal_copy(original: bytes, *, gateway: str, intake: str, mid: int, origin
     if not original.endswith(b"\r\n"):
         original += b"\r\n"
     return head + original + f"\r\n--{boundary}--\r\n".encode("ascii")
+
+
+def _ascii_value(value: str) -> str:
+    """A header value taken from the original, as the journal's ASCII header can carry it:
+    unchanged when it is printable ASCII, else RFC 2047 encoded (UTF-8; bytes that were
+    not UTF-8 and control characters as U+FFFD).  The listener keeps 8-bit header bytes
+    as surrogate escapes."""
+    if value.isascii() and value.isprintable():
+        return value
+    text = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    text = "".join(char if char.isprintable() else "\ufffd" for char in text)
+    return Header(text, "utf-8").encode(linesep="\r\n")
 
 
 def attached_original(journal: bytes) -> bytes | None:

@@ -218,13 +218,20 @@ def _pair_problem(cert_pem: bytes, key_pem: bytes) -> str | None:
     return None
 
 
+_MAX_COMMON_NAME = 64
+
+
 def _server_certificate(key: rsa.RSAPrivateKey, hosts: tuple[str, ...],
                         ca_cert: x509.Certificate, ca_key: Any) -> x509.Certificate:
     now = _now()
     ca_ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    # A CN holds at most 64 characters (RFC 5280's ub-common-name), a host name up to 253:
+    # a longer name is in the subjectAltName alone, critical since the subject is empty.
+    fits = len(hosts[0]) <= _MAX_COMMON_NAME
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])] if fits else [])
     return (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])]))
+        .subject_name(subject)
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -234,7 +241,7 @@ def _server_certificate(key: rsa.RSAPrivateKey, hosts: tuple[str, ...],
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_key_usage(cert_sign=False), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectAlternativeName(_general_names(hosts)), critical=False)
+        .add_extension(x509.SubjectAlternativeName(_general_names(hosts)), critical=not fits)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski),
                        critical=False)

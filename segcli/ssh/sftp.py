@@ -178,6 +178,7 @@ class ConfigurationFiles:
     def openFile(self, filename: bytes, flags: int, attrs: dict) -> Upload | Download:
         if flags & (FXF_WRITE | FXF_APPEND | FXF_CREAT | FXF_TRUNC):
             self._writable()
+            self.directory.mkdir(parents=True, exist_ok=True)  # an upload may come first
             return Upload(self._file(filename), exclusive=bool(flags & FXF_EXCL),
                           keep=not flags & FXF_TRUNC)
         if not flags & FXF_READ:

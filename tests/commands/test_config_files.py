@@ -587,3 +587,9 @@ def test_saved_name_uses_utc(appliance, monkeypatch):
     monkeypatch.setattr(module, "now", lambda: moment)
     run_session(appliance, ["saveconfig y 1"])
     assert _files(appliance) == [f"{MODEL}-{appliance.serial}-20240216T233005.xml"]
+
+
+def test_loadconfig_of_a_name_too_long(appliance):
+    status, terminal, _ = run_session(appliance, ["loadconfig " + "a" * 300 + ".xml"])
+    assert status == 1
+    assert "too long" in terminal.text and "application fault" not in terminal.text

@@ -72,3 +72,18 @@ def test_read_errors(tmp_path):
     ok = tmp_path / "ok.xml"
     ok.write_bytes(b"<config/>")
     assert read_config_file(ok, "ok.xml") == b"<config/>"
+
+
+def test_a_name_longer_than_the_file_system_allows(tmp_path):
+    """``loadconfig <300 characters>`` ended in an application fault (OSError: File name
+    too long) when the name was looked up (found by benchmarks/fuzz.py)."""
+    long_name = "a" * 300 + ".xml"
+    with pytest.raises(ConfigFileError, match="too long"):
+        check_file_name(long_name)
+    with pytest.raises(ConfigFileError, match="too long"):
+        locate_config_file(tmp_path, long_name, host_paths=False)
+    with pytest.raises(ConfigFileError, match="too long"):
+        check_file_name("é" * 200)  # 400 bytes
+    # a host path (the console's loadconfig, certconfig import) with too long a part
+    with pytest.raises(ConfigFileError, match="cannot be read"):
+        read_config_file(tmp_path / long_name, long_name[:20])

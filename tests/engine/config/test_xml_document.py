@@ -60,6 +60,21 @@ def test_malformed_xml_names_the_line():
         from_xml("<config>\n<hostname>x</hostname>\n<oops>\n</config>")
 
 
+@pytest.mark.parametrize(("encoding", "problem"), [
+    ("bogus", "Parsing failed: the encoding bogus is unknown."),
+    ("utf-7", "Parsing failed: the encoding utf-7 cannot be read (use UTF-8)."),
+    ("UTF-32", "Parsing failed: the encoding UTF-32 cannot be read (use UTF-8)."),
+])
+def test_a_declared_encoding_the_parser_cannot_use(encoding, problem):
+    """An uploaded document declaring an unknown or a multi-byte encoding ended in an
+    application fault (LookupError, ValueError) instead of a problem (found by
+    benchmarks/fuzz.py)."""
+    document = f'<?xml version="1.0" encoding="{encoding}"?>\n<config/>'.encode()
+    with pytest.raises(ConfigXmlError) as refused:
+        from_xml(document)
+    assert refused.value.problems == [problem]
+
+
 def test_empty_document():
     with pytest.raises(ConfigXmlError, match="No data to load"):
         from_xml("  \n")

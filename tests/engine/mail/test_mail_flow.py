@@ -3,7 +3,9 @@ ordinary delivery and a TLS endpoint standing in for SETD."""
 
 from __future__ import annotations
 
+import asyncio
 import smtplib
+from email.header import decode_header, make_header
 
 import pytest
 
@@ -32,6 +34,30 @@ async def test_clean_mail_is_delivered_and_journaled(gateway):
     counters = gateway.engine.counters.host("the.tdc.queue")
     assert (counters.delivered, counters.active) == (1, 0)
     assert gateway.engine.counters.host("example.com").delivered == 1
+
+
+async def test_a_message_id_that_is_not_ascii_is_delivered_and_journaled(gateway):
+    """8-bit bytes in the original's Message-ID made the journal copy's header fail to
+    encode: the work queue failed on the message at every start, so it was neither
+    delivered nor journaled (found by benchmarks/fuzz.py)."""
+    await gateway.start()
+    raw = (b"From: alice@example.org\r\nTo: bob@example.com\r\nSubject: 8-bit id\r\n"
+           b"Message-ID: <caf\xc3\xa9.\xff\x00@example.org>\r\n\r\nclean body\r\n")
+
+    def send() -> None:
+        with smtplib.SMTP("127.0.0.1", gateway.port, timeout=30) as client:
+            client.sendmail("alice@example.org", ["bob@example.com"], raw)
+
+    await asyncio.to_thread(send)
+    await until(lambda: gateway.sink.messages and gateway.setd.messages)
+    journal = gateway.setd.messages[0][2]
+    assert attached_original(journal) == gateway.sink.messages[0][2]
+    head = journal[:journal.index(b"\r\n\r\n")]
+    assert head.isascii() and b"\x00" not in head
+    [line] = [line for line in head.split(b"\r\n") if line.startswith(b"X-SEG-TDC-Original-Message-ID:")]
+    shown = str(make_header(decode_header(line.split(b": ", 1)[1].decode())))
+    assert shown.startswith("<caf") and shown.endswith("@example.org>") and shown.isprintable()
+    assert "work queue failed" not in gateway.log()
 
 
 async def test_gtube_and_eicar_are_not_journaled_and_policies_pick_the_intake(gateway):

@@ -61,6 +61,25 @@ def test_server_certificate_names_and_reuse(tmp_path):
     assert changed.ca_cert.read_bytes() == material.ca_cert.read_bytes()
 
 
+def test_a_host_name_longer_than_a_common_name_may_be(tmp_path):
+    """A host name of 65 to 253 characters is valid, but a certificate's CN holds at most
+    64: ``sethostname`` with such a name, committed, stopped the appliance from starting
+    ("internal error: Attribute's length must be >= 1 and <= 64") (found by
+    benchmarks/fuzz.py).  The name goes in the subjectAltName alone, which is critical
+    when the subject is empty (RFC 5280, 4.2.1.6)."""
+    long_name = "x" * 63 + "." + "y" * 20 + ".example.com"
+    material = ensure_server_certificate(tmp_path, [long_name])
+    cert = x509.load_pem_x509_certificate(material.cert.read_bytes())
+    assert certificate_names(cert) == ([long_name], [], None)
+    assert cert.subject == x509.Name([])
+    assert cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).critical
+    cert.verify_directly_issued_by(x509.load_pem_x509_certificate(material.ca_cert.read_bytes()))
+    assert hostname_matches(cert, long_name)
+    server_context(material)  # the listener loads it
+    again = ensure_server_certificate(tmp_path, [long_name])
+    assert again.cert.read_bytes() == material.cert.read_bytes()
+
+
 def test_several_certificates_share_one_ca(tmp_path):
     one = ensure_server_certificate(tmp_path, ["a.test"], name="a")
     two = ensure_server_certificate(tmp_path, ["b.test"], name="b")
