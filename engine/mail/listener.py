@@ -138,6 +138,14 @@ class GatewaySmtpHandler(BaseSmtpHandler):
         return (f"Received: from {envelope.helo} ([{envelope.peer[0]}])\r\n"
                 f" by {self.intake.config().hostname} with {protocol}; {stamp}\r\n").encode()
 
+    def refused(self, reply: Reply) -> None:
+        """The server refused the message after DATA: its MID ends in the log, as one
+        aborted while it was received (nothing was stored)."""
+        if self.mid is not None:
+            self.intake.log(lines.receiving_aborted(self.mid, f"{reply.code} {reply.text}"))
+            self.intake.log(lines.message_finished(self.mid, "aborted"))
+            self.mid = None
+
     def reset(self) -> None:
         self.mid = None
 

@@ -59,6 +59,9 @@ gets ``451 4.3.0`` (``421 4.3.0`` and a close for the greeting) — a temporary 
 ``message(envelope, data)``            after the final dot: *data* is the message with dot-
                                        stuffing undone and CRLF line ends.  ``None`` →
                                        ``250 2.0.0 Ok: queued``.
+``refused(reply)``                     the message after DATA was refused by the server
+                                       itself with *reply* (oversized, a bare CR or LF);
+                                       ``reset()`` follows.
 ``reset()``                            the transaction was abandoned without ``message()``
                                        (RSET, EHLO, a refused oversized message or one with
                                        a bare CR or LF).
@@ -220,6 +223,7 @@ class SmtpHandler(Protocol):
     def rcpt_to(self, recipient: str, params: dict[str, str]) -> Answer: ...
     def data(self) -> Answer: ...
     def message(self, envelope: Envelope, data: bytes) -> Answer: ...
+    def refused(self, reply: Reply) -> None: ...
     def reset(self) -> None: ...
     def closed(self, reason: str) -> None: ...
 
@@ -253,6 +257,9 @@ class BaseSmtpHandler:
 
     def message(self, envelope: Envelope, data: bytes) -> Answer:
         return None
+
+    def refused(self, reply: Reply) -> None:
+        pass
 
     def reset(self) -> None:
         pass
@@ -817,10 +824,10 @@ class SmtpServerProtocol(TwistedProtocol, TimeoutMixin):
             self._envelope = None
             self._call_quietly("reset")
 
-    def _call_quietly(self, method: str) -> None:
+    def _call_quietly(self, method: str, *args: object) -> None:
         """A notification to the handler: its failure is logged, never the client's problem."""
         try:
-            getattr(self.handler, method)()
+            getattr(self.handler, method)(*args)
         except Exception:
             log.exception("SMTP handler %s() failed", method)
 
@@ -877,7 +884,9 @@ class SmtpServerProtocol(TwistedProtocol, TimeoutMixin):
         size = self._dropped + len(data)
         bare = self._bare_line_end or _has_bare_line_end(data)
         if bare or size > self.config.max_message_size or envelope is None:
-            self._send(_R_BARE_LINE_END_DATA if bare else _R_TOO_BIG)
+            refusal = _R_BARE_LINE_END_DATA if bare else _R_TOO_BIG
+            self._send(refusal)
+            self._call_quietly("refused", refusal)
             self._call_quietly("reset")
             return
         if data.startswith(b"."):

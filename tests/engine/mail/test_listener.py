@@ -74,6 +74,27 @@ async def test_hostile_input_gets_replies_and_the_listener_keeps_serving(gateway
     assert await gateway.send("still fine") == {}
 
 
+async def test_a_message_refused_after_data_ends_its_mid_in_the_log(gateway):
+    """Start, From and To were logged for the MID: the refusal ends it, as a message aborted
+    while it was received would be (nothing was stored, nothing is left open)."""
+    gateway.config.listener.max_message_size = 20_000
+    port = await gateway.start()
+    replies = await asyncio.to_thread(_conversation, port, b"".join([
+        b"EHLO client.example.org\r\n", b"MAIL FROM:<a@example.org>\r\n",
+        b"RCPT TO:<bob@example.com>\r\n", b"DATA\r\n", b"Subject: bare\r\n\r\nline\none\r\n.\r\n",
+        b"MAIL FROM:<a@example.org>\r\n", b"RCPT TO:<bob@example.com>\r\n", b"DATA\r\n",
+        (b"x" * 98 + b"\r\n") * 300 + b".\r\n", b"QUIT\r\n"]))
+    assert b"550 5.6.11" in replies and b"552 5.3.4" in replies
+    log = gateway.log()
+    bare = "5.6.11 Bare <CR> or <LF> in message data, lines must end with <CR><LF>"
+    for mid, reply in ((1, f"550 {bare}"), (2, "552 5.3.4 Message size exceeds fixed maximum "
+                                             "message size")):
+        assert f"Start MID {mid} ICID 1" in log
+        assert f"Message aborted MID {mid} Receiving aborted: {reply}\n" in log
+        assert f"Message finished MID {mid} aborted" in log
+    assert gateway.engine.counters.system.messages_received == 0
+
+
 async def test_oversized_messages_are_refused_with_552(gateway):
     gateway.config.listener.max_message_size = 20_000
     await gateway.start()
