@@ -115,17 +115,17 @@ class LastLogins:
 
 
 def banner(previous: tuple[datetime, str] | None) -> str:
-    """The login banner; it ends with ``Last login:`` (ASYNCOS.md §4), which automation
-    harnesses wait for before the first prompt."""
+    """The login banner in the appliance's order: ``Last login:`` first (the line automation
+    harnesses wait for), then the AsyncOS version and the Welcome line before the prompt."""
     version, _, build = ASYNCOS_VERSION.partition("-")
     if previous is None:
         last = "Last login: never"
     else:
         when, source = previous
         last = f"Last login: {when.astimezone():%a %b %d %H:%M:%S %Y} from {source}"
-    return (f"AsyncOS {version} for Cisco {MODEL} build {build}\n\n"
-            f"Welcome to the Cisco {MODEL} Email Security Virtual Appliance\n"
-            f"{last}\n")
+    return (f"{last}\n"
+            f"AsyncOS {version} for Cisco {MODEL} build {build}\n\n"
+            f"Welcome to the Cisco {MODEL} Email Security Virtual Appliance\n")
 
 
 # -- channels -----------------------------------------------------------------------------

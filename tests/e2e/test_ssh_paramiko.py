@@ -65,7 +65,8 @@ def test_invoke_shell_plain_prompts_echo_and_dialogs(ssh_appliance):
     client, session = shell(ssh_appliance)
     try:
         banner = session.read_until(PROMPT)
-        assert "Last login:" in banner
+        # the appliance's order: Last login first, then the version and the Welcome line
+        assert banner.index("Last login:") < banner.index("AsyncOS ") < banner.index("Welcome")
         assert "\x1b" not in banner
         session.send("e2eterm\n")
         output = session.read_until(PROMPT)
