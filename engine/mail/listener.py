@@ -166,7 +166,7 @@ def _header_text(data: bytes) -> str:
     read as UTF-8, so the mail log and tracking show ``Grüße``; a byte that is not UTF-8
     becomes U+FFFD when the field is read.  Encoded words (``=?utf-8?q?...?=``) stay as
     they were sent."""
-    return _header_block(data).decode("utf-8", "surrogateescape")
+    return _header_block(data).decode("utf-8", "replace")
 
 
 def _new_message_id(mid: int, hostname: str) -> str:
