@@ -9,15 +9,15 @@ and fsynced, renamed over the target, and the directory is fsynced so that the r
 is recorded too.
 
 Such a file found damaged at a start is made anew when the appliance made it itself
-(nobody else's key is lost), and :func:`announce_repair` says so in the log and on
-standard error: the operator must know (SSH clients will see a new host key).
+(nobody else's key is lost), and :func:`announce_repair` says so in the log and to the
+:data:`OPERATOR` logger: the operator must know at once (SSH clients will see a new host
+key), and ``segcli`` shows that logger on standard error.  The engine itself only logs.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import sys
 from pathlib import Path
 
 
@@ -48,8 +48,12 @@ def fsync_directory(directory: Path) -> None:
         os.close(descriptor)
 
 
+#: Notices the operator must see when they happen, not only in the log file; the process
+#: that runs the engine decides where they show (``segcli`` prints them on standard error).
+OPERATOR = logging.getLogger("segcli.operator")
+
+
 def announce_repair(log: logging.Logger, message: str) -> None:
-    """A damaged file was made anew: say so in the log and on standard error (where
-    ``segcli`` says what it started), whatever the log configuration."""
+    """A damaged file was made anew: say so in the component's log and to the operator."""
     log.warning("%s", message)
-    print(f"segcli: {message}", file=sys.stderr, flush=True)
+    OPERATOR.warning("%s", message)

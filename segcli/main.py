@@ -135,6 +135,19 @@ def _log_to(data_dir: Path) -> None:
         filename=log_dir / "segcli.log", level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    _show_operator_notices()
+
+
+def _show_operator_notices() -> None:
+    """What the engine tells the operator (a damaged key made anew) shows on standard
+    error too, where ``segcli`` says what it started."""
+    from engine.durable import OPERATOR
+
+    if not any(getattr(h, "segcli_operator", False) for h in OPERATOR.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("segcli: %(message)s"))
+        handler.segcli_operator = True  # type: ignore[attr-defined]
+        OPERATOR.addHandler(handler)
 
 
 def _run_reactor(start: Callable[[], Coroutine[Any, Any, int]]) -> int:
