@@ -51,6 +51,7 @@ from twisted.internet.protocol import ClientFactory, Protocol
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from engine.config.text import is_digits
 from engine.smtp import tcp_transport
 from engine.smtp.server import Reply
 from engine.smtp.tls import ClientTls
@@ -428,9 +429,10 @@ class SmtpClient:
 
     @property
     def max_size(self) -> int | None:
-        """The server's SIZE limit, when it announced one (0 means no limit)."""
+        """The server's SIZE limit, when it announced one (0 means no limit).  A value
+        that is not a plain number ("²", thousands of digits) is no limit announced."""
         value = self.extensions.get("SIZE", "")
-        return int(value) if value.isdigit() else None
+        return int(value) if is_digits(value) else None
 
     async def wait_closed(self) -> None:
         await asyncio.shield(self._protocol.closed)

@@ -478,3 +478,29 @@ async def test_protocol_older_than_tls_1_2(run, smtp_servers, tls_material):
         await conn.starttls(client_context([tls_material.ca_cert]), "localhost")
     assert failure.value.kind in (TlsFailure.PROTOCOL, TlsFailure.HANDSHAKE)
     assert conn.closed
+
+
+@pytest.mark.parametrize("size", [b"\xc2\xb2", b"9" * 5000, b"12abc"])
+async def test_a_size_that_is_not_a_number_is_no_limit(run, size):
+    """EHLO ``SIZE ²`` or a 5,000-digit SIZE: ``str.isdigit()`` says yes to both and
+    ``int()`` refuses both; the client treats them as no limit announced and delivers."""
+
+    async def script(reader, writer):
+        writer.write(b"220 odd.test\r\n")
+        await reader.readline()
+        writer.write(b"250-odd.test\r\n250 SIZE " + size + b"\r\n")
+        for reply in (b"250 ok\r\n", b"250 ok\r\n", b"354 go\r\n"):
+            await reader.readline()
+            writer.write(reply)
+        await reader.readuntil(b"\r\n.\r\n")
+        writer.write(b"250 2.0.0 done\r\n")
+        await reader.readline()
+        writer.write(b"221 bye\r\n")
+
+    server, port = await scripted_server(script)
+    async with server:
+        conn = await ready(port)
+        assert conn.max_size is None
+        result = await conn.send("a@example.com", ["b@example.net"], MESSAGE)
+        await conn.quit()
+    assert result.reply == Reply(250, "2.0.0 done")
