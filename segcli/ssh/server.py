@@ -81,11 +81,14 @@ class SegcliSSHFactory(SSHFactory, ServerFactory):
     def getService(self, transport: SSHServerTransport, service: bytes
                    ) -> Callable[[], SSHService] | None:
         """Conch's lookup, except that the user-auth service is made with this server's
-        login throttle (shared by all its connections)."""
+        login throttle (shared by all its connections), and a service this server does
+        not have is None (Conch then disconnects with "service not available") rather
+        than the KeyError of Conch's own lookup once a client has logged in."""
         if service == b"ssh-userauth":
             return partial(UserAuthServer, self.throttle)
-        found: type[SSHService] | None = super().getService(transport, service)
-        return found
+        if not hasattr(transport, "avatar"):
+            return None
+        return self.services.get(service)
 
 
 class SshServer:
