@@ -72,7 +72,8 @@ class Transaction:
     ``status`` is ``accepted``, ``rejected`` (5xx), ``deferred`` (4xx) or
     ``dropped_after_dot`` (the message arrived complete and was never acknowledged:
     the connection was closed, or no reply came); ``code`` the reply code (None when no
-    reply was sent).  ``duplicate``: the address had already accepted this Message-ID;
+    reply was sent).  ``duplicate``: an accepted transmission of a Message-ID the address
+    already holds (accepted, or dropped after the dot: it arrived complete);
     ``foreign_domain``: none of the original's recipients is in the account's domains.
     """
 
@@ -86,7 +87,7 @@ class Transaction:
 
     @property
     def label(self) -> str:
-        """As the dashboard shows it: ``rejected 550``, ``dropped-after-dot, duplicate``."""
+        """As the dashboard shows it: ``rejected 550``, ``accepted, duplicate``."""
         return status_label(self.status, self.code, duplicate=self.duplicate,
                             foreign_domain=self.foreign_domain)
 
@@ -382,7 +383,9 @@ class SetdState:
         return records
 
     def _accepted_before(self, message_id: str, intake: str) -> bool:
-        return any(t.status == "accepted" and t.address == intake
+        """Did *intake* take this Message-ID before?  A transmission dropped after the dot
+        arrived complete: SETD has it although the gateway never heard so (drill 15)."""
+        return any(t.status in _COMPLETE and t.address == intake
                    for t in self._transactions.get(message_id, ()))
 
     def _foreign(self, intake: str, original: AttachedOriginal | None) -> bool:
@@ -525,6 +528,8 @@ class SetdState:
         }
 
 
+#: Transmissions after which SETD holds the message (the next accepted one is a duplicate).
+_COMPLETE = ("accepted", "dropped_after_dot")
 #: The outcomes of a message that got past DATA: the dashboard's "received".
 _RECEIVED = ("accepted", "rejected", "deferred", "dropped_after_dot")
 
