@@ -12,7 +12,7 @@ import ssl
 import pytest
 
 import segcli.lab.setd_state as setd_state
-from segcli.lab.intake import SetupError
+from segcli.lab.intake import IntakeRegistry, SetupError
 from segcli.lab.setd_state import TOTAL_KEYS, Transaction
 from tests.engine.gateway_lab import until
 from tests.lab.setd_client import Target, attempt, journal, original
@@ -115,6 +115,7 @@ async def test_mail_for_none_of_the_accounts_domains_is_flagged_foreign_and_acce
     with pytest.raises(SetupError, match="Not a domain name"):
         setd.set_domains(intake, ["example.com", "not a domain"])
     assert setd.find_intake(intake).domains == ("example.com",)  # unchanged
+    assert IntakeRegistry(setd.state_dir).get(intake).domains == ("example.com",)  # kept
     eu = setd.setup_intake(name="eu", domains=["sub.example.org"])
     assert eu.domains == ("sub.example.org",) and eu.to_json()["domains"] == ["sub.example.org"]
 
