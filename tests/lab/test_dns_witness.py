@@ -182,3 +182,39 @@ async def test_the_black_hole_reads_and_never_answers(run):
             hole.start()
     finally:
         await hole.stop()
+
+
+# -- the gateway's resolver, as the drills' faults reach it ------------------------------
+
+
+async def test_the_gateway_resolver_times_out_at_the_black_hole(run):
+    from engine.smtp.resolver import DnsResolver, DnsSoftError
+
+    hole = DnsBlackhole()
+    hole.start()
+    try:
+        with pytest.raises(DnsSoftError) as raised:
+            await DnsResolver([hole.address], timeout=0.4).mx_hosts("beta.setd.test")
+        assert raised.value.reason == "Timeout"
+        assert hole.datagrams >= 1  # it asked here, and nothing answered
+    finally:
+        await hole.stop()
+
+
+async def test_the_gateway_resolver_follows_the_wildcard_and_the_faults(dns_zone):
+    from engine.smtp.resolver import DnsHardError, DnsResolver, DnsSoftError
+
+    dns_zone.add_mail_domain("example.com", "mx.example.com", subdomains=True)
+    resolver = DnsResolver([dns_zone.address], timeout=0.4)
+    assert [h.hostname for h in await resolver.mx_hosts("sales.example.com")] == ["mx.example.com"]
+    dns_zone.set_fault("beta.setd.test", DnsFault.NXDOMAIN)
+    with pytest.raises(DnsHardError):
+        await resolver.mx_hosts("beta.setd.test")
+    dns_zone.set_fault("broken.example.com", DnsFault.SERVFAIL, rdtype="MX", times=1)
+    with pytest.raises(DnsSoftError) as raised:
+        await resolver.mx_hosts("broken.example.com")
+    assert raised.value.reason == "ServFail"
+    assert [h.hostname for h in await resolver.mx_hosts("broken.example.com")] == [
+        "mx.example.com"]  # the fault was for one query, and failures are not cached
+    assert dns_zone.query_count("broken.example.com", "MX") == 2
+    assert dns_zone.query_count("broken.example.com", "MX", "SERVFAIL") == 1
