@@ -20,7 +20,8 @@ import asyncio
 import ipaddress
 import time
 from collections import Counter, deque
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -75,6 +76,15 @@ class DnsQuery:
     rcode: str
     answers: int
 
+    def as_text(self) -> str:
+        """One line of the lab's DNS log: ``12:00:01.250 127.0.0.1:53211 udp
+        beta.cmd.setd.test MX SERVFAIL 0``."""
+        clock = datetime.fromtimestamp(self.time, UTC).strftime("%H:%M:%S.%f")[:-3]
+        return f"{clock} {self.client} {self.name} {self.rdtype} {self.rcode} {self.answers}"
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
 
 @dataclass(frozen=True)
 class ZoneFault:
@@ -87,8 +97,12 @@ class ZoneFault:
     remaining: int | None = None
 
     def describe(self) -> str:
+        """``beta.cmd.setd.test MX: servfail (next 1 queries)``."""
         what = f"{self.name} {self.rdtype or 'any type'}: {self.fault.value}"
         return what + ("" if self.remaining is None else f" (next {self.remaining} queries)")
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "fault": self.fault.value, "description": self.describe()}
 
 
 @dataclass(frozen=True)

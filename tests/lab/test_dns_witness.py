@@ -49,6 +49,8 @@ async def test_every_rcode_is_logged_with_the_client_and_counted(dns_zone):
     assert dns_zone.query_count(rcode="nxdomain") == 1
     assert dns_zone.query_count("example.com", rcode="TIMEOUT") == 1
     assert [q.rcode for q in dns_zone.query_log("example.com", "A")] == ["NOERROR"]
+    assert first.as_text().endswith(" udp example.com MX NOERROR 1")
+    assert first.to_json()["rcode"] == "NOERROR"
 
 
 async def test_nxdomain_and_nodata_faults_differ_as_the_resolver_sees_them(dns_zone):
@@ -76,6 +78,9 @@ async def test_a_fault_for_one_query_is_spent_after_it(dns_zone):
     dns_zone.add_mail_domain("example.com")
     dns_zone.set_fault("example.com", DnsFault.SERVFAIL, rdtype="MX", times=2)
     assert dns_zone.faults[0].remaining == 2
+    assert dns_zone.faults[0].to_json() == {
+        "name": "example.com", "fault": "servfail", "rdtype": "MX", "remaining": 2,
+        "description": "example.com MX: servfail (next 2 queries)"}
     assert (await ask(dns_zone.address, "example.com", "A")).rcode() == dns.rcode.NOERROR
     assert (await ask(dns_zone.address, "example.com")).rcode() == dns.rcode.SERVFAIL
     assert dns_zone.faults[0].remaining == 1
