@@ -7,14 +7,24 @@ lab and the tests can drive a running simulator from outside:
 
 =========================================  =================================================
 ``GET /``                                  the page (refreshes itself every 5 seconds)
-``GET /api/status``                        accounts with counts, hosts, faults, CA path
-``GET /api/intake``                        the intake accounts with their counts
+``GET /api/status``                        accounts with their totals, hosts, faults,
+                                           totals and connection counts, CA path
+``GET /api/intake``                        the intake accounts with their totals
 ``POST /api/intake``                       the §1.1 setup: ``{"seg_present": true,
                                            "seg_type": "Cisco SEG", "direction":
-                                           "incoming", "verification": "none", "name": …}``
-``GET /api/intake/<address>``              one account, its faults
-``GET /api/intake/<address>/messages``     what arrived (``?outcome=accepted`` filters)
-``DELETE /api/intake/<address>/messages``  forget it
+                                           "incoming", "verification": "none", "name": …,
+                                           "domains": ["example.com"]}``
+``GET /api/intake/<address>``              one account, its totals and faults
+``PUT /api/intake/<address>``              ``{"domains": […]}``: the domains it protects
+``GET /api/intake/<address>/messages``     the latest that arrived (``?outcome=accepted``
+                                           or ``?status=rejected`` filters); each with its
+                                           ``status``, ``code``, ``label`` (``rejected
+                                           550``, ``accepted, duplicate``…)
+``DELETE /api/intake/<address>/messages``  forget them (the totals stay)
+``GET /api/totals``                        totals since start (``?address=`` one account)
+``GET /api/transactions?message_id=<…>``   every transmission of an original Message-ID
+``GET /api/connections``                   per intake host: connections, EHLO, STARTTLS,
+                                           TLS ok/failed, MAIL (``?domain=`` one host)
 ``GET /api/faults``                        the faults (``?address=`` filters)
 ``POST /api/faults``                       ``{"address": …, "kind": "reply", "stage":
                                            "rcpt", "code": 451, "text": …, "delay": …,
@@ -41,6 +51,7 @@ from twisted.web.server import Request, Site
 
 from segcli.lab.intake import SetupError
 from segcli.lab.setd_faults import FaultError
+from segcli.lab.setd_state import TOTAL_KEYS
 
 if TYPE_CHECKING:
     from segcli.lab.setd_state import SetdState
@@ -138,15 +149,33 @@ class _DashboardResource(Resource):
             return 201, sim.setup_intake(**_setup_answers(_body(request))).to_json()
         if route == ("GET", "intake", "*"):
             account = self._account(path[1])
-            return 200, {**account.to_json(),
+            return 200, {**account.to_json(), "totals": sim.totals(account.address),
                          "faults": [f.to_json() for f in sim.list_faults(account.address)]}
+        if route == ("PUT", "intake", "*"):
+            account = self._account(path[1])
+            data = _body(request)
+            _only(data, {"domains"})
+            if not isinstance(data.get("domains"), list):
+                raise _HttpError(400, "domains must be a list of domain names")
+            return 200, sim.set_domains(account.address, data["domains"]).to_json()
         if route in (("GET", "intake", "*", "messages"), ("DELETE", "intake", "*", "messages")):
             account = self._account(path[1])
             if method == "DELETE":
                 return 200, {"cleared": sim.clear_messages(account.address)}
-            wanted = args.get("outcome")
+            wanted, status = args.get("outcome"), args.get("status")
             return 200, [m.to_json() for m in sim.messages(account.address)
-                         if wanted is None or m.outcome == wanted]
+                         if wanted in (None, m.outcome) and status in (None, m.status)]
+        if route == ("GET", "totals"):
+            address = args.get("address")
+            if address is not None:
+                address = self._account(address).address
+            return 200, sim.totals(address)
+        if route == ("GET", "transactions"):
+            if not args.get("message_id"):
+                raise _HttpError(400, "give the original's Message-ID: ?message_id=<...>")
+            return 200, [t.to_json() for t in sim.transactions(args["message_id"])]
+        if route == ("GET", "connections"):
+            return 200, sim.connections(args.get("domain"))
         if route == ("GET", "faults"):
             return 200, [f.to_json() for f in sim.list_faults(args.get("address"))]
         if route == ("POST", "faults"):
@@ -182,8 +211,11 @@ def _body(request: Request) -> dict[str, Any]:
 
 
 def _setup_answers(data: dict[str, Any]) -> dict[str, Any]:
-    allowed = {"seg_present", "seg_type", "direction", "verification", "name", "domain"}
+    allowed = {"seg_present", "seg_type", "direction", "verification", "name", "domain",
+               "domains"}
     _only(data, allowed)
+    if "domains" in data and not isinstance(data["domains"], list):
+        raise _HttpError(400, "domains must be a list of domain names")
     return data
 
 
@@ -239,20 +271,28 @@ def render_page(sim: SetdState) -> str:
     return _PAGE.format(hosts=_esc(hosts or "not serving"), body="\n".join(sections))
 
 
+#: The totals' columns on the page (the keys of SetdState.totals, as people read them).
+_TOTAL_HEADINGS = {"accepted": "accepted", "rejected": "rejected", "deferred": "deferred",
+                   "dropped_after_dot": "dropped after dot", "tls_failed": "TLS failed",
+                   "foreign_domain": "foreign-domain", "duplicate": "duplicate"}
+
+
 def _accounts_table(accounts: list[dict[str, Any]]) -> str:
-    rows = [[a["address"], a["name"], a["seg_type"], a["direction"], a["verification"],
-             a["accepted"], a["received"], a["last"] or "—"] for a in accounts]
-    return _table("Message Intake Addresses",
-                  ["intake address", "account", "SEG", "direction", "verification", "accepted",
-                   "received", "last message"], rows)
+    """The accounts and their totals since start (not only the messages still listed)."""
+    rows = [[a["address"], a["name"], ", ".join(a["domains"]) or "any",
+             a["verification"], *(a["totals"][k] for k in TOTAL_KEYS), a["last"] or "—"]
+            for a in accounts]
+    return _table("Message Intake Addresses (totals since start)",
+                  ["intake address", "account", "domains", "verification",
+                   *(_TOTAL_HEADINGS[k] for k in TOTAL_KEYS), "last message"], rows)
 
 
 def _messages_table(address: str, messages: list[Any]) -> str:
-    rows = [[m.received, m.outcome, m.original_from, m.subject, m.original_message_id,
+    rows = [[m.received, m.label, m.original_from, m.subject, m.original_message_id,
              m.original_size or m.size, m.tls or "none", m.reply or m.queue_id]
             for m in reversed(messages)]
-    return _table(f"Journaled mail for {address}",
-                  ["received", "outcome", "from", "subject", "Message-ID", "size", "TLS",
+    return _table(f"Journaled mail for {address} (latest)",
+                  ["received", "status", "from", "subject", "Message-ID", "size", "TLS",
                    "reply / queue id"], rows)
 
 
