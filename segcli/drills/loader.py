@@ -365,16 +365,13 @@ class _Reader:
             return None
         target = self.string(data, "target", field)
         action = self.string(data, "action", field)
-        if target not in FAULT_ACTIONS:
-            if "target" in data:
-                self.report(_join(field, "target"), f"unknown target {target!r} (one of: "
-                            f"{', '.join(FAULT_ACTIONS)})")
-            return None
-        if action not in FAULT_ACTIONS[target]:
-            if "action" in data:
-                self.report(_join(field, "action"), f"unknown {target} action {action!r} "
-                            f"(one of: {', '.join(FAULT_ACTIONS[target])})")
-            return None
+        known = target in FAULT_ACTIONS
+        if not known and "target" in data:
+            self.report(_join(field, "target"), f"unknown target {target!r} (one of: "
+                        f"{', '.join(FAULT_ACTIONS)})")
+        elif known and action not in FAULT_ACTIONS[target] and "action" in data:
+            self.report(_join(field, "action"), f"unknown {target} action {action!r} "
+                        f"(one of: {', '.join(FAULT_ACTIONS[target])})")
         code = self.integer(data, "code", field, 0) if "code" in data else None
         times = self.integer(data, "times", field, 1) if "times" in data else None
         if times is not None and times < 1:
@@ -387,8 +384,9 @@ class _Reader:
             times=times, name=self.string(data, "name", field),
             type=self.string(data, "type", field), records=self.strings(data, "records", field),
             line=self.smap.line(field))
-        self.fault_rules(spec, data, field)
-        return spec
+        if known and action in FAULT_ACTIONS[target]:
+            self.fault_rules(spec, data, field)
+        return spec  # kept even when wrong: later faults keep their numbers
 
     def fault_rules(self, spec: FaultSpec, data: dict[str, Any], field: str) -> None:
         """Which keys each target takes, and the simulator's own rules for its faults."""
@@ -452,11 +450,14 @@ class _Reader:
         kinds = [key for key in data if key in CHECK_KINDS]
         if "shape" in data:
             kinds.append("shape")
+        unknown = set(data) - _CHECK_OPTIONS - set(CHECK_KINDS)
+        if not kinds and unknown:
+            return self.broken_check(data, field)  # the unknown key was the kind, misspelt
         if len(kinds) != 1:
             what = "none" if not kinds else " and ".join(repr(k) for k in kinds)
             self.report(field, f"a check takes exactly one kind ({', '.join(CHECK_KINDS)}, or "
                         f"'shape' for a log regex); this one has {what}")
-            return None
+            return self.broken_check(data, field)
         kind = kinds[0]
         severity = self.string(data, "severity", field, "fail")
         if severity not in ("fail", "warn"):
@@ -471,7 +472,7 @@ class _Reader:
         if kind == "shape":
             spec = self.shape(data, field, fields)
             if spec is None:
-                return None
+                return self.broken_check(data, field)
             kind = "log"
         else:
             spec = self.check_spec(kind, data[kind], _join(field, kind))
@@ -484,6 +485,11 @@ class _Reader:
             equal=self.expr_map(data.get("equal", {}), _join(field, "equal")),
             shape=data.get("shape") if kind == "log" and "shape" in data else None,
             fields=fields, line=self.smap.line(field))
+
+    def broken_check(self, data: dict[str, Any], field: str) -> Check:
+        """A check that is wrong, kept in its place so that the checks after it keep their
+        numbers (the drill is refused anyway)."""
+        return Check(kind="", spec=None, desc=str(data.get("desc", "")), line=self.smap.line(field))
 
     def shape(self, data: dict[str, Any], field: str, fields: dict[str, str]) -> str | None:
         name = self.string(data, "shape", field)
