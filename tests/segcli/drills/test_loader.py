@@ -91,8 +91,8 @@ def test_traffic_from_is_the_sender_and_faults_map_to_fault_specs() -> None:
                       '  action = "reply"\n  stage = "rcpt"\n  code = 451\n  times = 1\n\n'
                       '  [[phase.fault]]\n  target = "dns"\n  action = "servfail"\n'
                       '  name = "${lab.default_domain}"\n  type = "MX"\n')
-    text = text.replace('{ id = "m1", kind = "clean", to = "bob@example.com", subject = "drill nxdomain m1" }',
-                        '{ id = "m1", from = "carol@example.org", to = "bob@example.com", count = 2 }')
+    m1 = '{ id = "m1", kind = "clean", to = "bob@example.com", subject = "drill nxdomain m1" }'
+    text = text.replace(m1, '{ id = "m1", from = "carol@example.org", to = "bob@example.com", count = 2 }')
     drill = parse_drill(text, SOURCE)
     phase = drill.phases[0]
     assert phase.traffic[0].sender == "carol@example.org" and phase.traffic[0].count == 2
@@ -154,7 +154,7 @@ def test_a_bad_file_gives_the_right_problem(old: str, new: str, marker: str, fie
     assert len(found) == 1, found
     (problem,) = found
     line = line_of(text, marker)
-    if re.search(r"expect\[\d+\]$", field):  # a whole check: the line of its [[phase.expect]], above the marker
+    if re.search(r"expect\[\d+\]$", field):  # a whole check: its [[phase.expect]] line
         line -= 1
     assert (problem.file, problem.line, problem.field) == (SOURCE, line, field)
     assert message in problem.message
@@ -211,8 +211,8 @@ def test_named_groups_bind_in_file_order_and_within_a_sequence() -> None:
     text = mutate("'''TDC: MID (?P<jmid>\\d+) with Message-ID '${m1.message_id}'",
                   "'''TDC: MID ${jmid} with Message-ID '${m1.message_id}'")
     found = problems(text)
-    assert [p.field for p in found] == ["phase[1].expect[2].sequence[1]"] + \
-        ["phase[1].expect[2].sequence[4]", "phase[1].expect[2].sequence[5]",
+    assert [p.field for p in found] == [
+        "phase[1].expect[2].sequence[1]", "phase[1].expect[2].sequence[4]", "phase[1].expect[2].sequence[5]",
          "phase[1].expect[3].absent[1]", "phase[1].expect[3].absent[2]",
          "phase[1].expect[9].findevent.mid"]
 

@@ -112,5 +112,5 @@ def test_unknown_shapes_and_fields_are_refused_with_a_reason() -> None:
     with pytest.raises(UnknownShape) as caught:
         shape_regex("G-BNC-EXP", {})
     assert str(caught.value) == NOT_WRITTEN["G-BNC-EXP"]
-    with pytest.raises(KeyError, match="no field 'mid'.*jmid"):
+    with pytest.raises(KeyError, match=r"no field 'mid'.*jmid"):
         shape_regex("T-OK", {"mid": "1"})
