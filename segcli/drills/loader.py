@@ -143,7 +143,7 @@ def parse_drill(text: str, source: Path, *, strict: bool = False) -> Drill:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise DrillFileError([_syntax_problem(source, exc)]) from None
+        raise DrillFileError([_syntax_problem(source, text, exc)]) from None
     smap = SourceMap(text)
     reader = _Reader(source, smap)
     drill = reader.drill(data)
@@ -169,13 +169,17 @@ def is_slug(text: str) -> bool:
     return SLUG.fullmatch(text) is not None
 
 
-def _syntax_problem(source: Path, exc: tomllib.TOMLDecodeError) -> Problem:
+def _syntax_problem(source: Path, text: str, exc: tomllib.TOMLDecodeError) -> Problem:
+    """tomllib's message with its line taken out into the problem's (the end of the
+    document is its last line)."""
     message = str(exc)
     line = getattr(exc, "lineno", 0)
     found = re.search(r"\s*\(at line (\d+), column (\d+)\)$", message)
     if found:
         line = line or int(found.group(1))
         message = f"{message[:found.start()]} (column {found.group(2)})"
+    elif message.endswith("(at end of document)"):
+        line = line or text.rstrip("\n").count("\n") + 1
     return Problem(source, line, "", f"TOML syntax error: {message}")
 
 
