@@ -473,6 +473,8 @@ class _Reader:
         for key in ("delta", "equal"):
             if key in data and kind not in ("hoststatus", "tophosts"):
                 self.report(_join(field, key), f"only hoststatus and tophosts checks take {key!r}")
+        if kind in ("hoststatus", "tophosts") and not {"delta", "equal"} & set(data):
+            self.report(field, f"a {kind} check needs 'delta' or 'equal' (or both)")
         if kind == "shape":
             spec = self.shape(data, field, fields)
             if spec is None:
@@ -527,6 +529,8 @@ class _Reader:
     def spec_rules(self, kind: str, data: dict[str, Any], field: str) -> None:
         if kind == "count" and not {"equal", "min", "max"} & set(data):
             self.report(field, "a count check needs 'equal', 'min' or 'max'")
+        if kind == "config" and not {"contains", "lacks"} & set(data):
+            self.report(field, "a config check needs 'contains' or 'lacks'")
         if kind == "findevent" and len({"mid", "message_id"} & set(data)) != 1:
             self.report(field, "a findevent check needs exactly one of 'mid' and 'message_id'")
         if kind == "timing":

@@ -140,6 +140,9 @@ BAD = [
                  id="vars-use-vars"),
     pytest.param('  { id = "m1", kind = "clean"', '  { id = "m1", kind = "spam"', 'kind = "spam"',
                  "phase[1].traffic[1].kind", "unknown traffic kind 'spam'", id="traffic-kind"),
+    pytest.param("  delta    = { hard_bounced = 1, delivered = 0, soft_bounced = 0 }\n"
+                 "  equal    = { active = 0 }\n", "", 'desc     = "tophosts shows', "phase[1].expect[5]",
+                 "a tophosts check needs 'delta' or 'equal'", id="counters-without-figures"),
     pytest.param('  desc     = "tophosts shows', '  shape = "G-BNC-EXP"\n  desc     = "tophosts shows',
                  'shape = "G-BNC-EXP"', "phase[1].expect[5]", "exactly one kind",
                  id="shape-and-kind"),
