@@ -418,7 +418,9 @@ class MailEngine:
 
     async def redirect_recipients(self, host: str) -> int:
         """``redirectrecipients``: every queued recipient of an ordinary destination that is
-        not in flight goes to *host* (a host name: its MX, else its address) instead.
+        not in flight goes to *host* instead: a host name (its MX, else its address), an IP
+        address, either optionally with ``:port`` (delivery treats an IP address or a
+        ``host:port`` destination as that machine: engine.smtp.outbound.route_for).
 
         Journal copies stay on the.tdc.queue: their destination is the intake address.  The
         moved recipients count under *host* from now on, as not yet attempted there, and
