@@ -122,10 +122,10 @@ async def route_for(domain: str, config: Config, resolver: DnsResolver) -> Route
     host with a port (what ``redirectrecipients`` sends the queue to) -- is that machine."""
     machine = _machine(domain)
     if machine is not None:
-        host, port = machine
-        port_number = port or config.host_ports.get(host.lower(), SMTP_PORT)
-        return Route(tuple(Target(host, address, port_number)
-                           for address in await _addresses(host, resolver)))
+        name, given_port = machine
+        port_number = given_port or config.host_ports.get(name.lower(), SMTP_PORT)
+        return Route(tuple(Target(name, address, port_number)
+                           for address in await _addresses(name, resolver)))
     route = config.route_for(domain)
     if route is None or not route.destinations or route.destinations == ["USEDNS"]:
         return Route(_targets(await resolver.mx_hosts(domain), config))
