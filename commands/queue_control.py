@@ -10,9 +10,10 @@ from __future__ import annotations
 from commands.errors import CommandError, UsageError
 from commands.registry import command
 from commands.session import CliSession
-from engine.config.addresses import InvalidValue, check_hostname
-from engine.config.values import check_ip
+from engine.config.addresses import InvalidValue
+from engine.config.values import check_host, join_host_port, split_host_port
 from engine.mail.mail_engine import MailEngine
+from engine.observe.log_lines import TDC_QUEUE
 from engine.store.users import Role
 
 BY = ["By recipient host.", "By Envelope From address.", "All."]
@@ -119,9 +120,11 @@ REDIRECT_WARNING = ("WARNING: redirecting recipients to a host or IP address tha
 redirectrecipients          asks for the host, warns, then asks to confirm
 redirectrecipients <host>   the same in one line, without the question
 
-Every queued recipient not being delivered right now goes to <host> (its MX, else its
-address) instead of its own destination.  Journal copies stay on the.tdc.queue: they go
-to their intake address.  segcli redirects to host names, not to IP addresses.
+Every queued recipient not being delivered right now goes to <host> instead of its own
+destination: a host name (its MX, else its address) or an IP address, either optionally
+with a port (relay.example.com:2525, 192.0.2.1:25, [2001:db8::1]:25).  Journal copies
+stay on the.tdc.queue: the Threat Defense Connector delivers them to their intake
+address, never to a relay.
 """, role=Role.OPERATOR)
 async def redirectrecipients(session: CliSession, args: list[str]) -> None:
     mail = _engine(session)
@@ -147,12 +150,18 @@ async def redirectrecipients(session: CliSession, args: list[str]) -> None:
 
 
 def _redirect_host(text: str) -> str:
-    """A host name; an IP address is the appliance's other choice, not emulated here."""
+    """The machine to send the queue to: a host name, an IP address, either with a port
+    (``relay.example.com:2525``, ``192.0.2.1:25``, ``[2001:db8::1]:25``).  The gateway's
+    own queues are not machines: redirecting to one would mix the queue into its counters."""
     try:
-        check_ip(text)
+        host, port = split_host_port(text, default_port=None)
+        host = check_host(host)
     except InvalidValue:
-        return check_hostname(text)
-    raise InvalidValue("Redirecting to an IP address is not emulated by segcli: enter a host name.")
+        raise InvalidValue(f'"{text.strip()}" is not a valid host: enter a host name or IP '
+                           'address, optionally followed by ":port".') from None
+    if host == TDC_QUEUE:
+        raise InvalidValue(f"{TDC_QUEUE} is the gateway's own queue, not a host to send mail to.")
+    return join_host_port(host, port)
 
 
 @command("suspenddel", summary="Suspend delivery", help="""

@@ -168,6 +168,11 @@ class CliSession:
             self._task = None
         return self.dialog.errors == errors_before
 
+    @property
+    def busy(self) -> bool:
+        """A command is running: the session is not waiting at its prompt."""
+        return self._task is not None and not self._task.done()
+
     def interrupt(self) -> bool:
         """Ctrl-C while a command runs: cancel it.  False when no command is running."""
         if self._task is None or self._task.done():

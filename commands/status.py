@@ -35,6 +35,7 @@ COUNTER_ROWS: list[tuple[str, str | None, int, bool]] = [
     ("Messages Received", "messages_received", 4, False),
     ("Recipients Received", "recipients_received", 4, False),
     ("Gen. Bounce Recipients", "generated_bounces", 4, True),
+    ("Gen. Journal Recipients", "generated_journals", 4, True),
     ("Rejection", None, 2, False),
     ("Rejected Recipients", "rejected_recipients", 4, False),
     ("Dropped Messages", "dropped_messages", 4, False),
@@ -78,8 +79,11 @@ status detail     adds the hard bounces by cause, delivered and deleted recipien
 
 Reset counts since resetcounters, Uptime since this segcli process started, Lifetime
 since the data directory was created (both Reset and Lifetime survive restarts).
-Completed and Delivered Recipients include the journal copies delivered to
-the.tdc.queue, as tophosts counts them.
+Every recipient the gateway takes on ends up completed or is still active: Recipients
+Received + Gen. Bounce Recipients + Gen. Journal Recipients = Completed Recipients +
+Active Recipients.  A journal copy for the.tdc.queue is a recipient the gateway
+generated, as a bounce message is: it counts under Gen. Journal Recipients when made and
+under Completed (Delivered, Hard Bounced or Deleted) when done, as tophosts counts it.
 """,
     grammar={"detail": None},
 )

@@ -663,6 +663,20 @@ class SetDns(Change):
 
 
 @dataclass(frozen=True)
+class SetCliTimeout(Change):
+    """``adminaccessconfig`` TIMEOUT: the CLI session inactivity timeout, in minutes."""
+
+    minutes: int
+
+    def edit(self, config: Config) -> None:
+        config.admin_access.cli_timeout = _checked(values.check_int, self.minutes,
+                                                   values.CLI_TIMEOUT_MINUTES)
+
+    def describe(self) -> str:
+        return f"CLI session timeout: {self.minutes} minutes"
+
+
+@dataclass(frozen=True)
 class SetTdcTimers(Change):
     """The connector's timers and connection limits; None keeps a value."""
 
@@ -849,6 +863,7 @@ __all__ = [
     "RemoveTrustedCa",
     "RenamePolicy",
     "ReplaceConfig",
+    "SetCliTimeout",
     "SetDelivery",
     "SetDestination",
     "SetDns",

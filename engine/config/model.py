@@ -304,6 +304,17 @@ class DnsSettings:
 
 
 @dataclass
+class AdminAccess:
+    """``adminaccessconfig``: how administrators' sessions behave.
+
+    ``cli_timeout``: minutes an interactive SSH shell may sit idle (at a prompt or a
+    question) before it is closed, its uncommitted changes discarded; the login banner's
+    NOTE says it."""
+
+    cli_timeout: int = 30
+
+
+@dataclass
 class Config:
     """Everything ``saveconfig`` writes and ``loadconfig`` reads."""
 
@@ -317,6 +328,7 @@ class Config:
     destinations: list[DestinationControl] = field(default_factory=lambda: [DestinationControl()])
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     dns: DnsSettings = field(default_factory=DnsSettings)
+    admin_access: AdminAccess = field(default_factory=AdminAccess)
     #: Extra certificate authorities (PEM) trusted for outbound TLS (``certconfig``).
     trusted_cas: list[str] = field(default_factory=list)
     #: Lab addressing (SPEC.md §4 ruling 7): host name -> loopback port used instead of 25.
@@ -370,6 +382,8 @@ class Config:
         found += _destination_problems(self.destinations)
         found += _delivery_problems(self.delivery)
         found += _dns_problems(self.dns)
+        found += _try(values.check_int, self.admin_access.cli_timeout,
+                      values.CLI_TIMEOUT_MINUTES, prefix="CLI session timeout (minutes): ")
         found += _ca_problems(self.trusted_cas)
         found += _host_port_problems(self.host_ports)
         return found

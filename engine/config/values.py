@@ -51,6 +51,9 @@ TDC_SECONDS = (0.01, 86400.0)
 TDC_RETRY_DELAY = (0.0, 86400.0)
 TIME_SCALE = (0.001, 1000.0)
 TDC_CONNECTIONS = (1, 1000)
+#: ``adminaccessconfig`` TIMEOUT: the CLI session inactivity timeout, in minutes (the
+#: appliance takes 5 to 1440; its default is 30).
+CLI_TIMEOUT_MINUTES = (5, 1440)
 SUBJECT_TAG_MAX = 255
 #: One PEM certificate is a few kilobytes; a pasted bundle of them stays well below this.
 PEM_MAX = MAX_TEXT
@@ -189,6 +192,8 @@ def split_host_port(text: str, *, default_port: int | None) -> tuple[str, int | 
             raise InvalidValue(f'"{text}" is not valid: a port is missing after ":".')
     elif text.count(":") == 1:
         host, _, port_text = text.partition(":")
+        if not port_text:
+            raise InvalidValue(f'"{text}" is not valid: a port is missing after ":".')
     else:
         host, port_text = text, ""  # a name, an IPv4 address or a bare IPv6 address
     if not port_text:

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from engine.config import values
 from engine.config.addresses import InvalidValue
 from engine.config.model import (
+    AdminAccess,
     Config,
     DeliverySettings,
     DestinationControl,
@@ -85,6 +86,8 @@ def to_xml(config: Config) -> str:
     dns = ET.SubElement(root, "dns")
     _list(dns, "dns_servers", "server", [str(server) for server in config.dns.servers])
     _sub(dns, "dns_timeout", values.format_number(config.dns.timeout))
+    access = ET.SubElement(root, "admin_access")
+    _sub(access, "cli_timeout", str(config.admin_access.cli_timeout))
     _list(root, "trusted_cas", "certificate", config.trusted_cas)
     ports = ET.SubElement(root, "lab_host_ports")
     for host, port in sorted(config.host_ports.items()):
@@ -217,8 +220,8 @@ class _Reader:
     """Walks the tree once, noting problems instead of stopping at the first."""
 
     _TOP = ("hostname", "listener", "smtp_address", "ssh_address", "threat_defense_connector",
-            "smtp_routes", "destination_controls", "delivery", "dns", "trusted_cas",
-            "lab_host_ports", "incoming_policies", "outgoing_policies")
+            "smtp_routes", "destination_controls", "delivery", "dns", "admin_access",
+            "trusted_cas", "lab_host_ports", "incoming_policies", "outgoing_policies")
 
     def __init__(self) -> None:
         self.problems: list[str] = []
@@ -237,6 +240,7 @@ class _Reader:
         config.destinations = self._destinations(root.find("destination_controls"))
         config.delivery = self._delivery(root.find("delivery"))
         config.dns = self._dns(root.find("dns"))
+        config.admin_access = self._admin_access(root.find("admin_access"))
         config.trusted_cas = self._entries(root, "trusted_cas", "certificate",
                                            values.check_certificate, allow="\r\n")
         config.host_ports = self._host_ports(root.find("lab_host_ports"))
@@ -459,6 +463,15 @@ class _Reader:
         dns.timeout = self._value(node, "dns_timeout", values.parse_seconds, dns.timeout,
                                   values.DNS_TIMEOUT)
         return dns
+
+    def _admin_access(self, node: ET.Element | None) -> AdminAccess:
+        access = AdminAccess()
+        if node is None:
+            return access
+        self._only(node, ("cli_timeout",), "<admin_access>")
+        access.cli_timeout = self._value(node, "cli_timeout", values.parse_int,
+                                         access.cli_timeout, values.CLI_TIMEOUT_MINUTES)
+        return access
 
     def _host_ports(self, node: ET.Element | None) -> dict[str, int]:
         """Host names are unique: a repeat would silently win in a dict, so it is reported."""

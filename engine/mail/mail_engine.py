@@ -228,6 +228,7 @@ class MailEngine:
         state = "queued" if deliveries else "done"
         row_ids = await self.writer.submit(queue_store.record_work(
             message.mid, first.policy.name, state, new_messages, deliveries))
+        self.counters.system.generated_journals += len(copies)
         self._dispatch(deliveries, row_ids, shipments, copies)
 
     def _journal(self, message: Accepted, part: Part, intake: str, config: Config,
@@ -252,7 +253,8 @@ class MailEngine:
 
     def _not_delivered(self, message: Accepted, part: Part) -> None:
         """Dropped or bounced by a verdict: the recipients are completed here, a bounce
-        counting as a filter hard bounce of each recipient's host."""
+        counting as a filter hard bounce of each recipient's host and a drop as a deleted
+        recipient (so received + generated = completed + active holds)."""
         if part.bounce_reason:
             status, _, reason = part.bounce_reason.partition(" ")
             for rid, address in part.recipients:
@@ -268,6 +270,10 @@ class MailEngine:
             self.records.log(lines.message_finished(part.mid, "aborted"))
         else:  # dropped: the appliance ends it as done (``Message aborted ...`` said why)
             self.counters.system.dropped_messages += 1
+            for _, address in part.recipients:  # completed: deleted by the system
+                host = self.counters.host(_domain(address))
+                host.queued()
+                host.removed()
             self.records.log(lines.message_finished(part.mid))
 
     def _dispatch(self, deliveries: list[NewDelivery], row_ids: list[int],
@@ -412,7 +418,9 @@ class MailEngine:
 
     async def redirect_recipients(self, host: str) -> int:
         """``redirectrecipients``: every queued recipient of an ordinary destination that is
-        not in flight goes to *host* (a host name: its MX, else its address) instead.
+        not in flight goes to *host* instead: a host name (its MX, else its address), an IP
+        address, either optionally with ``:port`` (delivery treats an IP address or a
+        ``host:port`` destination as that machine: engine.smtp.outbound.route_for).
 
         Journal copies stay on the.tdc.queue: their destination is the intake address.  The
         moved recipients count under *host* from now on, as not yet attempted there, and

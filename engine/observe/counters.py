@@ -39,7 +39,7 @@ class BounceCause(StrEnum):
 HOST_KEYS = ("delivered", "soft_bounced_events", "deleted", *(f"hard_{c}" for c in BounceCause))
 #: The system's own counters (the delivery counters are sums over the hosts).
 SYSTEM_KEYS = ("messages_received", "recipients_received", "rejected_recipients",
-               "dropped_messages", "generated_bounces")
+               "dropped_messages", "generated_bounces", "generated_journals")
 #: The scope of the system's own counters in ``carried``/``lifetime_before`` and the store.
 SYSTEM = ""
 
@@ -169,6 +169,9 @@ class SystemCounters:
     dropped_messages: int = 0
     #: recipients of the bounce messages (DSNs) the gateway generated
     generated_bounces: int = 0
+    #: journal copies the gateway generated for the.tdc.queue (one recipient each): with
+    #: the bounces they balance the columns, received + generated = completed + active
+    generated_journals: int = 0
     connections_in: int = 0
     messages_in_work_queue: int = 0
     before_reset: dict[str, int] = field(default_factory=dict, repr=False, compare=False)

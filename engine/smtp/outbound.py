@@ -23,7 +23,9 @@ from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from engine.config.addresses import InvalidValue
 from engine.config.model import Config
+from engine.config.values import split_host_port
 from engine.observe import log_lines as lines
 from engine.smtp import client as smtp_client
 from engine.smtp.client import (
@@ -114,7 +116,16 @@ class Route:
 
 
 async def route_for(domain: str, config: Config, resolver: DnsResolver) -> Route:
-    """Resolve the hosts for *domain*; DNS errors propagate (the caller classifies them)."""
+    """Resolve the hosts for *domain*; DNS errors propagate (the caller classifies them).
+
+    A destination that names a machine rather than a mail domain -- an IP address, or a
+    host with a port (what ``redirectrecipients`` sends the queue to) -- is that machine."""
+    machine = _machine(domain)
+    if machine is not None:
+        name, given_port = machine
+        port_number = given_port or config.host_ports.get(name.lower(), SMTP_PORT)
+        return Route(tuple(Target(name, address, port_number)
+                           for address in await _addresses(name, resolver)))
     route = config.route_for(domain)
     if route is None or not route.destinations or route.destinations == ["USEDNS"]:
         return Route(_targets(await resolver.mx_hosts(domain), config))
@@ -129,6 +140,20 @@ async def route_for(domain: str, config: Config, resolver: DnsResolver) -> Route
         port_number = int(port) if port.isdigit() else config.host_ports.get(host.lower(), SMTP_PORT)
         targets += [Target(host, address, port_number) for address in await _addresses(host, resolver)]
     return Route(tuple(targets))
+
+
+def _machine(destination: str) -> tuple[str, int | None] | None:
+    """``(host, port)`` when *destination* is an IP address (``192.0.2.1``, ``[::1]``) or
+    a ``host:port``; None for a mail domain."""
+    try:
+        host, port = split_host_port(destination, default_port=None)
+    except InvalidValue:
+        return None
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return (host, port) if port is not None else None
+    return host, port
 
 
 async def _addresses(host: str, resolver: DnsResolver) -> list[str]:

@@ -114,9 +114,10 @@ class LastLogins:
         return previous
 
 
-def banner(previous: tuple[datetime, str] | None) -> str:
+def banner(previous: tuple[datetime, str] | None, idle_minutes: int) -> str:
     """The login banner in the appliance's order: ``Last login:`` first (the line automation
-    harnesses wait for), then the AsyncOS version and the Welcome line before the prompt."""
+    harnesses wait for), then the AsyncOS version, the Welcome line and the NOTE on the
+    idle timeout (true: the shell is closed after *idle_minutes* idle) before the prompt."""
     version, _, build = ASYNCOS_VERSION.partition("-")
     if previous is None:
         last = "Last login: never"
@@ -125,7 +126,10 @@ def banner(previous: tuple[datetime, str] | None) -> str:
         last = f"Last login: {when.astimezone():%a %b %d %H:%M:%S %Y} from {source}"
     return (f"{last}\n"
             f"AsyncOS {version} for Cisco {MODEL} build {build}\n\n"
-            f"Welcome to the Cisco {MODEL} Email Security Virtual Appliance\n")
+            f"Welcome to the Cisco {MODEL} Email Security Virtual Appliance\n\n"
+            f"NOTE: This session will expire if left idle for {idle_minutes} minutes. Any "
+            "uncommitted configuration changes will be lost. Commit the configuration changes "
+            "as soon as they are made.\n")
 
 
 # -- channels -----------------------------------------------------------------------------
@@ -265,10 +269,14 @@ class SessionRequests:
         source = proto.getPeer().address.host
         self.cli = cli
         context.clis.add(cli)
+        # A shell gets the idle timeout in force at login, and its banner says it.
+        minutes = context.appliance.config.admin_access.cli_timeout
+        if greet:
+            cli.idle_minutes = minutes
 
         async def greeting() -> str:
             previous = await context.last_logins.swap(self.avatar.user.name, source)
-            return banner(previous) if greet else ""
+            return banner(previous, minutes) if greet else ""
 
         cli.start(greeting, on_end=lambda: context.clis.discard(cli))
 

@@ -10,6 +10,11 @@ renderers, one command engine").
 
 Each session's pending changes are its own and die with it: closing the channel
 cancels whatever runs, and nothing half-recorded is ever committed.
+
+A shell left idle (``adminaccessconfig`` TIMEOUT, 30 minutes by default) is closed as on
+the appliance: its input ends, so uncommitted changes are discarded with the usual
+warning, and a last line says why.  Input only notes the time it came; one timer per
+shell checks it when it fires and re-arms itself (:meth:`ChannelCli.watch_idle`).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +52,10 @@ DEFAULT_ROWS, DEFAULT_COLUMNS = 24, 80
 #: with a pty.  paramiko and netmiko ask for vt100; ``dumb`` asks for plain text.
 PLAIN_TERMS = frozenset({"", "dumb", "unknown", "vt100", "vt102"})
 CTRL_C = b"\x03"
+#: Seconds in a minute of the CLI inactivity timeout.  Only the end-to-end tests change it
+#: (tests/e2e/ssh_test_commands.py), in their appliance process: the appliance's smallest
+#: timeout is 5 minutes, too long for a test to wait.
+MINUTE = 60.0
 
 
 @dataclass
@@ -169,12 +179,25 @@ class KeyPipe:
 
 class ChannelPromptTerminal(PromptTerminal):
     """PromptTerminal on a channel; the session calls ``detach()`` when it ends, so the
-    appliance does not keep one watcher per past login."""
+    appliance does not keep one watcher per past login.  ``asking``: a command waits for
+    an answer (for the idle timeout, that is waiting for the person)."""
+
+    asking = False
+
+    async def ask(self, prompt: str, *, choices: Sequence[str] = (), secret: bool = False) -> str:
+        self.asking = True
+        try:
+            return await super().ask(prompt, choices=choices, secret=secret)
+        finally:
+            self.asking = False
 
 
 class ChannelPlainTerminal(PlainTerminal):
     """PlainTerminal whose width follows the client's window and whose keyboard (in pty
-    mode) stops echoing while a password is asked."""
+    mode) stops echoing while a password is asked.  ``asking`` as for
+    :class:`ChannelPromptTerminal`."""
+
+    asking = False
 
     def resize(self, columns: int) -> None:
         self._width = columns or DEFAULT_COLUMNS
@@ -183,9 +206,11 @@ class ChannelPlainTerminal(PlainTerminal):
         keyboard = self._reader if isinstance(self._reader, KeyboardLineReader) else None
         if keyboard is not None:
             keyboard.secret = secret
+        self.asking = True
         try:
             return await super().ask(prompt, choices=choices, secret=secret)
         finally:
+            self.asking = False
             if keyboard is not None:
                 keyboard.secret = False
 
@@ -224,6 +249,12 @@ class ChannelCli:
         #: What the client sent before the banner was out (None: the end of input).  It
         #: is held so that the echo of keys typed ahead never comes before the banner.
         self._held: list[bytes | None] | None = []
+        #: The idle timeout in minutes (None: none, as for exec requests), when the client
+        #: last sent something (time.monotonic), the timer, and whether it expired.
+        self.idle_minutes: int | None = None
+        self._last_input = time.monotonic()
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._expired = False
 
     def start(self, greeting: Callable[[], Awaitable[str]], on_end: Callable[[], None]) -> None:
         """Run the session (after *greeting*, which says the banner); the client's bytes
@@ -249,6 +280,7 @@ class ChannelCli:
 
     # -- events from the channel ---------------------------------------------------------
     def data_received(self, data: bytes) -> None:
+        self._last_input = time.monotonic()
         if self._held is not None:
             self._held.append(data)
         else:
@@ -263,6 +295,8 @@ class ChannelCli:
     def _ready(self) -> None:
         """The banner is out: take what the client sent meanwhile, in order."""
         held, self._held = self._held or [], None
+        if self.idle_minutes is not None:
+            self._arm_idle(self.idle_minutes * MINUTE)
         for data in held:
             if data is None:
                 self._end()
@@ -280,6 +314,36 @@ class ChannelCli:
     def resized(self) -> None:
         """The client's window changed size (``self.pty`` has the new size)."""
 
+    # -- the idle timeout ------------------------------------------------------------------
+    def _arm_idle(self, delay: float) -> None:
+        self._idle_timer = asyncio.get_running_loop().call_later(delay, self._idle_check)
+
+    def _idle_check(self) -> None:
+        """Close the shell if nothing came from the client for the whole timeout while it
+        waited for the person (at the prompt or a question).  A command at work without
+        asking anything (``tail``, ``rate``) is not idleness: it is checked again a minute
+        later, so the prompt it returns to gets its timeout afresh."""
+        self._idle_timer = None
+        if self._closed or self.idle_minutes is None:
+            return
+        now = time.monotonic()
+        session = self.session
+        if session is not None and session.busy and not getattr(session.terminal, "asking", False):
+            self._last_input = now
+            self._arm_idle(MINUTE)
+            return
+        left = self._last_input + self.idle_minutes * MINUTE - now
+        if left > 0:
+            self._arm_idle(left)
+            return
+        self._expired = True
+        self._end()  # the end of input: the session ends as after Ctrl-D
+
+    def _stop_idle(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+
     def channel_closed(self) -> None:
         """The client went away (or the server is stopping): whatever runs is cancelled
         and the session's pending changes go with it."""
@@ -287,17 +351,27 @@ class ChannelCli:
             return
         self._closed = True
         self.out.closed = True
+        self._stop_idle()
         if self._task is not None and not self._task.done():
             self._task.cancel()
 
     # -- the end ---------------------------------------------------------------------------
     def _ended(self, task: asyncio.Task[int]) -> None:
         status = exit_status_of(task, f"SSH session of {self.login.user}")
+        self._stop_idle()
+        if self._expired and not self._closed:
+            self.out.write(f"\n{expired_message(self.idle_minutes or 0)}\n")
         if not self._closed:
             self._closed = True
             send_exit_status(self._proto, status)
         self.out.closed = True
         self._on_end()
+
+
+def expired_message(minutes: int) -> str:
+    """The last line of a shell closed for being idle (segcli's own wording: the
+    appliance's is not published)."""
+    return f"Session expired: idle for {minutes} minutes."
 
 
 def _status(session: CliSession, status: int, *, interactive: bool) -> int:

@@ -48,11 +48,17 @@ class SshAppliance:
     lines: list[str] = field(default_factory=list)
 
     @classmethod
-    def start(cls, data_dir: Path) -> SshAppliance:
+    def start(cls, data_dir: Path, *, minute: float | None = None) -> SshAppliance:
+        """*minute*: the seconds a minute of the CLI idle timeout lasts in this appliance
+        (tests/e2e/ssh_test_commands.py); None for real minutes."""
+        env = segcli_env()
+        env.pop("SEGCLI_E2E_MINUTE", None)
+        if minute is not None:
+            env["SEGCLI_E2E_MINUTE"] = str(minute)
         process = subprocess.Popen(
             [sys.executable, "-c", PRELOAD, "--data", str(data_dir), "lab",
              "--smtp", "127.0.0.1:0", "--ssh", "127.0.0.1:0"], stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=segcli_env(),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
             cwd=REPO)
         lines: list[str] = []
         ssh = smtp = None

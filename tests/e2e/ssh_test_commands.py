@@ -2,13 +2,23 @@
 
 ``e2eterm`` says what the session's terminal is (so a test sees the window size the
 server follows); ``e2esleep`` (tests/e2e/slow_command.py) runs until Ctrl-C.
+
+``$SEGCLI_E2E_MINUTE`` (seconds) shortens the minute of the CLI idle timeout in this
+process only: the appliance's smallest timeout is 5 minutes, and a test configures it
+through ``adminaccessconfig`` as a person would, then waits seconds instead of minutes.
 """
 
 from __future__ import annotations
 
+import os
+
 import tests.e2e.slow_command  # noqa: F401 - registers e2esleep
 from commands.registry import command
 from commands.session import CliSession
+from segcli.ssh import shells
+
+if os.environ.get("SEGCLI_E2E_MINUTE"):
+    shells.MINUTE = float(os.environ["SEGCLI_E2E_MINUTE"])
 
 
 @command("e2eterm", summary="Test only: describe the terminal", help="e2eterm")

@@ -66,7 +66,10 @@ def test_invoke_shell_plain_prompts_echo_and_dialogs(ssh_appliance):
     try:
         banner = session.read_until(PROMPT)
         # the appliance's order: Last login first, then the version and the Welcome line
-        assert banner.index("Last login:") < banner.index("AsyncOS ") < banner.index("Welcome")
+        assert banner.index("Last login:") < banner.index("AsyncOS ") < banner.index("Welcome") \
+            < banner.index("NOTE: This session will expire if left idle for 30 minutes. Any "
+                           "uncommitted configuration changes will be lost. Commit the "
+                           "configuration changes as soon as they are made.")
         assert "\x1b" not in banner
         session.send("e2eterm\n")
         output = session.read_until(PROMPT)

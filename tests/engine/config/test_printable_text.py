@@ -250,6 +250,7 @@ SAMPLES: list[Change] = [
     changes.SetDelivery(max_concurrency=50),
     SetDns(("127.0.0.1:5354", "[::1]:53")),
     changes.SetTdcTimers(retry_delay=1.0),
+    changes.SetCliTimeout(45),
     AddTrustedCa(ca_pem("Another Root")),
     changes.RemoveTrustedCa(PEM),
     SetHostPort("mx.example.net", 2527),

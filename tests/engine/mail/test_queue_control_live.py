@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from engine.smtp.server import Reply
 from tests.engine.gateway_lab import until
 
 pytestmark = pytest.mark.usefixtures("run")
@@ -138,17 +139,55 @@ async def test_redirectrecipients_warns_and_asks_at_a_terminal(gateway, unused_p
     await gateway.start()
     await gateway.send("kept")
     await until(lambda: _host(gateway).soft_bounced_events == 1)
-    terminal = ScriptedTerminal(["192.0.2.1", "example.org", ""], interactive=True)
+    terminal = ScriptedTerminal(["the.tdc.queue", "example.org", ""], interactive=True)
     await CliSession(_ApplianceView(gateway), terminal).execute("redirectrecipients")
     assert ("Please enter the hostname or IP address of the machine you want to send all mail "
             "to.\n[]> ") in terminal.text
-    assert "Redirecting to an IP address is not emulated by segcli" in terminal.text
+    assert "the.tdc.queue is the gateway's own queue, not a host to send mail to." in terminal.text
     assert ("WARNING: redirecting recipients to a host or IP address that is not prepared to "
             "accept them may result in lost mail.") in terminal.text
     assert ('Are you sure you want to redirect all mail in the queue to "example.org"? [N]> '
             in terminal.prompts)
     assert _host(gateway).active == 1  # the default answer is No
-    for line in ("redirectrecipients a b", "redirectrecipients 192.0.2.1",
-                 "redirectrecipients -bad-"):
+    for line in ("redirectrecipients a b", "redirectrecipients the.tdc.queue",
+                 "redirectrecipients -bad-", "redirectrecipients host:0",
+                 "redirectrecipients host:x", "redirectrecipients [::1", "redirectrecipients 1.2.3.4:"):
         ok, text = await gateway.command(line)
         assert not ok and "Invalid arguments when processing" in text, line
+    assert _host(gateway).active == 1  # nothing moved
+
+
+async def test_redirectrecipients_to_an_ip_address_and_port_leaves_journal_copies(
+        gateway, unused_port):
+    """The queue goes to the machine named by address and port; the journal copy waiting on
+    the.tdc.queue stays there and reaches SETD once SETD answers again."""
+    gateway.config.host_ports["mx.example.com"] = unused_port
+    refusals = [Reply(421, "4.3.2 busy")] * 1000
+    gateway.setd.faults["connect"] = refusals
+    await gateway.start()
+    await gateway.send("elsewhere", recipients=("bob@example.com", "tim@example.com"))
+    tdc = gateway.engine.tdc.counters
+    await until(lambda: _host(gateway).soft_bounced_events >= 1 and tdc.soft_bounced_events >= 1)
+    machine = f"127.0.0.1:{gateway.config.host_ports['mx.example.org']}"  # the senders' server
+    text = await _command(gateway, f"redirectrecipients {machine}")
+    assert "Redirect command successful." in text
+    await until(lambda: _host(gateway, machine).delivered == 2)
+    assert [sorted(m[1]) for m in gateway.senders.messages] == [["bob@example.com", "tim@example.com"]]
+    assert _host(gateway).active == 0 and tdc.active == 1  # the copy waits for SETD
+    refusals.clear()
+    await until(lambda: tdc.delivered == 1)
+    assert len(gateway.setd.messages) == 1 and len(gateway.senders.messages) == 1
+
+
+async def test_redirectrecipients_to_a_bare_ip_address_uses_port_25_or_the_lab_port(
+        gateway, unused_port):
+    """An IP address without a port is that machine on port 25 (here a lab port mapped to
+    the address, as for any host: labconfig)."""
+    gateway.config.host_ports["mx.example.com"] = unused_port
+    await gateway.start()
+    await gateway.send("by address")
+    await until(lambda: _host(gateway).soft_bounced_events >= 1)
+    gateway.config.host_ports["127.0.0.1"] = gateway.config.host_ports["mx.example.org"]
+    await _command(gateway, "redirectrecipients 127.0.0.1")
+    await until(lambda: _host(gateway, "127.0.0.1").delivered == 1)
+    assert len(gateway.senders.messages) == 1

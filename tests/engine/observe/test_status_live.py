@@ -7,8 +7,9 @@ import re
 
 import pytest
 
-from engine.config.model import Endpoint
+from engine.config.model import Endpoint, ThreatDefense
 from engine.mail.mail_engine import MailEngine
+from engine.mail.verdicts import EICAR
 from engine.smtp.server import Reply
 from tests.engine.gateway_lab import until
 
@@ -18,6 +19,7 @@ pytestmark = pytest.mark.usefixtures("run")
 #: matches them: each label padded to 26 characters after its section's indent.
 PARSER_LABELS = [
     "Messages Received         ", "Recipients Received       ", "Gen. Bounce Recipients    ",
+    "Gen. Journal Recipients   ",
     "Rejected Recipients       ", "Dropped Messages          ", "Soft Bounced Events       ",
     "Completed Recipients      ", "  Hard Bounced Recipients ", "    DNS Hard Bounces      ",
     "    5XX Hard Bounces      ", "    Expired Hard Bounces  ", "    Filter Hard Bounces   ",
@@ -88,6 +90,7 @@ async def test_status_detail_breaks_hard_bounces_down_and_shows_rates(gateway):
     assert ok, text
     counters = section(text, "Counters:", "Rates (Events Per Hour):")
     assert figures(counters, "Gen. Bounce Recipients") == [0, 0, 0]
+    assert figures(counters, "Gen. Journal Recipients") == [5, 5, 5]
     assert figures(counters, "Hard Bounced Recipients") == [1, 1, 1]
     assert figures(counters, "5XX Hard Bounces") == [1, 1, 1]
     assert figures(counters, "DNS Hard Bounces") == [0, 0, 0]
@@ -106,6 +109,42 @@ async def test_status_detail_breaks_hard_bounces_down_and_shows_rates(gateway):
     assert re.search(r"^    Logging Disk Available\s+\d+[KMGT]$", gauges, re.M)
     assert figures(gauges, "Unattempted Recipients") == figures(gauges, "Attempted Recipients") == [0]
     assert figures(gauges, "Destinations In Memory") == [2]  # example.com and the.tdc.queue
+
+
+async def test_received_and_generated_recipients_balance_completed_and_active(gateway):
+    """Received + Gen. Bounce + Gen. Journal = Completed + Active, on real mail: a message
+    that hard-bounces (journaled; its bounce is delivered to the sender's domain), an
+    ordinary one to a policy that does not journal, a journaled one, and one dropped by
+    anti-virus."""
+    gateway.config.incoming.get("sales").threat_defense = ThreatDefense()  # no journal
+    gateway.sink.faults["rcpt"] = [Reply(550, "5.1.1 no such user")]
+    await gateway.start()
+    await gateway.send("refused", recipients=("tim@example.com",))
+    await gateway.send("ordinary", recipients=("bob@sales.example.com",))
+    await gateway.send("journaled", recipients=("bob@example.com", "carol@example.com"))
+    await gateway.send("infected", body=EICAR.decode())
+    engine = gateway.engine
+    await until(lambda: engine.counters.host("example.org").delivered == 1  # the bounce
+                and engine.counters.host("sales.example.com").delivered == 1
+                and engine.counters.host("example.com").delivered == 2
+                and engine.tdc.counters.delivered == 2)
+    await engine.settled()
+    ok, text = await gateway.command("status detail")
+    assert ok, text
+    counters = section(text, "Counters:", "Rates (Events Per Hour):")
+    received = figures(counters, "Recipients Received")
+    bounces = figures(counters, "Gen. Bounce Recipients")
+    journals = figures(counters, "Gen. Journal Recipients")
+    completed = figures(counters, "Completed Recipients")
+    active = figures(section(text, "Gauges:"), "Active Recipients")[0]
+    assert (received, bounces, journals) == ([5, 5, 5], [1, 1, 1], [2, 2, 2])
+    assert figures(counters, "Dropped Messages") == [1, 1, 1]
+    assert figures(counters, "Deleted Recipients") == [1, 1, 1]  # the dropped one's
+    assert figures(counters, "Hard Bounced Recipients") == [1, 1, 1]
+    assert figures(counters, "Delivered Recipients") == [6, 6, 6]
+    for column in range(3):
+        assert received[column] + bounces[column] + journals[column] == completed[column] + active
+    assert active == 0 and completed == [8, 8, 8]
 
 
 async def test_status_detail_has_every_label_the_iaf_parser_reads(gateway):
