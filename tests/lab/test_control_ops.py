@@ -5,59 +5,20 @@ tests/e2e/test_lab_commands.py."""
 
 from __future__ import annotations
 
-import asyncio
 import smtplib
-from types import SimpleNamespace
 
-import dns.asyncquery
-import dns.message
 import dns.rcode
 import pytest
 
-from segcli.lab.control import ControlError, ControlServer, request
-from segcli.lab.control_ops import check_args, register_lab_ops, status_of
+from segcli.lab.control import ControlError, request
+from segcli.lab.control_ops import check_args, status_of
 from tests.engine.gateway_lab import dns_zone  # noqa: F401
-from tests.lab.setd_client import Target, attempt, journal, original
+from tests.lab.control_lab import ask_dns as _ask_dns
+from tests.lab.control_lab import deliver as _deliver
+from tests.lab.control_lab import lab  # noqa: F401
 
 
-class _Parts:
-    """The parts of a lab the SETD, DNS and fault ops read."""
-
-    def __init__(self, setd, zone, data_dir) -> None:
-        self.setd = setd
-        self.zone = zone
-        self.appliance = SimpleNamespace(options=SimpleNamespace(data_dir=data_dir))
-
-    def describe_ports(self):
-        return {"smtp": {"host": "127.0.0.1", "port": 0}}
-
-    def smtp_address(self):
-        return "127.0.0.1", 0
-
-
-@pytest.fixture
-def lab(run, setd, dns_zone, tmp_path):  # noqa: F811
-    register_lab_ops()
-    dns_zone.add_mail_domain(setd.domain, setd.mx_host_of(setd.domain))
-    parts = _Parts(setd, dns_zone, tmp_path)
-    server = ControlServer(parts, tmp_path)
-    run(server.start())
-    yield parts
-    run(server.stop())
-
-
-def _deliver(setd, intake, n):
-    """One journal of original <mN@example.org> to *intake*, from a worker thread."""
-    return asyncio.to_thread(attempt, Target.of(setd), intake,
-                             journal(intake, original(f"report {n}", n)))
-
-
-async def _ask_dns(zone, name):
-    query = dns.message.make_query(name, "MX")
-    return await dns.asyncquery.udp(query, zone.host, port=zone.port, timeout=2)
-
-
-async def test_the_dashboard_shows_every_journal_with_its_status(lab, tmp_path):
+async def test_the_dashboard_shows_every_journal_with_its_status(lab, tmp_path):  # noqa: F811
     intake = lab.setd.ensure_default_intake().address
     lab.setd.add_fault(intake, "reply", stage="eom", code=451, times=1)
     lab.setd.add_fault(intake, "reply", stage="eom", code=554, times=1)
@@ -77,7 +38,7 @@ async def test_the_dashboard_shows_every_journal_with_its_status(lab, tmp_path):
     assert await request(tmp_path, "setd.dashboard", account=intake) == rows
 
 
-async def test_accounts_and_an_unknown_account(lab, tmp_path):
+async def test_accounts_and_an_unknown_account(lab, tmp_path):  # noqa: F811
     [account] = await request(tmp_path, "setd.accounts")
     default = lab.setd.ensure_default_intake()
     assert (account["name"], account["address"]) == ("default", default.address)
@@ -86,7 +47,7 @@ async def test_accounts_and_an_unknown_account(lab, tmp_path):
         await request(tmp_path, "setd.dashboard", account="nobody")
 
 
-async def test_setd_faults_set_listed_and_cleared(lab, tmp_path):
+async def test_setd_faults_set_listed_and_cleared(lab, tmp_path):  # noqa: F811
     intake = lab.setd.ensure_default_intake().address
     fault = await request(tmp_path, "fault.set", layer="setd", intake="default", kind="reply",
                           stage="rcpt", code=550, times=2)
@@ -101,7 +62,7 @@ async def test_setd_faults_set_listed_and_cleared(lab, tmp_path):
     assert (await _deliver(lab.setd, intake, 2)).stage == "done"
 
 
-async def test_bad_fault_settings_are_refused_and_change_nothing(lab, tmp_path):
+async def test_bad_fault_settings_are_refused_and_change_nothing(lab, tmp_path):  # noqa: F811
     for settings, error in (
         ({"layer": "setd", "intake": "default", "kind": "reply"}, "a reply fault needs a stage"),
         ({"layer": "setd", "intake": "default", "kind": "melt"}, "kinds: reply"),
@@ -123,7 +84,7 @@ async def test_bad_fault_settings_are_refused_and_change_nothing(lab, tmp_path):
         await request(tmp_path, "fault.clear")
 
 
-async def test_dns_faults_set_listed_and_cleared(lab, tmp_path):
+async def test_dns_faults_set_listed_and_cleared(lab, tmp_path):  # noqa: F811
     domain = lab.setd.domain
     assert (await _ask_dns(lab.zone, domain)).rcode() == dns.rcode.NOERROR
     fault = await request(tmp_path, "fault.set", layer="dns", name=domain, fault="SERVFAIL")
