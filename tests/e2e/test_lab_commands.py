@@ -41,7 +41,9 @@ class Lab:
         return json.loads(done.stdout)
 
     def dashboard_status(self, message_id: str) -> str | None:
-        rows = self.json("setd", "dashboard")
+        """A message's status on the dashboard, asked over the socket from this process (the
+        command line itself is tested once; polling with it would only be slow)."""
+        rows = request_sync(self.data_dir, "setd.dashboard")
         return next((r["status"] for r in rows if r["message_id"] == message_id), None)
 
 
