@@ -132,12 +132,19 @@ class Lab:
         register_lab_ops()
         control_socket = await self.control.start()
         dns_port = _preferred_or_free(self.zone.start, PREFERRED["dns"])
-        self.zone.add_mail_domain(LAB_DOMAIN, SINK_HOST)
+        # every sub-domain too: a new policy for @sales.example.com must not bounce
+        self.zone.add_mail_domain(LAB_DOMAIN, SINK_HOST, subdomains=True)
         self.zone.add_mail_domain(f"{PARTNERS}.{LAB_DOMAIN}", SINK_HOST)
-        self.zone.add_mail_domain(SENDER_DOMAIN, SINK_HOST)
+        self.zone.add_mail_domain(SENDER_DOMAIN, SINK_HOST, subdomains=True)
         default = self.setd.ensure_default_intake()
         custom = (self.setd.find_intake(PARTNERS)
                   or self.setd.setup_intake(name=PARTNERS, domain=CUSTOM_DOMAIN))
+        # the mail domains each SETD account protects: a journal for another domain is
+        # flagged foreign-domain on the dashboard (an account made by an older lab has none)
+        if not default.domains:
+            default = self.setd.set_domains(default.address, [LAB_DOMAIN])
+        if not custom.domains:
+            custom = self.setd.set_domains(custom.address, [f"{PARTNERS}.{LAB_DOMAIN}"])
         try:
             await self.setd.start(smtp_port=PREFERRED["setd"],
                                   dashboard_port=PREFERRED["dashboard"], zone=self.zone)

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO, run_segcli
+from tests.conftest import REPO, SEGCLI, run_segcli
 from tests.e2e.lab_process import LabProcess, wait_for
 
 
@@ -83,7 +83,13 @@ def _may_relay(source: str, port: int) -> bool:
 
 def test_the_sender_of_undeliverable_mail_gets_a_bounce_message_in_the_sink(lab):
     gateway = lab()
-    gateway.send("ann@nowhere.example.com", "undeliverable")  # accepted; no such domain in DNS
+    # the lab's zone answers every sub-domain of example.com: this one is made not to exist
+    # through the running lab's own fault command
+    made = subprocess.run([*SEGCLI, "--data", str(gateway.data_dir), "lab", "fault", "set", "dns",
+                           "--name", "nowhere.example.com", "--fault", "nxdomain"],
+                          capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    gateway.send("ann@nowhere.example.com", "undeliverable")  # accepted; NXDOMAIN in DNS
     wait_for(lambda: len(gateway.sink_messages()) == 1, what="the bounce message in the sink")
     [bounce] = gateway.sink_messages()
     assert b"Content-Type: multipart/report; report-type=delivery-status" in bounce
