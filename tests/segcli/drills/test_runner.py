@@ -82,6 +82,14 @@ def test_the_nxdomain_drill_fails_first_and_the_fix_makes_it_pass(run):
     assert all(r.status == "PASS" for r in report.results)
 
 
+def test_a_setd_fault_is_armed_counted_by_the_witnesses_and_cleared_by_the_fix(run):
+    report = run(run_drill(samples.retry(), fast=True), timeout=120)
+    assert report.status == "PASS", render_text(report, verbose=True)
+    assert any(step.startswith("fault f1: #") and "451" in step
+               for step in report.phases[0].steps)
+    assert report.fix == "lab: fault clear"
+
+
 def test_a_failing_setup_command_stops_the_drill_with_its_error(run):
     drill = Drill(id="badcli-test", title="bad", category="config", ticket_text="-",
                   phases=(Phase("fault", cli=("tdcconfig enable not-an-address",),
