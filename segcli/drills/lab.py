@@ -230,6 +230,8 @@ class DrillLab:
             "lab.custom_domain": custom_domain, "lab.custom_policy": PARTNERS,
             "lab.Cmax": timers.max_connections, "lab.sink_host": SINK_HOST,
             "lab.smtp_port": self.info.smtp.port,
+            # the lab zone, as dnsconfig takes it: a fix for a wrong DNS server points here
+            "lab.dns": f"{self.info.dns[0]}:{self.info.dns[1]}",
         }
 
     def bind_drill_vars(self, drill: Drill) -> None:
