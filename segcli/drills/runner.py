@@ -42,7 +42,7 @@ MID_WAIT_S = 10.0
 @dataclass(frozen=True)
 class Event:
     """What the runner is doing, for a progress display.  ``kind``: ``lab``, ``phase``,
-    ``step``, ``check`` (with its ``result``) or ``done``."""
+    ``step``, ``checking`` (a check begins), ``check`` (with its ``result``) or ``done``."""
 
     drill: str
     kind: str
@@ -229,6 +229,7 @@ async def _bind_mid(lab: DrillLab, log: MailLogWatch, traffic_id: str, message_i
 async def _checks(checks: Sequence[Check], context: CheckContext, section: PhaseReport,
                   tell: Progress, drill: str) -> None:
     for check in checks:
+        tell(Event(drill, "checking", check.desc, section.name))
         result = await run_check(check, context)
         section.results.append(result)
         tell(Event(drill, "check", result.desc, section.name, result))
@@ -346,6 +347,8 @@ class _Display:
         self._lines: list[str] = []
 
     def event(self, event: Event) -> None:
+        if event.kind == "checking" and self._live is None:
+            return  # plain lines: the result follows
         if event.kind == "check" and event.result is not None:
             text = f"{event.drill} {event.phase}: {event.result.status} {event.text}"
         else:

@@ -210,3 +210,20 @@ def test_a_dns_server_that_never_answers_starves_setd_until_the_fix(run):
     report = run(run_drill(drill, fast=True), timeout=120)
     assert report.status == "PASS", render_text(report, verbose=True)
     assert report.phases[0].steps[0].startswith("fault hole: DNS blackhole on 127.0.0.1:")
+
+
+def test_a_pending_change_stays_in_its_named_session_until_the_fix_commits_it(run):
+    drill = Drill(
+        id="pending-test", title="uncommitted", category="config", ticket_text="-",
+        phases=(Phase("fault", session="s1", cli=("tdcconfig disable",), expect=(
+            Check("config", {"command": "tdcconfig print", "contains": [r"(?i)\benabled\b"],
+                             "lacks": [r"(?i)\bdisabled\b"]},
+                  "a new session still sees the connector enabled"),)),),
+        # the comment and the rollback question are answered from the pipe
+        fix=Fix(cli=("commit",), answers=("drill: disable the connector", "Y")),
+        solved=Solved(expect=(
+            Check("config", {"command": "tdcconfig print", "contains": [r"(?i)\bdisabled\b"]},
+                  "the committed change is seen everywhere"),)))
+    report = run(run_drill(drill, fast=True), timeout=60)
+    assert report.status == "PASS", render_text(report, verbose=True)
+    assert report.fix == "1 command ok (commit)"
