@@ -27,6 +27,7 @@ from engine.observe.log_files import LogFollower
 from segcli.drills.expressions import ExpressionError, UndefinedVariable, evaluate, substitute
 from segcli.drills.lab import CommandFailed, DrillLab
 from segcli.drills.model import Check
+from segcli.drills.shapes import shape_regex
 
 POLL_S = 0.05
 #: A waiting deadline never goes below this, whatever the timescale (it only bounds waiting).
@@ -34,34 +35,6 @@ MIN_WAIT_S = 5.0
 DEFAULT_WITHIN_S = 10.0
 CONTEXT_LINES = 20
 _HEADER = re.compile(r"(\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}) (\w+): (.*)")
-
-#: The seed and ordinary shapes of DRILLS.md §3, for ``shape = "T-ENQ"``.
-SHAPES = {
-    "T-ENQ": r"TDC: MID (?P<jmid>\d+) with Message-ID '(?P<msgid><[^']*>)' enqueued for "
-             r"forwarding to Cisco Secure Email Threat Defense to the message intake address "
-             r"(?P<intake>\S+@\S+)",
-    "T-NEWDCID": r"TDC: New SMTP DCID (?P<dcid>\d+) interface (?P<iface>\S+) address "
-                 r"(?P<addr>\S+) port (?P<port>\d+)",
-    "G-TLSOK": r"DCID (?P<dcid>\d+) TLS success protocol (?P<proto>TLSv1\.[23]) cipher "
-               r"(?P<cipher>\S+)",
-    "T-START": r"TDC: Delivery start DCID (?P<dcid>\d+) MID (?P<jmid>\d+)",
-    "T-OK": r"TDC: MID (?P<jmid>\d+) successfully delivered for scanning with Cisco Secure "
-            r"Email Threat Defense\.",
-    "G-FIN": r"Message finished MID (?P<jmid>\d+) done",
-    "T-FAILHARD": r"TDC: MID (?P<jmid>\d+) delivery failed to Cisco Secure Email Threat "
-                  r"Defense: Hard Bounced\.",
-    "T-TLSERR": r"TDC: MID (?P<jmid>\d+) delivery failed to Cisco Secure Email Threat "
-                r"Defense:TLS Error\.",
-    "G-DNSNX": r"DNS Error (?P<domain>\S+) MX - NXDomain",
-    "G-MSGID": r"MID (?P<mid>\d+) Message-ID '(?P<msgid><[^']*>)'",
-    "G-POLICY": r"MID (?P<mid>\d+) matched all recipients for per-recipient policy "
-                r"(?P<policy>\S+) in the inbound table",
-    "G-DONE": r"Message done DCID (?P<dcid>\d+) MID (?P<mid>\d+) to RID \[0\]",
-    "G-CLOSE": r"DCID (?P<dcid>\d+) close",
-    "G-DELAYED": r"Delayed: DCID (?P<dcid>\d+) MID (?P<jmid>\d+) to RID 0 - "
-                 r"(?P<dsn>[45]\.\d+\.\d+) - (?P<why>.+) \('(?P<code>\d{3})', \[.*\]\)",
-    "G-DNSTEMP": r"DNS Temporary Failure (?P<domain>\S+) MX - (?P<why>[A-Za-z]+)",
-}
 
 #: ``setd`` totals keys.
 SETD_TOTALS = ("accepted", "rejected", "deferred", "dropped_after_dot", "tls_failed",
@@ -242,9 +215,10 @@ def _log_regex(check: Check, values: Mapping[str, Any]) -> str:
     if isinstance(check.spec, str):
         return check.spec
     if check.shape:
-        if check.shape not in SHAPES:
-            raise InvalidCheck(f"unknown shape {check.shape!r} (known: {', '.join(SHAPES)})")
-        return SHAPES[check.shape]
+        try:
+            return shape_regex(check.shape, dict(check.fields))
+        except KeyError as exc:  # an unknown shape, or a field it does not have
+            raise InvalidCheck(str(exc)) from None
     raise InvalidCheck("a log check takes one regex")
 
 
