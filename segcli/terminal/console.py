@@ -28,6 +28,7 @@ from rich.text import Text
 from commands.command_line import split_words, too_long
 from commands.io import Cancelled, EndOfInput
 from commands.registry import suggestions
+from engine.config.text import shown
 from segcli.terminal.pager import RAW, Pager
 
 if TYPE_CHECKING:
@@ -74,8 +75,12 @@ class PromptTerminal:
     interactive = True
 
     def __init__(self, *, history_file: Path | None = None, input: Input | None = None,
-                 output: Output | None = None, stdout: Any = None) -> None:
+                 output: Output | None = None, stdout: Any = None,
+                 toolbar_item: Callable[[], str] | None = None) -> None:
         self.session: CliSession | None = None
+        #: One more toolbar item from whoever runs the console (``segcli drill start``
+        #: shows the drill's state): a plain callable, so the terminal knows no drill.
+        self._toolbar_item = toolbar_item
         self._unsubscribe: Callable[[], None] | None = None
         history: History = InMemoryHistory()
         if history_file is not None:
@@ -217,4 +222,15 @@ class PromptTerminal:
         tdc = (f"TDC enabled → {config.tdc.intake_address}" if config.tdc.enabled
                else "TDC disabled")
         changes = f"{pending} uncommitted change(s)" if pending else "no uncommitted changes"
-        return f" {config.hostname} | {session.user} | {changes} | {tdc} "
+        items = [config.hostname, session.user, changes, tdc]
+        if self._toolbar_item is not None:
+            items.append(self._extra_item())
+        return f" {' | '.join(item for item in items if item)} "
+
+    def _extra_item(self) -> str:
+        """The caller's item; a failing callable costs its item, never the prompt."""
+        assert self._toolbar_item is not None
+        try:
+            return shown(self._toolbar_item())
+        except Exception:  # the toolbar is drawn at every key press
+            return ""

@@ -1,0 +1,626 @@
+"""Hands-on drills: ``segcli drill start ID`` and the commands a trainee runs beside it.
+
+``drill start`` runs one drill's lab in this process with the fault in place: the drill's
+phases' commands, faults and traffic (never their checks, never the fix).  It prints the
+ticket (never the cause) and how to connect, keeps a trickle of traffic going so that the
+symptoms stay live, and opens the appliance console (``--no-console``: it runs until
+SIGTERM, SIGINT or ``drill stop``).  The console's toolbar shows the drill's state.
+
+The trainee's other commands (``status``, ``hint``, ``check``, ``answer``, ``reveal``,
+``reset``, ``stop``) are ops on the lab's control socket (``<data>/lab.sock``,
+segcli/lab/control.py): the running drill answers them, so everything it says is worked out
+where the drill file is, and the answers that would spoil the drill (expected values, spoiler
+checks) never leave the process.  ``drill.json`` in the data directory
+(:mod:`segcli.drills.handson_state`) records what the trainee has been through.
+
+``drill check`` judges the state, not the commands typed: it sends the ``[solved]``
+verification traffic and evaluates the ``[solved]`` checks on what the lab and the gateway do
+with it now.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from segcli.drills.handson_state import (
+    DrillState,
+    StateError,
+    duration,
+    forget_current,
+    now,
+    remember_current,
+    resolve_data_dir,
+)
+from segcli.drills.model import Check, Drill, FaultSpec, TrafficSpec, Trickle
+
+log = logging.getLogger("segcli.drills")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LAB = 0, 1, 2, 3
+#: The actions :func:`command` serves (``segcli drill ACTION``).
+ACTIONS = ("start", "status", "hint", "check", "answer", "reveal", "reset", "stop")
+OPS = tuple(f"drill.{action}" for action in ACTIONS if action != "start")
+#: How long the client waits for a drill that was told to stop to be gone.
+STOP_WAIT_S = 60.0
+#: A check sends traffic and waits for it; the client gives it this long.
+REQUEST_TIMEOUT_S = 600.0
+DEFAULT_TRICKLE_S = 30.0
+DEFAULT_USER = "bob@example.com"
+
+
+# ==============================================================================================
+# the running drill (inside ``drill start``)
+# ==============================================================================================
+
+@dataclass
+class CheckOutcome:
+    """One ``[solved]`` check as the trainee may see it: its description, unless a spoiler."""
+
+    desc: str
+    status: str  # PASS | FAIL | WARN
+    spoiler: bool = False
+
+
+@dataclass
+class HandsOn:
+    """One running hands-on drill: its lab, its record, its trickle, and the control ops.
+
+    *lab* is a started :class:`segcli.drills.lab.DrillLab`.  Ops run one at a time (a check
+    must not overlap a reset), and the trickle pauses while they run, so that a check's
+    counter deltas count its own verification traffic only.
+    """
+
+    drill: Drill
+    lab: Any  # segcli.drills.lab.DrillLab
+    data_dir: Path
+    state: DrillState
+    timescale: float = 1.0
+    stopped: asyncio.Future[int] = field(default_factory=lambda: asyncio.get_running_loop()
+                                         .create_future())
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _trickle: asyncio.Task[None] | None = None
+    _quiet: asyncio.Event = field(default_factory=asyncio.Event)  # set: the trickle may send
+    _faulty_config: Any = None
+    _started: float = field(default_factory=time.monotonic)
+
+    # -- the faulty state ---------------------------------------------------------------------
+    async def set_up(self) -> None:
+        """Every phase's commands, faults and traffic, in the file's order; no checks."""
+        for phase in self.drill.phases:
+            if phase.cli:
+                await self.lab.run_cli(list(phase.cli), session=phase.session,
+                                       answers=list(phase.answers))
+            for fault in phase.faults:
+                await self._arm(fault)
+        # What "back to the faulty state" restores: the configuration as the setup left it.
+        self._faulty_config = self.lab.appliance.config.copy()
+        for phase in self.drill.phases:
+            for traffic in phase.traffic:
+                await self._send(traffic)
+        self.state.save(self.data_dir)
+
+    async def _arm(self, fault: FaultSpec) -> None:
+        await self.lab.arm(fault)
+        if fault.id not in self.state.faults:
+            self.state.faults.append(fault.id)
+
+    async def _send(self, traffic: TrafficSpec) -> None:
+        """Send *traffic*; a refusal is logged, not fatal (the fault may be what refuses it)."""
+        try:
+            await self.lab.send(traffic)
+        except Exception as exc:  # any refusal is a symptom, not our failure
+            log.info("drill %s: traffic %s: %s", self.drill.id, traffic.id, exc)
+
+    # -- the trickle ------------------------------------------------------------------------
+    def start_trickle(self) -> None:
+        self._quiet.set()
+        self._trickle = asyncio.ensure_future(self._trickle_loop(trickle_of(self.drill)))
+
+    async def _trickle_loop(self, trickle: Trickle) -> None:
+        every = max(0.1, self._every(trickle) * self.timescale)
+        sent = 0
+        while True:
+            await asyncio.sleep(every)
+            await self._quiet.wait()
+            sent += 1
+            await self._send(TrafficSpec(id="trickle", kind=trickle.kind, to=trickle.to,
+                                         subject=f"drill {self.drill.id} trickle {sent}"))
+
+    def _every(self, trickle: Trickle) -> float:
+        from segcli.drills.expressions import ExpressionError, UndefinedVariable, evaluate
+
+        try:
+            return evaluate(trickle.every_s, self.lab.values)
+        except (ExpressionError, UndefinedVariable) as exc:
+            log.warning("drill %s: [lab.trickle] every_s: %s; every %s s instead",
+                        self.drill.id, exc, DEFAULT_TRICKLE_S)
+            return DEFAULT_TRICKLE_S
+
+    async def stop_trickle(self) -> None:
+        task, self._trickle = self._trickle, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    @contextlib.asynccontextmanager
+    async def _one_at_a_time(self) -> Any:
+        """Ops in turn, the trickle paused meanwhile."""
+        async with self._lock:
+            self._quiet.clear()
+            try:
+                yield
+            finally:
+                self._quiet.set()
+
+    # -- the ops ---------------------------------------------------------------------------
+    def handlers(self) -> dict[str, Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]]:
+        """The control-socket ops, by name (``drill.status`` ...)."""
+        return {"drill.status": self.op_status, "drill.hint": self.op_hint,
+                "drill.check": self.op_check, "drill.answer": self.op_answer,
+                "drill.reveal": self.op_reveal, "drill.reset": self.op_reset,
+                "drill.stop": self.op_stop}
+
+    async def op_status(self, _args: dict[str, Any]) -> dict[str, Any]:
+        state = self.state
+        lines = [f"drill     {state.id}: {self.drill.title}",
+                 f"running   {duration(state.running_s())}"
+                 + (f" (timescale {self.timescale:g})" if self.timescale != 1 else ""),
+                 f"hints     {state.hints_used} of {state.hints_total} used",
+                 f"checks    {state.checks_run} run",
+                 f"state     {state.label}"
+                 + (f" after {duration(state.solve_s() or 0)}" if state.solved else "")]
+        if self.drill.quiz:
+            lines.append(f"quiz      {len(self.drill.quiz)} question(s): segcli drill answer")
+        return _reply("\n".join(lines), state=_public(state))
+
+    async def op_hint(self, _args: dict[str, Any]) -> dict[str, Any]:
+        hints = self.drill.hints
+        state = self.state
+        if not hints:
+            return _reply("This drill has no hints.", failed=True)
+        if state.hints_used >= len(hints):
+            return _reply(f"No more hints: all {len(hints)} were given.\n"
+                          f"Hint {len(hints)}/{len(hints)}: {hints[-1]}", failed=True)
+        state.hints_used += 1
+        state.save(self.data_dir)
+        return _reply(f"Hint {state.hints_used}/{len(hints)}: {hints[state.hints_used - 1]}",
+                      state=_public(state))
+
+    async def op_check(self, _args: dict[str, Any]) -> dict[str, Any]:
+        solved = self.drill.solved
+        if solved is None or not solved.expect:
+            return _reply("This drill has nothing to check: " + (
+                "answer its quiz with `segcli drill answer`." if self.drill.quiz
+                else "it has no [solved] checks."), failed=True)
+        async with self._one_at_a_time():
+            outcomes = await self._solved_checks()
+        state = self.state
+        state.checks_run += 1
+        failing = [o for o in outcomes if o.status == "FAIL"]
+        if not failing and not state.solved:
+            state.solved, state.solved_at = True, now()
+        state.save(self.data_dir)
+        return _reply(check_report(outcomes, state), failed=bool(failing), state=_public(state))
+
+    async def _solved_checks(self) -> list[CheckOutcome]:
+        """Send the verification traffic and evaluate every ``[solved]`` check now."""
+        from segcli.drills.checks import evaluate_check
+
+        solved = self.drill.solved
+        assert solved is not None
+        await self.lab.begin_checks()  # counters are compared as deltas from here
+        for traffic in solved.traffic:
+            await self._send(traffic)
+        outcomes = []
+        for check in solved.expect:
+            result = await evaluate_check(self.lab, check)
+            outcomes.append(_outcome(check, result.status))
+        return outcomes
+
+    async def op_answer(self, args: dict[str, Any]) -> dict[str, Any]:
+        quiz = self.drill.quiz
+        if not quiz:
+            return _reply("This drill has no quiz: fix the fault, then `segcli drill check`.",
+                          failed=True)
+        given = args.get("choices")
+        if given is None:  # the client asks for the questions first
+            return _reply("", quiz=[{"q": q.q, "choices": list(q.choices)} for q in quiz])
+        if not isinstance(given, list) or len(given) != len(quiz) \
+                or not all(isinstance(c, int) and not isinstance(c, bool) for c in given):
+            return _reply(f"give one choice (a number) for each of the {len(quiz)} "
+                          "question(s)", failed=True)
+        lines, right = [], 0
+        for number, (question, choice) in enumerate(zip(quiz, given, strict=True), start=1):
+            correct = choice == question.answer
+            right += correct
+            lines.append(f"{number}. {'right' if correct else 'not quite'}: {question.q}")
+        state = self.state
+        state.answers = list(given)
+        if right == len(quiz) and not state.solved:
+            state.solved, state.solved_at = True, now()
+        state.save(self.data_dir)
+        lines.append(f"{right} of {len(quiz)} right" + (
+            f": solved in {duration(state.solve_s() or 0)}." if right == len(quiz) else "."))
+        return _reply("\n".join(lines), failed=right != len(quiz), state=_public(state))
+
+    async def op_reveal(self, _args: dict[str, Any]) -> dict[str, Any]:
+        state = self.state
+        if not state.revealed:
+            state.revealed, state.revealed_at = True, now()
+            state.save(self.data_dir)
+        return _reply(reveal_text(self.drill, self.lab.values), state=_public(state))
+
+    async def op_reset(self, _args: dict[str, Any]) -> dict[str, Any]:
+        async with self._one_at_a_time():
+            await self._back_to_faulty()
+        state = self.state
+        state.resets += 1
+        state.solved, state.solved_at = False, None
+        state.save(self.data_dir)
+        return _reply(f"Drill {state.id} is back in its faulty state (reset {state.resets}); "
+                      f"hints used stay {state.hints_used}/{state.hints_total}.",
+                      state=_public(state))
+
+    async def _back_to_faulty(self) -> None:
+        """The configuration the setup left, committed again; every fault cleared and armed
+        again (a trainee's fix of a lab-side cause is undone too)."""
+        from engine.config.changes import ReplaceConfig
+
+        appliance = self.lab.appliance
+        if self._faulty_config is not None and appliance.config != self._faulty_config:
+            await appliance.commit([ReplaceConfig(self._faulty_config.copy(), "drill reset")],
+                                   user="lab", comment=f"segcli drill reset {self.drill.id}",
+                                   rollback=True)
+        targets = {fault.target for phase in self.drill.phases for fault in phase.faults}
+        if "setd" in targets or "lab" in targets:
+            await self.lab.lab_action("fault clear")
+        if "dns" in targets:
+            await self.lab.lab_action("dns clear")
+        self.state.faults.clear()
+        for phase in self.drill.phases:
+            for fault in phase.faults:
+                await self._arm(fault)
+
+    async def op_stop(self, _args: dict[str, Any]) -> dict[str, Any]:
+        """Say how it went, then end the drill (after this reply has gone out)."""
+        text = summary(self.state)
+        asyncio.get_running_loop().call_soon(self.finish, EXIT_OK)
+        return _reply(text, state=_public(self.state))
+
+    def finish(self, status: int) -> None:
+        if not self.stopped.done():
+            self.stopped.set_result(status)
+
+
+def _reply(text: str, *, failed: bool = False, **more: Any) -> dict[str, Any]:
+    """An op's answer: the text to print, and whether the action failed (exit status 1)."""
+    return {"text": text, "failed": failed, **more}
+
+
+def _public(state: DrillState) -> dict[str, Any]:
+    """What a client may learn of the record (it holds nothing secret, but keep it small)."""
+    return {"id": state.id, "hints_used": state.hints_used, "hints_total": state.hints_total,
+            "solved": state.solved, "revealed": state.revealed,
+            "running_s": round(state.running_s(), 1)}
+
+
+def _outcome(check: Check, status: str) -> CheckOutcome:
+    return CheckOutcome(desc=check.desc, status=str(status).upper(), spoiler=check.spoiler)
+
+
+def trickle_of(drill: Drill) -> Trickle:
+    """``[lab.trickle]``, else one clean message every 30 s to the user the drill's own
+    traffic goes to (the ticket's affected user)."""
+    if drill.lab.trickle is not None:
+        return drill.lab.trickle
+    to = next((t.to for phase in drill.phases for t in phase.traffic), DEFAULT_USER)
+    return Trickle(every_s=DEFAULT_TRICKLE_S, kind="clean", to=to)
+
+
+# -- texts ---------------------------------------------------------------------------------
+
+def check_report(outcomes: list[CheckOutcome], state: DrillState) -> str:
+    """PASS, or the described checks that still fail: their descriptions only (never the
+    expected values), and of spoiler checks only how many."""
+    failing = [o for o in outcomes if o.status == "FAIL"]
+    warnings = [o for o in outcomes if o.status == "WARN" and not o.spoiler]
+    if not failing:
+        lines = [f"PASS  all {len(outcomes)} checks pass: drill {state.id} is solved"
+                 + (f" ({duration(state.solve_s() or 0)}, {state.hints_used} hint(s)"
+                    f"{', revealed' if state.revealed else ''})." if state.solve_s() is not None
+                    else ".")]
+        lines += [f"  WARN  {o.desc}" for o in warnings]
+        lines.append("End it with `segcli drill stop`.")
+        return "\n".join(lines)
+    lines = [f"FAIL  {len(failing)} of {len(outcomes)} checks still fail:"]
+    lines += [f"  FAIL  {o.desc}" for o in failing if not o.spoiler]
+    hidden = sum(o.spoiler for o in failing)
+    if hidden:
+        lines.append(f"  ({hidden} hidden check(s) fail too)")
+    lines += [f"  WARN  {o.desc}" for o in warnings]
+    return "\n".join(lines)
+
+
+def reveal_text(drill: Drill, values: Any) -> str:
+    """The diagnosis and the fix, ``${name}`` values filled in where they are known."""
+    from segcli.drills.expressions import UndefinedVariable, substitute
+
+    def filled(text: str) -> str:
+        try:
+            return substitute(text, values)
+        except UndefinedVariable:
+            return text
+
+    lines = [f"Drill {drill.id} revealed (recorded): {drill.title}", "", "Diagnosis:"]
+    lines += [f"  {n}. {filled(step)}" for n, step in enumerate(drill.diagnosis, 1)] \
+        or ["  (none written)"]
+    fix = drill.fix
+    lines += ["", "Fix:"]
+    if fix.story:
+        lines.append(f"  {filled(fix.story)}")
+    lines += [f"  {filled(command)}" for command in fix.cli]
+    lines += [f"  (answers: {', '.join(filled(a) for a in fix.answers)})"] if fix.answers else []
+    lines += [f"  lab: segcli lab {filled(action)}" for action in fix.lab]
+    lines += ["", "Then prove it: segcli drill check"] if drill.solved else []
+    return "\n".join(lines)
+
+
+def summary(state: DrillState) -> str:
+    solved = state.solve_s()
+    return "\n".join([
+        f"Drill {state.id} stopped after {duration(state.running_s())}.",
+        f"  solved     {'yes, in ' + duration(solved) if solved is not None else 'no'}",
+        f"  hints      {state.hints_used} of {state.hints_total}",
+        f"  revealed   {'yes' if state.revealed else 'no'}",
+        f"  checks     {state.checks_run}",
+    ])
+
+
+def ticket_text(drill: Drill, data_dir: Path, info: dict[str, Any]) -> str:
+    """What ``drill start`` prints: the ticket (never the cause) and how to connect."""
+    data = str(data_dir)
+    lines = [f"Drill {drill.id}: {drill.title}", "",
+             f"TICKET{' from ' + drill.ticket_from if drill.ticket_from else ''}:"]
+    lines += [f"  {line}" for line in drill.ticket_text.strip().splitlines()]
+    lines += ["", "Connect to the gateway:"]
+    if info.get("console"):
+        lines.append("  console    this terminal (quit ends the drill)")
+    else:
+        lines.append(f"  console    segcli --data {data}")
+    if info.get("ssh_port"):
+        lines.append(f"  SSH        ssh -p {info['ssh_port']} admin@127.0.0.1")
+    if info.get("smtp_port"):
+        lines.append(f"  SMTP       127.0.0.1:{info['smtp_port']}")
+    lines += [f"  test mail  segcli lab send --data {data}",
+              "",
+              f"From another terminal: segcli drill status|hint|check|answer|reveal|reset|stop "
+              f"--data {data}"]
+    return "\n".join(lines)
+
+
+# ==============================================================================================
+# ``segcli drill ACTION`` (argparse from segcli/drills/cli.py)
+# ==============================================================================================
+
+def command(args: argparse.Namespace) -> int:
+    """``segcli drill start|status|hint|check|answer|reveal|reset|stop``; the exit status."""
+    action = args.action
+    if action == "start":
+        return command_start(args)
+    if action not in ACTIONS:
+        print(f"segcli drill: unknown action {action!r}", file=sys.stderr)
+        return EXIT_USAGE
+    data_dir = resolve_data_dir(getattr(args, "data", None), getattr(args, "id", None))
+    return _client(action, data_dir)
+
+
+def _client(action: str, data_dir: Path) -> int:
+    from segcli.lab.control import ControlError, request
+
+    op = f"drill.{action}"
+    try:
+        if action == "answer":
+            reply = _answer(data_dir)
+            if reply is None:
+                return EXIT_FAILED
+        else:
+            reply = request(data_dir, op, timeout=REQUEST_TIMEOUT_S)
+    except ControlError as exc:
+        print(f"segcli drill {action}: {_not_running(data_dir, exc)}", file=sys.stderr)
+        return EXIT_FAILED
+    text = str(reply.get("text", ""))
+    if text:
+        print(text, flush=True)
+    if action == "stop":
+        _wait_gone(data_dir)
+    return EXIT_FAILED if reply.get("failed") else EXIT_OK
+
+
+def _not_running(data_dir: Path, exc: Exception) -> str:
+    from segcli.lab.control import NotRunning
+
+    if isinstance(exc, NotRunning):
+        return (f"no drill is running in {data_dir} "
+                "(start one with `segcli drill start ID`, or name its --data DIR).")
+    return f"the drill in {data_dir} did not answer: {exc}"
+
+
+def _answer(data_dir: Path) -> dict[str, Any] | None:
+    """The quiz: questions from the drill, one choice per question read from stdin."""
+    from segcli.lab.control import request
+
+    asked = request(data_dir, "drill.answer", timeout=REQUEST_TIMEOUT_S)
+    if "quiz" not in asked:
+        return asked
+    choices: list[int] = []
+    for number, question in enumerate(asked["quiz"], start=1):
+        print(f"{number}. {question['q']}")
+        for index, choice in enumerate(question["choices"], start=1):
+            print(f"   {index}) {choice}")
+        choice = _read_choice(len(question["choices"]))
+        if choice is None:
+            print("segcli drill answer: no answer given; nothing recorded.", file=sys.stderr)
+            return None
+        choices.append(choice)
+    return request(data_dir, "drill.answer", timeout=REQUEST_TIMEOUT_S, choices=choices)
+
+
+def _read_choice(count: int) -> int | None:
+    while True:
+        try:
+            text = input(f"Your answer [1-{count}]> ").strip()
+        except EOFError:
+            return None
+        if text.isdigit() and 1 <= int(text) <= count:
+            return int(text)
+        print(f"Choose a number from 1 to {count}.")
+
+
+def _wait_gone(data_dir: Path) -> None:
+    """After ``drill.stop``: wait until the drill's process has closed its socket."""
+    from segcli.lab.control import ControlError, request
+
+    deadline = time.monotonic() + STOP_WAIT_S
+    while time.monotonic() < deadline:
+        try:
+            request(data_dir, "drill.status", timeout=5)
+        except ControlError:
+            return
+        time.sleep(0.1)
+    print(f"segcli drill stop: the drill in {data_dir} is still running after "
+          f"{STOP_WAIT_S:g} s", file=sys.stderr)
+
+
+# -- drill start ---------------------------------------------------------------------------
+
+def command_start(args: argparse.Namespace) -> int:
+    from segcli.drills.catalogue import find_drill
+    from segcli.drills.loader import DrillFileError
+    from segcli.process import run_reactor
+
+    try:
+        drill = find_drill(args.id, getattr(args, "path", None) or [])
+    except DrillFileError as exc:
+        print(f"segcli drill start: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if drill is None:
+        print(f"segcli drill start: no drill {args.id!r} (see `segcli drill list`)",
+              file=sys.stderr)
+        return EXIT_USAGE
+    data_dir = resolve_data_dir(getattr(args, "data", None), drill.id)
+    if _answers(data_dir):
+        print(f"segcli drill start: a drill already runs in {data_dir}; "
+              f"`segcli drill stop --data {data_dir}` ends it.", file=sys.stderr)
+        return EXIT_FAILED
+    return run_reactor(lambda: run_handson(drill, data_dir, fast=bool(getattr(args, "fast", False)),
+                                           console=not getattr(args, "no_console", False)))
+
+
+def _answers(data_dir: Path) -> bool:
+    from segcli.lab.control import ControlError, request
+
+    try:
+        request(data_dir, "drill.status", timeout=5)
+    except ControlError:
+        return False
+    return True
+
+
+async def run_handson(drill: Drill, data_dir: Path, *, fast: bool, console: bool) -> int:
+    """The whole of ``drill start`` on the running reactor: its exit status."""
+    from segcli.drills.lab import DrillLab, LabStartError
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    lab = DrillLab(drill, data_dir=data_dir, fast=fast, ssh=True)
+    try:
+        info = await lab.start()
+    except LabStartError as exc:
+        await lab.stop()
+        print(f"segcli drill start: the lab could not start: {exc}", file=sys.stderr)
+        return EXIT_LAB
+    handson: HandsOn | None = None
+    try:
+        state = DrillState(id=drill.id, title=drill.title, source=str(drill.source or ""),
+                           timescale=lab.timescale, hints_total=len(drill.hints))
+        handson = HandsOn(drill, lab, data_dir, state, timescale=lab.timescale)
+        await handson.set_up()
+        for op, handler in handson.handlers().items():
+            lab.control.register(op, handler)
+        remember_current(data_dir)
+        print(ticket_text(drill, data_dir, {**_ports(info), "console": console}), flush=True)
+        handson.start_trickle()
+        status = await (_with_console(handson) if console else _headless(handson))
+        return status
+    except Exception as exc:
+        log.exception("drill %s failed", drill.id)
+        print(f"segcli drill start: {exc}", file=sys.stderr)
+        return EXIT_LAB
+    finally:
+        await _tear_down(handson, lab, data_dir)
+
+
+def _ports(info: Any) -> dict[str, Any]:
+    return {"ssh_port": getattr(info, "ssh_port", None), "smtp_port": getattr(info, "smtp_port",
+                                                                             None)}
+
+
+async def _headless(handson: HandsOn) -> int:
+    """Until SIGTERM/SIGINT/SIGHUP or ``drill stop``."""
+    from segcli.process import stop_on_signals, until
+
+    signalled = stop_on_signals()
+    done, _ = await asyncio.wait([signalled, handson.stopped],
+                                 return_when=asyncio.FIRST_COMPLETED)
+    if not signalled.done():
+        signalled.set_result(0)
+    await until(signalled)
+    return next(iter(done)).result()
+
+
+async def _with_console(handson: HandsOn) -> int:
+    """The appliance console with the drill in its toolbar; quitting it ends the drill, and
+    so does ``drill stop`` from another terminal."""
+    from segcli.process import run_console
+
+    console = asyncio.ensure_future(run_console(handson.lab.appliance, user="admin",
+                                                toolbar_item=handson.state.toolbar))
+    await asyncio.wait([console, handson.stopped], return_when=asyncio.FIRST_COMPLETED)
+    if not console.done():
+        console.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await console
+        return handson.stopped.result()
+    return console.result()
+
+
+async def _tear_down(handson: HandsOn | None, lab: Any, data_dir: Path) -> None:
+    """Everything the drill started stops; the record says when, and how it went."""
+    if handson is not None:
+        await handson.stop_trickle()
+        state = handson.state
+        if state.stopped_at is None:
+            state.stopped_at = now()
+            state.faults.clear()
+            with contextlib.suppress(OSError):
+                state.save(data_dir)
+            print(summary(state), flush=True)
+    await lab.stop()
+    with contextlib.suppress(OSError):
+        forget_current(data_dir)
+
+
+def read_state(data_dir: Path) -> DrillState | None:
+    """The record of the drill last started in *data_dir*, or None."""
+    try:
+        return DrillState.load(data_dir)
+    except StateError:
+        return None
