@@ -93,11 +93,23 @@ class DrillState:
     def from_dict(cls, raw: Any, where: Path | str = "drill record") -> DrillState:
         if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
             raise StateError(f"{where} is not a drill record (no drill id)")
-        known = {f.name for f in fields(cls)}
-        try:
-            return cls(**{key: value for key, value in raw.items() if key in known})
-        except TypeError as exc:
-            raise StateError(f"{where} is not a drill record: {exc}") from None
+        values = {key: value for key, value in raw.items() if key in _TYPES}
+        for key, value in values.items():
+            if not isinstance(value, _TYPES[key]) or (isinstance(value, bool)
+                                                      and bool not in _TYPES[key]):
+                raise StateError(f"{where} is not a drill record: {key} is {value!r}")
+        return cls(**values)
+
+
+#: What each field of the record may hold (a hand-edited file is refused, not half-read).
+_TYPES: dict[str, tuple[type, ...]] = {
+    "id": (str,), "title": (str,), "source": (str,), "timescale": (int, float),
+    "started_at": (str,), "hints_used": (int,), "hints_total": (int,), "revealed": (bool,),
+    "revealed_at": (str, type(None)), "solved": (bool,), "solved_at": (str, type(None)),
+    "checks_run": (int,), "resets": (int,), "faults": (list,), "answers": (list,),
+    "stopped_at": (str, type(None)),
+}
+assert set(_TYPES) == {f.name for f in fields(DrillState)}
 
 
 def now() -> str:
