@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 
 __all__ = ["EXIT_BROKEN_PIPE", "EXIT_INTERRUPTED", "EXIT_SOFTWARE", "EXIT_USAGE", "main"]
 
+#: The old name (segcli/drills/runner.py uses it); segcli.process.run_reactor is the one to use.
+_run_reactor = run_reactor
+
 EXIT_USAGE = 2
 
 

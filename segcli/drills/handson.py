@@ -26,10 +26,10 @@ import contextlib
 import logging
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from segcli.drills.handson_state import (
     DrillState,
@@ -40,9 +40,15 @@ from segcli.drills.handson_state import (
     remember_current,
     resolve_data_dir,
 )
-from segcli.drills.model import Check, Drill, FaultSpec, TrafficSpec, Trickle
+from segcli.drills.model import Drill, FaultSpec, TrafficSpec, Trickle
+from segcli.drills.report import PhaseReport
 
-log = logging.getLogger("segcli.drills")
+if TYPE_CHECKING:
+    from engine.appliance import Appliance
+    from segcli.drills.lab import DrillLab
+    from segcli.drills.runner import Event
+
+logger = logging.getLogger("segcli.drills")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LAB = 0, 1, 2, 3
 #: The actions :func:`command` serves (``segcli drill ACTION``).
@@ -54,6 +60,11 @@ STOP_WAIT_S = 60.0
 REQUEST_TIMEOUT_S = 600.0
 DEFAULT_TRICKLE_S = 30.0
 DEFAULT_USER = "bob@example.com"
+#: Before a check: a pause for the trickle's last message, then at most this long for the
+#: journal copies still on the.tdc.queue.
+SETTLE_S = 0.5
+MAX_SETTLE_S = 20.0
+TDC_QUEUE = "the.tdc.queue"
 
 
 # ==============================================================================================
@@ -79,36 +90,57 @@ class HandsOn:
     """
 
     drill: Drill
-    lab: Any  # segcli.drills.lab.DrillLab
+    lab: DrillLab
     data_dir: Path
     state: DrillState
-    timescale: float = 1.0
     stopped: asyncio.Future[int] = field(default_factory=lambda: asyncio.get_running_loop()
                                          .create_future())
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _trickle: asyncio.Task[None] | None = None
     _quiet: asyncio.Event = field(default_factory=asyncio.Event)  # set: the trickle may send
     _faulty_config: Any = None
-    _started: float = field(default_factory=time.monotonic)
 
     # -- the faulty state ---------------------------------------------------------------------
     async def set_up(self) -> None:
-        """Every phase's commands, faults and traffic, in the file's order; no checks."""
-        for phase in self.drill.phases:
-            if phase.cli:
-                await self.lab.run_cli(list(phase.cli), session=phase.session,
-                                       answers=list(phase.answers))
-            for fault in phase.faults:
-                await self._arm(fault)
-        # What "back to the faulty state" restores: the configuration as the setup left it.
-        self._faulty_config = self.lab.appliance.config.copy()
-        for phase in self.drill.phases:
-            for traffic in phase.traffic:
-                await self._send(traffic)
+        """Every phase's commands, faults and traffic, as ``drill run`` does them, in the
+        file's order; never the checks.  StepFailed when one cannot be carried out."""
+        from segcli.drills.checks import MailLogWatch
+        from segcli.drills.runner import _cli, _traffic
+
+        self.lab.bind_drill_vars(self.drill)
+        log = MailLogWatch(self.lab)
+        try:
+            for phase in self.drill.phases:
+                section = PhaseReport(phase.name)
+                await _cli(self.lab, phase.cli, phase.session, phase.answers, section, _silent,
+                           self.drill.id)
+                for fault in phase.faults:
+                    await self._arm(fault, section)
+                await _traffic(self.lab, phase.traffic, log, section, _silent, self.drill.id)
+        finally:
+            log.close()
+        # What "back to the faulty state" restores: the configuration the setup left.
+        self._faulty_config = self._appliance().config.copy()
         self.state.save(self.data_dir)
 
-    async def _arm(self, fault: FaultSpec) -> None:
-        await self.lab.arm(fault)
+    async def _arm(self, fault: FaultSpec, section: PhaseReport) -> None:
+        from segcli.drills.expressions import ExpressionError, UndefinedVariable, evaluate
+        from segcli.drills.lab import LabActionError
+        from segcli.drills.runner import StepFailed
+
+        try:
+            delay = None if fault.delay_s is None else evaluate(fault.delay_s, self.lab.values)
+            section.steps.append(await self.lab.arm(fault, delay))
+        except (LabActionError, UndefinedVariable, ExpressionError) as exc:
+            raise StepFailed(f"phase {section.name}: fault {fault.id}: {exc}") from None
+        self._armed(fault)
+
+    def _appliance(self) -> Appliance:
+        appliance = self.lab.appliance
+        assert appliance is not None, "the drill's lab is not running"
+        return appliance
+
+    def _armed(self, fault: FaultSpec) -> None:
         if fault.id not in self.state.faults:
             self.state.faults.append(fault.id)
 
@@ -117,7 +149,7 @@ class HandsOn:
         try:
             await self.lab.send(traffic)
         except Exception as exc:  # any refusal is a symptom, not our failure
-            log.info("drill %s: traffic %s: %s", self.drill.id, traffic.id, exc)
+            logger.info("drill %s: traffic %s: %s", self.drill.id, traffic.id, exc)
 
     # -- the trickle ------------------------------------------------------------------------
     def start_trickle(self) -> None:
@@ -125,7 +157,7 @@ class HandsOn:
         self._trickle = asyncio.ensure_future(self._trickle_loop(trickle_of(self.drill)))
 
     async def _trickle_loop(self, trickle: Trickle) -> None:
-        every = max(0.1, self._every(trickle) * self.timescale)
+        every = max(0.1, self._every(trickle) * self.lab.scale)
         sent = 0
         while True:
             await asyncio.sleep(every)
@@ -137,10 +169,10 @@ class HandsOn:
     def _every(self, trickle: Trickle) -> float:
         from segcli.drills.expressions import ExpressionError, UndefinedVariable, evaluate
 
-        try:
-            return evaluate(trickle.every_s, self.lab.values)
+        try:  # at timescale 1; the caller scales it
+            return evaluate(trickle.every_s, {**self.lab.values, **self.lab.real_timers})
         except (ExpressionError, UndefinedVariable) as exc:
-            log.warning("drill %s: [lab.trickle] every_s: %s; every %s s instead",
+            logger.warning("drill %s: [lab.trickle] every_s: %s; every %s s instead",
                         self.drill.id, exc, DEFAULT_TRICKLE_S)
             return DEFAULT_TRICKLE_S
 
@@ -162,18 +194,32 @@ class HandsOn:
                 self._quiet.set()
 
     # -- the ops ---------------------------------------------------------------------------
-    def handlers(self) -> dict[str, Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]]:
+    def handlers(self) -> dict[str, Callable[[Mapping[str, Any]], Awaitable[dict[str, Any]]]]:
         """The control-socket ops, by name (``drill.status`` ...)."""
         return {"drill.status": self.op_status, "drill.hint": self.op_hint,
                 "drill.check": self.op_check, "drill.answer": self.op_answer,
                 "drill.reveal": self.op_reveal, "drill.reset": self.op_reset,
                 "drill.stop": self.op_stop}
 
-    async def op_status(self, _args: dict[str, Any]) -> dict[str, Any]:
+    def register_ops(self) -> None:
+        """Answer the ``drill.*`` ops on the lab's control socket (segcli/lab/control.py)."""
+        from segcli.lab.control import register
+
+        for op, handler in self.handlers().items():
+            register(op, _op(handler))
+
+    def unregister_ops(self) -> None:
+        """The drill is over: its ops say so (the socket itself closes with the lab)."""
+        from segcli.lab.control import register
+
+        for op in self.handlers():
+            register(op, _over)
+
+    async def op_status(self, _args: Mapping[str, Any]) -> dict[str, Any]:
         state = self.state
         lines = [f"drill     {state.id}: {self.drill.title}",
                  f"running   {duration(state.running_s())}"
-                 + (f" (timescale {self.timescale:g})" if self.timescale != 1 else ""),
+                 + (f" (timescale {self.lab.scale:g})" if self.lab.scale != 1 else ""),
                  f"hints     {state.hints_used} of {state.hints_total} used",
                  f"checks    {state.checks_run} run",
                  f"state     {state.label}"
@@ -182,7 +228,7 @@ class HandsOn:
             lines.append(f"quiz      {len(self.drill.quiz)} question(s): segcli drill answer")
         return _reply("\n".join(lines), state=_public(state))
 
-    async def op_hint(self, _args: dict[str, Any]) -> dict[str, Any]:
+    async def op_hint(self, _args: Mapping[str, Any]) -> dict[str, Any]:
         hints = self.drill.hints
         state = self.state
         if not hints:
@@ -195,7 +241,7 @@ class HandsOn:
         return _reply(f"Hint {state.hints_used}/{len(hints)}: {hints[state.hints_used - 1]}",
                       state=_public(state))
 
-    async def op_check(self, _args: dict[str, Any]) -> dict[str, Any]:
+    async def op_check(self, _args: Mapping[str, Any]) -> dict[str, Any]:
         solved = self.drill.solved
         if solved is None or not solved.expect:
             return _reply("This drill has nothing to check: " + (
@@ -212,21 +258,40 @@ class HandsOn:
         return _reply(check_report(outcomes, state), failed=bool(failing), state=_public(state))
 
     async def _solved_checks(self) -> list[CheckOutcome]:
-        """Send the verification traffic and evaluate every ``[solved]`` check now."""
-        from segcli.drills.checks import evaluate_check
+        """Send the verification traffic and evaluate every ``[solved]`` check on what
+        happens now: counters are compared as deltas from this moment, the mail log is read
+        from here on."""
+        from segcli.drills.checks import CheckContext, MailLogWatch, run_check, snapshot
+        from segcli.drills.runner import StepFailed, _traffic
 
         solved = self.drill.solved
         assert solved is not None
-        await self.lab.begin_checks()  # counters are compared as deltas from here
-        for traffic in solved.traffic:
-            await self._send(traffic)
-        outcomes = []
-        for check in solved.expect:
-            result = await evaluate_check(self.lab, check)
-            outcomes.append(_outcome(check, result.status))
-        return outcomes
+        await self._settle()
+        log = MailLogWatch(self.lab)
+        try:
+            context = CheckContext(self.lab, log, snapshot(self.lab))
+            try:
+                await _traffic(self.lab, solved.traffic, log, PhaseReport("solved"), _silent,
+                               self.drill.id)
+            except StepFailed as exc:  # refused outright: the checks will say what is wrong
+                log_note = str(exc)
+                logger.info("drill %s: verification traffic: %s", self.drill.id, log_note)
+            results = [await run_check(check, context) for check in solved.expect]
+        finally:
+            log.close()
+        return [CheckOutcome(desc=r.desc, status=r.status, spoiler=c.spoiler)
+                for c, r in zip(solved.expect, results, strict=True)]
 
-    async def op_answer(self, args: dict[str, Any]) -> dict[str, Any]:
+    async def _settle(self) -> None:
+        """Let the trickle's journal copies still on the.tdc.queue finish first (at most
+        about the queue's time limit), so that a check's deltas count its own traffic."""
+        await asyncio.sleep(SETTLE_S)
+        limit = min(MAX_SETTLE_S, float(self.lab.values.get("L", 0)) + SETTLE_S)
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline and _tdc_active(self._appliance()):
+            await asyncio.sleep(0.1)
+
+    async def op_answer(self, args: Mapping[str, Any]) -> dict[str, Any]:
         quiz = self.drill.quiz
         if not quiz:
             return _reply("This drill has no quiz: fix the fault, then `segcli drill check`.",
@@ -252,14 +317,14 @@ class HandsOn:
             f": solved in {duration(state.solve_s() or 0)}." if right == len(quiz) else "."))
         return _reply("\n".join(lines), failed=right != len(quiz), state=_public(state))
 
-    async def op_reveal(self, _args: dict[str, Any]) -> dict[str, Any]:
+    async def op_reveal(self, _args: Mapping[str, Any]) -> dict[str, Any]:
         state = self.state
         if not state.revealed:
             state.revealed, state.revealed_at = True, now()
             state.save(self.data_dir)
         return _reply(reveal_text(self.drill, self.lab.values), state=_public(state))
 
-    async def op_reset(self, _args: dict[str, Any]) -> dict[str, Any]:
+    async def op_reset(self, _args: Mapping[str, Any]) -> dict[str, Any]:
         async with self._one_at_a_time():
             await self._back_to_faulty()
         state = self.state
@@ -272,25 +337,22 @@ class HandsOn:
 
     async def _back_to_faulty(self) -> None:
         """The configuration the setup left, committed again; every fault cleared and armed
-        again (a trainee's fix of a lab-side cause is undone too)."""
+        again (a trainee's change to a lab-side cause is undone too)."""
         from engine.config.changes import ReplaceConfig
 
-        appliance = self.lab.appliance
+        appliance = self._appliance()
         if self._faulty_config is not None and appliance.config != self._faulty_config:
             await appliance.commit([ReplaceConfig(self._faulty_config.copy(), "drill reset")],
                                    user="lab", comment=f"segcli drill reset {self.drill.id}",
                                    rollback=True)
-        targets = {fault.target for phase in self.drill.phases for fault in phase.faults}
-        if "setd" in targets or "lab" in targets:
-            await self.lab.lab_action("fault clear")
-        if "dns" in targets:
-            await self.lab.lab_action("dns clear")
+        await self.lab.lab_action("fault clear")
         self.state.faults.clear()
         for phase in self.drill.phases:
+            section = PhaseReport(phase.name)
             for fault in phase.faults:
-                await self._arm(fault)
+                await self._arm(fault, section)
 
-    async def op_stop(self, _args: dict[str, Any]) -> dict[str, Any]:
+    async def op_stop(self, _args: Mapping[str, Any]) -> dict[str, Any]:
         """Say how it went, then end the drill (after this reply has gone out)."""
         text = summary(self.state)
         asyncio.get_running_loop().call_soon(self.finish, EXIT_OK)
@@ -299,6 +361,31 @@ class HandsOn:
     def finish(self, status: int) -> None:
         if not self.stopped.done():
             self.stopped.set_result(status)
+
+
+def _op(handler: Callable[[Mapping[str, Any]], Awaitable[dict[str, Any]]]
+        ) -> Callable[[Any, Mapping[str, Any]], Awaitable[dict[str, Any]]]:
+    """A control op (``handler(lab, args)``) that calls one of :class:`HandsOn`'s."""
+    async def op(_lab: Any, args: Mapping[str, Any]) -> dict[str, Any]:
+        return await handler(args)
+    return op
+
+
+def _over(_lab: Any, _args: Mapping[str, Any]) -> dict[str, Any]:
+    from segcli.lab.control import ControlError
+
+    raise ControlError("the drill has stopped")
+
+
+def _silent(_event: Event) -> None:
+    """The runner's progress events: hands-on mode shows none of them."""
+
+
+def _tdc_active(appliance: Appliance) -> bool:
+    """Does the.tdc.queue still hold journal copies?"""
+    mail = appliance.mail
+    host = mail.counters.hosts.get(TDC_QUEUE) if mail is not None else None
+    return bool(host is not None and host.active)
 
 
 def _reply(text: str, *, failed: bool = False, **more: Any) -> dict[str, Any]:
@@ -311,10 +398,6 @@ def _public(state: DrillState) -> dict[str, Any]:
     return {"id": state.id, "hints_used": state.hints_used, "hints_total": state.hints_total,
             "solved": state.solved, "revealed": state.revealed,
             "running_s": round(state.running_s(), 1)}
-
-
-def _outcome(check: Check, status: str) -> CheckOutcome:
-    return CheckOutcome(desc=check.desc, status=str(status).upper(), spoiler=check.spoiler)
 
 
 def trickle_of(drill: Drill) -> Trickle:
@@ -408,34 +491,37 @@ def ticket_text(drill: Drill, data_dir: Path, info: dict[str, Any]) -> str:
 
 
 # ==============================================================================================
-# ``segcli drill ACTION`` (argparse from segcli/drills/cli.py)
+# ``segcli drill ACTION`` (argparse in segcli/drills/cli.py)
 # ==============================================================================================
 
 def command(args: argparse.Namespace) -> int:
-    """``segcli drill start|status|hint|check|answer|reveal|reset|stop``; the exit status."""
-    action = args.action
+    """``segcli drill start|status|hint|check|answer|reveal|reset|stop``; the exit status.
+
+    The action is ``args.action`` (or ``args.drill_command``); ``args.data`` the data
+    directory (absent: the drill's default one, else the current drill's); for ``start``,
+    ``args.drill`` (the loaded drill) or ``args.id`` and ``args.path``, ``args.fast``,
+    ``args.no_console``.
+    """
+    action = getattr(args, "action", None) or getattr(args, "drill_command", None)
     if action == "start":
         return command_start(args)
     if action not in ACTIONS:
         print(f"segcli drill: unknown action {action!r}", file=sys.stderr)
         return EXIT_USAGE
-    data_dir = resolve_data_dir(getattr(args, "data", None), getattr(args, "id", None))
+    data_dir = resolve_data_dir(getattr(args, "data", None), None)
     return _client(action, data_dir)
 
 
 def _client(action: str, data_dir: Path) -> int:
-    from segcli.lab.control import ControlError, request
+    """One op on the running drill; its text printed; 1 when it failed or nothing runs."""
+    from segcli.lab.control import ControlError
 
-    op = f"drill.{action}"
     try:
-        if action == "answer":
-            reply = _answer(data_dir)
-            if reply is None:
-                return EXIT_FAILED
-        else:
-            reply = request(data_dir, op, timeout=REQUEST_TIMEOUT_S)
+        reply = _answer(data_dir) if action == "answer" else _ask(data_dir, f"drill.{action}")
     except ControlError as exc:
         print(f"segcli drill {action}: {_not_running(data_dir, exc)}", file=sys.stderr)
+        return EXIT_FAILED
+    if reply is None:
         return EXIT_FAILED
     text = str(reply.get("text", ""))
     if text:
@@ -445,20 +531,29 @@ def _client(action: str, data_dir: Path) -> int:
     return EXIT_FAILED if reply.get("failed") else EXIT_OK
 
 
-def _not_running(data_dir: Path, exc: Exception) -> str:
-    from segcli.lab.control import NotRunning
+def _ask(data_dir: Path, op: str, **args: Any) -> dict[str, Any]:
+    from segcli.lab.control import ControlError, request_sync
 
-    if isinstance(exc, NotRunning):
+    reply = request_sync(data_dir, op, timeout=REQUEST_TIMEOUT_S, **args)
+    if not isinstance(reply, dict):
+        raise ControlError(f"the lab in {data_dir} answered {op} with something unexpected")
+    return reply
+
+
+def _not_running(data_dir: Path, exc: Exception) -> str:
+    from segcli.lab.control import LabNotRunning
+
+    if isinstance(exc, LabNotRunning):
         return (f"no drill is running in {data_dir} "
-                "(start one with `segcli drill start ID`, or name its --data DIR).")
+                "(start one with `segcli drill start ID`, or name its --data DIR)")
+    if "unknown op" in str(exc):
+        return f"the lab in {data_dir} runs no drill (it was started with `segcli lab`)"
     return f"the drill in {data_dir} did not answer: {exc}"
 
 
 def _answer(data_dir: Path) -> dict[str, Any] | None:
-    """The quiz: questions from the drill, one choice per question read from stdin."""
-    from segcli.lab.control import request
-
-    asked = request(data_dir, "drill.answer", timeout=REQUEST_TIMEOUT_S)
+    """The quiz: the questions from the drill, one choice per question read from stdin."""
+    asked = _ask(data_dir, "drill.answer")
     if "quiz" not in asked:
         return asked
     choices: list[int] = []
@@ -471,7 +566,7 @@ def _answer(data_dir: Path) -> dict[str, Any] | None:
             print("segcli drill answer: no answer given; nothing recorded.", file=sys.stderr)
             return None
         choices.append(choice)
-    return request(data_dir, "drill.answer", timeout=REQUEST_TIMEOUT_S, choices=choices)
+    return _ask(data_dir, "drill.answer", choices=choices)
 
 
 def _read_choice(count: int) -> int | None:
@@ -486,15 +581,18 @@ def _read_choice(count: int) -> int | None:
 
 
 def _wait_gone(data_dir: Path) -> None:
-    """After ``drill.stop``: wait until the drill's process has closed its socket."""
-    from segcli.lab.control import ControlError, request
+    """After ``drill.stop``: wait until the drill's process has closed its socket, so that
+    the stop is over when the command returns."""
+    from segcli.lab.control import LabNotRunning, request_sync
 
     deadline = time.monotonic() + STOP_WAIT_S
     while time.monotonic() < deadline:
         try:
-            request(data_dir, "drill.status", timeout=5)
-        except ControlError:
+            request_sync(data_dir, "drill.status", timeout=5)
+        except LabNotRunning:
             return
+        except Exception:  # stopping: unknown op, a closed connection; ask again
+            pass
         time.sleep(0.1)
     print(f"segcli drill stop: the drill in {data_dir} is still running after "
           f"{STOP_WAIT_S:g} s", file=sys.stderr)
@@ -503,74 +601,83 @@ def _wait_gone(data_dir: Path) -> None:
 # -- drill start ---------------------------------------------------------------------------
 
 def command_start(args: argparse.Namespace) -> int:
-    from segcli.drills.catalogue import find_drill
-    from segcli.drills.loader import DrillFileError
     from segcli.process import run_reactor
 
-    try:
-        drill = find_drill(args.id, getattr(args, "path", None) or [])
-    except DrillFileError as exc:
-        print(f"segcli drill start: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    drill = getattr(args, "drill", None)
     if drill is None:
-        print(f"segcli drill start: no drill {args.id!r} (see `segcli drill list`)",
-              file=sys.stderr)
-        return EXIT_USAGE
+        from segcli.drills.catalogue import DrillNotFound, find_drill
+        from segcli.drills.loader import DrillFileError
+
+        try:
+            drill = find_drill(args.id, getattr(args, "path", None) or [])
+        except (DrillNotFound, DrillFileError) as exc:
+            print(f"segcli drill start: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     data_dir = resolve_data_dir(getattr(args, "data", None), drill.id)
-    if _answers(data_dir):
-        print(f"segcli drill start: a drill already runs in {data_dir}; "
-              f"`segcli drill stop --data {data_dir}` ends it.", file=sys.stderr)
+    if _lab_answers(data_dir):
+        print(f"segcli drill start: a lab already runs in {data_dir}; "
+              f"`segcli drill stop --data {data_dir}` ends a drill.", file=sys.stderr)
         return EXIT_FAILED
     return run_reactor(lambda: run_handson(drill, data_dir, fast=bool(getattr(args, "fast", False)),
                                            console=not getattr(args, "no_console", False)))
 
 
-def _answers(data_dir: Path) -> bool:
-    from segcli.lab.control import ControlError, request
+def _lab_answers(data_dir: Path) -> bool:
+    from segcli.lab.control import ControlError, LabNotRunning, request_sync
 
     try:
-        request(data_dir, "drill.status", timeout=5)
-    except ControlError:
+        request_sync(data_dir, "drill.status", timeout=5)
+    except LabNotRunning:
         return False
+    except ControlError:  # it answers, if only to say it knows no such op
+        return True
     return True
 
 
 async def run_handson(drill: Drill, data_dir: Path, *, fast: bool, console: bool) -> int:
     """The whole of ``drill start`` on the running reactor: its exit status."""
     from segcli.drills.lab import DrillLab, LabStartError
+    from segcli.drills.runner import StepFailed
 
-    data_dir.mkdir(parents=True, exist_ok=True)
-    lab = DrillLab(drill, data_dir=data_dir, fast=fast, ssh=True)
+    lab = DrillLab(fast=fast, data_dir=data_dir)
     try:
-        info = await lab.start()
+        await lab.start()
     except LabStartError as exc:
-        await lab.stop()
         print(f"segcli drill start: the lab could not start: {exc}", file=sys.stderr)
         return EXIT_LAB
     handson: HandsOn | None = None
+    ssh = None
     try:
+        appliance = lab.appliance
+        assert appliance is not None and lab.info is not None
         state = DrillState(id=drill.id, title=drill.title, source=str(drill.source or ""),
-                           timescale=lab.timescale, hints_total=len(drill.hints))
-        handson = HandsOn(drill, lab, data_dir, state, timescale=lab.timescale)
-        await handson.set_up()
-        for op, handler in handson.handlers().items():
-            lab.control.register(op, handler)
+                           timescale=lab.scale, hints_total=len(drill.hints))
+        handson = HandsOn(drill, lab, data_dir, state)
+        try:
+            await handson.set_up()
+        except StepFailed as exc:
+            print(f"segcli drill start: the drill's setup failed: {exc}", file=sys.stderr)
+            return EXIT_LAB
+        ssh_port = await _start_ssh(appliance)
+        if ssh_port is None:
+            return EXIT_LAB
+        ssh, port = ssh_port
+        handson.register_ops()
         remember_current(data_dir)
-        print(ticket_text(drill, data_dir, {**_ports(info), "console": console}), flush=True)
+        print(ticket_text(drill, data_dir, {"ssh_port": port, "smtp_port": lab.info.smtp.port,
+                                            "console": console}), flush=True)
         handson.start_trickle()
-        status = await (_with_console(handson) if console else _headless(handson))
-        return status
-    except Exception as exc:
-        log.exception("drill %s failed", drill.id)
-        print(f"segcli drill start: {exc}", file=sys.stderr)
-        return EXIT_LAB
+        return await (_with_console(handson) if console else _headless(handson))
     finally:
+        if ssh is not None:
+            await ssh.stop()
         await _tear_down(handson, lab, data_dir)
 
 
-def _ports(info: Any) -> dict[str, Any]:
-    return {"ssh_port": getattr(info, "ssh_port", None), "smtp_port": getattr(info, "smtp_port",
-                                                                             None)}
+async def _start_ssh(appliance: Appliance) -> tuple[Any, int] | None:
+    from segcli.process import start_ssh
+
+    return await start_ssh(appliance)
 
 
 async def _headless(handson: HandsOn) -> int:
@@ -578,12 +685,11 @@ async def _headless(handson: HandsOn) -> int:
     from segcli.process import stop_on_signals, until
 
     signalled = stop_on_signals()
-    done, _ = await asyncio.wait([signalled, handson.stopped],
-                                 return_when=asyncio.FIRST_COMPLETED)
+    await asyncio.wait([signalled, handson.stopped], return_when=asyncio.FIRST_COMPLETED)
     if not signalled.done():
-        signalled.set_result(0)
-    await until(signalled)
-    return next(iter(done)).result()
+        signalled.set_result(EXIT_OK)
+    status = await until(signalled)
+    return handson.stopped.result() if handson.stopped.done() else status
 
 
 async def _with_console(handson: HandsOn) -> int:
@@ -591,21 +697,22 @@ async def _with_console(handson: HandsOn) -> int:
     so does ``drill stop`` from another terminal."""
     from segcli.process import run_console
 
-    console = asyncio.ensure_future(run_console(handson.lab.appliance, user="admin",
+    console = asyncio.ensure_future(run_console(handson._appliance(), user="admin",
                                                 toolbar_item=handson.state.toolbar))
     await asyncio.wait([console, handson.stopped], return_when=asyncio.FIRST_COMPLETED)
-    if not console.done():
-        console.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await console
-        return handson.stopped.result()
-    return console.result()
+    if console.done():
+        return console.result()
+    console.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await console
+    return handson.stopped.result()
 
 
-async def _tear_down(handson: HandsOn | None, lab: Any, data_dir: Path) -> None:
+async def _tear_down(handson: HandsOn | None, lab: DrillLab, data_dir: Path) -> None:
     """Everything the drill started stops; the record says when, and how it went."""
     if handson is not None:
         await handson.stop_trickle()
+        handson.unregister_ops()
         state = handson.state
         if state.stopped_at is None:
             state.stopped_at = now()
@@ -613,7 +720,7 @@ async def _tear_down(handson: HandsOn | None, lab: Any, data_dir: Path) -> None:
             with contextlib.suppress(OSError):
                 state.save(data_dir)
             print(summary(state), flush=True)
-    await lab.stop()
+    await asyncio.shield(lab.stop(remove=False))
     with contextlib.suppress(OSError):
         forget_current(data_dir)
 
