@@ -89,11 +89,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     from segcli.lab.commands import add_lab_commands
 
     add_lab_commands(lab)  # segcli lab send|setd|dns|fault: talk to a running lab
+    from segcli.drills.cli import add_drill_parser
+
+    add_drill_parser(modes)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.mode == "drill":  # a host command: it starts no appliance of its own here
+        from segcli.drills.cli import run as run_drill
+
+        return run_drill(args)
     data_dir = (args.data or default_data_dir()).expanduser().resolve()
     if getattr(args, "lab_command", None):  # a command for a running lab: no appliance here
         from segcli.lab.commands import run_lab_command

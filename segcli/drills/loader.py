@@ -15,6 +15,7 @@ use, regexes compile, formulas evaluate, shapes exist).  Lines come from
 from __future__ import annotations
 
 import contextlib
+import difflib
 import re
 import tomllib
 from collections.abc import Collection, Iterator
@@ -198,8 +199,10 @@ class _Reader:
             return None
         for key in value:
             if key not in allowed:
-                self.report(_join(field, key), f"unknown key {key!r} (allowed: "
-                            f"{', '.join(sorted(allowed))})")
+                close = difflib.get_close_matches(key, allowed, n=1)
+                hint = f"did you mean {close[0]!r}?" if close else \
+                    f"allowed: {', '.join(sorted(allowed))}"
+                self.report(_join(field, key), f"unknown key {key!r} ({hint})")
         for key in sorted(set(required) - set(value)):
             self.report(field, f"{key!r} is required")
         return value
@@ -742,7 +745,7 @@ class _Validator:
         try:
             evaluate(expr, dummies)
         except (ExpressionError, UndefinedVariable) as exc:
-            self.report(field, f"not a formula: {exc}", line)
+            self.report(field, str(exc), line)
 
 
 class _Anything(dict[str, str]):
