@@ -149,8 +149,10 @@ def _fix_line(cli: Sequence[str], lab: Sequence[str]) -> str:
 
 
 def _short(command: str) -> str:
+    """``tdcconfig enable ...``, ``commit ...``: the command, not its values."""
     words = command.split()
-    return command if len(words) <= 2 else " ".join(words[:2]) + " ..."
+    shown = [w for w in words[:2] if not w.startswith(("'", '"'))]
+    return " ".join(shown) + (" ..." if len(words) > len(shown) else "")
 
 
 async def _cli(lab: DrillLab, commands: Sequence[str], session: str | None,
