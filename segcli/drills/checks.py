@@ -277,7 +277,8 @@ async def check_sequence(check: Check, ctx: CheckContext) -> Outcome:
         pattern = _regex(item, ctx.values)  # names bound by the items before are known now
         box: list[LogLine] = []
 
-        def find(pattern: re.Pattern[str] = pattern, box: list[LogLine] = box) -> bool:
+        def find(pattern: re.Pattern[str] = pattern, box: list[LogLine] = box,
+                 cursor: int = cursor) -> bool:
             ctx.log.poll()
             for line in ctx.log.lines[cursor:]:
                 match = pattern.fullmatch(line.text)

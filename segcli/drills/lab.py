@@ -232,7 +232,6 @@ class DrillLab:
         self.real_timers = {"L": timers.queue_limit, "r": timers.retry_delay,
                             "a": timers.attempt_timeout, "i": timers.idle_timeout,
                             "d": config.dns.timeout, "tol": 2.0}
-        scale = timers.time_scale
         default_local, _, default_domain = self.info.default_intake.partition("@")
         custom_domain = self.info.custom_intake.partition("@")[2]
         from segcli.lab.runner import PARTNERS, SINK_HOST
@@ -405,7 +404,7 @@ class DrillLab:
         to = substitute(spec.to, self.values)
         sender = substitute(spec.sender, self.values)
         subject = substitute(spec.subject, self.values) or f"drill {spec.id}"
-        kwargs = {"kind": spec.kind, "sender": sender, "to": to, "subject": subject,
+        kwargs: dict[str, Any] = {"kind": spec.kind, "sender": sender, "to": to, "subject": subject,
                   "count": spec.count, "sessions": spec.sessions, "over_s": over_s}
         try:
             traffic = importlib.import_module("segcli.lab.traffic")

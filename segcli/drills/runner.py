@@ -287,7 +287,7 @@ async def run_all(drills: list[Drill], args: argparse.Namespace,
 
 def _add_signal_handlers(loop: asyncio.AbstractEventLoop, handler: Callable[[], None]
                          ) -> list[int]:
-    added = []
+    added: list[int] = []
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signum, handler)

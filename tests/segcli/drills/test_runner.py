@@ -33,7 +33,7 @@ def test_a_clean_message_passes_the_baseline_drill(run):
     assert [r.status for r in report.results] == ["PASS"] * 9
     assert report.timescale == 0.1
     assert not Path(report.lab_dir).exists()  # the temporary data directory is gone
-    assert [e.kind for e in events][0] == "lab" and events[-1].kind == "done"
+    assert events[0].kind == "lab" and events[-1].kind == "done"
     assert sum(e.kind == "check" for e in events) == 9
 
 
