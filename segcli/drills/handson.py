@@ -252,8 +252,9 @@ class HandsOn:
         state = self.state
         state.checks_run += 1
         failing = [o for o in outcomes if o.status == "FAIL"]
-        if not failing and not state.solved:
-            state.solved, state.solved_at = True, now()
+        state.solved = not failing  # the state now: a trainee may have broken it again
+        if state.solved and state.solved_at is None:
+            state.solved_at = now()
         state.save(self.data_dir)
         return _reply(check_report(outcomes, state), failed=bool(failing), state=_public(state))
 
@@ -310,8 +311,9 @@ class HandsOn:
             lines.append(f"{number}. {'right' if correct else 'not quite'}: {question.q}")
         state = self.state
         state.answers = list(given)
-        if right == len(quiz) and not state.solved:
-            state.solved, state.solved_at = True, now()
+        if right == len(quiz):
+            state.solved = True
+            state.solved_at = state.solved_at or now()
         state.save(self.data_dir)
         lines.append(f"{right} of {len(quiz)} right" + (
             f": solved in {duration(state.solve_s() or 0)}." if right == len(quiz) else "."))
@@ -329,7 +331,7 @@ class HandsOn:
             await self._back_to_faulty()
         state = self.state
         state.resets += 1
-        state.solved, state.solved_at = False, None
+        state.solved = False  # solved_at stays: the time it was first solved
         state.save(self.data_dir)
         return _reply(f"Drill {state.id} is back in its faulty state (reset {state.resets}); "
                       f"hints used stay {state.hints_used}/{state.hints_total}.",
@@ -458,14 +460,22 @@ def reveal_text(drill: Drill, values: Any) -> str:
 
 
 def summary(state: DrillState) -> str:
-    solved = state.solve_s()
+    """What ``drill stop`` says: time, whether and when solved, hints, revealed."""
     return "\n".join([
         f"Drill {state.id} stopped after {duration(state.running_s())}.",
-        f"  solved     {'yes, in ' + duration(solved) if solved is not None else 'no'}",
+        f"  solved     {_solved_words(state)}",
         f"  hints      {state.hints_used} of {state.hints_total}",
         f"  revealed   {'yes' if state.revealed else 'no'}",
         f"  checks     {state.checks_run}",
     ])
+
+
+def _solved_words(state: DrillState) -> str:
+    solved = state.solve_s()
+    if solved is None:
+        return "no"
+    return f"yes, in {duration(solved)}" + ("" if state.solved else
+                                             " (unsolved again when it stopped)")
 
 
 def ticket_text(drill: Drill, data_dir: Path, info: dict[str, Any]) -> str:

@@ -42,7 +42,7 @@ class DrillState:
     revealed: bool = False
     revealed_at: str | None = None
     solved: bool = False
-    solved_at: str | None = None
+    solved_at: str | None = None  # the first time it was solved (a reset does not undo it)
     checks_run: int = 0
     resets: int = 0
     #: the faults armed now (their ids, in the drill's order); empty once the drill stopped

@@ -36,6 +36,10 @@ if TYPE_CHECKING:
     from engine.store.database import ConfigVersion
 
 
+#: How often the toolbar is redrawn while a prompt waits, when it shows a caller's item.
+TOOLBAR_REFRESH_S = 1.0
+
+
 def _key_name(key: Keys | str) -> str:
     """``c-c`` for Ctrl-C, the character itself for a printable key."""
     return key.value if isinstance(key, Keys) else key
@@ -89,6 +93,9 @@ class PromptTerminal:
         self._commands: PromptSession[str] = PromptSession(
             history=history, completer=CommandCompleter(self), complete_while_typing=False,
             bottom_toolbar=self._toolbar, input=input, output=output,
+            # the caller's item may change while the prompt waits (a drill solved from
+            # another terminal): redraw now and then to show it
+            refresh_interval=TOOLBAR_REFRESH_S if toolbar_item is not None else 0,
         )
         # Answers keep no history: Up-arrow at a question must never bring back an
         # earlier answer that may have been a password.
