@@ -12,16 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import ipaddress
 import shutil
-import smtplib
 import tempfile
-import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from email.message import EmailMessage
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,12 +30,11 @@ from segcli.drills.model import Drill, FaultSpec, TrafficSpec
 
 if TYPE_CHECKING:
     from commands.session import CliSession
+    from segcli.lab.dns_blackhole import DnsBlackhole
     from segcli.lab.runner import Lab, LabInfo
+    from segcli.lab.traffic import SentMessage
 
 FAST_SCALE = 0.1
-#: The GTUBE and EICAR test strings, for the fallback sender.
-GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
-EICAR = r"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 
 
 class LabStartError(Exception):
@@ -59,17 +53,6 @@ class CommandFailed(Exception):
         super().__init__(f"the command {command!r} failed")
         self.command = command
         self.output = output
-
-
-@dataclass
-class SentMessage:
-    """One message the traffic generator sent (the shape of segcli.lab.traffic's)."""
-
-    message_id: str
-    subject: str
-    sender: str
-    recipients: list[str]
-    reply: str = ""
 
 
 class ScriptTerminal:
@@ -139,7 +122,7 @@ class DrillLab:
     appliance: Appliance | None = None
     lab: Lab | None = None
     info: LabInfo | None = None
-    blackhole: Any = None
+    blackhole: DnsBlackhole | None = None
     _lock: InstanceLock | None = None
     _sessions: dict[str, _Session] = field(default_factory=dict)
     #: armed faults by the drill's fault id: ("setd", simulator fault id) or ("dns", name)
@@ -207,7 +190,7 @@ class DrillLab:
         self._sessions.clear()
         if self.blackhole is not None:
             with contextlib.suppress(Exception):
-                await _maybe_await(self.blackhole.stop())
+                await self.blackhole.stop()
             self.blackhole = None
         if self.lab is not None:
             with contextlib.suppress(Exception):
@@ -247,6 +230,8 @@ class DrillLab:
             "lab.custom_domain": custom_domain, "lab.custom_policy": PARTNERS,
             "lab.Cmax": timers.max_connections, "lab.sink_host": SINK_HOST,
             "lab.smtp_port": self.info.smtp.port,
+            # the lab zone, as dnsconfig takes it: a fix for a wrong DNS server points here
+            "lab.dns": f"{self.info.dns[0]}:{self.info.dns[1]}",
         }
 
     def bind_drill_vars(self, drill: Drill) -> None:
@@ -317,20 +302,14 @@ class DrillLab:
         zone = self.lab.zone
         name = substitute(fault.name, self.values)
         if fault.action == "records":
-            setter = getattr(zone, "set_records", None)
-            if setter is None:
-                raise LabActionError("this lab's DNS zone cannot replace records (set_records)")
-            setter(name, fault.type, [substitute(r, self.values) for r in fault.records])
+            try:
+                zone.set_records(name, fault.type, [substitute(r, self.values)
+                                                    for r in fault.records])
+            except ValueError as exc:
+                raise LabActionError(f"fault {fault.id}: {exc}") from None
         else:
             try:
-                zone.set_fault(name, fault.action, rdtype=fault.type or None,  # type: ignore[call-arg]
-                               times=fault.times)
-            except TypeError:  # a zone without per-type or counted faults
-                if fault.type or fault.times is not None:
-                    raise LabActionError(
-                        f"fault {fault.id}: this lab's DNS zone cannot limit a fault to one "
-                        "type or a number of answers") from None
-                zone.set_fault(name, fault.action)
+                zone.set_fault(name, fault.action, rdtype=fault.type or None, times=fault.times)
             except ValueError as exc:
                 raise LabActionError(f"fault {fault.id}: {exc}") from None
         self._armed[fault.id] = ("dns", name)
@@ -338,16 +317,11 @@ class DrillLab:
         return f"dns {name}: {what}" + ("" if fault.times is None else f" ({fault.times}x)")
 
     async def _start_blackhole(self) -> str:
-        try:
-            module = importlib.import_module("segcli.lab.dns_blackhole")
-        except ImportError:
-            raise LabActionError("this lab has no DNS blackhole (segcli.lab.dns_blackhole)"
-                                 ) from None
+        from segcli.lab.dns_blackhole import DnsBlackhole
+
         if self.blackhole is None:
-            self.blackhole = module.DnsBlackhole()
-            port = await _maybe_await(self.blackhole.start())
-            if not isinstance(port, int):
-                port = getattr(self.blackhole, "port", 0)
+            self.blackhole = DnsBlackhole()
+            port = self.blackhole.start()
             self.values["lab.blackhole"] = f"127.0.0.1:{port}"
         return f"DNS blackhole on {self.values['lab.blackhole']}"
 
@@ -404,56 +378,33 @@ class DrillLab:
         to = substitute(spec.to, self.values)
         sender = substitute(spec.sender, self.values)
         subject = substitute(spec.subject, self.values) or f"drill {spec.id}"
-        kwargs: dict[str, Any] = {"kind": spec.kind, "sender": sender, "to": to, "subject": subject,
-                  "count": spec.count, "sessions": spec.sessions, "over_s": over_s}
+        from segcli.lab.traffic import TrafficError
+        from segcli.lab.traffic import send as send_traffic
+
+        recipients = [r.strip() for r in to.split(",") if r.strip()]
         try:
-            traffic = importlib.import_module("segcli.lab.traffic")
-        except ImportError:
-            traffic = None
-        host, port = "127.0.0.1", self.info.smtp.port
-        if traffic is not None and hasattr(traffic, "send"):
-            if asyncio.iscoroutinefunction(traffic.send):
-                sent = await traffic.send(host, port, **kwargs)
-            else:
-                sent = await asyncio.to_thread(traffic.send, host, port, **kwargs)
-        else:
-            sent = await asyncio.to_thread(_send_plain, host, port, **kwargs)
-        sent = list(sent)
+            sent = await send_traffic("127.0.0.1", self.info.smtp.port, kind=spec.kind,
+                                      sender=sender, to=recipients, subject=subject,
+                                      count=spec.count, sessions=spec.sessions,
+                                      over_s=over_s or 0.0)
+        except TrafficError as exc:
+            self._bind_sent(spec, exc.sent)
+            raise LabActionError(f"traffic {spec.id}: {exc}") from None
+        except ValueError as exc:
+            raise LabActionError(f"traffic {spec.id}: {exc}") from None
+        self._bind_sent(spec, sent)
+        return sent
+
+    def _bind_sent(self, spec: TrafficSpec, sent: Sequence[SentMessage]) -> None:
         if sent:
             self.values[f"{spec.id}.message_id"] = sent[0].message_id
             self.values[f"{spec.id}.subject"] = sent[0].subject
-        return sent
 
     # -- witnesses ----------------------------------------------------------------------
     def sink_messages(self) -> list[bytes]:
         """Every message the delivery sink holds (the trace headers first)."""
         assert self.lab is not None
         return [p.read_bytes() for p in sorted(self.lab.sink.directory.glob("*.eml"))]
-
-
-def _send_plain(host: str, port: int, *, kind: str, sender: str, to: str, subject: str,
-                count: int, sessions: int, over_s: float | None) -> list[SentMessage]:
-    """A minimal sender while segcli.lab.traffic is not there: one SMTP session, *count*
-    messages, paced over *over_s*."""
-    body = {"gtube": GTUBE, "eicar": EICAR, "large": "x" * 76 + "\n"}.get(kind, "hello")
-    if kind == "large":
-        body *= 20000
-    sent: list[SentMessage] = []
-    recipients = [r.strip() for r in to.split(",") if r.strip()]
-    gap = (over_s or 0) / max(count, 1)
-    with smtplib.SMTP(host, port, timeout=30) as client:
-        for n in range(count):
-            message = EmailMessage()
-            message_id = f"<{uuid.uuid4().hex}@example.org>"
-            title = subject if count == 1 else f"{subject} {n + 1}"
-            message["From"], message["To"], message["Subject"] = sender, ", ".join(recipients), title
-            message["Message-ID"] = message_id
-            message.set_content(body)
-            client.send_message(message, sender, recipients)
-            sent.append(SentMessage(message_id, title, sender, recipients, "250"))
-            if gap and n + 1 < count:
-                time.sleep(gap)
-    return sent
 
 
 def _is_address(host: str) -> bool:
@@ -469,13 +420,3 @@ def _loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return host.lower() == "localhost"
-
-
-async def _maybe_await(value: Any) -> Any:
-    if asyncio.iscoroutine(value) or isinstance(value, asyncio.Future):
-        return await value
-    from twisted.internet.defer import Deferred
-
-    if isinstance(value, Deferred):
-        return await value.asFuture(asyncio.get_running_loop())
-    return value

@@ -143,7 +143,7 @@ def parse_drill(text: str, source: Path, *, strict: bool = False) -> Drill:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise DrillFileError([_syntax_problem(source, exc)]) from None
+        raise DrillFileError([_syntax_problem(source, text, exc)]) from None
     smap = SourceMap(text)
     reader = _Reader(source, smap)
     drill = reader.drill(data)
@@ -169,13 +169,17 @@ def is_slug(text: str) -> bool:
     return SLUG.fullmatch(text) is not None
 
 
-def _syntax_problem(source: Path, exc: tomllib.TOMLDecodeError) -> Problem:
+def _syntax_problem(source: Path, text: str, exc: tomllib.TOMLDecodeError) -> Problem:
+    """tomllib's message with its line taken out into the problem's (the end of the
+    document is its last line)."""
     message = str(exc)
     line = getattr(exc, "lineno", 0)
     found = re.search(r"\s*\(at line (\d+), column (\d+)\)$", message)
     if found:
         line = line or int(found.group(1))
         message = f"{message[:found.start()]} (column {found.group(2)})"
+    elif message.endswith("(at end of document)"):
+        line = line or text.rstrip("\n").count("\n") + 1
     return Problem(source, line, "", f"TOML syntax error: {message}")
 
 
@@ -332,6 +336,9 @@ class _Reader:
                 trickle = Trickle(every_s=self.expr(found, "every_s", "lab.trickle") or 30,
                                   kind=self.string(found, "kind", "lab.trickle", "clean"),
                                   to=self.string(found, "to", "lab.trickle", "bob@example.com"))
+                if trickle.kind not in TRAFFIC_KINDS:
+                    self.report("lab.trickle.kind", f"unknown traffic kind {trickle.kind!r} "
+                                f"(one of: {', '.join(TRAFFIC_KINDS)})")
         return LabSpec(profile=self.string(data, "profile", "lab", "default"),
                        dns_records=tuple(records), trickle=trickle)
 
@@ -365,16 +372,13 @@ class _Reader:
             return None
         target = self.string(data, "target", field)
         action = self.string(data, "action", field)
-        if target not in FAULT_ACTIONS:
-            if "target" in data:
-                self.report(_join(field, "target"), f"unknown target {target!r} (one of: "
-                            f"{', '.join(FAULT_ACTIONS)})")
-            return None
-        if action not in FAULT_ACTIONS[target]:
-            if "action" in data:
-                self.report(_join(field, "action"), f"unknown {target} action {action!r} "
-                            f"(one of: {', '.join(FAULT_ACTIONS[target])})")
-            return None
+        known = target in FAULT_ACTIONS
+        if not known and "target" in data:
+            self.report(_join(field, "target"), f"unknown target {target!r} (one of: "
+                        f"{', '.join(FAULT_ACTIONS)})")
+        elif known and action not in FAULT_ACTIONS[target] and "action" in data:
+            self.report(_join(field, "action"), f"unknown {target} action {action!r} "
+                        f"(one of: {', '.join(FAULT_ACTIONS[target])})")
         code = self.integer(data, "code", field, 0) if "code" in data else None
         times = self.integer(data, "times", field, 1) if "times" in data else None
         if times is not None and times < 1:
@@ -387,8 +391,9 @@ class _Reader:
             times=times, name=self.string(data, "name", field),
             type=self.string(data, "type", field), records=self.strings(data, "records", field),
             line=self.smap.line(field))
-        self.fault_rules(spec, data, field)
-        return spec
+        if known and action in FAULT_ACTIONS[target]:
+            self.fault_rules(spec, data, field)
+        return spec  # kept even when wrong: later faults keep their numbers
 
     def fault_rules(self, spec: FaultSpec, data: dict[str, Any], field: str) -> None:
         """Which keys each target takes, and the simulator's own rules for its faults."""
@@ -397,6 +402,9 @@ class _Reader:
         for key in sorted(set(data) - keys - {"id", "target", "action", "times"}):
             self.report(_join(field, key), f"a {spec.target} fault takes no {key!r}")
         if spec.target == "setd":
+            if not spec.intake:
+                self.report(field, "a setd fault needs 'intake': the intake address it is set "
+                            "for (faults at connect, ehlo, starttls and mail strike its host)")
             if spec.stage and spec.stage not in SMTP_STAGES:
                 self.report(_join(field, "stage"), f"unknown stage {spec.stage!r} (one of: "
                             f"{', '.join(SMTP_STAGES)})")
@@ -452,11 +460,14 @@ class _Reader:
         kinds = [key for key in data if key in CHECK_KINDS]
         if "shape" in data:
             kinds.append("shape")
+        unknown = set(data) - _CHECK_OPTIONS - set(CHECK_KINDS)
+        if not kinds and unknown:
+            return self.broken_check(data, field)  # the unknown key was the kind, misspelt
         if len(kinds) != 1:
             what = "none" if not kinds else " and ".join(repr(k) for k in kinds)
             self.report(field, f"a check takes exactly one kind ({', '.join(CHECK_KINDS)}, or "
                         f"'shape' for a log regex); this one has {what}")
-            return None
+            return self.broken_check(data, field)
         kind = kinds[0]
         severity = self.string(data, "severity", field, "fail")
         if severity not in ("fail", "warn"):
@@ -468,10 +479,12 @@ class _Reader:
         for key in ("delta", "equal"):
             if key in data and kind not in ("hoststatus", "tophosts"):
                 self.report(_join(field, key), f"only hoststatus and tophosts checks take {key!r}")
+        if kind in ("hoststatus", "tophosts") and not {"delta", "equal"} & set(data):
+            self.report(field, f"a {kind} check needs 'delta' or 'equal' (or both)")
         if kind == "shape":
             spec = self.shape(data, field, fields)
             if spec is None:
-                return None
+                return self.broken_check(data, field)
             kind = "log"
         else:
             spec = self.check_spec(kind, data[kind], _join(field, kind))
@@ -484,6 +497,11 @@ class _Reader:
             equal=self.expr_map(data.get("equal", {}), _join(field, "equal")),
             shape=data.get("shape") if kind == "log" and "shape" in data else None,
             fields=fields, line=self.smap.line(field))
+
+    def broken_check(self, data: dict[str, Any], field: str) -> Check:
+        """A check that is wrong, kept in its place so that the checks after it keep their
+        numbers (the drill is refused anyway)."""
+        return Check(kind="", spec=None, desc=str(data.get("desc", "")), line=self.smap.line(field))
 
     def shape(self, data: dict[str, Any], field: str, fields: dict[str, str]) -> str | None:
         name = self.string(data, "shape", field)
@@ -517,6 +535,8 @@ class _Reader:
     def spec_rules(self, kind: str, data: dict[str, Any], field: str) -> None:
         if kind == "count" and not {"equal", "min", "max"} & set(data):
             self.report(field, "a count check needs 'equal', 'min' or 'max'")
+        if kind == "config" and not {"contains", "lacks"} & set(data):
+            self.report(field, "a config check needs 'contains' or 'lacks'")
         if kind == "findevent" and len({"mid", "message_id"} & set(data)) != 1:
             self.report(field, "a findevent check needs exactly one of 'mid' and 'message_id'")
         if kind == "timing":

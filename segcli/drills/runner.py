@@ -34,6 +34,7 @@ from segcli.drills.report import (
     write_junit,
 )
 
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 #: How long a sent message's ``MID n Message-ID '<...>'`` line is waited for (``<id>.mid``).
 MID_WAIT_S = 10.0
 
@@ -41,7 +42,7 @@ MID_WAIT_S = 10.0
 @dataclass(frozen=True)
 class Event:
     """What the runner is doing, for a progress display.  ``kind``: ``lab``, ``phase``,
-    ``step``, ``check`` (with its ``result``) or ``done``."""
+    ``step``, ``checking`` (a check begins), ``check`` (with its ``result``) or ``done``."""
 
     drill: str
     kind: str
@@ -228,6 +229,7 @@ async def _bind_mid(lab: DrillLab, log: MailLogWatch, traffic_id: str, message_i
 async def _checks(checks: Sequence[Check], context: CheckContext, section: PhaseReport,
                   tell: Progress, drill: str) -> None:
     for check in checks:
+        tell(Event(drill, "checking", check.desc, section.name))
         result = await run_check(check, context)
         section.results.append(result)
         tell(Event(drill, "check", result.desc, section.name, result))
@@ -260,6 +262,7 @@ async def run_all(drills: list[Drill], args: argparse.Namespace,
             task.cancel()
 
     signals = _add_signal_handlers(loop, interrupt)
+    reported = False
     try:
         for drill in drills:
             data = _data_dir_for(getattr(args, "data", None), drill, len(drills))
@@ -267,14 +270,16 @@ async def run_all(drills: list[Drill], args: argparse.Namespace,
                                            data_dir=data, progress=display.event))
         display.close()
         _emit(reports, args, out)
+        reported = True
         if args.keep and any(r.lab for r in reports):
-            await _hold(reports, out)
+            await _hold(reports)
     except asyncio.CancelledError:
         display.close()
         if not interrupted:
             raise
-        print("segcli: drill run interrupted; the lab was stopped.", file=sys.stderr)
-        return 130
+        if not reported:  # Ctrl-C while kept labs wait is their normal end
+            print("segcli: drill run interrupted; the lab was stopped.", file=sys.stderr)
+            return EXIT_INTERRUPTED
     finally:
         for signum in signals:
             loop.remove_signal_handler(signum)
@@ -313,7 +318,7 @@ def _emit(reports: list[DrillReport], args: argparse.Namespace, out: TextIO) -> 
     out.flush()
 
 
-async def _hold(reports: list[DrillReport], out: TextIO) -> None:
+async def _hold(reports: list[DrillReport]) -> None:
     """``--keep``: the labs stay up for inspection until Ctrl-C or SIGTERM."""
     for report in reports:
         if report.lab is not None and report.lab.info is not None:
@@ -342,6 +347,8 @@ class _Display:
         self._lines: list[str] = []
 
     def event(self, event: Event) -> None:
+        if event.kind == "checking" and self._live is None:
+            return  # plain lines: the result follows
         if event.kind == "check" and event.result is not None:
             text = f"{event.drill} {event.phase}: {event.result.status} {event.text}"
         else:

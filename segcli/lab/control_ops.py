@@ -166,7 +166,9 @@ def _dashboard_row(message: Any) -> dict[str, Any]:
         "time": message.received, "intake": message.intake,
         "from": message.original_from, "to": getattr(message, "original_to", ""),
         "subject": message.subject, "message_id": message.original_message_id,
-        "status": status_of(message.outcome, message.reply), "reply": message.reply,
+        # the simulator's own label where it has one (it knows duplicates and foreign domains)
+        "status": getattr(message, "label", "") or status_of(message.outcome, message.reply),
+        "reply": message.reply,
         "problem": message.problem, "id": message.id,
     }
 

@@ -93,9 +93,9 @@ class LabInfo:
             f"messages in {self.sink_dir}",
             f"  Mail log               {self.mail_log}",
             *([f"  Lab control socket     {self.control_socket}"] if self.control_socket else []),
-            f"Send test mail:          segcli lab send --data {self.data_dir}",
             f"SETD portal, faults:     segcli lab setd dashboard --data {self.data_dir}  "
             "(also: lab fault list|set|clear, lab dns log)",
+            f"Send test mail:          segcli lab send --data {self.data_dir}",
         ])
 
     def ports(self) -> dict[str, Any]:

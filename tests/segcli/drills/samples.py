@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from segcli.drills.model import Check, Drill, Fix, Phase, Solved, TrafficSpec
+from segcli.drills.model import Check, Drill, FaultSpec, Fix, Phase, Solved, TrafficSpec
 
 T_ENQ = (r"TDC: MID (?P<jmid>\d+) with Message-ID '${m1.message_id}' enqueued for forwarding "
          r"to Cisco Secure Email Threat Defense to the message intake address "
@@ -86,6 +86,8 @@ def nxdomain() -> Drill:
             Check("hoststatus", "the.tdc.queue", "one DNS hard bounce",
                   delta={"Hard Bounced Recipients": 1, "DNS Hard Bounces": 1,
                          "Delivered Recipients": 0}, equal={"Active Recipients": 0}),
+            Check("dns", {"name": "${bad_domain}", "type": "MX", "rcode": "NXDOMAIN",
+                          "count": 1}, "one MX lookup of the mistyped domain"),
             Check("sink", {"to": "bob@example.com", "message_id": "${m1.message_id}"},
                   "the original still arrived"),
             Check("setd", {"account": "${lab.default_intake}", "delta": {"accepted": 0}},
@@ -105,7 +107,37 @@ def nxdomain() -> Drill:
     )
 
 
-SAMPLES = {"baseline": baseline, "failing": failing, "nxdomain": nxdomain}
+def retry() -> Drill:
+    """A transient 451 at the end of data, once: retried after r and delivered; the
+    fix clears the simulator's faults (a lab action)."""
+    start = r"TDC: Delivery start DCID \d+ MID ${jmid}"
+    return Drill(
+        id="retry-test", title="A transient 451, retried", category="smtp", ticket_text="-",
+        phases=(Phase("fault", faults=(
+            FaultSpec("f1", "setd", "reply", intake="${lab.default_intake}", stage="eom",
+                      code=451, times=1),
+            FaultSpec("f2", "setd", "reply", intake="${lab.custom_intake}", stage="rcpt",
+                      code=550),
+        ), traffic=(TrafficSpec("m1", subject="drill retry m1"),), expect=(
+            Check("log", T_ENQ, "the copy is enqueued"),
+            Check("count", {"re": start, "equal": 2}, "two attempts", within_s=20),
+            Check("setd", {"message_id": "${m1.message_id}", "transactions": 2,
+                           "statuses": ["deferred 451", "accepted"]},
+                  "SETD deferred it once, then accepted it"),
+            Check("hoststatus", "the.tdc.queue", "one soft bounce, one delivery",
+                  delta={"Soft Bounced Events": 1, "Delivered Recipients": 1}),
+            Check("dns", {"name": "${lab.default_domain}", "type": "MX", "rcode": "NOERROR",
+                          "count": 1}, "one MX lookup: the answer was cached"),
+        )),),
+        fix=Fix(lab=("fault clear",)),
+        solved=Solved(traffic=(TrafficSpec("v1", subject="drill retry v1"),), expect=(
+            Check("setd", {"message_id": "${v1.message_id}", "statuses": ["accepted"]},
+                  "accepted at once"),
+        )),
+    )
+
+
+SAMPLES = {"retry": retry, "baseline": baseline, "failing": failing, "nxdomain": nxdomain}
 
 
 def main(argv: list[str]) -> int:

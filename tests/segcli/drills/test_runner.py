@@ -12,7 +12,7 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from segcli.drills.model import Check, Drill, Phase, TrafficSpec
+from segcli.drills.model import Check, Drill, FaultSpec, Fix, Phase, Solved, TrafficSpec
 from segcli.drills.report import render_text
 from segcli.drills.runner import run_drill
 from tests.conftest import REPO, segcli_env
@@ -82,6 +82,14 @@ def test_the_nxdomain_drill_fails_first_and_the_fix_makes_it_pass(run):
     assert all(r.status == "PASS" for r in report.results)
 
 
+def test_a_setd_fault_is_armed_counted_by_the_witnesses_and_cleared_by_the_fix(run):
+    report = run(run_drill(samples.retry(), fast=True), timeout=120)
+    assert report.status == "PASS", render_text(report, verbose=True)
+    assert any(step.startswith("fault f1: #") and "451" in step
+               for step in report.phases[0].steps)
+    assert report.fix == "lab: fault clear"
+
+
 def test_a_failing_setup_command_stops_the_drill_with_its_error(run):
     drill = Drill(id="badcli-test", title="bad", category="config", ticket_text="-",
                   phases=(Phase("fault", cli=("tdcconfig enable not-an-address",),
@@ -144,3 +152,78 @@ def test_ctrl_c_stops_the_run_and_its_lab(tmp_path):
             process.wait()
     assert process.returncode == 130, out + err
     assert "interrupted" in err
+
+
+def test_the_other_log_checks_and_the_commands_read_a_real_delivery(run):
+    jmid_line = (r"TDC: MID (?P<jmid>\d+) with Message-ID '${m1.message_id}' enqueued .*")
+    ok_line = r"TDC: MID ${jmid} successfully delivered .*"
+    drill = Drill(id="kinds-test", title="kinds", category="baseline", ticket_text="-",
+                  phases=(Phase("fault", traffic=(TrafficSpec("m1", subject="kinds m1"),),
+                                expect=(
+        Check("timing", {"from": jmid_line, "to": ok_line, "between": [0, "${r}"]},
+              "delivered within r of enqueue"),
+        Check("sample", {"command": "tophosts", "host": "the.tdc.queue", "field": "delivered",
+                         "every_s": 5, "for_s": 20, "max_at_least": 1, "final": 1},
+              "tophosts shows the delivery while sampled"),
+        Check("findevent", {"message_id": "${m1.message_id}",
+                            "contains": [r"Message done DCID \d+ MID ${m1.mid}",
+                                         r"successfully delivered for scanning"]},
+              "findevent by Message-ID finds the original and its copy"),
+        Check("config", {"command": "tdcconfig print", "lacks": [r"\.tset"]},
+              "no mistyped domain"),
+        Check("absent", [r"Delayed: .*"], "no delay", watch_s=20),
+        Check("log", None, "T-OK by its shape", shape="T-OK", fields={"jmid": "${jmid}"}),
+    )),))
+    report = run(run_drill(drill, fast=True), timeout=90)
+    assert report.status == "PASS", render_text(report, verbose=True)
+    sample = report.results[1]
+    assert "max 1, final 1" in sample.detail
+
+
+def test_traffic_is_refused_while_the_gateway_asks_a_dns_server_off_this_machine(run):
+    drill = Drill(id="unsafe-test", title="unsafe", category="config", ticket_text="-",
+                  phases=(Phase("fault", cli=("dnsconfig servers 192.0.2.53", 'commit "drill"'),
+                                traffic=(TrafficSpec("m1"),),
+                                expect=(Check("invariant", "the.tdc.queue", "never run"),)),))
+    report = run(run_drill(drill, fast=True), timeout=60)
+    assert report.status == "FAIL" and report.results == []
+    assert "traffic refused: the gateway's DNS server 192.0.2.53 is not on loopback" \
+        in report.error
+
+
+def test_a_dns_server_that_never_answers_starves_setd_until_the_fix(run):
+    drill = Drill(
+        id="blackhole-test", title="wrong DNS server", category="dns", ticket_text="-",
+        phases=(
+            Phase("network", faults=(FaultSpec("hole", "lab", "dns_blackhole"),)),
+            Phase("fault", cli=("dnsconfig servers ${lab.blackhole}", 'commit "drill"'),
+                  traffic=(TrafficSpec("m1", subject="blackhole m1"),), expect=(
+                Check("log", r"MID ${m1.mid} queued for delivery", "the gateway takes the mail"),
+                Check("absent", [r"TDC: MID \d+ successfully delivered .*"],
+                      "nothing reaches SETD", watch_s=30),
+            ))),
+        fix=Fix(cli=("dnsconfig servers ${lab.dns}", 'commit "drill"')),
+        solved=Solved(traffic=(TrafficSpec("v1", subject="blackhole v1"),), expect=(
+            Check("setd", {"message_id": "${v1.message_id}", "statuses": ["accepted"]},
+                  "the verification copy reaches SETD", within_s=30),
+        )))
+    report = run(run_drill(drill, fast=True), timeout=120)
+    assert report.status == "PASS", render_text(report, verbose=True)
+    assert report.phases[0].steps[0].startswith("fault hole: DNS blackhole on 127.0.0.1:")
+
+
+def test_a_pending_change_stays_in_its_named_session_until_the_fix_commits_it(run):
+    drill = Drill(
+        id="pending-test", title="uncommitted", category="config", ticket_text="-",
+        phases=(Phase("fault", session="s1", cli=("tdcconfig disable",), expect=(
+            Check("config", {"command": "tdcconfig print", "contains": [r"(?i)\benabled\b"],
+                             "lacks": [r"(?i)\bdisabled\b"]},
+                  "a new session still sees the connector enabled"),)),),
+        # the comment and the rollback question are answered from the pipe
+        fix=Fix(cli=("commit",), answers=("drill: disable the connector", "Y")),
+        solved=Solved(expect=(
+            Check("config", {"command": "tdcconfig print", "contains": [r"(?i)\bdisabled\b"]},
+                  "the committed change is seen everywhere"),)))
+    report = run(run_drill(drill, fast=True), timeout=60)
+    assert report.status == "PASS", render_text(report, verbose=True)
+    assert report.fix == "1 command ok (commit)"
