@@ -280,7 +280,7 @@ class HandsOn:
             results = [await run_check(check, context) for check in solved.expect]
         finally:
             log.close()
-        return [CheckOutcome(desc=r.desc, status=r.status, spoiler=c.spoiler)
+        return [CheckOutcome(desc=trainee_desc(c.desc), status=r.status, spoiler=c.spoiler)
                 for c, r in zip(solved.expect, results, strict=True)]
 
     async def _settle(self) -> None:
@@ -400,6 +400,14 @@ def _public(state: DrillState) -> dict[str, Any]:
     return {"id": state.id, "hints_used": state.hints_used, "hints_total": state.hints_total,
             "solved": state.solved, "revealed": state.revealed,
             "running_s": round(state.running_s(), 1)}
+
+
+def trainee_desc(desc: str) -> str:
+    """A check's description as a trainee sees it: a ``${name}`` is named, never filled in
+    (its value may be what the trainee has to find: ``the setting names <good_intake>``)."""
+    from segcli.drills.expressions import PLACEHOLDER
+
+    return PLACEHOLDER.sub(lambda match: f"<{match.group(1)}>", desc)
 
 
 def trickle_of(drill: Drill) -> Trickle:

@@ -306,3 +306,60 @@ def test_the_console_toolbar_shows_the_drill_and_follows_it(env, drill_file, dat
     assert not (data / "lab.sock").exists()
     assert json.loads((data / "drill.json").read_text())["solved"]
     assert not (Path(env["XDG_DATA_HOME"]) / "segcli" / "drills" / "current").exists()
+
+
+QUIZ = '''
+schema   = 1
+id       = "handson-quiz"
+title    = "Spam is not on the SETD dashboard"
+category = "by-design"
+
+[ticket]
+text = "A spam test message never showed up on the SETD dashboard."
+
+[[phase]]
+name    = "spam"
+traffic = [{ id = "m1", kind = "gtube", to = "bob@example.com", subject = "handson quiz" }]
+
+[[quiz]]
+q       = "Why is the GTUBE message not on the SETD dashboard?"
+choices = ["TDC is broken", "Only messages with clean verdicts are journaled", "SETD dropped it"]
+answer  = 2
+
+[[quiz]]
+q       = "Which queue carries the journal copies?"
+choices = ["the.tdc.queue", "the.euq.queue"]
+answer  = 1
+'''
+
+
+def test_a_quiz_is_answered_from_another_terminal_and_sigterm_ends_the_drill(env, tmp_path,
+                                                                            data):
+    path = tmp_path / "handson-quiz.toml"
+    path.write_text(QUIZ)
+    running = Started.start(env, path, data)
+    try:
+        assert "A spam test message never showed up" in running.banner
+        assert "Only messages with clean verdicts" not in running.banner
+        wrong = drill(env, "answer", "--data", str(data), stdin="1\n1\n")
+        assert wrong.returncode == 1, wrong.stderr
+        assert "1. Why is the GTUBE message not on the SETD dashboard?" in wrong.stdout
+        assert "   2) Only messages with clean verdicts are journaled" in wrong.stdout
+        assert "1. not quite" in wrong.stdout and "1 of 2 right." in wrong.stdout
+        nothing = drill(env, "answer", "--data", str(data), stdin="")
+        assert nothing.returncode == 1 and "no answer given; nothing recorded" in nothing.stderr
+        right = drill(env, "answer", "--data", str(data), stdin="x\n2\n1\n")
+        assert right.returncode == 0, right.stdout
+        assert "Choose a number from 1 to 3." in right.stdout
+        assert "2 of 2 right: solved in" in right.stdout
+        check = drill(env, "check", "--data", str(data))
+        assert check.returncode == 1 and "answer its quiz" in check.stdout
+        hint = drill(env, "hint", "--data", str(data))
+        assert hint.returncode == 1 and hint.stdout.strip() == "This drill has no hints."
+        running.process.send_signal(signal.SIGTERM)
+        status, out = running.rest()
+    finally:
+        running.kill()
+    assert status == 0, out
+    assert "Drill handson-quiz stopped after" in out and "solved     yes, in " in out
+    assert not (data / "lab.sock").exists()

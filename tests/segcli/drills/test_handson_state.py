@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from segcli.drills.handson import CheckOutcome, check_report, reveal_text, summary, ticket_text, trickle_of
+from segcli.drills.handson import (
+    CheckOutcome,
+    check_report,
+    reveal_text,
+    summary,
+    ticket_text,
+    trainee_desc,
+    trickle_of,
+)
 from segcli.drills.handson_state import (
     DrillState,
     StateError,
@@ -85,6 +93,12 @@ def test_a_failing_check_names_its_description_and_hides_spoilers():
     assert "(1 hidden check(s) fail too)" in text
     assert "SETD has it" not in text
     assert "  WARN  a warn-only shape" in text
+
+
+def test_a_description_names_its_values_and_never_fills_them_in():
+    assert trainee_desc("the setting names ${good} (MID ${m1.mid})") \
+        == "the setting names <good> (MID <m1.mid>)"
+    assert trainee_desc("no values here") == "no values here"
 
 
 def test_all_checks_passing_reads_as_solved():
