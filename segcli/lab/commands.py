@@ -38,7 +38,10 @@ DNS_FAULTS = ("nxdomain", "servfail", "refused", "timeout", "nodata")
 
 def add_lab_commands(lab: argparse.ArgumentParser) -> None:
     """The sub-commands of ``segcli lab``; without one, ``segcli lab`` starts the lab."""
-    commands = lab.add_subparsers(dest="lab_command", metavar="COMMAND")
+    lab.description = ("Without a COMMAND: start the appliance with the SETD simulator, a DNS "
+                       "zone and a delivery sink. With one: talk to the lab running in --data "
+                       "DIR from another shell.")
+    commands = lab.add_subparsers(dest="lab_command", metavar="[COMMAND]")
     _send_parser(commands)
     setd = _command(commands, "setd", "what the SETD simulator received (its portal)")
     setd_commands = setd.add_subparsers(dest="setd_command", metavar="VIEW", required=True)

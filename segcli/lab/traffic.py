@@ -28,7 +28,6 @@ from email.policy import SMTP as SMTP_POLICY
 from email.utils import formatdate
 
 from engine.smtp.client import SmtpClient, SmtpError, SmtpReplyError
-from engine.smtp.server import Reply
 
 __all__ = ["TRAFFIC_KINDS", "SentMessage", "TrafficError", "compose", "send"]
 
@@ -203,17 +202,10 @@ async def _session(host: str, port: int, helo: str, sender: str, recipients: tup
                     f"{refused[0].code} {refused[0].text}".rstrip())
                 return
             outcomes[message.index] = SentMessage(
-                message.message_id, message.subject, sender, recipients, _text(result.reply))
+                message.message_id, message.subject, sender, recipients, str(result.reply))
     finally:
         if client is not None:
             await client.quit()
-
-
-def _text(reply: Reply | None) -> str:
-    """A reply in one line, as an SMTP client shows it: ``250 2.0.0 Ok: queued``."""
-    if reply is None:
-        return ""
-    return f"{reply.code} {' '.join(line.strip() for line in reply.lines)}".rstrip()
 
 
 def _refusal(message: _Planned, host: str, port: int, exc: SmtpError) -> str:

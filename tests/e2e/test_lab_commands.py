@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from segcli.lab.control import request_sync
 from tests.conftest import REPO, SEGCLI, segcli_env
 from tests.e2e.lab_process import _read_banner, wait_for
 
@@ -40,7 +41,9 @@ class Lab:
         return json.loads(done.stdout)
 
     def dashboard_status(self, message_id: str) -> str | None:
-        rows = self.json("setd", "dashboard")
+        """A message's status on the dashboard, asked over the socket from this process (the
+        command line itself is tested once; polling with it would only be slow)."""
+        rows = request_sync(self.data_dir, "setd.dashboard")
         return next((r["status"] for r in rows if r["message_id"] == message_id), None)
 
 
@@ -74,6 +77,11 @@ def test_the_banner_lists_every_intake_host_and_the_control_socket(lab):
     assert f"Lab control socket     {socket}" in lab.banner
     assert stat.S_IMODE(socket.stat().st_mode) == 0o600
     assert f"segcli lab send --data {lab.data_dir}" in lab.banner
+    info = request_sync(lab.data_dir, "info")  # what programs read instead of the banner
+    assert info["smtp"] == {"host": "127.0.0.1", "port": lab.smtp_port}
+    assert info["socket"] == str(socket) and info["data_dir"] == str(lab.data_dir)
+    assert {(i["mx_host"], i["port"]) for i in info["intakes"]} == {
+        (a["mx_host"], a["port"]) for a in accounts}
     assert "send_test_mail.py" not in lab.banner
 
 
