@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, Any
 
 from segcli.drills.handson_state import (
     DrillState,
-    StateError,
     duration,
     forget_current,
     now,
@@ -275,8 +274,7 @@ class HandsOn:
                 await _traffic(self.lab, solved.traffic, log, PhaseReport("solved"), _silent,
                                self.drill.id)
             except StepFailed as exc:  # refused outright: the checks will say what is wrong
-                log_note = str(exc)
-                logger.info("drill %s: verification traffic: %s", self.drill.id, log_note)
+                logger.info("drill %s: verification traffic: %s", self.drill.id, exc)
             results = [await run_check(check, context) for check in solved.expect]
         finally:
             log.close()
@@ -742,10 +740,3 @@ async def _tear_down(handson: HandsOn | None, lab: DrillLab, data_dir: Path) -> 
     with contextlib.suppress(OSError):
         forget_current(data_dir)
 
-
-def read_state(data_dir: Path) -> DrillState | None:
-    """The record of the drill last started in *data_dir*, or None."""
-    try:
-        return DrillState.load(data_dir)
-    except StateError:
-        return None
