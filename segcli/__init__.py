@@ -1,6 +1,8 @@
 """segcli: the terminals, transports and wiring of the emulated Secure Email Gateway.
 
 - :mod:`segcli.main`: the ``segcli`` command: start the appliance and a console on it.
+- :mod:`segcli.process`: what a process running an appliance needs (the reactor on asyncio,
+  signals, the console session, SSH), shared by ``main`` and ``segcli drill start``.
 - :mod:`segcli.terminal`: the two renderers of the command engine's I/O port
   (prompt_toolkit for a person, plain lines for scripts) and the pager.
 - :mod:`segcli.ssh`: the SSH server (Conch): accounts, host keys, CLI channels, SFTP, SCP.

@@ -95,6 +95,7 @@ def add_drill_parser(modes: Any) -> None:
     for name, text in (("status", "the running drill: time, hints, solved or not"),
                        ("hint", "the next hint"),
                        ("check", "is it solved? (sends verification traffic)"),
+                       ("answer", "for by-design drills: the quiz"),
                        ("reveal", "the diagnosis and the fix"),
                        ("reset", "back to the faulty state"),
                        ("stop", "end the drill: time to solve, hints used")):

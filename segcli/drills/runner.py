@@ -240,9 +240,9 @@ def command_run(drills: list[Drill], args: argparse.Namespace) -> int:
     """``segcli drill run``: run *drills* one after another in one reactor; print the report
     (text, ``--json``), write ``--junit FILE``; 0 all passed, 1 a check failed, 2 a drill
     is invalid, 3 a lab could not start."""
-    from segcli.main import _run_reactor
+    from segcli.process import run_reactor
 
-    return _run_reactor(lambda: run_all(drills, args))
+    return run_reactor(lambda: run_all(drills, args))
 
 
 async def run_all(drills: list[Drill], args: argparse.Namespace,

@@ -28,11 +28,16 @@ from rich.text import Text
 from commands.command_line import split_words, too_long
 from commands.io import Cancelled, EndOfInput
 from commands.registry import suggestions
+from engine.config.text import shown
 from segcli.terminal.pager import RAW, Pager
 
 if TYPE_CHECKING:
     from commands.session import CliSession
     from engine.store.database import ConfigVersion
+
+
+#: How often the toolbar is redrawn while a prompt waits, when it shows a caller's item.
+TOOLBAR_REFRESH_S = 1.0
 
 
 def _key_name(key: Keys | str) -> str:
@@ -74,8 +79,12 @@ class PromptTerminal:
     interactive = True
 
     def __init__(self, *, history_file: Path | None = None, input: Input | None = None,
-                 output: Output | None = None, stdout: Any = None) -> None:
+                 output: Output | None = None, stdout: Any = None,
+                 toolbar_item: Callable[[], str] | None = None) -> None:
         self.session: CliSession | None = None
+        #: One more toolbar item from whoever runs the console (``segcli drill start``
+        #: shows the drill's state): a plain callable, so the terminal knows no drill.
+        self._toolbar_item = toolbar_item
         self._unsubscribe: Callable[[], None] | None = None
         history: History = InMemoryHistory()
         if history_file is not None:
@@ -84,6 +93,9 @@ class PromptTerminal:
         self._commands: PromptSession[str] = PromptSession(
             history=history, completer=CommandCompleter(self), complete_while_typing=False,
             bottom_toolbar=self._toolbar, input=input, output=output,
+            # the caller's item may change while the prompt waits (a drill solved from
+            # another terminal): redraw now and then to show it
+            refresh_interval=TOOLBAR_REFRESH_S if toolbar_item is not None else 0,
         )
         # Answers keep no history: Up-arrow at a question must never bring back an
         # earlier answer that may have been a password.
@@ -217,4 +229,15 @@ class PromptTerminal:
         tdc = (f"TDC enabled → {config.tdc.intake_address}" if config.tdc.enabled
                else "TDC disabled")
         changes = f"{pending} uncommitted change(s)" if pending else "no uncommitted changes"
-        return f" {config.hostname} | {session.user} | {changes} | {tdc} "
+        items = [config.hostname, session.user, changes, tdc]
+        if self._toolbar_item is not None:
+            items.append(self._extra_item())
+        return f" {' | '.join(item for item in items if item)} "
+
+    def _extra_item(self) -> str:
+        """The caller's item; a failing callable costs its item, never the prompt."""
+        assert self._toolbar_item is not None
+        try:
+            return shown(self._toolbar_item())
+        except Exception:  # the toolbar is drawn at every key press
+            return ""
