@@ -11,14 +11,12 @@ Built on Twisted like the zone: the reactor must be running (Twisted on the asyn
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from twisted.internet import defer
-from twisted.internet.address import IPv4Address, IPv6Address
-from twisted.internet.error import CannotListenError
-from twisted.internet.interfaces import IListeningPort, IReactorUDP
+from twisted.internet.interfaces import IListeningPort
 from twisted.internet.protocol import DatagramProtocol, Protocol, ServerFactory
+
+from segcli.lab.udp_and_tcp import listen_udp_and_tcp, stop_listening
 
 
 class _Swallow(DatagramProtocol):
@@ -76,25 +74,11 @@ class DnsBlackhole:
 
     def start(self, port: int = 0) -> int:
         """Listen on UDP and TCP *port* of ``host`` (0: a free port); return the port."""
-        from twisted.internet import reactor
-
         if self._ports:
             raise RuntimeError("the DNS black hole is already running")
-        for _ in range(50):  # a free UDP port may be a busy TCP port: try another
-            udp = IReactorUDP(reactor).listenUDP(port, _Swallow(self), interface=self.host,
-                                                 maxPacketSize=8192)
-            chosen = _port_number(udp)
-            try:
-                tcp = reactor.listenTCP(chosen, _SilentFactory(self), interface=self.host)
-            except CannotListenError:
-                udp.stopListening()
-                if port:
-                    raise
-                continue
-            self._ports = [udp, tcp]
-            self.port = chosen
-            return chosen
-        raise CannotListenError(self.host, port, OSError("no port free for both UDP and TCP"))
+        self._ports, self.port = listen_udp_and_tcp(self.host, port, lambda: _Swallow(self),
+                                                    _SilentFactory(self))
+        return self.port
 
     async def stop(self) -> None:
         """Close both sockets and the TCP connections still open."""
@@ -103,17 +87,9 @@ class DnsBlackhole:
             abort = getattr(connection.transport, "abortConnection", None)
             if abort is not None:
                 abort()
-        waits = [defer.maybeDeferred(p.stopListening) for p in ports]
-        if waits:
-            await defer.gatherResults(waits).asFuture(asyncio.get_running_loop())
+        await stop_listening(ports)
 
     @property
     def address(self) -> tuple[str, int]:
         """``(host, port)``, as ``dnsconfig`` and DnsResolver take it."""
         return (self.host, self.port)
-
-
-def _port_number(listening: IListeningPort) -> int:
-    address = listening.getHost()
-    assert isinstance(address, IPv4Address | IPv6Address), address
-    return address.port

@@ -16,7 +16,6 @@ Built on twisted.names: the reactor must be running (Twisted on the asyncio loop
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import time
 from collections import Counter, deque
@@ -27,10 +26,11 @@ from typing import Any
 
 from twisted.internet import defer
 from twisted.internet.address import IPv4Address, IPv6Address
-from twisted.internet.error import CannotListenError
-from twisted.internet.interfaces import IListeningPort, IReactorUDP
+from twisted.internet.interfaces import IListeningPort
 from twisted.names import common, dns, server
 from twisted.python.failure import Failure
+
+from segcli.lab.udp_and_tcp import listen_udp_and_tcp, stop_listening
 
 DEFAULT_TTL = 300
 #: How long a resolver may remember that a name has no records of a type (RFC 2308: the
@@ -412,39 +412,19 @@ class DnsZone:
 
     def start(self, port: int = 0) -> int:
         """Listen on UDP and TCP *port* of ``host`` (0: a free port); return the port."""
-        from twisted.internet import reactor
-
         if self._ports:
             raise RuntimeError("the DNS zone is already running")
-        for _ in range(50):  # a free UDP port may be a busy TCP port: try another
-            # A protocol per try: the one of a given-up port is detached only later.
-            udp_protocol = dns.DNSDatagramProtocol(controller=self._factory)
-            # The reactor's type covers TCP only: adapt it to UDP, as Twisted advises.  The
-            # interface's signature lacks the defaults, so Twisted's maxPacketSize is given.
-            udp = IReactorUDP(reactor).listenUDP(port, udp_protocol, interface=self.host,
-                                                 maxPacketSize=8192)
-            chosen = _port_number(udp)
-            try:
-                tcp = reactor.listenTCP(chosen, self._factory, interface=self.host)
-            except CannotListenError:
-                udp.stopListening()
-                if port:
-                    raise
-                continue
-            self._ports = [udp, tcp]
-            self.port = chosen
-            return chosen
-        raise CannotListenError(self.host, port, OSError("no port free for both UDP and TCP"))
+        self._ports, self.port = listen_udp_and_tcp(
+            self.host, port, lambda: dns.DNSDatagramProtocol(controller=self._factory),
+            self._factory)
+        return self.port
 
     async def stop(self) -> None:
         """Close both sockets (and the TCP connections still open)."""
         ports, self._ports = self._ports, []
         for connection in list(self._factory.connections):
             connection.transport.loseConnection()
-        waits = [defer.maybeDeferred(p.stopListening) for p in ports]
-        if waits:
-            loop = asyncio.get_running_loop()
-            await defer.gatherResults(waits).asFuture(loop)
+        await stop_listening(ports)
 
     @property
     def address(self) -> tuple[str, int]:
@@ -510,12 +490,6 @@ def _parse_value(owner: str, rdtype: str, value: str, ttl: int) -> ZoneRecord:
         raise ValueError(f"{owner} {rdtype}: {value!r} is not an "
                          f"{'IPv4' if rdtype == 'A' else 'IPv6'} address") from None
     return ZoneRecord(owner, rdtype, ttl, str(address))
-
-
-def _port_number(listening: IListeningPort) -> int:
-    address = listening.getHost()  # typed IAddress (no port); an IP port's is an IP address
-    assert isinstance(address, IPv4Address | IPv6Address), address
-    return address.port
 
 
 def _negative_soa(name: str) -> dns.RRHeader:
