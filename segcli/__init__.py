@@ -6,9 +6,11 @@
 - :mod:`segcli.terminal`: the two renderers of the command engine's I/O port
   (prompt_toolkit for a person, plain lines for scripts) and the pager.
 - :mod:`segcli.ssh`: the SSH server (Conch): accounts, host keys, CLI channels, SFTP, SCP.
-- :mod:`segcli.lab`: the other side of the wire (SETD simulator, DNS zone, sink).
-- Rooms to come: ``segcli.web`` (the web interface, a transport like SSH) and
-  ``segcli.drills`` (the troubleshooting drills' runner).
+- :mod:`segcli.lab`: the other side of the wire (SETD simulator, DNS zone, sink), the
+  lab's control socket and the ``segcli lab ...`` commands that use it.
+- :mod:`segcli.drills`: the troubleshooting drills: file format, catalogue, runner,
+  hands-on mode.
+- Room to come: ``segcli.web`` (the web interface, a transport like SSH).
 
 The only layer that knows terminals and transports; imports ``commands`` and ``engine``.
 """
