@@ -16,6 +16,7 @@ $SEGCLI_PASSWORD (default: the factory password, ironport).  Needs netmiko
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 import time
@@ -40,7 +41,7 @@ class BacklogWatch:
         if active > self.threshold:
             return f"ALERT: {QUEUE} holds {active} recipients (threshold {self.threshold})"
         recent = self.history[-(self.grows + 1):]
-        if len(recent) == self.grows + 1 and all(b > a for a, b in zip(recent, recent[1:])):
+        if len(recent) == self.grows + 1 and all(b > a for a, b in itertools.pairwise(recent)):
             trail = " -> ".join(str(n) for n in recent)
             return f"ALERT: {QUEUE} grew at {self.grows} polls in a row: {trail}"
         return None
@@ -66,8 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--polls", type=int, default=0, help="stop after N polls (0: never)")
     args = parser.parse_args(argv)
 
-    import segcli.automation  # noqa: F401  (registers device_type "cisco_esa")
     from netmiko import ConnectHandler
+
+    import segcli.automation  # noqa: F401  (registers device_type "cisco_esa")
 
     watch = BacklogWatch(grows=args.grows, threshold=args.threshold)
     with ConnectHandler(device_type="cisco_esa", host=args.host, port=args.port,
