@@ -3,8 +3,8 @@ style: ``cisco_esa_<command>.textfsm`` and an ``index`` that maps commands to th
 
 :func:`parse` needs only ``textfsm`` (which netmiko installs), not netmiko or a
 connection: feed it text captured any way (an exec request, a log).  Rows are dicts with
-lower-case keys, as netmiko returns them.  Other tools that read ntc-templates
-directories can use :data:`TEMPLATES` (e.g. ``NET_TEXTFSM=<TEMPLATES>``).
+lower-case keys, as netmiko returns them.  Tools that read an ntc-templates directory
+can be pointed at :data:`TEMPLATES` (platform ``cisco_esa``).
 """
 
 from __future__ import annotations

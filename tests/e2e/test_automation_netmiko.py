@@ -5,6 +5,7 @@ dialogs, errors as exceptions and configuration file transfer."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -144,3 +145,17 @@ def test_parsed_tophosts_of_a_live_backlog_and_the_alert_example(ssh_appliance, 
                             timeout=TIMEOUT)
     assert result.returncode == 2, result.stdout + result.stderr
     assert "ALERT: the.tdc.queue holds" in result.stdout
+
+
+def test_the_readme_example_runs_as_written(ssh_appliance, tmp_path):
+    readme = (Path(REPO) / "README.md").read_text()
+    section = readme[readme.index("### netmiko"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S)[1]
+    assert "port=2222" in code
+    result = subprocess.run([sys.executable, "-c", code.replace("port=2222",
+                                                                f"port={ssh_appliance.port}")],
+                            capture_output=True, text=True, env=segcli_env(), cwd=tmp_path,
+                            timeout=TIMEOUT)
+    assert result.returncode == 0, result.stderr
+    assert "System status:" in result.stdout and "the.tdc.queue " in result.stdout
+    assert [p.suffix for p in tmp_path.iterdir()] == [".xml"]  # the fetched saveconfig file
