@@ -196,7 +196,10 @@ class CiscoEsaSSH(BaseConnection):
         """Run *command* and answer its questions in order (an empty string takes the
         default); return everything printed, questions included.  More questions than
         answers: Ctrl-C and :class:`SegcliQuestionError`.  Questions that do not come
-        (``clearchanges`` with nothing to clear asks nothing) leave answers unused."""
+        (``clearchanges`` with nothing to clear asks nothing) leave answers unused.  A
+        command the appliance refuses raises :class:`SegcliCommandError`."""
+        if any("\n" in answer or "\r" in answer for answer in answers):
+            raise ValueError("an answer is one line: it must not contain a line break")
         pending = list(answers)
         self.write_channel(command + self.RETURN)
         transcript = ""
@@ -212,7 +215,8 @@ class CiscoEsaSSH(BaseConnection):
                 raise SegcliQuestionError(command, transcript,
                                           f"it asked {last.strip()!r} and no answer was left")
             self.write_channel(pending.pop(0) + self.RETURN)
-        body, last = self._split(command, transcript)
+        body, _ = self._split(command, transcript)
+        self.raise_for_error(command, body)
         return body
 
     # -- the commit model --------------------------------------------------------------
@@ -220,6 +224,8 @@ class CiscoEsaSSH(BaseConnection):
         """``commit`` with *comment* (saved for rollback); returns the appliance's line
         (``Changes committed: <date>`` or ``There is no data to commit.``).  A refused
         commit raises :class:`SegcliCommandError`; the changes then stay pending."""
+        if not comment.strip():
+            raise ValueError("a commit needs a comment")  # the appliance would ask again
         output = self.dialog("commit", [comment, "Y"], read_timeout=read_timeout)
         found = _COMMITTED.search(output)
         if found:

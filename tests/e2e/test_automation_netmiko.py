@@ -96,6 +96,20 @@ def test_clear_changes_and_commit_with_a_comment(esa):
     assert settings["retry_delay"] == "9 seconds"
 
 
+
+def test_any_dialog_with_its_answers(esa):
+    output = esa.dialog("sethostname", ["dialog.example.com"])
+    assert "Enter the new hostname." in output
+    assert "hostname: dialog.example.com" in esa.send_command("showchanges")
+    with pytest.raises(SegcliQuestionError, match="no answer was left"):
+        esa.dialog("sethostname", [])
+    with pytest.raises(SegcliCommandError, match="Unknown command"):
+        esa.dialog("sethostnam", ["x.example.com"])
+    with pytest.raises(ValueError, match="needs a comment"):
+        esa.commit("  ")
+    assert esa.clear_changes().startswith("Changes cleared:")
+    assert esa.base_prompt == HOST
+
 def test_save_config_and_file_transfer(ssh_appliance, esa, tmp_path, monkeypatch):
     name = esa.save_config()
     assert name.endswith(".xml")
