@@ -90,6 +90,10 @@ async def test_tophosts_marks_a_down_host_with_its_backlog(gateway, unused_port)
     rows = _rows(await gateway.command("tophosts 1"), "tophosts 1")
     assert rows[0]["host"] == "the.tdc.queue"
     assert (rows[0]["rank"], rows[0]["down"], rows[0]["active_recipients"]) == ("1", "*", "4")
+    [host] = _rows(await gateway.command("hoststatus the.tdc.queue"), "hoststatus the.tdc.queue")
+    assert (host["up_down"], host["active_recipients"]) == ("down", "4")
+    assert host["oldest_message"] != "No Messages"
+    assert int(host["attempted_recipients"]) + int(host["unattempted_recipients"]) == 4
 
 
 @pytest.mark.usefixtures("run")
