@@ -34,7 +34,7 @@ from typing import Any
 
 import paramiko  # type: ignore[import-untyped]
 from netmiko.base_connection import BaseConnection
-from netmiko.exceptions import NetmikoBaseException
+from netmiko.exceptions import NetmikoBaseException, ReadTimeout
 from netmiko.scp_handler import BaseFileTransfer
 
 from segcli.automation.parsing import parse, template_for
@@ -140,15 +140,21 @@ class CiscoEsaSSH(BaseConnection):
         the templates shipped in :mod:`segcli.automation` (no environment needed), or
         with *textfsm_template* if given; a command without a template returns text."""
         own_pattern = expect_string is None
-        raw = super().send_command(
-            command_string, "(?m)" + PROMPT_OR_QUESTION if own_pattern else expect_string,
-            read_timeout, *args, **{**kwargs, "strip_prompt": False, "strip_command": False})
+        try:
+            raw = super().send_command(
+                command_string, "(?m)" + PROMPT_OR_QUESTION if own_pattern else expect_string,
+                read_timeout, *args, **{**kwargs, "strip_prompt": False, "strip_command": False})
+        except ReadTimeout:
+            if own_pattern:  # still at work (``tail``, ``rate``): stop it, keep the session
+                self._interrupt()
+            raise
         assert isinstance(raw, str)
         body, last = self._split(command_string, raw)
         if own_pattern and re.fullmatch(QUESTION, last):
-            self._cancel_question()
+            self._interrupt()
             raise SegcliQuestionError(command_string, body + last,
-                                      f"it asked {last.strip()!r} and nobody answered")
+                                      f"it asked {last.strip()!r} and nobody answered (use "
+                                      "its one-line form, or dialog() with the answers)")
         if raise_on_error:
             self.raise_for_error(command_string, body)
         output = (body if strip_prompt else body + last)
@@ -187,8 +193,8 @@ class CiscoEsaSSH(BaseConnection):
         if ERROR_LINES.search(output) or (output.strip() and not output.startswith("\n")):
             raise SegcliCommandError(command, output)
 
-    def _cancel_question(self) -> None:
-        """Ctrl-C at a question abandons the command; wait for the prompt again."""
+    def _interrupt(self) -> None:
+        """Ctrl-C abandons the command (at a question or at work); wait for the prompt."""
         self.write_channel(CTRL_C)
         self.read_until_pattern(pattern=PROMPT, re_flags=re.MULTILINE, read_timeout=10)
 
@@ -211,7 +217,7 @@ class CiscoEsaSSH(BaseConnection):
             if re.fullmatch(PROMPT, last):
                 break
             if not pending:
-                self._cancel_question()
+                self._interrupt()
                 raise SegcliQuestionError(command, transcript,
                                           f"it asked {last.strip()!r} and no answer was left")
             self.write_channel(pending.pop(0) + self.RETURN)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from netmiko import ConnectHandler, file_transfer
+from netmiko.exceptions import ReadTimeout
 
 import segcli.automation
 from segcli.automation import SegcliCommandError, SegcliQuestionError
@@ -67,6 +68,10 @@ def test_errors_raise(esa):
     # A menu left open is cancelled, and the session is at its prompt again.
     with pytest.raises(SegcliQuestionError, match=r"\[1\]>"):
         esa.send_command("tophosts")
+    assert "Current Version" in esa.send_command("version")
+    # A command still at work when the time is up is stopped too.
+    with pytest.raises(ReadTimeout):
+        esa.send_command("workqueue rate 1", read_timeout=2)
     assert "Current Version" in esa.send_command("version")
     assert esa.commit("nothing") == "There is no data to commit."
 
