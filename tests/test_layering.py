@@ -256,3 +256,16 @@ def test_a_new_cycle_is_reported_with_the_imports_that_make_it():
     assert "b.x -> b.y -> b.x" in second
     acyclic = {**graph, "a.three": {"a.four": 9}, "b.y": {}}
     assert cycle_report(acyclic) == []
+
+
+def test_the_automation_package_knows_nothing_of_the_appliance():
+    """segcli/automation runs in the scripts of people who drive an appliance from afar
+    (netmiko, TextFSM): it must import without the engine, the commands or the servers."""
+    package = "segcli.automation"
+    violations = [
+        f"{_file(module)}:{line} imports {name}"
+        for module in project_modules() if module == package or module.startswith(f"{package}.")
+        for line, name in module_imports(module)
+        if name.split(".")[0] in PACKAGES and not name.startswith(package)
+    ]
+    assert violations == []
