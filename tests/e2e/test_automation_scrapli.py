@@ -24,7 +24,7 @@ from segcli.automation.scrapli_platform import (
     AsyncOSDriver,
     scrapli_driver,
 )
-from tests.conftest import segcli_env
+from tests.conftest import REPO, segcli_env
 from tests.e2e.ssh_fixtures import HOST, PASSWORD, USER, SshAppliance
 
 TRANSPORTS = ["system", "paramiko"]
@@ -164,3 +164,22 @@ def test_dialog_methods(conn: AsyncOSDriver):
     assert configs.failed
     assert conn.send_command("showchanges").result == (
         "No changes have been made since the last commit.")
+
+
+def test_the_readme_example(appliance: SshAppliance, real_term: None,
+                            capsys: pytest.CaptureFixture[str]):
+    """README "Scripting segcli", "scrapli": the example runs as written (on this port)."""
+    section = (REPO / "README.md").read_text(encoding="utf-8").split("\n### scrapli\n", 1)[1]
+    example = section.split("```python\n", 1)[1].split("```", 1)[0]
+    runnable = example.replace('"127.0.0.1", 2222,', f'"127.0.0.1", {appliance.port},')
+    assert runnable != example
+    try:
+        exec(compile(runnable, "README.md", "exec"), {})  # the reader's script, as pasted
+        printed = capsys.readouterr().out
+    finally:
+        with scrapli_driver("127.0.0.1", appliance.port, USER, PASSWORD,
+                            auth_strict_key=False) as driver:
+            driver.send_command(f"sethostname {HOST}")
+            driver.commit("hostname back")
+    assert "the.tdc.queue" in printed
+    assert "Changes committed: " in printed and "gw1.example.com>" in printed
