@@ -16,7 +16,8 @@ Why it is built this way:
   default), ``[Y]>``, ``[N]>``, ``[1]>``.  Questions are not a privilege level: a dialog is
   answered with :meth:`AsyncOSDriver.send_dialog` (or scrapli's ``send_interactive`` with
   :data:`QUESTION_PATTERN` and :data:`PROMPT_PATTERN`), never by "de-escalating" with an
-  Enter that would take a default such as clearchanges' ``[Y]``.
+  Enter that would take a default such as clearchanges' ``[Y]``.  A question met by
+  ``send_command`` ends that command at once: abandoned with Ctrl-C, response failed.
 - **Privilege levels**: only ``exec``.  AsyncOS has no configuration mode: a configuration
   command runs at the main prompt and records a pending change until ``commit``.  So
   ``send_configs`` runs its lines at ``exec``, and a failed line with
@@ -133,6 +134,32 @@ class AsyncOSDriver(NetworkDriver):
             failed_when_contains=list(failed_when_contains or FAILED_WHEN_CONTAINS),
             on_open=on_open, on_close=on_close, **kwargs,
         )
+
+    # -- commands -------------------------------------------------------------------------
+    def _send_command(self, command: str, strip_prompt: bool = True,
+                      failed_when_contains: str | list[str] | None = None, eager: bool = False,
+                      eager_input: bool = False, timeout_ops: float | None = None) -> Response:
+        """Every ``send_command``/``send_commands``/``send_configs`` line: a command that asks
+        a question (``saveconfig``, ``clearchanges``) stops there instead of waiting for a
+        timeout, is abandoned with Ctrl-C (so no default is taken), and its response is
+        marked failed, its result ending with the question: such a command wants
+        :meth:`send_dialog`."""
+        main_prompt = self.comms_prompt_pattern
+        self.comms_prompt_pattern = f"(?:{main_prompt})|(?:{QUESTION_PATTERN})"
+        try:
+            response = super()._send_command(
+                command, strip_prompt=False, failed_when_contains=failed_when_contains,
+                eager=eager, eager_input=eager_input, timeout_ops=timeout_ops)
+        finally:
+            self.comms_prompt_pattern = main_prompt
+        raw = response.raw_result
+        response.record_response(self.channel._process_output(buf=raw, strip_prompt=strip_prompt))
+        response.raw_result = raw
+        if not eager and _ends_at_question(raw.decode(errors="replace")):
+            self.logger.warning("%r asked a question: abandoned (use send_dialog)", command)
+            response.raw_result += self._abandon_dialog()
+            response.failed = True
+        return response
 
     # -- configuration: one-line commands at the main prompt --------------------------------
     def send_configs(self, configs: list[str], *, privilege_level: str = "",

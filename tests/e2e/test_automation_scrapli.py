@@ -148,6 +148,18 @@ def test_failed_responses(conn: AsyncOSDriver):
     assert not conn.send_command("version").failed
 
 
+def test_a_question_met_by_send_command(conn: AsyncOSDriver):
+    """No timeout and no default taken: the question is abandoned with Ctrl-C."""
+    conn.send_command("sethostname scrapli.example.com")
+    asked = conn.send_command("clearchanges")
+    assert asked.failed
+    assert asked.result == ("Are you sure you want to clear all changes since the last "
+                            "commit? [Y]>")
+    assert conn.send_command("showchanges").result.endswith("1. hostname: scrapli.example.com")
+    cleared = conn.clear_changes()
+    assert not cleared.failed and "Changes cleared: " in cleared.result
+
+
 def test_dialog_methods(conn: AsyncOSDriver):
     # nothing pending: clearchanges does not ask, and the dialog just ends
     nothing = conn.clear_changes()
