@@ -13,6 +13,7 @@ import os
 import time
 from collections.abc import Iterator
 from io import BytesIO
+from pathlib import Path
 
 import pytest
 from scrapli.driver.generic import GenericDriver
@@ -40,11 +41,16 @@ def _users_environment() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def appliance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshAppliance]:
+def appliance(tmp_path_factory: pytest.TempPathFactory, client_key: Path
+              ) -> Iterator[SshAppliance]:
+    """The appliance, with the test run's client key registered for ``admin``."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(ssh_fixtures, "segcli_env", _users_environment)
         started = SshAppliance.start(tmp_path_factory.mktemp("scrapli") / "data")
     try:
+        public = client_key.with_suffix(".pub").read_text().strip()
+        status, output = started.exec(f'userconfig sshkey add admin "{public}"; commit "key"')
+        assert status == 0, output
         yield started
     finally:
         assert started.stop() == 0, "".join(started.lines)
@@ -81,6 +87,16 @@ def test_a_real_terminal_type_is_asked_for_its_cursor(appliance, real_term):
         seen = log.getvalue()  # scrapli closes its log with the connection
     assert os.environ["TERM"] == "xterm-256color"
     assert b"\x1b[6n" in seen
+
+
+def test_system_transport_with_a_key(appliance: SshAppliance, client_key: Path,
+                                     real_term: None):
+    with scrapli_driver("127.0.0.1", appliance.port, USER, auth_private_key=str(client_key),
+                        auth_strict_key=False, timeout_ops=30) as driver:
+        assert driver.transport_name == "system"
+        assert driver.get_prompt() == f"{HOST}>"
+        assert driver.send_command("tophosts 1").result.splitlines()[-1].split()[:2] == [
+            "1", "the.tdc.queue"]
 
 
 def test_show_commands(conn: AsyncOSDriver):
