@@ -37,6 +37,7 @@ Why it is built this way:
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -129,7 +130,7 @@ class AsyncOSDriver(NetworkDriver):
         super().__init__(
             host=host, transport=transport,
             transport_options=with_plain_renderer(transport, transport_options),
-            privilege_levels=privilege_levels or dict(PRIVILEGE_LEVELS),
+            privilege_levels=privilege_levels or copy.deepcopy(PRIVILEGE_LEVELS),
             default_desired_privilege_level=default_desired_privilege_level,
             failed_when_contains=list(failed_when_contains or FAILED_WHEN_CONTAINS),
             on_open=on_open, on_close=on_close, **kwargs,
