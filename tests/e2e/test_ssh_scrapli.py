@@ -3,7 +3,9 @@ pty) and the paramiko transport, commands and an interactive dialog.
 
 With the system transport ssh passes on the caller's ``TERM``; a real terminal type
 gets the interactive renderer, which scrapli copes with, and ``SetEnv=SEGCLI_PLAIN=1``
-(the README's advice) gives it the plain one, whose output is exactly the command's.
+(what the platform adds for it) gives it the plain one, whose output is exactly the command's.
+The prompt pattern is the platform's (segcli/automation/scrapli_platform.py, tested with
+its driver in test_automation_scrapli.py).
 """
 
 from __future__ import annotations
@@ -11,9 +13,8 @@ from __future__ import annotations
 import pytest
 from scrapli.driver.generic import GenericDriver
 
+from segcli.automation.scrapli_platform import PROMPT_PATTERN
 from tests.e2e.ssh_fixtures import HOST, PASSWORD, USER
-
-PROMPT_PATTERN = r"^[\w.-]+> ?$"
 
 
 def driver(appliance, client_key, transport: str, **options) -> GenericDriver:
