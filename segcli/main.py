@@ -85,11 +85,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     lab.add_argument("--smtp", type=_endpoint, metavar="HOST:PORT")
     lab.add_argument("--ssh", type=_endpoint, metavar="HOST:PORT")
     lab.add_argument("--plain", action="store_true")
+    from segcli.drills.cli import add_drill_parser
+
+    add_drill_parser(modes)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.mode == "drill":  # a host command: it starts no appliance of its own here
+        from segcli.drills.cli import run as run_drill
+
+        return run_drill(args)
     data_dir = (args.data or default_data_dir()).expanduser().resolve()
     options = StartOptions(data_dir=data_dir, smtp=args.smtp, ssh=args.ssh)
     try:

@@ -15,6 +15,7 @@ use, regexes compile, formulas evaluate, shapes exist).  Lines come from
 from __future__ import annotations
 
 import contextlib
+import difflib
 import re
 import tomllib
 from collections.abc import Collection, Iterator
@@ -142,7 +143,7 @@ def parse_drill(text: str, source: Path, *, strict: bool = False) -> Drill:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise DrillFileError([_syntax_problem(source, exc)]) from None
+        raise DrillFileError([_syntax_problem(source, text, exc)]) from None
     smap = SourceMap(text)
     reader = _Reader(source, smap)
     drill = reader.drill(data)
@@ -168,13 +169,17 @@ def is_slug(text: str) -> bool:
     return SLUG.fullmatch(text) is not None
 
 
-def _syntax_problem(source: Path, exc: tomllib.TOMLDecodeError) -> Problem:
+def _syntax_problem(source: Path, text: str, exc: tomllib.TOMLDecodeError) -> Problem:
+    """tomllib's message with its line taken out into the problem's (the end of the
+    document is its last line)."""
     message = str(exc)
     line = getattr(exc, "lineno", 0)
     found = re.search(r"\s*\(at line (\d+), column (\d+)\)$", message)
     if found:
         line = line or int(found.group(1))
         message = f"{message[:found.start()]} (column {found.group(2)})"
+    elif message.endswith("(at end of document)"):
+        line = line or text.rstrip("\n").count("\n") + 1
     return Problem(source, line, "", f"TOML syntax error: {message}")
 
 
@@ -198,8 +203,10 @@ class _Reader:
             return None
         for key in value:
             if key not in allowed:
-                self.report(_join(field, key), f"unknown key {key!r} (allowed: "
-                            f"{', '.join(sorted(allowed))})")
+                close = difflib.get_close_matches(key, allowed, n=1)
+                hint = f"did you mean {close[0]!r}?" if close else \
+                    f"allowed: {', '.join(sorted(allowed))}"
+                self.report(_join(field, key), f"unknown key {key!r} ({hint})")
         for key in sorted(set(required) - set(value)):
             self.report(field, f"{key!r} is required")
         return value
@@ -362,16 +369,13 @@ class _Reader:
             return None
         target = self.string(data, "target", field)
         action = self.string(data, "action", field)
-        if target not in FAULT_ACTIONS:
-            if "target" in data:
-                self.report(_join(field, "target"), f"unknown target {target!r} (one of: "
-                            f"{', '.join(FAULT_ACTIONS)})")
-            return None
-        if action not in FAULT_ACTIONS[target]:
-            if "action" in data:
-                self.report(_join(field, "action"), f"unknown {target} action {action!r} "
-                            f"(one of: {', '.join(FAULT_ACTIONS[target])})")
-            return None
+        known = target in FAULT_ACTIONS
+        if not known and "target" in data:
+            self.report(_join(field, "target"), f"unknown target {target!r} (one of: "
+                        f"{', '.join(FAULT_ACTIONS)})")
+        elif known and action not in FAULT_ACTIONS[target] and "action" in data:
+            self.report(_join(field, "action"), f"unknown {target} action {action!r} "
+                        f"(one of: {', '.join(FAULT_ACTIONS[target])})")
         code = self.integer(data, "code", field, 0) if "code" in data else None
         times = self.integer(data, "times", field, 1) if "times" in data else None
         if times is not None and times < 1:
@@ -384,8 +388,9 @@ class _Reader:
             times=times, name=self.string(data, "name", field),
             type=self.string(data, "type", field), records=self.strings(data, "records", field),
             line=self.smap.line(field))
-        self.fault_rules(spec, data, field)
-        return spec
+        if known and action in FAULT_ACTIONS[target]:
+            self.fault_rules(spec, data, field)
+        return spec  # kept even when wrong: later faults keep their numbers
 
     def fault_rules(self, spec: FaultSpec, data: dict[str, Any], field: str) -> None:
         """Which keys each target takes, and the simulator's own rules for its faults."""
@@ -449,11 +454,14 @@ class _Reader:
         kinds = [key for key in data if key in CHECK_KINDS]
         if "shape" in data:
             kinds.append("shape")
+        unknown = set(data) - _CHECK_OPTIONS - set(CHECK_KINDS)
+        if not kinds and unknown:
+            return self.broken_check(data, field)  # the unknown key was the kind, misspelt
         if len(kinds) != 1:
             what = "none" if not kinds else " and ".join(repr(k) for k in kinds)
             self.report(field, f"a check takes exactly one kind ({', '.join(CHECK_KINDS)}, or "
                         f"'shape' for a log regex); this one has {what}")
-            return None
+            return self.broken_check(data, field)
         kind = kinds[0]
         severity = self.string(data, "severity", field, "fail")
         if severity not in ("fail", "warn"):
@@ -468,7 +476,7 @@ class _Reader:
         if kind == "shape":
             spec = self.shape(data, field, fields)
             if spec is None:
-                return None
+                return self.broken_check(data, field)
             kind = "log"
         else:
             spec = self.check_spec(kind, data[kind], _join(field, kind))
@@ -481,6 +489,11 @@ class _Reader:
             equal=self.expr_map(data.get("equal", {}), _join(field, "equal")),
             shape=data.get("shape") if kind == "log" and "shape" in data else None,
             fields=fields, line=self.smap.line(field))
+
+    def broken_check(self, data: dict[str, Any], field: str) -> Check:
+        """A check that is wrong, kept in its place so that the checks after it keep their
+        numbers (the drill is refused anyway)."""
+        return Check(kind="", spec=None, desc=str(data.get("desc", "")), line=self.smap.line(field))
 
     def shape(self, data: dict[str, Any], field: str, fields: dict[str, str]) -> str | None:
         name = self.string(data, "shape", field)
@@ -742,7 +755,7 @@ class _Validator:
         try:
             evaluate(expr, dummies)
         except (ExpressionError, UndefinedVariable) as exc:
-            self.report(field, f"not a formula: {exc}", line)
+            self.report(field, str(exc), line)
 
 
 class _Anything(dict[str, str]):
