@@ -146,7 +146,7 @@ async def serve(state: Path, with_sink: bool, ids: bool = False) -> None:
                 sink.arrivals = Arrivals(ids=ids)
             reply: dict[str, Any] = {"ok": True}
         elif command == "stats":
-            reply = {"setd": setd.arrivals.to_json(), "setd_totals": dict(setd.totals),
+            reply = {"setd": setd.arrivals.to_json(), "setd_totals": setd.totals(),
                      "sink": sink.arrivals.to_json() if sink is not None else None}
         elif command == "ids" and ids:
             reply = {"setd": dict(setd.arrivals.ids or {}),

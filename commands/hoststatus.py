@@ -67,7 +67,19 @@ def _report(session: CliSession, h: HostCounters, oldest: float | None) -> None:
     say(f"Status as of:         {cli_time(now())}")
     say(f"Host up/down:         {'up' if h.up else 'down'}")
     say()
-    rows = [
+    rows = report_rows(h)
+    for label, value, indent in rows:
+        text = " " * indent + label
+        say(text if value is None else f"{text:<40}{value:>10,}")
+    say()
+    say(f"Oldest Message         {_when(oldest) or 'No Messages'}")
+    say(f"Last Activity          {_when(h.last_activity) or 'Never'}")
+
+
+def report_rows(h: HostCounters) -> list[tuple[str, int | None, int]]:
+    """The counter and gauge rows as hoststatus prints them: (label, value, indent); a
+    heading has no value.  Drills read the figures from here (segcli/drills/checks.py)."""
+    return [
         ("Counters:", None, 0),
         ("Queue", None, 2), ("Soft Bounced Events", h.soft_bounced_events, 4),
         ("Completion", None, 2), ("Completed Recipients", h.completed, 4),
@@ -86,12 +98,6 @@ def _report(session: CliSession, h: HostCounters, oldest: float | None) -> None:
         ("Connections", None, 2), ("Current Outbound Connections", h.connections_out, 4),
         ("Pending Outbound Connections", h.pending_connections, 4),
     ]
-    for label, value, indent in rows:
-        text = " " * indent + label
-        say(text if value is None else f"{text:<40}{value:>10,}")
-    say()
-    say(f"Oldest Message         {_when(oldest) or 'No Messages'}")
-    say(f"Last Activity          {_when(h.last_activity) or 'Never'}")
 
 
 def _when(timestamp: float | None) -> str:

@@ -64,6 +64,14 @@ def _print(session: CliSession, hosts: list[HostCounters]) -> None:
     say("  #   Recipient Host               Recip.    Out    Recip.   Bounced  Bounced")
     for rank, host in enumerate(hosts, 1):
         mark = " " if host.up else "*"
-        out = host.connections_out + host.pending_connections
-        say(f"{rank:>3}{mark}  {host.host:<25}{host.active:>8,}{out:>7,}"
-            f"{host.delivered:>10,}{host.soft_bounced_events:>9,}{host.hard_bounced_total:>9,}")
+        row = row_figures(host)
+        say(f"{rank:>3}{mark}  {host.host:<25}{row['active']:>8,}{row['conn_out']:>7,}"
+            f"{row['delivered']:>10,}{row['soft_bounced']:>9,}{row['hard_bounced']:>9,}")
+
+
+def row_figures(host: HostCounters) -> dict[str, int]:
+    """One row's figures, by the keys drills use (segcli/drills/checks.py)."""
+    return {"active": host.active,
+            "conn_out": host.connections_out + host.pending_connections,
+            "delivered": host.delivered, "soft_bounced": host.soft_bounced_events,
+            "hard_bounced": host.hard_bounced_total}

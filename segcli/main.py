@@ -85,6 +85,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     lab.add_argument("--smtp", type=_endpoint, metavar="HOST:PORT")
     lab.add_argument("--ssh", type=_endpoint, metavar="HOST:PORT")
     lab.add_argument("--plain", action="store_true")
+    from segcli.lab.commands import add_lab_commands
+
+    add_lab_commands(lab)  # segcli lab send|setd|dns|fault: talk to a running lab
     from segcli.drills.cli import add_drill_parser
 
     add_drill_parser(modes)
@@ -98,6 +101,10 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_drill(args)
     data_dir = (args.data or default_data_dir()).expanduser().resolve()
+    if getattr(args, "lab_command", None):  # a command for a running lab: no appliance here
+        from segcli.lab.commands import run_lab_command
+
+        return run_lab_command(args, data_dir)
     options = StartOptions(data_dir=data_dir, smtp=args.smtp, ssh=args.ssh)
     try:
         appliance = Appliance.open(options)
@@ -252,12 +259,13 @@ async def _console(appliance: Appliance, args: argparse.Namespace) -> int:
 
 async def _start_lab(appliance: Appliance) -> tuple[Lab, LabInfo] | None:
     """Start the lab around the appliance: ``(lab, info)``, or None when it failed."""
+    from segcli.lab.control import ControlError
     from segcli.lab.runner import Lab
 
     lab = Lab(appliance)
     try:
         info = await lab.start()
-    except CannotListenError as exc:
+    except (CannotListenError, ControlError) as exc:
         await lab.stop()
         print(f"segcli: cannot start the lab: {exc}", file=sys.stderr)
         return None

@@ -3,9 +3,13 @@
 It holds the MX and address (A, AAAA) records of the lab's mail domains (the simulator registers its
 intake domains: ``beta.cmd.cisco.com MX 10 mx.beta.cmd.cisco.com`` and
 ``mx.beta.cmd.cisco.com A 127.0.0.1``), answers NXDOMAIN for every other name, and
-fails on demand per name -- SERVFAIL, REFUSED or silence (a timeout) -- so the gateway's
-DNS error classes (SPEC.md §4 ruling 5) can be shown.  It answers over UDP and TCP on
-the same port; port 0 picks a free one, reported by ``start()``.
+fails on demand per name (and record type, for the next N queries or until cleared) --
+SERVFAIL, REFUSED, silence (a timeout), NXDOMAIN or NODATA -- so the gateway's DNS error
+classes (SPEC.md §4 ruling 5) can be shown.  A mail domain may answer for every name
+below it (a wildcard ``*.domain MX``), so a policy for a new sub-domain does not bounce.
+Every query is logged (a bounded log, and totals that are never capped): the drills'
+independent witness of what the gateway asked.  It answers over UDP and TCP on the same
+port; port 0 picks a free one, reported by ``start()``.
 
 Built on twisted.names: the reactor must be running (Twisted on the asyncio loop).
 """
@@ -13,6 +17,9 @@ Built on twisted.names: the reactor must be running (Twisted on the asyncio loop
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import time
+from collections import Counter, deque
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -29,6 +36,8 @@ DEFAULT_TTL = 300
 #: SOA's minimum, sent with such an answer).  Short, so that a record added in a drill
 #: shows soon; ``dnsflush`` at the gateway makes it show at once.
 NEGATIVE_TTL = 30
+#: How many queries the log keeps (the counts behind ``query_count`` are never capped).
+QUERY_LOG_KEPT = 10_000
 
 #: The record types this zone holds, by their Twisted type code.
 _RECORD_CLASSES = {dns.A: dns.Record_A, dns.AAAA: dns.Record_AAAA, dns.MX: dns.Record_MX}
@@ -42,6 +51,44 @@ class DnsFault(StrEnum):
     SERVFAIL = "servfail"
     REFUSED = "refused"
     TIMEOUT = "timeout"  # no answer at all: the client's timeout fires
+    NXDOMAIN = "nxdomain"  # the name does not exist (whatever the zone holds)
+    NODATA = "nodata"  # the name exists, without records of the type asked (NOERROR, empty)
+
+
+#: The rcodes of the query log: the DNS rcodes the zone sends, and TIMEOUT for no answer.
+RCODES = ("NOERROR", "NXDOMAIN", "SERVFAIL", "REFUSED", "TIMEOUT")
+_FAULT_RCODES = {DnsFault.SERVFAIL: "SERVFAIL", DnsFault.REFUSED: "REFUSED",
+                 DnsFault.TIMEOUT: "TIMEOUT", DnsFault.NXDOMAIN: "NXDOMAIN",
+                 DnsFault.NODATA: "NOERROR"}
+
+
+@dataclass(frozen=True)
+class DnsQuery:
+    """One query the zone received, and how it answered: ``rcode`` is NOERROR, NXDOMAIN,
+    SERVFAIL, REFUSED, or TIMEOUT when no answer was sent; ``answers`` counts the records
+    of the answer section (0 for NODATA)."""
+
+    time: float  # time.time() when the query arrived
+    client: str  # "127.0.0.1:53211 udp"
+    name: str
+    rdtype: str
+    rcode: str
+    answers: int
+
+
+@dataclass(frozen=True)
+class ZoneFault:
+    """A fault in force: *fault* for queries of *name* (of *rdtype*, or of every type when
+    None); ``remaining`` is how many more queries it hits (None: until cleared)."""
+
+    name: str
+    fault: DnsFault
+    rdtype: str | None = None
+    remaining: int | None = None
+
+    def describe(self) -> str:
+        what = f"{self.name} {self.rdtype or 'any type'}: {self.fault.value}"
+        return what + ("" if self.remaining is None else f" (next {self.remaining} queries)")
 
 
 @dataclass(frozen=True)
@@ -60,8 +107,9 @@ class ZoneRecord:
             return dns.Record_MX(self.preference, self.value, ttl=self.ttl)
         return _RECORD_CLASSES[_TYPE_CODES[self.rdtype]](self.value, ttl=self.ttl)
 
-    def header(self) -> dns.RRHeader:
-        return dns.RRHeader(name=self.name, type=_TYPE_CODES[self.rdtype], cls=dns.IN,
+    def header(self, owner: str | None = None) -> dns.RRHeader:
+        """The record as sent; *owner* is the name asked, for a record a wildcard made."""
+        return dns.RRHeader(name=owner or self.name, type=_TYPE_CODES[self.rdtype], cls=dns.IN,
                             ttl=self.ttl, payload=self.payload(), auth=True)
 
     def as_text(self) -> str:
@@ -90,7 +138,22 @@ class _ZoneAuthority(common.ResolverBase):
 
 class _ZoneServerFactory(server.DNSServerFactory):
     """DNSServerFactory that answers a fault with its own rcode (Twisted would say
-    SERVFAIL and log a traceback for any failure that is not NXDOMAIN)."""
+    SERVFAIL and log a traceback for any failure that is not NXDOMAIN), and tells the zone
+    who asks (the resolver interface has no room for the client, which the query log names)."""
+
+    def __init__(self, zone: DnsZone) -> None:
+        super().__init__(authorities=[_ZoneAuthority(zone)])
+        self._zone = zone
+
+    def handleQuery(self, message: dns.Message,
+                    protocol: dns.DNSDatagramProtocol | dns.DNSProtocol,
+                    address: tuple[str, int] | None) -> defer.Deferred:
+        # The resolver chain calls the zone synchronously, inside this call.
+        self._zone._client = _client_of(protocol, address)
+        try:
+            return super().handleQuery(message, protocol, address)
+        finally:
+            self._zone._client = ""
 
     def gotResolverError(self, failure: Failure,
                          protocol: dns.DNSDatagramProtocol | dns.DNSProtocol,
@@ -114,12 +177,15 @@ class DnsZone:
         self.host = host
         self.ttl = ttl
         self._records: dict[str, list[ZoneRecord]] = {}
-        self._faults: dict[str, DnsFault] = {}
-        self._factory = _ZoneServerFactory(authorities=[_ZoneAuthority(self)])
+        self._faults: dict[tuple[str, str | None], ZoneFault] = {}
+        self._factory = _ZoneServerFactory(self)
         self._factory.noisy = False
         self._ports: list[IListeningPort] = []
         self.port = 0
         self.queries = 0
+        self._log: deque[DnsQuery] = deque(maxlen=QUERY_LOG_KEPT)
+        self._counts: Counter[tuple[str, str, str]] = Counter()  # (name, rdtype, rcode)
+        self._client = ""  # who asks the query being answered (set by the factory)
 
     # -- records ------------------------------------------------------------------------
 
@@ -139,18 +205,46 @@ class DnsZone:
 
     def add_mail_domain(self, domain: str, mx_host: str | None = None,
                         address: str = "127.0.0.1", *, preference: int = 10,
-                        ttl: int | None = None) -> str:
+                        ttl: int | None = None, subdomains: bool = False) -> str:
         """A domain that receives mail: MX -> *mx_host* (``mx.<domain>``) -> A *address*.
 
-        Adding a domain that is already there changes nothing; returns the MX host name.
+        *subdomains*: every name below *domain* that holds no records of its own answers
+        MX with the same host too (a wildcard ``*.domain MX``), so mail for a new
+        sub-domain (a policy for ``@sales.example.com``) is not bounced with NXDOMAIN.
+        Adding what is already there changes nothing; returns the MX host name.
         """
         domain = _normalise(domain)
         mx_host = _normalise(mx_host or f"mx.{domain}")
-        if not any(r.rdtype == "MX" and r.value == mx_host for r in self._records.get(domain, [])):
-            self.add_mx(domain, mx_host, preference, ttl=ttl)
+        owners = [domain, f"*.{domain}"] if subdomains else [domain]
+        for owner in owners:
+            if not any(r.rdtype == "MX" and r.value == mx_host
+                       for r in self._records.get(owner, [])):
+                self.add_mx(owner, mx_host, preference, ttl=ttl)
         if not any(r.rdtype == "A" and r.value == address for r in self._records.get(mx_host, [])):
             self.add_a(mx_host, address, ttl=ttl)
         return mx_host
+
+    def set_records(self, name: str, rdtype: str, values: list[str], *,
+                    ttl: int | None = None) -> None:
+        """Replace *name*'s records of *rdtype* (A, AAAA or MX) with *values*, at run time.
+
+        A value is an address for A and AAAA, ``"10 mx1.example.test"`` (preference and
+        host) for MX; an empty list leaves the name without records of the type.  A bad
+        value raises ValueError naming it, and nothing changes.
+        """
+        owner = _checked_name(name)
+        kind = rdtype.strip().upper()
+        if kind not in _TYPE_CODES:
+            raise ValueError(f"record type {rdtype!r}: the lab zone holds "
+                             f"{', '.join(_TYPE_CODES)} records only")
+        if isinstance(values, str):
+            raise ValueError("values must be a list of strings, not one string")
+        records = [_parse_value(owner, kind, value, self._ttl(ttl)) for value in values]
+        kept = [r for r in self._records.get(owner, []) if r.rdtype != kind]
+        if kept or records:
+            self._records[owner] = kept + records
+        else:
+            self._records.pop(owner, None)
 
     def remove(self, name: str, rdtype: str | None = None) -> int:
         """Remove the records of *name* (all, or those of *rdtype*); return how many."""
@@ -181,42 +275,119 @@ class DnsZone:
 
     # -- faults -------------------------------------------------------------------------
 
-    def set_fault(self, name: str, fault: DnsFault | str | None) -> None:
-        """From now on answer every query for *name* with *fault* (None: answer again)."""
-        name = _normalise(name)
+    def set_fault(self, name: str, fault: DnsFault | str | None, rdtype: str | None = None,
+                  times: int | None = None) -> None:
+        """Answer queries for *name* (of *rdtype*, or of every type) with *fault*, for the
+        next *times* queries (then the fault is spent) or until cleared.
+
+        *fault* None clears the fault of *name* and *rdtype* (with *rdtype* None: every
+        fault of *name*).  A fault for one type wins over one for every type.  Bad values
+        raise ValueError and change nothing.
+        """
+        owner = _checked_name(name)
+        kind = _checked_type(rdtype)
         if fault is None:
-            self._faults.pop(name, None)
-        else:
-            self._faults[name] = DnsFault(fault)
+            for key in [k for k in self._faults if k[0] == owner and kind in (None, k[1])]:
+                del self._faults[key]
+            return
+        try:
+            chosen = DnsFault(str(fault).lower())
+        except ValueError:
+            raise ValueError(f"DNS fault {fault!r}: one of "
+                             f"{', '.join(f.value for f in DnsFault)}") from None
+        if times is not None and (isinstance(times, bool) or not isinstance(times, int)
+                                  or times < 1):
+            raise ValueError(f"times {times!r}: a whole number of queries, at least 1 "
+                             "(or None: until cleared)")
+        self._faults[(owner, kind)] = ZoneFault(owner, chosen, kind, times)
 
     def clear_faults(self) -> None:
         self._faults.clear()
 
     @property
-    def faults(self) -> dict[str, DnsFault]:
-        return dict(self._faults)
+    def faults(self) -> list[ZoneFault]:
+        """The faults in force, in name order."""
+        return sorted(self._faults.values(), key=lambda f: (f.name, f.rdtype or ""))
+
+    def _take_fault(self, name: str, rdtype: str) -> DnsFault | None:
+        """The fault due for this query (counting it against a limited one), or None."""
+        key = (name, rdtype) if (name, rdtype) in self._faults else (name, None)
+        rule = self._faults.get(key)
+        if rule is None:
+            return None
+        if rule.remaining is not None:
+            if rule.remaining <= 1:
+                del self._faults[key]
+            else:
+                self._faults[key] = ZoneFault(rule.name, rule.fault, rule.rdtype,
+                                              rule.remaining - 1)
+        return rule.fault
+
+    # -- the query log ------------------------------------------------------------------
+
+    def query_log(self, name: str | None = None, rdtype: str | None = None) -> list[DnsQuery]:
+        """The latest queries (up to QUERY_LOG_KEPT), oldest first, of *name* / *rdtype*."""
+        wanted_name = None if name is None else _normalise(name)
+        wanted_type = None if rdtype is None else rdtype.strip().upper()
+        return [q for q in self._log if wanted_name in (None, q.name)
+                and wanted_type in (None, q.rdtype)]
+
+    def query_count(self, name: str | None = None, rdtype: str | None = None,
+                    rcode: str | None = None) -> int:
+        """How many queries (of *name*, *rdtype*, answered *rcode*) arrived since the zone
+        was made: never capped, whatever the log still holds."""
+        wanted = (None if name is None else _normalise(name),
+                  None if rdtype is None else rdtype.strip().upper(),
+                  None if rcode is None else rcode.strip().upper())
+        return sum(count for key, count in self._counts.items()
+                   if all(w in (None, k) for w, k in zip(wanted, key, strict=True)))
+
+    def _note(self, name: str, rdtype: str, rcode: str, answers: int) -> None:
+        self._log.append(DnsQuery(time.time(), self._client, name, rdtype, rcode, answers))
+        self._counts[(name, rdtype, rcode)] += 1
 
     # -- answering ----------------------------------------------------------------------
 
     def _resolve(self, name: str, cls: int, rdtype: int) -> defer.Deferred:
-        """(answers, authority, additional) for one question, or a fault, or NXDOMAIN."""
+        """(answers, authority, additional) for one question, or a fault, or NXDOMAIN;
+        noted in the query log either way."""
         self.queries += 1
         name = _normalise(name)
-        fault = self._faults.get(name)
+        type_name = _type_name(rdtype)
+        fault = self._take_fault(name, type_name)
         if fault is DnsFault.TIMEOUT:
+            self._note(name, type_name, "TIMEOUT", 0)
             return defer.Deferred()  # never fires: the client times out
-        if fault is not None:
-            code = dns.ESERVER if fault is DnsFault.SERVFAIL else dns.EREFUSED
-            return defer.fail(_Fault(code))
-        if cls != dns.IN or not self._exists(name):
+        if fault in (DnsFault.SERVFAIL, DnsFault.REFUSED):
+            self._note(name, type_name, _FAULT_RCODES[fault], 0)
+            return defer.fail(_Fault(dns.ESERVER if fault is DnsFault.SERVFAIL
+                                     else dns.EREFUSED))
+        if fault is DnsFault.NODATA:
+            self._note(name, type_name, "NOERROR", 0)
+            return defer.succeed(([], [_negative_soa(name)], []))
+        owner, records = self._records_for(name)
+        if fault is DnsFault.NXDOMAIN or cls != dns.IN or owner is None:
+            self._note(name, type_name, "NXDOMAIN", 0)
             return defer.fail(dns.AuthoritativeDomainError(name))
-        answers = [r for r in self._records.get(name, [])
-                   if rdtype in (dns.ALL_RECORDS, _TYPE_CODES[r.rdtype])]
+        answers = [r for r in records if rdtype in (dns.ALL_RECORDS, _TYPE_CODES[r.rdtype])]
         additional = [a for r in answers if r.rdtype == "MX"
                       for a in self._records.get(r.value, []) if a.rdtype in ("A", "AAAA")]
         authority = [] if answers else [_negative_soa(name)]  # NODATA: how long to remember
-        return defer.succeed(([r.header() for r in answers], authority,
+        self._note(name, type_name, "NOERROR", len(answers))
+        return defer.succeed(([r.header(name) for r in answers], authority,
                               [a.header() for a in additional]))
+
+    def _records_for(self, name: str) -> tuple[str | None, list[ZoneRecord]]:
+        """The records that answer for *name*: its own, or a wildcard's above it (only for
+        a name holding none of its own: explicit records win); owner None: no such name."""
+        if name in self._records:
+            return name, self._records[name]
+        labels = name.split(".")
+        for start in range(1, len(labels)):  # the closest wildcard first
+            wildcard = "*." + ".".join(labels[start:])
+            if wildcard in self._records:
+                return wildcard, self._records[wildcard]
+        return (name, []) if self._exists(name) else (None, [])
 
     def _exists(self, name: str) -> bool:
         """A name exists when it holds records or has names below it (an empty
@@ -265,6 +436,66 @@ class DnsZone:
     def address(self) -> tuple[str, int]:
         """``(host, port)``, as ``dnsconfig`` and DnsResolver take it."""
         return (self.host, self.port)
+
+
+def _client_of(protocol: Any, address: tuple[str, int] | None) -> str:
+    """``host:port udp`` (a datagram names its sender) or ``host:port tcp``."""
+    if address is not None:
+        return f"{address[0]}:{address[1]} udp"
+    transport = getattr(protocol, "transport", None)
+    peer = transport.getPeer() if transport is not None else None
+    if isinstance(peer, IPv4Address | IPv6Address):
+        return f"{peer.host}:{peer.port} tcp"
+    return "tcp"
+
+
+def _type_name(code: int) -> str:
+    if code == dns.ALL_RECORDS:
+        return "ANY"
+    return str(dns.QUERY_TYPES.get(code) or dns.EXT_QUERIES.get(code) or f"TYPE{code}")
+
+
+def _checked_name(name: str) -> str:
+    """*name* normalised, or ValueError for one that is no domain name."""
+    if not isinstance(name, str):
+        raise ValueError(f"name {name!r}: not a domain name")
+    owner = _normalise(name)
+    labels = owner.split(".")
+    if not owner or len(owner) > 253 or any(
+            not label or len(label) > 63 or any(c.isspace() for c in label) for label in labels):
+        raise ValueError(f"name {name!r}: not a domain name")
+    return owner
+
+
+def _checked_type(rdtype: str | None) -> str | None:
+    """A record type name (``MX``), None for every type, or ValueError."""
+    if rdtype is None:
+        return None
+    kind = str(rdtype).strip().upper()
+    if kind != "ANY" and kind not in dns.REV_TYPES:
+        raise ValueError(f"record type {rdtype!r}: not a DNS record type")
+    return kind
+
+
+def _parse_value(owner: str, rdtype: str, value: str, ttl: int) -> ZoneRecord:
+    """One value of set_records as a record, or ValueError saying what is wrong."""
+    if not isinstance(value, str):
+        raise ValueError(f"{owner} {rdtype}: {value!r} is not text")
+    text = value.strip()
+    if rdtype == "MX":
+        preference, _, host = text.partition(" ")
+        host = host.strip()
+        if not preference.isdigit() or not 0 <= int(preference) <= 65535 or not host:
+            raise ValueError(f"{owner} MX: {value!r} is not 'preference host' "
+                             "(e.g. '10 mx1.example.test')")
+        return ZoneRecord(owner, "MX", ttl, _checked_name(host), int(preference))
+    family = ipaddress.IPv4Address if rdtype == "A" else ipaddress.IPv6Address
+    try:
+        address = family(text)
+    except ValueError:
+        raise ValueError(f"{owner} {rdtype}: {value!r} is not an "
+                         f"{'IPv4' if rdtype == 'A' else 'IPv6'} address") from None
+    return ZoneRecord(owner, rdtype, ttl, str(address))
 
 
 def _port_number(listening: IListeningPort) -> int:

@@ -15,10 +15,12 @@ import os
 import re
 import secrets
 import string
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 DEFAULT_DOMAIN = "beta.cmd.cisco.com"
 STATE_FILE = "setd_state.json"
@@ -26,6 +28,8 @@ _STATE_VERSION = 1
 
 #: ``33c48e-27xp9-05ecb4``: 6 hex digits, 5 lower-case letters or digits, 6 hex digits.
 LOCAL_PART = re.compile(r"^[0-9a-f]{6}-[0-9a-z]{5}-[0-9a-f]{6}$")
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*"
+                     r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _ALPHANUMERIC = string.ascii_lowercase + string.digits
 
 
@@ -60,19 +64,40 @@ class IntakeAccount:
     direction: Direction
     verification: Verification
     created: str  # ISO 8601, UTC
+    #: The mail domains the account protects (SETD's domain list).  Mail journaled here
+    #: for none of them is flagged foreign-domain; empty: the account claims every domain.
+    domains: tuple[str, ...] = ()
 
     @property
     def domain(self) -> str:
+        """The intake address's domain (where the journal is sent, not a protected one)."""
         return self.address.rpartition("@")[2]
 
-    def to_json(self) -> dict[str, str]:
-        return {**asdict(self), "domain": self.domain}
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "domains": list(self.domains), "domain": self.domain}
 
     @classmethod
-    def from_json(cls, data: dict[str, str]) -> IntakeAccount:
-        return cls(address=data["address"], name=data["name"], seg_type=SegType(data["seg_type"]),
-                   direction=Direction(data["direction"]),
-                   verification=Verification(data["verification"]), created=data["created"])
+    def from_json(cls, data: dict[str, Any]) -> IntakeAccount:
+        domains = data.get("domains") or []
+        return cls(address=str(data["address"]), name=str(data["name"]),
+                   seg_type=SegType(data["seg_type"]), direction=Direction(data["direction"]),
+                   verification=Verification(data["verification"]), created=str(data["created"]),
+                   domains=tuple(str(d) for d in domains) if isinstance(domains, list) else ())
+
+
+def check_domains(domains: Iterable[str]) -> tuple[str, ...]:
+    """A domain list as an account keeps it (lower case, no duplicates, in order);
+    SetupError naming the first entry that is not a domain name."""
+    if isinstance(domains, str):
+        raise SetupError("The domains must be a list of names, not one string.")
+    checked: list[str] = []
+    for domain in domains:
+        name = str(domain).strip().rstrip(".").lower() if isinstance(domain, str) else ""
+        if not _DOMAIN.match(name):
+            raise SetupError(f"Not a domain name: {domain!r}")
+        if name not in checked:
+            checked.append(name)
+    return tuple(checked)
 
 
 def new_intake_address(domain: str = DEFAULT_DOMAIN) -> str:
@@ -116,15 +141,17 @@ class IntakeRegistry:
     def setup(self, *, seg_present: bool = True, seg_type: SegType | str = SegType.CISCO,
               direction: Direction | str = Direction.INCOMING,
               verification: Verification | str = Verification.NONE, name: str | None = None,
-              domain: str | None = None) -> IntakeAccount:
-        """Answer SETD's setup questions; a new account with a generated intake address."""
+              domain: str | None = None, domains: Iterable[str] = ()) -> IntakeAccount:
+        """Answer SETD's setup questions; a new account with a generated intake address
+        (*domains*: the mail domains it protects)."""
         seg, way, check = check_answers(seg_present=seg_present, seg_type=seg_type,
                                         direction=direction, verification=verification)
+        protected = check_domains(domains)
         address = self._unused_address(domain or self.domain)
         account = IntakeAccount(
             address=address, name=name or f"account {len(self._accounts) + 1}", seg_type=seg,
             direction=way, verification=check,
-            created=datetime.now(UTC).isoformat(timespec="seconds"),
+            created=datetime.now(UTC).isoformat(timespec="seconds"), domains=protected,
         )
         self._accounts[address] = account
         self._save()
@@ -145,6 +172,17 @@ class IntakeRegistry:
             return account
         wanted = name_or_address.strip().lower()
         return next((a for a in self._accounts.values() if a.name.lower() == wanted), None)
+
+    def set_domains(self, name_or_address: str, domains: Iterable[str]) -> IntakeAccount:
+        """Replace the domain list of an account; SetupError (nothing changed) for an
+        unknown account or a bad domain."""
+        account = self.find(name_or_address)
+        if account is None:
+            raise SetupError(f"{name_or_address} is not an intake address or account of this SETD")
+        changed = replace(account, domains=check_domains(domains))
+        self._accounts[account.address] = changed
+        self._save()
+        return changed
 
     def default(self) -> IntakeAccount | None:
         """The first account: the lab's Default Message Intake Address."""

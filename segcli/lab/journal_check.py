@@ -19,6 +19,7 @@ import quopri
 import re
 from dataclasses import dataclass
 from email.message import Message
+from email.utils import getaddresses
 
 _MAX_DEPTH = 8  # multipart nesting we follow before giving up
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
@@ -37,6 +38,8 @@ class AttachedOriginal:
     subject: str
     sender: str  # the From header
     date: str
+    recipients: tuple[str, ...] = ()  # the addresses of To, Cc and Bcc
+
 
     @property
     def size(self) -> int:
@@ -57,7 +60,8 @@ def check_journal(data: bytes) -> AttachedOriginal:
         raise NotAJournal("the message/rfc822 part does not hold a message")
     return AttachedOriginal(raw=raw, message_id=_header(original, "Message-ID"),
                             subject=_header(original, "Subject"),
-                            sender=_header(original, "From"), date=_header(original, "Date"))
+                            sender=_header(original, "From"), date=_header(original, "Date"),
+                            recipients=_recipients(original))
 
 
 def journal_message_id(data: bytes) -> str:
@@ -153,6 +157,13 @@ def _parse(raw: bytes) -> Message | None:
     broken = any(isinstance(d, email.errors.MissingHeaderBodySeparatorDefect)
                  for d in message.defects)
     return None if broken or not message.keys() else message
+
+
+def _recipients(message: Message) -> tuple[str, ...]:
+    """The addresses the original's To, Cc and Bcc fields name (those that parse)."""
+    fields = [_header(message, name) for name in ("To", "Cc", "Bcc")]
+    return tuple(address for _name, address in getaddresses([f for f in fields if f])
+                 if "@" in address)
 
 
 def _header(message: Message, name: str) -> str:

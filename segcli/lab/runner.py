@@ -8,14 +8,19 @@ policy journals to the default intake address, the policy ``partners``
 (``@partners.example.com``) to the custom one, DNS asks the lab zone, the simulator's
 CA is trusted, and MX hosts are reached on their loopback ports (SPEC.md §4 ruling 7).
 That configuration is committed only when it differs from the running one.
+
+Other processes talk to the running lab through its control socket, ``<data>/lab.sock``
+(control.py; the ops are control_ops.py): ``segcli lab send``, ``segcli lab setd ...``,
+``segcli lab fault ...`` and the drills.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from twisted.internet.error import CannotListenError
 
@@ -23,6 +28,8 @@ from engine.appliance import Appliance
 from engine.config.changes import ReplaceConfig
 from engine.config.model import Config, Direction, Endpoint, MailPolicy, TdcMode, ThreatDefense
 from engine.config.values import check_certificate
+from segcli.lab.control import ControlError, ControlServer
+from segcli.lab.control_ops import register_lab_ops
 from segcli.lab.dns_zone import DnsZone
 from segcli.lab.setd_simulator import SetdSimulator
 from segcli.lab.sink import DeliverySink
@@ -35,7 +42,20 @@ SENDER_DOMAIN = "example.org"
 PARTNERS = "partners"
 CUSTOM_DOMAIN = "mail.eu.cmd.cisco.com"
 #: Preferred loopback ports (a busy one is replaced by a free one, and the config follows).
+#: A listener on every address is reached on loopback from this machine.
+_LOOPBACK_FOR = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 PREFERRED = {"dns": 10053, "setd": 2626, "sink": 2727, "dashboard": 8025}
+
+
+@dataclass(frozen=True)
+class IntakeEndpoint:
+    """One intake account as the lab serves it: its address, MX host and loopback port."""
+
+    name: str
+    address: str
+    domain: str
+    mx_host: str
+    port: int
 
 
 @dataclass
@@ -51,9 +71,13 @@ class LabInfo:
     custom_intake: str
     mail_log: Path
     committed: bool
+    data_dir: Path = Path()
+    intakes: tuple[IntakeEndpoint, ...] = ()
+    control_socket: Path | None = None
 
     def describe(self) -> str:
         """What to connect to, printed when the lab starts."""
+        hosts = sorted({(i.mx_host, i.port) for i in self.intakes})
         return "\n".join([
             "segcli lab is running.",
             f"  Gateway SMTP listener  {self.smtp}  (mail for {LAB_DOMAIN} and its sub-domains)",
@@ -63,12 +87,29 @@ class LabInfo:
             f"    default intake       {self.default_intake}  (policy DEFAULT)",
             f"    custom intake        {self.custom_intake}  (policy {PARTNERS}: "
             f"@{PARTNERS}.{LAB_DOMAIN})",
+            *(f"    intake host          {host} -> 127.0.0.1:{port}" for host, port in hosts),
             f"  DNS zone               {self.dns[0]}:{self.dns[1]}",
             f"  Delivery sink          127.0.0.1:{self.sink_port} ({SINK_HOST}), "
             f"messages in {self.sink_dir}",
             f"  Mail log               {self.mail_log}",
-            f"Send test mail:          python examples/send_test_mail.py --port {self.smtp.port}",
+            *([f"  Lab control socket     {self.control_socket}"] if self.control_socket else []),
+            f"Send test mail:          segcli lab send --data {self.data_dir}",
+            f"SETD portal, faults:     segcli lab setd dashboard --data {self.data_dir}  "
+            "(also: lab fault list|set|clear, lab dns log)",
         ])
+
+    def ports(self) -> dict[str, Any]:
+        """The endpoints as data: the control channel's ``info``."""
+        return {
+            "smtp": {"host": self.smtp.host, "port": self.smtp.port},
+            "ssh": {"host": self.ssh.host, "port": self.ssh.port},
+            "dns": {"host": self.dns[0], "port": self.dns[1]},
+            "dashboard": self.dashboard,
+            "sink": {"host": SINK_HOST, "port": self.sink_port, "directory": str(self.sink_dir)},
+            "intakes": [asdict(i) for i in self.intakes],
+            "default_intake": self.default_intake, "custom_intake": self.custom_intake,
+            "mail_log": str(self.mail_log),
+        }
 
 
 class Lab:
@@ -78,11 +119,18 @@ class Lab:
         self.zone = DnsZone()
         self.setd = SetdSimulator(self.directory / "setd")
         self.sink = DeliverySink(self.directory / "sink")
+        self.control = ControlServer(self, appliance.options.data_dir)
+        self.info: LabInfo | None = None
         self._started = False
 
     async def start(self) -> LabInfo:
-        """Start the other side of the wire, configure the gateway for it, start the gateway."""
+        """Start the other side of the wire, configure the gateway for it, start the gateway.
+
+        The control socket comes first: a second lab in the same data directory is refused
+        (ControlError) before anything else listens."""
         self._started = True
+        register_lab_ops()
+        control_socket = await self.control.start()
         dns_port = _preferred_or_free(self.zone.start, PREFERRED["dns"])
         self.zone.add_mail_domain(LAB_DOMAIN, SINK_HOST)
         self.zone.add_mail_domain(f"{PARTNERS}.{LAB_DOMAIN}", SINK_HOST)
@@ -101,14 +149,41 @@ class Lab:
         committed = await self._commit_if_changed(desired)
         smtp_port = await self.appliance.start_mail()
         smtp = Endpoint(self.appliance.smtp_endpoint.host, smtp_port)
-        return LabInfo(
+        data_dir = self.appliance.options.data_dir
+        self.info = LabInfo(
             smtp=smtp, ssh=self.appliance.ssh_endpoint, dns=("127.0.0.1", dns_port),
             dashboard=self.setd.dashboard_url or "", setd_port=self.setd.host_ports()[
                 self.setd.mx_host_of(default.domain)],
             sink_port=sink_port, sink_dir=self.sink.directory, default_intake=default.address,
             custom_intake=custom.address, committed=committed,
-            mail_log=self.appliance.options.data_dir / "logs" / "mail_logs" / "mail.current",
+            mail_log=data_dir / "logs" / "mail_logs" / "mail.current", data_dir=data_dir,
+            intakes=self.intake_endpoints(), control_socket=control_socket,
         )
+        return self.info
+
+    def intake_endpoints(self) -> tuple[IntakeEndpoint, ...]:
+        """Every intake account with the MX host and port that serve it."""
+        ports = self.setd.host_ports()
+        endpoints = []
+        for account in self.setd.intake_accounts():
+            mx_host = self.setd.mx_host_of(account.domain)
+            endpoints.append(IntakeEndpoint(account.name, account.address, account.domain,
+                                            mx_host, ports.get(mx_host, 0)))
+        return tuple(endpoints)
+
+    def describe_ports(self) -> dict[str, Any]:
+        """The lab's endpoints as data (the control channel's ``info``)."""
+        if self.info is None:
+            raise ControlError("the lab is still starting; ask again in a moment")
+        return {**self.info.ports(), "intakes": [asdict(i) for i in self.intake_endpoints()]}
+
+    def smtp_address(self) -> tuple[str, int]:
+        """Where a client on this machine reaches the gateway's SMTP listener (a listener on
+        every address is reached on loopback)."""
+        if self.info is None:
+            raise ControlError("the lab is still starting; ask again in a moment")
+        host = self.info.smtp.host
+        return _LOOPBACK_FOR.get(host, host), self.info.smtp.port
 
     def configuration(self, running: Config, dns_port: int, sink_port: int, default: str,
                       custom: str) -> Config:
@@ -144,6 +219,8 @@ class Lab:
         if not self._started:
             return
         self._started = False
+        with contextlib.suppress(Exception):
+            await self.control.stop()
         with contextlib.suppress(Exception):
             await self.sink.stop()
         with contextlib.suppress(Exception):

@@ -2,7 +2,9 @@
 
 The wire protocol is engine/smtp/server.py's; this module only decides, per command, what
 SETD answers -- refuse unknown intake addresses (550 5.1.1), refuse what is not a journal
-(550 5.6.0), record what arrived -- and where the drills' faults strike (setd_faults.py).
+(550 5.6.0), record what arrived and how each transaction ended (a refusal at MAIL, RCPT or
+DATA, a TLS handshake that failed, what the connection did) -- and where the drills'
+faults strike (setd_faults.py).
 TLS faults need a say in the handshake itself, so the listener's TLS setting is a
 connection creator (:class:`IntakeTls`) that asks the connection's handler which
 certificate to serve, or whether to drop the handshake.
@@ -62,11 +64,14 @@ class IntakeSession(BaseSmtpHandler):
         self.withhold_starttls = False
         self.sender = ""
         self.intakes: list[str] = []  # the intake addresses accepted in this transaction
+        self.handshaking = False  # 220 sent to STARTTLS, handshake not completed yet
+        self.tls_fault_address = ""  # the address of the TLS fault taking this connection
 
     # -- the dialogue ---------------------------------------------------------------------
 
     def connected(self, peer: tuple[str, int], local: tuple[str, int]) -> Answer:
         self.peer = f"{peer[0]}:{peer[1]}"
+        self._note("connections")
         self._event(f"connection from {self.peer} to {self.host.mx_host} port {local[1]}")
         slow = self._take({FaultKind.SLOW}, None)
         if slow is not None:
@@ -75,6 +80,7 @@ class IntakeSession(BaseSmtpHandler):
 
     def ehlo(self, name: str, extended: bool) -> Answer:
         self.helo = name
+        self._note("ehlo")
         return self._answer(Stage.EHLO, self._fault_outcome(Stage.EHLO))
 
     def extensions(self, in_tls: bool) -> list[str]:
@@ -86,38 +92,52 @@ class IntakeSession(BaseSmtpHandler):
         return list(DEFAULT_EXTENSIONS)
 
     def starttls(self) -> Answer:
+        self._note("starttls")
         outcome = self._fault_outcome(Stage.STARTTLS)
         if outcome is None:
+            self.handshaking = True  # the standard 220: the handshake follows
             fault = self._take(_TLS_FAULTS, Stage.STARTTLS)
             if fault is not None:
                 self.tls_mode = (TlsMode.ABORT if fault.kind is FaultKind.TLS_ABORT
                                  else TlsMode.UNTRUSTED)
+                self.tls_fault_address = fault.address
         return self._answer(Stage.STARTTLS, outcome)
 
     def tls_started(self, protocol: str, cipher: str) -> None:
+        self.handshaking = False
         self.tls = f"{protocol} {cipher}"
+        self._note("tls_ok")
         self._event(f"{self.peer} TLS success protocol {protocol} cipher {cipher}")
 
     def mail_from(self, sender: str, params: dict[str, str]) -> Answer:
         self.sender = sender
         self.intakes = []
-        return self._answer(Stage.MAIL, self._fault_outcome(Stage.MAIL))
+        self._note("mail")
+        outcome, fault = self._reply_fault(Stage.MAIL)
+        if fault is not None:
+            self._refused(fault.address, outcome, Stage.MAIL)
+        return self._answer(Stage.MAIL, outcome)
 
     def rcpt_to(self, recipient: str, params: dict[str, str]) -> Answer:
         account = self.simulator.registry.get(recipient)
         if account is None or account.domain != self.host.domain:
-            self._event(f"{self.peer} RCPT <{recipient}> refused: not an intake address")
             refusal = Reply(550, f"5.1.1 <{recipient}>: Recipient address rejected: "
                                  "not a message intake address")
+            self._refused(recipient.strip().strip("<>").lower(), refusal, Stage.RCPT,
+                          why="not an intake address")
             return self._answer(Stage.RCPT, refusal)
         outcome = self._fault_outcome(Stage.RCPT, [account.address])
         accepted = outcome is None or (isinstance(outcome, Reply) and outcome.positive)
         if accepted and account.address not in self.intakes:
             self.intakes.append(account.address)
+        self._refused(account.address, outcome, Stage.RCPT)
         return self._answer(Stage.RCPT, outcome, [account.address])
 
     def data(self) -> Answer:
-        return self._answer(Stage.DATA, self._fault_outcome(Stage.DATA, self.intakes), self.intakes)
+        outcome = self._fault_outcome(Stage.DATA, self.intakes)
+        for address in self.intakes:
+            self._refused(address, outcome, Stage.DATA)
+        return self._answer(Stage.DATA, outcome, self.intakes)
 
     def message(self, envelope: Envelope, data: bytes) -> Answer:
         """The final dot: a fault, or SETD's verdict on the journal; recorded either way
@@ -129,11 +149,11 @@ class IntakeSession(BaseSmtpHandler):
         except NotAJournal as refused:
             problem = str(refused)
 
-        def record(outcome: str, reply: str) -> list[Any]:
+        def record(outcome: str, reply: str, code: int | None = None) -> list[Any]:
             return self.simulator.record_message(
                 intakes, envelope=envelope, data=data, outcome=outcome, reply=reply,
                 peer=self.peer, tls=self.tls, original=original, problem=problem,
-                host=self.host.mx_host)
+                host=self.host.mx_host, code=code)
 
         fault = self._take(_REPLYING | {FaultKind.DISCONNECT_AFTER_DOT}, Stage.EOM, intakes)
         if fault is not None and fault.kind is FaultKind.DISCONNECT_AFTER_DOT:
@@ -144,19 +164,31 @@ class IntakeSession(BaseSmtpHandler):
             return HANG
         if fault is not None:
             reply = Reply(fault.code or 451, fault.text)
-            record("refused", str(reply))
+            record("refused", str(reply), reply.code)
         elif problem and not self.simulator.accept_non_journal:
             reply = Reply(550, f"5.6.0 Message refused: {problem}")
-            record("refused", str(reply))
+            record("refused", str(reply), reply.code)
         else:
-            [first, *_] = record("accepted", "")
+            [first, *_] = record("accepted", "", 250)
             reply = Reply(250, f"2.0.0 Ok: queued as {first.queue_id}")
         return self._answer(Stage.EOM, reply, intakes)
+
+    def refused(self, reply: Reply) -> None:
+        """The wire refused the whole message before it reached message() (bare CR or LF,
+        too big): a refusal for each intake address of the transaction."""
+        for address in self.intakes:
+            self._refused(address, reply, Stage.EOM)
 
     def reset(self) -> None:
         self.intakes = []
 
     def closed(self, reason: str) -> None:
+        if self.handshaking:  # STARTTLS was accepted, the handshake never completed
+            self.handshaking = False
+            self._note("tls_failed")
+            self.simulator.record_tls_failure(self.tls_fault_address,
+                                              f"{self.peer or 'connection'}: {reason}",
+                                              host=self.host.mx_host)
         self._event(f"{self.peer or 'connection'} closed: {reason}")
 
     # -- helpers ------------------------------------------------------------------------
@@ -171,12 +203,28 @@ class IntakeSession(BaseSmtpHandler):
 
     def _fault_outcome(self, stage: Stage, addresses: Collection[str] = ()) -> Outcome | None:
         """A reply or hang fault due at *stage*, as the answer to send (None: none due)."""
+        return self._reply_fault(stage, addresses)[0]
+
+    def _reply_fault(self, stage: Stage, addresses: Collection[str] = ()
+                     ) -> tuple[Outcome | None, Fault | None]:
+        """A reply or hang fault due at *stage*: the answer to send, and the fault."""
         fault = self._take(_REPLYING, stage, addresses)
         if fault is None:
-            return None
+            return None, None
         if fault.kind is FaultKind.HANG:
-            return HANG
-        return Reply(fault.code or 451, fault.text)
+            return HANG, fault
+        return Reply(fault.code or 451, fault.text), fault
+
+    def _refused(self, address: str, outcome: Outcome | None, stage: Stage, *,
+                 why: str = "") -> None:
+        """Count a 4xx/5xx answer at MAIL, RCPT or DATA for *address* (nothing else)."""
+        if isinstance(outcome, Reply) and outcome.code >= 400:
+            text = " ".join(line.strip() for line in outcome.lines) + (f" ({why})" if why else "")
+            self.simulator.record_refusal(address, outcome.code, text, stage=stage.value,
+                                          host=self.host.mx_host)
+
+    def _note(self, what: str) -> None:
+        self.simulator.note_connection(self.host.domain, what)
 
     def _answer(self, stage: Stage, outcome: Outcome | None,
                 addresses: Collection[str] = ()) -> Answer:
