@@ -59,3 +59,15 @@ def test_a_shipped_drill_says_how_to_fix_and_prove_it(path: Path) -> None:
     assert data["solved"]["expect"]
     if data["category"] == "by-design":
         assert data["quiz"]
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_a_shipped_drill_is_valid(path: Path) -> None:
+    """The loader takes every shipped drill; strictly, only its warn-only checks are named."""
+    from segcli.drills.loader import load_drill, validate
+
+    drill = load_drill(path)
+    assert drill.id == path.stem
+    assert validate(drill) == []
+    for problem in validate(drill, strict=True):
+        assert "warn-only check" in problem.message, problem
