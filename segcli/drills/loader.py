@@ -336,6 +336,9 @@ class _Reader:
                 trickle = Trickle(every_s=self.expr(found, "every_s", "lab.trickle") or 30,
                                   kind=self.string(found, "kind", "lab.trickle", "clean"),
                                   to=self.string(found, "to", "lab.trickle", "bob@example.com"))
+                if trickle.kind not in TRAFFIC_KINDS:
+                    self.report("lab.trickle.kind", f"unknown traffic kind {trickle.kind!r} "
+                                f"(one of: {', '.join(TRAFFIC_KINDS)})")
         return LabSpec(profile=self.string(data, "profile", "lab", "default"),
                        dns_records=tuple(records), trickle=trickle)
 
@@ -399,6 +402,9 @@ class _Reader:
         for key in sorted(set(data) - keys - {"id", "target", "action", "times"}):
             self.report(_join(field, key), f"a {spec.target} fault takes no {key!r}")
         if spec.target == "setd":
+            if not spec.intake:
+                self.report(field, "a setd fault needs 'intake': the intake address it is set "
+                            "for (faults at connect, ehlo, starttls and mail strike its host)")
             if spec.stage and spec.stage not in SMTP_STAGES:
                 self.report(_join(field, "stage"), f"unknown stage {spec.stage!r} (one of: "
                             f"{', '.join(SMTP_STAGES)})")
@@ -473,6 +479,8 @@ class _Reader:
         for key in ("delta", "equal"):
             if key in data and kind not in ("hoststatus", "tophosts"):
                 self.report(_join(field, key), f"only hoststatus and tophosts checks take {key!r}")
+        if kind in ("hoststatus", "tophosts") and not {"delta", "equal"} & set(data):
+            self.report(field, f"a {kind} check needs 'delta' or 'equal' (or both)")
         if kind == "shape":
             spec = self.shape(data, field, fields)
             if spec is None:
@@ -527,6 +535,8 @@ class _Reader:
     def spec_rules(self, kind: str, data: dict[str, Any], field: str) -> None:
         if kind == "count" and not {"equal", "min", "max"} & set(data):
             self.report(field, "a count check needs 'equal', 'min' or 'max'")
+        if kind == "config" and not {"contains", "lacks"} & set(data):
+            self.report(field, "a config check needs 'contains' or 'lacks'")
         if kind == "findevent" and len({"mid", "message_id"} & set(data)) != 1:
             self.report(field, "a findevent check needs exactly one of 'mid' and 'message_id'")
         if kind == "timing":

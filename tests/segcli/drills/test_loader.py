@@ -140,6 +140,9 @@ BAD = [
                  id="vars-use-vars"),
     pytest.param('  { id = "m1", kind = "clean"', '  { id = "m1", kind = "spam"', 'kind = "spam"',
                  "phase[1].traffic[1].kind", "unknown traffic kind 'spam'", id="traffic-kind"),
+    pytest.param("  delta    = { hard_bounced = 1, delivered = 0, soft_bounced = 0 }\n"
+                 "  equal    = { active = 0 }\n", "", 'desc     = "tophosts shows', "phase[1].expect[5]",
+                 "a tophosts check needs 'delta' or 'equal'", id="counters-without-figures"),
     pytest.param('  desc     = "tophosts shows', '  shape = "G-BNC-EXP"\n  desc     = "tophosts shows',
                  'shape = "G-BNC-EXP"', "phase[1].expect[5]", "exactly one kind",
                  id="shape-and-kind"),
@@ -162,7 +165,7 @@ def test_a_bad_file_gives_the_right_problem(old: str, new: str, marker: str, fie
 
 
 def test_a_bad_fault_action_names_the_actions_there_are() -> None:
-    text = with_fault('target = "setd"\n  action = "explode"\n')
+    text = with_fault('target = "setd"\n  intake = "${lab.default_intake}"\n  action = "explode"\n')
     (problem,) = problems(text)
     assert (problem.line, problem.field) == (line_of(text, 'action = "explode"'),
                                               "phase[1].fault[1].action")
@@ -170,13 +173,18 @@ def test_a_bad_fault_action_names_the_actions_there_are() -> None:
 
 
 @pytest.mark.parametrize(("fault", "field", "message"), [
-    ('target = "setd"\n  action = "reply"\n  stage = "rcpt"\n', "phase[1].fault[1].code",
+    ('target = "setd"\n  action = "reply"\n  stage = "rcpt"\n  code = 250\n  intake = "a@b.test"\n',
+     "phase[1].fault[1].code",
      "needs a 4xx or 5xx 'code'"),
-    ('target = "setd"\n  action = "untrusted_cert"\n  stage = "rcpt"\n', "phase[1].fault[1].stage",
+    ('target = "setd"\n  action = "untrusted_cert"\n  stage = "rcpt"\n  intake = "a@b.test"\n',
+     "phase[1].fault[1].stage",
      "happens at starttls"),
     ('target = "dns"\n  action = "servfail"\n  stage = "rcpt"\n  name = "x.test"\n',
      "phase[1].fault[1].stage", "a dns fault takes no 'stage'"),
     ('target = "net"\n  action = "cut"\n', "phase[1].fault[1].target", "unknown target 'net'"),
+    ('target = "setd"\n  action = "hang"\n', "phase[1].fault[1]", "a setd fault needs 'intake'"),
+    ('target = "setd"\n  action = "slow"\n  intake = "${nobody}"\n  delay_s = 5\n',
+     "phase[1].fault[1].intake", "${nobody} is not defined"),
 ])
 def test_fault_rules(fault: str, field: str, message: str) -> None:
     text = with_fault(fault)
