@@ -241,10 +241,12 @@ class DrillLab:
 
     # -- the command line -------------------------------------------------------------
     async def run_cli(self, commands: Sequence[str], *, session: str | None = None,
-                      answers: Sequence[str] = ()) -> str:
+                      answers: Sequence[str] = (), echo: bool = True) -> str:
         """Run *commands* (then the piped *answers*) through the real command engine, in
-        the named persistent session or a fresh one; return what the session printed.
-        CommandFailed when a command fails (its output included)."""
+        the named persistent session or a fresh one; return what the session printed
+        (with each prompt and command line when *echo*: a check searching a command's
+        output must not find the words of the command itself).  CommandFailed when a
+        command fails (its output included)."""
         from commands.session import CliSession
 
         assert self.appliance is not None
@@ -259,7 +261,8 @@ class DrillLab:
         failed: str | None = None
         while terminal.lines:
             line = terminal.lines.pop(0)
-            terminal.out.append(cli.prompt + line + "\n")
+            if echo:
+                terminal.out.append(cli.prompt + line + "\n")
             try:
                 ok = await cli.execute(line)
             except (EndOfInput, Cancelled):
