@@ -105,19 +105,24 @@ def test_list_shows_drills_by_place_filters_and_reports_broken_files(home: Path)
     assert listed.returncode == 0, listed.stderr
     rows = [line.split() for line in listed.stdout.splitlines()]
     assert rows[0] == ["ID", "CAT", "LVL", "SOURCE", "TITLE"]
-    assert rows[1][:4] == ["dns-nxdomain-hard-bounce", "dns", "1", "path"]
+    # The shipped catalogue is listed too; these are the rows of the user's places.
+    own = [row for row in rows[1:-1] if row[3] != "shipped"]
+    shipped = len(rows) - 2 - len(own)
+    assert own[0][:4] == ["dns-nxdomain-hard-bounce", "dns", "1", "path"]
     assert f"(replaces {mine / 'dns-nxdomain-hard-bounce.toml'})" in listed.stdout
-    assert rows[2][:4] == ["healthy", "baseline", "1", "user"]
-    assert listed.stdout.splitlines()[-1].startswith("2 drills (shipped ")
+    assert own[1][:4] == ["healthy", "baseline", "1", "user"]
+    assert listed.stdout.splitlines()[-1].startswith(f"{shipped + 2} drills (shipped ")
     assert f"user {mine}" in listed.stdout and f"path {extra}" in listed.stdout
     assert f"{extra / 'broken.toml'} cannot be used" in listed.stderr
     assert f"{extra / 'broken.toml'}:2: TOML syntax error" in listed.stderr
 
     dns = segcli(home, "list", "--category", "dns")
-    assert [line.split()[0] for line in dns.stdout.splitlines()[1:-1]] == \
-        ["dns-nxdomain-hard-bounce"]
+    assert {line.split()[1] for line in dns.stdout.splitlines()[1:-1]} == {"dns"}
+    assert ["dns-nxdomain-hard-bounce", "user"] in \
+        [[row[0], row[3]] for row in map(str.split, dns.stdout.splitlines()[1:-1])]
     tagged = segcli(home, "list", "--tag", "baseline")
-    assert [line.split()[0] for line in tagged.stdout.splitlines()[1:-1]] == ["healthy"]
+    assert [row[0] for row in map(str.split, tagged.stdout.splitlines()[1:-1])
+            if row[3] != "shipped"] == ["healthy"]
 
 
 def test_show_gives_the_ticket_and_keeps_the_cause_for_solution(home: Path) -> None:
