@@ -195,7 +195,6 @@ class CliSession:
         knows.  The session goes on: a piped script then ends at its prompt (with the
         warning about uncommitted changes), an exec request runs its next command."""
         if not self.terminal.interactive:
-            self.terminal.write("\n")  # the question's prompt got no answer and no line end
             self.dialog.error(f"{name}: {exc or 'no answer (the input ended)'}")
 
     @property
