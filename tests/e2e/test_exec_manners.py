@@ -35,6 +35,16 @@ def test_a_menu_without_input_in_an_exec_request_says_what_it_waited_for(ssh_app
     assert output.rstrip().endswith("[1]> \n" + SORT_UNANSWERED), output[-400:]
 
 
+def test_semicolons_separate_commands_as_appliance_scripts_write_them(ssh_appliance, client_key):
+    """Integrations for real appliances send exec requests such as
+    ``dictionaryconfig print X;`` or ``... new "v";commit "msg";`` (Splunk SOAR's Cisco
+    ESA connector): no space after ``;``, and one at the end."""
+    status, output = ssh(ssh_appliance, 'version;sethostname mail1.example.com;'
+                                        'commit "nothing to do";tophosts 1;', client_key)
+    assert status == 0, output
+    assert output.index("Current Version") < output.index("the.tdc.queue")
+
+
 def test_the_commands_after_an_unanswered_one_still_run(ssh_appliance, client_key):
     status, output = ssh(ssh_appliance, "tophosts; version", client_key)
     assert status == 1, output
