@@ -57,19 +57,19 @@ class PendingChanges:
             change.apply(trial)
         return trial
 
-    def record(self, changes: Sequence[Change]) -> None:
+    def record(self, changes: Sequence[Change], *, drop_no_ops: bool = True) -> None:
         """Record every change or none (CommandError), so a failed command line or dialog
         leaves nothing pending.
 
-        A configuration change that leaves the view as it was (``tdcconfig enable`` with
-        the address already set) is not kept: ``showchanges`` lists what would change and
-        ``commit`` has nothing to write.  Account changes edit no configuration (the view
-        never shows them), so they are always kept."""
+        With *drop_no_ops*, a configuration change that leaves the view as it was
+        (``tdcconfig enable`` with the address already set) is not kept: ``showchanges``
+        lists what would change and ``commit`` has nothing to write.  Account changes edit
+        no configuration (the view never shows them), so they are always kept."""
         trial = self.view.copy()
         kept: list[Change] = []
         try:
             for change in changes:
-                before = trial.copy() if change.edits_config else None
+                before = trial.copy() if drop_no_ops and change.edits_config else None
                 change.apply(trial)
                 if before is None or trial != before:
                     kept.append(change)
@@ -211,8 +211,14 @@ class CliSession:
 
     # -- helpers for commands ------------------------------------------------------
     def record(self, *changes: Change) -> None:
-        """Record configuration changes in this session, all or none (pending until commit)."""
-        self.pending.record(changes)
+        """Record configuration changes in this session, all or none (pending until commit).
+
+        A change that would change nothing is left out, but only while the session's view
+        is the running configuration plus its own changes: once another session has
+        committed since, the change is kept, so that replaying this session's changes at
+        commit still sets what it asked for (it may differ by then)."""
+        current = self.pending.base.id == self.appliance.running.id
+        self.pending.record(changes, drop_no_ops=current)
 
     async def commit(self, comment: str, *, rollback: bool = True) -> ConfigVersion:
         """Commit the pending changes.  Ctrl-C cannot split a commit in half: once

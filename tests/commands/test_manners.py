@@ -134,3 +134,26 @@ def test_a_no_op_still_says_what_the_appliance_says(appliance):
     assert same.text.split("\n")[:-1] == [
         line.replace("gw1.example.com", hostname)
         for line in changed.text.split("\n")[:-2]]  # less the discarded-changes warning
+
+
+def test_a_no_op_is_kept_when_another_session_committed_meanwhile(appliance):
+    """Session A's view says the connector is off; B turns it on and commits; A then
+    turns it off: kept (A's view is out of date), and A's commit turns it off."""
+    import asyncio
+
+    from commands.session import CliSession
+    from tests.conftest import ScriptedTerminal
+
+    async def scenario() -> None:
+        first = CliSession(appliance, ScriptedTerminal())
+        second = CliSession(appliance, ScriptedTerminal())
+        assert await first.execute("sethostname gw1.example.com")
+        assert await second.execute(f"tdcconfig enable {INTAKE}")
+        assert await second.execute('commit "on"')
+        assert await first.execute("tdcconfig disable")
+        assert len(first.pending.changes) == 2
+        assert await first.execute('commit "off again"')
+
+    asyncio.run(scenario())
+    assert not appliance.config.tdc.enabled
+    assert appliance.config.hostname == "gw1.example.com"
