@@ -93,3 +93,14 @@ def test_version_flag():
                             stdin=subprocess.DEVNULL)
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"{EMULATOR} (emulating AsyncOS {ASYNCOS_VERSION})\n"
+
+
+def test_the_console_suggests_too(spawn):
+    """The interactive console on a pty: the same refusal and suggestion."""
+    console = spawn().started()
+    shown = console.run("tophost")
+    assert "Unknown command or missing feature key: tophost" in shown
+    assert "Did you mean tophosts?" in shown
+    assert shown.index("Unknown command") < shown.index("Did you mean")
+    console.command("quit")
+    assert console.wait_exit() == 0  # at a terminal, quit ends with 0 whatever failed
