@@ -11,6 +11,11 @@ from message tracking, a remote server's replies (``telnet``), a name a person t
 and an error quotes back.  Every text and prompt goes through
 :func:`engine.config.text.shown` (``\\x1b`` for ESC, ...; line breaks of our own kept),
 so no escape sequence reaches anyone's terminal, while any script stays readable.
+
+The dialog is also where a question meets the end of input (a piped script or an SSH exec
+request with nothing left to answer with): the EndOfInput it raises names the question,
+so every command reports alike what it waited for (``no answer to 'Sort results by' (the
+input ended)``) and the session prints that after the command's name.
 """
 
 from __future__ import annotations
@@ -76,9 +81,9 @@ class Dialog:
             if question:
                 self.say()
                 self.say(question)
-            answer = await self._read(
-                f"[{'' if default is None or secret else default}]> ", choices=choices, secret=secret
-            )
+            prompt = f"[{'' if default is None or secret else default}]> "
+            answer = await self._read(prompt, choices=choices, secret=secret,
+                                      about=topic(question, prompt))
             if not secret:  # a password is taken as typed: its spaces are part of it
                 answer = answer.strip()
             if not answer and default is not None:
@@ -114,7 +119,7 @@ class Dialog:
         while True:
             self.say()
             answer = (await self._read(
-                f"{question} [{'Y' if default else 'N'}]> ", choices=("Y", "N")
+                f"{question} [{'Y' if default else 'N'}]> ", choices=("Y", "N"), about=question
             )).strip().lower()
             if not answer:
                 return default
@@ -137,7 +142,7 @@ class Dialog:
             self.say(heading)
             for keyword, description in options:
                 self.say(f"- {keyword} - {description}")
-            answer = (await self._read("[]> ", choices=keywords)).strip()
+            answer = (await self._read("[]> ", choices=keywords, about=heading)).strip()
             if not answer:
                 return None
             if answer.upper() in keywords:
@@ -179,7 +184,8 @@ class Dialog:
             if question:
                 self.say(question)
             answer = (await self._read(
-                f"[{'' if default is None else default + 1}]> ", choices=items
+                f"[{'' if default is None else default + 1}]> ", choices=items,
+                about=topic(question, heading or "", "a choice from the list")
             )).strip()
             if not answer:
                 if default is not None:
@@ -212,7 +218,7 @@ class Dialog:
         lines: list[str] = []
         while True:
             try:
-                line = await self._read("")
+                line = await self._read("", about=instructions)
             except EndOfInput:
                 break
             if line.strip() == ".":
@@ -220,10 +226,31 @@ class Dialog:
             lines.append(line)
         return "\n".join(lines)
 
-    async def _read(self, prompt: str, *, choices: Sequence[str] = (), secret: bool = False
-                    ) -> str:
-        """One answer from the terminal after *prompt*, printed safely like any text."""
-        return await self.terminal.ask(_printable(prompt), choices=choices, secret=secret)
+    async def _read(self, prompt: str, *, about: str, choices: Sequence[str] = (),
+                    secret: bool = False) -> str:
+        """One answer from the terminal after *prompt*, printed safely like any text.
+
+        When the input has ended, the EndOfInput raised says which question (*about*)
+        went unanswered, so a script learns why its command failed."""
+        try:
+            return await self.terminal.ask(_printable(prompt), choices=choices, secret=secret)
+        except EndOfInput:
+            raise EndOfInput(unanswered(about)) from None
+
+
+def unanswered(question: str) -> str:
+    """What a command that met the end of input at *question* reports (after its name)."""
+    return f"no answer to '{_printable(topic(question))}' (the input ended)"
+
+
+def topic(*texts: str) -> str:
+    """The question to name when no answer came: the last line of the first non-blank
+    of *texts*, without its closing colon (``Sort results by:`` -> ``Sort results by``)."""
+    for text in texts:
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        if lines:
+            return lines[-1].rstrip(":").rstrip()
+    return "a question"
 
 
 def _printable(text: str) -> str:

@@ -19,7 +19,10 @@ class Cancelled(Exception):
 
 
 class EndOfInput(Exception):
-    """Input ended (Ctrl-D, end of a piped script, closed channel)."""
+    """Input ended (Ctrl-D, end of a piped script, closed channel).
+
+    A Terminal raises it bare; :class:`commands.dialog.Dialog` raises it again with a
+    message naming the question left unanswered, which the session prints for scripts."""
 
 
 class Terminal(Protocol):

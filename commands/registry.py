@@ -11,6 +11,7 @@ small :class:`SessionView`, and a handler's session is a type variable bound to 
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, Union
@@ -104,6 +105,15 @@ class Registry:
 
     def names(self) -> list[str]:
         return sorted([*self._commands, *self._aliases])
+
+    def close_names(self, word: str, *, allowed: Callable[[CommandSpec], bool] = lambda _: True,
+                    most: int = 3) -> list[str]:
+        """Up to *most* command names (aliases included) spelled like *word*, closest
+        first, for a typo's suggestion; only close ones (difflib's ratio 0.75 and over:
+        ``tophost`` finds ``tophosts``, ``foo`` finds nothing)."""
+        candidates = [name for name in self.names()
+                      if (spec := self.get(name)) is not None and allowed(spec)]
+        return difflib.get_close_matches(word.lower(), candidates, n=most, cutoff=0.75)
 
 
 REGISTRY = Registry()

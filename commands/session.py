@@ -29,6 +29,16 @@ log = logging.getLogger(__name__)
 ACCESS_DENIED = "You are not in the correct access group to use this command."
 
 
+def unknown_command(word: str, role: Role) -> str:
+    """The appliance's refusal of an unknown word, then the commands it may have meant
+    (close in spelling, and runnable by *role*), as ``Did you mean tophosts?``."""
+    refusal = f"Unknown command or missing feature key: {word}"
+    meant = REGISTRY.close_names(word, allowed=lambda spec: spec.allows(role))
+    if not meant:
+        return refusal
+    return f"{refusal}\nDid you mean {' or '.join(meant)}?"
+
+
 @dataclass
 class PendingChanges:
     """Changes recorded but not committed, over the version they were made against."""
@@ -47,14 +57,26 @@ class PendingChanges:
             change.apply(trial)
         return trial
 
-    def record(self, changes: Sequence[Change]) -> None:
+    def record(self, changes: Sequence[Change], *, drop_no_ops: bool = True) -> None:
         """Record every change or none (CommandError), so a failed command line or dialog
-        leaves nothing pending."""
+        leaves nothing pending.
+
+        With *drop_no_ops*, a configuration change that leaves the view as it was
+        (``tdcconfig enable`` with the address already set) is not kept: ``showchanges``
+        lists what would change and ``commit`` has nothing to write.  Account changes edit
+        no configuration (the view never shows them), so they are always kept."""
+        trial = self.view.copy()
+        kept: list[Change] = []
         try:
-            self.view = self.check(changes)
+            for change in changes:
+                before = trial.copy() if drop_no_ops and change.edits_config else None
+                change.apply(trial)
+                if before is None or trial != before:
+                    kept.append(change)
         except ConfigError as exc:
             raise CommandError(str(exc)) from None
-        self.changes.extend(changes)
+        self.view = trial
+        self.changes.extend(kept)
 
     def rebase(self, version: ConfigVersion) -> None:
         """Follow the running configuration while nothing is pending."""
@@ -137,7 +159,7 @@ class CliSession:
             return True
         spec = REGISTRY.get(words[0])
         if spec is None:
-            self.dialog.error(f"Unknown command or missing feature key: {words[0]}")
+            self.dialog.error(unknown_command(words[0], self.role))
             return False
         return await self.run_command(spec, words[1:])
 
@@ -156,9 +178,8 @@ class CliSession:
         except (Cancelled, asyncio.CancelledError):
             self.terminal.write("\n")
             return False
-        except EndOfInput:
-            if not self.terminal.interactive:
-                self.finished = True
+        except EndOfInput as exc:
+            self._unanswered(spec.name, exc)
             return False
         except Exception as exc:
             log.exception("command %s failed", spec.name)
@@ -167,6 +188,14 @@ class CliSession:
         finally:
             self._task = None
         return self.dialog.errors == errors_before
+
+    def _unanswered(self, name: str, exc: EndOfInput) -> None:
+        """A question met the end of input.  A script (a pipe, an exec request) is told
+        which one, after the command's name; at a terminal the person pressed Ctrl-D and
+        knows.  The session goes on: a piped script then ends at its prompt (with the
+        warning about uncommitted changes), an exec request runs its next command."""
+        if not self.terminal.interactive:
+            self.dialog.error(f"{name}: {exc or 'no answer (the input ended)'}")
 
     @property
     def busy(self) -> bool:
@@ -182,8 +211,14 @@ class CliSession:
 
     # -- helpers for commands ------------------------------------------------------
     def record(self, *changes: Change) -> None:
-        """Record configuration changes in this session, all or none (pending until commit)."""
-        self.pending.record(changes)
+        """Record configuration changes in this session, all or none (pending until commit).
+
+        A change that would change nothing is left out, but only while the session's view
+        is the running configuration plus its own changes: once another session has
+        committed since, the change is kept, so that replaying this session's changes at
+        commit still sets what it asked for (it may differ by then)."""
+        current = self.pending.base.id == self.appliance.running.id
+        self.pending.record(changes, drop_no_ops=current)
 
     async def commit(self, comment: str, *, rollback: bool = True) -> ConfigVersion:
         """Commit the pending changes.  Ctrl-C cannot split a commit in half: once

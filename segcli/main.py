@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from twisted.internet.error import CannotListenError
 
-from engine.appliance import Appliance, StartOptions
+from engine.appliance import ASYNCOS_VERSION, EMULATOR, Appliance, StartOptions
 from engine.config.addresses import InvalidValue
 from engine.config.model import Endpoint
 from engine.smtp.tls import TlsMaterialError
@@ -75,6 +75,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--plain", action="store_true",
                         help="plain line mode even at a terminal (no colours, no completion)")
     parser.add_argument("--user", default="admin", help=argparse.SUPPRESS)
+    parser.add_argument("--version", action="version", help="print the versions and exit",
+                        version=f"{EMULATOR} (emulating AsyncOS {ASYNCOS_VERSION})")
     modes = parser.add_subparsers(dest="mode", metavar="lab")
     lab = modes.add_parser(
         "lab", help="start the appliance with the SETD simulator, a DNS zone and a delivery "

@@ -59,6 +59,10 @@ class Change:
     multiline: ClassVar[frozenset[str]] = frozenset()
     #: What a refusal raises (account changes raise their own kind).
     error: ClassVar[type[ConfigError]] = ConfigError
+    #: Whether the change edits the configuration document.  A session leaves out such a
+    #: change when the document comes out the same (it would change nothing); changes to
+    #: state kept elsewhere (user accounts) say False and are always kept.
+    edits_config: ClassVar[bool] = True
 
     def apply(self, config: Config) -> None:
         """Refuse bad text, then make the edit."""

@@ -297,6 +297,7 @@ class UserChange(Change):
 
     labels = {"name": "user name", "full_name": "full name", "line": "SSH key"}
     error = UserError
+    edits_config = False  # the accounts live in the store, beside the configuration
 
     def edit(self, config: Config) -> None:
         return None
