@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from twisted.python.failure import Failure
 
     from commands.session import CliSession
+    from segcli.attach.server import AttachServer
     from segcli.lab.runner import Lab, LabInfo
     from segcli.ssh.server import SshServer
     from segcli.terminal.console import PromptTerminal
@@ -104,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         from segcli.lab.commands import run_lab_command
 
         return run_lab_command(args, data_dir)
+    if args.mode is None and (attached := _attach(data_dir, args)) is not None:
+        return attached  # the appliance runs in another process: a console on it
     options = StartOptions(data_dir=data_dir, smtp=args.smtp, ssh=args.ssh)
     try:
         appliance = Appliance.open(options)
@@ -123,6 +126,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"segcli: {appliance.start_notice}", file=sys.stderr)
         logging.getLogger("segcli").warning("%s", appliance.start_notice)
     return _run_reactor(lambda: _serve(appliance, args))
+
+
+def _attach(data_dir: Path, args: argparse.Namespace) -> int | None:
+    """A console on the appliance already running in *data_dir* (its exit status), or
+    None when none runs there."""
+    from segcli.attach.client import attach
+
+    return attach(data_dir, plain=args.plain)
 
 
 def _cannot_start(reason: str) -> int:
@@ -200,7 +211,7 @@ async def _serve(appliance: Appliance, args: argparse.Namespace) -> int:
     lock = InstanceLock(appliance.options.data_dir)
     primary = lock.acquire()
     appliance.start()
-    lab = ssh = None
+    lab = ssh = consoles = None
     try:
         if args.mode == "lab":
             if not primary:
@@ -217,6 +228,7 @@ async def _serve(appliance: Appliance, args: argparse.Namespace) -> int:
             if (listening := await _start_ssh(appliance)) is None:
                 return EXIT_USAGE
             ssh, ssh_port = listening
+            consoles = await _serve_consoles(appliance)
             info.ssh = Endpoint(appliance.ssh_endpoint.host, ssh_port)
             # What to connect to, once all of it listens.
             if not _print_out(info.describe()):
@@ -233,8 +245,12 @@ async def _serve(appliance: Appliance, args: argparse.Namespace) -> int:
             return EXIT_USAGE
         else:
             ssh = listening[0]
+        if primary and args.mode != "lab":
+            consoles = await _serve_consoles(appliance)
         return await _console(appliance, args)
     finally:
+        if consoles is not None:
+            await consoles.stop()
         if ssh is not None:
             await ssh.stop()
         if lab is not None:
@@ -267,6 +283,20 @@ async def _console(appliance: Appliance, args: argparse.Namespace) -> int:
     # The exit status tells a script whether every command worked; a person at the
     # console who once mistyped has still ended the session normally.
     return 0 if terminal.interactive else status
+
+
+async def _serve_consoles(appliance: Appliance) -> AttachServer | None:
+    """Take consoles started on this data directory (``<data>/cli.sock``); a socket that
+    cannot be made is said on stderr and the appliance runs without it."""
+    from segcli.attach.server import AttachError, AttachServer
+
+    server = AttachServer(appliance)
+    try:
+        await server.start()
+    except AttachError as exc:
+        print(f"segcli: no second console can attach: {exc}", file=sys.stderr)
+        return None
+    return server
 
 
 async def _start_lab(appliance: Appliance) -> tuple[Lab, LabInfo] | None:
