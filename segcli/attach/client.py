@@ -116,7 +116,7 @@ class Console:
     # -- the appliance's output ----------------------------------------------------------
     async def _relay(self, reader: asyncio.StreamReader) -> int:
         """Write what the appliance sends until it closes; the session's exit status."""
-        while data := await reader.read(_READ):
+        while data := await self._read(reader):
             try:
                 frames = self._frames.feed(data)
             except wire.FrameError as exc:
@@ -133,6 +133,15 @@ class Console:
         if self._status is None:
             return self._fail("the appliance closed the console")
         return self._status
+
+    @staticmethod
+    async def _read(reader: asyncio.StreamReader) -> bytes:
+        """The next bytes; b"" at the end.  A refusal closes the connection with what
+        this console sent unread, so a reset after it is an end too."""
+        try:
+            return await reader.read(_READ)
+        except ConnectionResetError:
+            return b""
 
     def _write(self, data: bytes) -> bool:
         try:
