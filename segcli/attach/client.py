@@ -18,6 +18,7 @@ import errno
 import os
 import signal
 import socket
+import struct
 import sys
 import termios
 import threading
@@ -63,6 +64,8 @@ def attach(data_dir: Path, *, plain: bool = False) -> int | None:
         return EXIT_REFUSED
     if sock is None:
         return None
+    print(f"segcli: the appliance of {data_dir} runs in process {_peer_pid(sock)}; this "
+          f"console is attached to it as {wire.CONSOLE_USER}.", file=sys.stderr)
     at_terminal = sys.stdin.isatty() and sys.stdout.isatty()
     term = os.environ.get("TERM", "") or "dumb"
     if plain:
@@ -74,6 +77,12 @@ def attach(data_dir: Path, *, plain: bool = False) -> int | None:
     finally:
         sock.close()
         loop.close()
+
+
+def _peer_pid(sock: socket.socket) -> int:
+    """The appliance's process, in the kernel's word (``SO_PEERCRED``)."""
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    return int(struct.unpack("3i", creds)[0])
 
 
 class Console:

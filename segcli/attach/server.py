@@ -45,8 +45,7 @@ __all__ = ["CONSOLE_USER", "SOCKET_NAME", "AttachError", "AttachServer", "may_at
            "peer_uid", "socket_path"]
 
 SOCKET_NAME = wire.SOCKET_NAME
-#: Who an attached console is: the appliance's own console user, the factory admin.
-CONSOLE_USER = "admin"
+CONSOLE_USER = wire.CONSOLE_USER
 #: The longest path a Unix socket address takes on Linux (sun_path, with its NUL).
 _SUN_PATH_MAX = 107
 _log = logging.getLogger(__name__)

@@ -29,6 +29,9 @@ from dataclasses import dataclass
 
 #: The socket in the data directory.
 SOCKET_NAME = "cli.sock"
+#: Who an attached console is: AsyncOS has no console users besides its accounts, and
+#: the appliance's own console runs as the factory administrator; so does this one.
+CONSOLE_USER = "admin"
 HELLO, DATA, WINDOW, EOF, EXIT, REFUSED = b"H", b"D", b"W", b"E", b"X", b"R"
 CLIENT_KINDS = frozenset({HELLO, DATA, WINDOW, EOF})
 SERVER_KINDS = frozenset({DATA, EXIT, REFUSED})

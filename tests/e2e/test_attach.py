@@ -26,7 +26,7 @@ import pytest
 from segcli.attach import wire
 from tests.conftest import REPO, SEGCLI, run_segcli, segcli_env
 from tests.e2e.lab_process import LabProcess, wait_for
-from tests.e2e.pty_console import CTRL_C, CTRL_D, START_TIMEOUT, Segcli
+from tests.e2e.pty_console import CTRL_C, CTRL_D, START_TIMEOUT
 
 NOBODY = 65534
 
