@@ -277,7 +277,8 @@ class ConsoleConnection(asyncio.Protocol):
             _log.exception("an attached console could not log in")
             self.refuse("the appliance could not open a console (see logs/segcli.log)")
             return
-        if self._transport is None:  # gone while we looked the account up
+        if self._refused or self._transport is None or self._transport.is_closing():
+            # gone (or the appliance stopping) while the account was looked up
             self._finish()
             return
         end = cast("SSHSessionProcessProtocol", _ChannelEnd(self))
