@@ -229,6 +229,7 @@ async def _serve(appliance: Appliance, args: argparse.Namespace) -> int:
                 return EXIT_USAGE
             ssh, ssh_port = listening
             consoles = await _serve_consoles(appliance)
+            info.console_socket = consoles.path if consoles is not None else None
             info.ssh = Endpoint(appliance.ssh_endpoint.host, ssh_port)
             # What to connect to, once all of it listens.
             if not _print_out(info.describe()):
