@@ -29,7 +29,6 @@ from typing import Any, TextIO
 from segcli.attach import wire
 
 EXIT_REFUSED = 1
-EXIT_LOST = 255  # the appliance went away without an exit status, as ssh reports it
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
 _READ = 65536

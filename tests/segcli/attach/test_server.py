@@ -146,3 +146,20 @@ async def test_stopping_the_appliance_ends_an_attached_console(opened):
     await writer.wait_closed()
     assert b"the appliance is stopping" in rest
     assert not server.consoles
+
+
+async def test_a_dumb_terminal_gets_the_banner_echo_and_crlf(opened):
+    server = AttachServer(opened)
+    path = await server.start()
+    try:
+        output, status, refusal = await _session(
+            path, wire.hello(wire.Hello(True, 30, 100, "dumb")), wire.window(40, 120),
+            wire.frame(wire.DATA, b"vers"), wire.frame(wire.DATA, b"ion\r"),
+            wire.frame(wire.DATA, b"\x04"))
+    finally:
+        await server.stop()
+    text = output.decode()
+    assert refusal is None and status == 0, text
+    assert text.startswith("Last login: never\r\n")
+    assert "mail1.example.com> version\r\n" in text  # echoed by the appliance, as over ssh -t
+    assert "Current Version\r\n" in text
