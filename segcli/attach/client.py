@@ -8,7 +8,7 @@ exactly as in an SSH shell.  From a pipe the lines go as they are and the end of
 input is sent when it comes; the transcript is the plain renderer's and the exit status
 the session's.
 
-This module imports nothing of the appliance: a console that attaches starts quickly.
+This module imports nothing of the engine: a console that attaches starts quickly.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import sys
 import termios
 import threading
 import tty
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -92,6 +93,7 @@ class Console:
         self._sock = sock
         self._in = stdin.fileno()
         self._out = stdout.fileno()
+        self._stdout = stdout
         self._pty = pty
         self._term = term
         self._frames = wire.FrameReader(wire.SERVER_KINDS, wire.MAX_SERVER_FRAME)
@@ -106,6 +108,7 @@ class Console:
         loop = asyncio.get_running_loop()
         stop: asyncio.Future[int] = loop.create_future()
         self._signals(loop, stop)
+        unwatch = self._watch_reader(stop)
         threading.Thread(target=self._read_input, args=(loop,), daemon=True).start()
         try:
             relay = asyncio.ensure_future(self._relay(reader))
@@ -115,6 +118,7 @@ class Console:
                 return stop.result()
             return relay.result()
         finally:
+            unwatch()
             for signum in (signal.SIGWINCH, signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 loop.remove_signal_handler(signum)
             if saved is not None:
@@ -203,6 +207,19 @@ class Console:
         saved = termios.tcgetattr(self._in)
         tty.setraw(self._in, termios.TCSANOW)
         return saved
+
+    def _watch_reader(self, stop: asyncio.Future[int]) -> Callable[[], None]:
+        """Output into a pipe whose reader goes away (``| head``) ends the console at once,
+        as it ends the plain console, not at the next line ``tail`` writes."""
+        if self._pty:
+            return lambda: None
+        from segcli.terminal.plain import watch_pipe_reader
+
+        def gone() -> None:
+            if not stop.done():
+                stop.set_result(EXIT_BROKEN_PIPE)
+
+        return watch_pipe_reader(self._stdout, gone)
 
     def _signals(self, loop: asyncio.AbstractEventLoop, stop: asyncio.Future[int]) -> None:
         def end(status: int) -> None:
