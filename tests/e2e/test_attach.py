@@ -72,6 +72,26 @@ def test_a_piped_console_fails_as_its_commands_do(lab):
     assert "Unknown command or missing feature key: nosuchcommand" in result.stdout
 
 
+def test_a_piped_console_ends_when_its_reader_goes(lab):
+    """``tail`` writes nothing while no mail flows: the console still ends at once when
+    the reader of its output goes away, with the status of a tool SIGPIPE ended."""
+    console = subprocess.Popen([*SEGCLI, "--data", str(lab.data_dir)], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                               env=segcli_env(), cwd=REPO)
+    assert console.stdin is not None and console.stdout is not None
+    try:
+        console.stdin.write(b"tail mail_logs\n")
+        console.stdin.flush()
+        assert console.stdout.readline().startswith(b"mail1.example.com> tail mail_logs")
+        console.stdout.close()
+        assert console.wait(timeout=60) == 128 + signal.SIGPIPE
+    finally:
+        if console.poll() is None:
+            console.kill()
+            console.wait()
+        console.stdin.close()
+
+
 def test_a_terminal_console_is_live_and_its_changes_are_its_own(lab, spawn):
     console = spawn(data=lab.data_dir).started()
     assert "Last login:" in console.text and "Welcome to the Cisco" in console.text
