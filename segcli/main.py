@@ -34,6 +34,7 @@ from segcli.process import (
 )
 
 if TYPE_CHECKING:
+    from segcli.attach.server import AttachServer
     from segcli.lab.runner import Lab, LabInfo
 
 __all__ = ["EXIT_BROKEN_PIPE", "EXIT_INTERRUPTED", "EXIT_SOFTWARE", "EXIT_USAGE", "main"]
@@ -104,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         from segcli.lab.commands import run_lab_command
 
         return run_lab_command(args, data_dir)
+    if args.mode is None and (attached := _attach(data_dir, args)) is not None:
+        return attached  # the appliance runs in another process: a console on it
     options = StartOptions(data_dir=data_dir, smtp=args.smtp, ssh=args.ssh)
     try:
         appliance = Appliance.open(options)
@@ -123,6 +126,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"segcli: {appliance.start_notice}", file=sys.stderr)
         logging.getLogger("segcli").warning("%s", appliance.start_notice)
     return run_reactor(lambda: _serve(appliance, args))
+
+
+def _attach(data_dir: Path, args: argparse.Namespace) -> int | None:
+    """A console on the appliance already running in *data_dir* (its exit status), or
+    None when none runs there."""
+    from segcli.attach.client import attach
+
+    return attach(data_dir, plain=args.plain)
 
 
 def _cannot_start(reason: str) -> int:
@@ -170,7 +181,7 @@ async def _serve(appliance: Appliance, args: argparse.Namespace) -> int:
     lock = InstanceLock(appliance.options.data_dir)
     primary = lock.acquire()
     appliance.start()
-    lab = ssh = None
+    lab = ssh = consoles = None
     try:
         if args.mode == "lab":
             if not primary:
@@ -187,6 +198,8 @@ async def _serve(appliance: Appliance, args: argparse.Namespace) -> int:
             if (listening := await start_ssh(appliance)) is None:
                 return EXIT_USAGE
             ssh, ssh_port = listening
+            consoles = await _serve_consoles(appliance)
+            info.console_socket = consoles.path if consoles is not None else None
             info.ssh = Endpoint(appliance.ssh_endpoint.host, ssh_port)
             # What to connect to, once all of it listens.
             if not print_out(info.describe()):
@@ -203,14 +216,32 @@ async def _serve(appliance: Appliance, args: argparse.Namespace) -> int:
             return EXIT_USAGE
         else:
             ssh = listening[0]
+        if primary and args.mode != "lab":
+            consoles = await _serve_consoles(appliance)
         return await run_console(appliance, user=args.user, plain=args.plain)
     finally:
+        if consoles is not None:
+            await consoles.stop()
         if ssh is not None:
             await ssh.stop()
         if lab is not None:
             await lab.stop()
         await appliance.stop()
         lock.release()
+
+
+async def _serve_consoles(appliance: Appliance) -> AttachServer | None:
+    """Take consoles started on this data directory (``<data>/cli.sock``); a socket that
+    cannot be made is said on stderr and the appliance runs without it."""
+    from segcli.attach.server import AttachError, AttachServer
+
+    server = AttachServer(appliance)
+    try:
+        await server.start()
+    except AttachError as exc:
+        print(f"segcli: no second console can attach: {exc}", file=sys.stderr)
+        return None
+    return server
 
 
 async def _start_lab(appliance: Appliance) -> tuple[Lab, LabInfo] | None:

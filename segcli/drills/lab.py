@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import logging
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -28,8 +29,11 @@ from engine.store.instance_lock import InstanceLock
 from segcli.drills.expressions import substitute
 from segcli.drills.model import Drill, FaultSpec, TrafficSpec
 
+log = logging.getLogger(__name__)
+
 if TYPE_CHECKING:
     from commands.session import CliSession
+    from segcli.attach.server import AttachServer
     from segcli.lab.dns_blackhole import DnsBlackhole
     from segcli.lab.runner import Lab, LabInfo
     from segcli.lab.traffic import SentMessage
@@ -108,6 +112,20 @@ class _Session:
     terminal: ScriptTerminal
 
 
+async def _serve_consoles(appliance: Appliance) -> AttachServer | None:
+    """Consoles started on the drill's data directory attach here; without the socket
+    (a path too long for one) the drill still runs."""
+    from segcli.attach.server import AttachError, AttachServer
+
+    server = AttachServer(appliance)
+    try:
+        await server.start()
+    except AttachError as exc:
+        log.warning("no console can attach to the drill's lab: %s", exc)
+        return None
+    return server
+
+
 @dataclass
 class DrillLab:
     """One drill's lab.  ``start()`` then the methods; ``stop()`` always (idempotent)."""
@@ -124,6 +142,8 @@ class DrillLab:
     info: LabInfo | None = None
     blackhole: DnsBlackhole | None = None
     _lock: InstanceLock | None = None
+    #: ``<data>/cli.sock``: ``segcli --data DIR`` attaches a console to this lab
+    consoles: AttachServer | None = None
     _sessions: dict[str, _Session] = field(default_factory=dict)
     #: armed faults by the drill's fault id: ("setd", simulator fault id) or ("dns", name)
     _armed: dict[str, tuple[str, Any]] = field(default_factory=dict)
@@ -183,6 +203,7 @@ class DrillLab:
                                    comment=f"drill: timescale {self.scale:g}", rollback=True)
         self.lab = lab_class(appliance)
         self.info = await self.lab.start()
+        self.consoles = await _serve_consoles(appliance)
         self._set_values()
 
     async def stop(self, *, remove: bool = True) -> None:
@@ -192,6 +213,10 @@ class DrillLab:
             with contextlib.suppress(Exception):
                 await self.blackhole.stop()
             self.blackhole = None
+        if self.consoles is not None:
+            with contextlib.suppress(Exception):
+                await self.consoles.stop()
+            self.consoles = None
         if self.lab is not None:
             with contextlib.suppress(Exception):
                 await self.lab.stop()

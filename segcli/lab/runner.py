@@ -74,6 +74,8 @@ class LabInfo:
     data_dir: Path = Path()
     intakes: tuple[IntakeEndpoint, ...] = ()
     control_socket: Path | None = None
+    #: ``<data>/cli.sock`` when the appliance takes attached consoles (segcli/attach/)
+    console_socket: Path | None = None
 
     def describe(self) -> str:
         """What to connect to, printed when the lab starts."""
@@ -93,8 +95,11 @@ class LabInfo:
             f"messages in {self.sink_dir}",
             f"  Mail log               {self.mail_log}",
             *([f"  Lab control socket     {self.control_socket}"] if self.control_socket else []),
+            *([f"  Console socket         {self.console_socket}"] if self.console_socket else []),
             f"SETD portal, faults:     segcli lab setd dashboard --data {self.data_dir}  "
             "(also: lab fault list|set|clear, lab dns log)",
+            *([f"Another console:         segcli --data {self.data_dir}"]
+              if self.console_socket else []),
             f"Send test mail:          segcli lab send --data {self.data_dir}",
         ])
 

@@ -77,6 +77,8 @@ def test_the_banner_lists_every_intake_host_and_the_control_socket(lab):
     assert f"Lab control socket     {socket}" in lab.banner
     assert stat.S_IMODE(socket.stat().st_mode) == 0o600
     assert f"segcli lab send --data {lab.data_dir}" in lab.banner
+    assert f"Console socket         {lab.data_dir / 'cli.sock'}" in lab.banner
+    assert f"Another console:         segcli --data {lab.data_dir}" in lab.banner
     info = request_sync(lab.data_dir, "info")  # what programs read instead of the banner
     assert info["smtp"] == {"host": "127.0.0.1", "port": lab.smtp_port}
     assert info["socket"] == str(socket) and info["data_dir"] == str(lab.data_dir)

@@ -107,6 +107,7 @@ def assert_clean_end(segcli: Piped, data_dir: Path) -> None:
     # The store is closed and the lock released: the next start is the appliance again.
     after = run_segcli(data_dir, "version\n")
     assert after.returncode == 0 and "is running in process" not in after.stderr, after.stderr
+    assert "attached" not in after.stderr, after.stderr
 
 
 def test_a_plain_session_at_its_prompt_ends_when_its_reader_goes(piped, data_dir):

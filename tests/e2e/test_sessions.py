@@ -1,6 +1,7 @@
 """Two consoles on one appliance: two real ``segcli`` processes on the same data directory.
 
-The second attaches to the first's store.  Each session keeps its pending changes to
+The second attaches to the first, which runs the appliance (``<data>/cli.sock``,
+segcli/attach/; tests/e2e/test_attach.py has the rest).  Each session keeps its pending changes to
 itself, both commit, the committed configuration has both changes, and a console
 follows a hostname another one committed (the appliance polls the store for new
 versions about once a second).
@@ -21,9 +22,9 @@ def test_two_consoles_share_one_appliance(spawn, data_dir, tmp_path):
     errors = tmp_path / "second.stderr"
     second = spawn(stderr=errors).started()
     notice = errors.read_text()
-    assert f"the appliance of {data_dir.resolve()} is running in process {first.child.pid}" in notice
-    assert "this console shares its configuration" in notice
-    assert "this console shares" not in first.text  # the first one runs the appliance
+    assert (f"the appliance of {data_dir.resolve()} runs in process {first.child.pid}; this "
+            "console is attached to it as admin.") in notice
+    assert "attached" not in first.text  # the first one runs the appliance
 
     first.run(f"tdcconfig enable {INTAKE}")
     second.run("sethostname gw2.example.com")
@@ -60,17 +61,19 @@ def test_two_consoles_share_one_appliance(spawn, data_dir, tmp_path):
         assert console.wait_exit() == 0
 
 
-def test_second_console_outlives_the_first(spawn, tmp_path):
-    """The store, not the first process, holds the state: the second console keeps
-    working and committing after the first has gone."""
+def test_an_attached_console_ends_with_the_appliance(spawn, tmp_path):
+    """The attached console is a session of the first process's appliance, as an SSH
+    shell is: when that appliance stops, the console says so and ends; what it
+    committed is in the store."""
     first = spawn().started()
     second = spawn(stderr=tmp_path / "second.stderr").started()
-    first.command("quit")
-    assert first.wait_exit() == 0
     second.run("sethostname gw3.example.com")
-    second.command('commit "alone"')
+    second.command('commit "attached"')
     second.expect("Changes committed: ")
     second.prompt("gw3.example.com")
-    second.command("quit")
-    assert second.wait_exit() == 0
+    first.prompt("gw3.example.com")
+    first.command("quit")
+    assert first.wait_exit() == 0
+    assert second.wait_exit() == 1
+    assert "segcli: the appliance is stopping" in (tmp_path / "second.stderr").read_text()
     assert "gw3.example.com" in spawn().started("gw3.example.com").text

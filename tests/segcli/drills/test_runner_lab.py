@@ -15,6 +15,7 @@ def test_fast_lab_values_and_a_log_followed_across_a_roll(run):
         await lab.start()
         try:
             values = dict(lab.values)
+            assert lab.data_dir is not None and (lab.data_dir / "cli.sock").is_socket()
             watch = MailLogWatch(lab)
             assert lab.appliance is not None and lab.appliance.mail is not None
             lab.appliance.mail.mail_log.roll()  # mail.current starts again
