@@ -131,12 +131,27 @@ def test_another_uid_is_refused(lab):
     path = lab.data_dir / wire.SOCKET_NAME
     assert path.stat().st_mode & 0o777 == 0o600
     path.chmod(0o666)  # let the connection through the file system: the uid check remains
+    opened = _searchable_by_all(path.parent)
     try:
         answer = _connect_as(NOBODY, path)
     finally:
         path.chmod(0o600)
+        for directory, mode in opened:
+            directory.chmod(mode)
     assert answer.startswith(b"R"), answer
     assert f"uid {NOBODY} may not attach".encode() in answer
+
+
+def _searchable_by_all(directory: Path) -> list[tuple[Path, int]]:
+    """Let every user pass through *directory* and the ones above it (pytest's temporary
+    directories are private to their owner); the modes to put back."""
+    changed = []
+    for each in (directory, *directory.parents):
+        mode = each.stat().st_mode & 0o7777
+        if not mode & 0o001:
+            each.chmod(mode | 0o001)
+            changed.append((each, mode))
+    return changed
 
 
 def _connect_as(uid: int, path: Path) -> bytes:
@@ -152,7 +167,10 @@ def _connect_as(uid: int, path: Path) -> bytes:
             with socket.socket(socket.AF_UNIX) as sock:
                 sock.settimeout(30)
                 sock.connect(os.fspath(path))
-                sock.sendall(wire.hello(wire.Hello(False, 0, 0, "dumb")))
+                try:
+                    sock.sendall(wire.hello(wire.Hello(False, 0, 0, "dumb")))
+                except BrokenPipeError:  # refused at once, before the hello: read why
+                    pass
                 answer = b""
                 try:
                     while chunk := sock.recv(65536):
@@ -161,6 +179,8 @@ def _connect_as(uid: int, path: Path) -> bytes:
                     pass
             os.write(write_end, answer or b"nothing")
             status = 0
+        except OSError as exc:  # say why, rather than an empty answer
+            os.write(write_end, f"child failed: {exc!r}".encode())
         finally:
             os._exit(status)
     os.close(write_end)
