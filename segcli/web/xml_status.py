@@ -66,7 +66,8 @@ from twisted.cred.error import UnauthorizedLogin
 from twisted.internet import threads
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import Deferred
-from twisted.web.resource import Resource
+from twisted.web import pages
+from twisted.web.resource import IResource, Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
 from commands.hoststatus import report_rows
@@ -160,11 +161,21 @@ def xml_root(appliance: StatusSource, *, throttle: LoginThrottle | None = None) 
     """The ``/xml`` resource: children ``status``, ``tophosts`` and ``hoststatus``.
     *throttle* holds the wrong-password pauses (a new one if None)."""
     guard = throttle if throttle is not None else LoginThrottle()
-    root = Resource()
+    root = XmlDirectory()
     root.putChild(b"status", XmlPage(appliance, guard, status_page))
     root.putChild(b"tophosts", XmlPage(appliance, guard, tophosts_page))
     root.putChild(b"hoststatus", XmlPage(appliance, guard, hoststatus_page))
     return root
+
+
+class XmlDirectory(Resource):
+    """``/xml`` itself: its pages, and a plain 404 for any other name."""
+
+    def getChild(self, path: bytes, request: Request) -> IResource:
+        return pages.notFound()
+
+    def render(self, request: Request) -> bytes:
+        return pages.notFound().render(request)
 
 
 #: Makes a page's document from the appliance, its live engine and the query arguments.
@@ -181,6 +192,15 @@ class XmlPage(Resource):
         self.appliance = appliance
         self.throttle = throttle
         self.build = build
+
+    def render(self, request: Request) -> object:
+        """GET (and HEAD, which twisted.web answers without the body); any other method
+        is 405 with the methods allowed."""
+        if request.method not in (b"GET", b"HEAD"):
+            request.setHeader(b"Allow", b"GET, HEAD")
+            return pages.errorPage(405, "Method Not Allowed",
+                                   "The XML status pages are read with GET.").render(request)
+        return self.render_GET(request)
 
     def render_GET(self, request: Request) -> object:
         gone: list[bool] = []
