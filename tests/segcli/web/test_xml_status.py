@@ -18,7 +18,10 @@ from email.message import Message
 
 import pytest
 from twisted.internet import defer, task
+from twisted.internet.interfaces import IOpenSSLContextFactory
+from twisted.web.resource import Resource
 from twisted.web.server import Site
+from zope.interface import implementer
 
 from engine.config.model import Config
 from engine.mail.mail_engine import MailEngine
@@ -276,6 +279,55 @@ def _failures(throttle: LoginThrottle) -> int:
     """The recent wrong passwords the throttle holds against the loopback address."""
     record = throttle.sources.peek("127.0.0.1")
     return 0 if record is None else len(record.failures)
+
+
+async def test_curl_reads_the_pages_over_https(gateway, source, tls_material):
+    """Mounted at ``/xml`` of an HTTPS site, as the web server mounts it, and fetched as
+    monitoring tools fetch it: ``curl -u`` checking the certificate against the CA."""
+    from OpenSSL import SSL
+    from twisted.internet import reactor
+
+    context = SSL.Context(SSL.TLS_SERVER_METHOD)
+    context.set_min_proto_version(SSL.TLS1_2_VERSION)
+    context.use_certificate_chain_file(str(tls_material.cert))
+    context.use_privatekey_file(str(tls_material.key))
+    options = _ContextFactory(context)
+    top = Resource()
+    top.putChild(b"xml", xml_root(source))
+    port = reactor.listenSSL(0, Site(top), options, interface="127.0.0.1")
+    base = f"https://127.0.0.1:{port.getHost().port}/xml"
+    trust = ("--cacert", str(tls_material.ca_cert))
+    try:
+        tophosts = await _curl(*trust, "-u", ":".join(ADMIN), f"{base}/tophosts?sort=active_recips")
+        status = await _curl(*trust, "-u", ":".join(VIEWER), f"{base}/status")
+        refused = await _curl(*trust, "-u", "admin:nope", "-o", "/dev/null", "-w", "%{http_code}",
+                              f"{base}/status")
+    finally:
+        await defer.maybeDeferred(port.stopListening).asFuture(asyncio.get_running_loop())
+        await asyncio.sleep(0.05)
+    assert [h.get("name") for h in ET.fromstring(tophosts).iter("host")] == ["the.tdc.queue"]
+    assert ET.fromstring(status).get("hostname") == "gw.example.com"
+    assert refused == b"401"
+
+
+@implementer(IOpenSSLContextFactory)
+class _ContextFactory:
+    """A server context made from the certificate and key files, as listenSSL takes it."""
+
+    def __init__(self, context: object) -> None:
+        self.context = context
+
+    def getContext(self) -> object:
+        return self.context
+
+
+async def _curl(*args: str) -> bytes:
+    process = await asyncio.create_subprocess_exec(
+        "curl", "-sS", "--max-time", "30", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await process.communicate()
+    assert process.returncode == 0, err
+    return out
 
 
 async def test_no_mail_engine_here_is_a_clear_error(gateway, source):
