@@ -205,12 +205,16 @@ class XmlPage(Resource):
     def render_GET(self, request: Request) -> object:
         gone: list[bool] = []
         request.notifyFinish().addErrback(lambda _: gone.append(True))
-        task = asyncio.ensure_future(self._answer(request))
+        task = asyncio.ensure_future(self._answer(request, gone))
         Deferred.fromFuture(task).addErrback(self._failed, request, gone)
         return NOT_DONE_YET
 
-    async def _answer(self, request: Request) -> None:
+    async def _answer(self, request: Request, gone: list[bool]) -> None:
+        """Log in, build the document, answer -- unless the client left meanwhile (a
+        refusal can wait for the throttle's pause)."""
         user = await self._login(request)
+        if gone:
+            return
         if user is None:
             request.setHeader(b"WWW-Authenticate", f'Basic realm="{REALM}"'.encode())
             _finish(request, 401, b"Authentication required\n", b"text/plain; charset=utf-8")
@@ -222,7 +226,11 @@ class XmlPage(Resource):
                                      "another segcli process")
             document = await self.build(self.appliance, mail, _arguments(request))
         except PageError as exc:
+            if gone:
+                return
             _finish(request, exc.code, f"{exc.text}\n".encode(), b"text/plain; charset=utf-8")
+            return
+        if gone:
             return
         ET.indent(document)
         _finish(request, 200, ET.tostring(document, encoding="utf-8", xml_declaration=True),

@@ -275,6 +275,27 @@ async def test_wrong_passwords_are_throttled_as_over_ssh(gateway, source):
         assert (await right).xml().tag == "status"
 
 
+async def test_a_client_that_leaves_during_the_pause_is_no_error(gateway, source, caplog):
+    clock = task.Clock()
+    throttle = LoginThrottle(clock=clock, base=5.0, cap=20.0, account_base=0.0, account_cap=0.0)
+    token = base64.b64encode(b"admin:guess").decode()
+    async with _serve(source, throttle) as server:
+        port = int(server.base.rpartition(":")[2])
+        _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(f"GET /status HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {token}\r\n\r\n"
+                     .encode())
+        await writer.drain()
+        await until(lambda: _failures(throttle) == 1)
+        writer.close()  # gone before the refusal
+        await writer.wait_closed()
+        await asyncio.sleep(0.2)
+        clock.advance(20.0)
+        await asyncio.sleep(0.2)
+        clock.advance(20.0)
+        assert (await server.get("/status")).xml().tag == "status"
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text
+
+
 def _failures(throttle: LoginThrottle) -> int:
     """The recent wrong passwords the throttle holds against the loopback address."""
     record = throttle.sources.peek("127.0.0.1")
