@@ -234,7 +234,7 @@ class DrillLab:
 
     # -- values ----------------------------------------------------------------------
     def _set_values(self) -> None:
-        assert self.appliance is not None and self.info is not None
+        assert self.appliance is not None and self.info is not None and self.lab is not None
         config = self.appliance.config
         timers = config.tdc.timers
         self.real_timers = {"L": timers.queue_limit, "r": timers.retry_delay,
@@ -255,6 +255,9 @@ class DrillLab:
             "lab.custom_domain": custom_domain, "lab.custom_policy": PARTNERS,
             "lab.Cmax": timers.max_connections, "lab.sink_host": SINK_HOST,
             "lab.smtp_port": self.info.smtp.port,
+            # the sink by address, as smtproutes takes it: a route that needs no DNS
+            "lab.sink_port": self.info.sink_port,
+            "lab.sink": f"{self.lab.sink.host}:{self.info.sink_port}",
             # the lab zone, as dnsconfig takes it: a fix for a wrong DNS server points here
             "lab.dns": f"{self.info.dns[0]}:{self.info.dns[1]}",
         }
@@ -429,6 +432,10 @@ class DrillLab:
             self.values[f"{spec.id}.subject"] = sent[0].subject
 
     # -- witnesses ----------------------------------------------------------------------
+    def blackhole_queries(self) -> int | None:
+        """The UDP queries the DNS black hole has read since it was armed (None: none is)."""
+        return None if self.blackhole is None else self.blackhole.datagrams
+
     def sink_messages(self) -> list[bytes]:
         """Every message the delivery sink holds (the trace headers first)."""
         assert self.lab is not None

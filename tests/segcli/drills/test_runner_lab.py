@@ -38,5 +38,8 @@ def test_fast_lab_values_and_a_log_followed_across_a_roll(run):
                                             f"{values['lab.default_domain']}")
     assert values["lab.custom_policy"] == "partners"
     assert values["lab.dns"].startswith("127.0.0.1:")
+    assert values["lab.sink"] == f"127.0.0.1:{values['lab.sink_port']}"
+    assert isinstance(values["lab.sink_port"], int) and values["lab.sink_port"] > 0
+    assert "lab.blackhole" not in values  # only once a dns_blackhole fault is armed
     assert 'MID 1 Subject "after the roll"' in texts
     assert not data_dir.exists()
