@@ -262,10 +262,20 @@ class DrillLab:
             "lab.dns": f"{self.info.dns[0]}:{self.info.dns[1]}",
         }
 
-    def bind_drill_vars(self, drill: Drill) -> None:
-        """``[vars]``, each expanded with the lab's values and the vars before it."""
+    def prepare(self, drill: Drill) -> None:
+        """What the drill adds to the lab before its first phase: ``[vars]`` (each expanded
+        with the lab's values and the vars before it), then ``[[lab.dns_record]]`` in the
+        zone (a drill's records of one type for one name replace the zone's)."""
         for name, text in drill.vars.items():
             self.values[name] = substitute(text, self.values)
+        wanted: dict[tuple[str, str], list[str]] = {}
+        for line in drill.lab.dns_records:
+            name, rdtype, value = line.split(" ", 2)
+            key = (substitute(name, self.values), rdtype)
+            wanted.setdefault(key, []).append(substitute(value, self.values))
+        assert self.lab is not None
+        for (name, rdtype), values in wanted.items():
+            self.lab.zone.set_records(name, rdtype, values)
 
     # -- the command line -------------------------------------------------------------
     async def run_cli(self, commands: Sequence[str], *, session: str | None = None,

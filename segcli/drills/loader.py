@@ -38,6 +38,7 @@ from segcli.drills.model import (
     CHECK_KINDS,
     DNS_CHECK_SERVERS,
     FAULT_ACTIONS,
+    LAB_PROFILES,
     RECORD_TYPES,
     SCHEMA,
     SMTP_STAGES,
@@ -335,9 +336,18 @@ class _Reader:
         records: list[str] = []
         for field, item in self.tables(data, "dns_record", "lab"):
             record = self.table(item, field, {"name", "type", "value"}, {"name", "type", "value"})
-            if record is not None:
-                records.append(" ".join(self.string(record, k, field) for k in ("name", "type",
-                                                                                "value")))
+            if record is None:
+                continue
+            name, rdtype, value = (self.string(record, k, field) for k in ("name", "type", "value"))
+            rdtype = rdtype.upper()
+            if rdtype not in RECORD_TYPES:
+                self.report(f"{field}.type", f"record type {rdtype!r}: one of "
+                            f"{', '.join(RECORD_TYPES)}")
+                continue
+            if not placeholders(value) and (problem := record_value_problem(rdtype, value)):
+                self.report(f"{field}.value", problem)
+                continue
+            records.append(f"{name} {rdtype} {value}")
         trickle = None
         if "trickle" in data:
             found = self.table(data["trickle"], "lab.trickle", {"every_s", "kind", "to"})
@@ -348,8 +358,11 @@ class _Reader:
                 if trickle.kind not in TRAFFIC_KINDS:
                     self.report("lab.trickle.kind", f"unknown traffic kind {trickle.kind!r} "
                                 f"(one of: {', '.join(TRAFFIC_KINDS)})")
-        return LabSpec(profile=self.string(data, "profile", "lab", "default"),
-                       dns_records=tuple(records), trickle=trickle)
+        profile = self.string(data, "profile", "lab", "default")
+        if profile not in LAB_PROFILES:
+            self.report("lab.profile", f"unknown lab profile {profile!r} (one of: "
+                        f"{', '.join(LAB_PROFILES)})")
+        return LabSpec(profile=profile, dns_records=tuple(records), trickle=trickle)
 
     def phase(self, value: Any, field: str) -> Phase | None:
         data = self.table(value, field, {"name", "cli", "session", "answers", "fault", "traffic",

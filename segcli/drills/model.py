@@ -50,6 +50,8 @@ DNS_CHECK_SERVERS = ("zone", "blackhole")
 TEXT_FIGURES: dict[str, dict[str, tuple[str, ...]]] = {
     "hoststatus": {"Host up/down": ("up", "down")},
 }
+#: The lab configurations a drill may start from (``[lab] profile``): ``segcli lab``'s.
+LAB_PROFILES = ("default",)
 SMTP_STAGES = ("connect", "ehlo", "starttls", "mail", "rcpt", "data", "eom")
 TRAFFIC_KINDS = ("clean", "gtube", "eicar", "large")
 
@@ -175,7 +177,7 @@ class Trickle:
 @dataclass(frozen=True)
 class LabSpec:
     profile: str = "default"
-    dns_records: tuple[str, ...] = ()  # zone lines added at start: "name TYPE value"
+    dns_records: tuple[str, ...] = ()  # "name TYPE value": replace the zone's name/TYPE records
     trickle: Trickle | None = None
 
 
