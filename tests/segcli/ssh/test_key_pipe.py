@@ -1,6 +1,9 @@
 """KeyPipe: the keys of an SSH session go into prompt_toolkit's pipe a slice at a time,
 the next slice at the loop turn after prompt_toolkit read the last, over a real pipe and
-prompt_toolkit's own reader (``Vt100Input.read_keys`` reads through ``stdin_reader``)."""
+prompt_toolkit's own reader (``Vt100Input.read_keys`` reads through ``stdin_reader``).
+
+segcli.ssh.shells imports the reactor: it is imported in the tests (their loop is the
+asyncio reactor's), never at collection."""
 
 from __future__ import annotations
 
@@ -12,7 +15,15 @@ import termios
 from prompt_toolkit.input.posix_pipe import PosixPipeInput
 
 from segcli.ssh.lines import MAX_TYPEAHEAD
-from segcli.ssh.shells import KEY_SLICE, KeyPipe
+
+#: Bytes in a slice (segcli.ssh.shells.KEY_SLICE; checked in the first test).
+KEY_SLICE = 256
+
+
+def key_pipe(pipe: PosixPipeInput):
+    from segcli.ssh.shells import KeyPipe
+
+    return KeyPipe(pipe)
 
 
 def unread(pipe: PosixPipeInput) -> int:
@@ -36,11 +47,14 @@ async def read_all(pipe: PosixPipeInput) -> tuple[str, int]:
 
 
 async def test_a_paste_goes_in_a_slice_at_a_time_with_loop_turns_between():
+    from segcli.ssh import shells
+
+    assert shells.KEY_SLICE == KEY_SLICE
     # Characters of two and three bytes: slices end inside characters.
     text = "café naïve €uro " * 600
     data = text.encode("utf-8")
     with PosixPipeInput.create() as pipe:
-        keys = KeyPipe(pipe)
+        keys = key_pipe(pipe)
         keys.send(data)
         assert unread(pipe) == KEY_SLICE
         received, reads = await read_all(pipe)
@@ -51,7 +65,7 @@ async def test_a_paste_goes_in_a_slice_at_a_time_with_loop_turns_between():
 
 async def test_keys_typed_while_nothing_reads_wait_and_follow_in_order():
     with PosixPipeInput.create() as pipe:
-        keys = KeyPipe(pipe)
+        keys = key_pipe(pipe)
         for n in range(50):  # typed while a command runs: nobody reads the pipe
             keys.send(f"line {n}\r".encode())
         await asyncio.sleep(0)
@@ -65,7 +79,7 @@ async def test_keys_typed_while_nothing_reads_wait_and_follow_in_order():
 
 async def test_typeahead_is_bounded_and_the_end_of_input_drops_it():
     with PosixPipeInput.create() as pipe:
-        keys = KeyPipe(pipe)
+        keys = key_pipe(pipe)
         sent = b"x" * MAX_TYPEAHEAD + b"y" * 5000
         keys.send(sent)  # past the bound: the rest is dropped
         received, _ = await read_all(pipe)
