@@ -61,14 +61,15 @@ class ServerTransport(SSHServerTransport):
     stopping server can close every connection).
 
     Its socket sends at once and acknowledges at once.  An answer goes out in several
-    small writes (the echo, the output, the prompt), each in a loop turn of its own:
+    small writes (the echo, the output, the prompt), made in different loop turns:
     with Nagle's algorithm the second waited for the client's acknowledgement, which the
     client delays by 40 ms (delayed ACK), so every command took 44 ms (TCP_NODELAY).
     The same stall happens the other way round with a client that keeps Nagle on
     (paramiko does): a request written right after one the server did not answer (a
     channel close, then the next channel's open) waited for the server's delayed
     acknowledgement, so the server acknowledges each read at once (TCP_QUICKACK, which
-    Linux clears after a while: it is set again after every read).
+    Linux clears after a while: it is set again after every read).  Figures:
+    benchmarks/README.md, "SSH round trip".
     """
 
     ourVersionString = b"SSH-2.0-segcli"
