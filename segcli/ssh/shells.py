@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -53,6 +54,13 @@ DEFAULT_ROWS, DEFAULT_COLUMNS = 24, 80
 #: with a pty.  paramiko and netmiko ask for vt100; ``dumb`` asks for plain text.
 PLAIN_TERMS = frozenset({"", "dumb", "unknown", "vt100", "vt102"})
 CTRL_C = b"\x03"
+#: How long a new interactive session waits for the client's terminal to say where its
+#: cursor is.  A person's terminal answers at once; a script with a pty (scrapli over
+#: OpenSSH with a real TERM, expect) never does, and prompt_toolkit would otherwise ask
+#: again before every prompt and hold each command up to a second for the answer.
+CPR_PROBE_S = 0.5
+_ASK_CPR = "\x1b[6n"
+_CPR_ANSWER = re.compile(rb"\x1b\[\d+;\d+R")
 #: Bytes of keys given to prompt_toolkit at a time (see :class:`KeyPipe`).
 KEY_SLICE = 256
 #: Seconds in a minute of the CLI inactivity timeout.  Only the end-to-end tests change it
@@ -428,10 +436,11 @@ class PromptCli(ChannelCli):
 
     async def _run(self, greeting: Callable[[], Awaitable[str]]) -> int:
         banner = await greeting()
+        answers_cpr = await self._answers_cursor_requests()
         with PosixPipeInput.create() as pipe:
             self._keys = KeyPipe(pipe)
             output = Vt100_Output(self.out.as_text_io(), lambda: self.pty.size,
-                                  term=self.pty.term)
+                                  term=self.pty.term, enable_cpr=answers_cpr)
             with create_app_session(input=pipe, output=output) as self._app_session:
                 terminal = ChannelPromptTerminal(
                     history_file=self.login.history_dir / self.login.user, input=pipe,
@@ -446,6 +455,29 @@ class PromptCli(ChannelCli):
                     terminal.detach()
                     self._keys.close()
         return _status(session, status, interactive=True)
+
+    async def _answers_cursor_requests(self) -> bool:
+        """Ask the client's terminal once where its cursor is (before the banner, while
+        what the client sends is still held): an answer within :data:`CPR_PROBE_S` is
+        taken out of the input and prompt_toolkit may ask again (it needs the answer for
+        the bottom toolbar); no answer, and it never asks.  ``PROMPT_TOOLKIT_NO_CPR=1`` in
+        the appliance's environment means never ask, as prompt_toolkit has it."""
+        if os.environ.get("PROMPT_TOOLKIT_NO_CPR") == "1":
+            return False
+        self.out.write(_ASK_CPR)
+        deadline = time.monotonic() + CPR_PROBE_S
+        while time.monotonic() < deadline:
+            held = self._held or []
+            if None in held:  # the input ended: nobody will answer
+                return False
+            data = b"".join(cast("list[bytes]", held))
+            if (answer := _CPR_ANSWER.search(data)) is not None:
+                rest = data[:answer.start()] + data[answer.end():]
+                if self._held is not None:
+                    self._held[:] = [rest] if rest else []
+                return True
+            await asyncio.sleep(0.01)
+        return False
 
     def _take(self, data: bytes) -> None:
         assert self._keys is not None
