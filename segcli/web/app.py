@@ -225,7 +225,7 @@ class WebApp(Resource):
         super().__init__()
         self.appliance = appliance
         self.sessions = SessionTable(appliance)
-        self.throttle = throttle or LoginThrottle()
+        self.throttle = throttle or LoginThrottle(service="web interface")
         self.home = home
         self.static = _static_files()
 
