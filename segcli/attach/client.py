@@ -37,14 +37,15 @@ _READ = 65536
 
 def connect(data_dir: Path) -> socket.socket | None:
     """A connection to the running appliance of *data_dir*, or None when none runs there
-    (no socket, or a stale one nobody answers on)."""
+    (no socket, a stale one nobody answers on, or no directory at all: starting the
+    appliance then says what is wrong with the path)."""
     path = os.fspath(Path(data_dir) / wire.SOCKET_NAME)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.connect(path)
     except OSError as exc:
         sock.close()
-        if exc.errno in (errno.ENOENT, errno.ECONNREFUSED, errno.ENAMETOOLONG):
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ECONNREFUSED, errno.ENAMETOOLONG):
             return None
         raise
     return sock

@@ -8,9 +8,9 @@ its log, and the next commit supersedes the bad one.
 from __future__ import annotations
 
 from tests.conftest import run_segcli
-from tests.engine.store.unreadable import GOOD_HOSTNAME, brick
+from tests.engine.store.unreadable import GOOD_HOSTNAME, brick, parse_error_place
 
-NOTICE = "cannot be read (Parsing failed: not well-formed XML at line 50, column 21.); running"
+NOTICE = f"cannot be read (Parsing failed: not well-formed XML at {parse_error_place()}.); running"
 
 
 def test_segcli_starts_on_the_last_version_that_loads_and_says_so(data_dir):

@@ -24,6 +24,15 @@ def bricked_document() -> str:
     return to_xml(config)
 
 
+def parse_error_place() -> str:
+    """Where XML parsing of :func:`bricked_document` fails, as the error says it
+    (``line 54, column 21``): computed, so that a new setting in the document moves it."""
+    for number, line in enumerate(bricked_document().splitlines(), 1):
+        if "\x01" in line:
+            return f"line {number}, column {line.index(chr(1)) + 1}"
+    raise AssertionError("the bricked document holds no control character")
+
+
 def insert_version(data_dir: Path, body: str, *, comment: str = "bricked",
                    user: str = "admin") -> int:
     """Write a committed version straight into the store, as the bug did; its id."""
