@@ -89,8 +89,9 @@ def test_paramiko_shell_left_at_a_question_is_closed(appliance):
         shell.read_until("[]> ")
         rest = shell.rest()  # the server ends the session by itself
         assert "Session expired: idle for 5 minutes." in rest
-        # a person's shell (a pty) that ended without a failed command
-        assert shell.channel.recv_exit_status() == 0
+        # the question never got its answer: that command did not complete, and the shell
+        # says so as it does for any question the input ended at (status 1)
+        assert shell.channel.recv_exit_status() == 1
     finally:
         client.close()
     assert hostname_of(appliance) == HOST
