@@ -53,6 +53,7 @@ class StartOptions:
     data_dir: Path
     smtp: Endpoint | None = None
     ssh: Endpoint | None = None
+    https: Endpoint | None = None
 
 
 class Appliance:
@@ -100,6 +101,11 @@ class Appliance:
     @property
     def ssh_endpoint(self) -> Endpoint:
         return self.options.ssh or self.config.ssh_listener
+
+    @property
+    def https_endpoint(self) -> Endpoint:
+        """Where the web interface listens (segcli/web/)."""
+        return self.options.https or self.config.https_listener
 
     def on_config_change(self, watcher: Callable[[ConfigVersion], None]) -> Callable[[], None]:
         """Call *watcher* with every newly committed version (from any process).

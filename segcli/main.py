@@ -29,6 +29,7 @@ from segcli.process import (
     run_console,
     run_reactor,
     start_ssh,
+    start_web,
     stop_on_signals,
     until,
 )
@@ -73,6 +74,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         default=os.environ.get("SEGCLI_SSH") or None,
                         help="SSH server address, overriding the configuration "
                         "(default: $SEGCLI_SSH)")
+    parser.add_argument("--https", type=_endpoint, metavar="HOST:PORT",
+                        default=os.environ.get("SEGCLI_HTTPS") or None,
+                        help="web interface (HTTPS) address, overriding the configuration "
+                        "(default: $SEGCLI_HTTPS); port 0 picks a free port")
+    parser.add_argument("--http", type=_endpoint, metavar="HOST:PORT",
+                        default=os.environ.get("SEGCLI_HTTP") or None,
+                        help="also listen for plain HTTP here, only to redirect to HTTPS "
+                        "(default: $SEGCLI_HTTP; none)")
     parser.add_argument("--plain", action="store_true",
                         help="plain line mode even at a terminal (no colours, no completion)")
     parser.add_argument("--user", default="admin", help=argparse.SUPPRESS)
@@ -85,6 +94,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         argument_default=argparse.SUPPRESS)  # the top level's values stand unless given here
     lab.add_argument("--smtp", type=_endpoint, metavar="HOST:PORT")
     lab.add_argument("--ssh", type=_endpoint, metavar="HOST:PORT")
+    lab.add_argument("--https", type=_endpoint, metavar="HOST:PORT")
+    lab.add_argument("--http", type=_endpoint, metavar="HOST:PORT")
     lab.add_argument("--plain", action="store_true")
     from segcli.drills.cli import add_drill_parser
     from segcli.lab.commands import add_lab_commands
@@ -107,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_lab_command(args, data_dir)
     if args.mode is None and (attached := _attach(data_dir, args)) is not None:
         return attached  # the appliance runs in another process: a console on it
-    options = StartOptions(data_dir=data_dir, smtp=args.smtp, ssh=args.ssh)
+    options = StartOptions(data_dir=data_dir, smtp=args.smtp, ssh=args.ssh, https=args.https)
     try:
         appliance = Appliance.open(options)
     except DataDirError as exc:
@@ -181,7 +192,7 @@ async def _serve(appliance: Appliance, args: argparse.Namespace) -> int:
     lock = InstanceLock(appliance.options.data_dir)
     primary = lock.acquire()
     appliance.start()
-    lab = ssh = consoles = None
+    lab = ssh = consoles = web = None
     try:
         if args.mode == "lab":
             if not primary:
@@ -198,6 +209,9 @@ async def _serve(appliance: Appliance, args: argparse.Namespace) -> int:
             if (listening := await start_ssh(appliance)) is None:
                 return EXIT_USAGE
             ssh, ssh_port = listening
+            if (web := await start_web(appliance, args.http)) is None:
+                return EXIT_USAGE
+            info.web = web.url()
             consoles = await _serve_consoles(appliance)
             info.console_socket = consoles.path if consoles is not None else None
             info.ssh = Endpoint(appliance.ssh_endpoint.host, ssh_port)
@@ -216,12 +230,16 @@ async def _serve(appliance: Appliance, args: argparse.Namespace) -> int:
             return EXIT_USAGE
         else:
             ssh = listening[0]
+            if (web := await start_web(appliance, args.http)) is None:
+                return EXIT_USAGE
         if primary and args.mode != "lab":
             consoles = await _serve_consoles(appliance)
         return await run_console(appliance, user=args.user, plain=args.plain)
     finally:
         if consoles is not None:
             await consoles.stop()
+        if web is not None:
+            await web.stop()
         if ssh is not None:
             await ssh.stop()
         if lab is not None:

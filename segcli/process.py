@@ -22,9 +22,11 @@ if TYPE_CHECKING:
 
     from commands.session import CliSession
     from engine.appliance import Appliance
+    from engine.config.model import Endpoint
     from segcli.ssh.server import SshServer
     from segcli.terminal.console import PromptTerminal
     from segcli.terminal.plain import PlainTerminal
+    from segcli.web.server import WebServer
 
 EXIT_SOFTWARE = 70
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
@@ -190,6 +192,39 @@ async def start_ssh(appliance: Appliance) -> tuple[SshServer, int] | None:
     print(f"segcli: SSH server on {endpoint.host}:{port} "
           f"({'; '.join(server.host_key_fingerprints)})", file=sys.stderr)
     return server, port
+
+
+async def start_web(appliance: Appliance, http: Endpoint | None = None) -> WebServer | None:
+    """Start the web interface (HTTPS; with *http*, a plain-HTTP listener that redirects to
+    it); None when it cannot listen (a clear startup error)."""
+    from engine.smtp.tls import TlsMaterialError
+    from segcli.web.server import WebServer
+
+    endpoint = appliance.https_endpoint
+    server = WebServer(appliance, endpoint, http, extra=_xml_pages(appliance))
+    try:
+        await server.start()
+    except CannotListenError as exc:
+        await server.stop()
+        print(f"segcli: cannot listen for HTTPS on {exc.interface or endpoint.host}:{exc.port}: "
+              f"{exc.socketError}", file=sys.stderr)
+        return None
+    except TlsMaterialError as exc:
+        print(f"segcli: cannot start the web interface: {exc}", file=sys.stderr)
+        return None
+    redirect = (f" (HTTP on {http.host}:{server.http_port} redirects to it)"
+                if http is not None else "")
+    print(f"segcli: web interface on {server.url()}{redirect}", file=sys.stderr)
+    return server
+
+
+def _xml_pages(appliance: Appliance) -> dict[bytes, Any]:
+    """The XML status pages at /xml (segcli/web/xml_status.py), when they are there."""
+    try:
+        from segcli.web.xml_status import xml_root  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return {}
+    return {b"xml": xml_root(appliance)}
 
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)

@@ -111,6 +111,7 @@ def segcli_env() -> dict[str, str]:
     env.pop("SEGCLI_DATA", None)
     env["SEGCLI_SMTP"] = "127.0.0.1:0"  # a free port: tests never need port 2525 to be free
     env["SEGCLI_SSH"] = "127.0.0.1:0"  # likewise port 2222
+    env["SEGCLI_HTTPS"] = "127.0.0.1:0"  # and 8443
     env["TERM"] = "xterm-256color"
     env["PROMPT_TOOLKIT_NO_CPR"] = "1"
     return env

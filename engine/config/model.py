@@ -324,6 +324,8 @@ class Config:
     outgoing: PolicyTable = field(default_factory=PolicyTable)
     listener: Listener = field(default_factory=Listener)
     ssh_listener: Endpoint = field(default_factory=lambda: Endpoint("127.0.0.1", 2222))
+    #: The web interface (HTTPS); ``segcli --https`` overrides it for one run.
+    https_listener: Endpoint = field(default_factory=lambda: Endpoint("127.0.0.1", 8443))
     smtp_routes: list[SmtpRoute] = field(default_factory=list)
     destinations: list[DestinationControl] = field(default_factory=lambda: [DestinationControl()])
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
@@ -445,11 +447,14 @@ def _timer_problems(timers: TdcTimers) -> list[str]:
 def _endpoint_problems(config: Config) -> list[str]:
     found: list[str] = []
     for label, endpoint in (("listener address", config.listener.address),
-                            ("SSH address", config.ssh_listener)):
+                            ("SSH address", config.ssh_listener),
+                            ("HTTPS address", config.https_listener)):
         found += _try(values.check_host, endpoint.host, prefix=f"{label}: ")
         found += _try(values.check_port, endpoint.port, prefix=f"{label}: ")
     if config.listener.address == config.ssh_listener:
         found.append(f"The SMTP listener and the SSH server cannot both use {config.ssh_listener}.")
+    if config.https_listener in (config.listener.address, config.ssh_listener):
+        found.append(f"The web interface cannot use {config.https_listener}: another server does.")
     return found
 
 

@@ -72,6 +72,7 @@ def to_xml(config: Config) -> str:
     _sub(root, "hostname", config.hostname)
     _listener_to_xml(ET.SubElement(root, "listener"), config.listener)
     _sub(root, "ssh_address", str(config.ssh_listener))
+    _sub(root, "https_address", str(config.https_listener))
     _tdc_to_xml(ET.SubElement(root, "threat_defense_connector"), config.tdc)
     routes = ET.SubElement(root, "smtp_routes")
     for route in config.smtp_routes:
@@ -219,8 +220,9 @@ def _check_encodable(text: str) -> None:
 class _Reader:
     """Walks the tree once, noting problems instead of stopping at the first."""
 
-    _TOP = ("hostname", "listener", "smtp_address", "ssh_address", "threat_defense_connector",
-            "smtp_routes", "destination_controls", "delivery", "dns", "admin_access",
+    _TOP = ("hostname", "listener", "smtp_address", "ssh_address", "https_address",
+            "threat_defense_connector", "smtp_routes", "destination_controls", "delivery", "dns",
+            "admin_access",
             "trusted_cas", "lab_host_ports", "incoming_policies", "outgoing_policies")
 
     def __init__(self) -> None:
@@ -235,6 +237,7 @@ class _Reader:
         config.hostname = self._text(root, "hostname", required=True) or config.hostname
         config.listener = self._listener(root)
         config.ssh_listener = self._endpoint(root, "ssh_address", config.ssh_listener)
+        config.https_listener = self._endpoint(root, "https_address", config.https_listener)
         config.tdc = self._tdc(root.find("threat_defense_connector"))
         config.smtp_routes = self._routes(root.find("smtp_routes"))
         config.destinations = self._destinations(root.find("destination_controls"))

@@ -76,6 +76,8 @@ class LabInfo:
     control_socket: Path | None = None
     #: ``<data>/cli.sock`` when the appliance takes attached consoles (segcli/attach/)
     console_socket: Path | None = None
+    #: the web interface's URL (segcli/web/), once it listens
+    web: str | None = None
 
     def describe(self) -> str:
         """What to connect to, printed when the lab starts."""
@@ -84,6 +86,8 @@ class LabInfo:
             "segcli lab is running.",
             f"  Gateway SMTP listener  {self.smtp}  (mail for {LAB_DOMAIN} and its sub-domains)",
             f"  Gateway SSH            {self.ssh}  (ssh admin@{self.ssh.host} -p {self.ssh.port})",
+            *([f"  Gateway web interface  {self.web}  (log in as admin; self-signed certificate)"]
+              if self.web else []),
             f"  SETD simulator         dashboard {self.dashboard}",
             f"                         intake SMTP 127.0.0.1:{self.setd_port} (STARTTLS)",
             f"    default intake       {self.default_intake}  (policy DEFAULT)",
@@ -108,6 +112,7 @@ class LabInfo:
         return {
             "smtp": {"host": self.smtp.host, "port": self.smtp.port},
             "ssh": {"host": self.ssh.host, "port": self.ssh.port},
+            "web": self.web,
             "dns": {"host": self.dns[0], "port": self.dns[1]},
             "dashboard": self.dashboard,
             "sink": {"host": SINK_HOST, "port": self.sink_port, "directory": str(self.sink_dir)},

@@ -57,7 +57,7 @@ def test_rollbackconfig_refuses_the_unreadable_version_with_the_reason(bricked):
     status, term, _ = run_session(bricked, ["rollbackconfig 1", 'commit "x"'])
     assert status == 1
     assert (f"Error: The configuration committed {_when(bricked, 3)} cannot be read (Parsing "
-            "failed: not well-formed XML at line 53, column 21.): choose another one.") in term.text
+            "failed: not well-formed XML at line 54, column 21.): choose another one.") in term.text
     assert "There is no data to commit." in term.text
     assert bricked.store.latest_version_id() == 3
 

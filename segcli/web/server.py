@@ -1,0 +1,108 @@
+"""The web interface's listeners: HTTPS with the appliance's certificate, and plain HTTP
+that only redirects to it.
+
+The certificate is the one the SMTP listener offers with STARTTLS
+(``<data>/tls/server.pem``, made by :func:`engine.smtp.tls.ensure_server_certificate` for
+the appliance's host name), so one certificate stands for the appliance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from twisted.internet import endpoints, reactor
+from twisted.web.resource import Resource
+from twisted.web.server import Request, Site
+
+from engine.config.model import Endpoint
+from engine.smtp.tls import ensure_server_certificate, server_context
+from segcli.web.app import WebApp
+
+if TYPE_CHECKING:
+    from twisted.internet.interfaces import IListeningPort
+
+    from engine.appliance import Appliance
+
+
+class WebServer:
+    """The HTTPS server of one appliance (and its HTTP redirector, when asked for)."""
+
+    def __init__(self, appliance: Appliance, https: Endpoint, http: Endpoint | None = None,
+                 *, extra: dict[bytes, Resource] | None = None) -> None:
+        self.appliance = appliance
+        self.https = https
+        self.http = http
+        self.app = WebApp(appliance)
+        self.root: Resource = self.app
+        if extra:  # other trees, e.g. /xml with its own authentication
+            self.root = _Mounts(self.app, extra)
+        self._ports: list[IListeningPort] = []
+        self.https_port = 0
+        self.http_port = 0
+
+    async def start(self) -> int:
+        """Listen; return the HTTPS port (CannotListenError when an address is taken)."""
+        from segcli.web.pages import load_pages
+
+        load_pages()
+        material = ensure_server_certificate(self.appliance.options.data_dir / "tls",
+                                             (self.appliance.config.hostname,))
+        site = Site(self.root)
+        site.displayTracebacks = False
+        tls = endpoints.SSL4ServerEndpoint(reactor, self.https.port, server_context(material),
+                                           interface=self.https.host)
+        port = await tls.listen(site).asFuture(asyncio.get_running_loop())
+        self._ports.append(port)
+        self.https_port = port.getHost().port
+        if self.http is not None:
+            redirect = Site(_RedirectToHttps(self))
+            plain = endpoints.TCP4ServerEndpoint(reactor, self.http.port, interface=self.http.host)
+            http_port = await plain.listen(redirect).asFuture(asyncio.get_running_loop())
+            self._ports.append(http_port)
+            self.http_port = http_port.getHost().port
+        return self.https_port
+
+    def url(self) -> str:
+        host = self.https.host
+        host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
+        return f"https://{Endpoint(host, self.https_port)}/"
+
+    async def stop(self) -> None:
+        for port in self._ports:
+            await port.stopListening()  # type: ignore[misc]
+        self._ports.clear()
+
+
+class _Mounts(Resource):
+    """The web app, with other resources mounted at their first path segment."""
+
+    def __init__(self, app: WebApp, mounts: dict[bytes, Resource]) -> None:
+        super().__init__()
+        self.app = app
+        for name, resource in mounts.items():
+            self.putChild(name, resource)
+
+    def getChild(self, path: bytes, request: Request) -> Resource:
+        return self.app  # a leaf: it reads the whole request.path itself
+
+    def render(self, request: Request) -> bytes | int:
+        return self.app.render(request)
+
+
+class _RedirectToHttps(Resource):
+    """Plain HTTP: every request is sent to the same path over HTTPS (301)."""
+
+    isLeaf = True
+
+    def __init__(self, server: WebServer) -> None:
+        super().__init__()
+        self.web = server
+
+    def render(self, request: Request) -> bytes:
+        host = request.getRequestHostname().decode("ascii", "replace") or "127.0.0.1"
+        target = f"https://{Endpoint(host, self.web.https_port)}{request.uri.decode('ascii', 'replace')}"
+        request.setResponseCode(301)
+        request.setHeader(b"Location", target.encode())
+        request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
+        return f"Moved to {target}\n".encode()
