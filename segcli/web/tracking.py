@@ -10,9 +10,11 @@ Tests: tests/segcli/web/test_tracking_form.py.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
+from typing import TypeVar
 
 from engine.config.text import InvalidValue, check_text, is_digits
 from engine.observe.tracking import tracking_time
@@ -29,6 +31,7 @@ DEFAULT_LIMIT = 100
 #: The form of ``<input type="datetime-local">`` (seconds optional), or typed with a space.
 _TIME_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S")
 MAX_SEARCH_TEXT = 256
+T = TypeVar("T")
 
 
 @dataclass
@@ -50,7 +53,7 @@ def parse_search(params: Mapping[str, str]) -> SearchForm:
     form = SearchForm(values, searched="search" in params)
     filters: dict[str, TextFilter | None] = {}
     for name, _, what in TEXT_FIELDS:
-        filters[name] = _field(form, name, lambda n=name, w=what: _text_filter(values, n, w))
+        filters[name] = _field(form, name, partial(_text_filter, values, name, what))
     mid = _field(form, "mid", lambda: _mid(values["mid"]))
     since = _field(form, "since", lambda: _time(values["since"], "start"))
     until = _field(form, "until", lambda: _time(values["until"], "end"))
@@ -64,7 +67,8 @@ def parse_search(params: Mapping[str, str]) -> SearchForm:
     return form
 
 
-def _field(form: SearchForm, name: str, read):  # type: ignore[no-untyped-def]
+def _field(form: SearchForm, name: str, read: Callable[[], T]) -> T | None:
+    """*read*'s value, or None with its error noted beside the field *name*."""
     try:
         return read()
     except InvalidValue as exc:
