@@ -1,7 +1,8 @@
 """``adminaccessconfig``: how administrators reach the appliance.  segcli emulates the
 TIMEOUT operation for the CLI: the minutes an interactive SSH shell may stay idle before
 it is closed (5 to 1440, 30 by default, as on the appliance), which the SSH login
-banner's NOTE states.  The appliance's other operations are listed as on AsyncOS 15.5
+banner's NOTE states; the web interface's sessions (segcli/web/) expire after the same
+idle time.  The appliance's other operations are listed as on AsyncOS 15.5
 and say that segcli does not emulate them when chosen.
 
 Tests: tests/commands/test_adminaccessconfig.py, tests/e2e/test_ssh_idle_timeout.py.
@@ -39,8 +40,8 @@ TIMEOUT_QUESTION = "Enter CLI inactivity timeout(in minutes):"
     summary="Configure network access list and banner login",
     help="""
 adminaccessconfig          the appliance's menu; TIMEOUT asks for the CLI inactivity
-                           timeout (segcli has no web interface; the other operations
-                           are listed but not emulated)
+                           timeout, which the web interface's sessions follow too (the
+                           other operations are listed but not emulated)
 
 One-line forms:
 adminaccessconfig print              the CLI inactivity timeout
@@ -48,7 +49,8 @@ adminaccessconfig timeout <minutes>  set it: 5 to 1440 minutes (30 by default)
 
 An interactive SSH shell idle for that long at a prompt or a question is closed and its
 uncommitted changes are discarded; a command that runs (tail, rate) keeps it open.  The
-login banner says the timeout in force.  A new value applies to later logins.  Changes
+login banner says the timeout in force.  A new value applies to later logins.  A web
+interface session left alone that long is logged out (a new value applies at once).  Changes
 need a commit.
 """,
     changes_config=True,

@@ -298,7 +298,9 @@ class WebApp(Resource):
     # -- log in / log out ---------------------------------------------------------------
     async def _login_page(self, request: Request, *, error: str = "", status: int = 200,
                           name: str = "") -> Response:
-        token = secrets.token_urlsafe(32)
+        # One token per browser until it logs in: a second tab (or the favicon's redirect)
+        # must not invalidate the form already shown.
+        token = _cookie(request, LOGIN_COOKIE) or secrets.token_urlsafe(32)
         _set_cookie(request, LOGIN_COOKIE, token)
         html = _TEMPLATES.get_template("login.html").render(
             csrf_token=token, error=error, name=name, next=_safe_next(_argument(request, "next")),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from twisted.internet import endpoints, reactor
+from twisted.internet import defer, endpoints, reactor
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
@@ -69,8 +69,9 @@ class WebServer:
         return f"https://{Endpoint(host, self.https_port)}/"
 
     async def stop(self) -> None:
+        loop = asyncio.get_running_loop()
         for port in self._ports:
-            await port.stopListening()  # type: ignore[misc]
+            await defer.maybeDeferred(port.stopListening).asFuture(loop)
         self._ports.clear()
 
 

@@ -26,18 +26,32 @@ class Row:
     members: list[str]
     services: list[str]
     tdc: str
+    #: under "Enabled": which intake address ("Default Message Intake Address" or the custom one)
+    tdc_detail: str
 
 
 def _scan(setting: ScanSetting) -> str:
     return "Enabled" if setting.enabled else "Disabled"
 
 
+def _tdc_detail(config: Config, policy: MailPolicy) -> str:
+    if tdc_column(config, policy) != "Enabled":
+        return ""
+    setting = policy.threat_defense
+    if setting.mode is TdcMode.CUSTOM:
+        return f"Custom: {setting.custom_address}"
+    return "Default Message Intake Address"
+
+
 def rows(config: Config) -> list[Row]:
-    """The table's rows; DEFAULT (last) has no order number, as on the appliance."""
+    """The table's rows; DEFAULT (last) has no order number, as on the appliance.  The TDC
+    cell is the CLI's (``policyconfig``): Disabled, Enabled, or Not Available while the
+    connector is disabled globally."""
     policies = config.policies(Direction.INCOMING).policies
     return [Row(None if policy.is_default else number, policy.name, policy.members,
                 [_scan(policy.antispam), _scan(policy.antivirus), "Not Available", "Not Available",
-                 "Disabled", "Not Available"], tdc_column(config, policy))
+                 "Disabled", "Not Available"], tdc_column(config, policy),
+                _tdc_detail(config, policy))
             for number, policy in enumerate(policies, 1)]
 
 
