@@ -37,7 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from twisted.internet import asyncioreactor  # noqa: E402
+from twisted.internet import asyncioreactor
 
 LOOP = asyncio.new_event_loop()  # the reactor runs on it, as in segcli (segcli/main.py)
 asyncioreactor.install(LOOP)
