@@ -126,6 +126,12 @@ def test_the_host_status_of_the_tdc_queue_has_the_figures_of_hoststatus(context,
         assert figures[label] == value, label
     page.goto(web.url + "reporting/delivery/host?hostname=nowhere.example")
     assert page.text_content("#message") == "No record of host: nowhere.example"
+    # a sort the page does not offer: refused, said why
+    answer = page.goto(web.url + "reporting/delivery?sort=body")
+    assert answer.status == 400 and "Unknown column to sort by" in page.text_content("#message")
+    refused = page.evaluate("fetch('/reporting/delivery?format=json&order=up')"
+                            ".then(r => r.json().then(a => [r.status, a.error]))")
+    assert refused == [400, "Unknown sort order: 'up'; asc or desc."]
 
 
 def test_tracking_by_subject_shows_the_tdc_line_and_a_script_subject_as_text(context, web):
