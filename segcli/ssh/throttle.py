@@ -142,16 +142,20 @@ def pause_after(failures: int, base: float, cap: float) -> float:
 
 
 class LoginThrottle:
-    """The failed passwords of one SSH server (see the module's docstring)."""
+    """The failed passwords of one server (see the module's docstring): the SSH server's,
+    or the web interface's login (segcli/web/app.py), each with its own record."""
 
     def __init__(self, *, clock: IReactorTime | None = None, base: float = 1.0,
                  cap: float = 16.0, account_base: float = 1.0, account_cap: float = 4.0,
-                 window: float = 600.0, max_tracked: int = 4096, max_waiting: int = 256) -> None:
+                 window: float = 600.0, max_tracked: int = 4096, max_waiting: int = 256,
+                 service: str = "SSH") -> None:
         if clock is None:
             from twisted.internet import reactor
 
             clock = IReactorTime(reactor)
         self._clock = clock
+        #: who is throttled, in the log's warning: "SSH", or "web interface" (segcli/web/)
+        self.service = service
         self.base, self.cap, self.window = base, cap, window
         self.account_base, self.account_cap = account_base, account_cap
         self.max_waiting = max_waiting
@@ -228,8 +232,8 @@ class LoginThrottle:
         record.refusals_until = max(now, record.refusals_until) + pause
         if pause >= self.cap and not record.warned:
             record.warned = True
-            log.warning("SSH: repeated wrong passwords from %s; each refusal now waits %g s",
-                        source, pause)
+            log.warning("%s: repeated wrong passwords from %s; each refusal now waits %g s",
+                        self.service, source, pause)
         return record.refusals_until - now
 
     def _sleep(self, seconds: float) -> Deferred[None]:

@@ -225,7 +225,7 @@ class WebApp(Resource):
         super().__init__()
         self.appliance = appliance
         self.sessions = SessionTable(appliance)
-        self.throttle = throttle or LoginThrottle()
+        self.throttle = throttle or LoginThrottle(service="web interface")
         self.home = home
         self.static = _static_files()
 
@@ -341,7 +341,7 @@ class WebApp(Resource):
                             content_type=b"text/plain; charset=utf-8")
         self.sessions.end(session.token)
         request.addCookie(COOKIE, b"", path=b"/", secure=True, httpOnly=True,
-                          sameSite="strict", max_age=0)
+                          sameSite="strict", max_age=b"0")
         return PageContext.redirect("/login")
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from twisted.internet import defer, endpoints, reactor
+from twisted.internet import defer, endpoints
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
@@ -43,6 +43,8 @@ class WebServer:
 
     async def start(self) -> int:
         """Listen; return the HTTPS port (CannotListenError when an address is taken)."""
+        from twisted.internet import reactor  # the running one: importing this module installs none
+
         from segcli.web.pages import load_pages
 
         load_pages()

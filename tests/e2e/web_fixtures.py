@@ -93,6 +93,8 @@ def browser() -> Iterator[object]:
     """One headless chromium for the module (Debian's: Playwright downloads none)."""
     from playwright.sync_api import sync_playwright
 
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:

@@ -26,7 +26,9 @@ async def edit_form(ctx: PageContext) -> Response:
 async def edit(ctx: PageContext) -> Response:
     enabled, address = ctx.form("enabled") == "on", ctx.form("intake_address").strip()
     error = None
-    if address:
+    if enabled and not address:
+        error = "You must enter a Default Message Intake Address."
+    elif address:
         try:
             address = check_email_address(address)
         except InvalidValue as exc:
