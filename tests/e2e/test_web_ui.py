@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import http.client
 import re
+import ssl
 import time
 from collections.abc import Iterator
 
@@ -181,6 +182,14 @@ def test_the_server_refuses_a_read_only_user_and_a_post_without_the_csrf_token(c
         assert admin.locator("#uncommitted").count() == 1
     finally:
         admin_context.close()
+
+
+def test_https_offers_the_appliances_certificate(web):
+    """The web interface's certificate is the appliance's own (the SMTP listener's)."""
+    port = int(web.url.rstrip("/").rsplit(":", 1)[1])
+    served = ssl.get_server_certificate(("127.0.0.1", port))
+    own = (web.data_dir / "tls" / "server.pem").read_text()
+    assert ssl.PEM_cert_to_DER_cert(served) == ssl.PEM_cert_to_DER_cert(own)
 
 
 def test_plain_http_redirects_to_https_and_the_cookie_is_guarded(context, web):
