@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.web_fixtures import PASSWORD, WebAppliance, browser  # noqa: F401 - fixture
+from tests.e2e.web_fixtures import PASSWORD, WebAppliance, browser, context  # noqa: F401 - fixtures
 
 XSS = "<script>alert(1)</script>"
 TRACKED = "was delivered for scanning with Cisco Secure Email Threat Defense."
@@ -29,19 +29,6 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebAppliance]:
         assert appliance.stop() == 0, "".join(appliance.lines)
 
 
-@pytest.fixture
-def context(browser):  # noqa: F811 - the module's browser fixture
-    context = browser.new_context(ignore_https_errors=True)
-    dialogs: list[str] = []
-    context.on("page", lambda page: page.on("dialog", lambda d: (dialogs.append(d.message),
-                                                                 d.dismiss())))
-    context.dialogs = dialogs
-    try:
-        yield context
-    finally:
-        context.close()
-
-
 def _smtp_port(web: WebAppliance) -> int:
     return int(re.search(r"Gateway SMTP listener\s+127\.0\.0\.1:(\d+)", "".join(web.lines))[1])
 
@@ -53,7 +40,7 @@ def send(web: WebAppliance, subject: str, recipient: str = "bob@example.com") ->
         client.sendmail("alice@example.org", [recipient], message.encode())
 
 
-def login(context, web: WebAppliance, path: str):
+def login(context, web: WebAppliance, path: str):  # noqa: F811 - a context of that fixture
     page = context.new_page()
     page.goto(web.url + path)
     assert "/login" in page.url
@@ -71,7 +58,7 @@ def _cell(page, host: str, column: str) -> str:
     return page.text_content(f'#delivery-status tr[data-host="{host}"] td.{column}')
 
 
-def test_delivery_status_row_of_the_tdc_queue_changes_without_a_reload(context, web):
+def test_delivery_status_row_of_the_tdc_queue_changes_without_a_reload(context, web):  # noqa: F811
     page = login(context, web, "reporting/delivery")
     assert page.text_content("h1") == "Delivery Status"
     before = int(_cell(page, "the.tdc.queue", "delivered").replace(",", ""))
@@ -106,7 +93,7 @@ def test_delivery_status_row_of_the_tdc_queue_changes_without_a_reload(context, 
     assert hosts == sorted(hosts, reverse=True) and "order=desc" in page.url
 
 
-def test_the_host_status_of_the_tdc_queue_has_the_figures_of_hoststatus(context, web):
+def test_the_host_status_of_the_tdc_queue_has_the_figures_of_hoststatus(context, web):  # noqa: F811
     send(web, "for the host status")
     page = login(context, web, "reporting/delivery?sort=delivered")
     page.wait_for_function(  # the copy is delivered and its connection closed: nothing moves
@@ -134,7 +121,7 @@ def test_the_host_status_of_the_tdc_queue_has_the_figures_of_hoststatus(context,
     assert refused == [400, "Unknown sort order: 'up'; asc or desc."]
 
 
-def test_tracking_by_subject_shows_the_tdc_line_and_a_script_subject_as_text(context, web):
+def test_tracking_by_subject_shows_the_tdc_line_and_a_script_subject_as_text(context, web):  # noqa: F811
     send(web, f"tracked {XSS}")
     page = login(context, web, "monitor/tracking")
     page.select_option("#subject_match", "Contains")
