@@ -138,12 +138,13 @@ def _system(mail: MailEngine, usage: QueueUsage) -> list[str]:
         f"{'Status as of:':<31}{cli_time(now())}",
         f"{'Up since:':<31}{at(started)} ({duration(time.time() - started)})",
         f"{'Last counter reset:':<31}{at(reset_at) if reset_at else 'Never'}",
-        f"{'System status:':<31}{_system_status(mail)}",
+        f"{'System status:':<31}{system_status(mail)}",
         f"{'Oldest Message:':<31}{duration(time.time() - oldest) if oldest else 'No Messages'}",
     ]
 
 
-def _system_status(mail: MailEngine) -> str:
+def system_status(mail: MailEngine) -> str:
+    """``Online``, or what is suspended (the XML status page shows it too)."""
     receiving, delivering = not mail.listener_suspended, not mail.delivery_suspended
     if receiving and delivering:
         return "Online"

@@ -5,6 +5,8 @@ Every figure is read from the live engine's counters; nothing is estimated.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from commands.errors import CommandError, UsageError
 from commands.registry import command
 from commands.session import CliSession
@@ -46,12 +48,20 @@ async def tophosts(session: CliSession, args: list[str]) -> None:
     else:
         choice = await session.dialog.choose([name for name, _ in SORTS], "",
                                              default=0, heading="Sort results by:")
-    hosts = dict(mail.counters.hosts)
-    if session.appliance.config.tdc.enabled and TDC_QUEUE not in hosts:
-        hosts[TDC_QUEUE] = HostCounters(TDC_QUEUE)
+    _print(session, ranked(mail.counters.hosts, choice,
+                           tdc_enabled=session.appliance.config.tdc.enabled))
+
+
+def ranked(hosts: Mapping[str, HostCounters], choice: int, *, tdc_enabled: bool
+           ) -> list[HostCounters]:
+    """The top hosts by ``SORTS[choice]`` (then by name); the.tdc.queue is listed while
+    the connector is enabled, with zeros before its first journal copy.  The XML page
+    ``/xml/tophosts`` ranks with this too."""
+    listed = dict(hosts)
+    if tdc_enabled and TDC_QUEUE not in listed:
+        listed[TDC_QUEUE] = HostCounters(TDC_QUEUE)
     key = SORTS[choice][1]
-    ranked = sorted(hosts.values(), key=lambda h: (-key(h), h.host))[:TOP]
-    _print(session, ranked)
+    return sorted(listed.values(), key=lambda h: (-key(h), h.host))[:TOP]
 
 
 def _print(session: CliSession, hosts: list[HostCounters]) -> None:

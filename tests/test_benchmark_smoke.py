@@ -8,6 +8,10 @@ kill_recovery.py: 40 messages and one SIGKILL; nothing acknowledged may be lost.
 
 web_delivery_status.py: 5 hosts and 200 queued recipients; every host has its row, in the
 page and in the JSON, and every timing was taken.
+
+
+ssh_roundtrip.py: 3 samples of each round trip (2 on new connections) against a real segcli
+and the reference servers; every figure must be there, and the commands must have answered.
 """
 
 from __future__ import annotations
@@ -76,3 +80,24 @@ def test_web_delivery_status_script_runs(tmp_path):
     for key in ("render_page", "render_json", "https_page", "https_json"):
         assert result[key]["runs"] == 3 and result[key]["median_ms"] > 0
     assert "page, HTTPS GET" in finished.stdout
+
+
+def test_ssh_roundtrip_script_runs_end_to_end(tmp_path):
+    report = tmp_path / "report.json"
+    finished = subprocess.run(
+        [sys.executable, "benchmarks/ssh_roundtrip.py", "--runs", "3", "--warmup", "1",
+         "--connect-runs", "2", "--json", str(report)],
+        cwd=REPO, capture_output=True, text=True, timeout=110)
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    figures = json.loads(report.read_text())
+    results = figures["results"]
+    for name in ("segcli shell: version", "segcli shell: tophosts 1", "segcli shell: empty line",
+                 "segcli exec, open connection: version", "reference: Conch echo shell line",
+                 "reference: Conch exec, open connection", "reference: TCP echo"):
+        assert results[name]["runs"] == 3, name
+        assert 0 < results[name]["min_ms"] <= results[name]["median_ms"] <= results[name]["p99_ms"]
+    assert results["segcli exec, new connection (paramiko)"]["runs"] == 2
+    assert results["reference: Conch exec, new connection (paramiko)"]["runs"] == 2
+    assert "Version:" in figures["outputs"]["version"]
+    assert "Recipient Host" in figures["outputs"]["tophosts 1"]
+    assert "segcli shell: version" in finished.stdout and "median" in finished.stdout

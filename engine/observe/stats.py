@@ -54,6 +54,16 @@ async def read_queue_usage(engine: Engine, data_dir: Path) -> QueueUsage:
     return await asyncio.get_running_loop().run_in_executor(None, queue_usage, engine, data_dir)
 
 
+def oldest_message(engine: Engine) -> tuple[int, float] | None:
+    """Blocking: the MID and reception time of the oldest message still queued (the
+    XML status page names it, ``status`` only says how old it is); None when none is."""
+    query = (select(MESSAGES.c.mid, MESSAGES.c.received_at).where(MESSAGES.c.state != "done")
+             .order_by(MESSAGES.c.received_at, MESSAGES.c.mid).limit(1))
+    with engine.connect() as connection:
+        row = connection.execute(query).first()
+    return None if row is None else (int(row[0]), float(row[1]))
+
+
 # -- this process ------------------------------------------------------------------------
 def memory_percent() -> int:
     """This process's resident memory as a share of the machine's memory."""

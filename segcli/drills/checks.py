@@ -26,7 +26,7 @@ from engine.observe.counters import HostCounters
 from engine.observe.log_files import LogFollower
 from segcli.drills.expressions import ExpressionError, UndefinedVariable, evaluate, substitute
 from segcli.drills.lab import CommandFailed, DrillLab
-from segcli.drills.model import Check
+from segcli.drills.model import TEXT_FIGURES, Check
 from segcli.drills.shapes import shape_regex
 
 POLL_S = 0.05
@@ -389,7 +389,8 @@ async def check_counters(check: Check, ctx: CheckContext) -> Outcome:
     name = substitute(str(check.spec), ctx.values)
     known = _figures(check.kind, HostCounters(name))
     wanted_delta = {k: evaluate(v, ctx.values) for k, v in check.delta.items()}
-    wanted_equal = {k: v if k == "Host up/down" else evaluate(v, ctx.values)
+    text = TEXT_FIGURES.get(check.kind, {})
+    wanted_equal = {k: v if k in text else evaluate(v, ctx.values)
                     for k, v in check.equal.items()}
     unknown = [k for k in [*wanted_delta, *wanted_equal] if k not in known]
     if unknown:
@@ -611,7 +612,11 @@ async def check_setd(check: Check, ctx: CheckContext) -> Outcome:
 
 
 async def check_dns(check: Check, ctx: CheckContext) -> Outcome:
-    spec = _table(check, ("name",))
+    spec = _table(check, ())
+    if spec.get("server", "zone") == "blackhole":
+        return await _check_blackhole(check, ctx, spec)
+    if "name" not in spec:
+        raise InvalidCheck("a dns check of the lab zone needs a name")
     assert ctx.lab.lab is not None
     zone = ctx.lab.lab.zone
     name = substitute(spec["name"], ctx.values)
@@ -642,6 +647,25 @@ async def check_dns(check: Check, ctx: CheckContext) -> Outcome:
     if callable(log):
         context = [f"{q.name} {q.rdtype} {q.rcode}" for q in log(name=name)][-CONTEXT_LINES:]
     return False, f"{n} queries for {what}, wanted {wanted}", context
+
+
+async def _check_blackhole(check: Check, ctx: CheckContext, spec: dict[str, Any]) -> Outcome:
+    """``dns = { server = "blackhole", count = N }``: the black hole read N datagrams
+    (queries) since it was armed.  It parses none, so it cannot tell names apart."""
+    wanted = int(evaluate(spec.get("count", 1), ctx.values))
+    deadline = time.monotonic() + ctx.deadline_s(check.within_s)
+
+    def count() -> int | None:
+        return ctx.lab.blackhole_queries()
+
+    await _until(deadline, lambda: (count() or 0) >= wanted)
+    n = count()
+    if n is None:
+        return False, "no DNS black hole is armed (a lab dns_blackhole fault)", []
+    if n == wanted:
+        return True, f"the DNS black hole read {n} quer{'y' if n == 1 else 'ies'}", []
+    return False, f"the DNS black hole read {n} queries, wanted {wanted}", \
+        ctx.log.tail(ctx.phase_start)
 
 
 async def check_sink(check: Check, ctx: CheckContext) -> Outcome:

@@ -106,7 +106,7 @@ class HandsOn:
         from segcli.drills.checks import MailLogWatch
         from segcli.drills.runner import _cli, _traffic
 
-        self.lab.bind_drill_vars(self.drill)
+        self.lab.prepare(self.drill)
         log = MailLogWatch(self.lab)
         try:
             for phase in self.drill.phases:

@@ -234,7 +234,7 @@ class DrillLab:
 
     # -- values ----------------------------------------------------------------------
     def _set_values(self) -> None:
-        assert self.appliance is not None and self.info is not None
+        assert self.appliance is not None and self.info is not None and self.lab is not None
         config = self.appliance.config
         timers = config.tdc.timers
         self.real_timers = {"L": timers.queue_limit, "r": timers.retry_delay,
@@ -255,14 +255,27 @@ class DrillLab:
             "lab.custom_domain": custom_domain, "lab.custom_policy": PARTNERS,
             "lab.Cmax": timers.max_connections, "lab.sink_host": SINK_HOST,
             "lab.smtp_port": self.info.smtp.port,
+            # the sink by address, as smtproutes takes it: a route that needs no DNS
+            "lab.sink_port": self.info.sink_port,
+            "lab.sink": f"{self.lab.sink.host}:{self.info.sink_port}",
             # the lab zone, as dnsconfig takes it: a fix for a wrong DNS server points here
             "lab.dns": f"{self.info.dns[0]}:{self.info.dns[1]}",
         }
 
-    def bind_drill_vars(self, drill: Drill) -> None:
-        """``[vars]``, each expanded with the lab's values and the vars before it."""
+    def prepare(self, drill: Drill) -> None:
+        """What the drill adds to the lab before its first phase: ``[vars]`` (each expanded
+        with the lab's values and the vars before it), then ``[[lab.dns_record]]`` in the
+        zone (a drill's records of one type for one name replace the zone's)."""
         for name, text in drill.vars.items():
             self.values[name] = substitute(text, self.values)
+        wanted: dict[tuple[str, str], list[str]] = {}
+        for line in drill.lab.dns_records:
+            name, rdtype, value = line.split(" ", 2)
+            key = (substitute(name, self.values), rdtype)
+            wanted.setdefault(key, []).append(substitute(value, self.values))
+        assert self.lab is not None
+        for (name, rdtype), values in wanted.items():
+            self.lab.zone.set_records(name, rdtype, values)
 
     # -- the command line -------------------------------------------------------------
     async def run_cli(self, commands: Sequence[str], *, session: str | None = None,
@@ -429,6 +442,10 @@ class DrillLab:
             self.values[f"{spec.id}.subject"] = sent[0].subject
 
     # -- witnesses ----------------------------------------------------------------------
+    def blackhole_queries(self) -> int | None:
+        """The UDP queries the DNS black hole has read since it was armed (None: none is)."""
+        return None if self.blackhole is None else self.blackhole.datagrams
+
     def sink_messages(self) -> list[bytes]:
         """Every message the delivery sink holds (the trace headers first)."""
         assert self.lab is not None

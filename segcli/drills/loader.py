@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import ipaddress
 import re
 import tomllib
 from collections.abc import Collection, Iterator
@@ -35,9 +36,13 @@ from segcli.drills.expressions import (
 from segcli.drills.model import (
     CATEGORIES,
     CHECK_KINDS,
+    DNS_CHECK_SERVERS,
     FAULT_ACTIONS,
+    LAB_PROFILES,
+    RECORD_TYPES,
     SCHEMA,
     SMTP_STAGES,
+    TEXT_FIGURES,
     TRAFFIC_KINDS,
     Check,
     Drill,
@@ -56,10 +61,13 @@ from segcli.drills.sourcemap import SourceMap
 #: Larger files are refused unread: a drill is a page or two of text.
 MAX_BYTES = 1024 * 1024
 
-#: The lab's values a drill may use as ``${lab.<name>}``.
+#: The lab's values a drill may use as ``${lab.<name>}`` anywhere.
 LAB_NAMES = ("lab.default_intake", "lab.default_local", "lab.default_domain", "lab.custom_intake",
              "lab.custom_domain", "lab.custom_policy", "lab.Cmax", "lab.sink_host",
-             "lab.smtp_port")
+             "lab.smtp_port", "lab.sink_port", "lab.sink", "lab.dns")
+#: The DNS black hole's ``host:port``: it exists once a phase has armed a ``lab``
+#: ``dns_blackhole`` fault (in that phase's checks, and in everything after the phase).
+BLACKHOLE_NAME = "lab.blackhole"
 #: What traffic ``m1`` binds: ``${m1.message_id}``, ``${m1.subject}``, ``${m1.mid}``.
 TRAFFIC_NAMES = ("message_id", "subject", "mid")
 
@@ -70,6 +78,8 @@ SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 _FIXED_STAGE = {"no_starttls": "ehlo", "tls_abort": "starttls", "untrusted_cert": "starttls",
                 "disconnect_after_dot": "eom"}
 _DNS_TYPES = ("MX", "A", "AAAA", "TXT", "CNAME", "NS", "PTR", "SOA")
+#: A host name as an MX record names it: dot-separated labels, no spaces.
+_HOST = re.compile(r"(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_-]{1,63})*")
 
 _TOP_KEYS = {"schema", "id", "title", "category", "tags", "difficulty", "seed", "fast_ok",
              "ticket", "lab", "vars", "phase", "hint", "diagnosis", "fix", "solved", "quiz"}
@@ -84,7 +94,7 @@ _SPEC_TABLES: dict[str, tuple[set[str], set[str]]] = {
     "findevent": ({"mid", "message_id", "contains"}, {"contains"}),
     "config": ({"command", "contains", "lacks"}, {"command"}),
     "setd": ({"account", "message_id", "delta", "transactions", "statuses"}, set()),
-    "dns": ({"name", "type", "rcode", "count"}, {"name"}),
+    "dns": ({"server", "name", "type", "rcode", "count"}, set()),
     "sink": ({"to", "message_id", "count", "within_s"}, set()),
 }
 _STRING_KINDS = ("log", "hoststatus", "tophosts", "invariant")
@@ -326,9 +336,18 @@ class _Reader:
         records: list[str] = []
         for field, item in self.tables(data, "dns_record", "lab"):
             record = self.table(item, field, {"name", "type", "value"}, {"name", "type", "value"})
-            if record is not None:
-                records.append(" ".join(self.string(record, k, field) for k in ("name", "type",
-                                                                                "value")))
+            if record is None:
+                continue
+            name, rdtype, value = (self.string(record, k, field) for k in ("name", "type", "value"))
+            rdtype = rdtype.upper()
+            if rdtype not in RECORD_TYPES:
+                self.report(f"{field}.type", f"record type {rdtype!r}: one of "
+                            f"{', '.join(RECORD_TYPES)}")
+                continue
+            if not placeholders(value) and (problem := record_value_problem(rdtype, value)):
+                self.report(f"{field}.value", problem)
+                continue
+            records.append(f"{name} {rdtype} {value}")
         trickle = None
         if "trickle" in data:
             found = self.table(data["trickle"], "lab.trickle", {"every_s", "kind", "to"})
@@ -339,8 +358,11 @@ class _Reader:
                 if trickle.kind not in TRAFFIC_KINDS:
                     self.report("lab.trickle.kind", f"unknown traffic kind {trickle.kind!r} "
                                 f"(one of: {', '.join(TRAFFIC_KINDS)})")
-        return LabSpec(profile=self.string(data, "profile", "lab", "default"),
-                       dns_records=tuple(records), trickle=trickle)
+        profile = self.string(data, "profile", "lab", "default")
+        if profile not in LAB_PROFILES:
+            self.report("lab.profile", f"unknown lab profile {profile!r} (one of: "
+                        f"{', '.join(LAB_PROFILES)})")
+        return LabSpec(profile=profile, dns_records=tuple(records), trickle=trickle)
 
     def phase(self, value: Any, field: str) -> Phase | None:
         data = self.table(value, field, {"name", "cli", "session", "answers", "fault", "traffic",
@@ -429,6 +451,21 @@ class _Reader:
             if (spec.action == "records") != bool(spec.records):
                 self.report(_join(field, "records"),
                             "the records action needs 'records', and only it takes them")
+            if spec.action == "records":
+                self.record_values(spec, field)
+
+    def record_values(self, spec: FaultSpec, field: str) -> None:
+        """A records fault: its ``type`` says the record type (the lab zone holds A, AAAA
+        and MX), and each value is bare, in that type's form: ``"127.0.0.1"`` for A,
+        ``"10 mx1.x.test"`` for MX.  A value with ``${...}`` is checked when it is armed."""
+        if spec.type not in RECORD_TYPES:
+            self.report(_join(field, "type"), "a records fault needs the 'type' of its records "
+                        f"({', '.join(RECORD_TYPES)})")
+            return
+        for index, value in enumerate(spec.records, 1):
+            problem = None if placeholders(value) else record_value_problem(spec.type, value)
+            if problem:
+                self.report(f"{_join(field, 'records')}[{index}]", problem)
 
     def traffic(self, value: Any, field: str) -> TrafficSpec | None:
         allowed = {"id", "kind", "to", "from", "subject", "count", "sessions", "over_s"}
@@ -539,6 +576,8 @@ class _Reader:
             self.report(field, "a config check needs 'contains' or 'lacks'")
         if kind == "findevent" and len({"mid", "message_id"} & set(data)) != 1:
             self.report(field, "a findevent check needs exactly one of 'mid' and 'message_id'")
+        if kind == "dns":
+            self.dns_rules(data, field)
         if kind == "timing":
             between = data.get("between")
             if not isinstance(between, list) or len(between) != 2:
@@ -546,6 +585,21 @@ class _Reader:
         for key in ("contains", "lacks", "statuses"):
             if key in data:
                 self.strings(data, key, field)
+
+    def dns_rules(self, data: dict[str, Any], field: str) -> None:
+        """``server = "zone"`` (the default) counts the lab zone's queries for a ``name``;
+        ``server = "blackhole"`` counts the datagrams the DNS black hole read, which it
+        never parses: it takes only ``count``."""
+        server = data.get("server", "zone")
+        if server not in DNS_CHECK_SERVERS:
+            self.report(_join(field, "server"), f"unknown DNS server {server!r} (one of: "
+                        f"{', '.join(DNS_CHECK_SERVERS)})")
+        elif server == "blackhole":
+            for key in sorted(set(data) & {"name", "type", "rcode"}):
+                self.report(_join(field, key), f"the black hole reads no names: it takes no "
+                            f"{key!r}, only 'count'")
+        elif "name" not in data:
+            self.report(field, "a dns check of the lab zone needs a 'name'")
 
     def fix(self, value: Any) -> Fix:
         data = self.table(value, "fix", {"story", "cli", "session", "answers", "lab"})
@@ -641,6 +695,8 @@ class _Validator:
             self.lines(fault.records, f"{path}.records", defined)
             if fault.delay_s is not None:
                 self.formula(fault.delay_s, f"{path}.delay_s", defined)
+            if (fault.target, fault.action) == ("lab", "dns_blackhole"):
+                defined.add(BLACKHOLE_NAME)  # armed before the traffic and the checks
         self.traffic(phase.traffic, field, defined)
         self.checks(phase.expect, field, defined)
 
@@ -668,9 +724,18 @@ class _Validator:
             value = getattr(check, key)
             if value is not None:
                 self.formula(value, f"{field}.{key}", defined, check.line)
+        text_figures = TEXT_FIGURES.get(check.kind, {})
         for key in ("delta", "equal"):
             for label, value in getattr(check, key).items():
-                self.formula(value, f"{field}.{key}.{label}", defined, check.line)
+                path = f"{field}.{key}.{label}"
+                if label not in text_figures:
+                    self.formula(value, path, defined, check.line)
+                elif key == "delta":
+                    self.report(path, f"{label!r} is text ({' or '.join(text_figures[label])}): "
+                                "it has no delta, give it in 'equal'", check.line)
+                elif value not in text_figures[label]:
+                    self.report(path, f"{label!r} is {' or '.join(map(repr, text_figures[label]))}"
+                                f", not {value!r}", check.line)
         if check.kind == "absent" and check.watch_s is None:
             self.report(field, "an absent check needs 'watch_s' (how long to watch)", check.line)
         if check.shape is not None:
@@ -779,6 +844,9 @@ class _Anything(dict[str, str]):
 
 
 def _undefined_hint(name: str) -> str:
+    if name == BLACKHOLE_NAME:
+        return "the DNS black hole's address exists once a phase arms a lab dns_blackhole " \
+               "fault: in that phase's checks and after it (not in its own commands)"
     if name.startswith("lab."):
         return f"the lab values are {', '.join(LAB_NAMES)}"
     if "." in name:
@@ -786,6 +854,25 @@ def _undefined_hint(name: str) -> str:
                "was sent in this or an earlier phase"
     return "define it in [vars], or bind it with a named group (?P<name>...) of an earlier " \
            "log or sequence check"
+
+
+def record_value_problem(rdtype: str, value: str) -> str | None:
+    """What is wrong with *value* as the bare data of a record of *rdtype* (A, AAAA, MX), or
+    None: an IPv4 address for A, an IPv6 one for AAAA, ``"preference host"`` for MX."""
+    if rdtype in ("A", "AAAA"):
+        family = ipaddress.IPv4Address if rdtype == "A" else ipaddress.IPv6Address
+        try:
+            family(value.strip())
+        except ValueError:
+            return (f"{value!r} is not an {'IPv4' if rdtype == 'A' else 'IPv6'} address (a "
+                    f"records fault's values are bare: its 'type' says they are {rdtype})")
+        return None
+    preference, _, host = value.strip().partition(" ")
+    host = host.strip().rstrip(".")
+    if not (preference.isdigit() and int(preference) <= 65535) or not _HOST.fullmatch(host):
+        return (f"{value!r} is not 'preference host' (e.g. '10 mx1.example.test'; a records "
+                "fault's values are bare: its 'type' says they are MX)")
+    return None
 
 
 def _items(value: Any, field: str) -> Iterator[tuple[str, Any]]:

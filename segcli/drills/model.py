@@ -29,7 +29,7 @@ CHECK_KINDS = (
     "findevent",  # { mid | message_id, contains = [regex, ...] }
     "config",  # { command, contains = [...], lacks = [...] }
     "setd",  # { account, message_id, delta, transactions, statuses }
-    "dns",  # { name, type, rcode, count }
+    "dns",  # { name, type, rcode, count } of the lab zone, or { server = "blackhole", count }
     "sink",  # { to, message_id, count, within_s }
     "invariant",  # "the.tdc.queue": Active 0 and Completed = Delivered + Hard Bounced
 )
@@ -41,6 +41,17 @@ FAULT_ACTIONS = {
     "dns": ("nxdomain", "servfail", "refused", "timeout", "nodata", "records"),
     "lab": ("dns_blackhole",),
 }
+#: What a ``records`` fault can put in the lab zone (its ``type``); the values are bare.
+RECORD_TYPES = ("A", "AAAA", "MX")
+#: The DNS servers a ``dns`` check counts the queries of: the lab zone (by name, type and
+#: rcode) or the DNS black hole (datagrams read, never parsed).
+DNS_CHECK_SERVERS = ("zone", "blackhole")
+#: Counter figures that are text, not numbers: only ``equal`` takes them, with these values.
+TEXT_FIGURES: dict[str, dict[str, tuple[str, ...]]] = {
+    "hoststatus": {"Host up/down": ("up", "down")},
+}
+#: The lab configurations a drill may start from (``[lab] profile``): ``segcli lab``'s.
+LAB_PROFILES = ("default",)
 SMTP_STAGES = ("connect", "ehlo", "starttls", "mail", "rcpt", "data", "eom")
 TRAFFIC_KINDS = ("clean", "gtube", "eicar", "large")
 
@@ -90,7 +101,9 @@ class FaultSpec:
     times: int | None = None
     name: str = ""  # dns: the name
     type: str = ""  # dns: the record type (MX, A, AAAA); "" all types
-    records: tuple[str, ...] = ()  # dns action "records": the answers, e.g. "MX 10 mx1.x.test"
+    #: dns action "records": the answers, bare, of the record type ``type`` (A, AAAA or MX):
+    #: ``"127.0.0.1"`` for A, ``"10 mx1.x.test"`` (preference and host) for MX
+    records: tuple[str, ...] = ()
     line: int = 0
 
 
@@ -164,7 +177,7 @@ class Trickle:
 @dataclass(frozen=True)
 class LabSpec:
     profile: str = "default"
-    dns_records: tuple[str, ...] = ()  # zone lines added at start: "name TYPE value"
+    dns_records: tuple[str, ...] = ()  # "name TYPE value": replace the zone's name/TYPE records
     trickle: Trickle | None = None
 
 

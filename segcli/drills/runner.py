@@ -93,7 +93,7 @@ async def run_drill(drill: Drill, *, fast: bool, keep: bool = False, data_dir: P
 async def _run_phases(drill: Drill, lab: DrillLab, log: MailLogWatch, report: DrillReport,
                       tell: Progress) -> None:
     try:
-        lab.bind_drill_vars(drill)
+        lab.prepare(drill)
     except UndefinedVariable as exc:
         report.error = f"[vars]: {exc}"
         return

@@ -11,6 +11,11 @@ happen before the gateway has named any address, so such a fault hits the next c
 to the address's host (every intake address of that domain shares them); RCPT, DATA and
 end-of-message faults hit only transactions for that address.  A fault may be limited to
 the next N attempts (connections, or transactions), after which it is spent and removed.
+
+A slow fault without a stage slows every reply of the connections it took, for as long as it
+is in force: once it is removed or cleared (SETD's capacity is back) those connections answer
+at once, as new ones do.  A spent fault (its N connections taken) still slows the connections
+it took: they are the N that were meant.
 """
 
 from __future__ import annotations
@@ -92,6 +97,11 @@ class Fault:
     times: int | None = None
     hits: int = 0
     created: str = ""
+    lifted: bool = False  # removed or cleared (not merely spent): it strikes no more
+
+    def slows(self) -> float:
+        """The delay this fault still puts on a connection it took (0 once lifted)."""
+        return 0.0 if self.lifted else self.delay
 
     @property
     def connection_level(self) -> bool:
@@ -175,18 +185,20 @@ class FaultBook:
         return fault
 
     def remove(self, fault_id: int) -> bool:
-        before = len(self._faults)
-        self._faults = [f for f in self._faults if f.id != fault_id]
-        return len(self._faults) < before
+        return self._lift(lambda f: f.id == fault_id) > 0
 
     def clear(self, address: str | None = None) -> int:
         """Remove every fault (of *address*); return how many."""
-        before = len(self._faults)
-        if address is None:
-            self._faults = []
-        else:
-            self._faults = [f for f in self._faults if f.address != address.lower()]
-        return before - len(self._faults)
+        return self._lift(lambda f: address is None or f.address == address.lower())
+
+    def _lift(self, chosen: Callable[[Fault], bool]) -> int:
+        """Remove the *chosen* faults and mark them lifted, so that connections they took
+        (a slow fault's) stop feeling them at once; return how many."""
+        lifted = [f for f in self._faults if chosen(f)]
+        for fault in lifted:
+            fault.lifted = True
+        self._faults = [f for f in self._faults if not f.lifted]
+        return len(lifted)
 
     def list(self, address: str | None = None) -> list[Fault]:
         return [f for f in self._faults if address is None or f.address == address.lower()]

@@ -60,7 +60,9 @@ class IntakeSession(BaseSmtpHandler):
         self.helo = ""
         self.tls_mode = TlsMode.NORMAL
         self.tls = ""  # "TLSv1.2 ECDHE-RSA-AES256-GCM-SHA384" once the handshake is done
-        self.slow = 0.0  # delay of every reply on this connection (a slow fault without stage)
+        # a slow fault without stage that took this connection: it delays every reply for
+        # as long as it is in force (clearing it must not leave the connection slow)
+        self.slow: Fault | None = None
         self.withhold_starttls = False
         self.sender = ""
         self.intakes: list[str] = []  # the intake addresses accepted in this transaction
@@ -73,9 +75,7 @@ class IntakeSession(BaseSmtpHandler):
         self.peer = f"{peer[0]}:{peer[1]}"
         self._note("connections")
         self._event(f"connection from {self.peer} to {self.host.mx_host} port {local[1]}")
-        slow = self._take({FaultKind.SLOW}, None)
-        if slow is not None:
-            self.slow = slow.delay
+        self.slow = self._take({FaultKind.SLOW}, None)
         return self._answer(Stage.CONNECT, self._fault_outcome(Stage.CONNECT))
 
     def ehlo(self, name: str, extended: bool) -> Answer:
@@ -231,7 +231,7 @@ class IntakeSession(BaseSmtpHandler):
         """*outcome*, late if a slow fault says so (a hang needs no delay)."""
         if outcome is HANG or outcome is DISCONNECT:
             return outcome
-        delay = self.slow
+        delay = self.slow.slows() if self.slow is not None else 0.0
         slow = self._take({FaultKind.SLOW}, stage, addresses)
         if slow is not None:
             delay += slow.delay

@@ -242,8 +242,11 @@ class ScpTransfer:
 
     # -- the client fetches (scp -f) ----------------------------------------------------------
     async def _send(self) -> int:
+        # The client says it is ready before anything is sent, even an error, as with
+        # OpenSSH's scp (response() before source()): paramiko's scp module only reads
+        # while the channel is open, so an error and the close sent at once were missed.
+        await self._answer()
         names = self._matching(_resolve(self.command.path))
-        await self._answer()  # the client is ready
         for name in names:
             try:
                 data, status = await asyncio.to_thread(_load, self._directory / name)

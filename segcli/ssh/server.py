@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING
@@ -26,6 +27,7 @@ from twisted.conch.ssh.transport import SSHServerTransport
 from twisted.cred.portal import Portal
 from twisted.internet import defer
 from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.interfaces import ISystemHandle
 from twisted.internet.protocol import ServerFactory
 
 from segcli.ssh.auth import Accounts, PasswordChecker, PublicKeyChecker, UserAuthServer
@@ -43,18 +45,49 @@ log = logging.getLogger(__name__)
 
 #: How long a stopping server waits for its sessions to wind down.
 STOP_GRACE_SECONDS = 5.0
+#: Linux only: ask the kernel to acknowledge what was read at once (None elsewhere).
+TCP_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
+
+
+def _tcp_socket(transport: object) -> socket.socket | None:
+    """The TCP socket under a Twisted transport (None for anything else, as in tests
+    that drive the protocol over a fake transport)."""
+    handle = ISystemHandle(transport).getHandle() if ISystemHandle.providedBy(transport) else None
+    return handle if isinstance(handle, socket.socket) else None
 
 
 class ServerTransport(SSHServerTransport):
     """Conch's server transport, known to its factory while connected (so that a
-    stopping server can close every connection)."""
+    stopping server can close every connection).
+
+    Its socket sends at once and acknowledges at once.  An answer goes out in several
+    small writes (the echo, the output, the prompt), made in different loop turns:
+    with Nagle's algorithm the second waited for the client's acknowledgement, which the
+    client delays by 40 ms (delayed ACK), so every command took 44 ms (TCP_NODELAY).
+    The same stall happens the other way round with a client that keeps Nagle on
+    (paramiko does): a request written right after one the server did not answer (a
+    channel close, then the next channel's open) waited for the server's delayed
+    acknowledgement, so the server acknowledges each read at once (TCP_QUICKACK, which
+    Linux clears after a while: it is set again after every read).  Figures:
+    benchmarks/README.md, "SSH round trip".
+    """
 
     ourVersionString = b"SSH-2.0-segcli"
     factory: SegcliSSHFactory
+    _socket: socket.socket | None = None
 
     def connectionMade(self) -> None:
         self.factory.connections.add(self)
+        self._socket = _tcp_socket(self.transport)
+        if self._socket is not None:
+            self._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         super().connectionMade()
+
+    def dataReceived(self, data: bytes) -> None:
+        super().dataReceived(data)
+        if self._socket is not None and TCP_QUICKACK is not None:
+            with contextlib.suppress(OSError):  # the connection is gone already
+                self._socket.setsockopt(socket.IPPROTO_TCP, TCP_QUICKACK, 1)
 
     def connectionLost(self, reason: Failure | None = None) -> None:
         self.factory.connections.discard(self)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from typing import TYPE_CHECKING, Any, TextIO, cast
 from prompt_toolkit.application.current import AppSession, create_app_session
 from prompt_toolkit.data_structures import Size
 from prompt_toolkit.input.posix_pipe import PosixPipeInput
+from prompt_toolkit.input.posix_utils import PosixStdinReader
 from prompt_toolkit.output.vt100 import Vt100_Output
 
 from commands.io import EndOfInput
@@ -52,6 +54,15 @@ DEFAULT_ROWS, DEFAULT_COLUMNS = 24, 80
 #: with a pty.  paramiko and netmiko ask for vt100; ``dumb`` asks for plain text.
 PLAIN_TERMS = frozenset({"", "dumb", "unknown", "vt100", "vt102"})
 CTRL_C = b"\x03"
+#: How long a new interactive session waits for the client's terminal to say where its
+#: cursor is.  A person's terminal answers at once; a script with a pty (scrapli over
+#: OpenSSH with a real TERM, expect) never does, and prompt_toolkit would otherwise ask
+#: again before every prompt and hold each command up to a second for the answer.
+CPR_PROBE_S = 0.5
+_ASK_CPR = "\x1b[6n"
+_CPR_ANSWER = re.compile(rb"\x1b\[\d+;\d+R")
+#: Bytes of keys given to prompt_toolkit at a time (see :class:`KeyPipe`).
+KEY_SLICE = 256
 #: Seconds in a minute of the CLI inactivity timeout.  Only the end-to-end tests change it
 #: (tests/e2e/ssh_test_commands.py), in their appliance process: the appliance's smallest
 #: timeout is 5 minutes, too long for a test to wait.
@@ -128,29 +139,50 @@ class ChannelWriter:
 
 
 class KeyPipe:
-    """prompt_toolkit's pipe input, fed without ever blocking the event loop.
+    """prompt_toolkit's pipe input, fed a slice at a time without ever blocking the loop.
 
-    The pipe holds 64 KiB; what it cannot take now (a big paste while a command runs)
-    waits here and goes in as prompt_toolkit reads, up to :data:`MAX_TYPEAHEAD`.
+    prompt_toolkit handles every key it reads in one go, and each key costs it a few
+    hundred microseconds (its key bindings are looked up afresh): a paste of 8,000 keys
+    read at once held the event loop, and every other session, for most of a second.
+    So at most :data:`KEY_SLICE` bytes are in the pipe at a time; the next slice goes in
+    at the loop turn after prompt_toolkit has read the last one (its reader tells us:
+    :class:`_SliceReader`).  The rest waits here, up to :data:`MAX_TYPEAHEAD` besides
+    the slice in the pipe, also while a command runs and nothing reads the keys.
     """
 
     def __init__(self, pipe: PosixPipeInput) -> None:
         self.input = pipe
         self._fd = pipe.pipe.write_fd
-        os.set_blocking(self._fd, False)
+        os.set_blocking(self._fd, False)  # a guard: the pipe never holds more than a slice
+        pipe.stdin_reader = _SliceReader(pipe.stdin_reader.stdin_fd, self._was_read)
         self._backlog = bytearray()
+        self._in_pipe = False  # a slice was written that prompt_toolkit has not read yet
+        self._next: asyncio.Handle | None = None
         self._loop = asyncio.get_running_loop()
 
     def send(self, data: bytes) -> None:
         if self.input.closed or self._fd < 0:
             return
-        if self._backlog:
-            self._backlog += data[:MAX_TYPEAHEAD - len(self._backlog)]
+        self._backlog += data[:MAX_TYPEAHEAD - len(self._backlog)]
+        if not self._in_pipe and self._next is None:
+            self._feed()
+
+    def _feed(self) -> None:
+        """Put the next slice of the backlog into the pipe."""
+        self._next = None
+        if self._fd < 0 or not self._backlog:
             return
-        written = self._write(data)
-        if written < len(data):
-            self._backlog += data[written:written + MAX_TYPEAHEAD]
-            self._loop.add_writer(self._fd, self._drain)
+        written = self._write(bytes(self._backlog[:KEY_SLICE]))
+        del self._backlog[:written]
+        self._in_pipe = True  # even if nothing went in: a full pipe will be read
+
+    def _was_read(self) -> None:
+        """prompt_toolkit read the pipe (everything in it: a read takes up to 1,024
+        bytes): the next slice goes in at the next loop turn, so that whatever else is
+        ready runs first."""
+        self._in_pipe = False
+        if self._backlog and self._next is None and self._fd >= 0:
+            self._next = self._loop.call_soon(self._feed)
 
     def _write(self, data: bytes) -> int:
         try:
@@ -160,19 +192,31 @@ class KeyPipe:
         except OSError:  # the reading end is gone: the session is ending
             return len(data)
 
-    def _drain(self) -> None:
-        written = self._write(bytes(self._backlog))
-        del self._backlog[:written]
-        if not self._backlog:
-            self._loop.remove_writer(self._fd)
-
     def close(self) -> None:
         """End of input: prompt_toolkit's prompt sees EOF (typed-ahead bytes are dropped)."""
         if self._fd >= 0:
-            self._loop.remove_writer(self._fd)
+            if self._next is not None:
+                self._next.cancel()
+                self._next = None
             self._backlog.clear()
             self._fd = -1
             self.input.close()
+
+
+class _SliceReader(PosixStdinReader):
+    """prompt_toolkit's reader of the pipe, which says when it has read (for
+    :class:`KeyPipe`).  Every read of the pipe input goes through it: the prompt's and
+    the pager's (``Vt100Input.read_keys``)."""
+
+    def __init__(self, fd: int, on_read: Callable[[], None]) -> None:
+        super().__init__(fd)
+        self._on_read = on_read
+
+    def read(self, count: int = 1024) -> str:
+        try:
+            return super().read(count)
+        finally:
+            self._on_read()
 
 
 # -- terminals ---------------------------------------------------------------------------
@@ -392,10 +436,11 @@ class PromptCli(ChannelCli):
 
     async def _run(self, greeting: Callable[[], Awaitable[str]]) -> int:
         banner = await greeting()
+        answers_cpr = await self._answers_cursor_requests()
         with PosixPipeInput.create() as pipe:
             self._keys = KeyPipe(pipe)
             output = Vt100_Output(self.out.as_text_io(), lambda: self.pty.size,
-                                  term=self.pty.term)
+                                  term=self.pty.term, enable_cpr=answers_cpr)
             with create_app_session(input=pipe, output=output) as self._app_session:
                 terminal = ChannelPromptTerminal(
                     history_file=self.login.history_dir / self.login.user, input=pipe,
@@ -410,6 +455,29 @@ class PromptCli(ChannelCli):
                     terminal.detach()
                     self._keys.close()
         return _status(session, status, interactive=True)
+
+    async def _answers_cursor_requests(self) -> bool:
+        """Ask the client's terminal once where its cursor is (before the banner, while
+        what the client sends is still held): an answer within :data:`CPR_PROBE_S` is
+        taken out of the input and prompt_toolkit may ask again (it needs the answer for
+        the bottom toolbar); no answer, and it never asks.  ``PROMPT_TOOLKIT_NO_CPR=1`` in
+        the appliance's environment means never ask, as prompt_toolkit has it."""
+        if os.environ.get("PROMPT_TOOLKIT_NO_CPR") == "1":
+            return False
+        self.out.write(_ASK_CPR)
+        deadline = time.monotonic() + CPR_PROBE_S
+        while time.monotonic() < deadline:
+            held = self._held or []
+            if None in held:  # the input ended: nobody will answer
+                return False
+            data = b"".join(cast("list[bytes]", held))
+            if (answer := _CPR_ANSWER.search(data)) is not None:
+                rest = data[:answer.start()] + data[answer.end():]
+                if self._held is not None:
+                    self._held[:] = [rest] if rest else []
+                return True
+            await asyncio.sleep(0.01)
+        return False
 
     def _take(self, data: bytes) -> None:
         assert self._keys is not None

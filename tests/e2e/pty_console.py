@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import re
 import sys
+import time
 from pathlib import Path
 
 import pexpect
@@ -142,6 +143,26 @@ class Segcli:
             if index == 1:
                 raise AssertionError(self._report("the process ended while waiting for", text))
             self.child.send(f"\x1b[{ROWS - 2};1R")  # a cursor position report
+
+    def expect_screen(self, text: str, *, host: str = HOST, timeout: float = TIMEOUT) -> None:
+        """Wait until the screen, from the last ``host>`` prompt on, reads *text* as a
+        person sees it.
+
+        For what prompt_toolkit may draw in pieces (a completion drawn after the typed
+        letters were echoed on their own), so that the raw stream never holds it whole."""
+        deadline = time.monotonic() + timeout
+        while text not in self.text.rpartition(f"{host}>")[2]:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(self._report(f"timed out after {timeout}s waiting to see",
+                                                  text))
+            try:
+                self.child.read_nonblocking(4096, timeout=min(left, 0.5))  # logged as read
+            except pexpect.TIMEOUT:
+                continue
+            except pexpect.EOF:
+                raise AssertionError(self._report("the process ended while waiting for",
+                                                  text)) from None
 
     def _report(self, what: str, text: str) -> str:
         tail = self.text[-3000:]

@@ -10,6 +10,7 @@ administrator might, so that the kernel's peer uid is what refuses it).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -167,10 +168,9 @@ def _connect_as(uid: int, path: Path) -> bytes:
             with socket.socket(socket.AF_UNIX) as sock:
                 sock.settimeout(30)
                 sock.connect(os.fspath(path))
-                try:
+                # refused at once, before the hello: the refusal is still there to read
+                with contextlib.suppress(BrokenPipeError):
                     sock.sendall(wire.hello(wire.Hello(False, 0, 0, "dumb")))
-                except BrokenPipeError:  # refused at once, before the hello: read why
-                    pass
                 answer = b""
                 try:
                     while chunk := sock.recv(65536):

@@ -30,7 +30,8 @@ from tests.e2e.ssh_fixtures import HOST, PASSWORD, USER, SshAppliance
 
 TRANSPORTS = ["system", "paramiko"]
 #: Far above what ten commands take, far below scrapli's timeouts: a client held about a
-#: second per command (see test_a_real_terminal_type_is_asked_for_its_cursor) fails it.
+#: second per command (see test_a_terminal_that_never_answers_is_asked_for_its_cursor_once)
+#: fails it.
 TEN_COMMANDS_SECONDS = 5.0
 
 
@@ -74,19 +75,20 @@ def conn(request: pytest.FixtureRequest, appliance: SshAppliance, real_term: Non
         assert driver.get_prompt() == f"{HOST}>"
 
 
-def test_a_real_terminal_type_is_asked_for_its_cursor(appliance, real_term):
-    """Why the platform asks OpenSSH for the plain renderer: scrapli's generic driver with a
-    real TERM gets the interactive renderer, which asks the terminal where its cursor is
-    before every prompt and holds each command up to a second for the answer."""
+def test_a_terminal_that_never_answers_is_asked_for_its_cursor_once(appliance, real_term):
+    """scrapli's generic driver with a real TERM gets the interactive renderer.  It asks
+    where the cursor is once, at login; a terminal that never answers (a script's pty) is
+    not asked again, before every prompt, and held up to a second each time for the answer."""
     log = BytesIO()
     with GenericDriver(host="127.0.0.1", port=appliance.port, auth_username=USER,
                        auth_password=PASSWORD, auth_strict_key=False, transport="system",
                        comms_prompt_pattern=PROMPT_PATTERN, channel_log=log,
                        timeout_ops=30) as generic:
-        assert generic.send_command("version").result.endswith("Emulator:     segcli 0.1.0")
+        for _ in range(5):
+            assert generic.send_command("version").result.endswith("Emulator:     segcli 0.1.0")
         seen = log.getvalue()  # scrapli closes its log with the connection
     assert os.environ["TERM"] == "xterm-256color"
-    assert b"\x1b[6n" in seen
+    assert seen.count(b"\x1b[6n") == 1, seen.count(b"\x1b[6n")
 
 
 def test_system_transport_with_a_key(appliance: SshAppliance, client_key: Path,
@@ -211,3 +213,28 @@ def test_the_readme_example(appliance: SshAppliance, real_term: None,
             driver.commit("hostname back")
     assert "the.tdc.queue" in printed
     assert "Changes committed: " in printed and "gw1.example.com>" in printed
+
+
+def test_a_terminal_that_answers_keeps_being_asked_and_its_answer_is_not_typed(appliance):
+    """A person's terminal answers the login's cursor request: the answer is taken out of
+    what they typed ahead (``version`` runs, not ``\\x1b[24;1Rversion``), and
+    prompt_toolkit goes on asking before its prompts."""
+    import paramiko
+
+    client = paramiko.SSHClient()
+    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+    client.connect("127.0.0.1", port=appliance.port, username=USER, password=PASSWORD,
+                   look_for_keys=False, allow_agent=False, timeout=30)
+    try:
+        channel = client.invoke_shell(term="xterm-256color")
+        channel.settimeout(30)
+        seen, answered = b"", 0
+        while b"Emulator:" not in seen or seen.count(b"\x1b[6n") < 2:
+            seen += channel.recv(65536)
+            while answered < seen.count(b"\x1b[6n"):  # answer each request, as a terminal
+                answered += 1
+                channel.send(b"\x1b[24;1R" + (b"version\r" if answered == 1 else b""))
+    finally:
+        client.close()
+    assert b"Emulator:" in seen and b"Unknown command" not in seen
+    assert seen.count(b"\x1b[6n") > 1

@@ -48,9 +48,9 @@ def test_prompt_help_and_version(spawn):
 def test_tab_completes_command_and_sub_command(spawn):
     console = spawn().started()
     console.keys("tdcc" + TAB)
-    console.expect("tdcconfig")
+    console.expect_screen("tdcconfig")  # drawn whole, or "onfig" after the echoed "tdcc"
     console.keys(" e" + TAB)
-    console.expect("enable")
+    console.expect_screen("tdcconfig enable")
     console.command(f" {INTAKE}")  # the line now reads "tdcconfig enable <address>"
     console.prompt()
     assert f"Threat Defense Connector: enabled, intake address {INTAKE}" in console.run("showchanges")

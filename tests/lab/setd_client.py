@@ -9,6 +9,7 @@ from __future__ import annotations
 import smtplib
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -75,8 +76,30 @@ def attempt(target: Target, recipients: str | list[str], data: bytes, *,
     return Attempt(stage, code, text, time.monotonic() - started)
 
 
-def _dialogue(client: smtplib.SMTP, target: Target, recipients: str | list[str], data: bytes,
-              ca: Path) -> tuple[str, int, str]:
+def attempt_after(target: Target, recipients: str | list[str], data: bytes, *,
+                  between: Callable[[], None], timeout: float = 5.0,
+                  then_timeout: float = 5.0) -> Attempt:
+    """Like :func:`attempt`, on one connection in two parts: the connection is opened and
+    secured (EHLO, STARTTLS, EHLO; each reply within *timeout*), *between* is called, then
+    the transaction follows with every reply due within *then_timeout* (its ``seconds`` are
+    the transaction's).  A reply later than that raises TimeoutError."""
+    client = smtplib.SMTP(timeout=timeout)
+    try:
+        stage, code, text = _opened(client, target, target.ca)
+        if stage != "open":
+            return Attempt(stage, code, text, 0.0)
+        between()
+        assert client.sock is not None
+        client.sock.settimeout(then_timeout)
+        started = time.monotonic()
+        stage, code, text = _transaction(client, recipients, data)
+    finally:
+        client.close()
+    return Attempt(stage, code, text, time.monotonic() - started)
+
+
+def _opened(client: smtplib.SMTP, target: Target, ca: Path) -> tuple[str, int, str]:
+    """Connect, EHLO, STARTTLS (verified), EHLO: stage ``open`` when it all worked."""
     code, text = client.connect("127.0.0.1", target.port)
     if code != 220:
         return "connect", code, text.decode()
@@ -91,6 +114,20 @@ def _dialogue(client: smtplib.SMTP, target: Target, recipients: str | list[str],
     except smtplib.SMTPResponseException as refused:
         return "starttls", refused.smtp_code, refused.smtp_error.decode()
     client.ehlo(GATEWAY)
+    return "open", 0, ""
+
+
+def _dialogue(client: smtplib.SMTP, target: Target, recipients: str | list[str], data: bytes,
+              ca: Path) -> tuple[str, int, str]:
+    stage, code, text = _opened(client, target, ca)
+    if stage != "open":
+        return stage, code, text
+    return _transaction(client, recipients, data)
+
+
+def _transaction(client: smtplib.SMTP, recipients: str | list[str], data: bytes
+                 ) -> tuple[str, int, str]:
+    """MAIL, RCPT, DATA and QUIT on a connection already greeted after STARTTLS."""
     code, text = client.mail(SENDER)
     if code != 250:
         return "mail", code, text.decode()

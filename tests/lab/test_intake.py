@@ -118,6 +118,21 @@ def test_faults_strike_by_host_or_by_address_and_are_spent():
     assert book.clear("a@one.example") == 1 and book.list() == []
 
 
+def test_a_slow_fault_slows_its_connections_until_lifted_not_until_spent():
+    """Removing or clearing a fault lifts it (the connections a slow fault took answer at
+    once again); a fault that was only spent still slows the connections it took."""
+    book = FaultBook()
+    spent = book.add("a@one.example", FaultKind.SLOW, delay=5, times=1)
+    removed = book.add("a@one.example", FaultKind.SLOW, delay=6)
+    cleared = book.add("b@one.example", FaultKind.SLOW, delay=7)
+    assert book.take({FaultKind.SLOW}, None, domain="one.example") is spent
+    assert spent not in book.list() and spent.slows() == 5 and not spent.lifted
+    assert book.remove(removed.id) and removed.lifted and removed.slows() == 0
+    assert not book.remove(removed.id)
+    assert book.clear() == 1 and cleared.lifted and cleared.slows() == 0
+    assert spent.slows() == 5 and book.list() == []
+
+
 # -- the journal check ----------------------------------------------------------------------
 
 

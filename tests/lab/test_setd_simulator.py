@@ -13,7 +13,8 @@ from engine.smtp.resolver import DnsResolver
 from segcli.lab.intake import is_intake_style
 from segcli.lab.setd_faults import FaultError
 from segcli.lab.setd_simulator import SetdSimulator
-from tests.lab.setd_client import Target, attempt, journal, original
+from tests.engine.gateway_lab import until
+from tests.lab.setd_client import Target, attempt, attempt_after, journal, original
 
 
 def send(setd, recipients, data, **kwargs):
@@ -236,6 +237,41 @@ async def test_slow_replies_throughout_a_connection(setd, intake):
     result = await send(setd, intake, journal(intake, original()))
     # greeting, EHLO, STARTTLS, EHLO, MAIL, RCPT, DATA, final dot: eight slow replies
     assert result.stage == "done" and result.seconds >= 0.8
+
+
+async def test_clearing_a_slow_fault_speeds_up_the_connections_it_took(setd, intake):
+    """SETD's capacity is back for every connection, not only new ones: a connection the
+    slow fault took while it was in force (as the connector keeps and reuses them) answers
+    at once after ``fault clear``.  (Before, it stayed slow for its whole life, so a second
+    burst carried by connections opened during the slowness expired: the drill
+    slow-setd-queue-growth.)  Each reply of the transaction must come within a time
+    shorter than the fault's delay."""
+    setd.add_fault(intake, "slow", delay=2.0)
+    loop = asyncio.get_running_loop()
+
+    async def clear() -> None:
+        assert setd.clear_faults() == 1
+
+    def between() -> None:  # in the client's thread: clear the fault on the loop
+        asyncio.run_coroutine_threadsafe(clear(), loop).result(10)
+
+    result = await asyncio.to_thread(attempt_after, Target.of(setd), intake,
+                                     journal(intake, original()), between=between,
+                                     timeout=10, then_timeout=1.5)
+    assert result.stage == "done"
+    assert [m.outcome for m in setd.messages(intake)] == ["accepted"]
+
+
+async def test_a_reply_owed_when_the_slow_fault_is_cleared_is_still_sent(setd, intake):
+    """Clearing a slow fault does not swallow the replies it is holding back: the attempt
+    whose RCPT reply is pending ends normally."""
+    fault = setd.add_fault(intake, "slow", stage="rcpt", delay=1.0)
+    pending = asyncio.ensure_future(send(setd, intake, journal(intake, original()), timeout=10))
+    await until(lambda: fault.hits == 1, timeout=10)
+    assert setd.clear_faults() == 1 and fault.lifted
+    result = await pending
+    assert (result.stage, result.code) == ("done", 250)
+    assert [m.outcome for m in setd.accepted(intake)] == ["accepted"]
 
 
 async def test_stopping_ends_hung_and_slow_connections(setd, intake):

@@ -172,3 +172,29 @@ async def test_dcids_rise_through_the_log_across_both_queues(gateway):
     opened = [int(line.split("DCID ")[1].split()[0]) for line in gateway.lines()
               if "New SMTP DCID " in line]
     assert len(opened) >= 4 and opened == sorted(opened)
+
+
+async def test_a_copy_on_a_reused_connection_gets_the_attempt_timeout(gateway):
+    """The attempt timeout (60 s, scaled) holds for every reply of every copy a connection
+    carries, not only its first: the second copy on a reused connection whose final dot is
+    never answered is cut at the attempt timeout, well before the hard limit, and retried.
+    (Checked while looking into the drill slow-setd-queue-growth, whose copies expired at
+    the limit on reused connections: they had been handed over late, to slow connections.)"""
+    timers = gateway.config.tdc.timers
+    timers.min_connections = timers.max_connections = 1  # both copies on one connection
+    timers.queue_limit = 600  # 12 s: far beyond the attempt timeout of 1.2 s
+    gateway.setd.faults["eom"] = [None, HANG]  # the first copy is answered, the second not
+    await gateway.start()
+    gateway.engine.tdc.suspend()  # both copies wait, then go in order over one connection
+    await gateway.send("first")
+    await gateway.send("second")
+    await until(lambda: gateway.engine.tdc.active == 2)
+    gateway.engine.tdc.resume()
+    await until(lambda: _tdc(gateway).delivered == 2, timeout=30)
+    lines = gateway.tdc_lines()
+    starts = [line for line in lines if line.startswith("TDC: Delivery start DCID ")]
+    first_dcid = starts[0].split()[4]
+    assert [line.split()[4] for line in starts[:2]] == [first_dcid, first_dcid]  # reused
+    assert any(line.startswith(f"TDC: Connection Error: DCID {first_dcid} ")
+               and "details: timeout" in line for line in lines), lines
+    assert _tdc(gateway).soft_bounced_events == 1 and _tdc(gateway).hard_bounced_total == 0

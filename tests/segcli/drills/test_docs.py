@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from segcli.drills.loader import parse_drill
+from segcli.drills.loader import BLACKHOLE_NAME, LAB_NAMES, parse_drill
 from segcli.drills.model import CHECK_KINDS, FAULT_ACTIONS, TRAFFIC_KINDS
 from segcli.drills.shapes import SHAPES, groups
 
@@ -37,3 +37,8 @@ def test_every_check_kind_fault_action_and_traffic_kind_is_documented() -> None:
         assert f"`{action}`" in DOC, action
     for kind in TRAFFIC_KINDS:
         assert f"`{kind}`" in DOC, kind
+
+
+def test_every_lab_value_is_documented() -> None:
+    for name in (*LAB_NAMES, BLACKHOLE_NAME):
+        assert f"`{name}`" in DOC, name

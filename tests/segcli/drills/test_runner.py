@@ -55,11 +55,14 @@ def test_a_failing_warn_check_is_a_warning_and_the_drill_passes(run):
                   phases=(Phase("fault", traffic=(TrafficSpec("m1"),), expect=(
                       Check("count", {"re": r"MID \d+ Message-ID '${m1.message_id}'",
                                       "equal": 5}, "five of them", severity="warn",
-                            within_s=1),)),))
+                            within_s=1),
+                      Check("dns", {"server": "blackhole", "count": 0}, "no black hole",
+                            severity="warn", within_s=1),)),))
     report = run(run_drill(drill, fast=True), timeout=60)
-    assert [r.status for r in report.results] == ["WARN"]
+    assert [r.status for r in report.results] == ["WARN", "WARN"]
     assert report.status == "PASS" and report.exit_status == 0
     assert "1 line(s) matched, wanted equal 5" in report.results[0].detail
+    assert report.results[1].detail == "no DNS black hole is armed (a lab dns_blackhole fault)"
 
 
 def test_an_unknown_hoststatus_label_makes_the_drill_invalid(run):
@@ -195,12 +198,20 @@ def test_a_dns_server_that_never_answers_starves_setd_until_the_fix(run):
     drill = Drill(
         id="blackhole-test", title="wrong DNS server", category="dns", ticket_text="-",
         phases=(
-            Phase("network", faults=(FaultSpec("hole", "lab", "dns_blackhole"),)),
+            # ordinary mail for example.com goes to the sink by address: it needs no DNS
+            Phase("network", cli=("smtproutes new example.com ${lab.sink}", 'commit "drill"'),
+                  faults=(FaultSpec("hole", "lab", "dns_blackhole"),)),
             Phase("fault", cli=("dnsconfig servers ${lab.blackhole}", 'commit "drill"'),
                   traffic=(TrafficSpec("m1", subject="blackhole m1"),), expect=(
                 Check("log", r"MID ${m1.mid} queued for delivery", "the gateway takes the mail"),
+                # the copy's first lookup; its retry asks again only d + r later
+                Check("dns", {"server": "blackhole", "count": 1},
+                      "the gateway asked the black hole"),
+                Check("sink", {"message_id": "${m1.message_id}"}, "the original is delivered"),
                 Check("absent", [r"TDC: MID \d+ successfully delivered .*"],
                       "nothing reaches SETD", watch_s=30),
+                Check("dns", {"name": "${lab.default_domain}", "count": 0},
+                      "the lab zone was not asked for the intake domain"),
             ))),
         fix=Fix(cli=("dnsconfig servers ${lab.dns}", 'commit "drill"')),
         solved=Solved(traffic=(TrafficSpec("v1", subject="blackhole v1"),), expect=(
@@ -209,7 +220,9 @@ def test_a_dns_server_that_never_answers_starves_setd_until_the_fix(run):
         )))
     report = run(run_drill(drill, fast=True), timeout=120)
     assert report.status == "PASS", render_text(report, verbose=True)
-    assert report.phases[0].steps[0].startswith("fault hole: DNS blackhole on 127.0.0.1:")
+    assert report.phases[0].steps[1].startswith("fault hole: DNS blackhole on 127.0.0.1:")
+    assert report.results[1].detail == "the DNS black hole read 1 query"
+    assert report.results[4].detail.startswith("0 queries for beta.")
 
 
 def test_a_pending_change_stays_in_its_named_session_until_the_fix_commits_it(run):

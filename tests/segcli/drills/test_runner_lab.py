@@ -38,5 +38,41 @@ def test_fast_lab_values_and_a_log_followed_across_a_roll(run):
                                             f"{values['lab.default_domain']}")
     assert values["lab.custom_policy"] == "partners"
     assert values["lab.dns"].startswith("127.0.0.1:")
+    assert values["lab.sink"] == f"127.0.0.1:{values['lab.sink_port']}"
+    assert isinstance(values["lab.sink_port"], int) and values["lab.sink_port"] > 0
+    assert "lab.blackhole" not in values  # only once a dns_blackhole fault is armed
     assert 'MID 1 Subject "after the roll"' in texts
     assert not data_dir.exists()
+
+
+def test_a_drills_dns_records_are_in_the_zone_before_its_first_phase(run):
+    """``[[lab.dns_record]]``: asked of the lab's zone over real DNS once the drill is
+    prepared, the records are there (two MX of one name together, replacing none other)."""
+    import dns.asyncresolver
+
+    from segcli.drills.model import Drill, LabSpec
+
+    drill = Drill(id="records", title="t", category="dns", ticket_text="t",
+                  vars={"mx": "mx9.${lab.default_domain}"},
+                  lab=LabSpec(dns_records=("extra.example.test MX 10 ${mx}",
+                                           "extra.example.test MX 20 mx2.example.test",
+                                           "${mx} A 127.0.0.9")))
+
+    async def scenario():
+        lab = DrillLab(fast=True)
+        await lab.start()
+        try:
+            lab.prepare(drill)
+            resolver = dns.asyncresolver.Resolver(configure=False)
+            host, port = lab.values["lab.dns"].split(":")
+            resolver.nameservers, resolver.port = [host], int(port)
+            mx = await resolver.resolve("extra.example.test", "MX")
+            a = await resolver.resolve(lab.values["mx"], "A")
+            exchanges = sorted((r.preference, r.exchange.to_text()) for r in mx)
+            return exchanges, [r.address for r in a], lab.values["mx"]
+        finally:
+            await lab.stop()
+
+    mx, a, name = run(scenario(), timeout=60)
+    assert mx == [(10, f"{name}."), (20, "mx2.example.test.")]
+    assert a == ["127.0.0.9"]

@@ -1,3 +1,3 @@
-"""The web interface's tests use the engine's live gateway (tests/engine/gateway_lab.py)."""
+"""The live gateway's network fixtures (real SMTP listeners, TLS material) for the web tests."""
 
 from tests.engine.conftest import server_tls, smtp_servers, tls_dir, tls_material  # noqa: F401
