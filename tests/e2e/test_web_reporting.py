@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import smtplib
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -17,12 +18,14 @@ import pytest
 from tests.e2e.web_fixtures import PASSWORD, WebAppliance, browser, context  # noqa: F401 - fixtures
 
 XSS = "<script>alert(1)</script>"
+#: A minute of the appliance's inactivity timeout lasts this many seconds here (web_fixtures).
+MINUTE = 2.0
 TRACKED = "was delivered for scanning with Cisco Secure Email Threat Defense."
 
 
 @pytest.fixture(scope="module")
 def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebAppliance]:
-    appliance = WebAppliance.start(tmp_path_factory.mktemp("webreport") / "data")
+    appliance = WebAppliance.start(tmp_path_factory.mktemp("webreport") / "data", minute=MINUTE)
     try:
         yield appliance
     finally:
@@ -154,3 +157,23 @@ def test_tracking_by_subject_shows_the_tdc_line_and_a_script_subject_as_text(con
     page.goto(web.url + "monitor/tracking?mid=abc&search=Search")
     assert page.text_content("#error-mid") == "A Message ID (MID) is a number."
     assert page.locator("#tracking-results").count() == 0
+
+
+def test_a_page_nobody_touches_stops_refreshing_and_lets_the_session_expire(context, web):  # noqa: F811
+    """The refresh is not activity: after the inactivity timeout without a key, click or
+    pointer on the page, the script stops asking and the session expires as configured."""
+    page = login(context, web, "reporting/delivery")
+    web.cli('adminaccessconfig timeout 5\ncommit "short web timeout"\n')
+    try:
+        page.reload()  # the page learns the new timeout
+        # (functions, not expressions: the page's policy forbids evaluating strings)
+        page.wait_for_function("() => document.getElementById('delivery-status')"
+                               ".dataset.refreshed")
+        page.wait_for_function("() => document.getElementById('delivery-status')"
+                               ".dataset.stopped === 'idle'", timeout=(5 * MINUTE + 10) * 1000)
+        time.sleep(5 * MINUTE + 1)  # the last refresh was before the stop
+        answer = page.evaluate("fetch('/reporting/delivery?format=json')"
+                               ".then(r => [r.redirected, r.url])")
+        assert answer[0] and "/login" in answer[1]
+    finally:
+        web.cli('adminaccessconfig timeout 30\ncommit "back to 30"\n')

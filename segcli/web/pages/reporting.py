@@ -1,7 +1,9 @@
 """Reporting > Delivery Status: the destination domains with ``the.tdc.queue`` (the figures
 of ``tophosts``), sortable by any column, refreshing itself: ``static/delivery_status.js``
 fetches the same rows as JSON (``?format=json``) every few seconds and rewrites the
-table's body.  Each domain links to its host status (the figures of ``hoststatus``).
+table's body.  It stops once nobody has touched the page for the session's inactivity
+timeout: a tab left open must not keep a session alive for ever.  Each domain links to
+its host status (the figures of ``hoststatus``).
 
 The rows come from segcli/web/delivery_status.py; nothing here counts anything.
 """
@@ -47,7 +49,8 @@ async def delivery_status(ctx: PageContext) -> Response:
         return ctx.json({"as_of": as_of, "sort": sort.column, "order": sort.order,
                          "rows": [row.as_json() for row in rows]})
     return ctx.render("delivery_status.html", title=TITLE, rows=rows, columns=COLUMNS,
-                      sort=sort, as_of=as_of, host_path=HOST_PATH, refresh_ms=REFRESH_MS)
+                      sort=sort, as_of=as_of, host_path=HOST_PATH, refresh_ms=REFRESH_MS,
+                      idle_ms=int(ctx.app.sessions.timeout_seconds() * 1000))
 
 
 def _json_error(ctx: PageContext, message: str, status: int) -> Response:

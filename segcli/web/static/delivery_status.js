@@ -1,6 +1,8 @@
 // Reporting > Delivery Status refreshes itself: every few seconds it fetches the same rows
 // as JSON (the page's own URL with format=json, same sort) and rewrites the table's body.
-// Text goes in with textContent only: a host name is never read as HTML.
+// Text goes in with textContent only: a host name is never read as HTML.  Nobody at the
+// page (no key, click, pointer or scroll) for the session's inactivity timeout: it stops
+// asking, so a forgotten tab does not keep the session alive.
 "use strict";
 (function () {
   var COLUMNS = ["active", "conn_out", "delivered", "soft_bounced", "hard_bounced"];
@@ -57,6 +59,19 @@
     var table = document.getElementById("delivery-status");
     if (!table) { return; }
     var every = parseInt(table.getAttribute("data-refresh-ms"), 10) || 3000;
-    window.setInterval(function () { refresh(table); }, every);
+    var idle = parseInt(table.getAttribute("data-idle-ms"), 10) || 1800000;
+    var lastTouched = Date.now();
+    ["keydown", "mousedown", "pointermove", "wheel", "touchstart"].forEach(function (name) {
+      document.addEventListener(name, function () { lastTouched = Date.now(); },
+                                {passive: true});
+    });
+    var timer = window.setInterval(function () {
+      if (Date.now() - lastTouched >= idle) {
+        window.clearInterval(timer);
+        table.setAttribute("data-stopped", "idle");
+        return;
+      }
+      refresh(table);
+    }, every);
   });
 })();
