@@ -201,7 +201,7 @@ async def start_web(appliance: Appliance, http: Endpoint | None = None) -> WebSe
     from segcli.web.server import WebServer
 
     endpoint = appliance.https_endpoint
-    server = WebServer(appliance, endpoint, http, extra=_xml_pages(appliance))
+    server = WebServer(appliance, endpoint, http)
     try:
         await server.start()
     except CannotListenError as exc:
@@ -216,15 +216,6 @@ async def start_web(appliance: Appliance, http: Endpoint | None = None) -> WebSe
                 if http is not None else "")
     print(f"segcli: web interface on {server.url()}{redirect}", file=sys.stderr)
     return server
-
-
-def _xml_pages(appliance: Appliance) -> dict[bytes, Any]:
-    """The XML status pages at /xml (segcli/web/xml_status.py), when they are there."""
-    try:
-        from segcli.web.xml_status import xml_root  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return {}
-    return {b"xml": xml_root(appliance)}
 
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)

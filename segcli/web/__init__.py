@@ -12,8 +12,8 @@ itself (``static/``).  The pieces:
 - :mod:`segcli.web.app` -- routing, log in / log out, the CSRF and role checks every POST
   goes through, and :class:`~segcli.web.app.PageContext`, what a page handler gets.
 - :mod:`segcli.web.pages` -- the pages; each module registers its routes when imported.
-- :mod:`segcli.web.xml_status` -- the AsyncOS XML status pages (``/xml/...``, HTTP Basic
-  authentication), mounted beside the web app.
+- :mod:`segcli.web.xml_status` -- the AsyncOS XML status pages at ``/xml`` (HTTP Basic
+  authentication, for monitoring tools).
 
 How to add a page
 -----------------

@@ -18,6 +18,7 @@ from twisted.web.server import Request, Site
 from engine.config.model import Endpoint
 from engine.smtp.tls import ensure_server_certificate, server_context
 from segcli.web.app import WebApp
+from segcli.web.xml_status import xml_root
 
 if TYPE_CHECKING:
     from twisted.internet.interfaces import IListeningPort
@@ -34,9 +35,10 @@ class WebServer:
         self.https = https
         self.http = http
         self.app = WebApp(appliance)
-        self.root: Resource = self.app
-        if extra:  # other trees, e.g. /xml with its own authentication
-            self.root = _Mounts(self.app, extra)
+        # /xml: the XML status pages, with HTTP Basic authentication; wrong passwords there
+        # and at the log-in page count in one record, as they do for one appliance
+        mounts = {b"xml": xml_root(appliance, throttle=self.app.throttle), **(extra or {})}
+        self.root: Resource = _Mounts(self.app, mounts)
         self._ports: list[IListeningPort] = []
         self.https_port = 0
         self.http_port = 0

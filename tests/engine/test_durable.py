@@ -55,23 +55,29 @@ DAMAGES: dict[str, Callable[[bytes], bytes]] = {
 
 @pytest.mark.parametrize("damage", list(DAMAGES))
 @pytest.mark.parametrize("name", ["server.key", "server.pem", "ca.key", "ca.pem"])
-def test_damaged_material_is_made_anew_and_said_so(tmp_path, capsys, name, damage):
+def test_damaged_material_is_made_anew_and_said_so(tmp_path, caplog, name, damage):
     first = ensure_server_certificate(tmp_path, ["mail1.example.com"]).cert.read_bytes()
-    capsys.readouterr()
+    caplog.clear()
     damaged = tmp_path / name
     damaged.write_bytes(DAMAGES[damage](damaged.read_bytes()))
     again = ensure_server_certificate(tmp_path, ["mail1.example.com"])
-    said = capsys.readouterr().err
-    assert f"segcli: the {'CA' if name.startswith('ca') else 'server'} certificate and key in " \
+    said = _told_the_operator(caplog)
+    assert f"the {'CA' if name.startswith('ca') else 'server'} certificate and key in " \
            f"{tmp_path}" in said, said
     server_context(again)  # loads: the key is the certificate's
     assert again.cert.read_bytes() != first
 
 
-def test_a_key_that_is_not_the_certificates_is_replaced(tmp_path, capsys):
+def test_a_key_that_is_not_the_certificates_is_replaced(tmp_path, caplog):
     one = ensure_server_certificate(tmp_path, ["a.example.com"], name="one")
     two = ensure_server_certificate(tmp_path, ["a.example.com"], name="two")
     one.key.write_bytes(two.key.read_bytes())
     ensure_server_certificate(tmp_path, ["a.example.com"], name="one")
-    assert "did not belong together" in capsys.readouterr().err
+    assert "did not belong together" in _told_the_operator(caplog)
     server_context(one)
+
+
+def _told_the_operator(caplog) -> str:
+    """What the engine told the operator (engine/durable.py's logger; ``segcli`` shows it
+    on standard error: tests/e2e/test_damaged_keys.py)."""
+    return "\n".join(r.getMessage() for r in caplog.records if r.name == "segcli.operator")
