@@ -6,6 +6,10 @@ show every message accepted, journaled over verified TLS and gone from the queue
 
 kill_recovery.py: 40 messages and one SIGKILL; nothing acknowledged may be lost.
 
+web_delivery_status.py: 5 hosts and 200 queued recipients; every host has its row, in the
+page and in the JSON, and every timing was taken.
+
+
 ssh_roundtrip.py: 3 samples of each round trip (2 on new connections) against a real segcli
 and the reference servers; every figure must be there, and the commands must have answered.
 """
@@ -58,6 +62,24 @@ def test_kill_recovery_script_runs_end_to_end(tmp_path):
     arrivals = json.loads((tmp_path / "work" / "run1" / "arrivals.json").read_text())
     assert len(arrivals["sink"]) >= result["acknowledged"]
     assert "run 1:" in finished.stdout and "duplicates per kill" in finished.stdout
+
+
+def test_web_delivery_status_script_runs(tmp_path):
+    """benchmarks/web_delivery_status.py with tiny sizes: a real appliance, its HTTPS server,
+    the queue built through the engine's queues; the page and the JSON, in process and
+    over HTTPS."""
+    report = tmp_path / "report.json"
+    finished = subprocess.run(
+        [sys.executable, "benchmarks/web_delivery_status.py", "--recipients", "200",
+         "--hosts", "5", "--runs", "3", "--json", str(report)],
+        cwd=REPO, capture_output=True, text=True, timeout=110)
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    result = json.loads(report.read_text())
+    assert result["hosts"] == 6  # the five and the.tdc.queue
+    assert result["queued_recipients"] == 202  # 200, and a journal copy per 100
+    for key in ("render_page", "render_json", "https_page", "https_json"):
+        assert result[key]["runs"] == 3 and result[key]["median_ms"] > 0
+    assert "page, HTTPS GET" in finished.stdout
 
 
 def test_ssh_roundtrip_script_runs_end_to_end(tmp_path):

@@ -101,3 +101,19 @@ def browser() -> Iterator[object]:
             yield chromium
         finally:
             chromium.close()
+
+
+@pytest.fixture
+def context(browser):
+    """A browser context of its own (own cookies) per test, the appliance's self-signed
+    certificate accepted; ``context.dialogs`` collects every alert() a page raised (a test
+    of escaping asserts it stays empty), each dismissed."""
+    context = browser.new_context(ignore_https_errors=True)
+    dialogs: list[str] = []
+    context.on("page", lambda page: page.on("dialog", lambda d: (dialogs.append(d.message),
+                                                                 d.dismiss())))
+    context.dialogs = dialogs
+    try:
+        yield context
+    finally:
+        context.close()

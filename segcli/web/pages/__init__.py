@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import importlib
 
-PAGE_MODULES = ("policies", "tdc", "commit")
+PAGE_MODULES = ("policies", "tdc", "commit", "reporting", "message_tracking")
 
 
 def load_pages() -> None:
