@@ -5,6 +5,8 @@ the Python sink, without the Postfix reference; the script must finish, and its 
 show every message accepted, journaled over verified TLS and gone from the queues.
 
 kill_recovery.py: 40 messages and one SIGKILL; nothing acknowledged may be lost.
+
+drills_realtime.py: one quick drill with --fast; it must pass and be in the table.
 """
 
 from __future__ import annotations
@@ -55,3 +57,24 @@ def test_kill_recovery_script_runs_end_to_end(tmp_path):
     arrivals = json.loads((tmp_path / "work" / "run1" / "arrivals.json").read_text())
     assert len(arrivals["sink"]) >= result["acknowledged"]
     assert "run 1:" in finished.stdout and "duplicates per kill" in finished.stdout
+
+
+def test_drills_realtime_script_runs_one_drill(tmp_path):
+    """benchmarks/drills_realtime.py on one quick drill with --fast (the real-time run of the
+    whole catalogue takes 15-20 minutes, outside the suite): the drill passes, the table has
+    its row, the JSON its figures."""
+    report = tmp_path / "drills.json"
+    finished = subprocess.run(
+        [sys.executable, "benchmarks/drills_realtime.py", "--fast", "smtp-550-no-retry",
+         "--json", str(report)],
+        cwd=REPO, capture_output=True, text=True, timeout=110)
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    assert "1 drill at fast (timescale 0.1), one after another" in finished.stdout
+    assert "| smtp-550-no-retry | PASS | " in finished.stdout
+    data = json.loads(report.read_text())
+    assert data["fast"] is True
+    [drill] = data["drills"]
+    assert (drill["drill"], drill["result"], drill["exit_status"]) == \
+        ("smtp-550-no-retry", "PASS", 0)
+    assert drill["passed"] > 0 and drill["failed"] == 0
+    assert drill["wall_s"] >= drill["report_wall_s"] > 0 and drill["cpu_s"] > 0
