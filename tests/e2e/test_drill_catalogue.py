@@ -11,11 +11,15 @@ into the assertion message.
 sorts first, then stops it with Ctrl-C once the next drill is under way, so the 20 shipped
 drills do not run twice.  ``test_the_suite_runs_what_run_all_runs`` checks that the tests
 here are exactly the drills ``--all`` runs.
+
+Drills of users: tests/e2e/drills/sales-subdomain-policy.toml, written by hand from
+docs/drill-format.md alone, runs with ``--path``; so does that page's complete example.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 import signal
 import subprocess
@@ -163,3 +167,49 @@ def test_the_suite_runs_what_run_all_runs(tmp_path: Path) -> None:
     assert rows[0].split()[0] == "ID" and rows[-1].startswith("20 drills (shipped ")
     assert [row.split()[0] for row in rows[1:-1]] == SHIPPED_IDS
     assert all(row.split()[3] == "shipped" for row in rows[1:-1])
+
+
+# -- drills written by users, from docs/drill-format.md alone -------------------------------------
+USER_DRILLS = Path(__file__).parent / "drills"
+DOC = REPO / "docs" / "drill-format.md"
+
+
+def run_drill(drill: str, home: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*installed_segcli(), "drill", "run", drill, "--fast", *options],
+        capture_output=True, text=True, timeout=DRILL_TIMEOUT_S, env=drill_env(home),
+        cwd=home, stdin=subprocess.DEVNULL)
+
+
+@pytest.mark.timeout(DRILL_TIMEOUT_S + 30)
+def test_a_drill_written_from_the_documentation_runs(tmp_path: Path) -> None:
+    """tests/e2e/drills/sales-subdomain-policy.toml: a policy for @sales.example.com written
+    with a sub-domain member by mistake; found with ``--path`` like any user's drill."""
+    listed = subprocess.run([*installed_segcli(), "drill", "list", "--path", str(USER_DRILLS)],
+                            capture_output=True, text=True, timeout=60, env=drill_env(tmp_path),
+                            stdin=subprocess.DEVNULL)
+    assert "sales-subdomain-policy" in listed.stdout and "21 drills" in listed.stdout, listed
+    finished = run_drill("sales-subdomain-policy", tmp_path, "--path", str(USER_DRILLS),
+                         "--verbose")
+    report = f"exit {finished.returncode}\n{finished.stdout}\n--- stderr ---\n{finished.stderr}"
+    assert finished.returncode == 0, report
+    assert "RESULT  PASS   14 passed, 0 failed, 0 warnings" in finished.stdout, report
+    # the fault shows as designed: DEFAULT took the sales message, then the fix moved it
+    assert "per-recipient policy DEFAULT in the inbound table" in finished.stdout, report
+    assert "per-recipient policy sales in the inbound table" in finished.stdout, report
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.timeout(DRILL_TIMEOUT_S + 30)
+def test_the_documented_complete_example_runs(tmp_path: Path) -> None:
+    """docs/drill-format.md's "A complete example", saved under its id as the page says,
+    passes as written."""
+    section = DOC.read_text(encoding="utf-8").split("## A complete example", 1)[1]
+    example = re.search(r"```toml\n(.*?)```", section, re.S)
+    assert example is not None
+    drill = tmp_path / "dns-nxdomain-hard-bounce.toml"
+    drill.write_text(example.group(1), encoding="utf-8")
+    finished = run_drill(str(drill), tmp_path)
+    report = f"exit {finished.returncode}\n{finished.stdout}\n--- stderr ---\n{finished.stderr}"
+    assert finished.returncode == 0, report
+    assert "RESULT  PASS   15 passed, 0 failed" in finished.stdout, report
