@@ -24,8 +24,9 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -48,6 +49,8 @@ class Outcome:
     wall_s: float  # seen from here: the process, from start to exit
     cpu_s: float  # user + system of the process and all it started
     report_wall_s: float  # what the drill's own report says
+    #: the checks that did not pass: "WARN <phase>: <desc>: <what was found>"
+    notes: list[str] = field(default_factory=list)
 
 
 def segcli_command() -> list[str]:
@@ -98,7 +101,16 @@ def run_one(drill_id: str, *, fast: bool, paths: list[str], timeout: float) -> O
         return Outcome(drill_id, "ERROR", finished.returncode, 0, 0, 0, wall, cpu, 0.0)
     counts = report["counts"]
     return Outcome(drill_id, report["status"], finished.returncode, counts["passed"],
-                   counts["failed"], counts["warnings"], wall, cpu, report["wall_s"])
+                   counts["failed"], counts["warnings"], wall, cpu, report["wall_s"],
+                   _notes(report))
+
+
+def _notes(report: dict[str, Any]) -> list[str]:
+    """The checks of a ``--json`` report that did not pass, and a step that failed."""
+    notes = [f"{result['status']} {phase['name']}: {result['desc']}: {result['detail']}"
+             for phase in report["phases"] for result in phase["results"]
+             if result["status"] != "PASS"]
+    return notes + ([f"ERROR {report['error']}"] if report.get("error") else [])
 
 
 def table(outcomes: list[Outcome]) -> str:
@@ -109,7 +121,8 @@ def table(outcomes: list[Outcome]) -> str:
         lines.append(f"| {o.drill} | {o.result} | {o.passed} / {o.failed} / {o.warnings} "
                      f"| {_duration(o.wall_s)} | {o.cpu_s:.1f} s |")
     passed = sum(o.result == "PASS" for o in outcomes)
-    lines.append(f"| **{len(outcomes)} drills** | **{passed} passed** | "
+    lines.append(f"| **{len(outcomes)} drill{'s' if len(outcomes) != 1 else ''}** | "
+                 f"**{passed} passed** | "
                  f"{sum(o.passed for o in outcomes)} / {sum(o.failed for o in outcomes)} / "
                  f"{sum(o.warnings for o in outcomes)} | "
                  f"**{_duration(sum(o.wall_s for o in outcomes))}** | "
@@ -148,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
               flush=True)
     print()
     print(table(outcomes))
+    for outcome in outcomes:
+        for note in outcome.notes:
+            print(f"{outcome.drill}: {note}")
     if args.json:
         args.json.write_text(json.dumps({"fast": args.fast,
                                          "drills": [asdict(o) for o in outcomes]}, indent=2))
