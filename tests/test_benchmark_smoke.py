@@ -12,6 +12,8 @@ page and in the JSON, and every timing was taken.
 
 ssh_roundtrip.py: 3 samples of each round trip (2 on new connections) against a real segcli
 and the reference servers; every figure must be there, and the commands must have answered.
+
+drills_realtime.py: one quick drill with --fast; it must pass and be in the table.
 """
 
 from __future__ import annotations
@@ -101,3 +103,24 @@ def test_ssh_roundtrip_script_runs_end_to_end(tmp_path):
     assert "Version:" in figures["outputs"]["version"]
     assert "Recipient Host" in figures["outputs"]["tophosts 1"]
     assert "segcli shell: version" in finished.stdout and "median" in finished.stdout
+
+
+def test_drills_realtime_script_runs_one_drill(tmp_path):
+    """benchmarks/drills_realtime.py on one quick drill with --fast (the real-time run of the
+    whole catalogue takes 15-20 minutes, outside the suite): the drill passes, the table has
+    its row, the JSON its figures."""
+    report = tmp_path / "drills.json"
+    finished = subprocess.run(
+        [sys.executable, "benchmarks/drills_realtime.py", "--fast", "smtp-550-no-retry",
+         "--json", str(report)],
+        cwd=REPO, capture_output=True, text=True, timeout=110)
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    assert "1 drill at fast (timescale 0.1), one after another" in finished.stdout
+    assert "| smtp-550-no-retry | PASS | " in finished.stdout
+    data = json.loads(report.read_text())
+    assert data["fast"] is True
+    [drill] = data["drills"]
+    assert (drill["drill"], drill["result"], drill["exit_status"]) == \
+        ("smtp-550-no-retry", "PASS", 0)
+    assert drill["passed"] > 0 and drill["failed"] == 0
+    assert drill["wall_s"] >= drill["report_wall_s"] > 0 and drill["cpu_s"] > 0
