@@ -1,8 +1,9 @@
 """Every shipped drill passes: the suite's ``segcli drill run --all --fast`` (issue 11).
 
-One test per drill of the catalogue (so pytest-xdist spreads them over its workers), each
-running the installed ``segcli drill run <id> --fast --junit FILE`` as a real process with
-its own lab: exit status 0 and a JUnit report without a failure.  A failed drill puts the
+One test per drill of the catalogue, in tests/e2e/test_drill_catalogue_[1-4].py (pytest-xdist
+gives its workers whole files), each running the installed ``segcli drill run <id> --fast
+--junit FILE`` as a real process with its own lab: exit status 0 and a JUnit report without a
+failure (tests/e2e/drill_runs.py).  A failed drill puts the
 runner's report (the checks, the mail log lines around the expected point, the counters)
 into the assertion message.
 
@@ -20,73 +21,29 @@ from __future__ import annotations
 
 import contextlib
 import re
-import shutil
 import signal
 import subprocess
-import sys
 import time
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
-from segcli.drills.catalogue import shipped_dir
-from tests.conftest import REPO, segcli_env
-
-SHIPPED_IDS = sorted(path.stem for path in shipped_dir().glob("*.toml"))
-#: Longest one drill may take with --fast (the slowest takes about 30 s on an idle machine;
-#: two xdist workers on two busy cores may slow them several times).
-DRILL_TIMEOUT_S = 300
-
-
-def installed_segcli() -> list[str]:
-    """The ``segcli`` command pip installed next to this Python (the entry point a user
-    runs), else ``python -m segcli``."""
-    beside = Path(sys.executable).with_name("segcli")
-    if beside.is_file():
-        return [str(beside)]
-    found = shutil.which("segcli")
-    return [found] if found else [sys.executable, "-m", "segcli"]
-
-
-def drill_env(home: Path) -> dict[str, str]:
-    """segcli's environment for a test: its own ``$XDG_CONFIG_HOME`` (no drill of the user's
-    replaces a shipped one) and its own temporary directory (the labs' data directories go
-    there, and must be gone afterwards)."""
-    env = segcli_env()
-    env["XDG_CONFIG_HOME"] = str(home / "config")
-    env["TMPDIR"] = str(home / "tmp")
-    (home / "tmp").mkdir(exist_ok=True)
-    return env
-
-
-def leftovers(home: Path) -> list[str]:
-    return sorted(p.name for p in (home / "tmp").iterdir())
+from tests.conftest import REPO
+from tests.e2e.drill_runs import (
+    DRILL_TIMEOUT_S,
+    SHARES,
+    SHIPPED_IDS,
+    drill_env,
+    installed_segcli,
+    leftovers,
+    share,
+)
 
 
 def test_the_catalogue_has_the_twenty_drills() -> None:
     assert len(SHIPPED_IDS) == 20, SHIPPED_IDS
-
-
-@pytest.mark.timeout(DRILL_TIMEOUT_S + 30)
-@pytest.mark.parametrize("drill_id", SHIPPED_IDS)
-def test_shipped_drill_passes(drill_id: str, tmp_path: Path) -> None:
-    junit = tmp_path / "drill.xml"
-    finished = subprocess.run(
-        [*installed_segcli(), "drill", "run", drill_id, "--fast", "--junit", str(junit)],
-        capture_output=True, text=True, timeout=DRILL_TIMEOUT_S, env=drill_env(tmp_path),
-        cwd=tmp_path, stdin=subprocess.DEVNULL)
-    report = f"exit {finished.returncode}\n{finished.stdout}\n--- stderr ---\n{finished.stderr}"
-    assert finished.returncode == 0, report
-    assert f"drill {drill_id}   timescale 0.1" in finished.stdout, report
-    assert "RESULT  PASS" in finished.stdout, report
-    [suite] = ET.parse(junit).getroot().iter("testsuite")
-    assert suite.get("name") == drill_id
-    assert (suite.get("failures"), suite.get("errors")) == ("0", "0"), report
-    cases = list(suite.iter("testcase"))
-    assert cases and len(cases) == int(suite.get("tests", "-1")), report
-    assert not [c.get("name") for c in cases if c.find("failure") is not None], report
-    assert leftovers(tmp_path) == [], "the drill's lab directory was not removed"
+    # and the test files test_drill_catalogue_[1-4].py run each of them once
+    assert sorted(i for k in range(1, SHARES + 1) for i in share(k)) == SHIPPED_IDS
 
 
 QUICK_ID = "a-quick-look"  # sorts before every shipped id, so --all runs it first
