@@ -65,9 +65,10 @@ CONNECT_TIMEOUT = 60.0
 IDLE_HOLD = 5.0
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Shipment:
-    """One message on its way to one destination domain."""
+    """One message on its way to one destination domain.  Slots: a big queue holds one per
+    queued message and destination (100,000 for a million recipients, 10 per message)."""
 
     mid: int
     sender: str

@@ -56,6 +56,9 @@ from engine.store.queue_store import NewDelivery, NewMessage
 
 log = logging.getLogger(__name__)
 
+#: Stored deliveries read per page by the background recovery after a restart.
+RECOVERY_PAGE = 5000
+
 
 @dataclasses.dataclass
 class DnsCounts:
@@ -144,6 +147,11 @@ class MailEngine:
         self._work: set[asyncio.Task] = set()
         self._work_gate: WorkGate[Accepted] = WorkGate()
         self._stopped = False
+        #: the background recovery of the stored queue (:meth:`start`), done when every
+        #: stored delivery is queued again; how many it queued and how long it took
+        self.recovery: asyncio.Future[None] | None = None
+        self.recovered_recipients = 0
+        self.recovery_seconds: float | None = None
 
     @property
     def config(self) -> Config:
@@ -495,10 +503,18 @@ class MailEngine:
 
     # -- life cycle ----------------------------------------------------------------------------
     async def start(self, endpoint: Endpoint) -> int:
-        """Recover the queue, then listen; returns the port (useful with port 0)."""
+        """Listen, then recover the stored queue in the background; returns the port
+        (useful with port 0).
+
+        A restart with a big queue (a million recipients waiting for a host that is down)
+        must not keep senders out while it reads it: only the messages not through the
+        work queue and the last delivery row id are read before listening; the stored
+        deliveries up to that id follow in pages (:attr:`recovery`, done when all are
+        queued again).  Nothing acknowledged is lost: every row is durable and is queued
+        once, by this recovery or, for rows added after the start, by whoever added it."""
         await self.counter_store.load()
         self.counter_store.start()
-        await self.recover()
+        last_id = await self._recover_unprocessed()
         config = self.config
         certificate = ensure_server_certificate(self.data_dir / "tls", (config.hostname,))
         intake = Intake(config=self._config, log=self.records.log, next_id=self.ids.next,
@@ -513,20 +529,63 @@ class MailEngine:
         self._start_status_log()
         port = self._port = listen_smtp(factory, endpoint.port, endpoint.host)
         self._endpoint = Endpoint(endpoint.host, port.getHost().port)
+        self.recovery = asyncio.ensure_future(self._recover_deliveries(last_id))
+        self.recovery.add_done_callback(_log_recovery_failure)
         return self._endpoint.port
 
     async def recover(self) -> None:
-        """Resume after a restart (or a crash): nothing acknowledged is lost."""
+        """Resume after a restart (or a crash), all of it before returning: nothing
+        acknowledged is lost.  (:meth:`start` does the same with the listener up between
+        the two steps.)"""
+        await self._recover_deliveries(await self._recover_unprocessed())
+
+    async def _recover_unprocessed(self) -> int:
+        """Put the messages not through the work queue back to work; the last stored
+        delivery row id, up to which :meth:`_recover_deliveries` reads.
+
+        Both come from one read before any work starts: work that ran meanwhile stores and
+        queues its deliveries itself (with higher row ids), so none is queued twice."""
         loop = asyncio.get_running_loop()
-        engine = self.store.engine
-        # Both reads come before any work starts: work that ran meanwhile would store and
-        # queue its deliveries itself, and the second read would queue them once more.
-        unprocessed = await loop.run_in_executor(None, queue_store.unprocessed_messages, engine)
-        rows = await loop.run_in_executor(None, queue_store.active_deliveries, engine)
+        unprocessed, last_id = await loop.run_in_executor(
+            None, queue_store.recovery_start, self.store.engine)
         for row in unprocessed:
             message = _accepted_from_row(row)
             self.delivery.expect(_domains(message.recipients))
             self._start_work(message)
+        return last_id
+
+    async def _recover_deliveries(self, last_id: int) -> None:
+        """Queue every stored active delivery with a row id up to *last_id*, a page at a
+        time (read off the loop; the loop serves SMTP and commands between pages).
+
+        A message's rows are contiguous (stored in one transaction), but a page may end in
+        the middle of them: those rows wait for the next page, so each message is one
+        shipment per destination, as before the restart."""
+        loop = asyncio.get_running_loop()
+        started = time.monotonic()
+        after, held = 0, []
+        while True:
+            page = await loop.run_in_executor(None, queue_store.active_deliveries_page,
+                                              self.store.engine, after, last_id, RECOVERY_PAGE)
+            done = len(page) < RECOVERY_PAGE
+            if page:
+                after = page[-1]["id"]
+            rows, held = held + page, []
+            if not done and rows:
+                cut = len(rows)
+                while cut and rows[cut - 1]["mid"] == rows[-1]["mid"]:
+                    cut -= 1
+                rows, held = rows[:cut], rows[cut:]
+            await self._queue_rows(rows)
+            self.recovered_recipients += len(rows)
+            if done:
+                break
+        self.recovery_seconds = time.monotonic() - started
+        log.info("queue recovered: %d recipients in %.1f s", self.recovered_recipients,
+                 self.recovery_seconds)
+
+    async def _queue_rows(self, rows: list[dict]) -> None:
+        """Put recovered delivery rows (whole messages) on their queues."""
         unannounced = await self._unannounced([r for r in rows if r["destination"] == TDC_QUEUE])
         ordinary: dict[tuple[int, str], list[dict]] = defaultdict(list)
         for row in rows:
@@ -557,6 +616,10 @@ class MailEngine:
         if self._stopped:
             return
         self._stopped = True
+        if self.recovery is not None and not self.recovery.done():
+            self.recovery.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.recovery
         if self._port is not None:
             port, self._port = self._port, None
             await self._stop_listening(port)
@@ -613,6 +676,13 @@ class MailEngine:
             await self._stop_listening(old)
         self._port = port
         self._endpoint = Endpoint(endpoint.host, port.getHost().port)
+
+
+def _log_recovery_failure(recovery: asyncio.Future[None]) -> None:
+    """A recovery that failed leaves its rows stored (a restart tries again): say so."""
+    if not recovery.cancelled() and recovery.exception() is not None:
+        log.error("queue recovery failed; the rest of the stored queue waits for a restart",
+                  exc_info=recovery.exception())
 
 
 def _domain(address: str) -> str:

@@ -74,7 +74,7 @@ def hard_limit(enqueued_at: float, timers: TdcTimers) -> float:
     return enqueued_at + timers.scaled(timers.queue_limit)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class JournalCopy:
     mid: int
     original_mid: int

@@ -235,6 +235,53 @@ def active_deliveries(engine: Engine) -> list[dict]:
         return [dict(row._mapping) for row in connection.execute(query)]
 
 
+def recovery_start(engine: Engine) -> tuple[list[dict], int]:
+    """What a restart reads before it listens, in one read transaction: the messages not
+    through the work queue (:func:`unprocessed_messages`) and the last delivery row id.
+    The stored deliveries up to that id are then read in pages in the background
+    (:func:`active_deliveries_page`); rows added later (new mail, the unprocessed
+    messages' work) are queued by whoever adds them, never twice."""
+    with engine.connect() as connection:
+        rows = connection.execute(select(MESSAGES).where(MESSAGES.c.state == "work")
+                                  .order_by(MESSAGES.c.mid))
+        unprocessed = [dict(row._mapping) for row in rows]
+        last = connection.execute(select(func.max(DELIVERIES.c.id))).scalar()
+    return unprocessed, last or 0
+
+
+_PAGE_ROWS = (f"SELECT id, mid, rid, recipient, destination, attempts, expires_at "
+              f"FROM {DELIVERIES.name} WHERE id > ? AND id <= ? AND state = ? ORDER BY id LIMIT ?")
+_PAGE_MESSAGES = (f"SELECT mid, sender, body, message_id, origin_mid, received_at, kind "
+                  f"FROM {MESSAGES.name} WHERE mid IN ({{mids}})")
+_PAGE_COLUMNS = ("id", "mid", "rid", "recipient", "destination", "attempts", "expires_at")
+_MESSAGE_PAGE_COLUMNS = ("sender", "body", "message_id", "origin_mid", "received_at", "kind")
+
+
+def active_deliveries_page(engine: Engine, after_id: int, last_id: int,
+                           limit: int = 5000) -> list[dict]:
+    """Up to *limit* queued deliveries with row ids in (*after_id*, *last_id*], by id, each
+    with its message's envelope and body (like :func:`active_deliveries`).
+
+    Walks the primary key, so each page costs its own size, not the queue's.  A message's
+    body is read once per page and shared by its rows: a million queued recipients of
+    100,000 messages hold 100,000 bodies, not a million copies."""
+    with engine.connect() as connection:
+        db = _dbapi(connection)
+        rows = [dict(zip(_PAGE_COLUMNS, row, strict=True))
+                for row in db.execute(_PAGE_ROWS, (after_id, last_id, ACTIVE, limit))]
+        mids = sorted({row["mid"] for row in rows})
+        messages: dict[int, tuple] = {}
+        for at in range(0, len(mids), _IDS_PER_STATEMENT):
+            chunk = mids[at: at + _IDS_PER_STATEMENT]
+            for mid, *rest in db.execute(
+                    _PAGE_MESSAGES.format(mids=", ".join("?" for _ in chunk)), chunk):
+                messages[mid] = tuple(rest)
+    rows = [row for row in rows if row["mid"] in messages]  # as the join of active_deliveries
+    for row in rows:
+        row.update(zip(_MESSAGE_PAGE_COLUMNS, messages[row["mid"]], strict=True))
+    return rows
+
+
 def tracking_events(engine: Engine, mid: int) -> list[tuple[float, str]]:
     with engine.connect() as connection:
         rows = connection.execute(select(TRACKING.c.at, TRACKING.c.text)

@@ -30,6 +30,7 @@ async def _restart(gateway) -> MailEngine:
     engine = MailEngine(gateway.engine.store, gateway.engine.data_dir, lambda: gateway.config,
                         version="15.5.1-055", serial="S")
     await engine.start(Endpoint("127.0.0.1", 0))
+    await engine.recovery  # the stored queue is back (start recovers it in the background)
     return engine
 
 

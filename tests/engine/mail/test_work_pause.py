@@ -74,17 +74,19 @@ async def test_a_restart_queues_each_delivery_once_however_slow_the_store(
     for host in ("mx.example.com", "mx.setd.test"):  # nothing leaves: the queues stay full
         gateway.config.host_ports[host] = unused_port
     gateway.config.delivery.initial_retry = 600
-    read_deliveries = queue_store.active_deliveries
+    gateway.config.tdc.timers.time_scale = 1.0  # the copies wait 10 s for their retry
+    read_page = queue_store.active_deliveries_page
 
-    def slow_read(engine):
+    def slow_read(*args):
         time.sleep(1.0)  # a slow disk: time enough for held mail to be processed meanwhile
-        return read_deliveries(engine)
+        return read_page(*args)
 
-    monkeypatch.setattr(queue_store, "active_deliveries", slow_read)
+    monkeypatch.setattr(queue_store, "active_deliveries_page", slow_read)
     engine = MailEngine(gateway.engine.store, gateway.engine.data_dir, lambda: gateway.config,
                         version="15.5.1-055", serial="S")
     try:
-        await engine.start(Endpoint("127.0.0.1", 0))  # returns once recovery has read
+        await engine.start(Endpoint("127.0.0.1", 0))  # recovers in the background
+        await engine.recovery
         await until(lambda: engine.counters.system.messages_in_work_queue == 0)
         assert engine.counters.host("example.com").active == 2
         assert engine.counters.host("the.tdc.queue").active == 2
