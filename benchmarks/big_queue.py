@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import re
 import socket
 import statistics
@@ -244,7 +245,7 @@ def _quiet(gateway: Gateway, timeout: float) -> None:
 def _timings(gateway: Gateway, command: str, runs: int) -> dict[str, float]:
     times = sorted(gateway.run(command)[0] * 1000 for _ in range(runs))
     return {"median_ms": round(statistics.median(times), 2),
-            "p99_ms": round(times[max(0, int(len(times) * 0.99) - 1)], 2)}
+            "p99_ms": round(times[math.ceil(len(times) * 0.99) - 1], 2)}  # nearest rank
 
 
 def _console_figures(gateway: Gateway, runs: int) -> dict[str, Any]:
