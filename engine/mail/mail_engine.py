@@ -563,7 +563,7 @@ class MailEngine:
         shipment per destination, as before the restart."""
         loop = asyncio.get_running_loop()
         started = time.monotonic()
-        after, held = 0, []
+        after, held = 0, list[dict]()
         while True:
             page = await loop.run_in_executor(None, queue_store.active_deliveries_page,
                                               self.store.engine, after, last_id, RECOVERY_PAGE)
