@@ -22,15 +22,20 @@ measure the intake, not the queue.  *recipients* recipients of example.com, 10 p
 and *copies* journal copies on ``the.tdc.queue`` (real journal copies of those messages);
 a tenth more of each are stored as already delivered: they must never arrive.
 
-Then: the gateway starts and recovers that queue (first start), RSS (VmRSS and VmHWM of
-its /proc status) and ``tophosts`` / ``hoststatus`` / ``version`` timings through its
-console (median and p99 of the time from the command line to the next prompt; ``version``
-is the reference: the cost of the console itself); ``kill -9``; a new process on the same
-data: the time to SMTP listening (a connection gets its ``220``) and to the whole queue
-recovered (``tophosts`` shows every recipient active again), RSS again; the route is
-pointed at the sink (``smtproutes edit``, ``commit``, ``delivernow all``) and once the
-queues are empty the arrivals are counted per Message-ID: lost (0 arrivals) and twice
-(more than 1, or any of the already delivered).
+Then: the gateway starts and recovers that queue (first start); ``suspenddel`` as soon as
+its console answers (the SETD simulator is up: the copies, recovered last, stay queued;
+any it took before are counted as recovered); the time until the whole queue is back
+(``tophosts`` shows every recipient and copy active again), RSS (VmRSS and VmHWM of its
+/proc status) and ``tophosts`` / ``hoststatus`` / ``version`` timings through its console
+(median and p99 of the time from the command line to the next prompt; ``version`` is the
+reference: the cost of the console itself).  Once no connection is out (nothing in flight),
+``kill -9``, and a new process on the same data: the time to SMTP listening (a connection
+gets its ``220``) and to the whole queue recovered, the same figures again.  Then the route
+is pointed at the sink (``smtproutes edit``, ``commit``, ``resumedel``, ``delivernow all``)
+and once the queues are empty the arrivals are counted per Message-ID: lost (0 arrivals),
+twice (more than 1), and delivered again (any arrival of those stored as delivered).
+``--no-drain`` stops before that last part.  Progress goes to stderr, the report (JSON) to
+stdout.
 """
 
 from __future__ import annotations
@@ -272,6 +277,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         built = build_queue(data, args.recipients, args.copies, peers.info["intake"], args.lines)
         report: dict[str, Any] = {"recipients": args.recipients, "copies": args.copies,
                                   "build_s": round(time.monotonic() - began, 1)}
+        print(f"built in {report['build_s']} s", file=sys.stderr, flush=True)
         gateway = Gateway(processes, command, port)
         for phase in ("first start", "after kill -9"):
             if phase != "first start":
@@ -287,6 +293,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             report[phase] = {"smtp_220_s": round(greeting, 2), "console_s": round(console, 2),
                              "recovered_s": round(recovered, 1), **gateway.memory(),
                              **_console_figures(gateway, args.runs)}
+            print(phase, json.dumps(report[phase]), file=sys.stderr, flush=True)
         if args.no_drain:
             return report
         gateway.run(f"smtproutes edit {DOMAIN} replace 127.0.0.1:{peers.info['sink_port']}")
