@@ -3,9 +3,10 @@
 Mail flow (DESIGN.md): SMTP in → durable enqueue → ``250`` → work queue (policy,
 split, verdicts) → its outcome stored in one transaction → ordinary delivery and,
 for clean incoming mail whose policy journals, a copy on ``the.tdc.queue``.  After a
-crash, :meth:`MailEngine.recover` re-runs the work queue for messages that had not
-been through it and puts every stored delivery back on its queue; a journal copy stored
-just before the crash whose ``enqueued`` line was never written gets it then.
+crash, :meth:`MailEngine.start` re-runs the work queue for messages that had not
+been through it, listens, and puts every stored delivery back on its queue in the
+background (:attr:`MailEngine.recovery`); a journal copy stored just before the crash
+whose ``enqueued`` line was never written gets it then.
 
 Tests: tests/engine/mail/test_mail_flow.py, test_tdc_recovery.py.
 """
