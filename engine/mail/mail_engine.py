@@ -136,7 +136,8 @@ class MailEngine:
         self._tdc_tls: tuple[tuple[str, ...], ClientTls] | None = None
         # Each part gets what it uses of the engine, and nothing else (no back-reference).
         self.tdc = TdcQueue(config=config, records=self.records, next_id=self.ids.next,
-                            resolver=self.resolver, counters=self.counters, tls=self.tdc_tls)
+                            resolver=self.resolver, counters=self.counters, tls=self.tdc_tls,
+                            load_body=self._stored_body)
         self.delivery = DeliveryQueues(config=config, records=self.records, next_id=self.ids.next,
                                        resolver=self.resolver, counters=self.counters,
                                        bounce=lambda *failed: self.bounces.send(*failed))
@@ -172,6 +173,11 @@ class MailEngine:
         if self._tdc_tls is None or self._tdc_tls[0] != cas:
             self._tdc_tls = (cas, client_context([c.encode() for c in cas], system_store=True))
         return self._tdc_tls[1]
+
+    async def _stored_body(self, mid: int) -> bytes:
+        """A stored message's body, read off the loop (a recovered journal copy's)."""
+        return await asyncio.get_running_loop().run_in_executor(
+            None, queue_store.message_body, self.store.engine, mid)
 
     # -- the inbound path ---------------------------------------------------------------------
     async def accept(self, message: NewMessage) -> None:
@@ -720,8 +726,9 @@ def _split_part(message: Accepted, part: Part) -> NewMessage:
 
 
 def _copy_from_row(row: dict) -> JournalCopy:
+    """A recovered copy; its body b"" when the row has none: read when sent (TdcQueue._send)."""
     return JournalCopy(mid=row["mid"], original_mid=row["origin_mid"] or row["mid"],
                        row_id=row["id"], intake=row["recipient"], message_id=row["message_id"],
-                       body=row["body"], enqueued_at=row["received_at"],
+                       body=row["body"] or b"", enqueued_at=row["received_at"],
                        deadline=row["expires_at"], failures=row["attempts"],
                        attempted=row["attempts"] > 0)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -143,9 +143,13 @@ class TdcQueue:
 
     def __init__(self, *, config: Callable[[], Config], records: MailRecords,
                  next_id: Callable[[str], int], resolver: DnsResolver, counters: Counters,
-                 tls: Callable[[], ClientTls], clock: Clock = LOOP_CLOCK) -> None:
+                 tls: Callable[[], ClientTls], clock: Clock = LOOP_CLOCK,
+                 load_body: Callable[[int], Awaitable[bytes]] | None = None) -> None:
         self._config = config
         self.records = records
+        #: reads a stored copy's body by MID: a recovered copy comes back without it
+        #: (100,000 queued copies would hold 100,000 bodies) and reads it when sent
+        self._load_body = load_body
         self._next_id = next_id
         self._resolver = resolver
         self._tls = tls
@@ -541,8 +545,13 @@ class TdcQueue:
     async def _send(self, link: _Link, client: SmtpClient, copy: JournalCopy) -> bool:
         """One copy over an open connection; False when the connection is gone."""
         self.records.log(lines.tdc_delivery_start(link.dcid, copy.mid))
+        body = copy.body
+        if not body and self._load_body is not None:  # recovered: the body is in the store
+            body = await self._load_body(copy.mid)
+            if copy.state != "sending":  # the hard limit came meanwhile: the link is fine
+                return True
         try:
-            await client.send("", [copy.intake], copy.body)
+            await client.send("", [copy.intake], body)
         except SmtpReplyError as error:
             if copy.state == "sending":
                 self._charge(copy, link, error)

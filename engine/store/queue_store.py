@@ -251,7 +251,9 @@ def recovery_start(engine: Engine) -> tuple[list[dict], int]:
 
 _PAGE_ROWS = (f"SELECT id, mid, rid, recipient, destination, attempts, expires_at "
               f"FROM {DELIVERIES.name} WHERE id > ? AND id <= ? AND state = ? ORDER BY id LIMIT ?")
-_PAGE_MESSAGES = (f"SELECT mid, sender, body, message_id, origin_mid, received_at, kind "
+#: A journal copy's body is not read (None): the TDC queue reads it when it sends the copy.
+_PAGE_MESSAGES = (f"SELECT mid, sender, CASE WHEN kind = 'journal' THEN NULL ELSE body END, "
+                  f"message_id, origin_mid, received_at, kind "
                   f"FROM {MESSAGES.name} WHERE mid IN ({{mids}})")
 _PAGE_COLUMNS = ("id", "mid", "rid", "recipient", "destination", "attempts", "expires_at")
 _MESSAGE_PAGE_COLUMNS = ("sender", "body", "message_id", "origin_mid", "received_at", "kind")
@@ -264,7 +266,8 @@ def active_deliveries_page(engine: Engine, after_id: int, last_id: int,
 
     Walks the primary key, so each page costs its own size, not the queue's.  A message's
     body is read once per page and shared by its rows: a million queued recipients of
-    100,000 messages hold 100,000 bodies, not a million copies."""
+    100,000 messages hold 100,000 bodies, not a million copies.  A journal copy's body is
+    None: it is read when the copy is sent (:func:`message_body`)."""
     with engine.connect() as connection:
         db = _dbapi(connection)
         rows = [dict(zip(_PAGE_COLUMNS, row, strict=True))
@@ -280,6 +283,13 @@ def active_deliveries_page(engine: Engine, after_id: int, last_id: int,
     for row in rows:
         row.update(zip(_MESSAGE_PAGE_COLUMNS, messages[row["mid"]], strict=True))
     return rows
+
+
+def message_body(engine: Engine, mid: int) -> bytes:
+    """The stored body of message *mid* (b"" when there is no such message)."""
+    with engine.connect() as connection:
+        body = connection.execute(select(MESSAGES.c.body).where(MESSAGES.c.mid == mid)).scalar()
+    return body or b""
 
 
 def tracking_events(engine: Engine, mid: int) -> list[tuple[float, str]]:

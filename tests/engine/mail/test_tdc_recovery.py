@@ -8,6 +8,7 @@ import pytest
 
 from engine.config.model import Endpoint
 from engine.mail.mail_engine import MailEngine
+from engine.store import queue_store
 from tests.engine.gateway_lab import until
 
 pytestmark = pytest.mark.usefixtures("run")
@@ -45,6 +46,8 @@ async def test_a_copy_stored_before_its_enqueued_line_gets_it_at_recovery(gatewa
     mid = _copy_mid(gateway.lines())
     assert _enqueued(gateway.lines(), mid) == []
     await gateway.engine.stop()
+    stored = queue_store.message_body(gateway.engine.store.engine, mid)
+    assert b"hello" in stored
 
     engine = await _restart(gateway)
     try:
@@ -52,6 +55,9 @@ async def test_a_copy_stored_before_its_enqueued_line_gets_it_at_recovery(gatewa
         await until(lambda: engine.counters.host("the.tdc.queue").delivered == 1)
     finally:
         await engine.stop()
+    # recovered without its body (read from the store as it is sent): the copy stored
+    [(_, _, data, _)] = gateway.setd.messages
+    assert data.rstrip(b"\r\n") == stored.rstrip(b"\r\n")
     lines = gateway.lines()
     [line] = _enqueued(lines, mid)
     assert line.endswith(f"address {gateway.config.tdc.intake_address}")
