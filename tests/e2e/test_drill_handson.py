@@ -236,6 +236,7 @@ def test_start_check_fix_reset_and_stop_from_another_terminal(env, started, data
     status, out = started.rest()
     assert status == 0, out
     assert f"Drill {DRILL_ID} stopped after" in out  # the drill's own terminal says it too
+    assert "Traceback" not in out and "Exception in callback" not in out, out
     assert not (data / "lab.sock").exists()
     assert json.loads((data / "drill.json").read_text())["stopped_at"]
 
