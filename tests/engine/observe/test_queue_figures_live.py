@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from engine.observe import stats
-from engine.store.queue_store import MESSAGES
+from engine.store.queue_store import MESSAGES, QUEUED_STATES
 from tests.engine.gateway_lab import until
 
 pytestmark = pytest.mark.usefixtures("run")
@@ -56,6 +56,7 @@ async def test_queue_figures_match_the_full_scan_after_real_mail(gateway, unused
         states = dict(connection.execute(select(MESSAGES.c.state, func.count())
                                          .group_by(MESSAGES.c.state)).all())
     assert states["done"] >= 6 and states["queued"] >= 1 and states["work"] == 1, states
+    assert set(states) == {"done", *QUEUED_STATES}  # a new state must be named there
     engine.resume_work()
 
 
