@@ -14,6 +14,8 @@ ssh_roundtrip.py: 3 samples of each round trip (2 on new connections) against a 
 and the reference servers; every figure must be there, and the commands must have answered.
 
 drills_realtime.py: one quick drill with --fast; it must pass and be in the table.
+
+monitoring_history.py: 2000 messages of history; every monitoring command timed.
 """
 
 from __future__ import annotations
@@ -124,3 +126,24 @@ def test_drills_realtime_script_runs_one_drill(tmp_path):
         ("smtp-550-no-retry", "PASS", 0)
     assert drill["passed"] > 0 and drill["failed"] == 0
     assert drill["wall_s"] >= drill["report_wall_s"] > 0 and drill["cpu_s"] > 0
+
+
+def test_monitoring_history_script_runs(tmp_path):
+    """benchmarks/monitoring_history.py with a tiny history: the store filled through its
+    own tables, a real appliance started on it, every monitoring command and XML page
+    timed, and ``status`` seeing the queued messages the script left."""
+    report = tmp_path / "report.json"
+    finished = subprocess.run(
+        [sys.executable, "benchmarks/monitoring_history.py", "--messages", "2000", "--runs", "3",
+         "--workdir", str(tmp_path), "--json", str(report)],
+        cwd=REPO, capture_output=True, text=True, timeout=110)
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    result = json.loads(report.read_text())
+    assert result["messages"] == 2000 and result["start_seconds"] > 0
+    assert set(result["timings"]) == {
+        "version", "status", "status detail", "tophosts 1", "hoststatus the.tdc.queue",
+        "workqueue status", "rate 1 1", "dnsstatus", "/xml/status", "/xml/tophosts"}
+    assert all(figures["median_ms"] > 0 for figures in result["timings"].values())
+    assert "Kilobytes Used" in result["status_output"]
+    assert "Oldest Message:                No Messages" not in result["status_output"]
+    assert "status detail" in finished.stdout and "appliance started in" in finished.stdout

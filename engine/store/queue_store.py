@@ -27,6 +27,10 @@ DELIVERIES = DeliveryRow.__table__
 TRACKING = TrackingEventRow.__table__
 
 ACTIVE = "active"
+#: The states of a message still queued (MessageRow.state): every state but ``done``.
+#: Queries name them, never ``state != 'done'``, which SQLite cannot answer from the index
+#: and so reads the whole history (issue 14).
+QUEUED_STATES = ("work", "queued")
 #: The state of a delivery the next hop has taken (``250``).
 DELIVERED = "delivered"
 
