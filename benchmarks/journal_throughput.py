@@ -328,7 +328,8 @@ def _python_env() -> dict[str, str]:
 
 def segcli_command(data: Path, smtp: str) -> list[str]:
     """``segcli`` on the data directory *data*, listening for SMTP on *smtp* (HOST:PORT)."""
-    return [PYTHON, "-m", "segcli", "--data", str(data), "--smtp", smtp, "--ssh", "127.0.0.1:0"]
+    return [PYTHON, "-m", "segcli", "--data", str(data), "--smtp", smtp, "--ssh", "127.0.0.1:0",
+            "--https", "127.0.0.1:0"]
 
 
 def configure_segcli(command: list[str], peers: dict[str, Any], sink_port: int) -> None:
