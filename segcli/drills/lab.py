@@ -206,7 +206,7 @@ class DrillLab:
         if appliance.config.tdc.timers.time_scale != self.scale:
             await appliance.commit([SetTdcTimers(time_scale=self.scale)], user="drill",
                                    comment=f"drill: timescale {self.scale:g}", rollback=True)
-        self.lab = lab_class(appliance)
+        self.lab = lab_class(appliance, preferred_ports=False)  # free ports only
         self.info = await self.lab.start()
         self.consoles = await _serve_consoles(appliance)
         self._set_values()

@@ -42,6 +42,11 @@ def test_fast_lab_values_and_a_log_followed_across_a_roll(run):
     assert values["lab.dns"].startswith("127.0.0.1:")
     assert values["lab.sink"] == f"127.0.0.1:{values['lab.sink_port']}"
     assert isinstance(values["lab.sink_port"], int) and values["lab.sink_port"] > 0
+    # free ports only, never segcli lab's preferred ones (kernel-chosen ports are >= 32768)
+    from segcli.lab.runner import PREFERRED
+
+    dns_port = int(values["lab.dns"].rpartition(":")[2])
+    assert not {values["lab.sink_port"], dns_port} & set(PREFERRED.values())
     assert "lab.blackhole" not in values  # only once a dns_blackhole fault is armed
     assert 'MID 1 Subject "after the roll"' in texts
     assert not data_dir.exists()
