@@ -59,7 +59,7 @@ def without_first_received(data: bytes) -> memoryview:
     field, folded over several lines): what the client sent, when the gateway added
     nothing else.  A view: a big message is not copied."""
     view = memoryview(data)
-    if not data[:9].lower() == b"received:":
+    if data[:9].lower() != b"received:":
         return view
     end = 0
     while True:
