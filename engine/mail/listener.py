@@ -111,7 +111,8 @@ class GatewaySmtpHandler(BaseSmtpHandler):
             added = f"Message-ID: {message_id}\r\n".encode()
         else:
             message_id = _header(headers, "Message-ID")
-        body = self._received_header(envelope) + added + data
+        body = b"".join((self._received_header(envelope), added, data))
+        del data  # the server's copy goes now: a big message is not held twice while stored
         message = NewMessage(
             mid=mid, icid=self.icid, sender=envelope.sender, recipients=tuple(envelope.recipients),
             body=body, received_at=time.time(), message_id=message_id,
