@@ -8,7 +8,7 @@ that way").
     .venv/bin/python benchmarks/fuzz.py --seed 9 --until cli:169     # that run again, up to input 169
     .venv/bin/python benchmarks/fuzz.py --replay fuzz-failures/.../003-cli-000042.json
 
-What runs: ``python -m segcli --data <temporary dir> lab --smtp 127.0.0.1:0 --ssh
+What runs: ``python -m segcli --data <temporary dir> lab --smtp 127.0.0.1:0 --https 127.0.0.1:0 --ssh
 127.0.0.1:0`` (headless: the lab's SETD simulator, DNS zone and sink on loopback), its
 ports read from what it prints.  The harness logs in over SSH (paramiko) as ``admin``
 (the checker) and as three accounts it creates for the fuzzed lines (``fuzzadmin``,
@@ -148,7 +148,7 @@ class Appliance:
         self._ready.clear()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "segcli", "--data", str(self.data_dir), "lab",
-             "--smtp", "127.0.0.1:0", "--ssh", "127.0.0.1:0"],
+             "--smtp", "127.0.0.1:0", "--ssh", "127.0.0.1:0", "--https", "127.0.0.1:0"],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             cwd=REPO, env=env, start_new_session=True, preexec_fn=_die_with_parent)
         banner: list[str] = []

@@ -243,8 +243,8 @@ class Peers:
     """``python -m benchmarks.peers``: asked for its figures over a pipe."""
 
     def __init__(self, processes: Processes, state: Path, *, python_sink: bool,
-                 ids: bool = False) -> None:
-        argv = [PYTHON, "-m", "benchmarks.peers", "--state", str(state)]
+                 ids: bool = False, extra: tuple[str, ...] = ()) -> None:
+        argv = [PYTHON, "-m", "benchmarks.peers", "--state", str(state), *extra]
         if python_sink:
             argv.append("--sink")
         if ids:  # count arrivals per Message-ID (the kill -9 benchmark)
@@ -328,14 +328,17 @@ def _python_env() -> dict[str, str]:
 
 def segcli_command(data: Path, smtp: str) -> list[str]:
     """``segcli`` on the data directory *data*, listening for SMTP on *smtp* (HOST:PORT)."""
-    return [PYTHON, "-m", "segcli", "--data", str(data), "--smtp", smtp, "--ssh", "127.0.0.1:0"]
+    return [PYTHON, "-m", "segcli", "--data", str(data), "--smtp", smtp, "--ssh", "127.0.0.1:0",
+            "--https", "127.0.0.1:0"]
 
 
-def configure_segcli(command: list[str], peers: dict[str, Any], sink_port: int) -> None:
+def configure_segcli(command: list[str], peers: dict[str, Any], sink_port: int,
+                     extra: tuple[str, ...] = ()) -> None:
     """Configure a new gateway with its one-line commands, as an administrator would: accept
     mail for example.com, relay it to the sink, journal every clean message to the
-    simulator's intake address over verified TLS."""
+    simulator's intake address over verified TLS (and whatever *extra* commands say)."""
     script = "\n".join([
+        *extra,
         "listenerconfig rcptaccess add example.com",
         f"dnsconfig servers 127.0.0.1:{peers['dns_port']}",
         f"smtproutes new example.com 127.0.0.1:{sink_port}",

@@ -11,7 +11,13 @@ answers a line on stdin with a line of JSON on stdout:
   arrived (``time.monotonic()``: CLOCK_MONOTONIC is the same clock in every process);
 * ``reset``: forget the figures (between the segcli and the Postfix phase);
 * ``ids`` (with ``--ids``): how many times each Message-ID arrived, at the simulator (the
-  attached original's) and at the sink -- what the kill -9 benchmark counts duplicates by.
+  attached original's) and at the sink -- what the kill -9 benchmark counts duplicates by;
+* ``digests`` (with ``--digests``): per Message-ID, the SHA-256 and size of the message as
+  the sink took it, of the same without the first (the gateway's) ``Received`` field, and
+  of the original attached to the journal copy the simulator accepted -- what the
+  big-message benchmark checks byte for byte.
+
+``--max-size`` raises both listeners' SIZE limit (10 MB by default).
 
 End of input (or SIGTERM) stops it.  The simulator keeps only a few records per intake
 address (``keep``): the benchmark reads counts, not messages.
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
 import re
@@ -42,9 +49,27 @@ MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*(\S+)", re.IGNORECASE | re.MULTILIN
 
 def message_id(data: bytes) -> str:
     """The Message-ID of a raw message, or "" (only the header is searched)."""
-    header = data.split(b"\r\n\r\n", 1)[0]
-    found = MESSAGE_ID.search(header)
+    end = data.find(b"\r\n\r\n")
+    found = MESSAGE_ID.search(data, 0, end if end >= 0 else len(data))
     return found[1].decode("ascii", "replace") if found else ""
+
+
+def without_first_received(data: bytes) -> memoryview:
+    """*data* without its first header field when that is ``Received`` (the gateway's trace
+    field, folded over several lines): what the client sent, when the gateway added
+    nothing else.  A view: a big message is not copied."""
+    view = memoryview(data)
+    if data[:9].lower() != b"received:":
+        return view
+    end = 0
+    while True:
+        end = data.find(b"\r\n", end) + 2
+        if end < 2 or data[end:end + 1] not in (b" ", b"\t"):
+            return view[end:] if end >= 2 else view
+
+
+def digest(data: bytes | memoryview) -> dict[str, Any]:
+    return {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
 
 
 class Arrivals:
@@ -77,9 +102,12 @@ class Arrivals:
 class BenchmarkSetd(SetdSimulator):
     """The lab's simulator, counting accepted journal copies as they are recorded."""
 
-    def __init__(self, *args: Any, ids: bool = False, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, ids: bool = False, digests: bool = False,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.arrivals = Arrivals(ids=ids)
+        #: Message-ID -> the attached original's digest (with ``--digests``)
+        self.digests: dict[str, dict[str, Any]] | None = {} if digests else None
 
     def event(self, text: str, *, host: str = "") -> None:
         if " TLS success " in text:
@@ -91,6 +119,9 @@ class BenchmarkSetd(SetdSimulator):
         for record in records:
             if record.outcome == "accepted":
                 self.arrivals.note(1, record.tls, record.original_message_id)
+                if self.digests is not None:
+                    self.digests[record.original_message_id.strip("<>")] = {
+                        "sha256": record.sha256, "size": record.original_size}
         return records
 
 
@@ -98,8 +129,12 @@ class DiscardSink:
     """Takes every message and forgets it (counts only): the relay's destination when
     Postfix's smtp-sink is not there."""
 
-    def __init__(self, *, ids: bool = False) -> None:
+    def __init__(self, *, ids: bool = False, digests: bool = False,
+                 max_message_size: int = SmtpServerConfig.max_message_size) -> None:
         self.arrivals = Arrivals(ids=ids)
+        #: Message-ID -> digests of the message taken (with ``--digests``)
+        self.digests: dict[str, dict[str, Any]] | None = {} if digests else None
+        self.max_message_size = max_message_size
         self._port: Any = None
 
     def start(self) -> int:
@@ -110,21 +145,29 @@ class DiscardSink:
                 sink.arrivals.connections += 1
 
             def message(self, envelope: Envelope, data: bytes) -> None:
-                found = message_id(data) if sink.arrivals.ids is not None else ""
+                wanted = sink.arrivals.ids is not None or sink.digests is not None
+                found = message_id(data) if wanted else ""
                 sink.arrivals.note(1, envelope.tls_protocol or "", found)
+                if sink.digests is not None:
+                    sink.digests[found.strip("<>")] = {"whole": digest(data),
+                                           "sent": digest(without_first_received(data))}
 
-        factory = SmtpServerFactory(Handler, SmtpServerConfig(hostname="sink.bench"))
+        factory = SmtpServerFactory(Handler, SmtpServerConfig(
+            hostname="sink.bench", max_message_size=sink.max_message_size))
         self._port = listen_smtp(factory, 0)
         return self._port.getHost().port
 
 
-async def serve(state: Path, with_sink: bool, ids: bool = False) -> None:
+async def serve(state: Path, with_sink: bool, ids: bool = False, digests: bool = False,
+                max_size: int = SmtpServerConfig.max_message_size) -> None:
     zone = DnsZone()
     zone.start(0)
-    setd = BenchmarkSetd(state, keep=10, accept_non_journal=True, ids=ids)
+    setd = BenchmarkSetd(state, keep=10, accept_non_journal=True, ids=ids, digests=digests,
+                         max_message_size=max_size)
     intake = setd.ensure_default_intake()
     await setd.start(smtp_port=0, dashboard_port=None, zone=zone)
-    sink = DiscardSink(ids=ids) if with_sink else None
+    sink = DiscardSink(ids=ids, digests=digests, max_message_size=max_size) \
+        if with_sink else None
     sink_port = sink.start() if sink is not None else None
     mx_host = setd.mx_host_of(intake.domain)
     print(json.dumps({
@@ -151,6 +194,9 @@ async def serve(state: Path, with_sink: bool, ids: bool = False) -> None:
         elif command == "ids" and ids:
             reply = {"setd": dict(setd.arrivals.ids or {}),
                      "sink": dict(sink.arrivals.ids or {}) if sink is not None else None}
+        elif command == "digests" and digests:
+            reply = {"setd": setd.digests,
+                     "sink": sink.digests if sink is not None else None}
         else:
             reply = {"error": f"unknown command {command!r}"}
         sys.stdout.write(json.dumps(reply) + "\n")
@@ -186,13 +232,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sink", action="store_true", help="also run a discarding delivery sink")
     parser.add_argument("--ids", action="store_true",
                         help="count arrivals per Message-ID (the ``ids`` command)")
+    parser.add_argument("--digests", action="store_true",
+                        help="keep each message's SHA-256 per Message-ID (the ``digests`` command)")
+    parser.add_argument("--max-size", type=int, default=SmtpServerConfig.max_message_size,
+                        help="the listeners' message size limit in bytes")
     args = parser.parse_args(argv)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     from twisted.internet import asyncioreactor
 
     asyncioreactor.install(loop)
-    loop.run_until_complete(serve(args.state, args.sink, args.ids))
+    loop.run_until_complete(serve(args.state, args.sink, args.ids, args.digests, args.max_size))
     return 0
 
 

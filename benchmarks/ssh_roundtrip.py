@@ -215,7 +215,7 @@ def start_segcli(processes: Processes, data: Path) -> int:
     """``segcli`` on a new data directory, its console on a pipe; its SSH port."""
     process = processes.start(
         [PYTHON, "-m", "segcli", "--data", str(data), "--smtp", "127.0.0.1:0",
-         "--ssh", "127.0.0.1:0", "--plain"],
+         "--ssh", "127.0.0.1:0", "--https", "127.0.0.1:0", "--plain"],
         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         env=_python_env(), stop=lambda: _close(process.stdin))
     stderr = LineReader(process.stderr)

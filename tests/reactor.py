@@ -54,6 +54,18 @@ def reactor_loop() -> Iterator[asyncio.AbstractEventLoop]:
         loop.close()
 
 
+async def _closed_since(before: set[str], *, patience: float = 3.0) -> set[str]:
+    """The sockets opened since *before* that are still open once the loop has had a few
+    turns (transports close on later turns; on a busy machine, later still): polled for up
+    to *patience* seconds, so a socket that is truly left open still fails the test."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + patience
+    await asyncio.sleep(0.05)
+    while (left := open_sockets() - before) and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+    return left
+
+
 def open_sockets() -> set[str]:
     """This process's open sockets (``fd=socket:[inode]``), to prove none was left behind."""
     sockets = set()
@@ -81,8 +93,7 @@ def run(reactor_loop: asyncio.AbstractEventLoop
         return reactor_loop.run_until_complete(asyncio.wait_for(coro, timeout))
 
     yield run
-    reactor_loop.run_until_complete(asyncio.sleep(0.05))  # transports close on later turns
-    left = open_sockets() - before
+    left = reactor_loop.run_until_complete(_closed_since(before))
     assert not left, f"sockets left open: {sorted(left)}"
 
 

@@ -17,6 +17,12 @@ drills_realtime.py: one quick drill with --fast; it must pass and be in the tabl
 
 big_queue.py: 200 queued recipients and 20 journal copies, one SIGKILL and a restart; every
 figure is there, and nothing is lost or delivered twice.
+
+monitoring_history.py: 2000 messages of history; every monitoring command timed.
+
+big_messages.py: a "big" message of 2 MB, then 3 at once, through a real segcli whose
+listener's size limit the script raises; each must arrive byte-equal at the sink and inside
+its journal copy, and every figure must be there.
 """
 
 from __future__ import annotations
@@ -127,6 +133,47 @@ def test_drills_realtime_script_runs_one_drill(tmp_path):
         ("smtp-550-no-retry", "PASS", 0)
     assert drill["passed"] > 0 and drill["failed"] == 0
     assert drill["wall_s"] >= drill["report_wall_s"] > 0 and drill["cpu_s"] > 0
+
+
+def test_monitoring_history_script_runs(tmp_path):
+    """benchmarks/monitoring_history.py with a tiny history: the store filled through its
+    own tables, a real appliance started on it, every monitoring command and XML page
+    timed, and ``status`` seeing the queued messages the script left."""
+    report = tmp_path / "report.json"
+    finished = subprocess.run(
+        [sys.executable, "benchmarks/monitoring_history.py", "--messages", "2000", "--runs", "3",
+         "--workdir", str(tmp_path), "--json", str(report)],
+        cwd=REPO, capture_output=True, text=True, timeout=110)
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    result = json.loads(report.read_text())
+    assert result["messages"] == 2000 and result["start_seconds"] > 0
+    assert set(result["timings"]) == {
+        "version", "status", "status detail", "tophosts 1", "hoststatus the.tdc.queue",
+        "workqueue status", "rate 1 1", "dnsstatus", "/xml/status", "/xml/tophosts"}
+    assert all(figures["median_ms"] > 0 for figures in result["timings"].values())
+    assert "Kilobytes Used" in result["status_output"]
+    assert "Oldest Message:                No Messages" not in result["status_output"]
+    assert "status detail" in finished.stdout and "appliance started in" in finished.stdout
+
+
+def test_big_messages_script_runs_end_to_end(tmp_path):
+    """benchmarks/big_messages.py with a small "big" message (2 MB) and 3 at once: the
+    script configures the real segcli (listener size limit raised), sends, and checks every
+    copy byte for byte itself."""
+    report = tmp_path / "big.json"
+    finished = subprocess.run(
+        [sys.executable, "benchmarks/big_messages.py", "--size", "2M", "--concurrent", "3",
+         "--reference-seconds", "1", "--timeout", "90", "--workdir", str(tmp_path / "work"),
+         "--json", str(report)],
+        cwd=REPO, capture_output=True, text=True, timeout=110)
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    result = json.loads(report.read_text())
+    assert result["size"] == 2 * 1024 * 1024 and result["concurrent"] == 3
+    assert result["verified"] == 4  # the one, then the three: byte-equal at both ends
+    assert len(result["many_accept_s"]) == 3
+    assert result["rss_before"] > 0 and result["one_accept_s"] > 0
+    assert result["small_alone"]["count"] > 0 and "p99_ms" in result["small_alone"]
+    assert "byte-equal at the sink and inside the journal: 4 of 4" in finished.stdout
 
 
 def test_big_queue_script_runs_end_to_end(tmp_path):

@@ -636,6 +636,7 @@ class MailEngine:
             await asyncio.wait([task], timeout=5)
         await self.tdc.stop()
         await self.delivery.stop()
+        await self.resolver.close()
         self.records.flush()
         await self._stop_status_log()
         await self.counter_store.stop()

@@ -21,6 +21,7 @@ from pathlib import Path
 from sqlalchemy import Engine, func, select
 
 from engine.store.models import MessageRow
+from engine.store.queue_store import QUEUED_STATES
 
 MESSAGES = MessageRow.__table__
 
@@ -35,9 +36,12 @@ class QueueUsage:
 
 
 def queue_usage(engine: Engine, data_dir: Path) -> QueueUsage:
-    """Blocking: one query over the queued messages and two ``statvfs`` calls."""
+    """Blocking: one query over the queued messages and two ``statvfs`` calls.
+
+    The query reads only the queued messages' entries of ``ix_messages_state_received``
+    (state, received_at, size): never the rows, nor the history of done messages."""
     query = select(func.coalesce(func.sum(MESSAGES.c.size), 0),
-                   func.min(MESSAGES.c.received_at)).where(MESSAGES.c.state != "done")
+                   func.min(MESSAGES.c.received_at)).where(MESSAGES.c.state.in_(QUEUED_STATES))
     with engine.connect() as connection:
         used, oldest = connection.execute(query).one()
     data = shutil.disk_usage(data_dir)
@@ -57,11 +61,21 @@ async def read_queue_usage(engine: Engine, data_dir: Path) -> QueueUsage:
 def oldest_message(engine: Engine) -> tuple[int, float] | None:
     """Blocking: the MID and reception time of the oldest message still queued (the
     XML status page names it, ``status`` only says how old it is); None when none is."""
-    query = (select(MESSAGES.c.mid, MESSAGES.c.received_at).where(MESSAGES.c.state != "done")
-             .order_by(MESSAGES.c.received_at, MESSAGES.c.mid).limit(1))
+    oldest: list[tuple[float, int]] = []
     with engine.connect() as connection:
-        row = connection.execute(query).first()
-    return None if row is None else (int(row[0]), float(row[1]))
+        for state in QUEUED_STATES:
+            # One state at a time: the index is then in (received_at, mid) order, so each
+            # query reads one index entry however many messages are queued or done.
+            query = (select(MESSAGES.c.mid, MESSAGES.c.received_at)
+                     .where(MESSAGES.c.state == state)
+                     .order_by(MESSAGES.c.received_at, MESSAGES.c.mid).limit(1))
+            row = connection.execute(query).first()
+            if row is not None:
+                oldest.append((float(row.received_at), int(row.mid)))
+    if not oldest:
+        return None
+    received_at, mid = min(oldest)
+    return mid, received_at
 
 
 # -- this process ------------------------------------------------------------------------

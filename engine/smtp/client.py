@@ -598,7 +598,8 @@ class SmtpClient:
         if data_reply is None or data_reply.code != 354:
             reply = data_reply or Reply(554, "5.5.1 DATA not sent")
             raise SmtpReplyError.from_reply(reply, Stage.DATA, partial)
-        self._write(_wire_data(data), Stage.EOM)
+        for piece in _wire_data(data):
+            self._write(piece, Stage.EOM)
         final = await self._reply(Stage.EOM)
         result = SendResult(results, final)
         if final.code != 250:
@@ -691,16 +692,17 @@ def _parse_extensions(lines: Sequence[str]) -> dict[str, str]:
     return extensions
 
 
-def _wire_data(data: bytes) -> bytes:
-    """The message as DATA carries it: CRLF line ends, dot-stuffed, ending in CRLF.CRLF."""
+def _wire_data(data: bytes) -> tuple[bytes, ...]:
+    """The message as DATA carries it: CRLF line ends, dot-stuffed, ending in CRLF.CRLF.
+
+    In pieces, written one after the other: a big message is not copied just to add the
+    final dot (``replace`` returns *data* itself when there is no line to dot-stuff)."""
     if data.count(b"\n") != data.count(b"\r\n"):
         data = _BARE_LF.sub(b"\r\n", data)
-    if data.startswith(b"."):
-        data = b"." + data
+    lead = b"." if data.startswith(b".") else b""
     data = data.replace(b"\r\n.", b"\r\n..")
-    if data and not data.endswith(b"\r\n"):
-        data += b"\r\n"
-    return data + b".\r\n"
+    end = b".\r\n" if not data or data.endswith(b"\r\n") else b"\r\n.\r\n"
+    return (lead, data, end) if lead else (data, end)
 
 
 def _tls_failure(details: str, verification_error: str | None) -> SmtpTlsError:

@@ -173,6 +173,9 @@ class DnsResolver:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._cache = _TtlCache(clock)
         self._inflight: dict[tuple[str, str], asyncio.Future[DnsAnswer]] = {}
+        #: Every query still running, shared or left behind by ``configure``: ``close``
+        #: ends them all.
+        self._running: set[asyncio.Future[DnsAnswer]] = set()
         self._backend = dns.asyncbackend.get_backend("asyncio")
         self.configure(servers, timeout=timeout)
 
@@ -226,6 +229,19 @@ class DnsResolver:
         resolver.cache = None  # ours (flushable, ages TTLs) takes its place
         return resolver
 
+    async def close(self) -> None:
+        """Cancel the queries still in flight and wait for them to end.
+
+        A query outlives the delivery that asked for it (its waiters are shielded from
+        each other), so without this an engine that stops leaves a UDP socket waiting for
+        an answer until the timeout runs out.
+        """
+        running = list(self._running)
+        for query in running:
+            query.cancel()
+        if running:
+            await asyncio.wait(running)
+
     # -- cache --------------------------------------------------------------------------
 
     def flush(self) -> int:
@@ -253,12 +269,14 @@ class DnsResolver:
         if pending is None:
             pending = asyncio.ensure_future(self._query(*key))
             self._inflight[key] = pending
+            self._running.add(pending)
             pending.add_done_callback(lambda done: self._settled(key, done))
         # One waiter giving up (its delivery was aborted) must not cancel the others' query.
         return await asyncio.shield(pending)
 
     def _settled(self, key: tuple[str, str], done: asyncio.Future[DnsAnswer]) -> None:
         """Cache the answer -- unless the servers changed meanwhile (``configure``)."""
+        self._running.discard(done)
         current = self._inflight.get(key) is done
         if current:
             del self._inflight[key]

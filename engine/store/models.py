@@ -50,12 +50,15 @@ class MessageRow(Base):
     """
 
     __tablename__ = "messages"
+    #: The queued messages' size and the oldest of them, read from this index alone
+    #: (engine/observe/stats.py), however much history the table holds.
+    __table_args__ = (Index("ix_messages_state_received", "state", "received_at", "size"),)
 
     mid: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     icid: Mapped[int] = mapped_column(Integer)
     origin_mid: Mapped[int | None] = mapped_column(Integer, nullable=True)
     kind: Mapped[str] = mapped_column(String(16))
-    state: Mapped[str] = mapped_column(String(16), index=True)
+    state: Mapped[str] = mapped_column(String(16))
     direction: Mapped[str] = mapped_column(String(16))
     policy: Mapped[str | None] = mapped_column(String(64), nullable=True)
     sender: Mapped[str] = mapped_column(Text)

@@ -27,6 +27,10 @@ DELIVERIES = DeliveryRow.__table__
 TRACKING = TrackingEventRow.__table__
 
 ACTIVE = "active"
+#: The states of a message still queued (MessageRow.state): every state but ``done``.
+#: Queries name them, never ``state != 'done'``, which SQLite cannot answer from the index
+#: and so reads the whole history (issue 14).
+QUEUED_STATES = ("work", "queued")
 #: The state of a delivery the next hop has taken (``250``).
 DELIVERED = "delivered"
 
@@ -71,6 +75,12 @@ def _insert(table: Table, columns: Sequence[str]) -> str:
 
 
 _INSERT_MESSAGE = _insert(MESSAGES, _MESSAGE_COLUMNS)
+#: The same with room for the body (``zeroblob``), written afterwards in pieces.
+_INSERT_MESSAGE_ROOM = _INSERT_MESSAGE.removesuffix("?)") + "zeroblob(?))"
+#: Bodies from this size on are written in pieces through SQLite's blob I/O: bound as a
+#: parameter, SQLite would copy the whole body, then copy it again into the row it builds.
+BODY_IN_PIECES = 1024 * 1024
+_PIECE = 256 * 1024
 _INSERT_DELIVERY = _insert(DELIVERIES, _DELIVERY_COLUMNS)
 _INSERT_TRACKING = _insert(TRACKING, ("mid", "at", "text"))
 _WORKED = f"UPDATE {MESSAGES.name} SET state = ?, policy = ? WHERE mid = ?"
@@ -108,10 +118,30 @@ def _message_row(message: NewMessage) -> tuple[object, ...]:
             message.message_id, message.subject, message.body)
 
 
+def _insert_messages(db: sqlite3.Connection, messages: Sequence[NewMessage]) -> None:
+    """Insert *messages*: small ones in one statement, big ones with their body written in
+    pieces into the row (in the same transaction: durable at the same commit)."""
+    small = [m for m in messages if len(m.body) < BODY_IN_PIECES]
+    if small:
+        db.executemany(_INSERT_MESSAGE, [_message_row(m) for m in small])
+    for message in messages:
+        if len(message.body) >= BODY_IN_PIECES:
+            _insert_big(db, message)
+
+
+def _insert_big(db: sqlite3.Connection, message: NewMessage) -> None:
+    row = _message_row(message)
+    db.execute(_INSERT_MESSAGE_ROOM, (*row[:-1], len(message.body)))
+    with db.blobopen(MESSAGES.name, "body", message.mid) as blob, \
+            memoryview(message.body) as body:  # mid is the rowid (INTEGER PRIMARY KEY)
+        for at in range(0, len(body), _PIECE):
+            blob.write(body[at: at + _PIECE])
+
+
 def insert_message(message: NewMessage) -> Job[int]:
     """The accept transaction: the message and its envelope, in state ``work``."""
     def job(connection: Connection) -> int:
-        _dbapi(connection).execute(_INSERT_MESSAGE, _message_row(message))
+        _insert_messages(_dbapi(connection), [message])
         return message.mid
     return job
 
@@ -124,8 +154,7 @@ def record_work(mid: int, policy: str | None, state: str, new_messages: Sequence
     def job(connection: Connection) -> list[int]:
         db = _dbapi(connection)
         db.execute(_WORKED, (state, policy, mid))
-        if new_messages:
-            db.executemany(_INSERT_MESSAGE, [_message_row(m) for m in new_messages])
+        _insert_messages(db, new_messages)
         return [_row_id(db.execute(_INSERT_DELIVERY, (d.mid, d.rid, d.recipient, d.destination,
                                                       ACTIVE, 0, d.next_attempt, d.expires_at, "")))
                 for d in deliveries]
@@ -137,7 +166,7 @@ def insert_queued(message: NewMessage, deliveries: Sequence[NewDelivery]) -> Job
     the message and its deliveries in one transaction; returns the deliveries' row ids."""
     def job(connection: Connection) -> list[int]:
         db = _dbapi(connection)
-        db.execute(_INSERT_MESSAGE, _message_row(message))
+        _insert_messages(db, [message])
         return [_row_id(db.execute(_INSERT_DELIVERY, (d.mid, d.rid, d.recipient, d.destination,
                                                       ACTIVE, 0, d.next_attempt, d.expires_at, "")))
                 for d in deliveries]

@@ -48,6 +48,8 @@ SOCKET_NAME = wire.SOCKET_NAME
 CONSOLE_USER = wire.CONSOLE_USER
 #: The longest path a Unix socket address takes on Linux (sun_path, with its NUL).
 _SUN_PATH_MAX = 107
+#: How long a stopping appliance waits for its attached consoles to end.
+STOP_PATIENCE_S = 5.0
 _log = logging.getLogger(__name__)
 
 
@@ -124,8 +126,16 @@ class AttachServer:
         consoles = list(self.consoles)
         for console in consoles:
             console.close("the appliance is stopping")
-        for console in consoles:
-            await console.finished()
+        if consoles:
+            # a console's command that does not end when asked must not keep the appliance
+            # from stopping: wait a while, then go on (the process ends them with it)
+            _, late = await asyncio.wait([asyncio.ensure_future(c.finished()) for c in consoles],
+                                         timeout=STOP_PATIENCE_S)
+            for waiting in late:
+                waiting.cancel()
+            if late:
+                _log.warning("%d attached console(s) did not end within %g s of the stop",
+                             len(late), STOP_PATIENCE_S)
         await server.wait_closed()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()

@@ -551,15 +551,18 @@ def _status_key(outcome: str, reply: str) -> str:
     return "deferred"
 
 
-def setd_transactions(lab: DrillLab, message_id: str) -> list[str]:
-    """The statuses SETD gave the copies of *message_id*, oldest first."""
+def setd_transactions(lab: DrillLab, message_id: str, address: str = "") -> list[str]:
+    """The statuses SETD gave the copies of *message_id*, oldest first: at the intake
+    *address* only when one is given (a check's ``account``), else at any address."""
     assert lab.lab is not None
     setd = lab.lab.setd
+    wanted = address.lower()
     transactions = getattr(setd, "transactions", None)
     if callable(transactions):
         return [f"{t.status} {t.code}".strip() if getattr(t, "code", None) and
-                t.status != "accepted" else str(t.status) for t in transactions(message_id)]
-    found = [m for m in setd.messages() if m.original_message_id == message_id]
+                t.status != "accepted" else str(t.status) for t in transactions(message_id)
+                if not wanted or str(t.address).lower() == wanted]
+    found = [m for m in setd.messages(address or None) if m.original_message_id == message_id]
     found.sort(key=lambda m: m.id)
     return [_status_key(m.outcome, m.reply) + ("" if m.outcome == "accepted"
                                                else f" {m.reply[:3]}") for m in found]
@@ -576,12 +579,14 @@ def _account(ctx: CheckContext, name: str) -> str:
 async def check_setd(check: Check, ctx: CheckContext) -> Outcome:
     spec = _table(check, ())
     deadline = time.monotonic() + ctx.deadline_s(check.within_s)
-    address = _account(ctx, substitute(spec.get("account", "primary"), ctx.values)) \
-        if "account" in spec or "delta" in spec else ""
+    # the loader refuses a delta without an account: there is no account to guess
+    address = _account(ctx, substitute(spec["account"], ctx.values)) if "account" in spec else ""
     delta = {k: evaluate(v, ctx.values) for k, v in dict(spec.get("delta", {})).items()}
     unknown = [k for k in delta if k not in SETD_TOTALS]
     if unknown:
         raise InvalidCheck(f"setd has no total {unknown[0]!r} (known: {', '.join(SETD_TOTALS)})")
+    if delta and not address:
+        raise InvalidCheck("a setd check with delta needs an account")
     message_id = substitute(spec["message_id"], ctx.values) if "message_id" in spec else None
     before = ctx.snapshot.setd.get(address, dict.fromkeys(SETD_TOTALS, 0))
 
@@ -592,7 +597,7 @@ async def check_setd(check: Check, ctx: CheckContext) -> Outcome:
             found += [f"{k} {now.get(k, 0) - before.get(k, 0):+d} (wanted {v:+g})"
                       for k, v in delta.items() if now.get(k, 0) - before.get(k, 0) != v]
         if message_id is not None:
-            statuses = setd_transactions(ctx.lab, message_id)
+            statuses = setd_transactions(ctx.lab, message_id, address)
             if "transactions" in spec and len(statuses) != int(evaluate(spec["transactions"],
                                                                        ctx.values)):
                 found.append(f"{len(statuses)} transaction(s) (wanted {spec['transactions']})")

@@ -104,18 +104,18 @@ class HandsOn:
         """Every phase's commands, faults and traffic, as ``drill run`` does them, in the
         file's order; never the checks.  StepFailed when one cannot be carried out."""
         from segcli.drills.checks import MailLogWatch
-        from segcli.drills.runner import _cli, _traffic
+        from segcli.drills.runner import run_phase_cli, send_traffic
 
         self.lab.prepare(self.drill)
         log = MailLogWatch(self.lab)
         try:
             for phase in self.drill.phases:
                 section = PhaseReport(phase.name)
-                await _cli(self.lab, phase.cli, phase.session, phase.answers, section, _silent,
-                           self.drill.id)
+                await run_phase_cli(self.lab, phase.cli, phase.session, phase.answers, section,
+                                    _silent, self.drill.id)
                 for fault in phase.faults:
                     await self._arm(fault, section)
-                await _traffic(self.lab, phase.traffic, log, section, _silent, self.drill.id)
+                await send_traffic(self.lab, phase.traffic, log, section, _silent, self.drill.id)
         finally:
             log.close()
         # What "back to the faulty state" restores: the configuration the setup left.
@@ -262,7 +262,7 @@ class HandsOn:
         happens now: counters are compared as deltas from this moment, the mail log is read
         from here on."""
         from segcli.drills.checks import CheckContext, MailLogWatch, run_check, snapshot
-        from segcli.drills.runner import StepFailed, _traffic
+        from segcli.drills.runner import StepFailed, send_traffic
 
         solved = self.drill.solved
         assert solved is not None
@@ -271,8 +271,8 @@ class HandsOn:
         try:
             context = CheckContext(self.lab, log, snapshot(self.lab))
             try:
-                await _traffic(self.lab, solved.traffic, log, PhaseReport("solved"), _silent,
-                               self.drill.id)
+                await send_traffic(self.lab, solved.traffic, log, PhaseReport("solved"), _silent,
+                                   self.drill.id)
             except StepFailed as exc:  # refused outright: the checks will say what is wrong
                 logger.info("drill %s: verification traffic: %s", self.drill.id, exc)
             results = [await run_check(check, context) for check in solved.expect]

@@ -176,6 +176,11 @@ class DrillLab:
         except Exception as exc:
             await self.stop()
             raise LabStartError(f"cannot start the lab in {self.data_dir}: {exc}") from exc
+        except BaseException:
+            # Ctrl-C (KeyboardInterrupt, or the task cancelled) while starting: what was
+            # started stops and a temporary directory goes, then the interruption goes on
+            await self.stop()
+            raise
 
     async def _start(self, lab_class: type[Lab]) -> None:
         from engine.store.data_dir import DataDirError
@@ -185,7 +190,7 @@ class DrillLab:
                                ssh=Endpoint("127.0.0.1", 0))
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            appliance = await asyncio.to_thread(Appliance.open, options)
+            appliance = await self._open(options)
         except DataDirError as exc:
             raise LabStartError(str(exc)) from None
         except OSError as exc:
@@ -201,10 +206,22 @@ class DrillLab:
         if appliance.config.tdc.timers.time_scale != self.scale:
             await appliance.commit([SetTdcTimers(time_scale=self.scale)], user="drill",
                                    comment=f"drill: timescale {self.scale:g}", rollback=True)
-        self.lab = lab_class(appliance)
+        self.lab = lab_class(appliance, preferred_ports=False)  # free ports only
         self.info = await self.lab.start()
         self.consoles = await _serve_consoles(appliance)
         self._set_values()
+
+    async def _open(self, options: StartOptions) -> Appliance:
+        """Open the appliance in a thread.  Cancelled meanwhile, it waits for the thread
+        (which cannot be stopped) and keeps what it opened, so that ``stop()`` closes it
+        before the directory is removed, then lets the cancellation go on."""
+        opening = asyncio.ensure_future(asyncio.to_thread(Appliance.open, options))
+        try:
+            return await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                self.appliance = await opening
+            raise
 
     async def stop(self, *, remove: bool = True) -> None:
         """Stop everything started here; remove a temporary data directory if *remove*."""

@@ -576,6 +576,9 @@ class _Reader:
             self.report(field, "a config check needs 'contains' or 'lacks'")
         if kind == "findevent" and len({"mid", "message_id"} & set(data)) != 1:
             self.report(field, "a findevent check needs exactly one of 'mid' and 'message_id'")
+        if kind == "setd" and "delta" in data and "account" not in data:
+            self.report(field, "a setd check with 'delta' needs 'account' (the intake address "
+                        "or account name whose counts it compares)")
         if kind == "dns":
             self.dns_rules(data, field)
         if kind == "timing":

@@ -103,19 +103,20 @@ async def _run_phases(drill: Drill, lab: DrillLab, log: MailLogWatch, report: Dr
             section = PhaseReport(phase.name)
             report.phases.append(section)
             tell(Event(drill.id, "phase", phase.name, phase.name))
-            await _cli(lab, phase.cli, phase.session, phase.answers, section, tell, drill.id)
+            await run_phase_cli(lab, phase.cli, phase.session, phase.answers, section, tell,
+                                drill.id)
             log.poll()
             context.phase_start = len(log.lines)
             for fault in phase.faults:
                 await _arm(lab, fault, section, tell, drill.id, context)
-            await _traffic(lab, phase.traffic, log, section, tell, drill.id)
+            await send_traffic(lab, phase.traffic, log, section, tell, drill.id)
             await _checks(phase.expect, context, section, tell, drill.id)
         fix = drill.fix
         if fix.cli or fix.lab:
             section = PhaseReport("fix")
             tell(Event(drill.id, "phase", "fix", "fix"))
-            await _cli(lab, fix.cli, fix.session or _last_session(drill), fix.answers, section,
-                       tell, drill.id)
+            await run_phase_cli(lab, fix.cli, fix.session or _last_session(drill), fix.answers,
+                                section, tell, drill.id)
             for action in fix.lab:
                 section.steps.append(await _lab_action(lab, action))
             report.fix = _fix_line(fix.cli, fix.lab)
@@ -125,7 +126,7 @@ async def _run_phases(drill: Drill, lab: DrillLab, log: MailLogWatch, report: Dr
             tell(Event(drill.id, "phase", "solved", "solved"))
             log.poll()
             context.phase_start = len(log.lines)
-            await _traffic(lab, drill.solved.traffic, log, section, tell, drill.id)
+            await send_traffic(lab, drill.solved.traffic, log, section, tell, drill.id)
             await _checks(drill.solved.expect, context, section, tell, drill.id)
     except StepFailed as exc:
         report.error = str(exc)
@@ -156,8 +157,14 @@ def _short(command: str) -> str:
     return " ".join(shown) + (" ..." if len(words) > len(shown) else "")
 
 
-async def _cli(lab: DrillLab, commands: Sequence[str], session: str | None,
-               answers: Sequence[str], section: PhaseReport, tell: Progress, drill: str) -> None:
+async def run_phase_cli(lab: DrillLab, commands: Sequence[str], session: str | None,
+                        answers: Sequence[str], section: PhaseReport, tell: Progress,
+                        drill: str) -> None:
+    """Type a phase's (or the fix's) *commands* into the lab's console *session*, with
+    *answers* piped to its questions, after putting the drill's values in; one step is
+    noted in *section* and told.  StepFailed (the phase and the command's last output
+    lines) for an undefined value or a command that fails: the drill cannot go on.
+    The hands-on drills (handson.py) set a drill up with it too."""
     if not commands and not answers:
         return
     try:
@@ -193,8 +200,12 @@ async def _lab_action(lab: DrillLab, action: str) -> str:
         raise StepFailed(f"fix: {exc}") from None
 
 
-async def _traffic(lab: DrillLab, traffic: Sequence[TrafficSpec], log: MailLogWatch,
-                   section: PhaseReport, tell: Progress, drill: str) -> None:
+async def send_traffic(lab: DrillLab, traffic: Sequence[TrafficSpec], log: MailLogWatch,
+                       section: PhaseReport, tell: Progress, drill: str) -> None:
+    """Send each of *traffic* to the gateway (spread over its ``over_s`` if given) and bind
+    ``<id>.message_id`` and ``<id>.mid`` (the MID, from the reply or the mail *log*) for the
+    checks after it; one step each is noted in *section* and told.  StepFailed when a
+    message cannot be sent.  The hands-on drills (handson.py) send with it too."""
     for spec in traffic:
         try:
             over = None if spec.over_s is None else evaluate(spec.over_s, lab.values)

@@ -165,6 +165,11 @@ class ControlServer:
             await self._conversation(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass  # the client went away: nothing to answer
+        except asyncio.CancelledError:
+            # stop() ends the open connections so: the connection's task is the top of its
+            # stack and stop() waits for it.  Let out, the cancellation makes Python 3.11's
+            # StreamReaderProtocol print "Exception in callback ... CancelledError".
+            pass
         finally:
             self._connections.discard(task)
             writer.close()

@@ -123,8 +123,13 @@ class LabInfo:
 
 
 class Lab:
-    def __init__(self, appliance: Appliance) -> None:
+    """*preferred_ports*: listen on the ports of :data:`PREFERRED` when they are free (so
+    that a person's lab keeps its addresses from one start to the next); a drill's lab
+    takes free ports only, so that labs side by side never wait on each other."""
+
+    def __init__(self, appliance: Appliance, *, preferred_ports: bool = True) -> None:
         self.appliance = appliance
+        self._preferred = PREFERRED if preferred_ports else dict.fromkeys(PREFERRED, 0)
         self.directory = appliance.options.data_dir / "lab"
         self.zone = DnsZone()
         self.setd = SetdSimulator(self.directory / "setd")
@@ -141,7 +146,7 @@ class Lab:
         self._started = True
         register_lab_ops()
         control_socket = await self.control.start()
-        dns_port = _preferred_or_free(self.zone.start, PREFERRED["dns"])
+        dns_port = _preferred_or_free(self.zone.start, self._preferred["dns"])
         # every sub-domain too: a new policy for @sales.example.com must not bounce
         self.zone.add_mail_domain(LAB_DOMAIN, SINK_HOST, subdomains=True)
         self.zone.add_mail_domain(f"{PARTNERS}.{LAB_DOMAIN}", SINK_HOST)
@@ -156,11 +161,11 @@ class Lab:
         if not custom.domains:
             custom = self.setd.set_domains(custom.address, [f"{PARTNERS}.{LAB_DOMAIN}"])
         try:
-            await self.setd.start(smtp_port=PREFERRED["setd"],
-                                  dashboard_port=PREFERRED["dashboard"], zone=self.zone)
+            await self.setd.start(smtp_port=self._preferred["setd"],
+                                  dashboard_port=self._preferred["dashboard"], zone=self.zone)
         except CannotListenError:  # a preferred port is taken: any free ones will do
             await self.setd.start(smtp_port=0, dashboard_port=0, zone=self.zone)
-        sink_port = _preferred_or_free(self.sink.start, PREFERRED["sink"])
+        sink_port = _preferred_or_free(self.sink.start, self._preferred["sink"])
         desired = self.configuration(self.appliance.config, dns_port, sink_port,
                                      default.address, custom.address)
         committed = await self._commit_if_changed(desired)

@@ -50,15 +50,18 @@ class SetdSimulator(SetdState):
     as accepted, with the problem noted) instead of refusing it with 550 5.6.0: the
     benchmark compares the gateway with an MTA whose journal copy is a plain bcc.
     ``totals`` counts every message recorded per outcome, however few ``keep`` remembers.
+    *max_message_size* is the listeners' SIZE limit (the big-message benchmark raises it).
     """
 
     def __init__(self, state_dir: Path, *, domain: str = DEFAULT_DOMAIN, host: str = "127.0.0.1",
                  keep: int = DEFAULT_KEEP, tls_maximum: tls.TlsVersion | None = tls.TlsVersion.TLSv1_2,
-                 smtp_timeout: float = 300.0, accept_non_journal: bool = False) -> None:
+                 smtp_timeout: float = 300.0, accept_non_journal: bool = False,
+                 max_message_size: int = SmtpServerConfig.max_message_size) -> None:
         super().__init__(state_dir, domain=domain, host=host, keep=keep,
                          accept_non_journal=accept_non_journal)
         self.tls_maximum = tls_maximum
         self.smtp_timeout = smtp_timeout
+        self.max_message_size = max_message_size
         self._zone: DnsZone | None = None
         self._dashboard: SetdDashboard | None = None
         self._running = False
@@ -132,7 +135,8 @@ class SetdSimulator(SetdState):
         if host.material is None:  # a domain set up while running: made here, once
             host.material, host.untrusted = self._material(domain)
         config = SmtpServerConfig(hostname=host.mx_host, tls_context=self._tls_for(host),
-                                  timeout=self.smtp_timeout)
+                                  timeout=self.smtp_timeout,
+                                  max_message_size=self.max_message_size)
         host.factory = SmtpServerFactory(lambda: IntakeSession(self, host), config)
         host.listening = listen_smtp(host.factory, port, interface=self.host)
         host.port = host.listening.getHost().port

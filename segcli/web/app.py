@@ -266,7 +266,7 @@ class WebApp(Resource):
             if method == b"POST":
                 return Response(b"Your session has expired. Log in again.", 403,
                                 content_type=b"text/plain; charset=utf-8")
-            return PageContext.redirect("/login?next=" + quote(path))
+            return PageContext.redirect("/login?next=" + quote(_return_path(request)))
         if path == "/":
             return PageContext.redirect(self.home)
         if path == "/logout" and method == b"POST":
@@ -355,8 +355,17 @@ def _set_cookie(request: Request, name: bytes, value: str) -> None:
                       sameSite="strict")
 
 
+def _return_path(request: Request) -> str:
+    """The page asked for, query included (a search keeps its fields across the log-in):
+    the request's target as sent, never a scheme or host (``_safe_next`` checks again)."""
+    target = (request.uri or b"/").decode("utf-8", "replace")
+    return _safe_next(target) or "/"
+
+
 def _safe_next(path: str) -> str:
-    """Where to go after logging in: a path on this server only (no open redirect)."""
-    if path.startswith("/") and not path.startswith("//") and "\\" not in path:
+    """Where to go after logging in: a path on this server only (no open redirect: no
+    scheme or host, no ``//``, no backslash, no control character for the header)."""
+    if path.startswith("/") and not path.startswith("//") and "\\" not in path \
+            and path.isprintable():
         return path
     return ""

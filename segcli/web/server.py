@@ -9,9 +9,10 @@ the appliance's host name), so one certificate stands for the appliance.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer, endpoints
+from twisted.web.http import HTTPChannel
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
@@ -24,6 +25,69 @@ if TYPE_CHECKING:
     from twisted.internet.interfaces import IListeningPort
 
     from engine.appliance import Appliance
+
+
+#: The largest request body taken: the web interface's forms are a few fields, never a file.
+MAX_BODY = 64 * 1024
+_TOO_LARGE = (b"HTTP/1.1 413 Content Too Large\r\nContent-Type: text/plain; charset=utf-8\r\n"
+              b"Content-Length: %d\r\nConnection: close\r\n\r\n%s")
+_TOO_LARGE_TEXT = b"The request is too large (at most %d bytes).\n" % MAX_BODY
+
+
+class BoundedChannel(HTTPChannel):
+    """An HTTP/1.1 connection that takes no request body over MAX_BODY: one announced
+    larger (Content-Length) is answered 413 before a byte of it is read, and the
+    connection closes; a chunked one that grows larger aborts the connection.  Either way
+    the request never reaches a page, so nothing changes.  (No HTTP/2: not offered.)"""
+
+    refused = False
+
+    def allHeadersReceived(self) -> None:
+        if self.length is not None and self.length > MAX_BODY:
+            self.refuse(answer=True)
+            return
+        super().allHeadersReceived()
+
+    def refuse(self, *, answer: bool) -> None:
+        """Read nothing more from this connection; say 413 first if *answer*."""
+        self.refused = True
+        transport: Any = self.transport
+        if answer:
+            transport.write(_TOO_LARGE % (len(_TOO_LARGE_TEXT), _TOO_LARGE_TEXT))
+            self.loseConnection()
+        else:
+            transport.abortConnection()
+
+    def rawDataReceived(self, data: bytes) -> None:
+        if not self.refused:
+            super().rawDataReceived(data)
+
+    def allContentReceived(self) -> None:
+        if not self.refused:  # a chunked body cut short: never handed to a page
+            super().allContentReceived()
+
+
+class BoundedRequest(Request):
+    """Counts the body as it arrives (a chunked body announces no length)."""
+
+    received = 0
+
+    def handleContentChunk(self, data: bytes) -> None:
+        channel = self.channel
+        if getattr(channel, "refused", False):
+            return
+        self.received += len(data)
+        if self.received > MAX_BODY and isinstance(channel, BoundedChannel):
+            channel.refuse(answer=False)
+            return
+        super().handleContentChunk(data)
+
+
+class BoundedSite(Site):
+    """A Site of BoundedChannel connections and BoundedRequest requests."""
+
+    protocol = BoundedChannel  # type: ignore[assignment]
+    requestFactory = BoundedRequest
 
 
 class WebServer:
@@ -52,7 +116,7 @@ class WebServer:
         load_pages()
         material = ensure_server_certificate(self.appliance.options.data_dir / "tls",
                                              (self.appliance.config.hostname,))
-        site = Site(self.root)
+        site = BoundedSite(self.root)
         site.displayTracebacks = False
         tls = endpoints.SSL4ServerEndpoint(reactor, self.https.port, server_context(material),
                                            interface=self.https.host)
@@ -60,7 +124,7 @@ class WebServer:
         self._ports.append(port)
         self.https_port = port.getHost().port
         if self.http is not None:
-            redirect = Site(_RedirectToHttps(self))
+            redirect = BoundedSite(_RedirectToHttps(self))
             plain = endpoints.TCP4ServerEndpoint(reactor, self.http.port, interface=self.http.host)
             http_port = await plain.listen(redirect).asFuture(asyncio.get_running_loop())
             self._ports.append(http_port)

@@ -103,9 +103,13 @@ class SshAppliance:
                  **options) -> paramiko.SSHClient:
         client = paramiko.SSHClient()
         client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-        client.connect("127.0.0.1", port=self.port, username=user, password=password,
-                       look_for_keys=False, allow_agent=False, timeout=30,
-                       banner_timeout=30, auth_timeout=60, **options)
+        try:
+            client.connect("127.0.0.1", port=self.port, username=user, password=password,
+                           look_for_keys=False, allow_agent=False, timeout=30,
+                           banner_timeout=30, auth_timeout=60, **options)
+        except BaseException:  # a refused login leaves its transport open otherwise
+            client.close()
+            raise
         return client
 
     def exec(self, command: str, stdin: str = "", **login) -> tuple[int, str]:

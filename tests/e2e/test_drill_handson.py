@@ -236,6 +236,7 @@ def test_start_check_fix_reset_and_stop_from_another_terminal(env, started, data
     status, out = started.rest()
     assert status == 0, out
     assert f"Drill {DRILL_ID} stopped after" in out  # the drill's own terminal says it too
+    assert "Traceback" not in out and "Exception in callback" not in out, out
     assert not (data / "lab.sock").exists()
     assert json.loads((data / "drill.json").read_text())["stopped_at"]
 
@@ -257,6 +258,8 @@ def test_reveal_is_recorded_and_the_default_data_directory_is_the_current_drill(
     assert drill(env, "stop").returncode == 0
     status, out = started.rest()
     assert status == 0 and "revealed   yes" in out and "hints      2 of 2" in out
+    # stopping is quiet: the control connection that asked for it ends without a trace
+    assert "Traceback" not in out and "Exception in callback" not in out, out
 
 
 def test_without_a_running_drill_each_command_says_so_in_one_line(env, tmp_path):

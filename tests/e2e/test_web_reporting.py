@@ -51,9 +51,7 @@ def login(context, web: WebAppliance, path: str):  # noqa: F811 - a context of t
     page.fill("#password", PASSWORD)
     page.click("#login")
     page.wait_for_load_state()
-    assert page.url == web.url + path.partition("?")[0]  # back where the login started
-    if "?" in path:  # the login page keeps the path, not the query
-        page.goto(web.url + path)
+    assert page.url == web.url + path  # back where the login started, query and all
     return page
 
 

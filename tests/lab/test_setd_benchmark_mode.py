@@ -31,3 +31,22 @@ async def test_totals_count_every_outcome_beyond_what_is_kept(setd, intake):
     assert refused.code == 550
     assert len(setd.messages(intake)) == 1
     assert (setd.totals()["accepted"], setd.totals()["rejected"]) == (3, 1)
+
+
+async def test_the_size_limit_is_a_setting(setd_dir):
+    """The big-message benchmark raises the simulator's limit; here a low one refuses a
+    journal copy above it (552) and takes one below it."""
+    from segcli.lab.setd_simulator import SetdSimulator
+
+    small = SetdSimulator(setd_dir, max_message_size=4096)
+    intake = small.ensure_default_intake().address
+    await small.start(dashboard_port=None)
+    try:
+        fits = await send(small, intake, journal(intake, original()))
+        assert (fits.stage, fits.code) == ("done", 250)
+        big = original() + b"A line to make the message bigger than the limit.\r\n" * 90
+        too_big = await send(small, intake, journal(intake, big))
+        assert too_big.code == 552
+        assert small.totals()["accepted"] == 1
+    finally:
+        await small.stop()

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import base64
+import random
+import re
 
 import pytest
 
-from engine.mail.verdicts import EICAR, GTUBE, scan
+from engine.mail.verdicts import EICAR, GTUBE, base64_blocks, scan
+
+#: The blocks as they were first defined: runs of whole base64 lines, ``^`` in MULTILINE mode.
+_REFERENCE = re.compile(rb"^(?:[A-Za-z0-9+/]{4,}={0,2}\r?\n)+", re.MULTILINE)
 
 
 def _base64_lines(payload: bytes, width: int) -> bytes:
@@ -28,3 +33,14 @@ def test_text_whose_lines_end_in_words_is_clean():
     line = b"The quick brown fox jumps over the lazy dog 0123456789\r\n"
     verdicts = scan(b"Subject: plain\r\n\r\n" + line * 100)
     assert not verdicts.spam and verdicts.virus is None
+
+
+def test_base64_blocks_are_the_runs_the_multiline_pattern_finds():
+    generator = random.Random(14)
+    pieces = [b"QUJD", b"QUJDRA==", b"QUJDRA===", b"abc", b"", b"x y", b"=", b"\r", b"\n",
+              base64.b64encode(b"x" * 70), b"The quick brown fox"]
+    for _ in range(5000):
+        message = b"".join(generator.choice(pieces) + generator.choice([b"\r\n", b"\n", b"\r", b""])
+                           for _ in range(generator.randint(0, 12)))
+        expected = [block.group(0) for block in _REFERENCE.finditer(message)]
+        assert base64_blocks(message) == expected, message

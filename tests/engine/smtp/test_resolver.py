@@ -13,6 +13,7 @@ import pytest
 from engine.config.model import DnsSettings, Endpoint
 from engine.observe import log_lines as lines
 from engine.smtp.resolver import DnsError, DnsHardError, DnsResolver, DnsSoftError
+from tests.reactor import open_sockets
 
 
 def log_line(error: DnsError) -> str:
@@ -77,6 +78,25 @@ def test_a_waiter_giving_up_does_not_cancel_the_shared_query(silent_udp):
         assert impatient.cancelled()
 
     asyncio.run(two_waiters())
+
+
+def test_closing_ends_the_queries_in_flight_and_their_sockets(silent_udp):
+    """A stopping engine closes its resolver: a query nobody waits for any more (its
+    delivery was cancelled) must not keep its socket open until the timeout."""
+    resolver = DnsResolver([silent_udp], timeout=30.0)
+
+    async def stop_while_asking() -> None:
+        waiter = asyncio.ensure_future(resolver.lookup("example.com", "MX"))
+        before = open_sockets()
+        while open_sockets() == before:  # the query has its socket
+            await asyncio.sleep(0.01)
+        waiter.cancel()
+        await resolver.close()  # (the 30 s timeout would fail the test's own timeout)
+        await asyncio.sleep(0)  # the transport closes its socket on the next turn
+        assert open_sockets() <= before
+        assert waiter.cancelled()
+
+    asyncio.run(stop_while_asking())
 
 
 def test_bad_names_and_types():

@@ -153,3 +153,27 @@ def test_the_data_directory_a_command_means(tmp_path, monkeypatch):
     assert current_data_dir() == started.resolve()
     forget_current(started)
     assert current_data_dir() is None and resolve_data_dir(None, None) == home
+
+
+def test_the_drill_modules_use_only_each_others_public_names() -> None:
+    """handson.py sets a drill up with the runner's steps: through public, documented
+    functions (run_phase_cli, send_traffic), never a private name that may change."""
+    import ast
+
+    import segcli.drills
+
+    package = Path(segcli.drills.__file__).parent
+    private = []
+    for module in sorted(package.glob("*.py")):
+        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("segcli."):
+                private += [f"{module.name}: {node.module}.{alias.name}" for alias in node.names
+                            if alias.name.startswith("_")]
+    assert private == []
+
+
+def test_the_runners_steps_are_documented() -> None:
+    from segcli.drills import runner
+
+    for step in (runner.run_phase_cli, runner.send_traffic):
+        assert step.__doc__ and "StepFailed" in step.__doc__

@@ -143,6 +143,9 @@ BAD = [
     pytest.param("  delta    = { hard_bounced = 1, delivered = 0, soft_bounced = 0 }\n"
                  "  equal    = { active = 0 }\n", "", 'desc     = "tophosts shows', "phase[1].expect[5]",
                  "a tophosts check needs 'delta' or 'equal'", id="counters-without-figures"),
+    pytest.param('setd = { account = "${lab.default_intake}", delta =', 'setd = { delta =',
+                 "setd = { delta =", "phase[1].expect[8].setd",
+                 "a setd check with 'delta' needs 'account'", id="setd-delta-without-account"),
     pytest.param('  desc     = "tophosts shows', '  shape = "G-BNC-EXP"\n  desc     = "tophosts shows',
                  'shape = "G-BNC-EXP"', "phase[1].expect[5]", "exactly one kind",
                  id="shape-and-kind"),

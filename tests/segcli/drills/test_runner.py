@@ -93,6 +93,26 @@ def test_a_setd_fault_is_armed_counted_by_the_witnesses_and_cleared_by_the_fix(r
     assert report.fix == "lab: fault clear"
 
 
+def test_a_setd_check_with_an_account_counts_only_that_accounts_transactions(run):
+    # m1 goes to the default intake only: the custom account never saw its Message-ID
+    drill = Drill(id="setd-account-test", title="setd account", category="baseline",
+                  ticket_text="-", phases=(Phase("fault", traffic=(TrafficSpec("m1"),), expect=(
+                      Check("setd", {"account": "${lab.default_intake}",
+                                     "message_id": "${m1.message_id}", "transactions": 1,
+                                     "statuses": ["accepted"]}, "the default account took it",
+                            within_s=30),
+                      Check("setd", {"account": "${lab.custom_intake}",
+                                     "message_id": "${m1.message_id}", "transactions": 0},
+                            "the custom account did not", within_s=1),
+                      Check("setd", {"account": "${lab.custom_intake}",
+                                     "message_id": "${m1.message_id}", "transactions": 1},
+                            "a wrong account is a failure", within_s=1),)),))
+    report = run(run_drill(drill, fast=True), timeout=90)
+    assert [r.status for r in report.results] == ["PASS", "PASS", "FAIL"], \
+        render_text(report, verbose=True)
+    assert "0 transaction(s) (wanted 1)" in report.results[2].detail
+
+
 def test_a_failing_setup_command_stops_the_drill_with_its_error(run):
     drill = Drill(id="badcli-test", title="bad", category="config", ticket_text="-",
                   phases=(Phase("fault", cli=("tdcconfig enable not-an-address",),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from segcli.drills.checks import MailLogWatch
 from segcli.drills.lab import DrillLab
 from segcli.drills.model import TrafficSpec
@@ -40,6 +42,11 @@ def test_fast_lab_values_and_a_log_followed_across_a_roll(run):
     assert values["lab.dns"].startswith("127.0.0.1:")
     assert values["lab.sink"] == f"127.0.0.1:{values['lab.sink_port']}"
     assert isinstance(values["lab.sink_port"], int) and values["lab.sink_port"] > 0
+    # free ports only, never segcli lab's preferred ones (kernel-chosen ports are >= 32768)
+    from segcli.lab.runner import PREFERRED
+
+    dns_port = int(values["lab.dns"].rpartition(":")[2])
+    assert not {values["lab.sink_port"], dns_port} & set(PREFERRED.values())
     assert "lab.blackhole" not in values  # only once a dns_blackhole fault is armed
     assert 'MID 1 Subject "after the roll"' in texts
     assert not data_dir.exists()
@@ -76,3 +83,30 @@ def test_a_drills_dns_records_are_in_the_zone_before_its_first_phase(run):
     mx, a, name = run(scenario(), timeout=60)
     assert mx == [(10, f"{name}."), (20, "mx2.example.test.")]
     assert a == ["127.0.0.9"]
+
+
+def _started_far_enough(lab: DrillLab, stage: str) -> bool:
+    return lab.data_dir is not None if stage == "directory" else lab.appliance is not None
+
+
+@pytest.mark.parametrize("stage", ["directory", "appliance"])
+def test_ctrl_c_while_the_lab_starts_leaves_no_directory_behind(run, stage):
+    """Cancelled (what Ctrl-C does to ``asyncio.run``'s task) while still starting -- in
+    the appliance's opening thread, or once the appliance is open -- the temporary data
+    directory is removed, nothing is left listening, and the cancellation goes on."""
+
+    async def scenario():
+        lab = DrillLab(fast=True)
+        starting = asyncio.ensure_future(lab.start())
+        while not _started_far_enough(lab, stage):
+            assert not starting.done()
+            await asyncio.sleep(0)
+        assert not starting.done()
+        starting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await starting
+        return lab
+
+    lab = run(scenario(), timeout=60)
+    assert lab.data_dir is not None and not lab.data_dir.exists()
+    assert lab.appliance is None and lab.lab is None
