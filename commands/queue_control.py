@@ -66,7 +66,9 @@ async def _remove(session: CliSession, args: list[str], *, bounce: bool) -> None
                                    user=session.user)
     session.dialog.say()
     session.dialog.say(f"{verb.capitalize()[:-1]}ing messages, please wait.")
-    session.dialog.say(f"{count} recipient(s) {'bounced' if bounce else 'deleted'}.")
+    done = "bounced" if bounce else "deleted"
+    session.dialog.say(f"{count} recipient(s) {done}.")
+    _still_recovering(session, mail, f"the ones that match are {done} as they are read")
 
 
 async def _ask_selection(session: CliSession, verb: str) -> tuple[str, str | None]:
@@ -147,6 +149,15 @@ async def redirectrecipients(session: CliSession, args: list[str]) -> None:
     await mail.redirect_recipients(host)
     dialog.say()
     dialog.say("Redirect command successful.")
+    _still_recovering(session, mail, f'they go to "{host}" as they are read')
+
+
+def _still_recovering(session: CliSession, mail: MailEngine, what: str) -> None:
+    """After a restart the stored queue comes back in the background: a command on the
+    queue also reaches the recipients not read yet, and the operator is told so."""
+    if mail.recovering:
+        session.dialog.say(f"The queue is still being read after the restart "
+                           f"({mail.recovered_recipients} recipients so far): {what}.")
 
 
 def _redirect_host(text: str) -> str:

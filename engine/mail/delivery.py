@@ -111,6 +111,13 @@ class Shipment:
                 if rid in rids]
 
 
+def shipment_matches(shipment: Shipment, host: str | None, sender: str | None) -> bool:
+    """Whether an operator's selection takes *shipment*: its destination is *host* and its
+    envelope sender *sender* (either None: any), the sender compared without case."""
+    return ((host is None or shipment.destination == host)
+            and (sender is None or shipment.sender.lower() == sender.lower()))
+
+
 @dataclass
 class _Destination:
     ready: deque[Shipment] = field(default_factory=deque)
@@ -152,11 +159,23 @@ class DeliveryQueues:
         self._stopping = False
         self.suspended = False
 
-    def enqueue(self, shipment: Shipment) -> None:
+    def enqueue(self, shipment: Shipment, *, ready: bool = True) -> None:
+        """Queue a stored shipment.  With ``ready=False`` it is counted (and its message
+        open) but not yet offered to a connection: recovery first applies to a page of
+        recovered shipments the operators' commands issued while it ran, then makes the
+        rest ready (:meth:`make_ready`)."""
         if not shipment.expires_at:
             shipment.expires_at = shipment.received_at + self._config().delivery.max_queue_time
-        self._counters.host(shipment.destination).queued(len(shipment.recipients))
+        host = self._counters.host(shipment.destination)
+        host.queued(len(shipment.recipients))
+        if shipment.attempted:  # recovered after a try: it counts as attempted again
+            host.first_attempt(len(shipment.recipients))
         self._open_shipments[shipment.mid] += 1
+        if ready:
+            self._ready(shipment)
+
+    def make_ready(self, shipment: Shipment) -> None:
+        """Offer a shipment queued with ``ready=False`` (or moved) to its connections."""
         self._ready(shipment)
 
     def _ready(self, shipment: Shipment) -> None:
@@ -210,10 +229,9 @@ class DeliveryQueues:
 
     def take(self, *, host: str | None = None, sender: str | None = None) -> list[Shipment]:
         """Remove matching shipments that are not in flight (ready or waiting to retry) from
-        the queues and hand them to the caller, who deletes or bounces them."""
+        the queues and hand them to the caller, who deletes, bounces or moves them."""
         def matches(shipment: Shipment) -> bool:
-            return ((host is None or shipment.destination == host)
-                    and (sender is None or shipment.sender.lower() == sender.lower()))
+            return shipment_matches(shipment, host, sender)
 
         taken = [s for s in self._waiting if matches(s)]
         for shipment in taken:
@@ -224,6 +242,17 @@ class DeliveryQueues:
             destination.ready.clear()
             destination.ready.extend(keep)
         return taken
+
+    def move(self, shipment: Shipment, host: str) -> None:
+        """A taken shipment goes to *host* instead (``redirectrecipients``): it counts
+        under *host* from now on, as not yet attempted there.  The caller makes it ready."""
+        count, old = len(shipment.recipients), self._counters.host(shipment.destination)
+        if shipment.attempted:
+            old.attempted -= count
+        else:
+            old.unattempted -= count
+        shipment.destination, shipment.attempted = host, False
+        self._counters.host(host).queued(count)
 
     def removed(self, shipment: Shipment, state: str, user: str) -> None:
         """Complete a taken shipment as deleted (``deleterecipients``) or bounced."""

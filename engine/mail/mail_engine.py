@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from twisted.internet import defer
 from twisted.internet.error import CannotListenError
 
@@ -34,6 +34,7 @@ from engine.mail.bounces import Bounces
 from engine.mail.delivery import DeliveryQueues, Shipment
 from engine.mail.journal import journal_copy
 from engine.mail.listener import GatewaySmtpHandler, Intake
+from engine.mail.queue_operations import QueueOperations, Redirect, Removal
 from engine.mail.records import MailRecords
 from engine.mail.tdc_queue import QUEUE as TDC_QUEUE
 from engine.mail.tdc_queue import JournalCopy, TdcQueue, hard_limit
@@ -144,6 +145,7 @@ class MailEngine:
         self.bounces = Bounces(config=config, records=self.records, next_id=self.ids.next,
                                counters=self.counters, writer=self.writer,
                                enqueue=self.delivery.enqueue)
+        self.operations = QueueOperations(self.delivery, self.tdc, self._store_destination)
         self._port: tcp_transport.Port | None = None
         self._factory: SmtpServerFactory | None = None
         self._work: set[asyncio.Task] = set()
@@ -154,6 +156,8 @@ class MailEngine:
         self.recovery: asyncio.Future[None] | None = None
         self.recovered_recipients = 0
         self.recovery_seconds: float | None = None
+        #: stored deliveries read per page by the recovery (a test makes pages small)
+        self.recovery_page = RECOVERY_PAGE
 
     @property
     def config(self) -> Config:
@@ -350,18 +354,15 @@ class MailEngine:
     def remove_recipients(self, *, host: str | None = None, sender: str | None = None,
                           bounce: bool, user: str) -> int:
         """``deleterecipients`` / ``bouncerecipients``: queued recipients not in flight, by
-        recipient host or envelope sender; returns how many recipients were removed."""
-        state = "bounced" if bounce else "deleted"
-        count = 0
-        if host in (None, TDC_QUEUE) and sender is None:
-            for copy in self.tdc.take():
-                self.tdc.removed(copy, state, user)
-                count += 1
-        if host != TDC_QUEUE:
-            for shipment in self.delivery.take(host=host, sender=sender):
-                count += len(shipment.recipients)
-                self.delivery.removed(shipment, state, user)
-        return count
+        recipient host or envelope sender; returns how many recipients were removed now.
+        While :attr:`recovering`, the stored ones not read yet are removed as they are read
+        (:mod:`engine.mail.queue_operations`)."""
+        return self.operations.remove(Removal(host, sender, bounce, user))
+
+    @property
+    def recovering(self) -> bool:
+        """The stored queue is still being read back after the restart."""
+        return self.operations.recovering
 
     @property
     def dns_counts(self) -> DnsCounts:
@@ -439,26 +440,14 @@ class MailEngine:
 
         Journal copies stay on the.tdc.queue: their destination is the intake address.  The
         moved recipients count under *host* from now on, as not yet attempted there, and
-        their rows name *host*, so a restart resumes them there.  Returns how many moved.
+        their rows name *host*, so a restart resumes them there.  Returns how many moved
+        now; while :attr:`recovering`, the stored ones not read yet move as they are read.
         """
-        moved = self.delivery.take()
-        for shipment in moved:
-            count = len(shipment.recipients)
-            old = self.counters.host(shipment.destination)
-            if shipment.attempted:
-                old.attempted -= count
-            else:
-                old.unattempted -= count
-            shipment.destination, shipment.attempted = host, False
-            # take() left the MID counted as open; enqueue() counts it again.
-            self.delivery._open_shipments[shipment.mid] -= 1
-            self.delivery.enqueue(shipment)
-        row_ids = [row for shipment in moved for row in shipment.row_ids]
+        return await self.operations.redirect(Redirect(host))
+
+    async def _store_destination(self, row_ids: list[int], host: str) -> None:
         if row_ids:
-            table = queue_store.DELIVERIES
-            await self.writer.submit(lambda connection: connection.execute(
-                update(table).where(table.c.id.in_(row_ids)).values(destination=host)))
-        return sum(len(shipment.recipients) for shipment in moved)
+            await self.writer.submit(queue_store.redirect_deliveries(row_ids, host))
 
     def queued_recipients(self) -> list[dict]:
         """``showrecipients``: every recipient still queued (the.tdc.queue's copies too),
@@ -536,6 +525,7 @@ class MailEngine:
         self._start_status_log()
         port = self._port = listen_smtp(factory, endpoint.port, endpoint.host)
         self._endpoint = Endpoint(endpoint.host, port.getHost().port)
+        self.operations.recovery_started()  # commands from now on reach every page
         self.recovery = asyncio.ensure_future(self._recover_deliveries(last_id))
         self.recovery.add_done_callback(_log_recovery_failure)
         return self._endpoint.port
@@ -544,7 +534,9 @@ class MailEngine:
         """Resume after a restart (or a crash), all of it before returning: nothing
         acknowledged is lost.  (:meth:`start` does the same with the listener up between
         the two steps.)"""
-        await self._recover_deliveries(await self._recover_unprocessed())
+        last_id = await self._recover_unprocessed()
+        self.operations.recovery_started()
+        await self._recover_deliveries(last_id)
 
     async def _recover_unprocessed(self) -> int:
         """Put the messages not through the work queue back to work; the last stored
@@ -567,14 +559,21 @@ class MailEngine:
 
         A message's rows are contiguous (stored in one transaction), but a page may end in
         the middle of them: those rows wait for the next page, so each message is one
-        shipment per destination, as before the restart."""
+        shipment per destination, as before the restart.  Operators' commands given
+        meanwhile reach each page before any connection does (:attr:`operations`)."""
+        try:
+            await self._recover_pages(last_id)
+        finally:
+            self.operations.recovery_ended()
+
+    async def _recover_pages(self, last_id: int) -> None:
         loop = asyncio.get_running_loop()
         started = time.monotonic()
-        after, held = 0, list[dict]()
+        after, held, size = 0, list[dict](), self.recovery_page
         while True:
             page = await loop.run_in_executor(None, queue_store.active_deliveries_page,
-                                              self.store.engine, after, last_id, RECOVERY_PAGE)
-            done = len(page) < RECOVERY_PAGE
+                                              self.store.engine, after, last_id, size)
+            done = len(page) < size
             if page:
                 after = page[-1]["id"]
             rows, held = held + page, []
@@ -595,13 +594,14 @@ class MailEngine:
         """Put recovered delivery rows (whole messages) on their queues."""
         unannounced = await self._unannounced([r for r in rows if r["destination"] == TDC_QUEUE])
         ordinary: dict[tuple[int, str], list[dict]] = defaultdict(list)
+        copies: list[tuple[JournalCopy, bool]] = []
         for row in rows:
             if row["destination"] == TDC_QUEUE:
-                self.tdc.enqueue(_copy_from_row(row), log_enqueued=row["mid"] in unannounced)
+                copies.append((_copy_from_row(row), row["mid"] in unannounced))
             else:
                 ordinary[(row["mid"], row["destination"])].append(row)
-        for group in ordinary.values():
-            self.delivery.enqueue(Shipment.from_rows(group))
+        await self.operations.queue_recovered(
+            [Shipment.from_rows(group) for group in ordinary.values()], copies)
 
     async def _unannounced(self, copies: list[dict]) -> set[int]:
         """The MIDs of recovered journal copies whose ``enqueued`` line was never written:

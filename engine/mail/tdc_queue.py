@@ -163,16 +163,28 @@ class TdcQueue:
         self._lookups: dict[str, asyncio.Future[Route]] = {}
 
     # -- what the engine calls -------------------------------------------------------
-    def enqueue(self, copy: JournalCopy, *, log_enqueued: bool = True) -> None:
-        """Queue a stored copy (at once after the work queue, or after a restart)."""
+    def enqueue(self, copy: JournalCopy, *, log_enqueued: bool = True,
+                ready: bool = True) -> None:
+        """Queue a stored copy (at once after the work queue, or after a restart).  With
+        ``ready=False`` it is counted and its hard limit runs, but no connection takes it
+        until :meth:`make_ready` (recovery applies operators' commands first)."""
         if log_enqueued:
             self.records.log(lines.tdc_enqueued(copy.mid, copy.message_id, copy.intake))
         self.counters.queued()
+        if copy.attempted:  # recovered after a try: it counts as attempted again
+            self.counters.first_attempt()
         domain = self._domain(copy.domain)
         domain.outstanding += 1
         clock = self._clock
         copy.timer = clock.call_later(max(0.0, copy.deadline - clock.time()), self._expire, copy)
-        self._make_ready(copy)
+        if ready:
+            self._make_ready(copy)
+
+    def make_ready(self, copy: JournalCopy) -> None:
+        """Offer a copy queued with ``ready=False`` to the connections (unless it is gone:
+        its hard limit may have come meanwhile)."""
+        if copy.state == "queued":
+            self._make_ready(copy)
 
     @property
     def active(self) -> int:

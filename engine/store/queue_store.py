@@ -193,6 +193,18 @@ def finish_many(finished: Sequence[tuple[Iterable[int], str, str]]) -> Job[None]
     return job
 
 
+_REDIRECT = f"UPDATE {DELIVERIES.name} SET destination = ? WHERE id = ?"
+
+
+def redirect_deliveries(row_ids: Iterable[int], host: str) -> Job[None]:
+    """Deliveries go to *host* from now on (``redirectrecipients``): what a restart resumes."""
+    rows = [(host, row_id) for row_id in row_ids]
+
+    def job(connection: Connection) -> None:
+        _dbapi(connection).executemany(_REDIRECT, rows)
+    return job
+
+
 class OpenFinishes:
     """Finished deliveries as one job that stays open until the writer runs it.
 
