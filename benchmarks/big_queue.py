@@ -108,6 +108,9 @@ def build_queue(data: Path, recipients: int, copies: int, intake: str,
         batch_deliveries: list[tuple] = []
 
         def flush() -> None:
+            # The store's connections leave BEGIN to SQLAlchemy (isolation_level None): one
+            # explicit transaction per batch, not one commit (and fsync) per row.
+            db.execute("BEGIN")
             db.executemany(queue_store._INSERT_MESSAGE, batch_messages)
             db.executemany(queue_store._INSERT_DELIVERY, batch_deliveries)
             db.commit()
