@@ -290,8 +290,12 @@ def recovery_start(engine: Engine) -> tuple[list[dict], int]:
     return unprocessed, last or 0
 
 
+#: By primary key: ``+state`` keeps SQLite off the (state, destination) index, which it
+#: would otherwise pick, reading every active row and sorting them for each page (recovery
+#: grew with the square of the queue: 5 s at 110,000 rows, 50 s at 330,000).
 _PAGE_ROWS = (f"SELECT id, mid, rid, recipient, destination, attempts, expires_at "
-              f"FROM {DELIVERIES.name} WHERE id > ? AND id <= ? AND state = ? ORDER BY id LIMIT ?")
+              f"FROM {DELIVERIES.name} WHERE id > ? AND id <= ? AND +state = ? "
+              f"ORDER BY id LIMIT ?")
 #: A journal copy's body is not read (None): the TDC queue reads it when it sends the copy.
 _PAGE_MESSAGES = (f"SELECT mid, sender, CASE WHEN kind = 'journal' THEN NULL ELSE body END, "
                   f"message_id, origin_mid, received_at, kind "
