@@ -158,6 +158,8 @@ class MailEngine:
         self.recovery_seconds: float | None = None
         #: stored deliveries read per page by the recovery (a test makes pages small)
         self.recovery_page = RECOVERY_PAGE
+        #: the MIDs of the copies whose ``enqueued`` line the log holds, while recovering
+        self._announced: set[int] | None = None
 
     @property
     def config(self) -> Config:
@@ -565,6 +567,7 @@ class MailEngine:
             await self._recover_pages(last_id)
         finally:
             self.operations.recovery_ended()
+            self._announced = None
 
     async def _recover_pages(self, last_id: int) -> None:
         loop = asyncio.get_running_loop()
@@ -582,7 +585,7 @@ class MailEngine:
                 while cut and rows[cut - 1]["mid"] == rows[-1]["mid"]:
                     cut -= 1
                 rows, held = rows[:cut], rows[cut:]
-            await self._queue_rows(rows)
+            await self._queue_rows(rows, last_id)
             self.recovered_recipients += len(rows)
             if done:
                 break
@@ -590,9 +593,10 @@ class MailEngine:
         log.info("queue recovered: %d recipients in %.1f s", self.recovered_recipients,
                  self.recovery_seconds)
 
-    async def _queue_rows(self, rows: list[dict]) -> None:
+    async def _queue_rows(self, rows: list[dict], last_id: int) -> None:
         """Put recovered delivery rows (whole messages) on their queues."""
-        unannounced = await self._unannounced([r for r in rows if r["destination"] == TDC_QUEUE])
+        unannounced = await self._unannounced(
+            [r for r in rows if r["destination"] == TDC_QUEUE], last_id)
         ordinary: dict[tuple[int, str], list[dict]] = defaultdict(list)
         copies: list[tuple[JournalCopy, bool]] = []
         for row in rows:
@@ -603,20 +607,26 @@ class MailEngine:
         await self.operations.queue_recovered(
             [Shipment.from_rows(group) for group in ordinary.values()], copies)
 
-    async def _unannounced(self, copies: list[dict]) -> set[int]:
+    async def _unannounced(self, copies: list[dict], last_id: int) -> set[int]:
         """The MIDs of recovered journal copies whose ``enqueued`` line was never written:
         the process died between storing the copy (after ``was generated based on``) and
-        logging it.  The log is the record of what was written, so it is asked; only the
-        files written to since the oldest copy was made are read (mail.current, nearly
-        always), and only when copies were recovered."""
+        logging it.  The log is the record of what was written, so it is asked, once per
+        recovery (at the first page with copies): the MIDs of every ``enqueued`` line in
+        the files written to since the oldest copy to recover was made (mail.current,
+        nearly always).  (Asking it again for each page, one search per copy, made the
+        recovery grow with the square of the copies.)"""
         if not copies:
             return set()
-        prefixes = {lines.tdc_enqueued_prefix(row["mid"]): row["mid"] for row in copies}
-        since = min(row["received_at"] for row in copies)
-        self.records.mail_log.flush()
-        missing = await asyncio.get_running_loop().run_in_executor(
-            None, self.records.mail_log.lacking, list(prefixes), since)
-        return {prefixes[prefix] for prefix in missing}
+        if self._announced is None:
+            loop = asyncio.get_running_loop()
+            since = await loop.run_in_executor(None, queue_store.oldest_active_received,
+                                               self.store.engine, TDC_QUEUE, last_id)
+            self.records.mail_log.flush()
+            found = await loop.run_in_executor(
+                None, self.records.mail_log.found, lines.TDC_ENQUEUED_MID,
+                min(row["received_at"] for row in copies) if since is None else since)
+            self._announced = {int(mid) for mid in found}
+        return {row["mid"] for row in copies if row["mid"] not in self._announced}
 
     async def stop(self) -> None:
         """Stop listening and delivering; what is queued stays stored.  Safe to repeat."""

@@ -11,6 +11,7 @@ Tests: tests/engine/observe/test_log_lines.py.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Sequence
 
 TDC_QUEUE = "the.tdc.queue"
@@ -302,8 +303,13 @@ def tdc_enqueued(mid: int, message_id_value: str, intake: str) -> str:
 
 
 def tdc_enqueued_prefix(mid: int) -> str:
-    """How :func:`tdc_enqueued` of *mid* starts: what recovery looks for in the log."""
+    """How :func:`tdc_enqueued` of *mid* starts."""
     return f"TDC: MID {mid} with Message-ID '"
+
+
+#: :func:`tdc_enqueued`'s start in the log's bytes, its MID the group: what recovery looks
+#: for (one pass over the log for every recovered copy, not one search per copy).
+TDC_ENQUEUED_MID = re.compile(rb"TDC: MID (\d+) with Message-ID '")
 
 
 def tdc_new_dcid(dcid: int, local_ip: str, peer_ip: str, port: int) -> str:

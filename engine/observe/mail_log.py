@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -152,26 +152,24 @@ class MailLog:
             with contextlib.suppress(OSError):
                 old.unlink()
 
-    def lacking(self, needles: Iterable[str], since: float) -> set[str]:
-        """Which of *needles* no line written since *since* (a wall time) holds.  For
-        recovery, which looks for a few lines of the last moments before a crash: only
-        ``mail.current`` and the files rolled since *since* are read, newest first, until
-        every needle is found.  It reads files only (it may run in a thread): the caller
-        flushes first."""
-        left = {needle: needle.encode("utf-8", "backslashreplace") for needle in needles}
+    def found(self, pattern: re.Pattern[bytes], since: float) -> set[bytes]:
+        """The first group of every match of *pattern* in the lines written since *since*
+        (a wall time).  For recovery, which looks for the lines of the last moments before
+        a crash: only ``mail.current`` and the files rolled since *since* are read, a block
+        of lines at a time (a pattern never spans lines).  It reads files only (it may run
+        in a thread): the caller flushes first."""
+        found: set[bytes] = set()
         for path in reversed(self.files()):
-            if not left:
-                break
             rolled = _ROLLED.fullmatch(path.name)
             if rolled and _rolled_at(rolled[1]) < since - 1:
                 break  # rolled before then: it and the older files hold older lines only
             try:
-                data = path.read_bytes()
+                with path.open("rb") as file:
+                    for block in _line_blocks(file):
+                        found.update(pattern.findall(block))
             except OSError:  # pruned while we looked
                 continue
-            for needle in [n for n, raw in left.items() if raw in data]:
-                del left[needle]
-        return set(left)
+        return found
 
     def files(self) -> list[Path]:
         """Rolled files oldest first, then ``mail.current`` (what ``grep`` searches)."""
@@ -182,6 +180,20 @@ class MailLog:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+def _line_blocks(file: BinaryIO, size: int = 1 << 20) -> Iterator[bytes]:
+    """*file* in blocks of about *size* bytes, each ending at a line's end (the last one
+    where the file ends)."""
+    rest = b""
+    while block := file.read(size):
+        block = rest + block
+        end = block.rfind(b"\n") + 1
+        rest = block[end:]
+        if end:
+            yield block[:end]
+    if rest:
+        yield rest
 
 
 def _next_name(directory: Path, now: datetime, name: str = "mail") -> str:

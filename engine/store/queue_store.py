@@ -330,6 +330,18 @@ def active_deliveries_page(engine: Engine, after_id: int, last_id: int,
     return rows
 
 
+def oldest_active_received(engine: Engine, destination: str, last_id: int) -> float | None:
+    """When the oldest message with an active delivery to *destination* and a row id up
+    to *last_id* was received (None: there is none).  Recovery reads the mail log back to
+    then, once, for the journal copies it recovers."""
+    query = (select(func.min(MESSAGES.c.received_at))
+             .select_from(DELIVERIES.join(MESSAGES, MESSAGES.c.mid == DELIVERIES.c.mid))
+             .where(DELIVERIES.c.state == ACTIVE, DELIVERIES.c.destination == destination,
+                    DELIVERIES.c.id <= last_id))
+    with engine.connect() as connection:
+        return connection.execute(query).scalar()
+
+
 def message_body(engine: Engine, mid: int) -> bytes:
     """The stored body of message *mid* (b"" when there is no such message)."""
     with engine.connect() as connection:

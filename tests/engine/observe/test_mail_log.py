@@ -156,18 +156,24 @@ def test_rolled_files_with_the_same_modification_time_keep_their_roll_order(tmp_
     assert _numbers(log.files()[:-1]) == [1, 2, 3, 4]
 
 
-def test_lacking_reads_the_files_written_since_and_no_older_ones(tmp_path):
-    """What recovery asks (issue 10, item 3): which lines are missing from the files written
-    to since a time; files rolled before it are not read."""
+def test_found_reads_the_files_written_since_and_no_older_ones(tmp_path):
+    """What recovery asks (issue 10, item 3): the MIDs of the ``enqueued`` lines in the files
+    written to since a time; files rolled before it are not read.  Blocks of lines: a
+    line cut by a block's end is still found."""
     import time
 
+    from engine.observe.log_lines import TDC_ENQUEUED_MID, tdc_enqueued
+
     log = MailLog(tmp_path, version="v", serial="s")
-    log.info("TDC: MID 1 with Message-ID '<a@x>' enqueued")
+    log.info(tdc_enqueued(1, "<a@x>", "intake@x"))
     old = log.roll()
-    log.info("TDC: MID 2 with Message-ID '<b@x>' enqueued")
+    log.info(tdc_enqueued(2, "<b@x>", "intake@x"))
+    for n in range(20_000):  # over a block of 1 MB
+        log.info(f"filler {n} " + "x" * 60)
+    log.info(tdc_enqueued(22, "<c@x>", "intake@x"))
+    log.info("TDC: MID 3 was generated based on MID 2")
     log.flush()
-    wanted = ["TDC: MID 1 with", "TDC: MID 2 with", "TDC: MID 3 with"]
-    assert log.lacking(wanted, since=time.time() - 60) == {"TDC: MID 3 with"}
+    assert log.found(TDC_ENQUEUED_MID, since=time.time() - 60) == {b"1", b"2", b"22"}
     os.rename(old, tmp_path / "mail.@20000101T000000.s")  # rolled long before *since*
-    assert log.lacking(wanted, since=time.time() - 60) == {"TDC: MID 1 with", "TDC: MID 3 with"}
+    assert log.found(TDC_ENQUEUED_MID, since=time.time() - 60) == {b"2", b"22"}
     log.close()
