@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
+from array import array
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -65,25 +67,71 @@ CONNECT_TIMEOUT = 60.0
 IDLE_HOLD = 5.0
 
 
-@dataclass(eq=False, slots=True)
-class Shipment:
-    """One message on its way to one destination domain.  Slots: a big queue holds one per
-    queued message and destination (100,000 for a million recipients, 10 per message)."""
+def _compact(numbers: Sequence[int]) -> range | array[int]:
+    """*numbers* in little memory: a ``range`` when they follow each other (a message's RIDs,
+    the row ids stored for them in one transaction: nearly always), else an array."""
+    if numbers and list(numbers) == list(range(numbers[0], numbers[0] + len(numbers))):
+        return range(numbers[0], numbers[0] + len(numbers))
+    return array("q", numbers)
 
-    mid: int
-    sender: str
-    destination: str
-    recipients: list[tuple[int, str]]  # (rid, address)
-    body: bytes
-    received_at: float
-    expires_at: float
-    row_ids: list[int] = field(default_factory=list)
-    attempts: int = 0
-    attempted: bool = False
+
+class Shipment:
+    """One message on its way to one destination domain.
+
+    A big queue holds one per queued message and destination (100,000 for a million
+    recipients, 10 per message), so it is compact: slots, and its recipients packed -- their
+    addresses in one string (a tuple if one holds a line feed), their RIDs and store row ids
+    as ranges or arrays -- about 40 bytes a recipient instead of about 170 for a list of
+    ``(rid, address)`` tuples and a list of row ids.  :attr:`recipients` and
+    :attr:`row_ids` read and set them as lists."""
+
+    __slots__ = ("_addresses", "_rids", "_row_ids", "attempted", "attempts", "body",
+                 "destination", "expires_at", "mid", "received_at", "sender")
+
+    def __init__(self, mid: int, sender: str, destination: str,
+                 recipients: Sequence[tuple[int, str]], body: bytes, received_at: float,
+                 expires_at: float, row_ids: Sequence[int] = (), attempts: int = 0,
+                 attempted: bool = False) -> None:
+        self.mid, self.sender, self.destination = mid, sender, destination
+        self.body, self.received_at, self.expires_at = body, received_at, expires_at
+        self.attempts, self.attempted = attempts, attempted
+        self.recipients = list(recipients)
+        self.row_ids = list(row_ids)
+
+    @property
+    def recipients(self) -> list[tuple[int, str]]:
+        """``(rid, address)`` of each recipient, in order."""
+        addresses = self._addresses
+        if isinstance(addresses, str):
+            return list(zip(self._rids, addresses.split("\n"), strict=True)) if self._rids else []
+        return list(zip(self._rids, addresses, strict=True))
+
+    @recipients.setter
+    def recipients(self, recipients: list[tuple[int, str]]) -> None:
+        addresses = [address for _, address in recipients]
+        self._rids = _compact([rid for rid, _ in recipients])
+        packed = "\n".join(addresses)
+        self._addresses = (packed if packed.count("\n") == max(0, len(addresses) - 1)
+                           else tuple(addresses))
+
+    @property
+    def row_ids(self) -> list[int]:
+        """The store row id of each recipient's delivery, in the order of :attr:`recipients`
+        (empty until the shipment is stored)."""
+        return list(self._row_ids)
+
+    @row_ids.setter
+    def row_ids(self, row_ids: Sequence[int]) -> None:
+        self._row_ids = _compact(row_ids)
+
+    @property
+    def count(self) -> int:
+        """How many recipients (without unpacking them)."""
+        return len(self._rids)
 
     @property
     def rids(self) -> list[int]:
-        return [rid for rid, _ in self.recipients]
+        return list(self._rids)
 
     @classmethod
     def for_part(cls, part: Part, message: Accepted) -> list[Shipment]:
@@ -95,20 +143,22 @@ class Shipment:
 
     @classmethod
     def from_rows(cls, rows: list[dict]) -> Shipment:
+        """A recovered shipment; its sender and destination interned (the same few strings
+        for many shipments, each read from the store as its own)."""
         first = rows[0]
-        return cls(first["mid"], first["sender"], first["destination"],
+        return cls(first["mid"], sys.intern(first["sender"]), sys.intern(first["destination"]),
                    [(r["rid"], r["recipient"]) for r in rows], first["body"], first["received_at"],
                    first["expires_at"], [r["id"] for r in rows], attempts=first["attempts"],
                    attempted=first["attempts"] > 0)
 
     def without(self, rids: set[int]) -> None:
-        keep = [i for i, (rid, _) in enumerate(self.recipients) if rid not in rids]
-        self.recipients = [self.recipients[i] for i in keep]
-        self.row_ids = [self.row_ids[i] for i in keep]
+        keep = [(recipient, row) for recipient, row
+                in zip(self.recipients, self._row_ids, strict=True) if recipient[0] not in rids]
+        self.recipients = [recipient for recipient, _ in keep]
+        self.row_ids = [row for _, row in keep]
 
     def row_ids_of(self, rids: set[int]) -> list[int]:
-        return [row for (rid, _), row in zip(self.recipients, self.row_ids, strict=True)
-                if rid in rids]
+        return [row for rid, row in zip(self._rids, self._row_ids, strict=True) if rid in rids]
 
 
 def shipment_matches(shipment: Shipment, host: str | None, sender: str | None) -> bool:
@@ -167,9 +217,9 @@ class DeliveryQueues:
         if not shipment.expires_at:
             shipment.expires_at = shipment.received_at + self._config().delivery.max_queue_time
         host = self._counters.host(shipment.destination)
-        host.queued(len(shipment.recipients))
+        host.queued(shipment.count)
         if shipment.attempted:  # recovered after a try: it counts as attempted again
-            host.first_attempt(len(shipment.recipients))
+            host.first_attempt(shipment.count)
         self._open_shipments[shipment.mid] += 1
         if ready:
             self._ready(shipment)
@@ -246,7 +296,7 @@ class DeliveryQueues:
     def move(self, shipment: Shipment, host: str) -> None:
         """A taken shipment goes to *host* instead (``redirectrecipients``): it counts
         under *host* from now on, as not yet attempted there.  The caller makes it ready."""
-        count, old = len(shipment.recipients), self._counters.host(shipment.destination)
+        count, old = shipment.count, self._counters.host(shipment.destination)
         if shipment.attempted:
             old.attempted -= count
         else:
@@ -258,7 +308,7 @@ class DeliveryQueues:
         """Complete a taken shipment as deleted (``deleterecipients``) or bounced."""
         records, counters = self.records, self._counters.host(shipment.destination)
         if state == "deleted":
-            counters.removed(len(shipment.recipients), attempted=shipment.attempted)
+            counters.removed(shipment.count, attempted=shipment.attempted)
             records.log_and_track(shipment.mid, lines.deleted(shipment.mid, shipment.rids, user))
             records.finish_deliveries(shipment.row_ids, "deleted", f"deleted by {user}")
             self._shipment_done(shipment)
@@ -395,7 +445,7 @@ class DeliveryQueues:
         then fails (connection, DNS or the transaction)."""
         if not shipment.attempted:
             shipment.attempted = True
-            self._counters.host(name).first_attempt(len(shipment.recipients))
+            self._counters.host(name).first_attempt(shipment.count)
 
     # -- outcomes -----------------------------------------------------------------------
     def _delivered(self, name: str, dcid: int, shipment: Shipment, rids: list[int],

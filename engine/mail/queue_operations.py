@@ -136,7 +136,7 @@ class QueueOperations:
         for shipment in moved:
             self._delivery.make_ready(shipment)
         await self._store_moves(moved)
-        return sum(len(shipment.recipients) for shipment in moved)
+        return sum(shipment.count for shipment in moved)
 
     # -- the work itself -----------------------------------------------------------------
     def _keep(self, operation: Operation) -> None:
@@ -150,7 +150,7 @@ class QueueOperations:
             self._tdc.removed(copy, removal.state, removal.user)
             count += 1
         for shipment in shipments:
-            count += len(shipment.recipients)
+            count += shipment.count
             self._delivery.removed(shipment, removal.state, removal.user)
         return count
 

@@ -124,3 +124,26 @@ async def test_smtp_route_to_host_and_port(gateway):
     await gateway.start()
     await gateway.send("routed", recipients=("bob@example.com", "sue@sales.example.com"))
     await until(lambda: len(gateway.sink.messages) == 2)
+
+
+@pytest.mark.parametrize("addresses", [
+    ["a@example.com", "b@example.com", "c@example.com"],
+    ["odd\nline@example.com", "b@example.com", ""],  # a line feed: kept as a tuple
+])
+def test_a_shipment_packs_its_recipients_and_gives_them_back_as_they_were(addresses):
+    from array import array
+
+    from engine.mail.delivery import Shipment
+
+    recipients = list(zip([0, 2, 5], addresses, strict=True))  # RIDs not following each other
+    shipment = Shipment(7, "s@example.org", "example.com", recipients, b"body", 1.0, 2.0,
+                        row_ids=[10, 11, 12])
+    assert shipment.recipients == recipients and shipment.count == 3
+    assert shipment.rids == [0, 2, 5] and shipment.row_ids == [10, 11, 12]
+    assert isinstance(shipment._rids, array) and shipment._row_ids == range(10, 13)
+    assert shipment.row_ids_of({2, 5}) == [11, 12]
+    shipment.without({2})
+    assert shipment.recipients == [recipients[0], recipients[2]]
+    assert shipment.row_ids == [10, 12] and shipment.count == 2
+    shipment.without({0, 5})
+    assert (shipment.recipients, shipment.row_ids, shipment.count) == ([], [], 0)
