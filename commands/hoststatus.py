@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -18,7 +17,6 @@ from engine.observe.log_lines import TDC_QUEUE
 from engine.observe.timestamps import cli_time, now
 from engine.smtp.outbound import route_for
 from engine.smtp.resolver import DnsError
-from engine.store import queue_store
 
 # The interface segcli delivers from (``listenerconfig`` names it the same way).
 DELIVERY_INTERFACE = "Management"
@@ -54,7 +52,7 @@ async def hoststatus(session: CliSession, args: list[str]) -> None:
     counters = mail.counters.hosts.get(host)
     if counters is None:
         raise CommandError(f"No record of host: {host}")
-    oldest = await asyncio.to_thread(queue_store.oldest_active, mail.store.engine, host)
+    oldest = await mail.oldest_queued(host)
     _report(session, counters, oldest)
     _virtual_gateway(session, counters)
     await _addresses(session, mail, host)

@@ -27,6 +27,7 @@ import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import TYPE_CHECKING
 
 from engine.config.model import TdcTimers
@@ -109,6 +110,7 @@ class _Link:
     idle: bool = False
     task: asyncio.Task[None] | None = None  # the task running it
     aborted: bool = False  # cut by the hard limit: it has been logged, nothing more is
+    carrying: JournalCopy | None = None  # the copy last handed to it (sending while it says so)
 
     numbered: int | None = None
 
@@ -190,6 +192,15 @@ class TdcQueue:
     def active(self) -> int:
         return sum(d.outstanding for d in self._domains.values())
 
+    def oldest(self) -> float | None:
+        """When the oldest copy still queued (ready, waiting for its retry or being sent)
+        was made (``hoststatus the.tdc.queue``).  A scan of what is queued, about 10 ms at
+        100,000 copies: no bookkeeping per copy, and exact."""
+        ready = (c for d in self._domains.values() for c in d.ready if c.state == "queued")
+        sending = (link.carrying for d in self._domains.values() for link in d.links
+                   if link.carrying is not None and link.carrying.state == "sending")
+        return min((c.enqueued_at for c in chain(ready, self._retrying, sending)), default=None)
+
     def connections(self) -> int:
         return sum(len(d.links) for d in self._domains.values())
 
@@ -268,6 +279,7 @@ class TdcQueue:
     def _hand_over(self, copy: JournalCopy, link: _Link) -> None:
         copy.state = "sending"
         copy.link = link
+        link.carrying = copy
         if not copy.attempted:
             copy.attempted = True
             self.counters.first_attempt()

@@ -91,3 +91,41 @@ def _assert_appliance_sections(text: str, gateway) -> None:
     assert re.search(r"\(expiring at \w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4} GMT\)\n"
                      r"Preference  IPs\n", tail), tail
     assert "Journal copies go" not in text
+
+
+async def test_the_oldest_message_comes_from_the_queues_and_matches_the_store(gateway, unused_port):
+    """``hoststatus``'s Oldest Message is read from the queues in memory (issue 14: the
+    store query took 237 ms at a million recipients): it must say what the store says,
+    ready, waiting for a retry, and once the oldest message has gone."""
+    import asyncio
+
+    from engine.store import queue_store
+
+    gateway.config.host_ports["mx.example.com"] = unused_port
+    gateway.config.host_ports["mx.setd.test"] = unused_port
+    gateway.config.tdc.timers.time_scale = 10.0  # copies wait 100 s for their retry
+    await gateway.start()
+    engine = gateway.engine
+    await gateway.command("suspenddel")
+    await gateway.send("first", sender="early@example.org")
+    await asyncio.sleep(0.05)
+    await gateway.send("second")
+    await until(lambda: gateway.log().count("enqueued for forwarding") == 2)
+
+    async def agree(host: str) -> float | None:
+        await engine.settled()
+        stored = queue_store.oldest_active(engine.store.engine, host)
+        assert await engine.oldest_queued(host) == stored
+        return stored
+
+    ready = {host: await agree(host) for host in ("example.com", "the.tdc.queue")}
+    assert all(ready.values())
+    await gateway.command("resumedel")
+    await until(lambda: engine.counters.host("example.com").soft_bounced_events >= 2
+                and engine.tdc.counters.soft_bounced_events >= 2)
+    assert {host: await agree(host) for host in ready} == ready  # waiting for a retry
+    await gateway.command("deleterecipients sender early@example.org")
+    later = await agree("example.com")
+    assert later is not None and later > ready["example.com"]
+    await gateway.command("deleterecipients all")
+    assert await agree("example.com") is None and await agree("the.tdc.queue") is None
