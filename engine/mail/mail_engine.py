@@ -567,7 +567,8 @@ class MailEngine:
 
     async def _recover_deliveries(self, last_id: int) -> None:
         """Queue every stored active delivery with a row id up to *last_id*, a page at a
-        time (read off the loop; the loop serves SMTP and commands between pages).
+        time (read off the loop, the next one while this one is queued; the loop serves SMTP
+        and commands between pages).
 
         A message's rows are contiguous (stored in one transaction), but a page may end in
         the middle of them: those rows wait for the next page, so each message is one
@@ -582,13 +583,17 @@ class MailEngine:
     async def _recover_pages(self, last_id: int) -> None:
         loop = asyncio.get_running_loop()
         started = time.monotonic()
-        after, held, size = 0, list[dict](), self.recovery_page
+        held, size = list[dict](), self.recovery_page
+        def read(after: int) -> asyncio.Future[list[dict]]:
+            return loop.run_in_executor(None, queue_store.active_deliveries_page,
+                                        self.store.engine, after, last_id, size)
+
+        reading = read(0)
         while True:
-            page = await loop.run_in_executor(None, queue_store.active_deliveries_page,
-                                              self.store.engine, after, last_id, size)
+            page = await reading
             done = len(page) < size
-            if page:
-                after = page[-1]["id"]
+            if not done:  # the next page is read while this one is queued
+                reading = read(page[-1]["id"])
             rows, held = held + page, []
             if not done and rows:
                 cut = len(rows)
