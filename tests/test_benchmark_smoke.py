@@ -18,6 +18,10 @@ drills_realtime.py: one quick drill with --fast; it must pass and be in the tabl
 big_queue.py: 200 queued recipients and 20 journal copies, one SIGKILL and a restart; every
 figure is there, and nothing is lost or delivered twice.
 
+recovery_profile.py: 2,000 recipients and 200 copies recovered in-process, with the profile
+and the allocation trace; all of it recovered, and the Oldest Message from the queues agrees
+with the store's.
+
 monitoring_history.py: 2000 messages of history; every monitoring command timed.
 
 big_messages.py: a "big" message of 2 MB, then 3 at once, through a real segcli whose
@@ -198,3 +202,20 @@ def test_big_queue_script_runs_end_to_end(tmp_path):
             assert figures[command]["p99_ms"] >= figures[command]["median_ms"] > 0
     for end in ("sink", "setd"):
         assert result[end] == {"lost": 0, "twice": 0, "delivered_again": 0}
+
+
+def test_recovery_profile_script_runs(tmp_path):
+    """benchmarks/recovery_profile.py at a tiny size: the queue built, recovered in the
+    script's own process with a profile and an allocation trace, and checked."""
+    report, profile = tmp_path / "report.json", tmp_path / "recovery.prof"
+    finished = subprocess.run(
+        [sys.executable, "benchmarks/recovery_profile.py", "--recipients", "2000", "--copies",
+         "200", "--profile", str(profile), "--memory", "5", "--json", str(report)],
+        cwd=REPO, capture_output=True, text=True, timeout=110)
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    result = json.loads(report.read_text())
+    assert result["recovered"] == 2200 and 0 < result["listening_s"] <= result["recovered_s"]
+    assert result["after"]["VmHWM"] >= result["after"]["VmRSS"] > 0
+    assert len(result["allocations"]) == 5 and profile.stat().st_size > 0
+    for host in ("example.com", "the.tdc.queue"):
+        assert result["oldest"][host]["agree"] is True
