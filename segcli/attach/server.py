@@ -47,8 +47,6 @@ __all__ = ["CONSOLE_USER", "SOCKET_NAME", "AttachError", "AttachServer", "may_at
 
 SOCKET_NAME = wire.SOCKET_NAME
 CONSOLE_USER = wire.CONSOLE_USER
-#: How long a stopping appliance waits for its attached consoles to end.
-STOP_PATIENCE_S = 5.0
 _log = logging.getLogger(__name__)
 
 
@@ -108,16 +106,9 @@ class AttachServer:
         consoles = list(self.consoles)
         for console in consoles:
             console.close("the appliance is stopping")
-        if consoles:
-            # a console's command that does not end when asked must not keep the appliance
-            # from stopping: wait a while, then go on (the process ends them with it)
-            _, late = await asyncio.wait([asyncio.ensure_future(c.finished()) for c in consoles],
-                                         timeout=STOP_PATIENCE_S)
-            for waiting in late:
-                waiting.cancel()
-            if late:
-                _log.warning("%d attached console(s) did not end within %g s of the stop",
-                             len(late), STOP_PATIENCE_S)
+        # closing a console cancels its session and the command it runs (tail included):
+        # each ends within a few turns of the loop
+        await asyncio.gather(*(console.finished() for console in consoles))
         await server.wait_closed()
         self._socket.remove()
 
@@ -198,16 +189,19 @@ class ConsoleConnection(asyncio.Protocol):
                 return
 
     def eof_received(self) -> bool:
-        if self._starting:
-            self._take(wire.EOF, b"")
-        else:
-            self.hang_up()
-        return True  # keep our half open: the output and the exit status still go out
+        """The console hung up.  It says the end of its input with an ``E`` frame and
+        shuts its socket only when it ends, so nobody reads what would still be written:
+        the CLI's session and the command it runs (``tail`` follows the log forever) are
+        cancelled now, not at the next line written into the closed socket."""
+        self.hang_up()
+        if self.cli is not None:
+            self.cli.channel_closed()
+        return True  # hang_up has closed the transport already
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
         if self.cli is not None:
-            self.cli.channel_closed()
+            self.cli.channel_closed()  # the console ends when its session has
         else:
             self._finish()
 

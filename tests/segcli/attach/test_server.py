@@ -163,3 +163,64 @@ async def test_a_dumb_terminal_gets_the_banner_echo_and_crlf(opened):
     assert text.startswith("Last login: never\r\n")
     assert "mail1.example.com> version\r\n" in text  # echoed by the appliance, as over ssh -t
     assert "Current Version\r\n" in text
+
+
+async def _read_until(reader: asyncio.StreamReader, text: bytes) -> bytes:
+    """What the server sent (frames and all) up to and including *text*."""
+    seen = b""
+    while text not in seen:
+        chunk = await reader.read(65536)
+        assert chunk, f"the connection ended before {text!r}: {seen!r}"
+        seen += chunk
+    return seen
+
+
+async def test_a_console_that_hangs_up_during_tail_leaves_no_session(opened):
+    """``tail`` follows the log forever and writes nothing while no mail flows: the
+    console hanging up still cancels it and ends the session at once, and a stop then has
+    nothing left to wait for."""
+    server = AttachServer(opened)
+    path = await server.start()
+    try:
+        reader, writer = await asyncio.open_unix_connection(os.fspath(path))
+        writer.write(PIPE + wire.frame(wire.DATA, b"tail mail_logs\n"))
+        await _read_until(reader, b"Press Ctrl-C to stop.")
+        [console] = server.consoles
+        assert console.cli is not None and console.cli.session is not None
+        session = console.cli.session
+        assert session.busy  # tail runs
+        writer.close()  # the console hangs up (no end of input first)
+        await writer.wait_closed()
+        # waited for without being cancelled: a cancelled wait would cancel the CLI's task
+        # itself and hide a session that the hang-up left running
+        ending = asyncio.ensure_future(console.finished())
+        done, _ = await asyncio.wait([ending], timeout=30)
+        assert done == {ending}, "the session outlived its console's hang-up"
+        assert not server.consoles
+        assert not session.busy  # tail was cancelled, not left following the log
+    finally:
+        await server.stop()
+    assert not path.exists()
+
+
+async def test_stopping_cancels_a_consoles_running_command(opened):
+    """A stop while ``tail`` runs ends the console's session, command and all: stop()
+    waits for it to end, with no time limit needed."""
+    server = AttachServer(opened)
+    path = await server.start()
+    reader, writer = await asyncio.open_unix_connection(os.fspath(path))
+    writer.write(PIPE + wire.frame(wire.DATA, b"tail mail_logs\n"))
+    await _read_until(reader, b"Press Ctrl-C to stop.")
+    [console] = server.consoles
+    assert console.cli is not None and console.cli.session is not None
+    session = console.cli.session
+    stopping = asyncio.ensure_future(server.stop())
+    done, _ = await asyncio.wait([stopping], timeout=30)
+    assert done == {stopping}, "the stop waits for a session that does not end"
+    stopping.result()
+    rest = await reader.read()
+    writer.close()
+    await writer.wait_closed()
+    assert b"the appliance is stopping" in rest
+    assert not server.consoles and not session.busy
+    assert not path.exists()
