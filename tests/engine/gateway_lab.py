@@ -214,9 +214,9 @@ def gateway_after_traffic(run, gateway):
     and 1 hard-bounced, and every outgoing connection has closed (each link says QUIT
     after its last delivery), so the monitoring commands' figures are final.
 
-    The live figures that ``tophosts``, ``hoststatus`` and ``status`` print are checked
-    from here (tests/engine/observe/test_tophosts_live.py,
-    tests/segcli/automation/test_templates.py)."""
+    The live figures that ``tophosts``, ``hoststatus`` and ``status`` print and the XML
+    pages serve are checked from here (tests/engine/observe/test_tophosts_live.py,
+    tests/segcli/automation/test_templates.py, tests/segcli/web/test_xml_status.py)."""
     run(_three_messages_one_bounced(gateway))
     return gateway
 
