@@ -13,15 +13,24 @@ import contextlib
 import os
 import socket
 import stat
+from collections.abc import Awaitable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from commands import load_all
+from commands.session import CliSession
 from engine.appliance import Appliance, StartOptions
 from segcli.attach import server as attach_server
 from segcli.attach import wire
-from segcli.attach.server import AttachError, AttachServer, may_attach, peer_uid
+from segcli.attach.server import (
+    AttachError,
+    AttachServer,
+    ConsoleConnection,
+    may_attach,
+    peer_uid,
+)
 
 
 @pytest.fixture
@@ -175,6 +184,36 @@ async def _read_until(reader: asyncio.StreamReader, text: bytes) -> bytes:
     return seen
 
 
+@dataclass
+class _Tailing:
+    """A piped console whose ``tail`` follows the (quiet) mail log."""
+
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    console: ConsoleConnection
+    session: CliSession
+
+
+async def _tailing(server: AttachServer) -> _Tailing:
+    reader, writer = await asyncio.open_unix_connection(os.fspath(server.path))
+    writer.write(PIPE + wire.frame(wire.DATA, b"tail mail_logs\n"))
+    await _read_until(reader, b"Press Ctrl-C to stop.")
+    [console] = server.consoles
+    assert console.cli is not None and console.cli.session is not None
+    assert console.cli.session.busy  # tail runs
+    return _Tailing(reader, writer, console, console.cli.session)
+
+
+async def _ended(awaitable: Awaitable[None], why: str) -> None:
+    """Wait for *awaitable* without ever cancelling it (a cancelled wait for a console
+    would cancel its CLI's task itself, and hide a session left running); fail with *why*
+    if it has not ended within the test's patience."""
+    waiting = asyncio.ensure_future(awaitable)
+    done, _ = await asyncio.wait([waiting], timeout=30)
+    assert done == {waiting}, why
+    waiting.result()
+
+
 async def test_a_console_that_hangs_up_during_tail_leaves_no_session(opened):
     """``tail`` follows the log forever and writes nothing while no mail flows: the
     console hanging up still cancels it and ends the session at once, and a stop then has
@@ -182,22 +221,12 @@ async def test_a_console_that_hangs_up_during_tail_leaves_no_session(opened):
     server = AttachServer(opened)
     path = await server.start()
     try:
-        reader, writer = await asyncio.open_unix_connection(os.fspath(path))
-        writer.write(PIPE + wire.frame(wire.DATA, b"tail mail_logs\n"))
-        await _read_until(reader, b"Press Ctrl-C to stop.")
-        [console] = server.consoles
-        assert console.cli is not None and console.cli.session is not None
-        session = console.cli.session
-        assert session.busy  # tail runs
-        writer.close()  # the console hangs up (no end of input first)
-        await writer.wait_closed()
-        # waited for without being cancelled: a cancelled wait would cancel the CLI's task
-        # itself and hide a session that the hang-up left running
-        ending = asyncio.ensure_future(console.finished())
-        done, _ = await asyncio.wait([ending], timeout=30)
-        assert done == {ending}, "the session outlived its console's hang-up"
+        tailing = await _tailing(server)
+        tailing.writer.close()  # the console hangs up (no end of input first)
+        await tailing.writer.wait_closed()
+        await _ended(tailing.console.finished(), "the session outlived its console's hang-up")
         assert not server.consoles
-        assert not session.busy  # tail was cancelled, not left following the log
+        assert not tailing.session.busy  # tail was cancelled, not left following the log
     finally:
         await server.stop()
     assert not path.exists()
@@ -208,19 +237,11 @@ async def test_stopping_cancels_a_consoles_running_command(opened):
     waits for it to end, with no time limit needed."""
     server = AttachServer(opened)
     path = await server.start()
-    reader, writer = await asyncio.open_unix_connection(os.fspath(path))
-    writer.write(PIPE + wire.frame(wire.DATA, b"tail mail_logs\n"))
-    await _read_until(reader, b"Press Ctrl-C to stop.")
-    [console] = server.consoles
-    assert console.cli is not None and console.cli.session is not None
-    session = console.cli.session
-    stopping = asyncio.ensure_future(server.stop())
-    done, _ = await asyncio.wait([stopping], timeout=30)
-    assert done == {stopping}, "the stop waits for a session that does not end"
-    stopping.result()
-    rest = await reader.read()
-    writer.close()
-    await writer.wait_closed()
+    tailing = await _tailing(server)
+    await _ended(server.stop(), "the stop waits for a session that does not end")
+    rest = await tailing.reader.read()
+    tailing.writer.close()
+    await tailing.writer.wait_closed()
     assert b"the appliance is stopping" in rest
-    assert not server.consoles and not session.busy
+    assert not server.consoles and not tailing.session.busy
     assert not path.exists()
