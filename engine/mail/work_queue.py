@@ -31,6 +31,8 @@ class Accepted:
     message_id: str
     subject: str
     direction: Direction = Direction.INCOMING
+    #: the spool file holding *body* whole (a big body: engine/store/spool.py), or None
+    spool: str | None = None
 
 
 @dataclass
