@@ -255,16 +255,16 @@ class MailEngine:
         head, tail = journal_parts(part.body, gateway=config.hostname, intake=intake, mid=mid,
                                    original_mid=part.mid, original_message_id=message.message_id,
                                    when=datetime.now(UTC))
-        body = b"".join((head, part.body, tail))
+        pieces = (head, part.body, tail)  # sent as they are: the part is not copied
         deadline = hard_limit(now, config.tdc.timers)
-        copy_message = NewMessage(
-            mid=mid, icid=0, sender="", recipients=(intake,), body=body, received_at=now,
+        copy_message = BodySpool.journal(NewMessage(
+            mid=mid, icid=0, sender="", recipients=(intake,), body=b"", received_at=now,
             message_id=message.message_id, subject=message.subject, direction="incoming",
-            kind="journal", origin_mid=part.mid, policy=part.policy.name, state="queued")
-        copy_message = BodySpool.journal(copy_message, head, part.body, tail, part_file)
+            kind="journal", origin_mid=part.mid, policy=part.policy.name, state="queued"),
+            pieces, part_file)
         delivery = NewDelivery(mid, 0, intake, TDC_QUEUE, now, deadline)
         copy = JournalCopy(mid=mid, original_mid=part.mid, row_id=0, intake=intake,
-                           message_id=message.message_id, body=body, enqueued_at=now,
+                           message_id=message.message_id, body=pieces, enqueued_at=now,
                            deadline=deadline)
         return copy_message, delivery, copy
 
@@ -491,6 +491,8 @@ class MailEngine:
         message = dict(row._mapping)
         # a spooled body is read whole; a missing file shows what the row holds
         q.with_bodies([message], self.spooling.spool.read_now)
+        if isinstance(message["body"], tuple):
+            message["body"] = b"".join(message["body"])
         return message
 
     async def suspend_listener(self) -> bool:

@@ -91,12 +91,14 @@ class BodySpool:
         return await self.accepted(message)
 
     @staticmethod
-    def journal(message: NewMessage, head: bytes, original: bytes, tail: bytes,
+    def journal(message: NewMessage, pieces: tuple[bytes, bytes, bytes],
                 original_file: str | None) -> NewMessage:
-        """The row of a journal copy (*message*, whose body is head + original + tail):
-        naming the original's file when it has one, with only its head and tail."""
+        """The row of a journal copy (*message*, whose body is *pieces*: its head, the
+        original, its tail): naming the original's file when it has one, with only its head
+        and tail; else the whole copy."""
+        head, original, tail = pieces
         if original_file is None:
-            return message
+            return dataclasses.replace(message, body=b"".join(pieces))
         return dataclasses.replace(message, body=head + tail, spool=original_file,
                                    spool_at=len(head), spool_size=len(original))
 

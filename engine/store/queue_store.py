@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine, Table, bindparam, func, select, updat
 
 from engine.store.group_commit import Job
 from engine.store.models import DeliveryRow, MessageRow, TrackingEventRow
-from engine.store.spool import SpoolMissing, splice
+from engine.store.spool import SpoolMissing, spooled_body
 
 MESSAGES = MessageRow.__table__
 DELIVERIES = DeliveryRow.__table__
@@ -282,9 +282,10 @@ def active_deliveries(engine: Engine) -> list[dict]:
 
 
 def with_bodies(rows: list[dict], read: Callable[[str], bytes]) -> list[tuple[dict, SpoolMissing]]:
-    """Put each spooled row's whole body in its ``body`` (the row's bytes with its file's
-    read by *read*, engine/store/spool.py); each file is read once, however many rows
-    name it (a message, its split parts and journal copies).  Returns the rows whose file
+    """Put each spooled row's whole body in its ``body``: the bytes of its file, read by
+    *read*, or a journal copy's pieces around them (:func:`engine.store.spool.spooled_body`);
+    each file is read once, however many rows name it (a message, its split parts and
+    journal copies).  Returns the rows whose file
     is missing, with the error, their ``body`` left as it was."""
     files: dict[str, bytes | SpoolMissing] = {}
     missing = []
@@ -301,7 +302,7 @@ def with_bodies(rows: list[dict], read: Callable[[str], bytes]) -> list[tuple[di
         if isinstance(spooled, SpoolMissing):
             missing.append((row, spooled))
         else:
-            row["body"] = splice(row["body"], row["spool_at"] or 0, spooled)
+            row["body"] = spooled_body(row["body"], row["spool_at"] or 0, spooled)
     return missing
 
 

@@ -116,8 +116,10 @@ class Spool:
         return {entry.name for entry in os.scandir(self.directory) if entry.is_file()}
 
 
-def splice(stored: bytes, at: int, spooled: bytes) -> bytes:
-    """A spooled message's body: the row's bytes with the file's inserted at *at*."""
+def spooled_body(stored: bytes, at: int, spooled: bytes) -> bytes | tuple[bytes, bytes, bytes]:
+    """A spooled message's body: the file's bytes when the row holds nothing else, else the
+    row's bytes before *at*, the file's, the row's after (a journal copy's head, original
+    and tail: sent in these pieces, so the original read once serves every row naming it)."""
     if not stored:
         return spooled
-    return b"".join((stored[:at], spooled, stored[at:]))
+    return stored[:at], spooled, stored[at:]

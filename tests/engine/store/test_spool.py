@@ -12,7 +12,7 @@ from engine.store import queue_store
 from engine.store.database import Store
 from engine.store.group_commit import GroupCommitWriter
 from engine.store.queue_store import NewMessage
-from engine.store.spool import Spool, SpoolMissing, splice
+from engine.store.spool import Spool, SpoolMissing, spooled_body
 
 
 def test_a_written_file_is_fsynced_with_its_directory(tmp_path, monkeypatch):
@@ -56,9 +56,11 @@ def test_reading_a_missing_file_names_it(tmp_path):
     spool.remove_now(["9.eml"])  # removing what is not there is no error
 
 
-def test_splice_puts_the_file_where_the_row_says():
-    assert splice(b"", 0, b"FILE") == b"FILE"
-    assert splice(b"headtail", 4, b"FILE") == b"headFILEtail"
+def test_a_spooled_body_is_the_file_or_the_pieces_around_it():
+    spooled = b"FILE"
+    assert spooled_body(b"", 0, spooled) is spooled  # no copy
+    head, body, tail = spooled_body(b"headtail", 4, spooled)
+    assert (head, tail) == (b"head", b"tail") and body is spooled
 
 
 def _message(mid: int, state: str, spool: str | None, body: bytes = b"") -> NewMessage:
@@ -99,8 +101,9 @@ def test_the_store_says_which_files_are_done_and_reads_bodies_once(tmp_path):
                 {"mid": 5, "spool": None, "spool_at": None, "body": b"small body"}]
         missing = queue_store.with_bodies(rows, read)
         assert reads == ["1.eml", "4.eml"]  # each file once
-        assert [row["body"] for row in rows] == [b"<original>", b"HEAD<original>TAIL", b"",
-                                                 b"small body"]
+        assert [row["body"] for row in rows] == [b"<original>", (b"HEAD", b"<original>", b"TAIL"),
+                                                 b"", b"small body"]
+        assert rows[1]["body"][1] is rows[0]["body"]  # one read serves both rows
         assert [(row["mid"], str(error)) for row, error in missing] == [
             (4, f"its body file {tmp_path / '4.eml'} is missing")]
     finally:
