@@ -37,6 +37,7 @@ from engine.mail.records import MailRecords
 from engine.mail.spooling import BodySpool
 from engine.mail.tdc_queue import QUEUE as TDC_QUEUE
 from engine.mail.tdc_queue import JournalCopy, TdcQueue, hard_limit
+from engine.mail.verdicts import scan_in_slices
 from engine.mail.work_pause import WorkGate, WorkPause
 from engine.mail.work_queue import Accepted, Outcome, Part, process
 from engine.observe import log_lines as lines
@@ -54,6 +55,7 @@ from engine.store.database import Store
 from engine.store.group_commit import GroupCommitWriter
 from engine.store.ids import IdAllocator
 from engine.store.queue_store import NewDelivery, NewMessage
+from engine.store.spool import SPOOL_FROM
 
 log = logging.getLogger(__name__)
 
@@ -200,9 +202,12 @@ class MailEngine:
 
     async def _process(self, message: Accepted) -> None:
         try:
+            scanned = None
+            if len(message.body) >= SPOOL_FROM:  # a big body is scanned off the loop
+                scanned = await asyncio.to_thread(scan_in_slices, message.body)
             config = self.config
             outcome = process(message, config, lambda: self.ids.next("mid"),
-                              self.records.log)
+                              self.records.log, scanned)
             await self._store_outcome(message, outcome, config)
         except Exception:
             log.exception("work queue failed for MID %s; it stays queued for a restart", message.mid)

@@ -191,3 +191,24 @@ async def test_a_missing_file_is_reported_and_the_engine_runs_on(gateway, unused
         assert await gateway.send("after") == {}
     finally:
         await engine.stop()
+
+
+async def test_a_big_message_is_scanned_too(gateway):
+    """A big body's verdicts are found in a thread (engine.mail.verdicts.scan_in_slices):
+    EICAR deep in a big base64 attachment still drops the message, unjournaled."""
+    import base64
+
+    from engine.mail.verdicts import EICAR
+
+    gateway.engine.spooling.interval = 0.05
+    await gateway.start()
+    payload = base64.encodebytes(os.urandom(SIZE // 2) + EICAR + os.urandom(1000))
+    raw = (b"From: alice@example.org\r\nTo: bob@example.com\r\nSubject: infected\r\n"
+           b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+           + payload.replace(b"\n", b"\r\n"))
+    code, text = await _send_raw(gateway, raw)
+    assert code == 250
+    mid = int(text.split()[-2])
+    await until(lambda: f"Message aborted MID {mid} Dropped by antivirus" in gateway.lines())
+    await until(lambda: _spooled(gateway) == set())  # done: its file went
+    assert gateway.sink.messages == [] and gateway.setd.messages == []
