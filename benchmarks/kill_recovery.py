@@ -48,9 +48,7 @@ import json
 import os
 import re
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -64,22 +62,24 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script: benchmarks/ is the path, not the repository
     sys.path.insert(0, str(REPO))
 
+from benchmarks.common import (  # noqa: E402
+    SINK_DOMAIN,
+    SegcliProcess,
+    interrupt_on_signals,
+    settings,
+    spread,
+    write_json,
+)
 from benchmarks.journal_throughput import (  # noqa: E402
-    TOPHOSTS_DONE,
     BenchmarkError,
-    LineReader,
     Peers,
     Processes,
-    _python_env,
     configure_segcli,
     cpu_seconds,
     free_port,
-    parse_tophosts,
     segcli_command,
 )
 
-SINK_DOMAIN = "example.com"
-TDC_QUEUE = "the.tdc.queue"
 REPLY_TIMEOUT = 30.0
 LINE = b"Kill -9 benchmark: at least once, and as few twice as we can.  0123456789\r\n"
 
@@ -88,39 +88,22 @@ LINE = b"Kill -9 benchmark: at least once, and as few twice as we can.  01234567
 # The gateway: started, killed and started again on the same data directory
 
 
-class Gateway:
-    """The real ``segcli`` process on one data directory and one SMTP port, across kills."""
+class Gateway(SegcliProcess):
+    """The real ``segcli`` process on one data directory and one SMTP port, across kills:
+    configured like the journal benchmark, its console idle on a pipe."""
 
     def __init__(self, processes: Processes, data: Path, port: int, peers: dict[str, Any],
                  sink_port: int) -> None:
-        self.processes = processes
-        self.port = port
-        self.command = segcli_command(data, f"127.0.0.1:{port}")
+        super().__init__(processes, segcli_command(data, f"127.0.0.1:{port}"))
         configure_segcli(self.command, peers, sink_port)
+        self.port = port
         self.data = data
-        self.process: subprocess.Popen | None = None
-        self.stdout: LineReader | None = None
         self.cpu = 0.0  # CPU seconds of the processes that ended (killed or stopped)
         self.restarts: list[float] = []  # seconds from SIGKILL to listening again
 
-    def start(self, timeout: float = 120.0) -> None:
-        """Start segcli (it recovers what its store holds) and wait until it listens."""
-        process = self.processes.start(
-            [*self.command, "--plain"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, env=_python_env(), stop=self._quit)
-        self.process = process
-        self.stdout = LineReader(process.stdout)
-        stderr = LineReader(process.stderr)
-        stderr.wait_for(r"SMTP listener \S+ on [\d.]+:\d+", timeout=timeout)
-
-    def _quit(self) -> None:
-        """End of input: the console ends, the appliance stops cleanly."""
-        assert self.process is not None and self.process.stdin is not None
-        self.process.stdin.close()
-
     def kill_and_restart(self) -> None:
         """``kill -9``, then a new process on the same data directory and port."""
-        process = self._running()
+        process = self.running()
         killed_at = time.monotonic()
         self.cpu += cpu_seconds(process.pid)  # a moment before the kill: what it used
         process.kill()
@@ -129,38 +112,13 @@ class Gateway:
         self.start()
         self.restarts.append(time.monotonic() - killed_at)
 
-    def stop(self) -> None:
-        process = self._running()
-        self.cpu += cpu_seconds(process.pid)
-        self.processes.stop(process, timeout=60)
+    def stop(self, timeout: float = 60.0) -> None:
+        self.cpu += cpu_seconds(self.running().pid)
+        super().stop(timeout)
 
     def cpu_now(self) -> float:
         """CPU seconds of every process so far, the running one included."""
-        return self.cpu + cpu_seconds(self._running().pid)
-
-    def _running(self) -> subprocess.Popen:
-        assert self.process is not None
-        return self.process
-
-    def queue_state(self, timeout: float = 30.0) -> dict[str, dict[str, int]]:
-        """``tophosts 3`` of the running gateway (live counters of this process)."""
-        process, stdout = self._running(), self.stdout
-        assert process.stdin is not None and stdout is not None
-        start = len(stdout.text)
-        process.stdin.write(b"tophosts 3\n")
-        process.stdin.flush()
-        stdout.wait_for(TOPHOSTS_DONE, timeout, start)
-        return parse_tophosts(stdout.text[start:])
-
-    def drained(self, deadline: float) -> dict[str, dict[str, int]]:
-        """Wait until nothing is active for the sink's domain and ``the.tdc.queue``."""
-        while True:
-            hosts = self.queue_state()
-            if all(hosts.get(name, {}).get("active", 0) == 0 for name in (SINK_DOMAIN, TDC_QUEUE)):
-                return hosts
-            if time.monotonic() > deadline:
-                raise BenchmarkError(f"segcli's queues did not drain: {hosts}")
-            time.sleep(0.2)
+        return self.cpu + cpu_seconds(self.running().pid)
 
 
 # ------------------------------------------------------------------------------------------
@@ -542,9 +500,6 @@ def _count(args: argparse.Namespace, run: int, sender: SteadySender,
 
 def summary(results: list[RunResult]) -> dict[str, Any]:
     """Medians (and extremes) over the runs, per kill."""
-    def spread(values: list[float]) -> dict[str, float]:
-        return {"median": statistics.median(values), "min": min(values), "max": max(values)}
-
     return {
         "duplicates_per_kill_sink": spread([r.per_kill[0] for r in results]),
         "duplicates_per_kill_setd": spread([r.per_kill[1] for r in results]),
@@ -590,12 +545,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="segcli-kill-"))
     work.mkdir(parents=True, exist_ok=True)
-
-    def interrupted(signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupted)
-    signal.signal(signal.SIGINT, interrupted)
+    interrupt_on_signals()
     print(f"# {args.messages} messages of {args.size} bytes at {args.rate:g}/s over "
           f"{args.connections} sessions, {args.kills} kills per run", flush=True)
     results: list[RunResult] = []
@@ -616,10 +566,10 @@ def main(argv: list[str] | None = None) -> int:
     report = summary(results)
     print_summary(report)
     if args.json:
-        args.json.write_text(json.dumps({
+        write_json(args.json, {
             "results": [{**asdict(r), "duplicates_per_kill": r.per_kill,
                          "after_250_per_kill": r.after_250_per_kill} for r in results],
-            **report, "settings": {k: str(v) for k, v in vars(args).items()}}, indent=2) + "\n")
+            **report, "settings": settings(args)})
     return 1 if report["lost"] else 0
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import sys
 import tempfile
 import time
@@ -43,8 +42,8 @@ asyncio.set_event_loop(LOOP)
 
 from sqlalchemy import insert  # noqa: E402
 
+from benchmarks.common import CommandRunner, figures_ms, publish, timed  # noqa: E402
 from commands import load_all  # noqa: E402
-from commands.session import CliSession  # noqa: E402
 from engine.appliance import Appliance, StartOptions  # noqa: E402
 from engine.config.model import Endpoint  # noqa: E402
 from engine.store.database import Store  # noqa: E402
@@ -59,27 +58,6 @@ CHUNK = 50_000  # rows per executemany
 PER_TRANSACTION = 250_000  # messages per transaction
 QUEUED = 50  # messages left queued (active deliveries)
 QUEUED_HOST = "queued.invalid"
-
-
-class _Terminal:
-    interactive = False
-    width = 80
-
-    def __init__(self) -> None:
-        self.text: list[str] = []
-
-    def write(self, text: str) -> None:
-        self.text.append(text)
-
-    error = write
-
-    def show(self, renderable) -> None:
-        self.text.append(str(renderable))
-
-    async def ask(self, prompt, *, choices=(), secret=False):  # pragma: no cover - unused
-        raise RuntimeError("the monitoring commands ask nothing")
-
-    read_command = ask
 
 
 # -- the history -------------------------------------------------------------------------
@@ -143,22 +121,6 @@ def _insert(connection, mids: range, first: float, step: float, *, queued: bool)
 
 
 # -- the timings -------------------------------------------------------------------------
-async def _time(action, runs: int) -> list[float]:
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        await action()
-        times.append((time.perf_counter() - started) * 1000)
-    return times
-
-
-def _figures(times: list[float]) -> dict:
-    ordered = sorted(times)
-    return {"median_ms": round(statistics.median(ordered), 3),
-            "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))], 3),
-            "max_ms": round(ordered[-1], 3)}
-
-
 async def measure(data_dir: Path, runs: int) -> dict:
     loopback = Endpoint("127.0.0.1", 0)
     started = time.perf_counter()
@@ -175,18 +137,14 @@ async def measure(data_dir: Path, runs: int) -> dict:
     results: dict[str, dict] = {}
     outputs: dict[str, str] = {}
     try:
-        terminal = _Terminal()
-        session = CliSession(appliance, terminal, user="admin")
+        commands = CommandRunner(appliance, user="admin")
         for line in COMMANDS:
-            async def run(line: str = line) -> None:
-                terminal.text.clear()
-                assert await session.execute(line), "".join(terminal.text)
-            results[line] = _figures(await _time(run, runs))
-            outputs[line] = "".join(terminal.text)
+            times, outputs[line] = await commands.time(line, runs)
+            results[line] = figures_ms(times)
         for name, page in (("/xml/status", status_page), ("/xml/tophosts", tophosts_page)):
             async def build(page=page) -> None:
                 ET.tostring(await page(appliance, mail, {}))
-            results[name] = _figures(await _time(build, runs))
+            results[name] = figures_ms(await timed(build, runs))
     finally:
         await appliance.stop()
     return {"start_seconds": round(start_s, 3), "timings": results,
@@ -222,9 +180,7 @@ def main() -> int:
     parser.add_argument("--json", default=None, help="write the figures to this file")
     args = parser.parse_args()
     result = LOOP.run_until_complete(main_async(args))
-    print(_report(result))
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2))
+    publish(_report(result), result, args.json)
     return 0
 
 

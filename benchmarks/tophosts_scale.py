@@ -9,13 +9,13 @@ that the answer does not grow with the queue (the counters are kept as events ha
 never counted on demand).
 
     .venv/bin/python benchmarks/tophosts_scale.py [--recipients 100000] [--hosts 500]
+        [--runs 50] [--json FILE]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import sys
 import tempfile
 import time
@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.common import CommandRunner, figures_ms, publish
 from commands import load_all
-from commands.session import CliSession
 from engine.config.model import Config
 from engine.mail.delivery import Shipment
 from engine.mail.mail_engine import MailEngine
@@ -32,28 +32,9 @@ from engine.mail.tdc_queue import JournalCopy
 from engine.store.database import Store
 
 
-class _Terminal:
-    interactive = False
-    width = 80
-
-    def __init__(self) -> None:
-        self.text: list[str] = []
-
-    def write(self, text: str) -> None:
-        self.text.append(text)
-
-    error = write
-
-    def show(self, renderable) -> None:
-        self.text.append(str(renderable))
-
-    async def ask(self, prompt, *, choices=(), secret=False):  # pragma: no cover - unused
-        raise RuntimeError("tophosts 1 asks nothing")
-
-    read_command = ask
-
-
 class _View:
+    """What ``tophosts`` reads of an appliance: here a bare mail engine and its config."""
+
     def __init__(self, engine: MailEngine, config: Config) -> None:
         self.mail, self.config = engine, config
         self.running = type("Version", (), {"id": 1, "config": config})()
@@ -61,14 +42,7 @@ class _View:
 
 async def _time_tophosts(engine: MailEngine, config: Config, runs: int) -> tuple[list[float], str]:
     """Run ``tophosts 1`` *runs* times; the times in ms and the last output."""
-    times, terminal = [], _Terminal()
-    session = CliSession(_View(engine, config), terminal)
-    for _ in range(runs):
-        terminal.text.clear()
-        started = time.perf_counter()
-        assert await session.execute("tophosts 1")
-        times.append((time.perf_counter() - started) * 1000)
-    return times, "".join(terminal.text)
+    return await CommandRunner(_View(engine, config)).time("tophosts 1", runs)
 
 
 def _fill(engine: MailEngine, recipients: int, hosts: int) -> None:
@@ -88,7 +62,7 @@ def _fill(engine: MailEngine, recipients: int, hosts: int) -> None:
                                        now, now + 86400), log_enqueued=False)
 
 
-async def main_async(args: argparse.Namespace) -> None:
+async def main_async(args: argparse.Namespace) -> dict:
     load_all()
     with tempfile.TemporaryDirectory() as tmp:
         config = Config()
@@ -105,15 +79,25 @@ async def main_async(args: argparse.Namespace) -> None:
         loaded, output = await _time_tophosts(engine, config, args.runs)
         await engine.stop()
         store.close()
-    ref_median, median = statistics.median(reference), statistics.median(loaded)
-    p99 = sorted(loaded)[max(0, int(len(loaded) * 0.99) - 1)]
-    print("\n".join(output.strip("\n").splitlines()[:9]) + "\n  ...\n")
-    print(f"queued recipients: {active:,} over {args.hosts} hosts + the.tdc.queue "
-          f"(filled in {fill_s:.1f} s)")
-    print(f"tophosts, {args.hosts * 10:,} queued (reference):  median {ref_median:.2f} ms")
-    print(f"tophosts, {active:,} queued:        median {median:.2f} ms, p99 {p99:.2f} ms, "
-          f"max {max(loaded):.2f} ms")
-    print(f"ratio loaded/reference: {median / ref_median:.2f}x  (target: well under 100 ms)")
+    return {"recipients": args.recipients, "hosts": args.hosts, "runs": args.runs,
+            "queued_recipients": active, "fill_seconds": round(fill_s, 1),
+            "reference": figures_ms(reference), "loaded": figures_ms(loaded),
+            "output": output}
+
+
+def _report(result: dict) -> str:
+    reference, loaded = result["reference"], result["loaded"]
+    return "\n".join([
+        "\n".join(result["output"].strip("\n").splitlines()[:9]) + "\n  ...\n",
+        f"queued recipients: {result['queued_recipients']:,} over {result['hosts']} hosts "
+        f"+ the.tdc.queue (filled in {result['fill_seconds']:.1f} s)",
+        f"tophosts, {result['hosts'] * 10:,} queued (reference):  median "
+        f"{reference['median_ms']:.2f} ms",
+        f"tophosts, {result['queued_recipients']:,} queued:        median "
+        f"{loaded['median_ms']:.2f} ms, p99 {loaded['p99_ms']:.2f} ms, "
+        f"max {loaded['max_ms']:.2f} ms",
+        f"ratio loaded/reference: {loaded['median_ms'] / reference['median_ms']:.2f}x  "
+        "(target: well under 100 ms)"])
 
 
 def main() -> int:
@@ -121,7 +105,10 @@ def main() -> int:
     parser.add_argument("--recipients", type=int, default=100_000)
     parser.add_argument("--hosts", type=int, default=500)
     parser.add_argument("--runs", type=int, default=50)
-    asyncio.run(main_async(parser.parse_args()))
+    parser.add_argument("--json", default=None, help="write the figures to this file")
+    args = parser.parse_args()
+    result = asyncio.run(main_async(args))
+    publish(_report(result), result, args.json)
     return 0
 
 

@@ -2,7 +2,8 @@
 
 The session owns the read-eval loop that every renderer shares; the renderer only
 supplies a :class:`~commands.io.Terminal`.  Commands run as tasks so that Ctrl-C
-(:meth:`CliSession.interrupt`) cancels the command and not the shell.
+(:meth:`CliSession.interrupt`) cancels the command and not the shell; cancelling the task
+that runs the session (its channel closed) ends the session and the command it runs.
 """
 
 from __future__ import annotations
@@ -37,6 +38,15 @@ def unknown_command(word: str, role: Role) -> str:
     if not meant:
         return refusal
     return f"{refusal}\nDid you mean {' or '.join(meant)}?"
+
+
+def _session_cancelled() -> bool:
+    """Is the task running the session being cancelled (a closed channel, a stopping
+    server), rather than only its command (Ctrl-C)?  Cancelling the session's task while
+    it awaits a command cancels the command too, so both arrive as the command's
+    CancelledError; only the session's task counts the request (``Task.cancelling``)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 @dataclass
@@ -176,6 +186,8 @@ class CliSession:
             self.dialog.error(str(exc))
             return False
         except (Cancelled, asyncio.CancelledError):
+            if _session_cancelled():
+                raise  # the session itself ends (its channel closed), not only the command
             self.terminal.write("\n")
             return False
         except EndOfInput as exc:

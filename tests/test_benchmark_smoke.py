@@ -24,6 +24,9 @@ with the store's.
 
 monitoring_history.py: 2000 messages of history; every monitoring command timed.
 
+tophosts_scale.py: 2000 queued recipients over 20 hosts; the reference and the loaded
+figures, and the table with its rows.
+
 big_messages.py: a "big" message of 2 MB, then 3 at once, through a real segcli whose
 listener's size limit the script raises; each must arrive byte-equal at the sink and inside
 its journal copy, and every figure must be there.
@@ -178,6 +181,24 @@ def test_big_messages_script_runs_end_to_end(tmp_path):
     assert result["rss_before"] > 0 and result["one_accept_s"] > 0
     assert result["small_alone"]["count"] > 0 and "p99_ms" in result["small_alone"]
     assert "byte-equal at the sink and inside the journal: 4 of 4" in finished.stdout
+
+
+def test_tophosts_scale_script_runs(tmp_path):
+    """benchmarks/tophosts_scale.py with a small queue: a real mail engine and store, the
+    queue built through its queues, ``tophosts`` through a real CLI session."""
+    report = tmp_path / "report.json"
+    finished = subprocess.run(
+        [sys.executable, "benchmarks/tophosts_scale.py", "--recipients", "2000", "--hosts", "20",
+         "--runs", "3", "--json", str(report)],
+        cwd=REPO, capture_output=True, text=True, timeout=110)
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    result = json.loads(report.read_text())
+    assert result["queued_recipients"] == 2020  # 2000, and a journal copy per 100
+    for name in ("reference", "loaded"):
+        figures = result[name]
+        assert 0 < figures["median_ms"] <= figures["p99_ms"] <= figures["max_ms"], name
+    assert "host0.example.net" in result["output"]
+    assert "ratio loaded/reference:" in finished.stdout
 
 
 def test_big_queue_script_runs_end_to_end(tmp_path):

@@ -32,6 +32,18 @@ def _boundary(original: bytes) -> str:
 
 def journal_copy(original: bytes, *, gateway: str, intake: str, mid: int, original_mid: int,
                  original_message_id: str, when: datetime) -> bytes:
+    head, tail = journal_parts(original, gateway=gateway, intake=intake, mid=mid,
+                               original_mid=original_mid,
+                               original_message_id=original_message_id, when=when)
+    return b"".join((head, original, tail))
+
+
+def journal_parts(original: bytes, *, gateway: str, intake: str, mid: int, original_mid: int,
+                  original_message_id: str, when: datetime) -> tuple[bytes, bytes]:
+    """The journal copy around *original*: its head (up to the attached part's first byte)
+    and its tail (from the byte after the original).  A big original's copy is stored as
+    these two and the original's spool file (engine/store/spool.py), never as a second
+    copy of the original."""
     boundary = _boundary(original)
     encoding = "7bit" if original.isascii() else "8bit"
     head = "\r\n".join([
@@ -57,9 +69,8 @@ def journal_copy(original: bytes, *, gateway: str, intake: str, mid: int, origin
         "",
         "",
     ]).encode("ascii")
-    if not original.endswith(b"\r\n"):
-        original += b"\r\n"
-    return head + original + f"\r\n--{boundary}--\r\n".encode("ascii")
+    line_end = b"" if original.endswith(b"\r\n") else b"\r\n"
+    return head, line_end + f"\r\n--{boundary}--\r\n".encode("ascii")
 
 
 def _ascii_value(value: str) -> str:

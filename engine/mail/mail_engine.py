@@ -32,12 +32,14 @@ from engine.config.model import Config, Direction, Endpoint
 from engine.mail.bounce_message import Failure
 from engine.mail.bounces import Bounces
 from engine.mail.delivery import DeliveryQueues, Shipment
-from engine.mail.journal import journal_copy
+from engine.mail.journal import journal_parts
 from engine.mail.listener import GatewaySmtpHandler, Intake
 from engine.mail.queue_operations import QueueOperations, Redirect, Removal
 from engine.mail.records import MailRecords
+from engine.mail.spooling import BodySpool, Recovered
 from engine.mail.tdc_queue import QUEUE as TDC_QUEUE
 from engine.mail.tdc_queue import JournalCopy, TdcQueue, hard_limit
+from engine.mail.verdicts import scan_in_slices
 from engine.mail.work_pause import WorkGate, WorkPause
 from engine.mail.work_queue import Accepted, Outcome, Part, process
 from engine.observe import log_lines as lines
@@ -55,6 +57,7 @@ from engine.store.database import Store
 from engine.store.group_commit import GroupCommitWriter
 from engine.store.ids import IdAllocator
 from engine.store.queue_store import NewDelivery, NewMessage
+from engine.store.spool import SPOOL_FROM
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +137,7 @@ class MailEngine:
         #: the DNS counts at the last ``resetcounters`` (``dnsstatus``'s Reset column)
         self.dns_counts_reset = DnsCounts()
         self.records = MailRecords(self.mail_log, self.writer)
+        self.spooling = BodySpool(data_dir, store.engine, self.writer, self.mail_log.warning)
         self._tdc_tls: tuple[tuple[str, ...], ClientTls] | None = None
         # Each part gets what it uses of the engine, and nothing else (no back-reference).
         self.tdc = TdcQueue(config=config, records=self.records, next_id=self.ids.next,
@@ -189,17 +193,23 @@ class MailEngine:
     async def accept(self, message: NewMessage) -> None:
         """Store an accepted message durably, then hand it to the work queue."""
         self.delivery.expect(_domains(message.recipients))  # its delivery connections may wait
+        row = message
         try:
-            await self.writer.submit(queue_store.insert_message(message))
-        except BaseException:
+            row = await self.spooling.accepted(message)  # a big body: its file, durable
+            await self.writer.submit(queue_store.insert_message(row))
+        except BaseException as error:
             self.delivery.arrived(_domains(message.recipients))
+            if isinstance(error, Exception):  # not stored (a cancel may still be)
+                await self.spooling.discard(row)
             raise
+        if row.spool is not None:
+            self.spooling.stored()
         self.counters.received(len(message.recipients))
         if message.message_id:
             self.records.log_and_track(message.mid, lines.message_id(message.mid, message.message_id))
         self.records.log_and_track(message.mid, lines.subject(message.mid, message.subject))
         self.records.log_and_track(message.mid, lines.ready(message.mid, len(message.body), message.sender))
-        self._start_work(_accepted(message))
+        self._start_work(_accepted(message, row.spool))
 
     def _start_work(self, message: Accepted) -> None:
         self.counters.system.messages_in_work_queue += 1
@@ -213,9 +223,12 @@ class MailEngine:
 
     async def _process(self, message: Accepted) -> None:
         try:
+            scanned = None
+            if len(message.body) >= SPOOL_FROM:  # a big body is scanned off the loop
+                scanned = await asyncio.to_thread(scan_in_slices, message.body)
             config = self.config
             outcome = process(message, config, lambda: self.ids.next("mid"),
-                              self.records.log)
+                              self.records.log, scanned)
             await self._store_outcome(message, outcome, config)
         except Exception:
             log.exception("work queue failed for MID %s; it stays queued for a restart", message.mid)
@@ -231,8 +244,12 @@ class MailEngine:
         now = time.time()
         expires = message.received_at + config.delivery.max_queue_time
         for part in outcome.parts:
+            part_file = message.spool if part.body is message.body else None
             if part.mid != message.mid:
-                new_messages.append(_split_part(message, part))
+                row = await self.spooling.part(_split_part(message, part), message.body,
+                                               message.spool)
+                new_messages.append(row)
+                part_file = row.spool
             if not part.delivered:
                 self._not_delivered(message, part)
                 continue
@@ -241,7 +258,7 @@ class MailEngine:
             shipments += Shipment.for_part(part, message)
             if part.journal_to:
                 copy_message, delivery, copy = self._journal(message, part, part.journal_to,
-                                                             config, now)
+                                                             config, now, part_file)
                 new_messages.append(copy_message)
                 deliveries.append(delivery)
                 copies.append(copy)
@@ -249,26 +266,31 @@ class MailEngine:
         state = "queued" if deliveries else "done"
         row_ids = await self.writer.submit(queue_store.record_work(
             message.mid, first.policy.name, state, new_messages, deliveries))
+        if any(row.spool is not None for row in new_messages):
+            self.spooling.stored()
         self.counters.system.generated_journals += len(copies)
         self._dispatch(deliveries, row_ids, shipments, copies)
 
     def _journal(self, message: Accepted, part: Part, intake: str, config: Config,
-                 now: float) -> tuple[NewMessage, NewDelivery, JournalCopy]:
-        """The journal copy of *part* for *intake*: its message, its delivery on
+                 now: float, part_file: str | None) -> tuple[NewMessage, NewDelivery, JournalCopy]:
+        """The journal copy of *part* for *intake*: its message (naming the part's spool
+        file, if it has one, instead of holding the part again), its delivery on
         ``the.tdc.queue`` and the queue's record of it (stored together with the part)."""
         mid = self.ids.next("mid")
         self.records.log(lines.tdc_generated(mid, part.mid))
-        body = journal_copy(part.body, gateway=config.hostname, intake=intake, mid=mid,
-                            original_mid=part.mid, original_message_id=message.message_id,
-                            when=datetime.now(UTC))
+        head, tail = journal_parts(part.body, gateway=config.hostname, intake=intake, mid=mid,
+                                   original_mid=part.mid, original_message_id=message.message_id,
+                                   when=datetime.now(UTC))
+        pieces = (head, part.body, tail)  # sent as they are: the part is not copied
         deadline = hard_limit(now, config.tdc.timers)
-        copy_message = NewMessage(
-            mid=mid, icid=0, sender="", recipients=(intake,), body=body, received_at=now,
+        copy_message = BodySpool.journal(NewMessage(
+            mid=mid, icid=0, sender="", recipients=(intake,), body=b"", received_at=now,
             message_id=message.message_id, subject=message.subject, direction="incoming",
-            kind="journal", origin_mid=part.mid, policy=part.policy.name, state="queued")
+            kind="journal", origin_mid=part.mid, policy=part.policy.name, state="queued"),
+            pieces, part_file)
         delivery = NewDelivery(mid, 0, intake, TDC_QUEUE, now, deadline)
         copy = JournalCopy(mid=mid, original_mid=part.mid, row_id=0, intake=intake,
-                           message_id=message.message_id, body=body, enqueued_at=now,
+                           message_id=message.message_id, body=pieces, enqueued_at=now,
                            deadline=deadline)
         return copy_message, delivery, copy
 
@@ -485,7 +507,14 @@ class MailEngine:
             if connection.execute(queued).first() is None:
                 return None
             row = connection.execute(select(q.MESSAGES).where(q.MESSAGES.c.mid == mid)).first()
-        return None if row is None else dict(row._mapping)
+        if row is None:
+            return None
+        message = dict(row._mapping)
+        # a spooled body is read whole; a missing file shows what the row holds
+        q.with_bodies([message], self.spooling.spool.read_now)
+        if isinstance(message["body"], tuple):
+            message["body"] = b"".join(message["body"])
+        return message
 
     async def suspend_listener(self) -> bool:
         """Stop accepting connections (open ones may finish); False if already suspended."""
@@ -535,6 +564,7 @@ class MailEngine:
         )
         self._factory = factory
         self._start_status_log()
+        self.spooling.start()
         port = self._port = listen_smtp(factory, endpoint.port, endpoint.host)
         self._endpoint = Endpoint(endpoint.host, port.getHost().port)
         self.operations.recovery_started()  # commands from now on reach every page
@@ -559,6 +589,10 @@ class MailEngine:
         loop = asyncio.get_running_loop()
         unprocessed, last_id = await loop.run_in_executor(
             None, queue_store.recovery_start, self.store.engine)
+        # spool files no row names go; the unprocessed messages' spooled bodies are read
+        recovered = await loop.run_in_executor(None, self.spooling.recover, unprocessed, [])
+        await self.spooling.report(recovered)  # messages whose body file is missing
+        unprocessed = recovered.unprocessed
         for row in unprocessed:
             message = _accepted_from_row(row)
             self.delivery.expect(_domains(message.recipients))
@@ -584,17 +618,17 @@ class MailEngine:
         loop = asyncio.get_running_loop()
         started = time.monotonic()
         held, size = list[dict](), self.recovery_page
-        def read(after: int) -> asyncio.Future[list[dict]]:
-            return loop.run_in_executor(None, queue_store.active_deliveries_page,
-                                        self.store.engine, after, last_id, size)
+        def read(after: int) -> asyncio.Future[tuple[list[dict], Recovered]]:
+            return loop.run_in_executor(None, self._read_page, after, last_id, size)
 
         reading = read(0)
         while True:
-            page = await reading
+            page, recovered = await reading
             done = len(page) < size
             if not done:  # the next page is read while this one is queued
                 reading = read(page[-1]["id"])
-            rows, held = held + page, []
+            await self.spooling.report(recovered)  # messages whose body file is missing
+            rows, held = held + recovered.active, []
             if not done and rows:
                 cut = len(rows)
                 while cut and rows[cut - 1]["mid"] == rows[-1]["mid"]:
@@ -607,6 +641,12 @@ class MailEngine:
         self.recovery_seconds = time.monotonic() - started
         log.info("queue recovered: %d recipients in %.1f s", self.recovered_recipients,
                  self.recovery_seconds)
+
+    def _read_page(self, after: int, last_id: int, size: int) -> tuple[list[dict], Recovered]:
+        """In a thread: a page of stored deliveries (:func:`queue_store.active_deliveries_page`)
+        and what goes on of it, spooled bodies read (:meth:`BodySpool.recover_page`)."""
+        page = queue_store.active_deliveries_page(self.store.engine, after, last_id, size)
+        return page, self.spooling.recover_page(list(page))
 
     async def _queue_rows(self, rows: list[dict], last_id: int) -> None:
         """Put recovered delivery rows (whole messages) on their queues."""
@@ -665,6 +705,7 @@ class MailEngine:
         self.records.flush()
         await self._stop_status_log()
         await self.counter_store.stop()
+        await self.spooling.stop()
         self.writer.close()
         self.mail_log.close()
 
@@ -726,11 +767,12 @@ def _domains(recipients: Iterable[str]) -> set[str]:
     return {_domain(address) for address in recipients}
 
 
-def _accepted(message: NewMessage) -> Accepted:
+def _accepted(message: NewMessage, spool: str | None) -> Accepted:
     return Accepted(mid=message.mid, icid=message.icid, sender=message.sender,
                     recipients=tuple(message.recipients), body=message.body,
                     received_at=message.received_at, message_id=message.message_id,
-                    subject=message.subject, direction=Direction(message.direction))
+                    subject=message.subject, direction=Direction(message.direction),
+                    spool=spool)
 
 
 def _accepted_from_row(row: dict) -> Accepted:
@@ -739,7 +781,8 @@ def _accepted_from_row(row: dict) -> Accepted:
     return Accepted(mid=row["mid"], icid=row["icid"], sender=row["sender"],
                     recipients=tuple(json.loads(row["envelope"])), body=row["body"],
                     received_at=row["received_at"], message_id=row["message_id"],
-                    subject=row["subject"], direction=Direction(row["direction"]))
+                    subject=row["subject"], direction=Direction(row["direction"]),
+                    spool=row["spool"])
 
 
 def _split_part(message: Accepted, part: Part) -> NewMessage:

@@ -36,6 +36,7 @@ from engine.mail.link_tasks import LinkTasks
 from engine.observe import log_lines as lines
 from engine.observe.counters import BounceCause
 from engine.smtp.client import (
+    MessageData,
     SmtpClient,
     SmtpConnectionError,
     SmtpReplyError,
@@ -82,7 +83,9 @@ class JournalCopy:
     row_id: int
     intake: str
     message_id: str
-    body: bytes
+    #: the copy, or its pieces (its head, the original it carries, its tail: a big original
+    #: is not held a second time for its copy)
+    body: MessageData
     enqueued_at: float
     deadline: float
     failures: int = 0

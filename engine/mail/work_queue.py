@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from engine.config.model import Config, Direction, MailPolicy, ScanAction, ScanSetting
-from engine.mail.verdicts import scan
+from engine.mail.verdicts import Verdicts, scan
 from engine.observe import log_lines as lines
 
 
@@ -31,6 +31,8 @@ class Accepted:
     message_id: str
     subject: str
     direction: Direction = Direction.INCOMING
+    #: the spool file holding *body* whole (a big body: engine/store/spool.py), or None
+    spool: str | None = None
 
 
 @dataclass
@@ -56,8 +58,11 @@ class Outcome:
 Log = Callable[[str], None]
 
 
-def process(message: Accepted, config: Config, next_mid: Callable[[], int], log: Log) -> Outcome:
-    """Split by policy (first match, DEFAULT last), scan, and decide journaling."""
+def process(message: Accepted, config: Config, next_mid: Callable[[], int], log: Log,
+            scanned: Verdicts | None = None) -> Outcome:
+    """Split by policy (first match, DEFAULT last), scan, and decide journaling.
+    *scanned*: the message's verdicts when the caller found them already (a big message
+    is scanned in a thread, off the event loop: engine/mail/mail_engine.py)."""
     outcome = Outcome()
     table = config.policies(message.direction)
     groups: dict[str, list[tuple[int, str]]] = {}
@@ -74,7 +79,7 @@ def process(message: Accepted, config: Config, next_mid: Callable[[], int], log:
         log(lines.policy_match(mid, name, message.direction.table))
         part = Part(mid, policies[name], recipients, message.body,
                     origin_mid=message.mid if index else None)
-        _verdicts(part, log)
+        _verdicts(part, log, scanned)
         if part.clean and message.direction is Direction.INCOMING:
             part.journal_to = part.policy.threat_defense.intake_address(config.tdc)
         if part.delivered:
@@ -83,8 +88,8 @@ def process(message: Accepted, config: Config, next_mid: Callable[[], int], log:
     return outcome
 
 
-def _verdicts(part: Part, log: Log) -> None:
-    verdicts = scan(part.body)
+def _verdicts(part: Part, log: Log, scanned: Verdicts | None) -> None:
+    verdicts = scan(part.body) if scanned is None else scanned
     antispam, antivirus = part.policy.antispam, part.policy.antivirus
     spam = antispam.enabled and verdicts.spam
     virus = verdicts.virus if antivirus.enabled else None

@@ -202,6 +202,13 @@ def deleted(mid: int, rids: Sequence[int], user: str) -> str:
     return f"MID {mid} RID {_rids(rids)} deleted from the queue by {user}"
 
 
+def spool_missing(mid: int, path: str) -> str:
+    """A queued message whose spooled body file is gone at a start (engine/store/spool.py):
+    it cannot be sent, and leaves the queue (written as a Warning)."""
+    return (f"MID {mid} cannot be delivered: its body file {path} is missing; "
+            "it is removed from the queue")
+
+
 def dcid_close(dcid: int) -> str:
     return f"DCID {dcid} close"
 

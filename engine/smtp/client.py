@@ -73,6 +73,9 @@ __all__ = [
 _MAX_REPLY_LINE = 64 * 1024
 _REPLY_LINE = re.compile(rb"^(\d{3})([ -]|$)(.*)$", re.DOTALL)
 _BARE_LF = re.compile(rb"(?<!\r)\n")
+#: A message to send: its bytes, or its pieces in order (a journal copy is its head, the
+#: original it carries and its tail: the original is not copied to be sent).
+MessageData = bytes | tuple[bytes, ...]
 
 
 class Stage(enum.StrEnum):
@@ -480,8 +483,9 @@ class SmtpClient:
         self._greeted = False
         return self.tls_protocol, self.tls_cipher
 
-    async def send(self, sender: str, recipients: Sequence[str], data: bytes) -> SendResult:
-        """One mail transaction; returns the per-recipient and final replies.
+    async def send(self, sender: str, recipients: Sequence[str], data: MessageData) -> SendResult:
+        """One mail transaction; returns the per-recipient and final replies.  *data* is the
+        message, or its pieces in order (sent one after the other, never joined).
 
         Raises :class:`SmtpReplyError` when MAIL is refused, every recipient is refused,
         DATA is refused or the final reply is 4xx/5xx.  Recipients refused while others were
@@ -533,11 +537,13 @@ class SmtpClient:
 
     # ----------------------------------------------------------------- the transaction
 
-    def _transaction(self, sender: str, recipients: Sequence[str], data: bytes) -> _Transaction:
+    def _transaction(self, sender: str, recipients: Sequence[str], data: MessageData
+                     ) -> _Transaction:
         mail = f"MAIL FROM:<{sender}>"
+        pieces = _pieces(data)
         if self.has_extension("SIZE"):
-            mail += f" SIZE={len(data)}"
-        if self.has_extension("8BITMIME") and not data.isascii():
+            mail += f" SIZE={sum(len(piece) for piece in pieces)}"
+        if self.has_extension("8BITMIME") and not all(piece.isascii() for piece in pieces):
             mail += " BODY=8BITMIME"
         transaction = _Transaction()
         if self._needs_rset:
@@ -571,7 +577,7 @@ class SmtpClient:
                 accepted += 1
 
     async def _finish(self, transaction: _Transaction, recipients: Sequence[str],
-                      data: bytes) -> SendResult:
+                      data: MessageData) -> SendResult:
         """Judge the replies in command order; send the message when DATA was accepted."""
         replies = iter(transaction.replies)
         stages = [stage for _, stage in transaction.commands]
@@ -692,17 +698,30 @@ def _parse_extensions(lines: Sequence[str]) -> dict[str, str]:
     return extensions
 
 
-def _wire_data(data: bytes) -> tuple[bytes, ...]:
+def _pieces(data: MessageData) -> tuple[bytes, ...]:
+    return (data,) if isinstance(data, bytes) else data
+
+
+def _wire_data(data: MessageData) -> list[bytes]:
     """The message as DATA carries it: CRLF line ends, dot-stuffed, ending in CRLF.CRLF.
 
     In pieces, written one after the other: a big message is not copied just to add the
-    final dot (``replace`` returns *data* itself when there is no line to dot-stuff)."""
-    if data.count(b"\n") != data.count(b"\r\n"):
-        data = _BARE_LF.sub(b"\r\n", data)
-    lead = b"." if data.startswith(b".") else b""
-    data = data.replace(b"\r\n.", b"\r\n..")
-    end = b".\r\n" if not data or data.endswith(b"\r\n") else b"\r\n.\r\n"
-    return (lead, data, end) if lead else (data, end)
+    final dot (``replace`` returns a piece itself when it has no line to dot-stuff), nor
+    a message given in pieces joined.  A piece starts a line when the one before ended
+    one (pieces are cut after a line end, as a journal copy is around its original)."""
+    wire: list[bytes] = []
+    line_start = True
+    for piece in _pieces(data):
+        if not piece:
+            continue
+        if piece.count(b"\n") != piece.count(b"\r\n"):
+            piece = _BARE_LF.sub(b"\r\n", piece)
+        if line_start and piece.startswith(b"."):
+            wire.append(b".")
+        wire.append(piece.replace(b"\r\n.", b"\r\n.."))
+        line_start = piece.endswith(b"\n")
+    wire.append(b".\r\n" if line_start else b"\r\n.\r\n")
+    return wire
 
 
 def _tls_failure(details: str, verification_error: str | None) -> SmtpTlsError:

@@ -70,7 +70,10 @@ class IdAllocator:
         self._reserving.discard(kind)
         if not done.cancelled() and done.exception() is None:
             start = done.result()
-            self._ahead[kind] = (start, start + self._block)
+            # Committed, but the block ran out before this answer came and the loop reserved
+            # the next one itself (a slow disk): this block is below it, and numbers must grow.
+            if start >= self._limit[kind]:
+                self._ahead[kind] = (start, start + self._block)
 
     def _reserve_now(self, kind: str) -> int:
         with self._engine.connect().execution_options(immediate=True) as connection, \

@@ -9,7 +9,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import ClassVar
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Float, Index, Integer, LargeBinary, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -52,7 +64,8 @@ class MessageRow(Base):
     __tablename__ = "messages"
     #: The queued messages' size and the oldest of them, read from this index alone
     #: (engine/observe/stats.py), however much history the table holds.
-    __table_args__ = (Index("ix_messages_state_received", "state", "received_at", "size"),)
+    __table_args__ = (Index("ix_messages_state_received", "state", "received_at", "size"),
+                      Index("ix_messages_spool", "spool", sqlite_where=text("spool IS NOT NULL")))
 
     mid: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     icid: Mapped[int] = mapped_column(Integer)
@@ -69,6 +82,11 @@ class MessageRow(Base):
     message_id: Mapped[str] = mapped_column(Text, default="")
     subject: Mapped[str] = mapped_column(Text, default="")
     body: Mapped[bytes] = mapped_column(LargeBinary)
+    #: The spool file holding the body, or the part of it not in ``body`` (a big body:
+    #: engine/store/spool.py); NULL when ``body`` is the whole of it.
+    spool: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: Where the spool file's bytes go in ``body`` (0: first; a journal copy: after its head).
+    spool_at: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class DeliveryRow(Base):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Engine, Table, bindparam, func, select, updat
 
 from engine.store.group_commit import Job
 from engine.store.models import DeliveryRow, MessageRow, TrackingEventRow
+from engine.store.spool import SpoolMissing, spooled_body
 
 MESSAGES = MessageRow.__table__
 DELIVERIES = DeliveryRow.__table__
@@ -50,6 +51,17 @@ class NewMessage:
     origin_mid: int | None = None
     policy: str | None = None
     state: str = "work"
+    #: A big body's spool file (engine/store/spool.py), durable before this row is
+    #: written: *body* is then what the row holds around the file's *spool_size* bytes,
+    #: which go at *spool_at*.
+    spool: str | None = None
+    spool_at: int = 0
+    spool_size: int = 0
+
+    @property
+    def size(self) -> int:
+        """The whole body's size, spooled bytes included."""
+        return len(self.body) + self.spool_size
 
 
 @dataclass(frozen=True)
@@ -64,7 +76,8 @@ class NewDelivery:
 
 #: The message columns, in the order of :func:`_message_row`.
 _MESSAGE_COLUMNS = ("mid", "icid", "origin_mid", "kind", "state", "direction", "policy", "sender",
-                    "envelope", "received_at", "size", "message_id", "subject", "body")
+                    "envelope", "received_at", "size", "message_id", "subject", "spool", "spool_at",
+                    "body")
 _DELIVERY_COLUMNS = ("mid", "rid", "recipient", "destination", "state", "attempts", "next_attempt",
                      "expires_at", "last_error")
 
@@ -79,6 +92,8 @@ _INSERT_MESSAGE = _insert(MESSAGES, _MESSAGE_COLUMNS)
 _INSERT_MESSAGE_ROOM = _INSERT_MESSAGE.removesuffix("?)") + "zeroblob(?))"
 #: Bodies from this size on are written in pieces through SQLite's blob I/O: bound as a
 #: parameter, SQLite would copy the whole body, then copy it again into the row it builds.
+#: (The mail engine spools accepted bodies from 1 MB on to files of their own, so the
+#: writer rarely meets one: engine/store/spool.py.)
 BODY_IN_PIECES = 1024 * 1024
 _PIECE = 256 * 1024
 _INSERT_DELIVERY = _insert(DELIVERIES, _DELIVERY_COLUMNS)
@@ -114,8 +129,9 @@ def _row_id(cursor: sqlite3.Cursor) -> int:
 def _message_row(message: NewMessage) -> tuple[object, ...]:
     return (message.mid, message.icid, message.origin_mid, message.kind, message.state,
             message.direction, message.policy, message.sender,
-            json.dumps(list(message.recipients)), message.received_at, len(message.body),
-            message.message_id, message.subject, message.body)
+            json.dumps(list(message.recipients)), message.received_at, message.size,
+            message.message_id, message.subject, message.spool,
+            None if message.spool is None else message.spool_at, message.body)
 
 
 def _insert_messages(db: sqlite3.Connection, messages: Sequence[NewMessage]) -> None:
@@ -267,7 +283,8 @@ def active_deliveries(engine: Engine) -> list[dict]:
     """Every queued delivery with its message's envelope and body, oldest first."""
     query = (
         select(DELIVERIES, MESSAGES.c.sender, MESSAGES.c.body, MESSAGES.c.message_id,
-               MESSAGES.c.origin_mid, MESSAGES.c.received_at, MESSAGES.c.kind)
+               MESSAGES.c.origin_mid, MESSAGES.c.received_at, MESSAGES.c.kind,
+               MESSAGES.c.spool, MESSAGES.c.spool_at)
         .join(MESSAGES, MESSAGES.c.mid == DELIVERIES.c.mid)
         .where(DELIVERIES.c.state == ACTIVE)
         .order_by(DELIVERIES.c.mid, DELIVERIES.c.rid)
@@ -296,12 +313,15 @@ def recovery_start(engine: Engine) -> tuple[list[dict], int]:
 _PAGE_ROWS = (f"SELECT id, mid, rid, recipient, destination, attempts, expires_at "
               f"FROM {DELIVERIES.name} WHERE id > ? AND id <= ? AND +state = ? "
               f"ORDER BY id LIMIT ?")
-#: A journal copy's body is not read (None): the TDC queue reads it when it sends the copy.
-_PAGE_MESSAGES = (f"SELECT mid, sender, CASE WHEN kind = 'journal' THEN NULL ELSE body END, "
-                  f"message_id, origin_mid, received_at, kind "
+#: A journal copy's body is not read (None): the TDC queue reads it when it sends the copy
+#: (:func:`message_body`); one whose original is spooled has its pieces read, to be put
+#: around the spool file's bytes (:func:`with_bodies`).
+_PAGE_MESSAGES = (f"SELECT mid, sender, CASE WHEN kind = 'journal' AND spool IS NULL THEN NULL "
+                  f"ELSE body END, message_id, origin_mid, received_at, kind, spool, spool_at "
                   f"FROM {MESSAGES.name} WHERE mid IN ({{mids}})")
 _PAGE_COLUMNS = ("id", "mid", "rid", "recipient", "destination", "attempts", "expires_at")
-_MESSAGE_PAGE_COLUMNS = ("sender", "body", "message_id", "origin_mid", "received_at", "kind")
+_MESSAGE_PAGE_COLUMNS = ("sender", "body", "message_id", "origin_mid", "received_at", "kind",
+                         "spool", "spool_at")
 
 
 def active_deliveries_page(engine: Engine, after_id: int, last_id: int,
@@ -347,6 +367,73 @@ def message_body(engine: Engine, mid: int) -> bytes:
     with engine.connect() as connection:
         body = connection.execute(select(MESSAGES.c.body).where(MESSAGES.c.mid == mid)).scalar()
     return body or b""
+
+
+def with_bodies(rows: list[dict], read: Callable[[str], bytes]) -> list[tuple[dict, SpoolMissing]]:
+    """Put each spooled row's whole body in its ``body``: the bytes of its file, read by
+    *read*, or a journal copy's pieces around them (:func:`engine.store.spool.spooled_body`);
+    each file is read once, however many rows name it (a message, its split parts and
+    journal copies).  Returns the rows whose file
+    is missing, with the error, their ``body`` left as it was."""
+    files: dict[str, bytes | SpoolMissing] = {}
+    missing = []
+    for row in rows:
+        name = row.get("spool")
+        if name is None:
+            continue
+        if name not in files:
+            try:
+                files[name] = read(name)
+            except SpoolMissing as error:
+                files[name] = error
+        spooled = files[name]
+        if isinstance(spooled, SpoolMissing):
+            missing.append((row, spooled))
+        else:
+            row["body"] = spooled_body(row["body"], row["spool_at"] or 0, spooled)
+    return missing
+
+
+def spooled_names(engine: Engine) -> set[str]:
+    """Every spool file a stored message names (done ones too, until :func:`forget_spool`)."""
+    with engine.connect() as connection:
+        return set(connection.execute(
+            select(MESSAGES.c.spool).where(MESSAGES.c.spool.is_not(None)).distinct()).scalars())
+
+
+def spool_done(engine: Engine) -> tuple[list[str], bool]:
+    """The spool files whose every message is done (they can go), and whether any message
+    still queued names a file.  Reads only the rows that name a file (a partial index):
+    rows forget their file once it is removed (:func:`forget_spool`)."""
+    queued = func.sum(MESSAGES.c.state.in_(QUEUED_STATES))
+    query = (select(MESSAGES.c.spool, queued).where(MESSAGES.c.spool.is_not(None))
+             .group_by(MESSAGES.c.spool))
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+    return [name for name, count in rows if not count], any(count for _, count in rows)
+
+
+def forget_spool(names: Sequence[str]) -> Job[None]:
+    """Done messages stop naming spool files that were removed (their body went with
+    ``done`` already): the rows that name a file stay few however long the history."""
+    def job(connection: Connection) -> None:
+        connection.execute(update(MESSAGES).where(MESSAGES.c.spool.in_(names),
+                                                  MESSAGES.c.state == "done")
+                           .values(spool=None, spool_at=None))
+    return job
+
+
+def abandon(mids: Sequence[int], row_ids: Sequence[int], error: str) -> Job[None]:
+    """Queued messages that cannot be sent (their spool file is missing): their deliveries
+    end ``deleted`` with *error*, and the messages are done."""
+    def job(connection: Connection) -> None:
+        if row_ids:
+            connection.execute(update(DELIVERIES).where(DELIVERIES.c.id.in_(row_ids))
+                               .values(state="deleted", last_error=error))
+        if mids:
+            connection.execute(update(MESSAGES).where(MESSAGES.c.mid.in_(mids))
+                               .values(state="done", body=b""))
+    return job
 
 
 def tracking_events(engine: Engine, mid: int) -> list[tuple[float, str]]:

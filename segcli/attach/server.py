@@ -13,7 +13,8 @@ administrator ``admin``, as the appliance's own console does; its ``Last login:`
 says ``from local console (uid N)``.
 
 A socket nobody answers on is left over from a process that died, and is replaced; the
-socket is removed when the appliance stops.
+socket is removed when the appliance stops (segcli/private_socket.py makes and removes it,
+as it does the lab's control socket).
 
 Tests: tests/segcli/attach/test_server.py, tests/e2e/test_attach.py.
 """
@@ -21,7 +22,6 @@ Tests: tests/segcli/attach/test_server.py, tests/e2e/test_attach.py.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, cast
 
 from engine.store.users import Role
 from segcli.attach import wire
+from segcli.private_socket import PrivateSocket
 from segcli.ssh.keys import ssh_dir
 from segcli.ssh.session import LastLogins, banner
 from segcli.ssh.shells import ChannelCli, Login, PlainCli, PromptCli, Pty
@@ -46,10 +47,6 @@ __all__ = ["CONSOLE_USER", "SOCKET_NAME", "AttachError", "AttachServer", "may_at
 
 SOCKET_NAME = wire.SOCKET_NAME
 CONSOLE_USER = wire.CONSOLE_USER
-#: The longest path a Unix socket address takes on Linux (sun_path, with its NUL).
-_SUN_PATH_MAX = 107
-#: How long a stopping appliance waits for its attached consoles to end.
-STOP_PATIENCE_S = 5.0
 _log = logging.getLogger(__name__)
 
 
@@ -85,6 +82,7 @@ class AttachServer:
         self.appliance = appliance
         self.data_dir = appliance.options.data_dir
         self.path = socket_path(self.data_dir)
+        self._socket = PrivateSocket(self.path, "console socket", AttachError)
         self.owner_uid = os.stat(self.data_dir).st_uid if owner_uid is None else owner_uid
         self.last_logins = LastLogins(ssh_dir(self.data_dir) / "last_logins.json")
         self.consoles: set[ConsoleConnection] = set()
@@ -93,28 +91,10 @@ class AttachServer:
     async def start(self) -> Path:
         """Listen; AttachError when another live process answers on the socket or it
         cannot be made."""
-        text = _checked_length(self.path)
-        temporary = self.path.with_name(SOCKET_NAME + ".new")
-        _checked_length(temporary)
-        if await _answers(text):
-            raise AttachError(f"another process takes consoles on {self.path}")
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            with contextlib.suppress(FileNotFoundError):
-                temporary.unlink()
-            sock.bind(os.fspath(temporary))
-            os.chmod(temporary, 0o600)
-            os.replace(temporary, self.path)  # a stale socket of a dead process goes here
-            sock.setblocking(False)
-            loop = asyncio.get_running_loop()
-            self._server = await loop.create_unix_server(
-                lambda: ConsoleConnection(self), sock=sock)
-        except OSError as exc:
-            sock.close()
-            with contextlib.suppress(OSError):
-                temporary.unlink()
-            raise AttachError(f"cannot make the console socket {self.path}: "
-                              f"{exc.strerror or exc}") from None
+        loop = asyncio.get_running_loop()
+        self._server = await self._socket.listen(
+            lambda sock: loop.create_unix_server(lambda: ConsoleConnection(self), sock=sock),
+            busy=f"another process takes consoles on {self.path}")
         return self.path
 
     async def stop(self) -> None:
@@ -126,19 +106,11 @@ class AttachServer:
         consoles = list(self.consoles)
         for console in consoles:
             console.close("the appliance is stopping")
-        if consoles:
-            # a console's command that does not end when asked must not keep the appliance
-            # from stopping: wait a while, then go on (the process ends them with it)
-            _, late = await asyncio.wait([asyncio.ensure_future(c.finished()) for c in consoles],
-                                         timeout=STOP_PATIENCE_S)
-            for waiting in late:
-                waiting.cancel()
-            if late:
-                _log.warning("%d attached console(s) did not end within %g s of the stop",
-                             len(late), STOP_PATIENCE_S)
+        # closing a console cancels its session and the command it runs (tail included):
+        # each ends within a few turns of the loop
+        await asyncio.gather(*(console.finished() for console in consoles))
         await server.wait_closed()
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+        self._socket.remove()
 
     async def login(self) -> Login:
         """The console's login: the factory admin (see the module's docstring)."""
@@ -146,28 +118,6 @@ class AttachServer:
         role = user.role if user is not None else Role.ADMIN
         return Login(user=CONSOLE_USER, role=role, appliance=self.appliance,
                      history_dir=self.data_dir / "history")
-
-
-def _checked_length(path: Path) -> str:
-    text = os.fspath(path)
-    if len(os.fsencode(text)) > _SUN_PATH_MAX:
-        raise AttachError(f"the console socket's path is too long for a Unix socket "
-                          f"({len(text)} characters, at most {_SUN_PATH_MAX}): {text}")
-    return text
-
-
-async def _answers(path: str) -> bool:
-    """Does a live process accept connections on the socket at *path*?"""
-    if not os.path.exists(path):
-        return False
-    try:
-        _reader, writer = await asyncio.open_unix_connection(path)
-    except OSError:
-        return False
-    writer.close()
-    with contextlib.suppress(Exception):
-        await writer.wait_closed()
-    return True
 
 
 class _ChannelEnd:
@@ -239,16 +189,19 @@ class ConsoleConnection(asyncio.Protocol):
                 return
 
     def eof_received(self) -> bool:
-        if self._starting:
-            self._take(wire.EOF, b"")
-        else:
-            self.hang_up()
-        return True  # keep our half open: the output and the exit status still go out
+        """The console hung up.  It says the end of its input with an ``E`` frame and
+        shuts its socket only when it ends, so nobody reads what would still be written:
+        the CLI's session and the command it runs (``tail`` follows the log forever) are
+        cancelled now, not at the next line written into the closed socket."""
+        self.hang_up()
+        if self.cli is not None:
+            self.cli.channel_closed()
+        return True  # hang_up has closed the transport already
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
         if self.cli is not None:
-            self.cli.channel_closed()
+            self.cli.channel_closed()  # the console ends when its session has
         else:
             self._finish()
 

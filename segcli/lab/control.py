@@ -10,7 +10,8 @@ line, one answer a line::
 The socket is ``<data>/lab.sock``, mode 0600 (only the lab's user may talk to it), made
 under a temporary name and renamed into place so it is never reachable with a wider mode.
 A lab refuses to start when another live lab answers on it; a socket nobody answers on is
-left over from a lab that died, and is replaced.  It is removed when the lab stops.
+left over from a lab that died, and is replaced.  It is removed when the lab stops.  (The
+appliance's console socket is made the same way: segcli/private_socket.py.)
 
 A request is at most :data:`MAX_REQUEST` bytes; a bad request (not JSON, unknown op, wrong
 arguments) gets an error and changes nothing.  Handlers run on the lab's event loop and must
@@ -33,11 +34,12 @@ import errno
 import inspect
 import json
 import logging
-import os
 import socket
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+from segcli.private_socket import PrivateSocket
 
 __all__ = [
     "MAX_REQUEST",
@@ -60,8 +62,6 @@ MAX_REQUEST = 64 * 1024
 MAX_ANSWER = 64 * 1024 * 1024
 #: How long the command line waits for an answer by default.
 DEFAULT_TIMEOUT = 60.0
-#: The longest path a Unix socket address takes on Linux (sun_path, with its NUL).
-_SUN_PATH_MAX = 107
 
 #: handler(lab, args) -> a JSON value, or an awaitable of one.
 Handler = Callable[[Any, Mapping[str, Any]], Any]
@@ -95,13 +95,10 @@ def socket_path(data_dir: Path) -> Path:
     return Path(data_dir) / SOCKET_NAME
 
 
-def _checked_length(path: Path) -> str:
-    text = os.fspath(path)
-    if len(os.fsencode(text)) > _SUN_PATH_MAX:
-        raise ControlError(f"the control socket's path is too long for a Unix socket "
-                           f"({len(text)} characters, at most {_SUN_PATH_MAX}): {text}; "
-                           f"use a data directory with a shorter path")
-    return text
+def _private_socket(data_dir: Path) -> PrivateSocket:
+    """The lab's socket in *data_dir* (segcli/private_socket.py makes it owner-only)."""
+    return PrivateSocket(socket_path(data_dir), "control socket", ControlError,
+                         hint="; use a data directory with a shorter path")
 
 
 # --------------------------------------------------------------------------------------------
@@ -113,34 +110,17 @@ class ControlServer:
 
     def __init__(self, lab: Any, data_dir: Path) -> None:
         self.lab = lab
-        self.path = socket_path(data_dir)
+        self._socket = _private_socket(data_dir)
+        self.path = self._socket.path
         self._server: asyncio.AbstractServer | None = None
         self._connections: set[asyncio.Task[None]] = set()
 
     async def start(self) -> Path:
         """Listen; ControlError when another live lab owns the socket or it cannot be made."""
-        _checked_length(self.path)
-        temporary = self.path.with_name(SOCKET_NAME + ".new")
-        _checked_length(temporary)
-        if await _answers(self.path):
-            raise ControlError(f"another lab is running in {self.path.parent} (it answers on "
-                               f"{self.path}); stop it first")
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            with contextlib.suppress(FileNotFoundError):
-                temporary.unlink()
-            sock.bind(os.fspath(temporary))
-            os.chmod(temporary, 0o600)
-            os.replace(temporary, self.path)  # a stale socket of a dead lab goes here
-            sock.setblocking(False)
-            self._server = await asyncio.start_unix_server(
-                self._serve, sock=sock, limit=MAX_REQUEST)
-        except OSError as exc:
-            sock.close()
-            with contextlib.suppress(OSError):
-                temporary.unlink()
-            raise ControlError(f"cannot make the control socket {self.path}: "
-                               f"{exc.strerror or exc}") from None
+        self._server = await self._socket.listen(
+            lambda sock: asyncio.start_unix_server(self._serve, sock=sock, limit=MAX_REQUEST),
+            busy=f"another lab is running in {self.path.parent} (it answers on "
+                 f"{self.path}); stop it first")
         return self.path
 
     async def stop(self) -> None:
@@ -154,8 +134,7 @@ class ControlServer:
         if self._connections:
             await asyncio.gather(*self._connections, return_exceptions=True)
         await server.wait_closed()
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+        self._socket.remove()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -237,20 +216,6 @@ async def _write(writer: asyncio.StreamWriter, answer: dict[str, Any]) -> None:
     await writer.drain()
 
 
-async def _answers(path: Path) -> bool:
-    """Does a live process accept connections on the socket at *path*?"""
-    if not path.exists():
-        return False
-    try:
-        _reader, writer = await asyncio.open_unix_connection(os.fspath(path))
-    except OSError:
-        return False
-    writer.close()
-    with contextlib.suppress(Exception):
-        await writer.wait_closed()
-    return True
-
-
 # --------------------------------------------------------------------------------------------
 # The clients
 
@@ -291,11 +256,10 @@ def _not_running(data_dir: Path, exc: OSError) -> LabNotRunning:
 async def request(data_dir: Path, op: str, **args: Any) -> Any:
     """Ask the lab of *data_dir* to do *op*; its result.  Wrap it in ``asyncio.wait_for``
     to bound the wait."""
-    path = socket_path(data_dir)
     line = _encode(op, args)
+    path = _private_socket(data_dir).checked_path()
     try:
-        reader, writer = await asyncio.open_unix_connection(_checked_length(path),
-                                                            limit=MAX_ANSWER)
+        reader, writer = await asyncio.open_unix_connection(path, limit=MAX_ANSWER)
     except OSError as exc:
         raise _not_running(data_dir, exc) from None
     try:
@@ -315,12 +279,12 @@ def request_sync(data_dir: Path, op: str, *, timeout: float | None = DEFAULT_TIM
                  **args: Any) -> Any:
     """:func:`request` for a program without an event loop (the command line); waits at
     most *timeout* seconds for the answer (an op cannot take an argument named timeout)."""
-    path = socket_path(data_dir)
     line = _encode(op, args)
+    path = _private_socket(data_dir).checked_path()
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
         try:
-            sock.connect(_checked_length(path))
+            sock.connect(path)
         except OSError as exc:
             raise _not_running(data_dir, exc) from None
         try:

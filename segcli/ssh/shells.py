@@ -20,7 +20,6 @@ shell checks it when it fires and re-arms itself (:meth:`ChannelCli.watch_idle`)
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import re
 import time
@@ -317,10 +316,10 @@ class ChannelCli:
         return self.session
 
     async def finished(self) -> None:
-        """Wait until the session has ended (for a server that is stopping)."""
+        """Wait until the session has ended (for a server that is stopping).  Cancelling
+        the wait cancels only the wait: the session ends by :meth:`channel_closed`."""
         if self._task is not None:
-            with contextlib.suppress(BaseException):
-                await self._task
+            await asyncio.wait([self._task])
 
     # -- events from the channel ---------------------------------------------------------
     def data_received(self, data: bytes) -> None:

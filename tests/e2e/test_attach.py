@@ -93,6 +93,49 @@ def test_a_piped_console_ends_when_its_reader_goes(lab):
         console.stdin.close()
 
 
+def _console_connections(path: Path) -> int:
+    """How many sockets have *path* as their address (/proc/net/unix): the appliance's
+    listening socket, and one for each console it still holds (an accepted connection
+    bears the listener's address).  The kernel keeps the name the socket was bound to:
+    its temporary ``.new`` name, before it was renamed into place."""
+    names = {os.fspath(path), os.fspath(path) + ".new"}
+    lines = Path("/proc/net/unix").read_text().splitlines()[1:]
+    return sum(1 for line in lines if line.split()[-1] in names)
+
+
+def test_a_console_that_hangs_up_during_tail_leaves_nothing_behind(data_dir):
+    """A console killed while ``tail`` follows a quiet log (no end of input, no line
+    written to notice it by): the appliance lets go of it at once, and ``segcli lab`` then
+    stops on SIGTERM, cleanly, with no session left to wait for."""
+    data_dir.mkdir()
+    lab = LabProcess.start(data_dir)
+    path = data_dir / wire.SOCKET_NAME
+    console = subprocess.Popen([*SEGCLI, "--data", str(data_dir)], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                               env=segcli_env(), cwd=REPO)
+    try:
+        assert console.stdin is not None and console.stdout is not None
+        console.stdin.write(b"tail mail_logs\n")
+        console.stdin.flush()
+        while b"Press Ctrl-C to stop." not in (line := console.stdout.readline()):
+            assert line, "the console ended before tail ran"
+        assert _console_connections(path) == 2  # listening, and this console's
+        console.kill()  # the console hangs up
+        assert console.wait(timeout=60) == -signal.SIGKILL
+        wait_for(lambda: _console_connections(path) == 1,
+                 what="the appliance lets go of the console that hung up")
+    finally:
+        if console.poll() is None:
+            console.kill()
+            console.wait()
+        for pipe in (console.stdin, console.stdout):
+            if pipe is not None:
+                pipe.close()
+        status = lab.terminate() if lab.process.poll() is None else lab.process.returncode
+    assert status == 0
+    assert not path.exists() and not (data_dir / "lab.sock").exists()
+
+
 def test_a_terminal_console_is_live_and_its_changes_are_its_own(lab, spawn):
     console = spawn(data=lab.data_dir).started()
     assert "Last login:" in console.text and "Welcome to the Cisco" in console.text

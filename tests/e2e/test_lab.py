@@ -167,3 +167,35 @@ def test_two_labs_at_once_take_different_ports(tmp_path):
             assert second.terminate() == 0
     finally:
         assert first.terminate() == 0
+
+
+def test_spooled_big_messages_survive_kill_9_and_their_files_go_when_done(lab, data_dir,
+                                                                          unused_port):
+    """Bodies from 1 MB on live in <data>/spool (engine/store/spool.py): each file is there
+    when its 250 comes, survives kill -9, the restart delivers and journals from it, removes
+    a file no row names, and removes the others once their messages are done."""
+    gateway = lab()
+    gateway.api("faults", {"address": gateway.default_intake, "kind": "hang", "stage": "connect"})
+    console = run_segcli(data_dir, f"labconfig hostport mx.example.com {unused_port}\n"
+                                   'commit "sink unreachable"\n')
+    assert console.returncode == 0, console.stdout
+    wait_for(lambda: f"{unused_port}" in run_segcli(data_dir, "labconfig print\n").stdout)
+    spool = data_dir / "spool"
+    bodies = {f"big-{n}": f"{n}".join(f"line {i:07d} of a big body\r\n" for i in range(48_000))
+              for n in range(2)}
+    for number, (subject, body) in enumerate(bodies.items(), start=1):
+        gateway.send("bob@example.com", subject, body)  # returned 250: acknowledged
+        assert len(list(spool.glob("*.eml"))) == number  # its file was there at the 250
+    gateway.kill()
+    (spool / "999999.eml").write_bytes(b"a body whose row never committed")
+
+    gateway = lab()  # the restart: a fresh simulator without the fault, the sink reachable again
+    wait_for(lambda: len(gateway.accepted(gateway.default_intake)) >= 2
+             and len(gateway.sink_messages()) >= 2, what="both delivered and journaled")
+    assert {m["subject"] for m in gateway.accepted(gateway.default_intake)} == set(bodies)
+    delivered = gateway.sink_messages()
+    for subject, body in bodies.items():
+        [message] = [m for m in delivered if f"Subject: {subject}\r\n".encode() in m]
+        assert message.endswith(f"\r\n\r\n{body}\r\n".encode())
+    wait_for(lambda: list(spool.iterdir()) == [], what="every spool file removed", timeout=30)
+    assert gateway.terminate() == 0

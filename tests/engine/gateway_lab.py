@@ -21,7 +21,7 @@ import pytest
 from engine.config.changes import AddPolicy, SetTdc, SetThreatDefense, replay
 from engine.config.model import Config, Direction, Endpoint, TdcMode
 from engine.mail.mail_engine import MailEngine
-from engine.smtp.server import BaseSmtpHandler
+from engine.smtp.server import BaseSmtpHandler, Reply
 from engine.store.database import Store
 from tests.ports import reserved_port
 
@@ -205,3 +205,49 @@ def gateway(run, tmp_path, dns_zone, smtp_servers, tls_material, server_tls):
     yield gateway
     run(engine.stop())
     store.close()
+
+
+@pytest.fixture
+def gateway_after_traffic(run, gateway):
+    """The gateway started, after three messages to bob@example.com whose first journal
+    copy SETD hard-bounces (550): example.com has 3 delivered, the TDC queue 2 delivered
+    and 1 hard-bounced, and every outgoing connection has closed (each link says QUIT
+    after its last delivery), so the monitoring commands' figures are final.
+
+    The live figures that ``tophosts``, ``hoststatus`` and ``status`` print and the XML
+    pages serve are checked from here (tests/engine/observe/test_tophosts_live.py,
+    tests/segcli/automation/test_templates.py, tests/segcli/web/test_xml_status.py)."""
+    run(_three_messages_one_bounced(gateway))
+    return gateway
+
+
+async def _three_messages_one_bounced(gateway: Gateway) -> None:
+    gateway.setd.faults["rcpt"] = [Reply(550, "5.1.1 unknown")]  # the first copy hard-bounces
+    await gateway.start()
+    for n in range(3):
+        await gateway.send(f"m{n}")
+    tdc = gateway.engine.tdc.counters
+    example = gateway.engine.counters.host("example.com")
+    await until(lambda: tdc.completed == 3 and tdc.connections_out == 0
+                and example.delivered == 3 and example.connections_out == 0)
+
+
+@pytest.fixture
+def gateway_with_setd_down(run, gateway, unused_port):
+    """The gateway started with SETD refusing connections, after four messages: their
+    four journal copies are queued for the TDC link (timers at full scale, so they stay
+    queued for the test) and it has soft-bounced at least once, so ``tophosts`` and
+    ``hoststatus`` show the.tdc.queue down with its backlog.  Used by the same tests as
+    :func:`gateway_after_traffic`."""
+    gateway.config.host_ports["mx.setd.test"] = unused_port
+    gateway.config.tdc.timers.time_scale = 1.0
+    run(_four_messages_queued(gateway))
+    return gateway
+
+
+async def _four_messages_queued(gateway: Gateway) -> None:
+    await gateway.start()
+    for n in range(4):
+        await gateway.send(f"m{n}")
+    await until(lambda: gateway.log().count("enqueued for forwarding") == 4
+                and gateway.engine.counters.host("the.tdc.queue").soft_bounced_events >= 1)

@@ -160,6 +160,33 @@ def test_tag_subject_adds_a_subject_when_missing():
     assert tag_subject(b"From: a\r\n\r\nbody", "[SPAM]") == b"From: a\r\nSubject: [SPAM]\r\n\r\nbody"
 
 
+def test_ids_keep_growing_when_the_writer_answers_after_the_block_ran_out(store):
+    """The writer committed the block reserved ahead, but the loop ran out of numbers before
+    its answer came and reserved the next block itself: the late answer's block is below
+    the one in use and must not be handed out afterwards (it was: 21..30, then 11..20)."""
+    import time
+
+    writer = GroupCommitWriter(store.engine)
+
+    async def hand_out() -> list[int]:
+        ids = IdAllocator(store.engine, block=10, writer=writer)  # 1..10
+        got = [ids.next("mid") for _ in range(9)]  # the next block is asked of the writer
+        deadline = time.monotonic() + 10
+        while writer.batches < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)  # the loop is held: the writer's answer waits on it
+        assert writer.batches == 1  # committed: 11..20 is reserved in the store
+        got += [ids.next("mid") for _ in range(3)]  # 10, then a block of the loop's own
+        await asyncio.sleep(0.05)  # now the late answer comes
+        got += [ids.next("mid") for _ in range(25)]
+        return got
+
+    try:
+        got = asyncio.run(hand_out())
+    finally:
+        writer.close()
+    assert got == sorted(set(got)), got
+
+
 def test_ids_reserve_the_next_block_ahead_through_the_writer(store, data_dir, monkeypatch):
     writer = GroupCommitWriter(store.engine)
     waited_on_the_loop = []
@@ -173,8 +200,9 @@ def test_ids_reserve_the_next_block_ahead_through_the_writer(store, data_dir, mo
         got = []
         for _ in range(35):
             got.append(ids.next("mid"))
-            await asyncio.sleep(0)  # the writer commits the reservation meanwhile
-            await asyncio.sleep(0.01)
+            # Mail keeps coming while the writer commits the reservation: wait for what was
+            # asked of the writer so far (it runs jobs in order), not for a length of time.
+            await writer.submit(lambda _connection: None)
         return got
 
     got = asyncio.run(hand_out())

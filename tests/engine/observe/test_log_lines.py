@@ -289,3 +289,9 @@ def test_every_public_function_has_a_row_in_the_readme_table():
         if row.startswith("| `"):
             assert "as the appliance" in row or "segcli's own" in row or "quoted text" in row \
                 or "picks" in row or "field of" in row or "the start of" in row, row
+
+
+def test_spool_missing_line_names_the_message_and_its_file():
+    assert lines.spool_missing(42, "/data/spool/42.eml") == (
+        "MID 42 cannot be delivered: its body file /data/spool/42.eml is missing; "
+        "it is removed from the queue")

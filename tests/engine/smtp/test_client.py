@@ -75,6 +75,23 @@ async def test_message_is_stuffed_and_normalised(run, smtp_servers):
     assert envelope.params == {"SIZE": str(len(data)), "BODY": "8BITMIME"}
 
 
+async def test_a_message_in_pieces_arrives_as_if_joined(run, smtp_servers):
+    """A journal copy is sent as its head, the original and its tail, never joined: a
+    piece after a line end starts a line (its dot is stuffed), the size and 8-bit
+    parameters count every piece."""
+    recorder = Recorder()
+    _, port = smtp_servers.start(recorder)
+    conn = await ready(port)
+    pieces = (b"head\r\n", b".dot at a piece's start\nmiddle \xe4\r\n", b"", b"\r\n.tail")
+    await conn.send("", ["b@example.net"], pieces)
+    await conn.send("", ["b@example.net"], (b"no line end", b" yet"))
+    await conn.quit()
+    [(envelope, received), (_, second)] = recorder.messages
+    assert received == b"head\r\n.dot at a piece's start\r\nmiddle \xe4\r\n\r\n.tail\r\n"
+    assert envelope.params == {"SIZE": str(sum(map(len, pieces))), "BODY": "8BITMIME"}
+    assert second == b"no line end yet\r\n"
+
+
 async def test_several_messages_per_connection_rset_only_after_failure(run, smtp_servers):
     class Picky(RecordingHandler):
         def rcpt_to(self, recipient, params):

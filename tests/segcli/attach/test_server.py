@@ -13,15 +13,24 @@ import contextlib
 import os
 import socket
 import stat
+from collections.abc import Awaitable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from commands import load_all
+from commands.session import CliSession
 from engine.appliance import Appliance, StartOptions
 from segcli.attach import server as attach_server
 from segcli.attach import wire
-from segcli.attach.server import AttachError, AttachServer, may_attach, peer_uid
+from segcli.attach.server import (
+    AttachError,
+    AttachServer,
+    ConsoleConnection,
+    may_attach,
+    peer_uid,
+)
 
 
 @pytest.fixture
@@ -163,3 +172,76 @@ async def test_a_dumb_terminal_gets_the_banner_echo_and_crlf(opened):
     assert text.startswith("Last login: never\r\n")
     assert "mail1.example.com> version\r\n" in text  # echoed by the appliance, as over ssh -t
     assert "Current Version\r\n" in text
+
+
+async def _read_until(reader: asyncio.StreamReader, text: bytes) -> bytes:
+    """What the server sent (frames and all) up to and including *text*."""
+    seen = b""
+    while text not in seen:
+        chunk = await reader.read(65536)
+        assert chunk, f"the connection ended before {text!r}: {seen!r}"
+        seen += chunk
+    return seen
+
+
+@dataclass
+class _Tailing:
+    """A piped console whose ``tail`` follows the (quiet) mail log."""
+
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    console: ConsoleConnection
+    session: CliSession
+
+
+async def _tailing(server: AttachServer) -> _Tailing:
+    reader, writer = await asyncio.open_unix_connection(os.fspath(server.path))
+    writer.write(PIPE + wire.frame(wire.DATA, b"tail mail_logs\n"))
+    await _read_until(reader, b"Press Ctrl-C to stop.")
+    [console] = server.consoles
+    assert console.cli is not None and console.cli.session is not None
+    assert console.cli.session.busy  # tail runs
+    return _Tailing(reader, writer, console, console.cli.session)
+
+
+async def _ended(awaitable: Awaitable[None], why: str) -> None:
+    """Wait for *awaitable* without ever cancelling it (a cancelled wait for a console
+    would cancel its CLI's task itself, and hide a session left running); fail with *why*
+    if it has not ended within the test's patience."""
+    waiting = asyncio.ensure_future(awaitable)
+    done, _ = await asyncio.wait([waiting], timeout=30)
+    assert done == {waiting}, why
+    waiting.result()
+
+
+async def test_a_console_that_hangs_up_during_tail_leaves_no_session(opened):
+    """``tail`` follows the log forever and writes nothing while no mail flows: the
+    console hanging up still cancels it and ends the session at once, and a stop then has
+    nothing left to wait for."""
+    server = AttachServer(opened)
+    path = await server.start()
+    try:
+        tailing = await _tailing(server)
+        tailing.writer.close()  # the console hangs up (no end of input first)
+        await tailing.writer.wait_closed()
+        await _ended(tailing.console.finished(), "the session outlived its console's hang-up")
+        assert not server.consoles
+        assert not tailing.session.busy  # tail was cancelled, not left following the log
+    finally:
+        await server.stop()
+    assert not path.exists()
+
+
+async def test_stopping_cancels_a_consoles_running_command(opened):
+    """A stop while ``tail`` runs ends the console's session, command and all: stop()
+    waits for it to end, with no time limit needed."""
+    server = AttachServer(opened)
+    path = await server.start()
+    tailing = await _tailing(server)
+    await _ended(server.stop(), "the stop waits for a session that does not end")
+    rest = await tailing.reader.read()
+    tailing.writer.close()
+    await tailing.writer.wait_closed()
+    assert b"the appliance is stopping" in rest
+    assert not server.consoles and not tailing.session.busy
+    assert not path.exists()

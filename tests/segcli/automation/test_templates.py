@@ -1,16 +1,16 @@
 """The TextFSM templates of segcli.automation against what the command engine really
-prints: live figures after real traffic (``gateway``, tests/engine/gateway_lab.py) and the
-print commands of a real appliance (``appliance``).  No hand-written command output."""
+prints: live figures after real traffic (the ``gateway`` fixtures of
+tests/engine/gateway_lab.py) and the print commands of a real appliance (``appliance``).
+No hand-written command output."""
 
 from __future__ import annotations
 
 import pytest
 
-from engine.smtp.server import Reply
 from segcli.automation import TEMPLATES, NoTemplateError, parse, template_for
 from tests.commands.mail_helpers import seed
 from tests.conftest import run_session
-from tests.engine.gateway_lab import INTAKE, until
+from tests.engine.gateway_lab import INTAKE
 
 
 def _rows(ok_text: tuple[bool, str], command: str) -> list[dict]:
@@ -33,16 +33,8 @@ def test_the_index_maps_commands_and_their_abbreviations():
 
 
 @pytest.mark.usefixtures("run")
-async def test_tophosts_hoststatus_and_status_after_real_traffic(gateway):
-    gateway.setd.faults["rcpt"] = [Reply(550, "5.1.1 unknown")]  # the first copy hard-bounces
-    await gateway.start()
-    for n in range(3):
-        await gateway.send(f"m{n}")
-    tdc = gateway.engine.tdc.counters
-    example = gateway.engine.counters.host("example.com")
-    await until(lambda: tdc.completed == 3 and tdc.connections_out == 0
-                and example.delivered == 3 and example.connections_out == 0)
-
+async def test_tophosts_hoststatus_and_status_after_real_traffic(gateway_after_traffic):
+    gateway = gateway_after_traffic
     rows = {row["host"]: row for row in _rows(await gateway.command("tophosts 3"), "tophosts 3")}
     assert set(rows) >= {"example.com", "the.tdc.queue"}
     assert rows["example.com"]["rank"] == "1" and rows["example.com"]["down"] == ""
@@ -79,14 +71,8 @@ async def test_tophosts_hoststatus_and_status_after_real_traffic(gateway):
 
 
 @pytest.mark.usefixtures("run")
-async def test_tophosts_marks_a_down_host_with_its_backlog(gateway, unused_port):
-    gateway.config.host_ports["mx.setd.test"] = unused_port
-    gateway.config.tdc.timers.time_scale = 1.0  # keep the copies queued for the test
-    await gateway.start()
-    for n in range(4):
-        await gateway.send(f"m{n}")
-    await until(lambda: gateway.log().count("enqueued for forwarding") == 4
-                and gateway.engine.counters.host("the.tdc.queue").soft_bounced_events >= 1)
+async def test_tophosts_marks_a_down_host_with_its_backlog(gateway_with_setd_down):
+    gateway = gateway_with_setd_down
     rows = _rows(await gateway.command("tophosts 1"), "tophosts 1")
     assert rows[0]["host"] == "the.tdc.queue"
     assert (rows[0]["rank"], rows[0]["down"], rows[0]["active_recipients"]) == ("1", "*", "4")
