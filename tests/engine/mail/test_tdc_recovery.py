@@ -77,6 +77,8 @@ async def test_a_recovered_copy_with_its_enqueued_line_gets_no_second_one(gatewa
     engine = await _restart(gateway)
     try:
         await until(lambda: engine.counters.host("the.tdc.queue").active == 1)
+        queue = engine.counters.host("the.tdc.queue")  # tried before: attempted again
+        assert (queue.attempted, queue.unattempted) == (1, 0)
         engine.records.flush()
     finally:
         await engine.stop()
