@@ -185,7 +185,16 @@ def _header(headers: dict[str, str], name: str) -> str:
 
 
 def header_fields(text: str) -> dict[str, str]:
-    """The header fields of *text* (a header block), by lower-case name, the first of each
+    """The header fields of *text*: :func:`header_section`'s fields."""
+    return header_section(text)[0]
+
+
+def header_section(text: str) -> tuple[dict[str, str], bool]:
+    """The header fields of *text* (a header block), and whether the section ends as it
+    should: at a blank line or at the end of the text (the email package notes a
+    ``MissingHeaderBodySeparatorDefect`` when another line ends it).
+
+    The fields: by lower-case name, the first of each
     name kept: what ``email.parser.HeaderParser(policy=compat32)`` and ``Message.get``
     give, read in one pass.  The email package builds a Message through its feed parser,
     which cost a fifth of the listener's work per message.  Same rules: the fields end at
@@ -196,9 +205,11 @@ def header_fields(text: str) -> dict[str, str]:
     included as they were.  tests/engine/mail/test_header_fields.py holds it against the email
     package on generated header blocks."""
     lines: list[str] = []
+    clean = True
     for line in _LINE.findall(text):
         if not _HEADER_LINE.match(line):
-            break  # the blank line after the fields, or the first line of a body
+            clean = line[0] in "\r\n"  # the blank line after the fields, or a body's first
+            break
         lines.append(line)
     fields: dict[str, str] = {}
     name, value = "", ""
@@ -220,4 +231,4 @@ def header_fields(text: str) -> dict[str, str]:
         name, value = line[:colon], line[colon + 1:].lstrip(" \t")
     if name:
         fields.setdefault(name.lower(), value.rstrip("\r\n"))
-    return fields
+    return fields, clean

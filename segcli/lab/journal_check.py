@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import email.errors
-import email.parser
 import email.policy
 import hashlib
 import quopri
@@ -20,6 +18,8 @@ import re
 from dataclasses import dataclass
 from email.message import Message
 from email.utils import format_datetime, getaddresses, parsedate_to_datetime
+
+from engine.mail.listener import header_section
 
 _MAX_DEPTH = 8  # multipart nesting we follow before giving up
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
@@ -79,7 +79,7 @@ def check_journal(data: bytes) -> AttachedOriginal:
 def journal_message_id(data: bytes) -> str:
     """The journal's own Message-ID (empty when it has none)."""
     head, _body = _split(data)
-    return _header(_headers(head), "Message-ID")
+    return _header(_fields(head)[0], "Message-ID")
 
 
 # -- walking the MIME structure on raw bytes ------------------------------------------------
@@ -114,8 +114,21 @@ def _split(entity: bytes) -> tuple[bytes, bytes]:
     return entity[:match.start()], entity[match.end():]
 
 
+def _fields(head: bytes) -> tuple[dict[str, str], bool]:
+    """The fields of a header block as the email package's parser reads bytes (ASCII, other
+    bytes as surrogate escapes): the first of each name, raw, by lower-case name; and
+    whether the block ends cleanly (:func:`engine.mail.listener.header_section`, held
+    against the parser there and in tests/lab/test_journal_check_headers.py).  The feed
+    parser took a third of the simulator's CPU per journal."""
+    return header_section(head.decode("ascii", "surrogateescape"))
+
+
 def _headers(head: bytes) -> Message:
-    return email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(head + b"\r\n\r\n")
+    """A part's header fields as a (compat32) message, for its content type and parameters."""
+    message = Message()
+    for name, value in _fields(head)[0].items():
+        message[name] = value
+    return message
 
 
 def _parts(body: bytes, boundary: bytes) -> list[bytes]:
@@ -155,58 +168,43 @@ def _decoded(body: bytes, encoding: str) -> bytes:
     return body
 
 
-def _parse(raw: bytes) -> Message | None:
-    """The original's header fields as a message, or None when it has none to speak of.
+def _parse(raw: bytes) -> dict[str, str] | None:
+    """The original's header fields (raw, by lower-case name), or None when it has none to
+    speak of or its header section does not end at a blank line.
 
-    Only the header section (up to the first blank line) is parsed: the fields and the
-    defects that matter are all there, and the body is never looked at.
+    Only the header section (up to the first blank line) is read: the fields and the
+    defect that matters are all there, and the body is never looked at.
     """
     if not raw.strip():
         return None
     end = _HEAD_END.search(raw)
-    head = raw if end is None else raw[: end.end()]
-    message = email.parser.BytesParser(policy=email.policy.default).parsebytes(head, headersonly=True)
-    broken = any(isinstance(d, email.errors.MissingHeaderBodySeparatorDefect)
-                 for d in message.defects)
-    return None if broken or not message.keys() else message
+    fields, clean = _fields(raw if end is None else raw[: end.end()])
+    return fields if clean and fields else None
 
 
-def _recipients(message: Message) -> tuple[str, ...]:
+def _recipients(message: dict[str, str]) -> tuple[str, ...]:
     """The addresses the original's To, Cc and Bcc fields name (those that parse)."""
     fields = [_header(message, name) for name in ("To", "Cc", "Bcc")]
     return tuple(address for _name, address in getaddresses([f for f in fields if f])
                  if "@" in address)
 
 
-def _header(message: Message, name: str) -> str:
+def _header(fields: dict[str, str], name: str) -> str:
     """A header's value, decoded (RFC 2047) where it can be, raw where it cannot.
 
     As ``email.policy.default`` reads it (``Message.get``), but a plain value (see
     :func:`_plain_reading`) is read without the header registry, whose parsers were a third
     of the simulator's CPU per journal."""
-    raw = _raw(message, name)
-    if raw is not None:
-        plain = _plain_reading(name, raw)
-        if plain is not None:
-            return " ".join(plain.split())
-    try:
-        value = message.get(name)
-    except (ValueError, IndexError, TypeError):  # a malformed header the policy chokes on
-        value = None
-        for key, raw in message.raw_items() if hasattr(message, "raw_items") else []:
-            if key.lower() == name.lower():
-                value = raw
-                break
-    return " ".join(str(value).split()) if value is not None else ""
-
-
-def _raw(message: Message, name: str) -> str | None:
-    """The first *name* field's value as parsed, before any policy reads it."""
-    wanted = name.lower()
-    for key, value in message.raw_items():
-        if key.lower() == wanted:
-            return value if isinstance(value, str) else None
-    return None
+    raw = fields.get(name.lower())
+    if raw is None:
+        return ""
+    value: object = _plain_reading(name, raw)
+    if value is None:
+        try:
+            value = email.policy.default.header_fetch_parse(name, raw)
+        except Exception:  # a malformed header the policy chokes on (AttributeError too,
+            value = raw      # for some address groups): its raw value, not a failed check
+    return " ".join(str(value).split())
 
 
 def _plain_reading(name: str, raw: str) -> str | None:
