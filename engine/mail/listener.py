@@ -19,6 +19,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from engine.config.model import Config, Direction
 from engine.observe import log_lines as lines
@@ -136,7 +137,7 @@ class GatewaySmtpHandler(BaseSmtpHandler):
     def _received_header(self, envelope: Envelope) -> bytes:
         """The trace header the gateway adds, as any MTA does (RFC 5321 §4.4)."""
         protocol = "ESMTPS" if envelope.tls else "ESMTP"
-        stamp = now().strftime("%a, %d %b %Y %H:%M:%S +0000")
+        stamp = _received_stamp(now())
         return (f"Received: from {envelope.helo} ([{envelope.peer[0]}])\r\n"
                 f" by {self.intake.config().hostname} with {protocol}; {stamp}\r\n").encode()
 
@@ -154,6 +155,19 @@ class GatewaySmtpHandler(BaseSmtpHandler):
     def closed(self, reason: str) -> None:
         self.intake.counters.system.connections_in -= 1
         self.intake.log(lines.icid_close(self.icid))
+
+
+_stamped: tuple[datetime | None, str] = (None, "")
+
+
+def _received_stamp(moment: datetime) -> str:
+    """The ``Received`` field's date (UTC), formatted once per second: a busy listener
+    stamps many messages in each."""
+    global _stamped
+    second = moment.replace(microsecond=0)
+    if _stamped[0] != second:
+        _stamped = (second, second.strftime("%a, %d %b %Y %H:%M:%S +0000"))
+    return _stamped[1]
 
 
 def _header_block(data: bytes) -> bytes:

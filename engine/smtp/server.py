@@ -948,6 +948,8 @@ def _parse_path(arg: str, keyword: str, usage: str, *, null_ok: bool
 
 def _closing_bracket(text: str) -> int:
     """Index of the ``>`` that closes ``<…>``, skipping quoted local parts."""
+    if '"' not in text and "\\" not in text:  # nothing quoted or escaped: the first ">"
+        return text.find(">")
     quoted = False
     escaped = False
     for index, char in enumerate(text):
