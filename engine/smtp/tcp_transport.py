@@ -9,12 +9,6 @@ to be written, a write is sent at once, and only what the socket does not take w
 the reactor as before.  Everything else (closing, aborting, half-closing, TLS, producers,
 partial sends, errors) takes Twisted's own path, unchanged.
 
-Over TLS the same holds one layer up: Twisted's TLS transport gathers the writes made
-to it and encrypts them at the next turn of the loop (a delayed call per write), for
-protocols that write many small pieces.  The SMTP server writes its replies once per
-batch of commands and the client a command group or a whole message at once, so after
-``startTLS`` a write is encrypted and sent at once: no delayed call, no loop turn of delay.
-
 :func:`listen` and :func:`connect` are ``reactor.listenTCP`` and ``reactor.connectTCP``
 with these transports.
 
@@ -23,11 +17,9 @@ Tests: tests/engine/smtp/test_tcp_transport.py.
 
 from __future__ import annotations
 
-import types
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet import tcp
-from twisted.protocols.tls import BufferingTLSTransport, TLSMemoryBIOProtocol
 
 if TYPE_CHECKING:
     _Transport = tcp.Connection  # what the mixin is always mixed into
@@ -70,15 +62,6 @@ class _SendsAtOnce(_Transport):
                 or self.offset < len(self.dataBuffer):
             self._writer_registered = True  # the rest (or the error) for the reactor
             super().startWriting()
-
-    def startTLS(self, ctx: object, normal: bool = True) -> None:
-        """Twisted's startTLS, then the TLS layer's writes unbuffered (module docstring)."""
-        super().startTLS(ctx, normal)
-        tls = self.protocol
-        if isinstance(tls, BufferingTLSTransport):  # writes go to the TLS layer unbuffered
-            tls.write = types.MethodType(TLSMemoryBIOProtocol.write, tls)  # type: ignore[method-assign]
-            tls.writeSequence = types.MethodType(  # type: ignore[method-assign]
-                TLSMemoryBIOProtocol.writeSequence, tls)
 
 
 class Server(_SendsAtOnce, tcp.Server):

@@ -437,26 +437,6 @@ async def test_tls_1_2_pinned_server_gives_the_asyncos_style_cipher(run, smtp_se
     assert protocol == "TLSv1.2" and cipher.startswith("ECDHE-RSA-")
 
 
-async def test_over_tls_a_write_is_encrypted_and_sent_at_once(run, smtp_servers, server_tls,
-                                                               tls_material):
-    """Twisted's TLS transport would gather writes for the next loop turn (a delayed call
-    per write); ours encrypts and sends each at once, on both sides (tcp_transport.py)."""
-    from twisted.internet import reactor
-
-    recorder = Recorder()
-    _, port = smtp_servers.start(recorder, tls_context=server_tls)
-    conn = await ready(port)
-    await conn.starttls(client_context([tls_material.ca_cert]), "mx.setd.test")
-    await conn.ehlo()
-    before = set(reactor.getDelayedCalls())
-    conn._protocol.transport.write(b"NOOP\r\n")
-    assert set(reactor.getDelayedCalls()) - before == set()  # nothing waits for a turn
-    assert (await conn._reply(Stage.NOOP)).code == 250
-    await conn.send("a@example.com", ["b@example.net"], MESSAGE)
-    await conn.quit()
-    assert [data for _, data in recorder.messages] == [MESSAGE]
-
-
 async def test_starttls_not_offered(run, smtp_servers, tls_material):
     _, port = smtp_servers.start(Recorder())  # no TLS context: no STARTTLS
     conn = await ready(port)
