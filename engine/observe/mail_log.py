@@ -86,14 +86,18 @@ class MailLog:
 
     # -- writing -----------------------------------------------------------------
     def info(self, text: str) -> None:
-        self.write("Info", text)
+        # write("Info", text) spelt out: a message writes some twenty lines
+        self._buffer.append(_line("Info", text))
+        if not self._flush_scheduled:
+            self._schedule_flush()
 
     def warning(self, text: str) -> None:
         self.write("Warning", text)
 
     def write(self, level: str, text: str) -> None:
         self._buffer.append(_line(level, text))
-        self._schedule_flush()
+        if not self._flush_scheduled:
+            self._schedule_flush()
 
     def _schedule_flush(self) -> None:
         if self._flush_scheduled:
@@ -213,7 +217,11 @@ def _rolled_at(stamp: str) -> float:
 
 def _line(level: str, text: str) -> str:
     """One line of the file: stamp, level, and *text* with any control character escaped."""
-    return f"{_stamp(int(time.time()))} {level}: {shown(text)}\n"
+    second = int(time.time())
+    stamp = _stamped[1] if _stamped[0] == second else _stamp(second)
+    if not text.isprintable():  # shown()'s own test, made here: nearly every line passes it
+        text = shown(text)
+    return f"{stamp} {level}: {text}\n"
 
 
 _stamped: tuple[int, str] = (-1, "")

@@ -391,6 +391,9 @@ class SmtpClient:
         self._needs_rset = False
         self._greeted = False
         self._finished = False  # quit() or abort() was called: unusable from now on
+        self._waiting: asyncio.Future[Any] | None = None  # the wait the watchdog guards
+        self._waiting_since = 0.0  # when it began (the loop's clock)
+        self._watchdog: asyncio.TimerHandle | None = None
 
     # ----------------------------------------------------------------- connecting
 
@@ -524,6 +527,7 @@ class SmtpClient:
             self._finished = True
             if self._protocol.lost is None:
                 self._protocol.transport.loseConnection()
+        self._disarm()
         try:
             await asyncio.wait_for(self.wait_closed(), self.timeout)
         except TimeoutError:
@@ -532,6 +536,7 @@ class SmtpClient:
     def abort(self) -> None:
         """Drop the connection at once (a hard deadline, or a timeout left it out of step)."""
         self._finished = True
+        self._disarm()
         if self._protocol.lost is None:
             self._protocol.transport.abortConnection()
 
@@ -637,10 +642,21 @@ class SmtpClient:
     async def _bounded(self, future: asyncio.Future[Any], stage: Stage) -> Any:
         """Wait for *future* at most ``timeout``; a timeout or cancel aborts the connection.
 
-        One timer per wait that fails the future when it fires (asyncio.wait_for would wrap
-        every reply in another future and task callbacks)."""
-        timer = None if future.done() else \
-            asyncio.get_running_loop().call_later(self.timeout, _expire, future)
+        The waits of a connection come one after the other, so one watchdog timer serves
+        them all (:meth:`_watch`): it is armed when none is, and when it fires it fails the
+        wait that has lasted ``timeout``, or sets itself for the end of the current one.  A
+        timer per reply cost an insertion into the loop's heap and a cancel for each of the
+        dozen replies of a delivery.  A wait that overlaps another (never done here) gets a
+        timer of its own."""
+        timer = None
+        if not future.done():
+            loop = asyncio.get_running_loop()
+            if self._waiting is None or self._waiting.done():
+                self._waiting, self._waiting_since = future, loop.time()
+                if self._watchdog is None:
+                    self._watchdog = loop.call_at(self._waiting_since + self.timeout, self._watch)
+            else:
+                timer = loop.call_later(self.timeout, _expire, future)
         try:
             return await future
         except _Expired:
@@ -654,6 +670,28 @@ class SmtpClient:
         finally:
             if timer is not None:
                 timer.cancel()
+            if self._waiting is future:
+                self._waiting = None
+            if self._protocol.lost is not None:
+                self._disarm()  # nothing more to wait for on this connection
+
+    def _disarm(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+
+    def _watch(self) -> None:
+        """The watchdog fired: fail the current wait if it is due, else wait for its end."""
+        self._watchdog = None
+        waiting = self._waiting
+        if waiting is None or waiting.done():
+            return  # idle: the next wait arms it again
+        loop = asyncio.get_running_loop()
+        due = self._waiting_since + self.timeout
+        if loop.time() >= due:
+            _expire(waiting)
+        else:
+            self._watchdog = loop.call_at(due, self._watch)
 
 
 class _Expired(Exception):
@@ -698,6 +736,11 @@ def _parse_extensions(lines: Sequence[str]) -> dict[str, str]:
     return extensions
 
 
+#: Up to this size a message goes out in one write with its final dot: one send (one TLS
+#: record) instead of two.  A bigger one is not copied just to add the dot.
+_JOIN_BELOW = 64 * 1024
+
+
 def _pieces(data: MessageData) -> tuple[bytes, ...]:
     return (data,) if isinstance(data, bytes) else data
 
@@ -705,7 +748,8 @@ def _pieces(data: MessageData) -> tuple[bytes, ...]:
 def _wire_data(data: MessageData) -> list[bytes]:
     """The message as DATA carries it: CRLF line ends, dot-stuffed, ending in CRLF.CRLF.
 
-    In pieces, written one after the other: a big message is not copied just to add the
+    A small message is one write with its final dot (one send, one TLS record).  A big
+    one goes in pieces, written one after the other: it is not copied just to add the
     final dot (``replace`` returns a piece itself when it has no line to dot-stuff), nor
     a message given in pieces joined.  A piece starts a line when the one before ended
     one (pieces are cut after a line end, as a journal copy is around its original)."""
@@ -721,6 +765,8 @@ def _wire_data(data: MessageData) -> list[bytes]:
         wire.append(piece.replace(b"\r\n.", b"\r\n.."))
         line_start = piece.endswith(b"\n")
     wire.append(b".\r\n" if line_start else b"\r\n.\r\n")
+    if sum(map(len, wire)) < _JOIN_BELOW:
+        return [b"".join(wire)]
     return wire
 
 

@@ -138,14 +138,16 @@ class Reply:
         """The enhanced status code at the start of the text (``"5.1.1"``), if there is one."""
         head = self.text.split(" ", 1)[0]
         parts = head.split(".")
-        if len(parts) == 3 and all(p.isdigit() for p in parts) and head[0] in "245":
+        if len(parts) == 3 and head[0] in "245" and parts[0].isdigit() \
+                and parts[1].isdigit() and parts[2].isdigit():
             return head
         return None
 
     @property
     def message(self) -> str:
         """The text without the enhanced status code, lines joined by spaces."""
-        text = " ".join(line.strip() for line in self.lines)
+        text = self.text
+        text = " ".join(line.strip() for line in self.lines) if "\n" in text else text.strip()
         code = self.enhanced
         return text[len(code):].strip() if code else text
 
@@ -458,7 +460,12 @@ class SmtpServerProtocol(TwistedProtocol, TimeoutMixin):
             log.exception("SMTP handler closed() failed")
 
     def timeoutConnection(self) -> None:
-        """Idle too long: 421 and close — silently if we were told to hang."""
+        """Idle too long: 421 and close — silently if we were told to hang.  While a
+        handler's reply is pending the client is not idle: the timer runs again (it is
+        left running while replies are awaited, not cancelled and made anew each time)."""
+        if self._busy and not self._hung and not self._closing:
+            self.setTimeout(self.config.timeout)
+            return
         if not self._hung:
             self._send(_R_TIMEOUT)
         self._close("timeout")
@@ -591,15 +598,14 @@ class SmtpServerProtocol(TwistedProtocol, TimeoutMixin):
 
     def _await(self, method: str, answer: Any, default: Callable[[], Reply],
                then: Callable[[Reply], None] | None, failure_reply: Reply) -> None:
-        self._busy = True
-        self.setTimeout(None)  # our own delay is not the client's idleness
+        self._busy = True  # our own delay is not the client's idleness: see timeoutConnection
 
         def resolved(outcome: Any) -> None:
             self._pending = None
             self._busy = False
             if self._closing:
                 return
-            self.setTimeout(self.config.timeout)
+            self.resetTimeout()
             self._conclude(method, outcome, default, then, failure_reply)
             if not self._pumping:
                 self._pump()
@@ -942,6 +948,8 @@ def _parse_path(arg: str, keyword: str, usage: str, *, null_ok: bool
 
 def _closing_bracket(text: str) -> int:
     """Index of the ``>`` that closes ``<…>``, skipping quoted local parts."""
+    if '"' not in text and "\\" not in text:  # nothing quoted or escaped: the first ">"
+        return text.find(">")
     quoted = False
     escaped = False
     for index, char in enumerate(text):

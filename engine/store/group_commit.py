@@ -59,7 +59,9 @@ class GroupCommitWriter:
     def __init__(self, engine: Engine, *, max_batch: int = 500) -> None:
         self._engine = engine
         self._max_batch = max_batch
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()  # None: stop
+        #: jobs one by one, or a loop turn's together; None: stop
+        self._jobs: queue.SimpleQueue[_Job | list[_Job] | None] = queue.SimpleQueue()
+        self._turn: list[_Job] = []  # this loop turn's jobs, handed over at its end
         self._first: queue.SimpleQueue[_Job] = queue.SimpleQueue()  # submit_first's jobs
         self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
         self.batches = 0  # commits so far (the benchmark reports jobs per commit)
@@ -70,12 +72,32 @@ class GroupCommitWriter:
         """Run *work* in the next transaction; the future resolves once it is durable."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._jobs.put(_Job(work, future, loop))
+        self._hand(_Job(work, future, loop), loop)
         return future
 
     def submit_nowait(self, work: Work) -> None:
         """Fire and forget (tracking events, state notes): durable soon, nobody waits."""
-        self._jobs.put(_Job(work, None, None))
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not on the loop's thread: straight to the writer
+            self._jobs.put(_Job(work, None, None))
+            return
+        self._hand(_Job(work, None, None), loop)
+
+    def _hand(self, job: _Job, loop: asyncio.AbstractEventLoop) -> None:
+        """Jobs of one loop turn go to the writer together at the turn's end: one wake-up
+        of its thread (and one hand-over of the GIL) per turn, not per job.  Nothing waits
+        longer for its commit than that turn; the order of submission is kept."""
+        if not self._turn:
+            loop.call_soon(self.hand_over)
+        self._turn.append(job)
+
+    def hand_over(self) -> None:
+        """Hand this loop turn's jobs to the writer now, not at the turn's end (closing does;
+        a test that holds the writer inside a job of its own does too)."""
+        jobs, self._turn = self._turn, []
+        if jobs:
+            self._jobs.put(jobs)
 
     def submit_first(self, work: Work) -> None:
         """Fire and forget, ahead of everything waiting: in the transaction being run now if
@@ -87,6 +109,7 @@ class GroupCommitWriter:
 
     def close(self) -> None:
         """Commit what is queued, then stop the thread."""
+        self.hand_over()
         self._jobs.put(None)
         self._thread.join()
 
@@ -107,8 +130,7 @@ class GroupCommitWriter:
         batch = self._firsts()
         if first is None:
             return batch, True
-        if first is not _WAKE:
-            batch.append(first)
+        _add(batch, first)
         while len(batch) < self._max_batch:
             try:
                 job = self._jobs.get_nowait()
@@ -116,8 +138,7 @@ class GroupCommitWriter:
                 break
             if job is None:
                 return batch, True
-            if job is not _WAKE:
-                batch.append(job)
+            _add(batch, job)
         return batch, False
 
     def _firsts(self) -> list[_Job]:
@@ -187,6 +208,15 @@ class GroupCommitWriter:
             return job, False, exc
         savepoint.commit()
         return job, True, value
+
+
+def _add(batch: list[_Job], taken: _Job | list[_Job]) -> None:
+    """Add what was taken off the queue: a job, or a loop turn's jobs (a batch may grow
+    past ``max_batch`` by the rest of one turn)."""
+    if isinstance(taken, list):
+        batch.extend(taken)
+    elif taken is not _WAKE:
+        batch.append(taken)
 
 
 class _PieceFailed(Exception):

@@ -171,6 +171,7 @@ def test_ids_keep_growing_when_the_writer_answers_after_the_block_ran_out(store)
     async def hand_out() -> list[int]:
         ids = IdAllocator(store.engine, block=10, writer=writer)  # 1..10
         got = [ids.next("mid") for _ in range(9)]  # the next block is asked of the writer
+        writer.hand_over()  # (a loop turn's jobs reach it at the turn's end: this one is held)
         deadline = time.monotonic() + 10
         while writer.batches < 1 and time.monotonic() < deadline:
             time.sleep(0.01)  # the loop is held: the writer's answer waits on it

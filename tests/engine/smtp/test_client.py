@@ -237,6 +237,35 @@ async def test_hang_is_a_timeout(run, smtp_servers, stage, expected_stage):
         await asyncio.sleep(0.01)
 
 
+async def test_each_reply_gets_the_whole_timeout_and_idleness_is_not_timed(run, smtp_servers):
+    """One watchdog serves a connection's waits: each reply may take most of the timeout
+    (together far more), and time spent between calls counts for none of them."""
+    limit = 0.5
+
+    class Slow(RecordingHandler):
+        async def _late(self) -> None:
+            await asyncio.sleep(0.6 * limit)
+
+        def mail_from(self, sender, params):
+            return self._late()
+
+        def rcpt_to(self, recipient, params):
+            return self._late()
+
+        def message(self, envelope, data):
+            super().message(envelope, data)
+            return self._late()
+
+    recorder = Recorder(Slow)
+    _, port = smtp_servers.start(recorder)
+    conn = await ready(port, timeout=limit)
+    await asyncio.sleep(1.5 * limit)  # idle: the watchdog fires and finds nothing waiting
+    result = await conn.send("a@example.com", ["b@example.net", "c@example.net"], MESSAGE)
+    assert result.reply is not None and result.reply.code == 250
+    assert len(recorder.messages) == 1
+    await conn.quit()
+
+
 @pytest.mark.parametrize(("stage", "expected_stage"), [
     ("connected", Stage.GREETING), ("mail_from", Stage.MAIL), ("rcpt_to", Stage.RCPT),
     ("message", Stage.EOM),

@@ -582,6 +582,30 @@ async def test_idle_timeout(run, smtp_servers):
     assert recorder.handlers[0].closed_reason == "timeout"
 
 
+async def test_a_pending_reply_is_not_idleness(run, smtp_servers):
+    """The idle timeout does not run while a handler's reply is pending, however long it
+    takes; it runs again, in full, from the reply on."""
+
+    class Slow(RecordingHandler):
+        async def message(self, envelope, data):
+            await asyncio.sleep(0.5)  # more than two idle timeouts
+            return super().message(envelope, data)
+
+    recorder = Recorder(Slow)
+    _, port = smtp_servers.start(recorder, timeout=0.2)
+    client = await session(port)
+    await client.send("MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n")
+    assert await client.codes(3) == [250, 250, 354]
+    await client.send(b"Subject: slow\r\n\r\nbody\r\n.\r\n")
+    assert (await client.reply()).code == 250
+    replied = asyncio.get_running_loop().time()
+    assert await client.reply() == Reply(421, "4.4.2 Timeout exceeded, closing connection")
+    assert asyncio.get_running_loop().time() - replied >= 0.15  # a whole timeout after it
+    assert await client.closed()
+    await client.close()
+    assert len(recorder.messages) == 1 and recorder.handlers[0].closed_reason == "timeout"
+
+
 # ------------------------------------------------------------------------------ handler faults
 
 

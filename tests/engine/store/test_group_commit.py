@@ -78,3 +78,33 @@ def test_a_late_joiner_that_fails_leaves_the_others_committed_once(store):
     writer.close()
     assert queue_store.tracking_events(store.engine, 5) == [(1.0, "delivered")]
     assert writer.batches == 1
+
+
+def test_a_loop_turns_work_is_handed_over_together_in_order(store):
+    """What one loop turn submits reaches the writer at the turn's end, all at once: one
+    commit, in the order submitted, each future resolved once it is durable."""
+    writer = GroupCommitWriter(store.engine)
+    ran: list[tuple[str, int]] = []
+
+    async def one_turn() -> list[str]:
+        futures = [writer.submit(noting(writer, ran, "a")),
+                   writer.submit(noting(writer, ran, "b"))]
+        writer.submit_nowait(noting(writer, ran, "c"))
+        futures.append(writer.submit(lambda _connection: "d"))
+        assert ran == []  # nothing handed over yet: the turn has not ended
+        return await asyncio.gather(*futures)
+
+    assert asyncio.run(one_turn()) == [None, None, "d"]
+    writer.close()
+    assert ran == [("a", 0), ("b", 0), ("c", 0)] and writer.batches == 1
+
+
+def test_work_not_yet_handed_over_is_committed_at_close(store):
+    writer = GroupCommitWriter(store.engine)
+
+    async def submit_and_close() -> None:
+        writer.submit_nowait(queue_store.add_tracking([(7, 2.0, "queued")]))
+        writer.close()  # before the turn ends
+
+    asyncio.run(submit_and_close())
+    assert queue_store.tracking_events(store.engine, 7) == [(2.0, "queued")]

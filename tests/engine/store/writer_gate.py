@@ -30,6 +30,7 @@ class Gate:
     def hold(self, writer: GroupCommitWriter) -> None:
         """Submit the gate and wait until the writer is inside it."""
         writer.submit_nowait(self)
+        writer.hand_over()  # now: this thread may be the loop's, which the test blocks
         assert self.entered.wait(WAIT)
 
     def open(self) -> None:
