@@ -54,10 +54,18 @@ async def hoststatus(session: CliSession, args: list[str]) -> None:
     counters = mail.counters.hosts.get(host)
     if counters is None:
         raise CommandError(f"No record of host: {host}")
-    oldest = await asyncio.to_thread(queue_store.oldest_active, mail.store.engine, host)
+    oldest = await _oldest(mail, host)
     _report(session, counters, oldest)
     _virtual_gateway(session, counters)
     await _addresses(session, mail, host)
+
+
+async def _oldest(mail: MailEngine, host: str) -> float | None:
+    """When the oldest message queued for *host* was received.  The TDC queue knows it in
+    memory; asking the store means a thread, which a busy loop makes slow to answer."""
+    if host == TDC_QUEUE:
+        return mail.tdc.oldest_enqueued()
+    return await asyncio.to_thread(queue_store.oldest_active, mail.store.engine, host)
 
 
 def _report(session: CliSession, h: HostCounters, oldest: float | None) -> None:

@@ -24,6 +24,7 @@ Tests: tests/engine/mail/test_tdc_queue.py (real time), test_tdc_timing.py (fake
 from __future__ import annotations
 
 import asyncio
+import heapq
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -157,6 +158,10 @@ class TdcQueue:
         self.suspended = False
         self._retrying: set[JournalCopy] = set()  # copies waiting for their one retry
         self._lookups: dict[str, asyncio.Future[Route]] = {}
+        # (enqueued_at, MID) of the copies on the queue, oldest first; entries of copies
+        # already done are dropped when they reach the top (see oldest_enqueued)
+        self._ages: list[tuple[float, int]] = []
+        self._queued_mids: set[int] = set()
 
     # -- what the engine calls -------------------------------------------------------
     def enqueue(self, copy: JournalCopy, *, log_enqueued: bool = True) -> None:
@@ -164,6 +169,8 @@ class TdcQueue:
         if log_enqueued:
             self.records.log(lines.tdc_enqueued(copy.mid, copy.message_id, copy.intake))
         self.counters.queued()
+        heapq.heappush(self._ages, (copy.enqueued_at, copy.mid))
+        self._queued_mids.add(copy.mid)
         domain = self._domain(copy.domain)
         domain.outstanding += 1
         clock = self._clock
@@ -176,6 +183,22 @@ class TdcQueue:
 
     def connections(self) -> int:
         return sum(len(d.links) for d in self._domains.values())
+
+    def oldest_enqueued(self) -> float | None:
+        """When the oldest copy still on the queue was enqueued (a journal copy is received
+        when it is enqueued): ``hoststatus the.tdc.queue``'s Oldest Message, from memory.
+        The store can say it too, but only with a query over every queued copy run in a
+        thread, which the event loop and the writer thread make wait for the GIL when mail
+        flows (tens of ms at 100 messages/s, benchmarks/setd_outage.py)."""
+        self._drop_done_ages()
+        return self._ages[0][0] if self._ages else None
+
+    def _drop_done_ages(self) -> None:
+        """Forget the ages of done copies at the top.  Every copy leaves within the hard
+        limit, so those left below the top are bounded by what arrives in that time."""
+        ages, queued = self._ages, self._queued_mids
+        while ages and ages[0][1] not in queued:
+            heapq.heappop(ages)
 
     async def stop(self) -> None:
         self._stopping = True
@@ -261,6 +284,8 @@ class TdcQueue:
         copy.state = "done"
         copy.link = None
         self._retrying.discard(copy)
+        self._queued_mids.discard(copy.mid)
+        self._drop_done_ages()
         for timer in (copy.timer, copy.retry):
             if timer:
                 timer.cancel()
