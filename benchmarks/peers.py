@@ -15,7 +15,12 @@ answers a line on stdin with a line of JSON on stdout:
 * ``digests`` (with ``--digests``): per Message-ID, the SHA-256 and size of the message as
   the sink took it, of the same without the first (the gateway's) ``Received`` field, and
   of the original attached to the journal copy the simulator accepted -- what the
-  big-message benchmark checks byte for byte.
+  big-message benchmark checks byte for byte;
+* ``down``: SETD goes down as the ``conn-timeout-120s-expiry`` drill has it, for every
+  connection: new connections are accepted and never greeted, and the connections already
+  open never answer their next MAIL (persistent hang faults on the intake's host);
+  ``up``: the faults are cleared (connections that hung stay hung, as after a real
+  outage: the gateway's timeouts end them) -- what the SETD outage benchmark does.
 
 ``--max-size`` raises both listeners' SIZE limit (10 MB by default).
 
@@ -194,6 +199,12 @@ async def serve(state: Path, with_sink: bool, ids: bool = False, digests: bool =
         elif command == "ids" and ids:
             reply = {"setd": dict(setd.arrivals.ids or {}),
                      "sink": dict(sink.arrivals.ids or {}) if sink is not None else None}
+        elif command == "down":
+            for stage in ("connect", "mail"):
+                setd.add_fault(intake.address, "hang", stage=stage)
+            reply = {"ok": True, "faults": [f.describe() for f in setd.list_faults()]}
+        elif command == "up":
+            reply = {"ok": True, "cleared": setd.clear_faults()}
         elif command == "digests" and digests:
             reply = {"setd": setd.digests,
                      "sink": sink.digests if sink is not None else None}

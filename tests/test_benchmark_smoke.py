@@ -27,6 +27,9 @@ monitoring_history.py: 2000 messages of history; every monitoring command timed.
 tophosts_scale.py: 2000 queued recipients over 20 hosts; the reference and the loaded
 figures, and the table with its rows.
 
+setd_outage.py --smoke: SETD down for L (6 s at time scale 0.05) under 20 messages/s; every
+journal copy must be accounted for (delivered, or expired at its limit), and every figure there.
+
 big_messages.py: a "big" message of 2 MB, then 3 at once, through a real segcli whose
 listener's size limit the script raises; each must arrive byte-equal at the sink and inside
 its journal copy, and every figure must be there.
@@ -240,3 +243,31 @@ def test_recovery_profile_script_runs(tmp_path):
     assert len(result["allocations"]) == 5 and profile.stat().st_size > 0
     for host in ("example.com", "the.tdc.queue"):
         assert result["oldest"][host]["agree"] is True
+
+def test_setd_outage_script_runs_end_to_end(tmp_path):
+    """benchmarks/setd_outage.py --smoke: the real segcli (timers at scale 0.05: L = 6 s),
+    SETD down for L under a steady load, monitoring commands over SSH meanwhile; the script's
+    own accounting must hold: every copy delivered or expired at its limit, none twice."""
+    report = tmp_path / "outage.json"
+    finished = subprocess.run(
+        [sys.executable, "benchmarks/setd_outage.py", "--smoke", "--workdir", str(tmp_path / "work"),
+         "--json", str(report)],
+        cwd=REPO, capture_output=True, text=True, timeout=150)
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    result = json.loads(report.read_text())
+    accounting = result["accounting"]
+    assert accounting["ok"] and accounting["problem_count"] == 0
+    checks = accounting["checks"]
+    assert checks["copies"] == checks["accepted_by_the_load"] == checks["sink_messages"] > 0
+    assert checks["setd_twice"] == checks["sink_twice"] == 0
+    during = accounting["by_enqueue_phase"]["during"]
+    assert during.get("Expired", 0) > 0  # copies queued while SETD was down reached the limit
+    assert set(during) <= {"Expired", "delivered"}
+    windows = {w["window"]: w for w in result["windows"]}
+    assert set(windows) == {"before", "during", "after"}
+    assert windows["during"]["journaled_per_s"] < 2  # SETD really was down (a copy past MAIL may end)
+    assert windows["before"]["journaled_per_s"] > 0 and windows["during"]["delivered_per_s"] > 0
+    for window in windows.values():
+        assert window["tophosts 1"]["count"] > 0 and window["hoststatus the.tdc.queue"]["count"] > 0
+    assert result["memory"]["peak_queued_copies"] > 0 and result["memory"]["vmhwm_mb"] > 0
+    assert "accounting: " in finished.stdout and "OK: 0 problems" in finished.stdout

@@ -324,8 +324,10 @@ class DnsResolver:
         )
         if not exchangers:
             raise DnsHardError(domain, "MX", "NullMX")
-        found = await asyncio.gather(*(self.addresses(host) for _, host in exchangers),
-                                     return_exceptions=True)
+        found = self._cached_addresses([host for _, host in exchangers])
+        if found is None:
+            found = await asyncio.gather(*(self.addresses(host) for _, host in exchangers),
+                                         return_exceptions=True)
         hosts = [MxHost(pref, host, result[0], min(mx.ttl, result[1]))
                  for (pref, host), result in zip(exchangers, found, strict=True)
                  if not isinstance(result, BaseException)]
@@ -339,12 +341,35 @@ class DnsResolver:
         One type failing does not matter when the other answers; when neither has an
         address, the worse error is raised (a soft one before a hard one), or a hard
         ``NoAnswer`` for the A records when the name simply has none."""
+        cached = self._cached_pair(host)
+        if cached is not None:
+            return _addresses_of(cached, host)
         found = await asyncio.gather(self.lookup(host, "A"), self.lookup(host, "AAAA"),
                                      return_exceptions=True)
-        answers = [a for a in found if isinstance(a, DnsAnswer) and a.rdata]
-        if answers:
-            return [r for a in answers for r in _addresses(a)], min(a.ttl for a in answers)
-        raise _worst(found, _normalise(host))
+        return _addresses_of(found, host)
+
+    def _cached_pair(self, host: str) -> list[DnsAnswer] | None:
+        """*host*'s A and AAAA answers when the cache holds both, else None."""
+        name = _normalise(host)
+        a, aaaa = self._cache.get((name, "A")), self._cache.get((name, "AAAA"))
+        return None if a is None or aaaa is None else [a, aaaa]
+
+    def _cached_addresses(self, hosts: Sequence[str]) -> list[tuple[list[str], int] | BaseException] | None:
+        """What :meth:`addresses` gives for each of *hosts*, when the cache answers them all.
+
+        From the cache, without ``asyncio.gather``: gathering wraps each lookup in a task,
+        so even cached answers cost the caller loop turns, and a busy loop makes those long
+        (``hoststatus`` and every delivery's route ask for them)."""
+        results: list[tuple[list[str], int] | BaseException] = []
+        for host in hosts:
+            pair = self._cached_pair(host)
+            if pair is None:
+                return None
+            try:
+                results.append(_addresses_of(pair, host))
+            except DnsError as error:
+                results.append(error)
+        return results
 
     async def _implicit_mx(self, domain: str, mx: DnsAnswer) -> MxHost:
         try:
@@ -354,6 +379,14 @@ class DnsResolver:
                 raise
             raise DnsHardError(domain, "MX", "NoAnswer") from None
         return MxHost(0, domain, addresses, min(mx.ttl, ttl) if mx.ttl else ttl)
+
+
+def _addresses_of(found: Sequence[DnsAnswer | BaseException], host: str) -> tuple[list[str], int]:
+    """The addresses of *host* from its A and AAAA answers (or their errors), and their TTL."""
+    answers = [a for a in found if isinstance(a, DnsAnswer) and a.rdata]
+    if answers:
+        return [r for a in answers for r in _addresses(a)], min(a.ttl for a in answers)
+    raise _worst(found, _normalise(host))
 
 
 def _negative_ttl(response: dns.message.Message | None) -> int:

@@ -196,6 +196,36 @@ async def test_mx_hosts_have_their_ipv4_then_their_ipv6_addresses(dns_zone):
     assert answer.records == ["2001:db8::25"] and answer.ttl == 50
 
 
+def _without_suspending(coroutine):
+    """Run *coroutine* to its end in one step; fail if it waits for anything (a loop turn)."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value
+    coroutine.close()
+    raise AssertionError("the coroutine suspended: it waited for the event loop")
+
+
+async def test_cached_answers_come_without_a_loop_turn(dns_zone):
+    """Once the cache holds the answers, mx_hosts and addresses answer in the same step:
+    no task per lookup, so a busy loop does not make hoststatus or a route wait for them.
+    Answers without records (AAAA here) and a host without any address come cached too."""
+    dns_zone.add_mx("example.com", "mx1.example.com", 10)
+    dns_zone.add_mx("example.com", "mx2.example.com", 20)
+    dns_zone.add_a("mx1.example.com", "127.0.0.1")
+    dns_zone.add_mx("mx2.example.com", "elsewhere.example.com")  # the name exists, no address
+    resolver = resolver_for(dns_zone)
+    first = await resolver.mx_hosts("example.com")
+    assert first == [MxHost(10, "mx1.example.com", ["127.0.0.1"], DEFAULT_TTL)]
+    queries = dns_zone.queries
+    assert _without_suspending(resolver.mx_hosts("example.com")) == first
+    assert _without_suspending(resolver.addresses("mx1.example.com")) == (["127.0.0.1"], DEFAULT_TTL)
+    with pytest.raises(DnsHardError) as raised:
+        _without_suspending(resolver.addresses("mx2.example.com"))
+    assert raised.value.detail == "DNS Hard Error looking up mx2.example.com (A) : NoAnswer"
+    assert dns_zone.queries == queries  # nothing asked again
+
+
 async def test_an_exchanger_without_any_address_is_a_hard_no_answer(dns_zone):
     dns_zone.add_mx("example.com", "nowhere.example.com")
     dns_zone.add_mx("nowhere.example.com", "other.example.com")  # the name exists, no address

@@ -227,3 +227,28 @@ async def test_each_connection_logs_its_close_and_dcids_come_in_order(tdc):
     for dcid in opened:
         assert lines.index(f"DCID {dcid} close") > lines.index(
             next(line for line in lines if line.startswith(f"TDC: New SMTP DCID {dcid} ")))
+
+
+async def test_the_oldest_enqueued_copy_follows_the_queue_from_memory(tdc):
+    """``hoststatus the.tdc.queue``'s Oldest Message comes from the queue itself: the
+    oldest copy still on it, whatever the order they leave in, and None once it is empty;
+    what it remembers of done copies does not outlive them."""
+    tdc.setd.faults["eom"] = [HANG]  # SETD takes the first message and never answers
+    assert tdc.queue.oldest() is None
+    first = tdc.enqueue(mid=2)
+    await until(lambda: tdc.setd.mail_commands == 1)
+    tdc.clock.advance(10.0)
+    second = tdc.enqueue(mid=3)  # a younger one, delivered: it leaves first
+    await until(lambda: second.state == "done")
+    tdc.setd.faults["eom"] = [HANG]
+    tdc.clock.advance(10.0)
+    third = tdc.enqueue(mid=4)
+    await until(lambda: tdc.setd.mail_commands == 3)
+    start = first.enqueued_at
+    assert tdc.queue.oldest() == start and third.enqueued_at == start + 20
+    tdc.clock.advance_to(120)  # the first one's limit
+    assert first.state == "done"
+    assert tdc.queue.oldest() == start + 20  # the third: the second is gone too
+    tdc.clock.advance_to(140)
+    assert third.state == "done" and tdc.queue.oldest() is None
+    assert tdc.queue._ages == []  # nothing kept for copies that are done

@@ -7,7 +7,8 @@ import re
 import pytest
 
 from engine.config.model import SmtpRoute
-from engine.smtp.server import Reply
+from engine.smtp.server import HANG, Reply
+from engine.store import queue_store
 from tests.engine.gateway_lab import until
 
 pytestmark = pytest.mark.usefixtures("run")
@@ -58,6 +59,24 @@ async def test_hoststatus_shows_a_down_host_its_queue_and_last_error(gateway, un
     assert "Virtual Gateway(tm) information:" in text
     assert re.search(r"^    Host up/down:          down$", text, re.M)
     assert "Last Error" not in text  # the appliance prints no such block
+
+
+async def test_hoststatus_of_the_tdc_queue_shows_its_oldest_copy_as_the_store_has_it(gateway):
+    """The TDC queue's Oldest Message comes from the queue in memory (no thread, no query
+    over the queued copies); it is the time the store holds for that copy."""
+    gateway.setd.faults["eom"] = [HANG]  # the copy stays on the queue
+    await gateway.start()
+    await gateway.send("waiting")
+    tdc = gateway.engine.tdc
+    await until(lambda: tdc.active == 1 and queue_store.oldest_active(
+        gateway.engine.store.engine, "the.tdc.queue") is not None)
+    assert tdc.oldest() == queue_store.oldest_active(gateway.engine.store.engine,
+                                   "the.tdc.queue")
+    ok, text = await gateway.command("hoststatus the.tdc.queue")
+    assert ok, text
+    assert _figure(text, "Active Recipients") == 1
+    assert re.search(r"^Oldest Message         \w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4} GMT$",
+                     text, re.M), text
 
 
 async def test_hoststatus_lists_the_smtp_route_before_the_addresses(gateway):
