@@ -10,7 +10,9 @@ SQLite or the migrations then refuse (a file that is not an SQLite database).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 import tempfile
 from pathlib import Path
 
@@ -71,4 +73,19 @@ def database_problem(database: Path, error: BaseException) -> str:
     if "Can't locate revision" in reason:
         return (f"{database} was made by a newer segcli ({reason}); start that segcli, or "
                 "use another data directory.")
+    damage = _damage(database)
+    if damage is not None:
+        return f"{database} is damaged ({damage})."
     return f"{database} cannot be used ({reason})."
+
+
+def _damage(database: Path) -> str | None:
+    """What SQLite's own check finds wrong with *database*, or None.  Asked only after an
+    error: a damaged schema page can show as a missing table, and the migrations then
+    fail on what they try next ("table ... already exists") instead of on the damage."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+            found = db.execute("PRAGMA quick_check(1)").fetchone()
+    except sqlite3.DatabaseError as error:
+        return str(error)
+    return None if found is None or found[0] == "ok" else "database disk image is malformed"
