@@ -176,6 +176,7 @@ class DnsResolver:
         #: Every query still running, shared or left behind by ``configure``: ``close``
         #: ends them all.
         self._running: set[asyncio.Future[DnsAnswer]] = set()
+        self._closed = False
         self._backend = dns.asyncbackend.get_backend("asyncio")
         self.configure(servers, timeout=timeout)
 
@@ -234,8 +235,11 @@ class DnsResolver:
 
         A query outlives the delivery that asked for it (its waiters are shielded from
         each other), so without this an engine that stops leaves a UDP socket waiting for
-        an answer until the timeout runs out.
+        an answer until the timeout runs out.  A lookup asked afterwards -- a task made
+        just before, whose first step runs after -- is abandoned as if it had been
+        cancelled with the rest: its socket would outlive the engine too.
         """
+        self._closed = True
         running = list(self._running)
         for query in running:
             query.cancel()
@@ -262,6 +266,8 @@ class DnsResolver:
         DnsHardError (NXDOMAIN) or DnsSoftError; an unknown *rdtype* is a ValueError.
         """
         key = (_normalise(name), _rdtype_text(rdtype))
+        if self._closed:  # a lookup gathered just before the engine stopped: abandon it
+            raise asyncio.CancelledError(f"the resolver is closed: {name} {rdtype} not asked")
         cached = self._cache.get(key)
         if cached is not None:
             return cached
