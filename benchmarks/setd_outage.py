@@ -55,7 +55,6 @@ import math
 import os
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -72,6 +71,12 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script: benchmarks/ is the path, not the repository
     sys.path.insert(0, str(REPO))
 
+from benchmarks.common import (  # noqa: E402
+    SINK_DOMAIN,
+    TDC_QUEUE,
+    interrupt_on_signals,
+    percentile,
+)
 from benchmarks.journal_throughput import (  # noqa: E402
     PYTHON,
     BenchmarkError,
@@ -86,8 +91,6 @@ from benchmarks.journal_throughput import (  # noqa: E402
 )
 from benchmarks.ssh_roundtrip import PASSWORD, USER, Shell, connect  # noqa: E402
 
-TDC_QUEUE = "the.tdc.queue"
-SINK_DOMAIN = "example.com"
 QUEUE_LIMIT = 120.0  # L, SPEC.md §1 (before the time scale)
 ATTEMPT_TIMEOUT = 60.0  # a, SPEC.md §4 ruling 2
 
@@ -348,11 +351,8 @@ def account(copies: dict[int, Copy], setd_ids: dict[str, int], sink_ids: dict[st
 
 
 def _percentile(values: list[float], p: float) -> float | None:
-    """Nearest rank."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+    """Nearest rank (benchmarks/common.py); None for a window with no samples."""
+    return percentile(values, p) if values else None
 
 
 def _spread(values: list[float]) -> dict[str, float | int | None]:
@@ -626,12 +626,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="segcli-outage-"))
     work.mkdir(parents=True, exist_ok=True)
-
-    def interrupted(signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupted)
-    signal.signal(signal.SIGINT, interrupted)
+    interrupt_on_signals()
     try:
         report = run(args, work)
     except KeyboardInterrupt:
