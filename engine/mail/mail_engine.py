@@ -291,7 +291,7 @@ class MailEngine:
         delivery = NewDelivery(mid, 0, intake, TDC_QUEUE, now, deadline)
         copy = JournalCopy(mid=mid, original_mid=part.mid, row_id=0, intake=intake,
                            message_id=message.message_id, body=pieces, enqueued_at=now,
-                           deadline=deadline)
+                           deadline=deadline, stored_whole=part_file is None)
         return copy_message, delivery, copy
 
     def _not_delivered(self, message: Accepted, part: Part) -> None:

@@ -68,6 +68,11 @@ if TYPE_CHECKING:
     from engine.smtp.tls import ClientTls
 
 QUEUE = lines.TDC_QUEUE
+#: Bytes of queued copies' bodies the queue keeps in memory.  Beyond them a copy the store
+#: holds whole keeps only its record, and its body is read back when a connection takes
+#: it: SETD unreachable while mail keeps coming queues rate x 120 s of copies (12,000 at
+#: 100 messages/s), whose bodies would otherwise all be held (issue 14).
+BODIES_IN_MEMORY = 16 * 1024 * 1024
 
 
 def hard_limit(enqueued_at: float, timers: TdcTimers) -> float:
@@ -84,10 +89,14 @@ class JournalCopy:
     intake: str
     message_id: str
     #: the copy, or its pieces (its head, the original it carries, its tail: a big original
-    #: is not held a second time for its copy)
+    #: is not held a second time for its copy); empty: read from the store when sent
     body: MessageData
     enqueued_at: float
     deadline: float
+    #: the store holds the whole copy (not pieces around a spool file): its body may be
+    #: let go while it waits and read back when sent
+    stored_whole: bool = False
+    held: int = 0  # bytes of its body the queue counts as held in memory
     failures: int = 0
     attempted: bool = False
     state: str = "queued"  # queued | waiting (for its retry) | sending | done
@@ -149,12 +158,16 @@ class TdcQueue:
     def __init__(self, *, config: Callable[[], Config], records: MailRecords,
                  next_id: Callable[[str], int], resolver: DnsResolver, counters: Counters,
                  tls: Callable[[], ClientTls], clock: Clock = LOOP_CLOCK,
-                 load_body: Callable[[int], Awaitable[bytes]] | None = None) -> None:
+                 load_body: Callable[[int], Awaitable[bytes]] | None = None,
+                 bodies_in_memory: int = BODIES_IN_MEMORY) -> None:
         self._config = config
         self.records = records
         #: reads a stored copy's body by MID: a recovered copy comes back without it
         #: (100,000 queued copies would hold 100,000 bodies) and reads it when sent
         self._load_body = load_body
+        #: the budget of BODIES_IN_MEMORY (a test sets a smaller one)
+        self.bodies_in_memory = bodies_in_memory
+        self._held = 0  # bytes of the queued copies' bodies held (see BODIES_IN_MEMORY)
         self._next_id = next_id
         self._resolver = resolver
         self._tls = tls
@@ -180,6 +193,7 @@ class TdcQueue:
         if log_enqueued:
             self.records.log(lines.tdc_enqueued(copy.mid, copy.message_id, copy.intake))
         self.counters.queued()
+        self._hold_or_let_go(copy)
         if copy.attempted:  # recovered after a try: it counts as attempted again
             self.counters.first_attempt()
         heapq.heappush(self._ages, (copy.enqueued_at, copy.mid))
@@ -190,6 +204,23 @@ class TdcQueue:
         copy.timer = clock.call_later(max(0.0, copy.deadline - clock.time()), self._expire, copy)
         if ready:
             self._make_ready(copy)
+
+    def _hold_or_let_go(self, copy: JournalCopy) -> None:
+        """Keep the copy's body in memory while the bodies held stay within the budget;
+        else let it go (the store has it: :meth:`_send` reads it back)."""
+        if not copy.stored_whole or self._load_body is None or not copy.body:
+            return
+        size = _size(copy.body)
+        if self._held + size > self.bodies_in_memory:
+            copy.body = b""
+            return
+        copy.held = size
+        self._held += size
+
+    @property
+    def bodies_held(self) -> int:
+        """Bytes of queued copies' bodies held in memory (at most BODIES_IN_MEMORY)."""
+        return self._held
 
     def make_ready(self, copy: JournalCopy) -> None:
         """Offer a copy queued with ``ready=False`` to the connections (unless it is gone:
@@ -304,6 +335,10 @@ class TdcQueue:
         """The copy leaves the queue: delivered, bounced or expired."""
         copy.state = "done"
         copy.link = None
+        self._held -= copy.held
+        copy.held = 0
+        if copy.stored_whole:
+            copy.body = b""  # a reference left to the copy (a link's) does not keep it
         self._retrying.discard(copy)
         self._queued_mids.discard(copy.mid)
         self._drop_done_ages()
@@ -588,7 +623,7 @@ class TdcQueue:
         """One copy over an open connection; False when the connection is gone."""
         self.records.log(lines.tdc_delivery_start(link.dcid, copy.mid))
         body = copy.body
-        if not body and self._load_body is not None:  # recovered: the body is in the store
+        if not body and self._load_body is not None:  # recovered, or let go: in the store
             body = await self._load_body(copy.mid)
             if copy.state != "sending":  # the hard limit came meanwhile: the link is fine
                 return True
@@ -606,3 +641,7 @@ class TdcQueue:
         if copy.state == "sending":
             self._delivered(copy)
         return True
+
+
+def _size(body: MessageData) -> int:
+    return len(body) if isinstance(body, bytes) else sum(len(piece) for piece in body)

@@ -198,3 +198,37 @@ async def test_a_copy_on_a_reused_connection_gets_the_attempt_timeout(gateway):
     assert any(line.startswith(f"TDC: Connection Error: DCID {first_dcid} ")
                and "details: timeout" in line for line in lines), lines
     assert _tdc(gateway).soft_bounced_events == 1 and _tdc(gateway).hard_bounced_total == 0
+
+
+async def test_bodies_beyond_the_budget_wait_in_the_store_and_go_out_the_same(gateway):
+    """Issue 14 (SETD down while mail keeps coming): the queue keeps at most its budget of
+    copies' bodies in memory; the others are read back from the store when a connection
+    takes them, and SETD gets exactly the bytes that were stored."""
+    await gateway.start()
+    tdc = gateway.engine.tdc
+    tdc.suspend()  # as suspenddel the.tdc.queue: nothing leaves, the copies wait
+    for n in range(4):
+        await gateway.send(f"m{n}")
+    await until(lambda: _tdc(gateway).active == 4)
+    stored = _journal_bodies(gateway)
+    assert len(stored) == 4
+    size = len(next(iter(stored.values())))
+    tdc.bodies_in_memory = 0  # the copies queued from now on keep no body in memory
+    for n in range(4, 6):
+        await gateway.send(f"m{n}")
+    await until(lambda: _tdc(gateway).active == 6)
+    stored = _journal_bodies(gateway)
+    assert 4 * size <= tdc.bodies_held < 5 * size  # only the first four are held
+    tdc.resume()
+    await until(lambda: _tdc(gateway).delivered == 6, timeout=30)
+    received = sorted(data for _, _, data, _ in gateway.setd.messages)
+    assert received == sorted(stored.values())
+    assert tdc.bodies_held == 0
+
+
+def _journal_bodies(gateway) -> dict[int, bytes]:
+    """The journal copies' bodies as the store holds them, by MID."""
+    import sqlite3
+
+    with sqlite3.connect(gateway.engine.store.engine.url.database) as db:
+        return dict(db.execute("SELECT mid, body FROM messages WHERE kind = 'journal'"))
