@@ -40,7 +40,7 @@ import ipaddress
 import re
 import socket
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -224,6 +224,9 @@ class _ClientProtocol(Protocol):
         self.lost_failure: Failure | None = None
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._handshake: asyncio.Future[None] | None = None
+        #: the transport's buffer is full (it paused us as its producer: a big message)
+        self.paused = False
+        self._drained: asyncio.Future[None] | None = None
 
     # events from Twisted
 
@@ -252,7 +255,29 @@ class _ClientProtocol(Protocol):
         if self._handshake is not None and not self._handshake.done():
             self._handshake.set_result(None)
 
+    # flow control: the producer of a big message's slices (SmtpClient._write_message)
+
+    def pauseProducing(self) -> None:
+        self.paused = True
+
+    def resumeProducing(self) -> None:
+        self.paused = False
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+
+    def stopProducing(self) -> None:
+        self.resumeProducing()  # the connection is going: the next write says so
+
+    def drained(self) -> asyncio.Future[None]:
+        """Resolves once the transport has taken what it buffered (at once if not paused)."""
+        if self._drained is None or self._drained.done():
+            self._drained = asyncio.get_running_loop().create_future()
+        if not self.paused:
+            self._drained.set_result(None)
+        return self._drained
+
     def connectionLost(self, reason: Failure | None = None) -> None:
+        self.resumeProducing()
         self.lost = self.lost or _describe_loss(reason)
         self.lost_failure = reason
         for waiter in self._waiters:
@@ -609,13 +634,36 @@ class SmtpClient:
         if data_reply is None or data_reply.code != 354:
             reply = data_reply or Reply(554, "5.5.1 DATA not sent")
             raise SmtpReplyError.from_reply(reply, Stage.DATA, partial)
-        for piece in _wire_data(data):
-            self._write(piece, Stage.EOM)
+        await self._write_message(data)
         final = await self._reply(Stage.EOM)
         result = SendResult(results, final)
         if final.code != 250:
             raise SmtpReplyError.from_reply(final, Stage.EOM, result)
         return result
+
+    async def _write_message(self, data: MessageData) -> None:
+        """Write the message as DATA carries it.  Most mail is a write or a few.  A big one
+        is prepared and written a slice at a time, the loop free for other connections
+        between slices (a 50 MB message is a second of dot-stuffing, TLS and copying), and
+        no faster than the connection takes it: the transport pauses the protocol when its
+        buffer is full (Twisted's producer API), so the bytes waiting are a slice or two,
+        not the whole message (issue 14, big messages)."""
+        if sum(map(len, _pieces(data))) < WRITE_IN_SLICES_FROM:
+            for piece in _wire_data(data):
+                self._write(piece, Stage.EOM)
+            return
+        protocol = self._protocol
+        protocol.transport.registerProducer(protocol, True)
+        try:
+            for piece in _wire_slices(data, _SLICE):
+                self._write(piece, Stage.EOM)
+                if protocol.paused:
+                    await self._bounded(protocol.drained(), Stage.EOM)
+                else:
+                    await asyncio.sleep(0)  # a turn of the loop for the others
+        finally:
+            if protocol.lost is None:
+                protocol.transport.unregisterProducer()
 
     async def _close_data_phase(self, data_reply: Reply | None) -> None:
         """A server that said 354 although the transaction failed gets an empty message."""
@@ -739,6 +787,9 @@ def _parse_extensions(lines: Sequence[str]) -> dict[str, str]:
 #: Up to this size a message goes out in one write with its final dot: one send (one TLS
 #: record) instead of two.  A bigger one is not copied just to add the dot.
 _JOIN_BELOW = 64 * 1024
+#: A message from this size on is written a slice at a time (:meth:`SmtpClient._write_message`).
+WRITE_IN_SLICES_FROM = 1024 * 1024
+_SLICE = 256 * 1024
 
 
 def _pieces(data: MessageData) -> tuple[bytes, ...]:
@@ -748,26 +799,51 @@ def _pieces(data: MessageData) -> tuple[bytes, ...]:
 def _wire_data(data: MessageData) -> list[bytes]:
     """The message as DATA carries it: CRLF line ends, dot-stuffed, ending in CRLF.CRLF.
 
-    A small message is one write with its final dot (one send, one TLS record).  A big
+    A small message is one write with its final dot (one send, one TLS record).  A bigger
     one goes in pieces, written one after the other: it is not copied just to add the
     final dot (``replace`` returns a piece itself when it has no line to dot-stuff), nor
-    a message given in pieces joined.  A piece starts a line when the one before ended
-    one (pieces are cut after a line end, as a journal copy is around its original)."""
-    wire: list[bytes] = []
-    line_start = True
-    for piece in _pieces(data):
-        if not piece:
-            continue
-        if piece.count(b"\n") != piece.count(b"\r\n"):
-            piece = _BARE_LF.sub(b"\r\n", piece)
-        if line_start and piece.startswith(b"."):
-            wire.append(b".")
-        wire.append(piece.replace(b"\r\n.", b"\r\n.."))
-        line_start = piece.endswith(b"\n")
-    wire.append(b".\r\n" if line_start else b"\r\n.\r\n")
+    a message given in pieces joined."""
+    wire = list(_wire_slices(data, None))
     if sum(map(len, wire)) < _JOIN_BELOW:
         return [b"".join(wire)]
     return wire
+
+
+def _wire_slices(data: MessageData, size: int | None) -> Iterator[bytes]:
+    """What :func:`_wire_data` writes, made a slice of at most about *size* bytes at a
+    time (None: each piece whole), each cut after a line end where the slice has one.
+    A piece or slice starts a line when the one before ended one (pieces are cut after a
+    line end, as a journal copy is around its original)."""
+    line_start = True
+    for piece in _pieces(data):
+        for part in _slices(piece, size):
+            if part.count(b"\n") != part.count(b"\r\n"):
+                part = _BARE_LF.sub(b"\r\n", part)
+            if line_start and part.startswith(b"."):
+                yield b"."
+            yield part.replace(b"\r\n.", b"\r\n..")
+            line_start = part.endswith(b"\n")
+    yield b".\r\n" if line_start else b"\r\n.\r\n"
+
+
+def _slices(piece: bytes, size: int | None) -> Iterator[bytes]:
+    """*piece* in slices of at most *size* bytes, cut after the last LF of each; never
+    between a CR and its LF (a line with no LF in *size* bytes is cut where it must be)."""
+    if size is None or len(piece) <= size:
+        if piece:
+            yield piece
+        return
+    at = 0
+    while at < len(piece):
+        end = min(at + size, len(piece))
+        if end < len(piece):
+            cut = piece.rfind(b"\n", at, end)
+            if cut >= 0:
+                end = cut + 1
+            elif piece[end - 1] == 0x0D and end - 1 > at:
+                end -= 1
+        yield piece[at:end]
+        at = end
 
 
 def _tls_failure(details: str, verification_error: str | None) -> SmtpTlsError:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import random
+import re
 import socket
 from collections.abc import Awaitable, Callable
 
 import pytest
 
+from engine.smtp import client as client_module
 from engine.smtp.client import (
     SendResult,
     SmtpClient,
@@ -90,6 +93,82 @@ async def test_a_message_in_pieces_arrives_as_if_joined(run, smtp_servers):
     assert received == b"head\r\n.dot at a piece's start\r\nmiddle \xe4\r\n\r\n.tail\r\n"
     assert envelope.params == {"SIZE": str(sum(map(len, pieces))), "BODY": "8BITMIME"}
     assert second == b"no line end yet\r\n"
+
+
+def _normalised(data) -> bytes:
+    """The message as the server hands it on: pieces joined, CRLF line ends, a last one."""
+    text = re.sub(rb"(?<!\r)\n", b"\r\n", b"".join(data) if isinstance(data, tuple) else data)
+    return text + b"\r\n" if text and not text.endswith(b"\r\n") else text
+
+
+def _expected_on_the_wire(data) -> bytes:
+    """What DATA carries, worked out the plain way: the pieces joined, CRLF line ends,
+    every line starting with a dot stuffed, the final dot."""
+    text = _normalised(data)
+    if not text:
+        return b".\r\n"
+    lines = text[:-2].split(b"\r\n")
+    return b"".join(b"." + line + b"\r\n" if line.startswith(b".") else line + b"\r\n"
+                    for line in lines) + b".\r\n"
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_a_message_made_a_slice_at_a_time_is_the_same_on_the_wire(seed):
+    """Issue 14 (big messages): cut into slices (here of 1 to 40 bytes, so that slices
+    end everywhere: after a CR, before a dot, in a line longer than a slice), a message
+    is stuffed and normalised exactly as when it is written whole."""
+    rng = random.Random(seed)
+    alphabet = [b".", b"a", b"\r\n", b"\n", b"\r", b"..", b"\r\n.", b"x" * 30]
+    pieces = tuple(b"".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 60)))
+                   for _ in range(rng.randrange(1, 4)))
+    data = pieces if len(pieces) > 1 else pieces[0]
+    whole = b"".join(client_module._wire_data(data))
+    size = rng.randrange(1, 41)
+    assert b"".join(client_module._wire_slices(data, size)) == whole
+    if b"\r" not in b"".join(pieces):  # a lone CR has no plain reading to hold it to
+        assert whole == _expected_on_the_wire(data)
+
+
+async def test_a_big_message_goes_a_slice_at_a_time_over_tls(run, smtp_servers, server_tls,
+                                                             tls_material):
+    """A message of 3 MB (lines with dots, bare LFs, a 600 KB line) arrives whole and the
+    same as written at once, and the loop runs other work between its slices."""
+    recorder = Recorder()
+    _, port = smtp_servers.start(recorder, tls_context=server_tls, max_message_size=10_000_000)
+    conn = await ready(port)
+    await conn.starttls(client_context([tls_material.ca_cert]), "mx.setd.test")
+    await conn.ehlo()
+    line = b"".join(b".%06d dotted line\r\n" % n for n in range(50_000))
+    data = (b"Subject: big\r\n\r\n" + line + b"bare\n" * 1000 + b"y" * 600_000 + b"\r\n"
+            + line + b".\r\n" + b"z" * 700_000)
+    assert len(data) > 3 * client_module.WRITE_IN_SLICES_FROM
+    turns = 0
+
+    async def count_turns():
+        nonlocal turns
+        while True:
+            await asyncio.sleep(0)
+            turns += 1
+
+    transport = conn._protocol.transport
+    write, turns_at_writes = transport.write, []
+
+    def recording_write(chunk: bytes) -> None:
+        if len(chunk) > 1000:
+            turns_at_writes.append(turns)
+        write(chunk)
+
+    transport.write = recording_write
+    ticker = asyncio.ensure_future(count_turns())
+    try:
+        await conn.send("a@example.com", ["b@example.net"], data)
+    finally:
+        ticker.cancel()
+    await conn.quit()
+    [(_, received)] = recorder.messages
+    assert received == _normalised(data)
+    # the body's writes were made in many turns of the loop, not in one go
+    assert len(set(turns_at_writes)) >= len(data) // client_module._SLICE // 2
 
 
 async def test_several_messages_per_connection_rset_only_after_failure(run, smtp_servers):
