@@ -329,6 +329,9 @@ def listen_smtp(factory: SmtpServerFactory, port: int, interface: str = "127.0.0
 # The protocol
 
 _TERMINATOR = b"\r\n.\r\n"
+#: From this much of a message in the buffer on, its complete lines are taken out of it
+#: (:meth:`SmtpServerProtocol._take_lines`).
+TAKE_LINES_FROM = 256 * 1024
 _CRLF = b"\r\n"
 
 _R_OK = Reply(250, "2.0.0 Ok")
@@ -419,7 +422,10 @@ class SmtpServerProtocol(TwistedProtocol, TimeoutMixin):
         self._prefix = 0
         self._scan_from = 0
         self._dropped = 0  # bytes of an oversized message thrown away
-        self._bare_line_end = False  # a CR or LF outside CRLF in what was thrown away
+        self._bare_line_end = False  # a CR or LF outside CRLF in what was thrown away or taken
+        #: a big message's lines taken out of the buffer as they came, unstuffed
+        self._chunks: list[bytes] = []
+        self._taken = 0  # their size as they came (dot-stuffed)
 
     # ----------------------------------------------------------------- connection lifecycle
 
@@ -848,6 +854,8 @@ class SmtpServerProtocol(TwistedProtocol, TimeoutMixin):
         self._scan_from = 0
         self._dropped = 0
         self._bare_line_end = False
+        self._chunks = []
+        self._taken = 0
 
     def _take_message(self) -> bool:
         """Look for the end of DATA in the buffer; True when the message is complete."""
@@ -855,8 +863,10 @@ class SmtpServerProtocol(TwistedProtocol, TimeoutMixin):
         end = buf.find(_TERMINATOR, self._scan_from)
         if end < 0:
             self._scan_from = max(0, len(buf) - len(_TERMINATOR) + 1)
-            if self._dropped or len(buf) - self._prefix > self.config.max_message_size:
+            if self._dropped or self._taken + len(buf) - self._prefix > self.config.max_message_size:
                 self._drop_oversized()
+            elif len(buf) - self._prefix >= TAKE_LINES_FROM:
+                self._take_lines()
             return False
         with memoryview(buf) as view:  # one copy out of the buffer, then drop it from there
             data = bytes(view[self._prefix: end + len(_CRLF)])
@@ -865,8 +875,31 @@ class SmtpServerProtocol(TwistedProtocol, TimeoutMixin):
         self._end_of_data(data)
         return True
 
+    def _take_lines(self) -> None:
+        """A big message's complete lines leave the buffer as they come, checked and
+        unstuffed a piece at a time: at the final dot only the rest is left to do, so a
+        50 MB message does not hold the loop for all of it at once (issue 14).  The cut is
+        just before the buffer's last CRLF, which stays: the terminator's search needs it,
+        and no CRLF or stuffed dot is ever cut in two."""
+        buf = self._buffer
+        cut = buf.rfind(_CRLF, self._prefix)
+        if cut <= self._prefix:
+            return  # one long line so far: it waits for its end (the size limit bounds it)
+        with memoryview(buf) as view:
+            lines = bytes(view[self._prefix: cut])
+        del buf[:cut]
+        self._prefix = 0
+        self._scan_from = 0
+        self._taken += len(lines)
+        if _has_bare_line_end(lines):
+            self._bare_line_end = True
+        self._chunks.append(_unstuffed(lines))
+
     def _drop_oversized(self) -> None:
         """Too big already: keep only the tail that may hold the start of the terminator."""
+        if self._chunks:
+            self._dropped += self._taken
+            self._chunks, self._taken = [], 0
         buf = self._buffer
         cut = len(buf) - len(_TERMINATOR)
         if cut > 0 and buf[cut - 1] == 0x0D:  # never separate a CR from its LF
@@ -887,7 +920,8 @@ class SmtpServerProtocol(TwistedProtocol, TimeoutMixin):
         """
         envelope = self._envelope
         self._envelope = None
-        size = self._dropped + len(data)
+        chunks, self._chunks = self._chunks, []
+        size = self._dropped + self._taken + len(data)
         bare = self._bare_line_end or _has_bare_line_end(data)
         if bare or size > self.config.max_message_size or envelope is None:
             refusal = _R_BARE_LINE_END_DATA if bare else _R_TOO_BIG
@@ -895,9 +929,9 @@ class SmtpServerProtocol(TwistedProtocol, TimeoutMixin):
             self._call_quietly("refused", refusal)
             self._call_quietly("reset")
             return
-        if data.startswith(b"."):
-            data = data[1:]
-        data = data.replace(b"\r\n.", _CRLF)
+        data = _unstuffed(data)
+        if chunks:
+            data = b"".join((*chunks, data))
         self._answer("message", (envelope, data), lambda: _R_QUEUED)
 
 
@@ -986,6 +1020,15 @@ def _address_ok(address: str, *, null_ok: bool) -> bool:
     if address.lower() == "postmaster":
         return not null_ok  # RCPT TO:<postmaster> is allowed without a domain
     return syntax.is_mailbox(address)
+
+
+def _unstuffed(lines: bytes) -> bytes:
+    """DATA's lines without the dot a sender put before each line starting with one.  A
+    piece of a message starts at its first line or with the CRLF ending a line (the cut
+    of :meth:`SmtpServerProtocol._take_lines`), so a dot at its very start is stuffed."""
+    if lines.startswith(b"."):
+        lines = lines[1:]
+    return lines.replace(b"\r\n.", _CRLF)
 
 
 def _has_bare_line_end(data: bytes | bytearray) -> bool:

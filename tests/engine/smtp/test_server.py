@@ -853,6 +853,51 @@ def test_any_chunking_gives_the_same_conversation(run):
         assert feed(chunks) == (whole_output, whole_messages)
 
 
+_MESSAGE = b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n"
+#: Messages of many lines for the server to take out of its buffer as they come.
+LINES_SESSION = (
+    b"EHLO lines.test\r\n"
+    + _MESSAGE + b".first\r\n" + b"".join(b".%d\r\n..\r\nx\r\n" % n for n in range(12))
+    + b"last\r\n.\r\n"
+    + _MESSAGE + b"\r\n" * 40 + b".\r\n"
+    + _MESSAGE + b"".join(b"line %d\r\n" % n for n in range(40)) + b".\r\n"  # 398 bytes
+    + _MESSAGE + b"".join(b"l%d\r\n" % n for n in range(30)) + b"bare\nlf\r\n.\r\n"
+    + _MESSAGE + b"bare\rcr\r\n" + b"".join(b"l%d\r\n" % n for n in range(30)) + b".\r\n"
+    + _MESSAGE + b"..\r\n" * 30 + b".\r\n"
+    + b"QUIT\r\n"
+)
+
+
+@pytest.mark.parametrize("take_from", [1, 5, 17, 64])
+def test_lines_taken_as_they_come_give_the_same_conversation(run, monkeypatch, take_from):
+    """Issue 14 (big messages): the server takes a big message's complete lines out of
+    its buffer as they arrive (from TAKE_LINES_FROM bytes on; here from a few bytes, so
+    every read cuts somewhere).  Replies and messages are those of a server that takes the
+    whole message at its final dot: stuffed dots, empty lines, the size limit, bare LF
+    and CR anywhere, whatever the reads' sizes."""
+    import random
+
+    import engine.smtp.server as server_module
+
+    monkeypatch.setattr(server_module, "TAKE_LINES_FROM", 10**9)
+    reference = feed([LINES_SESSION])
+    codes = [int(line[:3]) for line in reference[0].split(b"\r\n") if line[3:4] == b" "]
+    assert codes == [220, 250, *[250, 250, 354, 250] * 2, 250, 250, 354, 552,
+                     *[250, 250, 354, 550] * 2, 250, 250, 354, 250, 221]
+    assert reference[1][0].startswith(b"first\r\n0\r\n.\r\nx\r\n1\r\n")
+    assert reference[1][1:] == [b"\r\n" * 40, b".\r\n" * 30]
+    monkeypatch.setattr(server_module, "TAKE_LINES_FROM", take_from)
+    assert feed([LINES_SESSION]) == reference
+    rng = random.Random(take_from)
+    for _ in range(10):
+        chunks, rest = [], LINES_SESSION
+        while rest:
+            size = rng.randint(1, 50)
+            chunks.append(rest[:size])
+            rest = rest[size:]
+        assert feed(chunks) == reference
+
+
 async def test_input_is_paused_while_a_reply_hangs(run, smtp_servers):
     factory, port = smtp_servers.start(lambda: FaultHandler("mail_from", HANG),
                                        max_held_input=64 * 1024)
