@@ -803,7 +803,12 @@ def _wire_data(data: MessageData) -> list[bytes]:
     one goes in pieces, written one after the other: it is not copied just to add the
     final dot (``replace`` returns a piece itself when it has no line to dot-stuff), nor
     a message given in pieces joined."""
-    wire = list(_wire_slices(data, None))
+    wire: list[bytes] = []
+    line_start = True
+    for piece in _pieces(data):
+        if piece:
+            line_start = _stuff(piece, line_start, wire)
+    wire.append(b".\r\n" if line_start else b"\r\n.\r\n")
     if sum(map(len, wire)) < _JOIN_BELOW:
         return [b"".join(wire)]
     return wire
@@ -817,13 +822,21 @@ def _wire_slices(data: MessageData, size: int | None) -> Iterator[bytes]:
     line_start = True
     for piece in _pieces(data):
         for part in _slices(piece, size):
-            if part.count(b"\n") != part.count(b"\r\n"):
-                part = _BARE_LF.sub(b"\r\n", part)
-            if line_start and part.startswith(b"."):
-                yield b"."
-            yield part.replace(b"\r\n.", b"\r\n..")
-            line_start = part.endswith(b"\n")
+            wire: list[bytes] = []
+            line_start = _stuff(part, line_start, wire)
+            yield from wire
     yield b".\r\n" if line_start else b"\r\n.\r\n"
+
+
+def _stuff(part: bytes, line_start: bool, wire: list[bytes]) -> bool:
+    """Append *part* to *wire* with CRLF line ends and its dots stuffed (*line_start*: it
+    starts a line); returns whether the next part starts one."""
+    if part.count(b"\n") != part.count(b"\r\n"):
+        part = _BARE_LF.sub(b"\r\n", part)
+    if line_start and part.startswith(b"."):
+        wire.append(b".")
+    wire.append(part.replace(b"\r\n.", b"\r\n.."))
+    return part.endswith(b"\n")
 
 
 def _slices(piece: bytes, size: int | None) -> Iterator[bytes]:
