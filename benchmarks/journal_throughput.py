@@ -63,6 +63,8 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # run as a script: benchmarks/ is the path, not the repository
+    sys.path.insert(0, str(REPO))
 PYTHON = sys.executable
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 INSTALL_HINT = """\
@@ -713,6 +715,8 @@ def _profile(processes: Processes, args: argparse.Namespace, system: Any, peers:
 
 def _load(processes: Processes, port: int, messages: int, args: argparse.Namespace,
           first: int = 1) -> dict[str, Any]:
+    if args.rate:
+        return _paced_load(processes, port, messages, args, first)
     process = processes.start(
         [PYTHON, "-m", "benchmarks.load", "--port", str(port), "--messages", str(messages),
                  "--connections", str(args.connections), "--size", str(args.size),
@@ -728,6 +732,35 @@ def _load(processes: Processes, port: int, messages: int, args: argparse.Namespa
     if result["failed_sessions"]:
         raise BenchmarkError(f"load sessions failed: {result['errors']}")
     return result
+
+
+def _paced_load(processes: Processes, port: int, messages: int, args: argparse.Namespace,
+                first: int) -> dict[str, Any]:
+    """With ``--rate``: the same messages offered at a fixed rate (``benchmarks.paced_load``,
+    open loop), so that both systems carry the same load and their accept latencies can be
+    compared; its result in the shape of ``benchmarks.load``'s."""
+    from benchmarks.common import percentile  # common.py builds on this module
+
+    process = processes.start(
+        [PYTHON, "-m", "benchmarks.paced_load", "--port", str(port), "--rate", str(args.rate),
+         "--seconds", str(messages / args.rate), "--connections", str(args.connections),
+         "--size", str(args.size), "--first", str(first)],
+        stdout=subprocess.PIPE, env=_python_env())
+    try:
+        out, _ = process.communicate(timeout=args.timeout)
+    finally:
+        processes.stop(process)
+    if process.returncode != 0 or not out:
+        raise BenchmarkError(f"the paced load generator failed (status {process.returncode})")
+    result = json.loads(out)
+    if result["error_count"]:
+        raise BenchmarkError(f"paced load: {result['error_count']} messages failed: {result['errors']}")
+    accepted = [(dot, reply) for _, _, dot, reply, code in result["messages"] if code == 250]
+    latencies = sorted(reply - dot for dot, reply in accepted)
+    return {"accepted": len(accepted), "start": result["start"], "cpu": result["cpu"],
+            "last": max((reply for _, reply in accepted), default=result["start"]),
+            "latency": {"p50": percentile(latencies, 50), "p99": percentile(latencies, 99)},
+            "late": max((dot - due for _, due, dot, _, _ in result["messages"]), default=0.0)}
 
 
 def _wait_arrivals(peers: Peers, sink: Any, expected: int, timeout: float, *, stall: float = 60.0
@@ -842,6 +875,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=3, help="runs (each measures both systems)")
     parser.add_argument("--warmup", type=int, default=0,
                         help="messages sent before each measurement, not counted")
+    parser.add_argument("--rate", type=float, metavar="PER_SECOND",
+                        help="offer the messages at this fixed rate (open loop) instead of as "
+                        "fast as each system takes them: both systems then carry the same load, "
+                        "for comparing accept latencies (the throughput ratio then says nothing)")
     parser.add_argument("--no-reference", action="store_true", help="segcli alone, no Postfix")
     parser.add_argument("--postfix-tls", choices=sorted(POSTFIX_TLS), default="reuse",
                         help="Postfix's TLS client towards the SETD simulator: 'reuse' keeps TLS "
