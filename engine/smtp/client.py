@@ -416,6 +416,9 @@ class SmtpClient:
         self._needs_rset = False
         self._greeted = False
         self._finished = False  # quit() or abort() was called: unusable from now on
+        #: after STARTTLS: where its session is kept (TLS 1.3 sends its ticket after the
+        #: handshake, so the session is kept again when the connection ends well)
+        self._session_keeper: tuple[ClientTls, str] | None = None
         self._waiting: asyncio.Future[Any] | None = None  # the wait the watchdog guards
         self._waiting_since = 0.0  # when it began (the loop's clock)
         self._watchdog: asyncio.TimerHandle | None = None
@@ -501,8 +504,11 @@ class SmtpClient:
         try:
             await self._bounded(handshake, Stage.STARTTLS)
         except SmtpConnectionError as lost:
+            client_tls.forget(server_hostname)
             raise _tls_failure(lost.details, creator.state.error) from None
         handle = self._protocol.transport.getHandle()
+        client_tls.remember(server_hostname, handle)
+        self._session_keeper = (client_tls, server_hostname)
         self.tls = True
         self.tls_protocol = handle.get_protocol_version_name()
         self.tls_cipher = handle.get_cipher_name()
@@ -547,6 +553,9 @@ class SmtpClient:
     async def quit(self) -> None:
         """QUIT politely and wait for the close; never raises (the connection is done)."""
         if not self.closed:
+            if self._session_keeper is not None:
+                keeper, hostname = self._session_keeper
+                keeper.remember(hostname, self._protocol.transport.getHandle())
             with contextlib.suppress(SmtpError):
                 await self._command("QUIT", Stage.QUIT)
             self._finished = True

@@ -30,6 +30,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import logging
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +74,9 @@ CA_KEY = "ca.key"
 
 #: Protocol versions by the names AsyncOS logs (``TLSv1.2``); the values are OpenSSL's.
 TlsVersion = TLSVersion
+
+#: Server names whose last TLS session a client keeps for resumption.
+SESSIONS_KEPT = 256
 
 _OPENSSL_VERSIONS = {
     TLSVersion.TLSv1_0: SSL.TLS1_VERSION,
@@ -364,10 +368,39 @@ class ClientTls:
     def __init__(self, context: SSL.Context, *, verify: bool) -> None:
         self.context = context
         self.verify = verify
+        #: the last session had with each server name: the next connection offers it
+        self._sessions: OrderedDict[str, SSL.Session] = OrderedDict()
 
     def connection_creator(self, server_hostname: str) -> _ClientConnectionCreator:
         """The connection creator for one connection to *server_hostname* (SNI and name check)."""
         return _ClientConnectionCreator(self, server_hostname)
+
+    # -- session resumption --------------------------------------------------------------
+    # A connection offers the session of the last handshake with the same server name
+    # (RFC 5077 ticket or session id, as Postfix's TLS session cache does): the server may
+    # resume it with an abbreviated handshake, no key exchange or certificate again.  The
+    # session was had through this object, so with its trust anchors and after the name
+    # check; a server that cannot or will not resume (another certificate, another
+    # context) makes a full handshake, verified as always.
+
+    def session_for(self, hostname: str) -> SSL.Session | None:
+        return self._sessions.get(_session_key(hostname))
+
+    def remember(self, hostname: str, connection: SSL.Connection) -> None:
+        """After a handshake that succeeded (and verified): its session, for the next one."""
+        key = _session_key(hostname)
+        self._sessions[key] = connection.get_session()
+        self._sessions.move_to_end(key)
+        while len(self._sessions) > SESSIONS_KEPT:
+            self._sessions.popitem(last=False)
+
+    def forget(self, hostname: str) -> None:
+        """After a failed handshake: the next one starts afresh."""
+        self._sessions.pop(_session_key(hostname), None)
+
+
+def _session_key(hostname: str) -> str:
+    return hostname.rstrip(".").lower()
 
 
 @dataclass
@@ -391,6 +424,9 @@ class _ClientConnectionCreator:
         hostname = self.state.hostname
         if not _is_ip(hostname) and hostname:
             connection.set_tlsext_host_name(hostname.encode("idna"))
+        session = self.tls.session_for(hostname)
+        if session is not None:
+            connection.set_session(session)
         if self.tls.verify:
             connection.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, self._verify)
         else:

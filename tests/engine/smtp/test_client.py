@@ -583,6 +583,47 @@ async def test_untrusted_certificate(run, smtp_servers, tmp_path, tls_material):
     assert conn.closed
 
 
+def _resumed(conn: SmtpClient) -> bool:
+    from OpenSSL._util import lib
+
+    return bool(lib.SSL_session_reused(conn._protocol.transport.getHandle()._ssl))
+
+
+@pytest.mark.parametrize("maximum", ["TLSv1_2", None])
+async def test_a_second_connection_resumes_the_tls_session(run, smtp_servers, tls_material,
+                                                           tmp_path, maximum):
+    """Issue 14: a client offers the session of its last handshake with the same name, and
+    the server resumes it (no key exchange, no certificate: the TDC queue reconnects often).
+    A server that cannot resume it (another certificate) gets a full handshake, verified:
+    a cached session never lets an untrusted certificate through."""
+    from engine.smtp.tls import TlsVersion
+
+    limit = None if maximum is None else getattr(TlsVersion, maximum)
+    recorder = Recorder()
+    _, port = smtp_servers.start(recorder, tls_context=server_context(tls_material, maximum=limit))
+    client_tls = client_context([tls_material.ca_cert])
+    reused = []
+    for _ in range(3):
+        conn = await ready(port)
+        await conn.starttls(client_tls, "localhost")
+        await conn.ehlo()
+        await conn.send("a@example.com", ["b@example.net"], MESSAGE)  # a TLS 1.3 ticket arrives
+        reused.append(_resumed(conn))
+        await conn.quit()
+    assert reused == [False, True, True] and len(recorder.messages) == 3
+    other = ensure_server_certificate(tmp_path / "other-ca", ["localhost", "127.0.0.1"],
+                                      ca_common_name="Somebody else's CA")
+    _, other_port = smtp_servers.start(Recorder(), tls_context=server_context(other, maximum=limit))
+    conn = await ready(other_port)
+    with pytest.raises(SmtpTlsError) as failure:
+        await conn.starttls(client_tls, "localhost")
+    assert failure.value.kind is TlsFailure.VERIFICATION
+    conn = await ready(port)  # the failure forgot the session: a full handshake again
+    await conn.starttls(client_tls, "localhost")
+    assert not _resumed(conn)
+    await conn.quit()
+
+
 async def test_certificate_for_another_name(run, smtp_servers, server_tls, tls_material):
     _, port = smtp_servers.start(Recorder(), tls_context=server_tls)
     conn = await ready(port)
