@@ -192,13 +192,13 @@ class MailEngine:
     # -- the inbound path ---------------------------------------------------------------------
     async def accept(self, message: NewMessage) -> None:
         """Store an accepted message durably, then hand it to the work queue."""
-        self.delivery.expect(_domains(message.recipients))  # its delivery connections may wait
+        self._expect(message)  # its delivery connections may wait
         row = message
         try:
             row = await self.spooling.accepted(message)  # a big body: its file, durable
             await self.writer.submit(queue_store.insert_message(row))
         except BaseException as error:
-            self.delivery.arrived(_domains(message.recipients))
+            self._arrived(message)
             if isinstance(error, Exception):  # not stored (a cancel may still be)
                 await self.spooling.discard(row)
             raise
@@ -210,6 +210,16 @@ class MailEngine:
         self.records.log_and_track(message.mid, lines.subject(message.mid, message.subject))
         self.records.log_and_track(message.mid, lines.ready(message.mid, len(message.body), message.sender))
         self._start_work(_accepted(message, row.spool))
+
+    def _expect(self, message: NewMessage | Accepted) -> None:
+        """The message is on its way through the work queue: the connections of the queues
+        it may go to wait for it rather than close (delivery's, the TDC queue's)."""
+        self.delivery.expect(_domains(message.recipients))
+        self.tdc.expect()
+
+    def _arrived(self, message: NewMessage | Accepted) -> None:
+        self.delivery.arrived(_domains(message.recipients))
+        self.tdc.arrived()
 
     def _start_work(self, message: Accepted) -> None:
         self.counters.system.messages_in_work_queue += 1
@@ -233,7 +243,7 @@ class MailEngine:
         except Exception:
             log.exception("work queue failed for MID %s; it stays queued for a restart", message.mid)
         finally:
-            self.delivery.arrived(_domains(message.recipients))
+            self._arrived(message)
             self.counters.system.messages_in_work_queue -= 1
 
     async def _store_outcome(self, message: Accepted, outcome: Outcome, config: Config) -> None:
@@ -595,7 +605,7 @@ class MailEngine:
         unprocessed = recovered.unprocessed
         for row in unprocessed:
             message = _accepted_from_row(row)
-            self.delivery.expect(_domains(message.recipients))
+            self._expect(message)
             self._start_work(message)
         return last_id
 

@@ -388,8 +388,11 @@ class ClientTls:
 
     def remember(self, hostname: str, connection: SSL.Connection) -> None:
         """After a handshake that succeeded (and verified): its session, for the next one."""
+        session = connection.get_session()
+        if session is None:
+            return
         key = _session_key(hostname)
-        self._sessions[key] = connection.get_session()
+        self._sessions[key] = session
         self._sessions.move_to_end(key)
         while len(self._sessions) > SESSIONS_KEPT:
             self._sessions.popitem(last=False)

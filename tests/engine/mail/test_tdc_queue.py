@@ -6,6 +6,7 @@ test_tdc_timing.py."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -232,3 +233,25 @@ def _journal_bodies(gateway) -> dict[int, bytes]:
 
     with sqlite3.connect(gateway.engine.store.engine.url.database) as db:
         return dict(db.execute("SELECT mid, body FROM messages WHERE kind = 'journal'"))
+
+
+async def test_idle_connections_wait_for_copies_on_their_way_and_close_when_none_is(gateway):
+    """Issue 14: "the queue is empty" counts what the work queue is making: while a message
+    is on its way, idle connections wait for its copy (up to the idle timeout) instead of
+    closing and reconnecting (a TLS handshake per copy at 200 messages/s); with nothing on
+    its way they close as soon as the queue is empty, long before the idle timeout."""
+    gateway.config.tdc.timers.idle_timeout = 1000  # 20 s at this test's time scale
+    tdc = gateway.engine.tdc
+    await _journal_one(gateway, "first")
+    await until(lambda: gateway.setd.open_connections == 0, timeout=5)  # nothing was coming
+    opened = gateway.setd.connections
+    tdc.expect()  # a message on its way through the work queue
+    await gateway.send("second")
+    await until(lambda: _tdc(gateway).delivered == 2)
+    await asyncio.sleep(0.5)
+    assert gateway.setd.open_connections >= 1  # waiting for the copy on its way
+    await gateway.send("third")
+    await until(lambda: _tdc(gateway).delivered == 3)
+    assert gateway.setd.connections - opened == gateway.setd.open_connections  # none new
+    tdc.arrived()  # it came to nothing (a spam verdict, say): the idle ones close now
+    await until(lambda: gateway.setd.open_connections == 0, timeout=5)
