@@ -5,7 +5,8 @@ The connector's rules (SPEC.md §1 and the rulings of §4), in one place:
 * While copies wait, at least ``min_connections`` (3) connections are open to the
   intake domain's MX -- also for a retry after a failed connection; more open, one at a
   time, while the backlog outgrows them (slow start) up to ``max_connections``; idle ones
-  close after ``idle_timeout`` and all of them as soon as nothing is left.  Each ends with
+  close after ``idle_timeout`` and all of them as soon as nothing is left (nothing queued,
+  and no accepted message still in the work queue that may give a copy).  Each ends with
   ``DCID n close``; a DCID is given when the connection is had, so DCIDs rise in the log.
 * A connection is opened for the copy at the head of the queue and carries it first;
   the extra ones carry nothing until a copy is handed to them.  A failure before the
