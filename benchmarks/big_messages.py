@@ -55,17 +55,19 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script: benchmarks/ is the path, not the repository
     sys.path.insert(0, str(REPO))
 
-from benchmarks.journal_throughput import (  # noqa: E402
+from benchmarks.gateway import (  # noqa: E402
     TOPHOSTS_DONE,
-    BenchmarkError,
-    LineReader,
     Peers,
-    Processes,
-    _python_env,
     configure_segcli,
-    cpu_seconds,
     parse_tophosts,
     segcli_command,
+)
+from benchmarks.processes import (  # noqa: E402
+    BenchmarkError,
+    LineReader,
+    Processes,
+    cpu_seconds,
+    python_env,
 )
 
 SINK_DOMAIN = "example.com"
@@ -285,7 +287,7 @@ class Gateway:
         self.data = data
         self.process = processes.start(
             [*command, "--plain"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, env=_python_env(), stop=self._quit)
+            stderr=subprocess.PIPE, env=python_env(), stop=self._quit)
         self.pid = self.process.pid
         self.stdout = LineReader(self.process.stdout)
         self.stderr = LineReader(self.process.stderr)

@@ -59,16 +59,18 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script: benchmarks/ is the path, not the repository
     sys.path.insert(0, str(REPO))
 
-from benchmarks.journal_throughput import (  # noqa: E402
-    BenchmarkError,
-    LineReader,
+from benchmarks.gateway import (  # noqa: E402
     Peers,
-    Processes,
-    _python_env,
     configure_segcli,
-    free_port,
     parse_tophosts,
     segcli_command,
+)
+from benchmarks.processes import (  # noqa: E402
+    BenchmarkError,
+    LineReader,
+    Processes,
+    free_port,
+    python_env,
 )
 from engine.mail.journal import journal_copy  # noqa: E402
 from engine.store import queue_store  # noqa: E402
@@ -169,7 +171,7 @@ class Gateway:
         started = time.monotonic()
         process = self.process = self.processes.start(
             [*self.command, "--plain"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, env=_python_env(), stop=self._quit)
+            stderr=subprocess.PIPE, env=python_env(), stop=self._quit)
         self.stdout = LineReader(process.stdout)
         LineReader(process.stderr)
         greeting = _wait_greeting(self.port, process, started + 120) - started
