@@ -76,6 +76,7 @@ sys.path.insert(0, str(REPO))
 
 import paramiko  # noqa: E402 - after the path is set
 
+from benchmarks.common import interrupt_on_signals  # noqa: E402
 from benchmarks.fuzz_inputs import (  # noqa: E402
     ACCOUNTS,
     FUZZ_PASSWORD,
@@ -1118,11 +1119,7 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     harness = Harness(args, work)
 
-    def interrupted(signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupted)
-    signal.signal(signal.SIGINT, interrupted)
+    interrupt_on_signals()
     was_interrupted = False
     status = 0
     try:

@@ -64,13 +64,11 @@ if str(Path(__file__).resolve().parent.parent) not in sys.path:  # run as a scri
 
 from benchmarks.common import interrupt_on_signals, percentile
 from benchmarks.gateway import (
-    LISTENING,
     SINK_DOMAIN,
     TDC_QUEUE,
-    TOPHOSTS_DONE,
     Peers,
+    SegcliProcess,
     configure_segcli,
-    parse_tophosts,
     segcli_command,
 )
 from benchmarks.processes import (
@@ -150,27 +148,15 @@ class Segcli:
     def __init__(self, processes: Processes, work: Path, peers: dict[str, Any], sink_port: int) -> None:
         self.processes = processes
         self.data = work / "segcli-data"
-        command = segcli_command(self.data, "127.0.0.1:0")
-        configure_segcli(command, peers, sink_port)
-        self.process = processes.start(
-            [*command, "--plain"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=python_env(),
-            stop=self._quit, hurry=self._hurry)
+        self.gateway = SegcliProcess(processes, segcli_command(self.data, "127.0.0.1:0"))
+        configure_segcli(self.gateway.command, peers, sink_port)
+        self.port = self.gateway.start(timeout=120)
+        self.process = self.gateway.running()
         self.pid = self.process.pid
-        self.stdout = LineReader(self.process.stdout)
-        self.stderr = LineReader(self.process.stderr)
-        listening = self.stderr.wait_for(LISTENING, timeout=120)
-        self.port = int(listening[1])
         # The listener is up before the rest (SSH, the web interface, the console) has been
         # imported and started: measuring from here would charge that start-up to the mail.
-        self.stdout.wait_for(r"\S+> ", timeout=120)
-
-    def _quit(self) -> None:
-        """End of input: the console ends, the appliance stops cleanly."""
-        self.process.stdin.close()
-
-    def _hurry(self) -> None:
-        self.process.terminate()  # SIGTERM: segcli stops the appliance and exits
+        assert self.gateway.stdout is not None
+        self.gateway.stdout.wait_for(r"\S+> ", timeout=120)
 
     def cpu(self) -> tuple[float, float]:
         return cpu_times(self.pid)
@@ -181,19 +167,11 @@ class Segcli:
             return "\n".join(log.read_text().splitlines()[-lines:])
         return ""
 
-    def queue_state(self, timeout: float = 30.0) -> dict[str, Any]:
-        """``tophosts 3`` from the running gateway: live counters, nothing estimated."""
-        start = len(self.stdout.text)
-        self.process.stdin.write(b"tophosts 3\n")
-        self.process.stdin.flush()
-        self.stdout.wait_for(TOPHOSTS_DONE, timeout, start)
-        return parse_tophosts(self.stdout.text[start:])
-
     def drained(self, expected: int, timeout: float = 60.0) -> dict[str, Any]:
         """Wait until the TDC queue and the sink's destination have nothing active left."""
         deadline = time.monotonic() + timeout
         while True:
-            hosts = self.queue_state()
+            hosts = self.gateway.queue_state()  # live counters, nothing estimated
             tdc = hosts.get(TDC_QUEUE, {})
             sink = hosts.get(SINK_DOMAIN, {})
             if tdc.get("active") == 0 and sink.get("active") == 0 \
