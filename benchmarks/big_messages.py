@@ -65,6 +65,7 @@ from benchmarks.processes import (  # noqa: E402
     BenchmarkError,
     Processes,
     cpu_seconds,
+    memory_kb,
 )
 
 REPLY_TIMEOUT = 600.0
@@ -82,14 +83,8 @@ def parse_size(text: str) -> int:
 
 
 def memory(pid: int) -> dict[str, int]:
-    """VmRSS and VmHWM (peak) of *pid* in bytes, from ``/proc/PID/status``."""
-    found = {}
-    with open(f"/proc/{pid}/status", encoding="ascii") as status:
-        for line in status:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                found[key] = int(value.split()[0]) * 1024
-    return found
+    """VmRSS and VmHWM (peak) of *pid* in bytes."""
+    return {key: kb * 1024 for key, kb in memory_kb(pid).items()}
 
 
 def reset_peak(pid: int) -> bool:

@@ -58,12 +58,15 @@ class Peers:
         self.pid = self.process.pid
 
     def _read(self) -> dict[str, Any]:
+        assert self.process.stdout is not None
         line = self.process.stdout.readline()
         if not line:
             raise BenchmarkError("the peers process (SETD simulator, DNS zone) ended early")
         return json.loads(line)
 
     def ask(self, command: str) -> dict[str, Any]:
+        """Send *command* (``stats``, ``reset``, ``ids``...); its answer."""
+        assert self.process.stdin is not None
         self.process.stdin.write(command.encode() + b"\n")
         self.process.stdin.flush()
         return self._read()

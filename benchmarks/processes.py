@@ -148,6 +148,17 @@ def tree_cpu_times(root: int) -> tuple[float, float]:
     return user, system
 
 
+def memory_kb(pid: int | str = "self") -> dict[str, int]:
+    """VmRSS (resident now) and VmHWM (its peak) of process *pid* (``"self"``: this one),
+    in kB, from ``/proc/PID/status``, in that order (the order of a report's columns)."""
+    found = {}
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            key, _, value = line.partition(":")
+            found[key] = value
+    return {key: int(found[key].split()[0]) for key in ("VmRSS", "VmHWM")}
+
+
 class LineReader:
     """Collects a pipe's output in a thread (so the writer never blocks on it)."""
 

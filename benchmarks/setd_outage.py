@@ -76,6 +76,7 @@ from benchmarks.common import (  # noqa: E402
     percentile,
 )
 from benchmarks.gateway import (  # noqa: E402
+    LISTENING,
     SINK_DOMAIN,
     TDC_QUEUE,
     Peers,
@@ -89,6 +90,7 @@ from benchmarks.processes import (  # noqa: E402
     LineReader,
     Processes,
     cpu_seconds,
+    memory_kb,
     python_env,
 )
 from benchmarks.ssh_roundtrip import PASSWORD, USER, Shell, connect  # noqa: E402
@@ -114,7 +116,7 @@ class Gateway:
             stderr=subprocess.PIPE, env=python_env(), stop=self._quit)
         self.pid = self.process.pid
         self.stderr = LineReader(self.process.stderr)
-        self.smtp_port = int(self.stderr.wait_for(r"SMTP listener \S+ on [\d.]+:(\d+)", 120)[1])
+        self.smtp_port = int(self.stderr.wait_for(LISTENING, 120)[1])
         self.ssh_port = int(self.stderr.wait_for(r"SSH server on [\d.]+:(\d+)", 120)[1])
 
     def _quit(self) -> None:
@@ -124,9 +126,8 @@ class Gateway:
 
     def memory(self) -> tuple[int, int]:
         """VmRSS and VmHWM (the peak) in kB."""
-        with open(f"/proc/{self.pid}/status", encoding="ascii") as handle:
-            fields = dict(line.split(":", 1) for line in handle if ":" in line)
-        return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+        kb = memory_kb(self.pid)
+        return kb["VmRSS"], kb["VmHWM"]
 
 
 # ------------------------------------------------------------------------------------------
