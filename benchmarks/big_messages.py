@@ -40,9 +40,7 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -55,21 +53,21 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script: benchmarks/ is the path, not the repository
     sys.path.insert(0, str(REPO))
 
-from benchmarks.journal_throughput import (  # noqa: E402
-    TOPHOSTS_DONE,
-    BenchmarkError,
-    LineReader,
+from benchmarks.common import interrupt_on_signals  # noqa: E402
+from benchmarks.gateway import (  # noqa: E402
+    SINK_DOMAIN,
     Peers,
-    Processes,
-    _python_env,
+    SegcliProcess,
     configure_segcli,
-    cpu_seconds,
-    parse_tophosts,
     segcli_command,
 )
+from benchmarks.processes import (  # noqa: E402
+    BenchmarkError,
+    Processes,
+    cpu_seconds,
+    memory_kb,
+)
 
-SINK_DOMAIN = "example.com"
-TDC_QUEUE = "the.tdc.queue"
 REPLY_TIMEOUT = 600.0
 SMALL_LINE = b"A small message, sent while big ones travel.  0123456789 abcdefghij\r\n"
 
@@ -85,14 +83,8 @@ def parse_size(text: str) -> int:
 
 
 def memory(pid: int) -> dict[str, int]:
-    """VmRSS and VmHWM (peak) of *pid* in bytes, from ``/proc/PID/status``."""
-    found = {}
-    with open(f"/proc/{pid}/status", encoding="ascii") as status:
-        for line in status:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                found[key] = int(value.split()[0]) * 1024
-    return found
+    """VmRSS and VmHWM (peak) of *pid* in bytes."""
+    return {key: kb * 1024 for key, kb in memory_kb(pid).items()}
 
 
 def reset_peak(pid: int) -> bool:
@@ -275,43 +267,21 @@ async def send_big(port: int, pieces: list[tuple[bytes, ...]]) -> list[tuple[int
 # The gateway
 
 
-class Gateway:
+class Gateway(SegcliProcess):
     """The real ``segcli``, its listener's size limit raised with ``listenerconfig maxsize``."""
 
     def __init__(self, processes: Processes, data: Path, peers: dict[str, Any], sink_port: int,
                  max_size: int) -> None:
-        command = segcli_command(data, "127.0.0.1:0")
-        configure_segcli(command, peers, sink_port, extra=(f"listenerconfig maxsize {max_size}",))
+        super().__init__(processes, segcli_command(data, "127.0.0.1:0"))
+        configure_segcli(self.command, peers, sink_port,
+                         extra=(f"listenerconfig maxsize {max_size}",))
         self.data = data
-        self.process = processes.start(
-            [*command, "--plain"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, env=_python_env(), stop=self._quit)
-        self.pid = self.process.pid
-        self.stdout = LineReader(self.process.stdout)
-        self.stderr = LineReader(self.process.stderr)
-        listening = self.stderr.wait_for(r"SMTP listener \S+ on [\d.]+:(\d+)", timeout=120)
-        self.port = int(listening[1])
-
-    def _quit(self) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.close()
+        self.port = self.start(timeout=120)
+        self.pid = self.running().pid
 
     def queue_state(self, timeout: float = 60.0) -> dict[str, dict[str, int]]:
-        assert self.process.stdin is not None
-        start = len(self.stdout.text)
-        self.process.stdin.write(b"tophosts 3\n")
-        self.process.stdin.flush()
-        self.stdout.wait_for(TOPHOSTS_DONE, timeout, start)
-        return parse_tophosts(self.stdout.text[start:])
-
-    def drained(self, deadline: float) -> dict[str, dict[str, int]]:
-        while True:
-            hosts = self.queue_state()
-            if all(hosts.get(name, {}).get("active", 0) == 0 for name in (SINK_DOMAIN, TDC_QUEUE)):
-                return hosts
-            if time.monotonic() > deadline:
-                raise BenchmarkError(f"segcli's queues did not drain: {hosts}")
-            time.sleep(0.2)
+        """``tophosts 3``, given a minute: a gateway busy with big messages answers late."""
+        return super().queue_state(timeout)
 
 
 # ------------------------------------------------------------------------------------------
@@ -487,11 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     work = args.workdir or Path(tempfile.mkdtemp(prefix="segcli-big-"))
     work.mkdir(parents=True, exist_ok=True)
 
-    def interrupted(signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupted)
-    signal.signal(signal.SIGINT, interrupted)
+    interrupt_on_signals()
     print(f"# a message of {args.size} bytes, then {args.concurrent} at once; small mail at "
           f"{args.small_rate:g}/s over {args.small_sessions} sessions", flush=True)
     try:

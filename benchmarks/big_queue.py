@@ -44,7 +44,6 @@ import argparse
 import contextlib
 import json
 import math
-import re
 import socket
 import statistics
 import subprocess
@@ -59,16 +58,21 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script: benchmarks/ is the path, not the repository
     sys.path.insert(0, str(REPO))
 
-from benchmarks.journal_throughput import (  # noqa: E402
-    BenchmarkError,
-    LineReader,
+from benchmarks.gateway import (  # noqa: E402
+    SINK_DOMAIN,
+    TDC_QUEUE,
     Peers,
-    Processes,
-    _python_env,
     configure_segcli,
-    free_port,
     parse_tophosts,
     segcli_command,
+)
+from benchmarks.processes import (  # noqa: E402
+    BenchmarkError,
+    LineReader,
+    Processes,
+    free_port,
+    memory_kb,
+    python_env,
 )
 from engine.mail.journal import journal_copy  # noqa: E402
 from engine.store import queue_store  # noqa: E402
@@ -76,15 +80,13 @@ from engine.store.database import Store  # noqa: E402
 from engine.store.ids import IdAllocator  # noqa: E402
 from engine.store.queue_store import NewMessage  # noqa: E402
 
-DOMAIN = "example.com"
-TDC_QUEUE = "the.tdc.queue"
 PER_MESSAGE = 10
 PROMPT = r"(?m)^\S*> "
 BODY_LINE = b"A big queue: waiting for a host that is down.  0123456789abcdefghij\r\n"
 
 
 def _body(message_id: str, lines: int) -> bytes:
-    return (f"From: a@example.org\r\nTo: u@{DOMAIN}\r\nMessage-ID: {message_id}\r\n"
+    return (f"From: a@example.org\r\nTo: u@{SINK_DOMAIN}\r\nMessage-ID: {message_id}\r\n"
             f"Subject: big queue\r\n\r\n").encode() + BODY_LINE * lines
 
 
@@ -132,9 +134,9 @@ def build_queue(data: Path, recipients: int, copies: int, intake: str,
             body = b"" if done else _body(message_id, lines)
             (delivered if done else queued).append(message_id)
             add(NewMessage(mid, 0, "a@example.org",
-                           [f"u{n}.{r}@{DOMAIN}" for r in range(PER_MESSAGE)], body, now,
+                           [f"u{n}.{r}@{SINK_DOMAIN}" for r in range(PER_MESSAGE)], body, now,
                            message_id, "big queue", "incoming",
-                           state="done" if done else "queued"), DOMAIN,
+                           state="done" if done else "queued"), SINK_DOMAIN,
                 "delivered" if done else "active")
         for n in range(copies + done_copies):
             mid = ids.next("mid")
@@ -169,7 +171,7 @@ class Gateway:
         started = time.monotonic()
         process = self.process = self.processes.start(
             [*self.command, "--plain"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, env=_python_env(), stop=self._quit)
+            stderr=subprocess.PIPE, env=python_env(), stop=self._quit)
         self.stdout = LineReader(process.stdout)
         LineReader(process.stderr)
         greeting = _wait_greeting(self.port, process, started + 120) - started
@@ -203,9 +205,7 @@ class Gateway:
     def memory(self) -> dict[str, float]:
         """VmRSS and VmHWM of the process, in MB."""
         assert self.process is not None
-        status = Path(f"/proc/{self.process.pid}/status").read_text()
-        return {key: int(re.search(rf"^{key}:\s+(\d+) kB", status, re.M)[1]) / 1024
-                for key in ("VmRSS", "VmHWM")}
+        return {key: kb / 1024 for key, kb in memory_kb(self.process.pid).items()}
 
 
 def _wait_greeting(port: int, process: subprocess.Popen, deadline: float) -> float:
@@ -230,7 +230,7 @@ def _wait_recovered(gateway: Gateway, peers: Peers, recipients: int, copies: int
     while True:
         hosts = gateway.hosts()
         taken = peers.ask("stats")["setd"]["count"]
-        active = (hosts.get(DOMAIN, {}).get("active", 0),
+        active = (hosts.get(SINK_DOMAIN, {}).get("active", 0),
                   hosts.get(TDC_QUEUE, {}).get("active", 0) + taken)
         if active >= (recipients, copies):
             return time.monotonic() - started
@@ -259,7 +259,7 @@ def _timings(gateway: Gateway, command: str, runs: int) -> dict[str, float]:
 def _console_figures(gateway: Gateway, runs: int) -> dict[str, Any]:
     return {"version": _timings(gateway, "version", runs),
             "tophosts": _timings(gateway, "tophosts 3", runs),
-            f"hoststatus {DOMAIN}": _timings(gateway, f"hoststatus {DOMAIN}", runs),
+            f"hoststatus {SINK_DOMAIN}": _timings(gateway, f"hoststatus {SINK_DOMAIN}", runs),
             f"hoststatus {TDC_QUEUE}": _timings(gateway, f"hoststatus {TDC_QUEUE}", runs)}
 
 
@@ -299,14 +299,14 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             print(phase, json.dumps(report[phase]), file=sys.stderr, flush=True)
         if args.no_drain:
             return report
-        gateway.run(f"smtproutes edit {DOMAIN} replace 127.0.0.1:{peers.info['sink_port']}")
+        gateway.run(f"smtproutes edit {SINK_DOMAIN} replace 127.0.0.1:{peers.info['sink_port']}")
         gateway.run('commit "the host is back"')
         gateway.run("resumedel")
         gateway.run("delivernow all")
         started = time.monotonic()
         while True:
             hosts = gateway.hosts()
-            if all(hosts.get(h, {}).get("active", 0) == 0 for h in (DOMAIN, TDC_QUEUE)):
+            if all(hosts.get(h, {}).get("active", 0) == 0 for h in (SINK_DOMAIN, TDC_QUEUE)):
                 break
             if time.monotonic() - started > args.timeout:
                 raise BenchmarkError(f"the queues did not drain: {hosts}")

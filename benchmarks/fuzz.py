@@ -53,10 +53,8 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
-import ctypes
 import io
 import json
-import os
 import re
 import shutil
 import signal
@@ -78,6 +76,7 @@ sys.path.insert(0, str(REPO))
 
 import paramiko  # noqa: E402 - after the path is set
 
+from benchmarks.common import interrupt_on_signals  # noqa: E402
 from benchmarks.fuzz_inputs import (  # noqa: E402
     ACCOUNTS,
     FUZZ_PASSWORD,
@@ -93,6 +92,7 @@ from benchmarks.fuzz_inputs import (  # noqa: E402
     input_from_json,
     rng_for,
 )
+from benchmarks.processes import die_with_parent, python_env  # noqa: E402
 
 GENERATORS = ("smtp", "cli", "xml")
 CHECKER = ("admin", "ironport")
@@ -111,12 +111,6 @@ class HarnessError(Exception):
 
 # ------------------------------------------------------------------------------------------
 # The appliance process
-
-
-def _die_with_parent() -> None:
-    """In the child: SIGTERM when the harness dies, even by SIGKILL (PR_SET_PDEATHSIG)."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
 
 
 _BANNER = {
@@ -143,14 +137,12 @@ class Appliance:
     def start(self, lab: Lab) -> float:
         """Start it and fill *lab* from what it prints; the seconds it took."""
         began = time.monotonic()
-        env = dict(os.environ, PYTHONPATH=str(REPO), TERM="dumb")
-        env.pop("SEGCLI_DATA", None)
         self._ready.clear()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "segcli", "--data", str(self.data_dir), "lab",
              "--smtp", "127.0.0.1:0", "--ssh", "127.0.0.1:0", "--https", "127.0.0.1:0"],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            cwd=REPO, env=env, start_new_session=True, preexec_fn=_die_with_parent)
+            cwd=REPO, env=python_env(), start_new_session=True, preexec_fn=die_with_parent)
         banner: list[str] = []
         threading.Thread(target=self._read, args=(self.process, banner), daemon=True).start()
         ready = self._ready.wait(STARTUP_TIMEOUT)
@@ -1127,11 +1119,7 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     harness = Harness(args, work)
 
-    def interrupted(signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupted)
-    signal.signal(signal.SIGINT, interrupted)
+    interrupt_on_signals()
     was_interrupted = False
     status = 0
     try:

@@ -45,28 +45,46 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import json
 import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # run as a script: benchmarks/ is the path, not the repository
-    sys.path.insert(0, str(REPO))
-PYTHON = sys.executable
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+if str(Path(__file__).resolve().parent.parent) not in sys.path:  # run as a script
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import interrupt_on_signals, percentile
+from benchmarks.gateway import (
+    SINK_DOMAIN,
+    TDC_QUEUE,
+    Peers,
+    SegcliProcess,
+    configure_segcli,
+    segcli_command,
+)
+from benchmarks.processes import (
+    PYTHON,
+    BenchmarkError,
+    LineReader,
+    Processes,
+    alive,
+    cpu_seconds,
+    cpu_times,
+    free_port,
+    python_env,
+    tree_cpu_times,
+    wait_listening,
+)
+
 INSTALL_HINT = """\
 The reference needs Postfix (postfix, smtp-sink) from Debian's postfix package.  Install it
 without letting it configure the host's own mail system:
@@ -78,194 +96,7 @@ without letting it configure the host's own mail system:
 
 
 # ------------------------------------------------------------------------------------------
-# Processes: every one started here is stopped here
-
-
-def _die_with_parent() -> None:
-    """In the child: SIGTERM when the benchmark dies, even by SIGKILL (PR_SET_PDEATHSIG)."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
-
-
-class Processes:
-    """The processes this run started, stopped in reverse order: politely after a
-    measurement, quickly (SIGTERM, then SIGKILL) after a failure or an interruption."""
-
-    def __init__(self) -> None:
-        self._started: list[tuple[subprocess.Popen, Any, Any]] = []
-
-    def start(self, argv: list[str], *, stop: Any = None, hurry: Any = None,
-              **kwargs: Any) -> subprocess.Popen:
-        """*stop* ends the process politely, *hurry* quickly (default: both SIGTERM)."""
-        kwargs.setdefault("cwd", REPO)
-        process = subprocess.Popen(argv, preexec_fn=_die_with_parent, **kwargs)
-        self._started.append((process, stop, hurry))
-        return process
-
-    def stop(self, process: subprocess.Popen, *, timeout: float = 20.0, polite: bool = True) -> None:
-        for entry in list(self._started):
-            if entry[0] is process:
-                self._started.remove(entry)
-                _stop_one(*entry, timeout=timeout, polite=polite)
-
-    def stop_all(self) -> None:
-        while self._started:
-            _stop_one(*self._started.pop(), timeout=10.0, polite=False)
-
-
-def _stop_one(process: subprocess.Popen, stop: Any, hurry: Any, *, timeout: float,
-              polite: bool) -> None:
-    ending = stop if polite else hurry
-    if process.poll() is None:
-        try:
-            if ending is not None:
-                ending()  # closing a console's input, ``postfix stop``
-            else:
-                process.terminate()
-            process.wait(timeout=timeout)
-        except Exception:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            with contextlib.suppress(Exception):
-                process.wait(timeout=10)
-    for stream in (process.stdin, process.stdout, process.stderr):
-        if stream is not None:
-            with contextlib.suppress(Exception):
-                stream.close()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def cpu_times(pid: int, *, children: bool = False) -> tuple[float, float]:
-    """User and system CPU seconds of *pid* (all its threads), plus its reaped children's
-    if asked."""
-    with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-        fields = handle.read().rpartition(")")[2].split()
-    user, system = int(fields[11]), int(fields[12])  # utime, stime
-    if children:
-        user, system = user + int(fields[13]), system + int(fields[14])  # cutime, cstime
-    return user / CLOCK_TICKS, system / CLOCK_TICKS
-
-
-def cpu_seconds(pid: int, *, children: bool = False) -> float:
-    return sum(cpu_times(pid, children=children))
-
-
-def descendants(root: int) -> list[int]:
-    parents: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            with contextlib.suppress(OSError), open(f"/proc/{entry}/stat", encoding="ascii") as handle:
-                parents[int(entry)] = int(handle.read().rpartition(")")[2].split()[1])
-    found, frontier = [], [root]
-    while frontier:
-        parent = frontier.pop()
-        for pid, ppid in parents.items():
-            if ppid == parent:
-                found.append(pid)
-                frontier.append(pid)
-    return found
-
-
-def tree_cpu_times(root: int) -> tuple[float, float]:
-    """A process tree's CPU: the root with its reaped children, and every live descendant
-    with its own reaped children (Postfix's daemons come and go)."""
-    user, system = cpu_times(root, children=True)
-    for pid in descendants(root):
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            more = cpu_times(pid, children=True)
-            user, system = user + more[0], system + more[1]
-    return user, system
-
-
-class LineReader:
-    """Collects a pipe's output in a thread (so the writer never blocks on it)."""
-
-    def __init__(self, stream: Any, *, on_chunk: Any = None) -> None:
-        self.text = ""
-        self._stream = stream
-        self._on_chunk = on_chunk
-        self._changed = threading.Condition()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        fd = self._stream.fileno()
-        while True:
-            try:
-                chunk = os.read(fd, 65536)
-            except OSError:
-                chunk = b""
-            if not chunk:
-                break
-            text = chunk.decode("utf-8", "replace")
-            if self._on_chunk is not None:
-                self._on_chunk(text)
-            with self._changed:
-                self.text += text
-                self._changed.notify_all()
-        with self._changed:
-            self._changed.notify_all()
-
-    def wait_for(self, pattern: str, timeout: float, start: int = 0) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        regex = re.compile(pattern, re.MULTILINE)
-        with self._changed:
-            while True:
-                match = regex.search(self.text, start)
-                if match:
-                    return match
-                left = deadline - time.monotonic()
-                if left <= 0 or not self._thread.is_alive():
-                    raise BenchmarkError(f"did not see {pattern!r} in:\n{self.text[-2000:]}")
-                self._changed.wait(min(left, 0.5))
-
-
-class BenchmarkError(RuntimeError):
-    pass
-
-
-# ------------------------------------------------------------------------------------------
-# The far ends: simulator + DNS zone (+ Python sink), and Postfix's smtp-sink
-
-
-class Peers:
-    """``python -m benchmarks.peers``: asked for its figures over a pipe."""
-
-    def __init__(self, processes: Processes, state: Path, *, python_sink: bool,
-                 ids: bool = False, extra: tuple[str, ...] = ()) -> None:
-        argv = [PYTHON, "-m", "benchmarks.peers", "--state", str(state), *extra]
-        if python_sink:
-            argv.append("--sink")
-        if ids:  # count arrivals per Message-ID (the kill -9 benchmark)
-            argv.append("--ids")
-        self.process = processes.start(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                       env=_python_env())
-        self.info = self._read()
-        self.pid = self.process.pid
-
-    def _read(self) -> dict[str, Any]:
-        line = self.process.stdout.readline()
-        if not line:
-            raise BenchmarkError("the peers process (SETD simulator, DNS zone) ended early")
-        return json.loads(line)
-
-    def ask(self, command: str) -> dict[str, Any]:
-        self.process.stdin.write(command.encode() + b"\n")
-        self.process.stdin.flush()
-        return self._read()
+# The far end the peers process does not hold: Postfix's smtp-sink
 
 
 class SmtpSink:
@@ -283,7 +114,7 @@ class SmtpSink:
             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.pid = self.process.pid
         self._reader = LineReader(self.process.stdout, on_chunk=self._counted)
-        _wait_listening(self.port, self.process, "smtp-sink")
+        wait_listening(self.port, self.process, "smtp-sink")
 
     def _counted(self, text: str) -> None:
         counters = re.findall(r"sess=(\d+) quit=\d+ mesg=(\d+)", text)
@@ -304,73 +135,8 @@ class SmtpSink:
                 "connections": self.sessions - self._baseline[1]}
 
 
-def _wait_listening(port: int, process: subprocess.Popen, name: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise BenchmarkError(f"{name} exited with status {process.returncode}")
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise BenchmarkError(f"{name} does not listen on port {port}")
-
-
-def _python_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(REPO)
-    env.pop("SEGCLI_DATA", None)
-    env["TERM"] = "dumb"
-    return env
-
-
 # ------------------------------------------------------------------------------------------
 # The systems under test
-
-
-def segcli_command(data: Path, smtp: str) -> list[str]:
-    """``segcli`` on the data directory *data*, listening for SMTP on *smtp* (HOST:PORT)."""
-    return [PYTHON, "-m", "segcli", "--data", str(data), "--smtp", smtp, "--ssh", "127.0.0.1:0",
-            "--https", "127.0.0.1:0"]
-
-
-def configure_segcli(command: list[str], peers: dict[str, Any], sink_port: int,
-                     extra: tuple[str, ...] = ()) -> None:
-    """Configure a new gateway with its one-line commands, as an administrator would: accept
-    mail for example.com, relay it to the sink, journal every clean message to the
-    simulator's intake address over verified TLS (and whatever *extra* commands say)."""
-    script = "\n".join([
-        *extra,
-        "listenerconfig rcptaccess add example.com",
-        f"dnsconfig servers 127.0.0.1:{peers['dns_port']}",
-        f"smtproutes new example.com 127.0.0.1:{sink_port}",
-        f"labconfig hostport {peers['mx_host']} {peers['setd_port']}",
-        f"certconfig import {peers['ca']}",
-        f"tdcconfig enable {peers['intake']}",
-        "policyconfig incoming edit DEFAULT threatdefense default",
-        'commit "journal benchmark"',
-    ]) + "\n"
-    configured = subprocess.run(
-        command,
-        input=script, capture_output=True, text=True, timeout=120, env=_python_env(), cwd=REPO,
-        preexec_fn=_die_with_parent)
-    if configured.returncode != 0:
-        raise BenchmarkError(f"configuring segcli failed:\n{configured.stdout}\n{configured.stderr}")
-
-
-def parse_tophosts(table: str) -> dict[str, dict[str, int]]:
-    """The rows of ``tophosts`` output, by host name."""
-    hosts = {}
-    for match in re.finditer(r"^\s*\d+[ *]\s+(\S+)\s+([\d,]+)\s+([\d,]+)\s+([\d,]+)\s+([\d,]+)"
-                             r"\s+([\d,]+)\s*$", table, re.MULTILINE):
-        active, out, delivered, soft, hard = (int(g.replace(",", "")) for g in match.groups()[1:])
-        hosts[match[1]] = {"active": active, "connections_out": out, "delivered": delivered,
-                           "soft_bounced": soft, "hard_bounced": hard}
-    return hosts
-
-
-#: The end of ``tophosts`` output (its column heads, then the rows up to the next prompt).
-TOPHOSTS_DONE = r"Soft\s+Hard\n.*Bounced\s+Bounced\n((?:.*\n)*?)(?=\S*> |\Z)"
 
 
 class Segcli:
@@ -382,27 +148,15 @@ class Segcli:
     def __init__(self, processes: Processes, work: Path, peers: dict[str, Any], sink_port: int) -> None:
         self.processes = processes
         self.data = work / "segcli-data"
-        command = segcli_command(self.data, "127.0.0.1:0")
-        configure_segcli(command, peers, sink_port)
-        self.process = processes.start(
-            [*command, "--plain"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_python_env(),
-            stop=self._quit, hurry=self._hurry)
+        self.gateway = SegcliProcess(processes, segcli_command(self.data, "127.0.0.1:0"))
+        configure_segcli(self.gateway.command, peers, sink_port)
+        self.port = self.gateway.start(timeout=120)
+        self.process = self.gateway.running()
         self.pid = self.process.pid
-        self.stdout = LineReader(self.process.stdout)
-        self.stderr = LineReader(self.process.stderr)
-        listening = self.stderr.wait_for(r"SMTP listener \S+ on [\d.]+:(\d+)", timeout=120)
-        self.port = int(listening[1])
         # The listener is up before the rest (SSH, the web interface, the console) has been
         # imported and started: measuring from here would charge that start-up to the mail.
-        self.stdout.wait_for(r"\S+> ", timeout=120)
-
-    def _quit(self) -> None:
-        """End of input: the console ends, the appliance stops cleanly."""
-        self.process.stdin.close()
-
-    def _hurry(self) -> None:
-        self.process.terminate()  # SIGTERM: segcli stops the appliance and exits
+        assert self.gateway.stdout is not None
+        self.gateway.stdout.wait_for(r"\S+> ", timeout=120)
 
     def cpu(self) -> tuple[float, float]:
         return cpu_times(self.pid)
@@ -413,21 +167,13 @@ class Segcli:
             return "\n".join(log.read_text().splitlines()[-lines:])
         return ""
 
-    def queue_state(self, timeout: float = 30.0) -> dict[str, Any]:
-        """``tophosts 3`` from the running gateway: live counters, nothing estimated."""
-        start = len(self.stdout.text)
-        self.process.stdin.write(b"tophosts 3\n")
-        self.process.stdin.flush()
-        self.stdout.wait_for(TOPHOSTS_DONE, timeout, start)
-        return parse_tophosts(self.stdout.text[start:])
-
     def drained(self, expected: int, timeout: float = 60.0) -> dict[str, Any]:
         """Wait until the TDC queue and the sink's destination have nothing active left."""
         deadline = time.monotonic() + timeout
         while True:
-            hosts = self.queue_state()
-            tdc = hosts.get("the.tdc.queue", {})
-            sink = hosts.get("example.com", {})
+            hosts = self.gateway.queue_state()  # live counters, nothing estimated
+            tdc = hosts.get(TDC_QUEUE, {})
+            sink = hosts.get(SINK_DOMAIN, {})
             if tdc.get("active") == 0 and sink.get("active") == 0 \
                     and tdc.get("delivered", 0) >= expected and sink.get("delivered", 0) >= expected:
                 return hosts
@@ -547,7 +293,7 @@ class Postfix:
             ["postfix", "-c", str(self.etc), "start-fg"], stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE, stop=self._stop, hurry=self._stop)
         try:
-            _wait_listening(self.port, self.process, "postfix")
+            wait_listening(self.port, self.process, "postfix")
         except BenchmarkError as exc:
             raise BenchmarkError(f"{exc}:\n{self.process.stderr.read().decode()}{self.log_tail()}") \
                 from None
@@ -575,9 +321,9 @@ class Postfix:
             subprocess.run(["postfix", "-c", str(self.etc), "stop"], capture_output=True,
                            timeout=30)
         deadline = time.monotonic() + 20
-        while self.pid and _alive(self.pid) and time.monotonic() < deadline:
+        while self.pid and alive(self.pid) and time.monotonic() < deadline:
             time.sleep(0.1)
-        if self.pid and _alive(self.pid):
+        if self.pid and alive(self.pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGKILL)
 
@@ -721,7 +467,7 @@ def _load(processes: Processes, port: int, messages: int, args: argparse.Namespa
         [PYTHON, "-m", "benchmarks.load", "--port", str(port), "--messages", str(messages),
                  "--connections", str(args.connections), "--size", str(args.size),
                  "--first", str(first)],
-        stdout=subprocess.PIPE, env=_python_env())
+        stdout=subprocess.PIPE, env=python_env())
     try:
         out, _ = process.communicate(timeout=args.timeout)
     finally:
@@ -739,13 +485,11 @@ def _paced_load(processes: Processes, port: int, messages: int, args: argparse.N
     """With ``--rate``: the same messages offered at a fixed rate (``benchmarks.paced_load``,
     open loop), so that both systems carry the same load and their accept latencies can be
     compared; its result in the shape of ``benchmarks.load``'s."""
-    from benchmarks.common import percentile  # common.py builds on this module
-
     process = processes.start(
         [PYTHON, "-m", "benchmarks.paced_load", "--port", str(port), "--rate", str(args.rate),
          "--seconds", str(messages / args.rate), "--connections", str(args.connections),
          "--size", str(args.size), "--first", str(first)],
-        stdout=subprocess.PIPE, env=_python_env())
+        stdout=subprocess.PIPE, env=python_env())
     try:
         out, _ = process.communicate(timeout=args.timeout)
     finally:
@@ -914,11 +658,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.workdir is None:
         work.chmod(0o755)  # Postfix's daemons run as the postfix user
 
-    def interrupted(signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupted)
-    signal.signal(signal.SIGINT, interrupted)  # even where a shell started us ignoring it
+    interrupt_on_signals()  # even where a shell started us ignoring SIGINT
     try:
         results = run_benchmark(args, work)
     except KeyboardInterrupt:

@@ -63,21 +63,23 @@ if str(REPO) not in sys.path:  # run as a script: benchmarks/ is the path, not t
     sys.path.insert(0, str(REPO))
 
 from benchmarks.common import (  # noqa: E402
-    SINK_DOMAIN,
-    SegcliProcess,
     interrupt_on_signals,
     settings,
     spread,
     write_json,
 )
-from benchmarks.journal_throughput import (  # noqa: E402
-    BenchmarkError,
+from benchmarks.gateway import (  # noqa: E402
+    SINK_DOMAIN,
     Peers,
-    Processes,
+    SegcliProcess,
     configure_segcli,
+    segcli_command,
+)
+from benchmarks.processes import (  # noqa: E402
+    BenchmarkError,
+    Processes,
     cpu_seconds,
     free_port,
-    segcli_command,
 )
 
 REPLY_TIMEOUT = 30.0

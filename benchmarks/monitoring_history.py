@@ -42,7 +42,8 @@ asyncio.set_event_loop(LOOP)
 
 from sqlalchemy import insert  # noqa: E402
 
-from benchmarks.common import CommandRunner, figures_ms, publish, timed  # noqa: E402
+from benchmarks.commands_in_process import CommandRunner  # noqa: E402
+from benchmarks.common import figures_ms, publish, timed  # noqa: E402
 from commands import load_all  # noqa: E402
 from engine.appliance import Appliance, StartOptions  # noqa: E402
 from engine.config.model import Endpoint  # noqa: E402

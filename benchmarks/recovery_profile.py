@@ -24,7 +24,6 @@ import asyncio
 import cProfile
 import gc
 import json
-import re
 import sys
 import tempfile
 import time
@@ -36,16 +35,16 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script: benchmarks/ is the path, not the repository
     sys.path.insert(0, str(REPO))
 
-from benchmarks.big_queue import DOMAIN, TDC_QUEUE, build_queue  # noqa: E402
+from benchmarks.big_queue import build_queue  # noqa: E402
+from benchmarks.gateway import SINK_DOMAIN, TDC_QUEUE  # noqa: E402
+from benchmarks.processes import memory_kb  # noqa: E402
 
 INTAKE = "intake@setd.test"
 
 
 def memory() -> dict[str, float]:
     """VmRSS and VmHWM of this process, in MB."""
-    status = Path("/proc/self/status").read_text()
-    return {key: int(re.search(rf"^{key}:\s+(\d+) kB", status, re.M)[1]) / 1024
-            for key in ("VmRSS", "VmHWM")}
+    return {key: kb / 1024 for key, kb in memory_kb().items()}
 
 
 async def recover(data: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -85,7 +84,7 @@ async def recover(data: Path, args: argparse.Namespace) -> dict[str, Any]:
             report["allocations"] = [str(stat) for stat in top]
             tracemalloc.stop()
         report["oldest"] = {host: await _oldest(engine, store, host, queue_store)
-                            for host in (DOMAIN, TDC_QUEUE)}
+                            for host in (SINK_DOMAIN, TDC_QUEUE)}
     finally:
         await engine.stop()
         store.close()

@@ -72,22 +72,26 @@ if str(REPO) not in sys.path:  # run as a script: benchmarks/ is the path, not t
     sys.path.insert(0, str(REPO))
 
 from benchmarks.common import (  # noqa: E402
-    SINK_DOMAIN,
-    TDC_QUEUE,
     interrupt_on_signals,
     percentile,
 )
-from benchmarks.journal_throughput import (  # noqa: E402
+from benchmarks.gateway import (  # noqa: E402
+    LISTENING,
+    SINK_DOMAIN,
+    TDC_QUEUE,
+    Peers,
+    configure_segcli,
+    parse_tophosts,
+    segcli_command,
+)
+from benchmarks.processes import (  # noqa: E402
     PYTHON,
     BenchmarkError,
     LineReader,
-    Peers,
     Processes,
-    _python_env,
-    configure_segcli,
     cpu_seconds,
-    parse_tophosts,
-    segcli_command,
+    memory_kb,
+    python_env,
 )
 from benchmarks.ssh_roundtrip import PASSWORD, USER, Shell, connect  # noqa: E402
 
@@ -109,10 +113,10 @@ class Gateway:
         configure_segcli(command, peers, sink_port, extra)
         self.process = processes.start(
             [*command, "--plain"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, env=_python_env(), stop=self._quit)
+            stderr=subprocess.PIPE, env=python_env(), stop=self._quit)
         self.pid = self.process.pid
         self.stderr = LineReader(self.process.stderr)
-        self.smtp_port = int(self.stderr.wait_for(r"SMTP listener \S+ on [\d.]+:(\d+)", 120)[1])
+        self.smtp_port = int(self.stderr.wait_for(LISTENING, 120)[1])
         self.ssh_port = int(self.stderr.wait_for(r"SSH server on [\d.]+:(\d+)", 120)[1])
 
     def _quit(self) -> None:
@@ -122,9 +126,8 @@ class Gateway:
 
     def memory(self) -> tuple[int, int]:
         """VmRSS and VmHWM (the peak) in kB."""
-        with open(f"/proc/{self.pid}/status", encoding="ascii") as handle:
-            fields = dict(line.split(":", 1) for line in handle if ":" in line)
-        return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+        kb = memory_kb(self.pid)
+        return kb["VmRSS"], kb["VmHWM"]
 
 
 # ------------------------------------------------------------------------------------------
@@ -456,7 +459,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             [PYTHON, "-m", "benchmarks.paced_load", "--port", str(gateway.smtp_port),
              "--rate", f"{args.rate:g}", "--seconds", f"{args.duration:g}",
              "--connections", str(args.connections), "--size", str(args.size)],
-            stdout=subprocess.PIPE, env=_python_env())
+            stdout=subprocess.PIPE, env=python_env())
         load_started = time.monotonic()
         print(f"# load: {args.rate:g} messages/s for {args.duration:g} s; SETD down at "
               f"{args.before:g} s for {args.outage:g} s (L = {args.limit:g} s)", flush=True)

@@ -57,12 +57,12 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script: benchmarks/ is the path, not the repository
     sys.path.insert(0, str(REPO))
 
-from benchmarks.journal_throughput import (  # noqa: E402
+from benchmarks.processes import (  # noqa: E402
     PYTHON,
     BenchmarkError,
     LineReader,
     Processes,
-    _python_env,
+    python_env,
 )
 
 USER, PASSWORD = "admin", "ironport"
@@ -217,7 +217,7 @@ def start_segcli(processes: Processes, data: Path) -> int:
         [PYTHON, "-m", "segcli", "--data", str(data), "--smtp", "127.0.0.1:0",
          "--ssh", "127.0.0.1:0", "--https", "127.0.0.1:0", "--plain"],
         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        env=_python_env(), stop=lambda: _close(process.stdin))
+        env=python_env(), stop=lambda: _close(process.stdin))
     stderr = LineReader(process.stderr)
     return int(stderr.wait_for(r"SSH server on 127\.0\.0\.1:(\d+)", timeout=120)[1])
 
@@ -227,7 +227,7 @@ def start_echo(processes: Processes, public_key: str) -> tuple[int, int]:
     process = processes.start(
         [PYTHON, str(Path(__file__).resolve()), "--serve-echo", public_key],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        env=_python_env(), stop=lambda: _close(process.stdin))
+        env=python_env(), stop=lambda: _close(process.stdin))
     stdout = LineReader(process.stdout)
     ports = stdout.wait_for(r"ssh (\d+) tcp (\d+)", timeout=60)
     return int(ports[1]), int(ports[2])

@@ -23,7 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import CommandRunner, figures_ms, publish
+from benchmarks.commands_in_process import CommandRunner
+from benchmarks.common import figures_ms, publish
 from commands import load_all
 from engine.config.model import Config
 from engine.mail.delivery import Shipment

@@ -1,0 +1,38 @@
+"""benchmarks/processes.py on real processes: what a benchmark reads of them from /proc,
+and that what it starts is stopped (the scripts themselves run in
+tests/test_benchmark_smoke.py)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from benchmarks.gateway import parse_tophosts
+from benchmarks.processes import Processes, alive, memory_kb
+
+
+def test_memory_is_read_from_proc_in_kb():
+    mine = memory_kb()
+    assert list(mine) == ["VmRSS", "VmHWM"]  # the order of the reports' columns
+    assert 0 < mine["VmRSS"] <= mine["VmHWM"]
+    processes = Processes()
+    try:
+        child = processes.start([sys.executable, "-c", "import time; time.sleep(60)"],
+                                stdout=subprocess.DEVNULL)
+        assert memory_kb(child.pid)["VmRSS"] > 0
+    finally:
+        processes.stop_all()
+    assert child.poll() is not None and not alive(child.pid)
+
+
+def test_tophosts_rows_are_read_by_host():
+    # the rows as commands/tophosts.py prints them: rank, a "*" mark or a space, the host
+    table = ("                                   Active   Conn.   Deliv.     Soft     Hard\n"
+             "  1   the.tdc.queue                   1,204      2    10,000        3        0\n"
+             "  2*  example.com                         0      1       500        0        1\n")
+    assert parse_tophosts(table) == {
+        "the.tdc.queue": {"active": 1204, "connections_out": 2, "delivered": 10000,
+                          "soft_bounced": 3, "hard_bounced": 0},
+        "example.com": {"active": 0, "connections_out": 1, "delivered": 500,
+                        "soft_bounced": 0, "hard_bounced": 1},
+    }
