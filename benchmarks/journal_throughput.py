@@ -463,21 +463,24 @@ def _load(processes: Processes, port: int, messages: int, args: argparse.Namespa
           first: int = 1) -> dict[str, Any]:
     if args.rate:
         return _paced_load(processes, port, messages, args, first)
-    process = processes.start(
-        [PYTHON, "-m", "benchmarks.load", "--port", str(port), "--messages", str(messages),
-                 "--connections", str(args.connections), "--size", str(args.size),
-                 "--first", str(first)],
-        stdout=subprocess.PIPE, env=python_env())
+    result = _run_load(processes, args, [
+        "benchmarks.load", "--port", str(port), "--messages", str(messages),
+        "--connections", str(args.connections), "--size", str(args.size), "--first", str(first)])
+    if result["failed_sessions"]:
+        raise BenchmarkError(f"load sessions failed: {result['errors']}")
+    return result
+
+
+def _run_load(processes: Processes, args: argparse.Namespace, module: list[str]) -> dict[str, Any]:
+    """Run a load generator (``python -m`` *module*...) to its end; its one line of JSON."""
+    process = processes.start([PYTHON, "-m", *module], stdout=subprocess.PIPE, env=python_env())
     try:
         out, _ = process.communicate(timeout=args.timeout)
     finally:
         processes.stop(process)
     if process.returncode != 0 or not out:
-        raise BenchmarkError(f"the load generator failed (status {process.returncode})")
-    result = json.loads(out)
-    if result["failed_sessions"]:
-        raise BenchmarkError(f"load sessions failed: {result['errors']}")
-    return result
+        raise BenchmarkError(f"the load generator {module[0]} failed (status {process.returncode})")
+    return json.loads(out)
 
 
 def _paced_load(processes: Processes, port: int, messages: int, args: argparse.Namespace,
@@ -485,18 +488,10 @@ def _paced_load(processes: Processes, port: int, messages: int, args: argparse.N
     """With ``--rate``: the same messages offered at a fixed rate (``benchmarks.paced_load``,
     open loop), so that both systems carry the same load and their accept latencies can be
     compared; its result in the shape of ``benchmarks.load``'s."""
-    process = processes.start(
-        [PYTHON, "-m", "benchmarks.paced_load", "--port", str(port), "--rate", str(args.rate),
-         "--seconds", str(messages / args.rate), "--connections", str(args.connections),
-         "--size", str(args.size), "--first", str(first)],
-        stdout=subprocess.PIPE, env=python_env())
-    try:
-        out, _ = process.communicate(timeout=args.timeout)
-    finally:
-        processes.stop(process)
-    if process.returncode != 0 or not out:
-        raise BenchmarkError(f"the paced load generator failed (status {process.returncode})")
-    result = json.loads(out)
+    result = _run_load(processes, args, [
+        "benchmarks.paced_load", "--port", str(port), "--rate", str(args.rate),
+        "--seconds", str(messages / args.rate), "--connections", str(args.connections),
+        "--size", str(args.size), "--first", str(first)])
     if result["error_count"]:
         raise BenchmarkError(f"paced load: {result['error_count']} messages failed: {result['errors']}")
     accepted = [(dot, reply) for _, _, dot, reply, code in result["messages"] if code == 250]

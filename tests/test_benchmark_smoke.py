@@ -64,6 +64,21 @@ def test_benchmark_script_runs_end_to_end(tmp_path):
     assert "segcli   run 1:" in finished.stdout
 
 
+def test_benchmark_script_offers_a_fixed_rate(tmp_path):
+    """``--rate``: the messages offered at a fixed rate (benchmarks.paced_load), same report."""
+    report = tmp_path / "report.json"
+    finished = subprocess.run(
+        [sys.executable, "benchmarks/journal_throughput.py", "--messages", "40", "--rate", "40",
+         "--runs", "1", "--no-reference", "--python-sink", "--workdir", str(tmp_path / "work"),
+         "--json", str(report)],
+        cwd=REPO, capture_output=True, text=True, timeout=110)
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    [result] = json.loads(report.read_text())["results"]
+    assert result["accepted"] == 40 and result["queue"]["the.tdc.queue"]["delivered"] == 40
+    assert result["accepted_per_s"] < 45  # offered at 40 per second: never faster
+    assert 0 < result["p50_ms"] <= result["p99_ms"]
+
+
 def test_kill_recovery_script_runs_end_to_end(tmp_path):
     """benchmarks/kill_recovery.py with a tiny load: 40 messages, one SIGKILL of the real
     segcli mid-flow and a restart on the same data directory; nothing acknowledged is lost."""

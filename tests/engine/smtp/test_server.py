@@ -845,12 +845,17 @@ def test_any_chunking_gives_the_same_conversation(run):
     assert byte_by_byte == (whole_output, whole_messages)
     rng = random.Random(2920)
     for _ in range(20):
-        chunks, rest = [], SESSION
-        while rest:
-            size = rng.randint(1, 40)
-            chunks.append(rest[:size])
-            rest = rest[size:]
-        assert feed(chunks) == (whole_output, whole_messages)
+        assert feed(random_reads(SESSION, rng, 40)) == (whole_output, whole_messages)
+
+
+def random_reads(data: bytes, rng, largest: int) -> list[bytes]:
+    """*data* cut into reads of 1 to *largest* bytes."""
+    reads = []
+    while data:
+        size = rng.randint(1, largest)
+        reads.append(data[:size])
+        data = data[size:]
+    return reads
 
 
 _MESSAGE = b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n"
@@ -890,12 +895,7 @@ def test_lines_taken_as_they_come_give_the_same_conversation(run, monkeypatch, t
     assert feed([LINES_SESSION]) == reference
     rng = random.Random(take_from)
     for _ in range(10):
-        chunks, rest = [], LINES_SESSION
-        while rest:
-            size = rng.randint(1, 50)
-            chunks.append(rest[:size])
-            rest = rest[size:]
-        assert feed(chunks) == reference
+        assert feed(random_reads(LINES_SESSION, rng, 50)) == reference
 
 
 async def test_input_is_paused_while_a_reply_hangs(run, smtp_servers):
