@@ -149,11 +149,13 @@ class _ApplianceView:
         self.running = type("Version", (), {"id": 1, "config": gateway.config})()
 
 
-async def until(condition, timeout: float = 20.0) -> None:
+async def until(condition, timeout: float = 20.0, explain=None) -> None:
+    """Wait for *condition*; on timeout fail with what *explain()* says (a mail log, say)."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
+            raise AssertionError("condition not met in time"
+                                 + (f"\n{explain()}" if explain is not None else ""))
         await asyncio.sleep(0.02)
 
 
