@@ -58,6 +58,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script: benchmarks/ is the path, not the repository
     sys.path.insert(0, str(REPO))
 
+from benchmarks.common import publish  # noqa: E402
 from benchmarks.gateway import (  # noqa: E402
     SINK_DOMAIN,
     TDC_QUEUE,
@@ -339,10 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         with tempfile.TemporaryDirectory(prefix="bigq") as tmp:
             report = run(args, Path(tmp))
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
+    publish(json.dumps(report, indent=2), report, args.json)
     ok = all(report[end][key] == 0 for end in ("sink", "setd") if end in report
              for key in ("lost", "twice", "delivered_again"))
     return 0 if ok else 1

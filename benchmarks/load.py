@@ -121,17 +121,22 @@ async def run(args: argparse.Namespace) -> dict:
                         "max": latencies[-1] if latencies else None}}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_message_options(parser: argparse.ArgumentParser) -> None:
+    """The options of the sessions and their messages (this module and benchmarks.paced_load)."""
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--connections", type=int, default=20)
     parser.add_argument("--size", type=int, default=5120, help="bytes per message, headers included")
     parser.add_argument("--first", type=int, default=1, help="number of the first message")
     parser.add_argument("--sender", default="sender@example.org")
     parser.add_argument("--recipient", default="user{n}@example.com",
                         help="recipient address; {n} is the session number")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=5000)
+    add_message_options(parser)
     args = parser.parse_args(argv)
     print(json.dumps(asyncio.run(run(args))), flush=True)
     return 0

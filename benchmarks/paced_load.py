@@ -26,7 +26,7 @@ import sys
 import time
 from typing import Any
 
-from benchmarks.load import SmtpFailure, _reply, make_message
+from benchmarks.load import SmtpFailure, _reply, add_message_options, make_message
 
 REPLY_TIMEOUT = 120.0
 
@@ -131,16 +131,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--rate", type=float, required=True, help="messages per second offered")
     parser.add_argument("--seconds", type=float, required=True, help="how long to offer them")
-    parser.add_argument("--connections", type=int, default=20)
-    parser.add_argument("--size", type=int, default=5120, help="bytes per message, headers included")
-    parser.add_argument("--first", type=int, default=1, help="number of the first message")
-    parser.add_argument("--sender", default="sender@example.org")
-    parser.add_argument("--recipient", default="user{n}@example.com",
-                        help="recipient address; {n} is the session number")
+    add_message_options(parser)
     args = parser.parse_args(argv)
     if args.rate <= 0 or args.seconds <= 0 or args.connections < 1:
         parser.error("--rate, --seconds and --connections must be positive")

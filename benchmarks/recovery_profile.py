@@ -36,6 +36,7 @@ if str(REPO) not in sys.path:  # run as a script: benchmarks/ is the path, not t
     sys.path.insert(0, str(REPO))
 
 from benchmarks.big_queue import build_queue  # noqa: E402
+from benchmarks.common import publish  # noqa: E402
 from benchmarks.gateway import SINK_DOMAIN, TDC_QUEUE  # noqa: E402
 from benchmarks.processes import memory_kb  # noqa: E402
 
@@ -131,10 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="recovery") as tmp:
         report = run(args, Path(tmp))
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
+    publish(json.dumps(report, indent=2), report, args.json)
     total = args.recipients + args.copies
     ok = report["recovered"] == total and all(o["agree"] for o in report["oldest"].values())
     return 0 if ok else 1

@@ -44,14 +44,20 @@ import sys
 from tests.conftest import REPO
 
 
+def run_script(*argv: str, timeout: float = 110) -> subprocess.CompletedProcess[str]:
+    """Run a script of the repository with this interpreter; it must exit 0."""
+    finished = subprocess.run([sys.executable, *argv], cwd=REPO, capture_output=True,
+                              text=True, timeout=timeout)
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    return finished
+
+
 def test_benchmark_script_runs_end_to_end(tmp_path):
     report = tmp_path / "report.json"
-    finished = subprocess.run(
-        [sys.executable, "benchmarks/journal_throughput.py", "--messages", "50", "--runs", "1",
-         "--no-reference", "--python-sink", "--workdir", str(tmp_path / "work"),
-         "--json", str(report)],
-        cwd=REPO, capture_output=True, text=True, timeout=110)
-    assert finished.returncode == 0, finished.stdout + finished.stderr
+    finished = run_script(
+        "benchmarks/journal_throughput.py", "--messages", "50", "--runs", "1",
+        "--no-reference", "--python-sink", "--workdir", str(tmp_path / "work"),
+        "--json", str(report))
     [result] = json.loads(report.read_text())["results"]
     assert result["system"] == "segcli"
     assert result["accepted"] == 50
@@ -67,12 +73,10 @@ def test_benchmark_script_runs_end_to_end(tmp_path):
 def test_benchmark_script_offers_a_fixed_rate(tmp_path):
     """``--rate``: the messages offered at a fixed rate (benchmarks.paced_load), same report."""
     report = tmp_path / "report.json"
-    finished = subprocess.run(
-        [sys.executable, "benchmarks/journal_throughput.py", "--messages", "40", "--rate", "40",
-         "--runs", "1", "--no-reference", "--python-sink", "--workdir", str(tmp_path / "work"),
-         "--json", str(report)],
-        cwd=REPO, capture_output=True, text=True, timeout=110)
-    assert finished.returncode == 0, finished.stdout + finished.stderr
+    run_script(
+        "benchmarks/journal_throughput.py", "--messages", "40", "--rate", "40",
+        "--runs", "1", "--no-reference", "--python-sink", "--workdir", str(tmp_path / "work"),
+        "--json", str(report))
     [result] = json.loads(report.read_text())["results"]
     assert result["accepted"] == 40 and result["queue"]["the.tdc.queue"]["delivered"] == 40
     assert result["accepted_per_s"] < 45  # offered at 40 per second: never faster
@@ -83,12 +87,10 @@ def test_kill_recovery_script_runs_end_to_end(tmp_path):
     """benchmarks/kill_recovery.py with a tiny load: 40 messages, one SIGKILL of the real
     segcli mid-flow and a restart on the same data directory; nothing acknowledged is lost."""
     report = tmp_path / "report.json"
-    finished = subprocess.run(
-        [sys.executable, "benchmarks/kill_recovery.py", "--messages", "40", "--kills", "1",
-         "--rate", "40", "--connections", "2", "--timeout", "90",
-         "--workdir", str(tmp_path / "work"), "--json", str(report)],
-        cwd=REPO, capture_output=True, text=True, timeout=110)
-    assert finished.returncode == 0, finished.stdout + finished.stderr
+    finished = run_script(
+        "benchmarks/kill_recovery.py", "--messages", "40", "--kills", "1",
+        "--rate", "40", "--connections", "2", "--timeout", "90",
+        "--workdir", str(tmp_path / "work"), "--json", str(report))
     [result] = json.loads(report.read_text())["results"]
     assert result["kills"] == 1 and len(result["restart_seconds"]) == 1
     assert result["acknowledged"] + result["unanswered"] + result["refused"] == 40
@@ -105,11 +107,9 @@ def test_web_delivery_status_script_runs(tmp_path):
     the queue built through the engine's queues; the page and the JSON, in process and
     over HTTPS."""
     report = tmp_path / "report.json"
-    finished = subprocess.run(
-        [sys.executable, "benchmarks/web_delivery_status.py", "--recipients", "200",
-         "--hosts", "5", "--runs", "3", "--json", str(report)],
-        cwd=REPO, capture_output=True, text=True, timeout=110)
-    assert finished.returncode == 0, finished.stdout + finished.stderr
+    finished = run_script(
+        "benchmarks/web_delivery_status.py", "--recipients", "200",
+        "--hosts", "5", "--runs", "3", "--json", str(report))
     result = json.loads(report.read_text())
     assert result["hosts"] == 6  # the five and the.tdc.queue
     assert result["queued_recipients"] == 202  # 200, and a journal copy per 100
@@ -120,11 +120,9 @@ def test_web_delivery_status_script_runs(tmp_path):
 
 def test_ssh_roundtrip_script_runs_end_to_end(tmp_path):
     report = tmp_path / "report.json"
-    finished = subprocess.run(
-        [sys.executable, "benchmarks/ssh_roundtrip.py", "--runs", "3", "--warmup", "1",
-         "--connect-runs", "2", "--json", str(report)],
-        cwd=REPO, capture_output=True, text=True, timeout=110)
-    assert finished.returncode == 0, finished.stdout + finished.stderr
+    finished = run_script(
+        "benchmarks/ssh_roundtrip.py", "--runs", "3", "--warmup", "1",
+        "--connect-runs", "2", "--json", str(report))
     figures = json.loads(report.read_text())
     results = figures["results"]
     for name in ("segcli shell: version", "segcli shell: tophosts 1", "segcli shell: empty line",
@@ -144,11 +142,9 @@ def test_drills_realtime_script_runs_one_drill(tmp_path):
     whole catalogue takes 15-20 minutes, outside the suite): the drill passes, the table has
     its row, the JSON its figures."""
     report = tmp_path / "drills.json"
-    finished = subprocess.run(
-        [sys.executable, "benchmarks/drills_realtime.py", "--fast", "smtp-550-no-retry",
-         "--json", str(report)],
-        cwd=REPO, capture_output=True, text=True, timeout=110)
-    assert finished.returncode == 0, finished.stdout + finished.stderr
+    finished = run_script(
+        "benchmarks/drills_realtime.py", "--fast", "smtp-550-no-retry",
+        "--json", str(report))
     assert "1 drill at fast (timescale 0.1), one after another" in finished.stdout
     assert "| smtp-550-no-retry | PASS | " in finished.stdout
     data = json.loads(report.read_text())
@@ -165,11 +161,9 @@ def test_monitoring_history_script_runs(tmp_path):
     own tables, a real appliance started on it, every monitoring command and XML page
     timed, and ``status`` seeing the queued messages the script left."""
     report = tmp_path / "report.json"
-    finished = subprocess.run(
-        [sys.executable, "benchmarks/monitoring_history.py", "--messages", "2000", "--runs", "3",
-         "--workdir", str(tmp_path), "--json", str(report)],
-        cwd=REPO, capture_output=True, text=True, timeout=110)
-    assert finished.returncode == 0, finished.stdout + finished.stderr
+    finished = run_script(
+        "benchmarks/monitoring_history.py", "--messages", "2000", "--runs", "3",
+        "--workdir", str(tmp_path), "--json", str(report))
     result = json.loads(report.read_text())
     assert result["messages"] == 2000 and result["start_seconds"] > 0
     assert set(result["timings"]) == {
@@ -186,12 +180,10 @@ def test_big_messages_script_runs_end_to_end(tmp_path):
     script configures the real segcli (listener size limit raised), sends, and checks every
     copy byte for byte itself."""
     report = tmp_path / "big.json"
-    finished = subprocess.run(
-        [sys.executable, "benchmarks/big_messages.py", "--size", "2M", "--concurrent", "3",
-         "--reference-seconds", "1", "--timeout", "90", "--workdir", str(tmp_path / "work"),
-         "--json", str(report)],
-        cwd=REPO, capture_output=True, text=True, timeout=110)
-    assert finished.returncode == 0, finished.stdout + finished.stderr
+    finished = run_script(
+        "benchmarks/big_messages.py", "--size", "2M", "--concurrent", "3",
+        "--reference-seconds", "1", "--timeout", "90", "--workdir", str(tmp_path / "work"),
+        "--json", str(report))
     result = json.loads(report.read_text())
     assert result["size"] == 2 * 1024 * 1024 and result["concurrent"] == 3
     assert result["verified"] == 4  # the one, then the three: byte-equal at both ends
@@ -205,11 +197,9 @@ def test_tophosts_scale_script_runs(tmp_path):
     """benchmarks/tophosts_scale.py with a small queue: a real mail engine and store, the
     queue built through its queues, ``tophosts`` through a real CLI session."""
     report = tmp_path / "report.json"
-    finished = subprocess.run(
-        [sys.executable, "benchmarks/tophosts_scale.py", "--recipients", "2000", "--hosts", "20",
-         "--runs", "3", "--json", str(report)],
-        cwd=REPO, capture_output=True, text=True, timeout=110)
-    assert finished.returncode == 0, finished.stdout + finished.stderr
+    finished = run_script(
+        "benchmarks/tophosts_scale.py", "--recipients", "2000", "--hosts", "20",
+        "--runs", "3", "--json", str(report))
     result = json.loads(report.read_text())
     assert result["queued_recipients"] == 2020  # 2000, and a journal copy per 100
     for name in ("reference", "loaded"):
@@ -225,12 +215,10 @@ def test_big_queue_script_runs_end_to_end(tmp_path):
     then the destination comes back and every queued message arrives exactly once, and
     none of those stored as delivered before the kill."""
     report = tmp_path / "report.json"
-    finished = subprocess.run(
-        [sys.executable, "benchmarks/big_queue.py", "--recipients", "200", "--copies", "20",
-         "--runs", "2", "--timeout", "90", "--keep", str(tmp_path / "work"),
-         "--json", str(report)],
-        cwd=REPO, capture_output=True, text=True, timeout=110)
-    assert finished.returncode == 0, finished.stdout + finished.stderr
+    run_script(
+        "benchmarks/big_queue.py", "--recipients", "200", "--copies", "20",
+        "--runs", "2", "--timeout", "90", "--keep", str(tmp_path / "work"),
+        "--json", str(report))
     result = json.loads(report.read_text())
     for phase in ("first start", "after kill -9"):
         figures = result[phase]
@@ -247,11 +235,9 @@ def test_recovery_profile_script_runs(tmp_path):
     """benchmarks/recovery_profile.py at a tiny size: the queue built, recovered in the
     script's own process with a profile and an allocation trace, and checked."""
     report, profile = tmp_path / "report.json", tmp_path / "recovery.prof"
-    finished = subprocess.run(
-        [sys.executable, "benchmarks/recovery_profile.py", "--recipients", "2000", "--copies",
-         "200", "--profile", str(profile), "--memory", "5", "--json", str(report)],
-        cwd=REPO, capture_output=True, text=True, timeout=110)
-    assert finished.returncode == 0, finished.stdout + finished.stderr
+    run_script(
+        "benchmarks/recovery_profile.py", "--recipients", "2000", "--copies",
+        "200", "--profile", str(profile), "--memory", "5", "--json", str(report))
     result = json.loads(report.read_text())
     assert result["recovered"] == 2200 and 0 < result["listening_s"] <= result["recovered_s"]
     assert result["after"]["VmHWM"] >= result["after"]["VmRSS"] > 0
@@ -264,11 +250,9 @@ def test_setd_outage_script_runs_end_to_end(tmp_path):
     SETD down for L under a steady load, monitoring commands over SSH meanwhile; the script's
     own accounting must hold: every copy delivered or expired at its limit, none twice."""
     report = tmp_path / "outage.json"
-    finished = subprocess.run(
-        [sys.executable, "benchmarks/setd_outage.py", "--smoke", "--workdir", str(tmp_path / "work"),
-         "--json", str(report)],
-        cwd=REPO, capture_output=True, text=True, timeout=150)
-    assert finished.returncode == 0, finished.stdout + finished.stderr
+    finished = run_script(
+        "benchmarks/setd_outage.py", "--smoke", "--workdir", str(tmp_path / "work"),
+        "--json", str(report), timeout=150)
     result = json.loads(report.read_text())
     accounting = result["accounting"]
     assert accounting["ok"] and accounting["problem_count"] == 0

@@ -228,10 +228,16 @@ async def _three_messages_one_bounced(gateway: Gateway) -> None:
     await gateway.start()
     for n in range(3):
         await gateway.send(f"m{n}")
+    await until_final(gateway, copies=3, delivered=3)
+
+
+async def until_final(gateway: Gateway, *, copies: int, delivered: int) -> None:
+    """Until the TDC queue has completed *copies* journal copies and example.com delivered
+    *delivered* recipients, with every connection of both closed: the figures are final."""
     tdc = gateway.engine.tdc.counters
     example = gateway.engine.counters.host("example.com")
-    await until(lambda: tdc.completed == 3 and tdc.connections_out == 0
-                and example.delivered == 3 and example.connections_out == 0)
+    await until(lambda: tdc.completed == copies and tdc.connections_out == 0
+                and example.delivered == delivered and example.connections_out == 0)
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from engine.mail.mail_engine import MailEngine
 from engine.store.users import FACTORY_PASSWORD, Role, Users
 from segcli.ssh.throttle import LoginThrottle
 from segcli.web.xml_status import REALM, xml_root
-from tests.engine.gateway_lab import until
+from tests.engine.gateway_lab import until, until_final
 
 pytestmark = pytest.mark.usefixtures("run")
 
@@ -116,10 +116,7 @@ async def test_status_counters_move_after_real_mail(gateway, source):
         assert _by_name(before, "counter")["inj_msgs"]["lifetime"] == "0"
         for n in range(2):
             await gateway.send(f"m{n}")
-        tdc = gateway.engine.tdc.counters
-        example = gateway.engine.counters.host("example.com")
-        await until(lambda: tdc.completed == 2 and example.delivered == 2
-                    and example.connections_out == 0 and tdc.connections_out == 0)
+        await until_final(gateway, copies=2, delivered=2)
         answer = await server.get("/status")
     root = answer.xml()
     assert root.tag == "status"
