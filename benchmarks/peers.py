@@ -47,6 +47,7 @@ from engine.smtp.server import BaseSmtpHandler, Envelope, SmtpServerConfig, Smtp
 from segcli.lab.dns_zone import DnsZone
 from segcli.lab.setd_simulator import SetdSimulator
 from segcli.lab.setd_state import ReceivedMessage
+from segcli.process import settle_heap
 
 #: The Message-ID header of a message as the sink receives it (the header ends at a blank line).
 MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*(\S+)", re.IGNORECASE | re.MULTILINE)
@@ -180,6 +181,7 @@ async def serve(state: Path, with_sink: bool, ids: bool = False, digests: bool =
         "intake": intake.address, "intake_domain": intake.domain, "ca": str(setd.ca_path),
         "sink_port": sink_port,
     }), flush=True)
+    settle_heap()  # as segcli does once started: no full collection walks the imports
 
     loop = asyncio.get_running_loop()
     done = loop.create_future()

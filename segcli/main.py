@@ -28,6 +28,7 @@ from segcli.process import (
     print_out,
     run_console,
     run_reactor,
+    settle_heap,
     start_ssh,
     start_web,
     stop_on_signals,
@@ -221,6 +222,7 @@ async def _serve(appliance: Appliance, args: argparse.Namespace) -> int:
                     return EXIT_BROKEN_PIPE
                 if not stop.done():
                     stop.set_result(EXIT_BROKEN_PIPE)
+            settle_heap()
             if stop is not None:
                 return await until(stop)
         elif not primary:
@@ -234,6 +236,7 @@ async def _serve(appliance: Appliance, args: argparse.Namespace) -> int:
                 return EXIT_USAGE
         if primary and args.mode != "lab":
             consoles = await _serve_consoles(appliance)
+            settle_heap()
         return await run_console(appliance, user=args.user, plain=args.plain)
     finally:
         if consoles is not None:

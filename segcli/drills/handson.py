@@ -683,6 +683,9 @@ async def run_handson(drill: Drill, data_dir: Path, *, fast: bool, console: bool
         print(ticket_text(drill, data_dir, {"ssh_port": port, "smtp_port": lab.info.smtp.port,
                                             "console": console}), flush=True)
         handson.start_trickle()
+        from segcli.process import settle_heap
+
+        settle_heap()
         return await (_with_console(handson) if console else _headless(handson))
     finally:
         if ssh is not None:
