@@ -12,7 +12,6 @@ Tests: tests/engine/mail/test_delivery.py, test_delivery_reuse.py, test_ipv6_del
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import sys
 from array import array
@@ -25,8 +24,8 @@ from typing import TYPE_CHECKING, TypeAlias
 
 from engine.config.model import TlsMode
 from engine.mail.bounce_message import Failure
-from engine.mail.clock import LOOP_CLOCK, Clock, Timer, wait_at_most
-from engine.mail.link_tasks import LinkTasks
+from engine.mail.clock import LOOP_CLOCK, Clock, Timer
+from engine.mail.link_tasks import IdleLinks, LinkTasks
 from engine.observe import log_lines as lines
 from engine.observe.counters import BounceCause
 from engine.observe.timestamps import asctime
@@ -175,18 +174,10 @@ class _Destination:
     links: int = 0
     #: accepted messages with recipients here that the work queue has not queued yet
     coming: int = 0
-    #: links with nothing to send while more is coming, each waiting on its future
-    idle: deque[asyncio.Future[None]] = field(default_factory=deque)
+    #: links with nothing to send while more is coming
+    idle: IdleLinks = field(default_factory=IdleLinks)
     #: the shipments being sent now
     sending: set[Shipment] = field(default_factory=set)
-
-    def wake(self, everyone: bool = False) -> None:
-        while self.idle:
-            waiter = self.idle.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                if not everyone:
-                    return
 
 
 class DeliveryQueues:
@@ -234,7 +225,7 @@ class DeliveryQueues:
     def _ready(self, shipment: Shipment) -> None:
         destination = self._destinations[shipment.destination]
         destination.ready.append(shipment)
-        destination.wake()  # a link that waits for more takes it
+        destination.idle.wake()  # a link that waits for more takes it
         self._open_links(shipment.destination)
 
     # -- mail on its way to the queues -------------------------------------------------
@@ -251,7 +242,7 @@ class DeliveryQueues:
             if destination.coming <= 0:
                 # Nothing more is on its way: every idle link wakes up; those that find a
                 # shipment ready carry it, the others close now (not after IDLE_HOLD).
-                destination.wake(everyone=True)
+                destination.idle.wake(everyone=True)
 
     async def stop(self) -> None:
         self._stopping = True
@@ -265,7 +256,7 @@ class DeliveryQueues:
         """No new connections; what is queued stays queued (``suspenddel``)."""
         self.suspended = True
         for destination in self._destinations.values():
-            destination.wake(everyone=True)  # links waiting for mail close now
+            destination.idle.wake(everyone=True)  # links waiting for mail close now
 
     def resume(self) -> None:
         self.suspended = False
@@ -428,9 +419,7 @@ class DeliveryQueues:
         """The queue is empty but mail for this destination is on its way through the work
         queue (a few milliseconds): wait for it on this connection instead of closing it and
         opening another one; close once nothing more is coming (or after ``IDLE_HOLD``)."""
-        waiter = asyncio.get_running_loop().create_future()
-        destination.idle.append(waiter)
-        await wait_at_most(self._clock, waiter, IDLE_HOLD)
+        await destination.idle.wait(self._clock, IDLE_HOLD)
 
     async def _send(self, name: str, client: SmtpClient, target: Target, dcid: int,
                     shipment: Shipment) -> bool:

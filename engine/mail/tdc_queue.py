@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from engine.config.model import TdcTimers
-from engine.mail.clock import LOOP_CLOCK, Clock, Timer, wait_at_most
-from engine.mail.link_tasks import LinkTasks
+from engine.mail.clock import LOOP_CLOCK, Clock, Timer
+from engine.mail.link_tasks import IdleLinks, LinkTasks
 from engine.observe import log_lines as lines
 from engine.observe.counters import BounceCause
 from engine.smtp.client import (
@@ -120,7 +120,6 @@ class _Link:
     client: SmtpClient | None = None
     target: Target | None = None
     local_ip: str = "0.0.0.0"
-    idle: bool = False
     task: asyncio.Task[None] | None = None  # the task running it
     aborted: bool = False  # cut by the hard limit: it has been logged, nothing more is
     carrying: JournalCopy | None = None  # the copy last handed to it (sending while it says so)
@@ -146,7 +145,7 @@ class _Domain:
     ready: deque[JournalCopy] = field(default_factory=deque)
     outstanding: int = 0  # copies not yet done: ready, waiting for a retry, or sending
     links: set[_Link] = field(default_factory=set)
-    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    idle: IdleLinks = field(default_factory=IdleLinks)  # connections waiting for a copy
     up: bool = True  # the last connection attempt worked: failed extras are replaced
 
 
@@ -240,7 +239,7 @@ class TdcQueue:
         if self._coming <= 0:
             for domain in self._domains.values():
                 if domain.outstanding == 0:
-                    domain.wakeup.set()  # its idle connections close now
+                    domain.idle.wake(everyone=True)  # its idle connections close now
 
     def make_ready(self, copy: JournalCopy) -> None:
         """Offer a copy queued with ``ready=False`` to the connections (unless it is gone:
@@ -287,7 +286,7 @@ class TdcQueue:
     def resume(self) -> None:
         self.suspended = False
         for name, domain in self._domains.items():
-            domain.wakeup.set()
+            domain.idle.wake(everyone=True)
             self._open_connections(name)
 
     def deliver_now(self) -> int:
@@ -332,7 +331,7 @@ class TdcQueue:
         copy.state = "queued"
         domain = self._domain(copy.domain)
         domain.ready.append(copy)
-        domain.wakeup.set()
+        domain.idle.wake()  # one idle connection takes it
         self._open_connections(copy.domain)
 
     def _take(self, domain: _Domain) -> JournalCopy | None:
@@ -340,7 +339,6 @@ class TdcQueue:
             copy = domain.ready.popleft()
             if copy.state == "queued":
                 return copy
-        domain.wakeup.clear()
         return None
 
     def _hand_over(self, copy: JournalCopy, link: _Link) -> None:
@@ -367,8 +365,8 @@ class TdcQueue:
                 timer.cancel()
         domain = self._domain(copy.domain)
         domain.outstanding -= 1
-        if domain.outstanding == 0:
-            domain.wakeup.set()  # idle connections close when nothing is left
+        if domain.outstanding == 0 and self._coming <= 0:
+            domain.idle.wake(everyone=True)  # nothing left or coming: idle ones close
         self.records.finish_deliveries([copy.row_id], state, error)
 
     # -- outcomes ----------------------------------------------------------------------
@@ -593,7 +591,6 @@ class TdcQueue:
         domain = self._domain(link.domain)
         copies = [c for c in domain.ready if c.state == "queued"]
         domain.ready.clear()
-        domain.wakeup.clear()
         if link.charged is not None and link.charged.state == "sending":
             copies.insert(0, link.charged)
         domain.up = False
@@ -635,9 +632,7 @@ class TdcQueue:
             left = idle_until - clock.monotonic()
             if (domain.outstanding == 0 and self._coming <= 0) or left <= 0:
                 return None
-            link.idle = True
-            await wait_at_most(clock, domain.wakeup.wait(), left)
-            link.idle = False
+            await domain.idle.wait(clock, left)
 
     async def _send(self, link: _Link, client: SmtpClient, copy: JournalCopy) -> bool:
         """One copy over an open connection; False when the connection is gone."""

@@ -8,6 +8,7 @@ import asyncio
 import pytest
 
 from engine.mail import delivery
+from engine.mail.clock import LOOP_CLOCK
 from tests.engine.gateway_lab import until
 
 pytestmark = pytest.mark.usefixtures("run")
@@ -55,11 +56,10 @@ async def test_when_nothing_more_is_coming_every_idle_link_wakes(gateway):
     the idle hold with nothing to carry (they close; the one that takes it carries it)."""
     queues = gateway.engine.delivery
     destination = queues._destinations["example.com"]
-    loop = asyncio.get_running_loop()
-    waiters = [loop.create_future() for _ in range(3)]
-    destination.idle.extend(waiters)
+    waiters = [asyncio.ensure_future(destination.idle.wait(LOOP_CLOCK, 60.0)) for _ in range(3)]
+    await asyncio.sleep(0)  # each of them waits
     queues.expect(["example.com"])
     destination.ready.append(object())  # the last message's shipment, just queued
     queues.arrived(["example.com"])
-    assert [w.done() for w in waiters] == [True, True, True]
+    assert await asyncio.wait_for(asyncio.gather(*waiters), 1.0) == [True, True, True]
     destination.ready.clear()

@@ -255,3 +255,37 @@ async def test_idle_connections_wait_for_copies_on_their_way_and_close_when_none
     assert gateway.setd.connections - opened == gateway.setd.open_connections  # none new
     tdc.arrived()  # it came to nothing (a spam verdict, say): the idle ones close now
     await until(lambda: gateway.setd.open_connections == 0, timeout=5)
+
+
+async def test_a_copy_wakes_one_idle_connection_not_every_one(gateway, monkeypatch):
+    """Issue 14: with the connections idle between copies (copies on their way), each new
+    copy woke every one of them; all but one found nothing and began waiting again (at 240
+    messages/s most of the CPU segcli spent per message beyond its full-speed cost).  A
+    copy now wakes one: the only looks that find nothing are each connection's own after
+    the copy it sent."""
+    gateway.config.tdc.timers.idle_timeout = 1000  # 20 s at this test's time scale
+    tdc = gateway.engine.tdc
+    await _journal_one(gateway, "first")
+    tdc.expect()  # a message on its way: idle connections wait for it
+    try:
+        await gateway.send("second")
+        await until(lambda: _tdc(gateway).delivered == 2)
+        (domain,) = tdc._domains.values()
+        await until(lambda: len(domain.links) >= 3 and len(domain.idle) == len(domain.links))
+        looks: list[bool] = []
+        take = tdc._take
+
+        def counted_take(domain):
+            copy = take(domain)
+            looks.append(copy is not None)
+            return copy
+
+        monkeypatch.setattr(tdc, "_take", counted_take)
+        for n in range(5):
+            await gateway.send(f"copy {n}")
+            await until(lambda n=n: _tdc(gateway).delivered == 3 + n)
+        await asyncio.sleep(0.2)
+        assert looks.count(True) == 5
+        assert looks.count(False) <= 5 + 1, looks  # every idle one woke each time: 5 * 3
+    finally:
+        tdc.arrived()
