@@ -213,3 +213,37 @@ async def test_a_big_message_is_scanned_too(gateway):
     await until(lambda: f"Message aborted MID {mid} Dropped by antivirus" in gateway.lines())
     await until(lambda: _spooled(gateway) == set())  # done: its file went
     assert gateway.sink.messages == [] and gateway.setd.messages == []
+
+
+async def test_big_bodies_are_scanned_one_at_a_time_in_the_scanner_thread(gateway, monkeypatch):
+    """Scans in parallel threads add no speed (each holds the interpreter lock a slice at a
+    time) and take the lock from the event loop more often: three big messages at once are
+    scanned in turn by the one scanner thread, and all three arrive."""
+    import threading
+    import time
+
+    from engine.mail import mail_engine
+
+    running: list[str] = []
+    most = 0
+    threads: set[str] = set()
+    scan = mail_engine.scan_in_slices
+
+    def slow_scan(body: bytes):
+        nonlocal most
+        running.append(threading.current_thread().name)
+        most = max(most, len(running))
+        threads.add(threading.current_thread().name)
+        time.sleep(0.3)  # long enough for the other messages to arrive meanwhile
+        try:
+            return scan(body)
+        finally:
+            running.pop()
+
+    monkeypatch.setattr(mail_engine, "scan_in_slices", slow_scan)
+    await gateway.start()
+    replies = await asyncio.gather(*[_send_raw(gateway, _big_message(f"big{n}")) for n in range(3)])
+    assert [code for code, _ in replies] == [250, 250, 250]
+    await until(lambda: len(gateway.sink.messages) == 3 and len(gateway.setd.messages) == 3)
+    assert most == 1
+    assert len(threads) == 1 and threads.pop().startswith("scan")
