@@ -255,8 +255,9 @@ class MailEngine:
         The scan is Python holding the interpreter lock a slice at a time, so scans in
         parallel threads add no speed; they only take the lock from the event loop more
         often.  With 20 messages of 50 MB arriving at once, the default executor's six
-        threads scanned at the same time and the loop got the lock a fraction as often:
-        small mail sent meanwhile waited up to 3 s for its 250 (benchmarks/README.md)."""
+        threads scanned at the same time, competing with the loop for the lock while small
+        mail waited for its 250 (benchmarks/README.md, "one scanner thread": its waits
+        were shorter in most runs, not only for this reason)."""
         return await asyncio.get_running_loop().run_in_executor(self._scanner, scan_in_slices,
                                                                 body)
 
