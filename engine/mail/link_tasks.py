@@ -50,9 +50,9 @@ class IdleLinks:
     Something new to send wakes one of them, the one idle longest; what concerns them all
     (nothing left or coming any more, so they close; delivery suspended) wakes every one.
     Waking all of them for each message, as an ``asyncio.Event`` does, made all but one
-    find nothing and start waiting again, each with a new timer: at 240 messages/s, with
-    the TDC queue's 20 connections idle between copies, that was most of the difference
-    between segcli's CPU per message there and at full speed (benchmarks/README.md).
+    find nothing and start waiting again, each with a new task and timer: at 240
+    messages/s the TDC queue's 20 connections idle between copies all woke for each one
+    (about 1.5% of segcli's CPU there, benchmarks/README.md).
     """
 
     def __init__(self) -> None:

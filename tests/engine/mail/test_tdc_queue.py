@@ -259,10 +259,9 @@ async def test_idle_connections_wait_for_copies_on_their_way_and_close_when_none
 
 async def test_a_copy_wakes_one_idle_connection_not_every_one(gateway, monkeypatch):
     """Issue 14: with the connections idle between copies (copies on their way), each new
-    copy woke every one of them; all but one found nothing and began waiting again (at 240
-    messages/s most of the CPU segcli spent per message beyond its full-speed cost).  A
-    copy now wakes one: the only looks that find nothing are each connection's own after
-    the copy it sent."""
+    copy woke every one of them; all but one found nothing and began waiting again, each
+    with a new task and timer.  A copy now wakes one: the only looks that find nothing are
+    each connection's own after the copy it sent."""
     gateway.config.tdc.timers.idle_timeout = 1000  # 20 s at this test's time scale
     tdc = gateway.engine.tdc
     await _journal_one(gateway, "first")
