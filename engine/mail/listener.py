@@ -25,7 +25,7 @@ from engine.config.model import Config, Direction
 from engine.observe import log_lines as lines
 from engine.observe.counters import Counters
 from engine.observe.timestamps import now
-from engine.smtp.server import BaseSmtpHandler, Envelope, Reply
+from engine.smtp.server import BaseSmtpHandler, Envelope, Reply, join_pieces
 from engine.store.queue_store import NewMessage
 
 log = logging.getLogger(__name__)
@@ -112,8 +112,10 @@ class GatewaySmtpHandler(BaseSmtpHandler):
             added = f"Message-ID: {message_id}\r\n".encode()
         else:
             message_id = _header(headers, "Message-ID")
-        body = b"".join((self._received_header(envelope), added, data))
-        del data  # the server's copy goes now: a big message is not held twice while stored
+        pieces = [self._received_header(envelope), added, data]
+        del data
+        body = await join_pieces(pieces)  # a big one off the loop
+        del pieces  # the server's copy goes now: a big message is not held twice while stored
         message = NewMessage(
             mid=mid, icid=self.icid, sender=envelope.sender, recipients=tuple(envelope.recipients),
             body=body, received_at=time.time(), message_id=message_id,

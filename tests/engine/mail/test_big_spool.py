@@ -247,3 +247,36 @@ async def test_big_bodies_are_scanned_one_at_a_time_in_the_scanner_thread(gatewa
     await until(lambda: len(gateway.sink.messages) == 3 and len(gateway.setd.messages) == 3)
     assert most == 1
     assert len(threads) == 1 and threads.pop().startswith("scan")
+
+
+async def test_a_big_message_is_made_one_piece_off_the_loop(gateway, monkeypatch):
+    """Issue 14 (big messages): at a big message's final dot the server joins the pieces it
+    took as they came, and the listener puts its Received field before them: two copies
+    of the whole message, 100-200 ms each for 50 MB when 20 end at once, which held the
+    loop (and small mail's replies) for seconds.  Both are made in executor threads
+    (``bytes.join`` lets go of the interpreter lock); a small message's at once."""
+    import functools
+
+    from engine.smtp.server import JOIN_OFF_LOOP_FROM
+
+    await gateway.start()
+    loop = asyncio.get_running_loop()
+    joined: list[int] = []  # the size of each join handed to a thread
+    run_in_executor = loop.run_in_executor
+
+    def spy(executor, func, *args):
+        call = func.args if isinstance(func, functools.partial) else ()
+        if call and call[0] == b"".join:  # asyncio.to_thread's partial(context.run, f, *args)
+            joined.append(sum(map(len, call[1])))
+        return run_in_executor(executor, func, *args)
+
+    monkeypatch.setattr(loop, "run_in_executor", spy)
+    small, big = _big_message("small", 20_000), _big_message("big", JOIN_OFF_LOOP_FROM + 300_000)
+    assert (await _send_raw(gateway, small))[0] == 250
+    assert joined == []
+    assert (await _send_raw(gateway, big))[0] == 250
+    assert len(joined) == 2 and all(size >= len(big) - 1000 for size in joined)
+    await until(lambda: len(gateway.sink.messages) == 2 and len(gateway.setd.messages) == 2)
+    delivered = sorted((message[2] for message in gateway.sink.messages), key=len)
+    assert delivered[0].endswith(small) and delivered[1].endswith(big)
+    assert attached_original(max(gateway.setd.messages, key=lambda m: len(m[2]))[2]) == delivered[1]
