@@ -37,6 +37,7 @@ from engine.mail.journal import journal_parts
 from engine.mail.listener import GatewaySmtpHandler, Intake
 from engine.mail.queue_operations import QueueOperations, Redirect, Removal
 from engine.mail.records import MailRecords
+from engine.mail.scanner import Scanner, ScannerError
 from engine.mail.spooling import BodySpool, Recovered
 from engine.mail.tdc_queue import QUEUE as TDC_QUEUE
 from engine.mail.tdc_queue import JournalCopy, TdcQueue, hard_limit
@@ -154,8 +155,9 @@ class MailEngine:
         self._port: tcp_transport.Port | None = None
         self._factory: SmtpServerFactory | None = None
         self._work: set[asyncio.Task] = set()
-        #: Big bodies are scanned here, one at a time (:meth:`_scan`).
-        self._scanner = ThreadPoolExecutor(1, thread_name_prefix="scan")
+        #: Big bodies are scanned by the scanner process, else in this thread (:meth:`_scan`).
+        self.scanner = Scanner()
+        self._scan_thread = ThreadPoolExecutor(1, thread_name_prefix="scan")
         self._work_gate: WorkGate[Accepted] = WorkGate()
         self._stopped = False
         #: the background recovery of the stored queue (:meth:`start`), done when every
@@ -238,7 +240,7 @@ class MailEngine:
         try:
             scanned = None
             if len(message.body) >= SPOOL_FROM:
-                scanned = await self._scan(message.body)
+                scanned = await self._scan(message)
             config = self.config
             outcome = process(message, config, lambda: self.ids.next("mid"),
                               self.records.log, scanned)
@@ -249,17 +251,19 @@ class MailEngine:
             self._arrived(message)
             self.counters.system.messages_in_work_queue -= 1
 
-    async def _scan(self, body: bytes) -> Verdicts:
-        """A big body's verdicts, found off the loop by the one scanner thread.
-
-        The scan is Python holding the interpreter lock a slice at a time, so scans in
-        parallel threads add no speed; they only take the lock from the event loop more
-        often.  With 20 messages of 50 MB arriving at once, the default executor's six
-        threads scanned at the same time, competing with the loop for the lock while small
-        mail waited for its 250 (benchmarks/README.md, "one scanner thread": its waits
-        were shorter in most runs, not only for this reason)."""
-        return await asyncio.get_running_loop().run_in_executor(self._scanner, scan_in_slices,
-                                                                body)
+    async def _scan(self, message: Accepted) -> Verdicts:
+        """A big body's verdicts, found by the scanner process in its spool file
+        (engine/mail/scanner.py says why not in a thread of this process).  When that
+        process fails, the body is scanned here, off the loop, by the one scan thread
+        (scans in parallel threads would only take the interpreter lock from the loop
+        more often), so that no message waits on a broken scanner."""
+        if message.spool is not None:
+            try:
+                return await self.scanner.scan(self.spooling.spool.path(message.spool))
+            except ScannerError as error:
+                log.warning("MID %s scanned in a thread: %s", message.mid, error)
+        return await asyncio.get_running_loop().run_in_executor(self._scan_thread, scan_in_slices,
+                                                                message.body)
 
     async def _store_outcome(self, message: Accepted, outcome: Outcome, config: Config) -> None:
         new_messages: list[NewMessage] = []
@@ -731,7 +735,8 @@ class MailEngine:
         await self._stop_status_log()
         await self.counter_store.stop()
         await self.spooling.stop()
-        self._scanner.shutdown(wait=False, cancel_futures=True)  # a scan under way ends alone
+        await self.scanner.close()
+        self._scan_thread.shutdown(wait=False, cancel_futures=True)  # a scan under way ends alone
         self.writer.close()
         self.mail_log.close()
 

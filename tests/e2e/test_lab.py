@@ -3,10 +3,13 @@ and nothing acknowledged lost when the process is killed with ``kill -9``."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import smtplib
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -186,7 +189,11 @@ def test_spooled_big_messages_survive_kill_9_and_their_files_go_when_done(lab, d
     for number, (subject, body) in enumerate(bodies.items(), start=1):
         gateway.send("bob@example.com", subject, body)  # returned 250: acknowledged
         assert len(list(spool.glob("*.eml"))) == number  # its file was there at the 250
+    wait_for(lambda: _scanners(gateway.process.pid), what="the scanner process started")
+    scanners = _scanners(gateway.process.pid)
     gateway.kill()
+    # the scanner process sees its input end and ends too: nothing is left running
+    wait_for(lambda: not any(map(_running, scanners)), what="the scanner process ended")
     (spool / "999999.eml").write_bytes(b"a body whose row never committed")
 
     gateway = lab()  # the restart: a fresh simulator without the fault, the sink reachable again
@@ -199,3 +206,25 @@ def test_spooled_big_messages_survive_kill_9_and_their_files_go_when_done(lab, d
         assert message.endswith(f"\r\n\r\n{body}\r\n".encode())
     wait_for(lambda: list(spool.iterdir()) == [], what="every spool file removed", timeout=30)
     assert gateway.terminate() == 0
+
+
+def _scanners(parent: int) -> list[int]:
+    """The scanner processes (engine/mail/scanner.py) *parent* started."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                stat = Path(f"/proc/{entry}/stat").read_text(encoding="ascii")
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+                if int(stat.rpartition(")")[2].split()[1]) == parent \
+                        and b"engine.mail.scanner" in cmdline:
+                    found.append(int(entry))
+    return found
+
+
+def _running(pid: int) -> bool:
+    """True while *pid* runs (a zombie no longer does: PID 1 may be slow to reap it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False

@@ -4,6 +4,7 @@ real files in the data directory (engine/store/spool.py, engine/mail/spooling.py
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import smtplib
 
@@ -195,7 +196,7 @@ async def test_a_missing_file_is_reported_and_the_engine_runs_on(gateway, unused
 
 
 async def test_a_big_message_is_scanned_too(gateway):
-    """A big body's verdicts are found in a thread (engine.mail.verdicts.scan_in_slices):
+    """A big body's verdicts are found by the scanner process (engine/mail/scanner.py):
     EICAR deep in a big base64 attachment still drops the message, unjournaled."""
     import base64
 
@@ -203,7 +204,7 @@ async def test_a_big_message_is_scanned_too(gateway):
 
     gateway.engine.spooling.interval = 0.05
     await gateway.start()
-    payload = base64.encodebytes(os.urandom(SIZE // 2) + EICAR + os.urandom(1000))
+    payload = base64.encodebytes(os.urandom(SIZE) + EICAR + os.urandom(1000))
     raw = (b"From: alice@example.org\r\nTo: bob@example.com\r\nSubject: infected\r\n"
            b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
            + payload.replace(b"\n", b"\r\n"))
@@ -213,40 +214,59 @@ async def test_a_big_message_is_scanned_too(gateway):
     await until(lambda: f"Message aborted MID {mid} Dropped by antivirus" in gateway.lines())
     await until(lambda: _spooled(gateway) == set())  # done: its file went
     assert gateway.sink.messages == [] and gateway.setd.messages == []
+    assert gateway.engine.scanner.starts == 1  # found by the scanner process
 
 
-async def test_big_bodies_are_scanned_one_at_a_time_in_the_scanner_thread(gateway, monkeypatch):
-    """Scans in parallel threads add no speed (each holds the interpreter lock a slice at a
-    time) and take the lock from the event loop more often: three big messages at once are
-    scanned in turn by the one scanner thread, and all three arrive."""
-    import threading
-    import time
-
+async def test_big_bodies_are_scanned_by_the_scanner_process(gateway, monkeypatch):
+    """A scan in a thread of segcli's process holds the interpreter lock, which the loop
+    then waits for at every send (engine/mail/scanner.py): three big messages at once are
+    scanned by the one scanner process, none in a thread; all three arrive, and the
+    process ends with the mail engine."""
     from engine.mail import mail_engine
 
-    running: list[str] = []
-    most = 0
-    threads: set[str] = set()
+    in_a_thread: list[int] = []
     scan = mail_engine.scan_in_slices
 
-    def slow_scan(body: bytes):
-        nonlocal most
-        running.append(threading.current_thread().name)
-        most = max(most, len(running))
-        threads.add(threading.current_thread().name)
-        time.sleep(0.3)  # long enough for the other messages to arrive meanwhile
-        try:
-            return scan(body)
-        finally:
-            running.pop()
+    def recorded(body: bytes):
+        in_a_thread.append(len(body))
+        return scan(body)
 
-    monkeypatch.setattr(mail_engine, "scan_in_slices", slow_scan)
+    monkeypatch.setattr(mail_engine, "scan_in_slices", recorded)
     await gateway.start()
     replies = await asyncio.gather(*[_send_raw(gateway, _big_message(f"big{n}")) for n in range(3)])
     assert [code for code, _ in replies] == [250, 250, 250]
     await until(lambda: len(gateway.sink.messages) == 3 and len(gateway.setd.messages) == 3)
-    assert most == 1
-    assert len(threads) == 1 and threads.pop().startswith("scan")
+    assert in_a_thread == []
+    assert gateway.engine.scanner.starts == 1
+    pid = gateway.engine.scanner.pid
+    assert pid is not None and os.path.exists(f"/proc/{pid}")
+    await gateway.engine.stop()
+    assert not os.path.exists(f"/proc/{pid}")  # ended and reaped
+
+
+async def test_a_scanner_that_cannot_run_leaves_the_scan_to_a_thread(gateway, monkeypatch, caplog):
+    """No message waits on a broken scanner: when its process ends without an answer (here
+    its program is ``false``), the body is scanned in the scan thread, EICAR deep in a big
+    attachment still drops the message, and the failure is logged."""
+    import base64
+    import sys
+
+    from engine.mail.verdicts import EICAR
+
+    gateway.engine.spooling.interval = 0.05
+    await gateway.start()
+    monkeypatch.setattr(sys, "executable", "/bin/false")
+    payload = base64.encodebytes(os.urandom(SIZE) + EICAR + os.urandom(1000))
+    raw = (b"From: alice@example.org\r\nTo: bob@example.com\r\nSubject: infected\r\n"
+           b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+           + payload.replace(b"\n", b"\r\n"))
+    with caplog.at_level(logging.WARNING, logger="engine.mail.mail_engine"):
+        code, text = await _send_raw(gateway, raw)
+        assert code == 250
+        mid = int(text.split()[-2])
+        await until(lambda: f"Message aborted MID {mid} Dropped by antivirus" in gateway.lines())
+    assert gateway.sink.messages == [] and gateway.setd.messages == []
+    assert f"MID {mid} scanned in a thread: the scanner process ended" in caplog.text
 
 
 async def test_a_big_message_is_made_one_piece_off_the_loop(gateway, monkeypatch):
