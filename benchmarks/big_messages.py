@@ -12,7 +12,8 @@ What runs (each a process of its own, as in the journal benchmark):
   maxsize`` to raise the listener's size limit above the big message;
 * ``python -m benchmarks.peers --sink --digests --max-size N``: the SETD simulator, the lab
   DNS zone and a discarding sink, keeping the SHA-256 of what arrives per Message-ID;
-* the senders: threads of this script (asyncio SMTP clients).
+* the senders: the big ones asyncio SMTP clients of this script, the small ones a process
+  of their own (:class:`SmallSender` says why).
 
 Phases, one after the other on the same gateway:
 
@@ -38,12 +39,12 @@ import base64
 import contextlib
 import hashlib
 import json
+import multiprocessing
 import os
 import shutil
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -64,8 +65,9 @@ from benchmarks.gateway import (  # noqa: E402
 from benchmarks.processes import (  # noqa: E402
     BenchmarkError,
     Processes,
-    cpu_seconds,
+    descendants,
     memory_kb,
+    tree_cpu_times,
 )
 
 REPLY_TIMEOUT = 600.0
@@ -186,37 +188,61 @@ class Session:
 
 
 class SmallSender:
-    """Small messages at a steady rate over a few sessions, in a thread of its own, until
-    told to stop; the accept latency of each."""
+    """Small messages at a steady rate over a few sessions, in a process of its own, until
+    told to stop; the accept latency of each.  Not a thread of this script: it would share
+    the interpreter lock with the big senders, whose writes of 50 MB hold it for a quarter
+    of a second at a time, and the small messages' latencies would be partly this
+    script's own."""
 
     def __init__(self, port: int, rate: float, sessions: int, tag: str) -> None:
-        self.port, self.rate, self.sessions, self.tag = port, rate, sessions, tag
+        context = multiprocessing.get_context("spawn")  # nothing of this process's threads
+        self._stop = context.Event()
+        self._results, results = context.Pipe(duplex=False)
+        self._process = context.Process(target=_send_small, name="small-sender", daemon=True,
+                                        args=(port, rate, sessions, tag, self._stop, results))
         self.latencies: list[float] = []
         self.refused = 0
-        self.sent_ids: list[int] = []
-        self.error: BaseException | None = None
-        self._stop = threading.Event()
-        self._next = 0
-        self._number = 0
-        self._thread = threading.Thread(target=self._main, name="small-sender", daemon=True)
 
     def start(self) -> SmallSender:
-        self._thread.start()
+        self._process.start()
         return self
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=REPLY_TIMEOUT)
-        if self.error is not None:
-            raise BenchmarkError(f"the small-mail sender failed: {self.error!r}")
-
-    def _main(self) -> None:
         try:
-            asyncio.run(self._run())
-        except BaseException as exc:
-            self.error = exc
+            if not self._results.poll(REPLY_TIMEOUT):
+                raise BenchmarkError("the small-mail sender did not stop")
+            outcome = self._results.recv()
+        finally:
+            self._process.join(timeout=10)
+            if self._process.is_alive():
+                self._process.kill()
+        if "error" in outcome:
+            raise BenchmarkError(f"the small-mail sender failed: {outcome['error']}")
+        self.latencies, self.refused = outcome["latencies"], outcome["refused"]
 
-    async def _run(self) -> None:
+
+def _send_small(port: int, rate: float, sessions: int, tag: str, stop: Any, results: Any) -> None:
+    """The small sender's process: send until *stop* is set, then report on *results*."""
+    sending = _SmallSessions(port, rate, sessions, tag, stop)
+    try:
+        asyncio.run(sending.run())
+    except BaseException as exc:
+        results.send({"error": repr(exc)})
+    else:
+        results.send({"latencies": sending.latencies, "refused": sending.refused})
+
+
+class _SmallSessions:
+    def __init__(self, port: int, rate: float, sessions: int, tag: str, stop: Any) -> None:
+        self.port, self.rate, self.sessions, self.tag = port, rate, sessions, tag
+        self.latencies: list[float] = []
+        self.refused = 0
+        self._stop = stop
+        self._next = 0.0
+        self._number = 0
+
+    async def run(self) -> None:
         self._next = time.monotonic()
         await asyncio.gather(*(self._session() for _ in range(self.sessions)))
 
@@ -228,11 +254,9 @@ class SmallSender:
                 if slot > time.monotonic():
                     await asyncio.sleep(slot - time.monotonic())
                 self._number += 1
-                number = self._number
-                code, latency = await session.send(small_message(self.tag, number))
+                code, latency = await session.send(small_message(self.tag, self._number))
                 if code == 250:
                     self.latencies.append(latency)
-                    self.sent_ids.append(number)
                 else:
                     self.refused += 1
         finally:
@@ -305,6 +329,7 @@ class Result:
     peers_peak: int = 0
     peak_reset: bool = False
     segcli_cpu_s: float = 0.0
+    scanner_peak: int = 0
     verified: int = 0
 
     def lines(self) -> str:
@@ -330,7 +355,8 @@ class Result:
             f"small mail alone:      {small(a)}",
             f"small mail meanwhile:  {small(d)}",
             f"byte-equal at the sink and inside the journal: {self.verified} of "
-            f"{self.concurrent + 1}; segcli CPU {self.segcli_cpu_s:.1f} s; peers peak RSS "
+            f"{self.concurrent + 1}; segcli CPU {self.segcli_cpu_s:.1f} s (its scanner process's "
+            f"included; its peak RSS {self.scanner_peak / mb:.0f} MB); peers peak RSS "
             f"{self.peers_peak / mb:.0f} MB"
             + ("" if self.peak_reset else " (peak RSS could not be reset between phases)"),
         ])
@@ -347,7 +373,7 @@ def run(args: argparse.Namespace, work: Path) -> Result:
         gateway = Gateway(processes, work / "segcli-data", peers.info, peers.info["sink_port"],
                           args.size * 2)
         body = big_body(args.size - len(big_head(0, tag)) - len(BIG_TAIL))
-        cpu_before = cpu_seconds(gateway.pid)
+        cpu_before = sum(tree_cpu_times(gateway.pid))  # with its scanner process
 
         # 1. small mail alone: the reference
         sender = SmallSender(gateway.port, args.small_rate, args.small_sessions, tag + "a").start()
@@ -393,7 +419,9 @@ def run(args: argparse.Namespace, work: Path) -> Result:
         gateway.drained(deadline)
         result.many_peak_growth = memory(gateway.pid)["VmHWM"] - result.many_rss_before
         result.verified += _verify(peers, messages)
-        result.segcli_cpu_s = cpu_seconds(gateway.pid) - cpu_before
+        result.segcli_cpu_s = sum(tree_cpu_times(gateway.pid)) - cpu_before
+        result.scanner_peak = max((memory(pid)["VmHWM"] for pid in descendants(gateway.pid)),
+                                  default=0)
         result.peers_peak = memory(peers.pid)["VmHWM"]
         return result
     finally:
