@@ -132,20 +132,21 @@ class Appliance:
         self.process: subprocess.Popen[bytes] | None = None
         self.lines: collections.deque[str] = collections.deque(maxlen=300)
         self.banner = ""
-        self._ready = threading.Event()
 
     def start(self, lab: Lab) -> float:
         """Start it and fill *lab* from what it prints; the seconds it took."""
         began = time.monotonic()
-        self._ready.clear()
+        # an event of its own: the last reader's "ended" may come after this start began
+        ready_event = threading.Event()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "segcli", "--data", str(self.data_dir), "lab",
              "--smtp", "127.0.0.1:0", "--ssh", "127.0.0.1:0", "--https", "127.0.0.1:0"],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             cwd=REPO, env=python_env(), start_new_session=True, preexec_fn=die_with_parent)
         banner: list[str] = []
-        threading.Thread(target=self._read, args=(self.process, banner), daemon=True).start()
-        ready = self._ready.wait(STARTUP_TIMEOUT)
+        threading.Thread(target=self._read, args=(self.process, banner, ready_event),
+                         daemon=True).start()
+        ready = ready_event.wait(STARTUP_TIMEOUT)
         if not ready or not any(line.startswith("Send test mail:") for line in banner):
             text = "".join(banner)
             self.kill()
@@ -162,7 +163,8 @@ class Appliance:
         lab.intakes = re.findall(r"(?:default|custom) intake\s+(\S+)", self.banner)
         return time.monotonic() - began
 
-    def _read(self, process: subprocess.Popen[bytes], banner: list[str]) -> None:
+    def _read(self, process: subprocess.Popen[bytes], banner: list[str],
+              ready: threading.Event) -> None:
         assert process.stdout is not None
         with self.output.open("a", encoding="utf-8") as log:
             log.write(f"---- start {time.strftime('%H:%M:%S')} pid {process.pid}\n")
@@ -171,11 +173,11 @@ class Appliance:
                 log.write(line)
                 log.flush()
                 self.lines.append(line)
-                if not self._ready.is_set():
+                if not ready.is_set():
                     banner.append(line)
                     if line.startswith("Send test mail:"):
-                        self._ready.set()
-            self._ready.set()  # ended: whoever waits learns it from poll()
+                        ready.set()
+            ready.set()  # ended: whoever waits learns it from poll()
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
