@@ -64,7 +64,7 @@ class GroupCommitWriter:
         self._turn: list[_Job] = []  # this loop turn's jobs, handed over at its end
         self._first: queue.SimpleQueue[_Job] = queue.SimpleQueue()  # submit_first's jobs
         self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
-        self.batches = 0  # commits so far (the benchmark reports jobs per commit)
+        self.batches = 0  # commits so far (tests count them)
         self.jobs = 0
         self._thread.start()
 
