@@ -4,7 +4,6 @@ and nothing acknowledged lost when the process is killed with ``kill -9``."""
 from __future__ import annotations
 
 import contextlib
-import os
 import smtplib
 import socket
 import subprocess
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.processes import descendants
 from tests.conftest import REPO, SEGCLI, run_segcli
 from tests.e2e.lab_process import LabProcess, wait_for
 
@@ -209,16 +209,12 @@ def test_spooled_big_messages_survive_kill_9_and_their_files_go_when_done(lab, d
 
 
 def _scanners(parent: int) -> list[int]:
-    """The scanner processes (engine/mail/scanner.py) *parent* started."""
+    """The scanner processes (engine/mail/scanner.py) below *parent*."""
     found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            with contextlib.suppress(OSError):
-                stat = Path(f"/proc/{entry}/stat").read_text(encoding="ascii")
-                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-                if int(stat.rpartition(")")[2].split()[1]) == parent \
-                        and b"engine.mail.scanner" in cmdline:
-                    found.append(int(entry))
+    for pid in descendants(parent):
+        with contextlib.suppress(OSError):
+            if b"engine.mail.scanner" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(pid)
     return found
 
 

@@ -4,6 +4,7 @@ real files in the data directory (engine/store/spool.py, engine/mail/spooling.py
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import os
 import smtplib
@@ -14,6 +15,7 @@ from sqlalchemy import select
 from engine.config.model import Endpoint
 from engine.mail.journal import attached_original
 from engine.mail.mail_engine import MailEngine
+from engine.mail.verdicts import EICAR
 from engine.store import queue_store
 from engine.store.spool import SPOOL_FROM, Spool
 from tests.engine.gateway_lab import INTAKE, until
@@ -29,6 +31,14 @@ def _big_message(subject: str, size: int = SIZE) -> bytes:
     body = b"\r\n".join(line[at: at + 76] for at in range(0, size - 200, 76))
     return (f"From: alice@example.org\r\nTo: bob@example.com\r\nSubject: {subject}\r\n"
             f"Message-ID: <{subject}@example.org>\r\n\r\n").encode() + body + b"\r\n"
+
+
+def _infected_message() -> bytes:
+    """A big message (a base64 attachment of about 1.8 MB) with EICAR deep inside it."""
+    payload = base64.encodebytes(os.urandom(SIZE) + EICAR + os.urandom(1000))
+    return (b"From: alice@example.org\r\nTo: bob@example.com\r\nSubject: infected\r\n"
+            b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+            + payload.replace(b"\n", b"\r\n"))
 
 
 def _rows(gateway) -> dict[int, dict]:
@@ -198,16 +208,9 @@ async def test_a_missing_file_is_reported_and_the_engine_runs_on(gateway, unused
 async def test_a_big_message_is_scanned_too(gateway):
     """A big body's verdicts are found by the scanner process (engine/mail/scanner.py):
     EICAR deep in a big base64 attachment still drops the message, unjournaled."""
-    import base64
-
-    from engine.mail.verdicts import EICAR
-
     gateway.engine.spooling.interval = 0.05
     await gateway.start()
-    payload = base64.encodebytes(os.urandom(SIZE) + EICAR + os.urandom(1000))
-    raw = (b"From: alice@example.org\r\nTo: bob@example.com\r\nSubject: infected\r\n"
-           b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
-           + payload.replace(b"\n", b"\r\n"))
+    raw = _infected_message()
     code, text = await _send_raw(gateway, raw)
     assert code == 250
     mid = int(text.split()[-2])
@@ -248,18 +251,12 @@ async def test_a_scanner_that_cannot_run_leaves_the_scan_to_a_thread(gateway, mo
     """No message waits on a broken scanner: when its process ends without an answer (here
     its program is ``false``), the body is scanned in the scan thread, EICAR deep in a big
     attachment still drops the message, and the failure is logged."""
-    import base64
     import sys
-
-    from engine.mail.verdicts import EICAR
 
     gateway.engine.spooling.interval = 0.05
     await gateway.start()
     monkeypatch.setattr(sys, "executable", "/bin/false")
-    payload = base64.encodebytes(os.urandom(SIZE) + EICAR + os.urandom(1000))
-    raw = (b"From: alice@example.org\r\nTo: bob@example.com\r\nSubject: infected\r\n"
-           b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
-           + payload.replace(b"\n", b"\r\n"))
+    raw = _infected_message()
     with caplog.at_level(logging.WARNING, logger="engine.mail.mail_engine"):
         code, text = await _send_raw(gateway, raw)
         assert code == 250
