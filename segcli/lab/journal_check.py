@@ -51,6 +51,9 @@ class AttachedOriginal:
     sender: str  # the From header
     date: str
     recipients: tuple[str, ...] = ()  # the addresses of To, Cc and Bcc
+    #: The Message-ID of the journal it came in (read with the journal's other fields:
+    #: :func:`journal_message_id` would read them again).
+    journal_message_id: str = ""
 
 
     @property
@@ -64,7 +67,9 @@ class AttachedOriginal:
 
 def check_journal(data: bytes) -> AttachedOriginal:
     """The original attached to the journal *data*; NotAJournal when there is none."""
-    raw = _find_rfc822(data, depth=0)
+    head, body = _split(data)
+    fields = _fields(head)[0]
+    raw = _rfc822_in(_message(fields), body, depth=0)
     if raw is None:
         raise NotAJournal("no message/rfc822 part: not a journal report")
     original = _parse(raw)
@@ -73,7 +78,8 @@ def check_journal(data: bytes) -> AttachedOriginal:
     return AttachedOriginal(raw=raw, message_id=_header(original, "Message-ID"),
                             subject=_header(original, "Subject"),
                             sender=_header(original, "From"), date=_header(original, "Date"),
-                            recipients=_recipients(original))
+                            recipients=_recipients(original),
+                            journal_message_id=_header(fields, "Message-ID"))
 
 
 def journal_message_id(data: bytes) -> str:
@@ -88,7 +94,11 @@ def journal_message_id(data: bytes) -> str:
 def _find_rfc822(entity: bytes, *, depth: int) -> bytes | None:
     """The raw content of the first message/rfc822 part of *entity*, depth first."""
     head, body = _split(entity)
-    headers = _headers(head)
+    return _rfc822_in(_message(_fields(head)[0]), body, depth=depth)
+
+
+def _rfc822_in(headers: Message, body: bytes, *, depth: int) -> bytes | None:
+    """:func:`_find_rfc822` of the entity with these *headers* and *body*."""
     content_type = headers.get_content_type()
     if content_type == "message/rfc822" and depth > 0:
         return _decoded(body, headers.get("Content-Transfer-Encoding", ""))
@@ -123,10 +133,10 @@ def _fields(head: bytes) -> tuple[dict[str, str], bool]:
     return header_section(head.decode("ascii", "surrogateescape"))
 
 
-def _headers(head: bytes) -> Message:
-    """A part's header fields as a (compat32) message, for its content type and parameters."""
+def _message(fields: dict[str, str]) -> Message:
+    """A part's header *fields* as a (compat32) message, for its content type and parameters."""
     message = Message()
-    for name, value in _fields(head)[0].items():
+    for name, value in fields.items():
         message[name] = value
     return message
 

@@ -356,7 +356,8 @@ class SetdState:
         or ``hung``.
         """
         records = []
-        message_id = original.message_id if original is not None else journal_message_id(data)
+        journal_id = original.journal_message_id if original is not None else journal_message_id(data)
+        message_id = original.message_id if original is not None else journal_id
         for intake in intakes:
             status = _status(outcome, code)
             duplicate = status == "accepted" and self._accepted_before(message_id, intake)
@@ -365,7 +366,7 @@ class SetdState:
                 id=next(self._ids), queue_id=secrets.token_hex(5).upper(), intake=intake,
                 received=_now(), outcome=outcome, reply=reply, peer=peer, helo=envelope.helo,
                 mail_from=envelope.sender, recipients=list(envelope.recipients), tls=tls,
-                size=len(data), journal_message_id=journal_message_id(data), problem=problem,
+                size=len(data), journal_message_id=journal_id, problem=problem,
                 status=status, code=code, duplicate=duplicate, foreign_domain=foreign,
                 **_original_fields(original),
             )

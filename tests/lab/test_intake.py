@@ -144,6 +144,8 @@ def test_the_attached_original_is_found_byte_for_byte():
     assert found.message_id == "<q1@example.org>"
     assert found.size == len(ORIGINAL)
     assert journal_message_id(journal()) == "<tdc.12@mail1.example.com>"
+    # read with the journal's other fields, the same as journal_message_id reads it
+    assert found.journal_message_id == "<tdc.12@mail1.example.com>"
 
 
 def test_any_gateways_journal_format_passes():
@@ -155,7 +157,11 @@ def test_any_gateways_journal_format_passes():
              b"Content-Type: multipart/report;\r\n boundary=out\r\n\r\npreamble\r\n--out\r\n"
              b"Content-Type: text/plain\r\n\r\nreport\r\n--out\r\n" + inner
              + b"\r\n--out--\r\nepilogue\r\n")
-    assert check_journal(outer).raw == ORIGINAL
+    found = check_journal(outer)
+    assert found.raw == ORIGINAL
+    assert found.journal_message_id == journal_message_id(outer) == ""  # the journal has none
+    folded = outer.replace(b"From: journal@gw\r\n", b"Message-ID:\r\n <j.7@gw> \r\n")
+    assert check_journal(folded).journal_message_id == journal_message_id(folded) == "<j.7@gw>"
 
 
 @pytest.mark.parametrize(("data", "why"), [
