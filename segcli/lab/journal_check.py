@@ -22,6 +22,8 @@ from email.utils import format_datetime, getaddresses, parsedate_to_datetime
 from engine.mail.listener import header_section
 
 _MAX_DEPTH = 8  # multipart nesting we follow before giving up
+#: The fields the walk reads of each part (by lower-case name).
+_CONTENT_FIELDS = ("content-type", "content-transfer-encoding")
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
 #: Line ends inside a folded field (what ``email.policy.default`` removes before parsing).
 _LINE_ENDS = re.compile(r"\r\n|\r|\n")
@@ -134,10 +136,13 @@ def _fields(head: bytes) -> tuple[dict[str, str], bool]:
 
 
 def _message(fields: dict[str, str]) -> Message:
-    """A part's header *fields* as a (compat32) message, for its content type and parameters."""
+    """A part's content fields (of its header *fields*) as a (compat32) message, for its
+    content type, the type's parameters and its transfer encoding.  The part's other
+    fields are left out: nothing reads them, and setting them was most of the cost."""
     message = Message()
-    for name, value in fields.items():
-        message[name] = value
+    for name in _CONTENT_FIELDS:
+        if (value := fields.get(name)) is not None:
+            message[name] = value
     return message
 
 
