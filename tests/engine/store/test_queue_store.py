@@ -93,6 +93,72 @@ def test_tracking_events_are_written_in_order(store):
     assert queue_store.tracking_events(store.engine, 5) == [(1.0, "one"), (2.0, "two")]
 
 
+def _statements(store, job) -> list[str]:
+    """Run *job* in a transaction of its own; the SQL statements SQLite ran for it (one
+    per row of an ``executemany``)."""
+    ran: list[str] = []
+    with store.engine.begin() as connection:
+        raw = connection.connection.driver_connection
+        raw.set_trace_callback(ran.append)
+        try:
+            job(connection)
+        finally:
+            raw.set_trace_callback(None)
+    return ran
+
+
+@pytest.mark.parametrize(("count", "statements"), [(0, 0), (1, 1), (13, 3), (300, 4)])
+def test_tracking_events_go_in_few_statements_and_keep_their_order(store, count, statements):
+    """Every statement lets go of the interpreter lock and takes it back: events go as
+    multi-row INSERTs, one per power of two in their count (300 = 256 + 32 + 8 + 4)."""
+    events = [(7, float(n), f"event {n}") for n in range(count)]
+    ran = _statements(store, queue_store.add_tracking(events))
+    assert len([s for s in ran if s.startswith("INSERT INTO tracking_events")]) == statements
+    assert queue_store.tracking_events(store.engine, 7) == [(at, text) for _, at, text in events]
+
+
+def _three_messages_delivered_to(store, recipients: int) -> list[int]:
+    writer = GroupCommitWriter(store.engine)
+
+    async def stored() -> list[int]:
+        ids = []
+        for mid in (1, 2, 3):
+            await writer.submit(queue_store.insert_message(_message(mid)))
+            ids += await writer.submit(queue_store.record_work(mid, "DEFAULT", "queued", [], [
+                NewDelivery(mid, rid, f"r{rid}@example.com", "example.com", 0.0, 9.0)
+                for rid in range(recipients)]))
+        return ids
+
+    ids = asyncio.run(stored())
+    writer.close()
+    return ids
+
+
+def test_finished_deliveries_go_one_statement_per_outcome(store):
+    ids = _three_messages_delivered_to(store, 2)  # messages 1, 2, 3: two deliveries each
+    ran = _statements(store, queue_store.finish_many([
+        (ids[0:2], "delivered", ""), ([ids[2]], "bounced", "550 no"), ([ids[3]], "delivered", ""),
+        ([ids[4]], "bounced", "550 no"), ([ids[5]], "expired", "")]))
+    assert len([s for s in ran if s.startswith("UPDATE deliveries")]) == 3
+    states = {row["id"]: (row["state"], row["last_error"]) for row in _rows(store, DELIVERIES)}
+    assert states == {ids[0]: ("delivered", ""), ids[1]: ("delivered", ""),
+                      ids[2]: ("bounced", "550 no"), ids[3]: ("delivered", ""),
+                      ids[4]: ("bounced", "550 no"), ids[5]: ("expired", "")}
+    assert {row["mid"]: row["state"] for row in _rows(store, MESSAGES)} == {
+        1: "done", 2: "done", 3: "done"}
+
+
+def test_a_delivery_finished_twice_in_one_job_keeps_the_last_outcome(store):
+    ids = _three_messages_delivered_to(store, 1)
+    _statements(store, queue_store.finish_many([  # one statement per outcome would end in
+        ([ids[0]], "expired", "late"), (ids[0:2], "delivered", ""),  # "delivered" for ids[0]
+        ([ids[0]], "expired", "late"), ([ids[1]], "deleted", "")]))
+    states = {row["id"]: (row["state"], row["last_error"]) for row in _rows(store, DELIVERIES)}
+    assert states == {ids[0]: ("expired", "late"), ids[1]: ("deleted", ""), ids[2]: ("active", "")}
+    assert {row["mid"]: row["state"] for row in _rows(store, MESSAGES)} == {
+        1: "done", 2: "done", 3: "queued"}
+
+
 def test_an_open_finish_takes_finishes_until_the_writer_runs_it(store):
     """queue_store.OpenFinishes: one job for the finishes noted until the writer takes it;
     a run again (the savepoint path) writes the same rows."""
