@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import random
+from email.errors import MissingHeaderBodySeparatorDefect
 from email.parser import HeaderParser
 from email.policy import compat32
 
 import pytest
 
-from engine.mail.listener import header_fields
+from engine.mail.listener import header_fields, header_section
 
 _PARSER = HeaderParser(policy=compat32)
 #: Pieces a header block is made of, the awkward ones included: every kind of line end,
@@ -20,14 +21,19 @@ _PIECES = ["Message-ID: <a@b>", "message-id:<c@d>", "Subject: hello", "SUBJECT: 
            "", "\r\n", "\r", "\n", "\r\n", "\n"]
 
 
-def _expected(text: str) -> dict[str, str | None]:
+def _expected(text: str) -> tuple[dict[str, str | None], bool]:
+    """The fields the email package reads, and whether the header section ended cleanly
+    (no ``MissingHeaderBodySeparatorDefect``)."""
     message = _PARSER.parsestr(text, headersonly=True)
-    return {name: message.get(name) for name in ("Message-ID", "Subject", "From", "X-A")}
+    clean = not any(isinstance(defect, MissingHeaderBodySeparatorDefect)
+                    for defect in message.defects)
+    return {name: message.get(name) for name in ("Message-ID", "Subject", "From", "X-A")}, clean
 
 
-def _got(text: str) -> dict[str, str | None]:
-    fields = header_fields(text)
-    return {name: fields.get(name.lower()) for name in ("Message-ID", "Subject", "From", "X-A")}
+def _got(text: str) -> tuple[dict[str, str | None], bool]:
+    fields, clean = header_section(text)
+    assert header_fields(text) == fields
+    return {name: fields.get(name.lower()) for name in ("Message-ID", "Subject", "From", "X-A")}, clean
 
 
 @pytest.mark.parametrize("text", [
