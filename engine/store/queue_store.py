@@ -115,9 +115,9 @@ _ROWS_PER_INSERT = 256
 # Few statements, many rows.  Each statement the writer runs lets go of the interpreter
 # lock while SQLite works and must take it back from the event loop afterwards -- once per
 # row of an ``executemany`` too.  Tracking events and finished deliveries were 7 of the
-# 12.5 statements a journaled message cost; as one statement per batch of them, the
-# writer's commits take less time waiting for the lock, and the accepts waiting on them
-# less time (benchmarks/README.md, "sixth round").
+# 12.5 statements a journaled message cost; as multi-row INSERTs and one UPDATE per
+# outcome, the writer's commits wait less for the lock, and the accepts waiting on them
+# less (benchmarks/README.md, "Issue 14, sixth round").
 
 
 def _insert_many(db: sqlite3.Connection, table: Table, columns: tuple[str, ...],

@@ -356,8 +356,10 @@ class SetdState:
         or ``hung``.
         """
         records = []
-        journal_id = original.journal_message_id if original is not None else journal_message_id(data)
-        message_id = original.message_id if original is not None else journal_id
+        if original is not None:
+            journal_id, message_id = original.journal_message_id, original.message_id
+        else:  # not a journal: its own Message-ID is all there is
+            journal_id = message_id = journal_message_id(data)
         for intake in intakes:
             status = _status(outcome, code)
             duplicate = status == "accepted" and self._accepted_before(message_id, intake)
