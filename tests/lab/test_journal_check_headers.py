@@ -4,7 +4,8 @@
 
 Held against the email package on generated values: plausible ones (which the fast path
 reads) and values built from the pieces that make header parsing hard (which it mostly
-declines)."""
+declines).  The same for a part's Content-Type (``_content``: its type, boundary and
+transfer encoding), and for whole journals."""
 
 from __future__ import annotations
 
@@ -13,7 +14,14 @@ import random
 
 import pytest
 
-from segcli.lab.journal_check import NotAJournal, _plain_reading, check_journal
+from segcli.lab.journal_check import (
+    _PLAIN_CONTENT_TYPE,
+    NotAJournal,
+    _content,
+    _content_by_message,
+    _plain_reading,
+    check_journal,
+)
 
 NAMES = ("Subject", "Message-ID", "Date", "From", "To", "Cc", "Bcc")
 PIECES = ("alice", "Bob", "x.y", "a@b", "@", ".", "..", " ", "  ", "\t", "\r\n ", "\r\n\t",
@@ -85,6 +93,66 @@ def test_hard_values_are_read_alike_or_left_to_the_registry(seed):
             fast = _plain_reading(name, raw)
             if fast is not None:
                 assert " ".join(fast.split()) == registry(name, raw), (name, raw)
+
+
+# -- a part's Content-Type: read directly when plain, as the email package reads it -------
+
+#: What Content-Type values are made of, the awkward pieces included (RFC 2231 names,
+#: comments, ``<...>``, backslashes, blanks where they change the reading, 8-bit bytes).
+TYPE_PIECES = ("multipart/mixed", "MULTIPART/Report", "message/rfc822", "Message/RFC822",
+               "text/plain", "text", "a/b/c", "multipart / mixed", "", "; boundary=b",
+               ';boundary="x y"', "; BOUNDARY=B2", '; boundary=""', "; boundary=<b>",
+               '; boundary="a;b"', '; boundary="a\\"b"', "; boundary*=utf-8''b",
+               "; boundary*0=b", "; boundary = b", "; charset=us-ascii", "; x=y", ";",
+               "(comment)", "\r\n ", "\r\n\t", " ", "\t", "=", '"', "\udcff", "----=_SEG_1")
+
+
+def plain_content_type(rng: random.Random) -> str:
+    kind = rng.choice(["multipart/mixed", "Multipart/Report", "message/rfc822", "text/plain",
+                       "application/octet-stream"])
+    blank = lambda: rng.choice(["", " ", "\t", "\r\n ", "\r\n\t", "  "])  # noqa: E731
+    params = []
+    for _ in range(rng.randint(0, 3)):
+        name = rng.choice(["boundary", "Boundary", "charset", "report-type", "x_y"])
+        value = rng.choice(["b", "----=_SEG_TDC_0001", "us-ascii", "a.b+c"])
+        quoted = rng.choice([f'"{value}"', f'"{value} two;three=4"', '""', value])
+        params.append(f";{blank()}{name}={quoted}{blank()}")
+    return f"{blank()}{kind}{blank()}{''.join(params)}"
+
+
+def content_reading(fields: dict[str, str]):
+    try:
+        return _content(fields)
+    except Exception as failed:  # the email package's reading may fail too: alike
+        return type(failed)
+
+
+def message_reading(fields: dict[str, str]):
+    try:
+        return _content_by_message(fields)
+    except Exception as failed:
+        return type(failed)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_plain_content_types_are_read_as_the_email_package_reads_them(seed):
+    rng = random.Random(7000 + seed)
+    for _ in range(100):
+        value = plain_content_type(rng)
+        assert _PLAIN_CONTENT_TYPE.fullmatch(value), value  # read directly, not by the package
+        fields = {"content-type": value, "content-transfer-encoding": rng.choice(["7bit", " Base64"])}
+        assert _content(fields) == _content_by_message(fields), value
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_any_content_type_is_read_as_the_email_package_reads_it(seed):
+    rng = random.Random(8000 + seed)
+    for _ in range(200):
+        fields = {"content-type": "".join(rng.choice(TYPE_PIECES) for _ in range(rng.randint(0, 6))),
+                  "content-transfer-encoding": rng.choice(["7bit", "base64", "\udcff", ""])}
+        if rng.random() < 0.1:
+            del fields["content-type"]
+        assert content_reading(fields) == message_reading(fields), fields
 
 
 def test_the_attached_original_is_read_as_before():
