@@ -34,6 +34,8 @@ RAT_REJECT = Reply(550, "5.1.0 Address rejected.")
 NOT_STORED = Reply(451, "4.3.0 The message could not be stored; try again later.")
 #: A line as the email package's parser splits text: its end is CRLF, CR or LF.
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+#: What ends a line for ``str.splitlines`` besides CR and LF (not for the email package).
+_OTHER_LINE_ENDS = "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 #: What the email package's parser takes for a header line (``email.feedparser.headerRE``).
 _HEADER_LINE = re.compile(r"From |[\041-\071\073-\176]*:|[\t ]")
 
@@ -220,13 +222,10 @@ def header_section(text: str) -> tuple[dict[str, str], bool]:
     colon, blanks at its start and line ends at its end removed, continuation lines
     included as they were.  tests/engine/mail/test_header_fields.py holds it against the email
     package on generated header blocks."""
-    lines: list[str] = []
-    clean = True
-    for line in _LINE.findall(text):
-        if not _HEADER_LINE.match(line):
-            clean = line[0] in "\r\n"  # the blank line after the fields, or a body's first
-            break
-        lines.append(line)
+    found = _header_lines(text.splitlines(keepends=True), strict=True)
+    if found is None:  # a line split where the email package does not split it
+        found = _header_lines(_LINE.findall(text), strict=False)
+    lines, clean = found
     fields: dict[str, str] = {}
     name, value = "", ""
     for number, line in enumerate(lines):
@@ -248,3 +247,18 @@ def header_section(text: str) -> tuple[dict[str, str], bool]:
     if name:
         fields.setdefault(name.lower(), value.rstrip("\r\n"))
     return fields, clean
+
+
+def _header_lines(lines: list[str], *, strict: bool) -> tuple[list[str], bool] | None:
+    """The header lines at the start of *lines*, and whether the line after them is blank
+    (or there is none).  *strict*: the lines are ``str.splitlines``'s, which also splits at
+    the rarer line ends of ``_OTHER_LINE_ENDS``: None when one of the lines read ends in
+    one (``_LINE`` splits the text as the email package does, at a tenth of the speed)."""
+    header: list[str] = []
+    for line in lines:
+        if strict and line[-1] in _OTHER_LINE_ENDS:
+            return None
+        if not _HEADER_LINE.match(line):
+            return header, line[0] in "\r\n"  # the blank line after the fields, or a body's first
+        header.append(line)
+    return header, True

@@ -14,11 +14,13 @@ from engine.mail.listener import header_fields, header_section
 _PARSER = HeaderParser(policy=compat32)
 #: Pieces a header block is made of, the awkward ones included: every kind of line end,
 #: continuation lines, an mbox ``From `` line, a colon first, a name with a blank or with
-#: 8-bit text (not a header line), blank lines, raw UTF-8 in values.
+#: 8-bit text (not a header line), blank lines, raw UTF-8 in values, and the characters
+#: ``str.splitlines`` takes for line ends but the email package does not.
 _PIECES = ["Message-ID: <a@b>", "message-id:<c@d>", "Subject: hello", "SUBJECT:  two  words ",
            "Subject:", " folded", "\tfolded too", "From someone@example.org", "From: x@y",
            ": no name", "Bad Name: v", "Grüße: v", "Subject: Grüße", "X-A:b:c", "plain text",
-           "", "\r\n", "\r", "\n", "\r\n", "\n"]
+           "", "\r\n", "\r", "\n", "\r\n", "\n", "Subject: a\x0bb", "X-A: \x0c", "\x1c",
+           "Subject: \x1d\x1e", "X-A: x\x85y", "Subject: \u2028", "\u2029 folded?", "\x0b"]
 
 
 def _expected(text: str) -> tuple[dict[str, str | None], bool]:
@@ -45,6 +47,9 @@ def _got(text: str) -> tuple[dict[str, str | None], bool]:
     "Subject: a\rMessage-ID: <m@x>\r\r",
     "Subject: s",
     "",
+    "Subject: a\x0bb\r\nMessage-ID: <m@x>\r\n\r\n",
+    "Subject: s\r\n\x0c\r\nMessage-ID: <m@x>\r\n",
+    "Subject: s\u2028",
 ])
 def test_examples_read_as_the_email_package_reads_them(text):
     assert _got(text) == _expected(text)
