@@ -222,10 +222,10 @@ def header_section(text: str) -> tuple[dict[str, str], bool]:
     colon, blanks at its start and line ends at its end removed, continuation lines
     included as they were.  tests/engine/mail/test_header_fields.py holds it against the email
     package on generated header blocks."""
-    found = _header_lines(text.splitlines(keepends=True), strict=True)
-    if found is None:  # a line split where the email package does not split it
-        found = _header_lines(_LINE.findall(text), strict=False)
-    lines, clean = found
+    lines, clean, split_elsewhere = _header_lines(text.splitlines(keepends=True),
+                                                  _OTHER_LINE_ENDS)
+    if split_elsewhere:  # at a line end the email package does not split at
+        lines, clean, _ = _header_lines(_LINE.findall(text), "")
     fields: dict[str, str] = {}
     name, value = "", ""
     for number, line in enumerate(lines):
@@ -249,16 +249,17 @@ def header_section(text: str) -> tuple[dict[str, str], bool]:
     return fields, clean
 
 
-def _header_lines(lines: list[str], *, strict: bool) -> tuple[list[str], bool] | None:
-    """The header lines at the start of *lines*, and whether the line after them is blank
-    (or there is none).  *strict*: the lines are ``str.splitlines``'s, which also splits at
-    the rarer line ends of ``_OTHER_LINE_ENDS``: None when one of the lines read ends in
-    one (``_LINE`` splits the text as the email package does, at a tenth of the speed)."""
+def _header_lines(lines: list[str], stop_at: str) -> tuple[list[str], bool, bool]:
+    """The header lines at the start of *lines*; whether the line after them is blank (or
+    there is none); and whether reading stopped at a line ending in one of *stop_at*.
+    ``str.splitlines`` also splits at the line ends of ``_OTHER_LINE_ENDS``, the email
+    package does not: lines split so are read again as ``_LINE`` splits the text, which
+    takes ten times as long."""
     header: list[str] = []
     for line in lines:
-        if strict and line[-1] in _OTHER_LINE_ENDS:
-            return None
+        if line[-1] in stop_at:
+            return header, False, True
         if not _HEADER_LINE.match(line):
-            return header, line[0] in "\r\n"  # the blank line after the fields, or a body's first
+            return header, line[0] in "\r\n", False  # the blank line after the fields, or a body's first
         header.append(line)
-    return header, True
+    return header, True, False
