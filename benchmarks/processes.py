@@ -2,7 +2,8 @@
 :class:`Processes` is stopped by it (in reverse order; on failure and on Ctrl-C too, and
 by the kernel should the benchmark itself die), their pipes read in threads
 (:class:`LineReader`), their CPU read from ``/proc`` (:func:`cpu_times`,
-:func:`tree_cpu_times`), their ports waited for (:func:`wait_listening`).
+:func:`tree_cpu_times`, :func:`thread_cpu_seconds`; the machine's: :func:`machine_cpu`),
+their ports waited for (:func:`wait_listening`).
 
 Every benchmark script builds on this module; it knows nothing of segcli (that is
 ``benchmarks/gateway.py``) nor of figures (``benchmarks/common.py``).
@@ -118,6 +119,26 @@ def cpu_times(pid: int, *, children: bool = False) -> tuple[float, float]:
 def cpu_seconds(pid: int, *, children: bool = False) -> float:
     """User plus system CPU seconds of *pid* (see :func:`cpu_times`)."""
     return sum(cpu_times(pid, children=children))
+
+
+def thread_cpu_seconds(pid: int, tid: int) -> float:
+    """User plus system CPU seconds of thread *tid* of process *pid* (the main thread's tid
+    is the pid)."""
+    with open(f"/proc/{pid}/task/{tid}/stat", encoding="ascii") as handle:
+        fields = handle.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def machine_cpu() -> tuple[float, float]:
+    """The whole machine's busy and total CPU seconds so far, all cores together, from the
+    first line of ``/proc/stat``: busy is all but idle and waiting for I/O.  Two readings
+    give how busy the machine was between them: every process on it, the benchmark's and
+    any other."""
+    with open("/proc/stat", encoding="ascii") as handle:
+        # user nice system idle iowait irq softirq steal (guest time is within user)
+        ticks = [int(value) for value in handle.readline().split()[1:9]]
+    total = sum(ticks)
+    return (total - ticks[3] - ticks[4]) / CLOCK_TICKS, total / CLOCK_TICKS
 
 
 def descendants(root: int) -> list[int]:

@@ -4,11 +4,14 @@ tests/test_benchmark_smoke.py)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import threading
+import time
 
 from benchmarks.gateway import parse_tophosts
-from benchmarks.processes import Processes, alive, memory_kb
+from benchmarks.processes import Processes, alive, machine_cpu, memory_kb, thread_cpu_seconds
 
 
 def test_memory_is_read_from_proc_in_kb():
@@ -23,6 +26,33 @@ def test_memory_is_read_from_proc_in_kb():
     finally:
         processes.stop_all()
     assert child.poll() is not None and not alive(child.pid)
+
+
+def test_the_machines_and_a_threads_cpu_are_read_from_proc():
+    """machine_cpu: busy and total seconds of all cores, rising; a busy thread of our own
+    is seen busy by both, a sleeping one not."""
+    busy_before, total_before = machine_cpu()
+    spent: dict[str, int] = {}
+
+    def spin() -> None:
+        spent["tid"] = threading.get_native_id()
+        end = time.thread_time() + 0.3
+        while time.thread_time() < end:
+            pass
+
+    worker = threading.Thread(target=spin)
+    worker.start()
+    worker.join()
+    busy_after, total_after = machine_cpu()
+    assert 0 < busy_after - busy_before <= total_after - total_before
+    assert busy_after - busy_before >= 0.2  # the spinning thread's 0.3 s, ticks' rounding
+    main = thread_cpu_seconds(os.getpid(), os.getpid())
+    assert main >= 0
+    before = thread_cpu_seconds(os.getpid(), threading.get_native_id())
+    end = time.thread_time() + 0.2
+    while time.thread_time() < end:
+        pass
+    assert thread_cpu_seconds(os.getpid(), threading.get_native_id()) - before >= 0.15
 
 
 def test_tophosts_rows_are_read_by_host():

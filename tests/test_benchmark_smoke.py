@@ -41,6 +41,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO
 
 
@@ -68,6 +70,14 @@ def test_benchmark_script_runs_end_to_end(tmp_path):
     assert tdc["active"] == 0 and tdc["delivered"] == 50
     assert result["queue"]["example.com"]["delivered"] == 50
     assert "segcli   run 1:" in finished.stdout
+    # the ceiling: every process's CPU per message, and the cores they would keep busy
+    assert 0 < result["machine_busy"] <= 1 and result["cores"] >= 1
+    assert 0 < result["loop_thread_cores"] <= 1.05  # one thread: a core at most (ticks' rounding)
+    others = sum(result["others_cpu_ms_per_message"].values())
+    assert result["all_cpu_ms_per_message"] == pytest.approx(result["cpu_ms_per_message"] + others)
+    assert result["ceiling_per_s"] == pytest.approx(
+        result["cores"] * 1000 / result["all_cpu_ms_per_message"])
+    assert "machine " in finished.stdout and "at most" in finished.stdout
 
 
 def test_benchmark_script_offers_a_fixed_rate(tmp_path):
