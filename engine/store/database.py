@@ -228,7 +228,12 @@ def _sqlite_engine(path: Path) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
         immediate = connection.get_execution_options().get("immediate", False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        # Straight to the driver: a transaction's BEGIN needs none of SQLAlchemy's execution
+        # machinery, which took half of an empty transaction's time (28 against 15 us),
+        # paid on each of the writer's commits (issue 14).
+        driver = connection.connection.driver_connection
+        assert driver is not None  # a live connection: SQLAlchemy is beginning on it
+        driver.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
 

@@ -96,3 +96,24 @@ def test_models_and_migrations_agree(data_dir):
         diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     store.close()
     assert diff == []
+
+
+@pytest.mark.parametrize("immediate", [True, False])
+def test_a_writers_transaction_takes_the_write_lock_when_it_begins(data_dir, immediate):
+    """``execution_options(immediate=True)`` (the group-commit writer) begins with ``BEGIN
+    IMMEDIATE``: the write lock is its own before its first statement, so another writer
+    is refused at once; a plain transaction begins deferred and takes no lock yet."""
+    store = Store.open(data_dir)
+    other = sqlite3.connect(data_dir / DATABASE_FILE, timeout=0, isolation_level=None)
+    try:
+        with store.engine.connect().execution_options(immediate=immediate) as connection, \
+                connection.begin():
+            if immediate:
+                with pytest.raises(sqlite3.OperationalError, match="locked"):
+                    other.execute("BEGIN IMMEDIATE")
+            else:
+                other.execute("BEGIN IMMEDIATE")
+                other.execute("ROLLBACK")
+    finally:
+        other.close()
+        store.close()
