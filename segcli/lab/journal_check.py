@@ -157,9 +157,10 @@ class Content(NamedTuple):
 
 def _content(fields: dict[str, str]) -> Content:
     """The :class:`Content` of a part's header *fields*: read directly when its
-    Content-Type is plain (``_PLAIN_CONTENT_TYPE``: every journal seen so far), else by the
-    email package.  Building a ``Message`` and asking it was half of the journal check's
-    CPU; tests/lab/test_journal_check_headers.py holds both readings against each other."""
+    Content-Type is plain (``_PLAIN_CONTENT_TYPE``: our journals' parts, most mail's), else by the
+    email package.  Building a ``Message`` and asking it was a tenth of the journal check's
+    CPU (benchmarks/README.md, seventh round); tests/lab/test_journal_check_headers.py
+    holds both readings against each other."""
     value = fields.get("content-type")
     encoding = fields.get("content-transfer-encoding", "")
     match = _PLAIN_CONTENT_TYPE.fullmatch(value) if value is not None else None
@@ -167,8 +168,7 @@ def _content(fields: dict[str, str]) -> Content:
         return _content_by_message(fields)
     if match is None:  # no Content-Type: the default
         return Content("text/plain", None, encoding)
-    boundary = next((token if token else quoted
-                     for name, token, quoted in _PARAMETERS.findall(match[2])
+    boundary = next((token or quoted for name, token, quoted in _PARAMETERS.findall(match[2])
                      if name.lower() == "boundary"), None)
     return Content(match[1].lower(), boundary, encoding)
 
