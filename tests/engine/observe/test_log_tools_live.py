@@ -47,6 +47,14 @@ async def _traffic(gateway) -> None:
     await until(lambda: len(_tracked(gateway)) == 3)
 
 
+async def _until_quiet(gateway) -> None:
+    """Until nothing more is to be logged: connections in and out closed ("DCID n close"
+    written), so the log's last lines stay its last lines while a test compares them."""
+    counters = gateway.engine.counters
+    await until(lambda: counters.system.connections_in == 0 and all(
+        host.connections_out + host.pending_connections == 0 for host in counters.hosts.values()))
+
+
 def _tracked(gateway) -> list:
     from engine.store import queue_store
 
@@ -224,6 +232,7 @@ async def test_findevent_interactively_chooses_among_several_matches(gateway):
 # -- tail -------------------------------------------------------------------------------------
 async def test_tail_follows_new_lines_across_a_roll_until_cancelled(gateway):
     await _traffic(gateway)
+    await _until_quiet(gateway)  # else a connection's close may land between tail and the check
     session, terminal = _session(gateway)
     task = asyncio.ensure_future(session.execute("tail mail_logs"))
     await until(lambda: "Press Ctrl-C to stop." in terminal.text)
@@ -254,11 +263,7 @@ async def test_tail_asks_for_the_log_and_takes_a_line_count(gateway):
     session.interrupt()
     await task
 
-    # Nothing more to log (connections in and out closed, "DCID n close" written), so the
-    # last two lines stay the last two while tail prints them.
-    counters = gateway.engine.counters
-    await until(lambda: counters.system.connections_in == 0 and all(
-        host.connections_out + host.pending_connections == 0 for host in counters.hosts.values()))
+    await _until_quiet(gateway)
     session, terminal = _session(gateway)
     task = asyncio.ensure_future(session.execute("tail -n 2 mail_logs"))
     await until(lambda: "Press Ctrl-C to stop." in terminal.text)
