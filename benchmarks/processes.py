@@ -108,12 +108,7 @@ def free_port() -> int:
 def cpu_times(pid: int, *, children: bool = False) -> tuple[float, float]:
     """User and system CPU seconds of *pid* (all its threads), plus its reaped children's
     if asked."""
-    with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-        fields = handle.read().rpartition(")")[2].split()
-    user, system = int(fields[11]), int(fields[12])  # utime, stime
-    if children:
-        user, system = user + int(fields[13]), system + int(fields[14])  # cutime, cstime
-    return user / CLOCK_TICKS, system / CLOCK_TICKS
+    return _stat_cpu(f"/proc/{pid}/stat", children=children)
 
 
 def cpu_seconds(pid: int, *, children: bool = False) -> float:
@@ -124,9 +119,18 @@ def cpu_seconds(pid: int, *, children: bool = False) -> float:
 def thread_cpu_seconds(pid: int, tid: int) -> float:
     """User plus system CPU seconds of thread *tid* of process *pid* (the main thread's tid
     is the pid)."""
-    with open(f"/proc/{pid}/task/{tid}/stat", encoding="ascii") as handle:
+    return sum(_stat_cpu(f"/proc/{pid}/task/{tid}/stat"))
+
+
+def _stat_cpu(path: str, *, children: bool = False) -> tuple[float, float]:
+    """User and system CPU seconds from a ``stat`` file of ``/proc`` (a process's or a
+    thread's), plus the reaped children's if asked."""
+    with open(path, encoding="ascii") as handle:
         fields = handle.read().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    user, system = int(fields[11]), int(fields[12])  # utime, stime
+    if children:
+        user, system = user + int(fields[13]), system + int(fields[14])  # cutime, cstime
+    return user / CLOCK_TICKS, system / CLOCK_TICKS
 
 
 def machine_cpu() -> tuple[float, float]:

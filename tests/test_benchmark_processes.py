@@ -38,19 +38,21 @@ def spin(seconds: float) -> None:
 def test_the_machines_and_a_threads_cpu_are_read_from_proc():
     """machine_cpu: busy and total seconds of all cores, busy never more than total (equal on
     a machine busy throughout, as under the test suite), and at least what a thread of our
-    own spun; thread_cpu_seconds: what this thread spun."""
+    own spun; thread_cpu_seconds: what this thread spun, not what another one did."""
+    me = threading.get_native_id()
     busy_before, total_before = machine_cpu()
+    mine_before = thread_cpu_seconds(os.getpid(), me)
     worker = threading.Thread(target=spin, args=(0.3,))
     worker.start()
     worker.join()
     busy_after, total_after = machine_cpu()
+    assert thread_cpu_seconds(os.getpid(), me) - mine_before < 0.1  # this one only waited
     busy, total = busy_after - busy_before, total_after - total_before
     assert busy <= total + 1e-6  # seconds from whole ticks: equal up to float rounding
     assert busy >= 0.2  # the spinning thread's 0.3 s, ticks' rounding
-    assert thread_cpu_seconds(os.getpid(), os.getpid()) >= 0
-    before = thread_cpu_seconds(os.getpid(), threading.get_native_id())
+    before = thread_cpu_seconds(os.getpid(), me)
     spin(0.2)
-    assert thread_cpu_seconds(os.getpid(), threading.get_native_id()) - before >= 0.15
+    assert thread_cpu_seconds(os.getpid(), me) - before >= 0.15
 
 
 def test_tophosts_rows_are_read_by_host():
