@@ -375,13 +375,15 @@ class Result:
     #: arrived (every process on the machine, the benchmark's own included)
     machine_busy: float = 0.0
     cores: int = 1
+    #: The CPU seconds all the machine's cores had in that time (busy or not)
+    machine_seconds: float = 0.0
     #: segcli: its event loop's thread (the main thread), in cores (CPU seconds per second)
     loop_thread_cores: float | None = None
 
     def figures(self) -> dict[str, Any]:
         """Everything measured and what follows from it, for the JSON report."""
         return {**vars(self), "all_cpu_ms_per_message": self.all_cpu_ms_per_message,
-                "ceiling_per_s": self.ceiling_per_s}
+                "ceiling_per_s": self.ceiling_per_s, "unmeasured_share": self.unmeasured_share}
 
     @property
     def all_cpu_ms_per_message(self) -> float:
@@ -394,6 +396,17 @@ class Result:
         every core busy: more needs less CPU per message, not more parallel work."""
         return self.cores * 1000 / self.all_cpu_ms_per_message
 
+    @property
+    def unmeasured_share(self) -> float:
+        """The share of the machine's cores that was busy with work none of the measured
+        processes did: other jobs on a shared machine (and the benchmark's own bookkeeping).
+        It is what makes one run of a tree slower than the next, and why a run with a
+        large share says little about the tree.  Exact to about a percent either way: the
+        processes' clocks are read at slightly different moments, and the load generator's
+        includes its start."""
+        measured = self.all_cpu_ms_per_message * self.messages / 1000
+        return self.machine_busy - measured / self.machine_seconds if self.machine_seconds else 0.0
+
     def line(self) -> str:
         return (f"{self.system:<8} run {self.run}: accepted {self.accepted_per_s:8.1f}/s   "
                 f"journaled {self.journaled_per_s:8.1f}/s   p99 accept {self.p99_ms:7.1f} ms   "
@@ -402,7 +415,8 @@ class Result:
                 + ", ".join(f"{k} {v:.3f}" for k, v in self.others_cpu_ms_per_message.items())
                 + f"); connections: {self.connections.get('setd')} to SETD, "
                 f"{self.connections.get('sink')} to the sink\n"
-                + " " * 15 + f"machine {self.machine_busy:.0%} busy ({self.cores} cores)"
+                + " " * 15 + f"machine {self.machine_busy:.0%} busy ({self.cores} cores; "
+                f"{self.unmeasured_share:.0%} with work not measured here)"
                 + ("" if self.loop_thread_cores is None
                    else f", event loop thread {self.loop_thread_cores:.2f} of a core")
                 + f"; all processes {self.all_cpu_ms_per_message:.3f} ms CPU per message: "
@@ -456,6 +470,7 @@ def measure(system: Any, run: int, args: argparse.Namespace, peers: Peers, sink:
         others_cpu_ms_per_message=others_cpu,
         machine_busy=(machine_after[0] - machine_before[0]) / (machine_after[1] - machine_before[1]),
         cores=os.cpu_count() or 1,
+        machine_seconds=machine_after[1] - machine_before[1],
         loop_thread_cores=None if loop_before is None or loop_after is None
         else (loop_after[0] - loop_before[0]) / (loop_after[1] - loop_before[1]))
 

@@ -77,7 +77,12 @@ def test_benchmark_script_runs_end_to_end(tmp_path):
     assert result["all_cpu_ms_per_message"] == pytest.approx(result["cpu_ms_per_message"] + others)
     assert result["ceiling_per_s"] == pytest.approx(
         result["cores"] * 1000 / result["all_cpu_ms_per_message"])
+    # the machine's busy share that none of the measured processes explains
+    measured_share = result["all_cpu_ms_per_message"] * 50 / 1000 / result["machine_seconds"]
+    assert result["unmeasured_share"] == pytest.approx(result["machine_busy"] - measured_share)
+    assert -0.2 < result["unmeasured_share"] < 1
     assert "machine " in finished.stdout and "at most" in finished.stdout
+    assert "with work not measured here" in finished.stdout
 
 
 def test_benchmark_script_offers_a_fixed_rate(tmp_path):
