@@ -83,6 +83,7 @@ from benchmarks.processes import (
     machine_cpu,
     python_env,
     thread_cpu_seconds,
+    thread_waits,
     tree_cpu_times,
     wait_listening,
 )
@@ -379,6 +380,8 @@ class Result:
     machine_seconds: float = 0.0
     #: segcli: its event loop's thread (the main thread), in cores (CPU seconds per second)
     loop_thread_cores: float | None = None
+    #: segcli: the share of the time that thread was runnable but waited for a core
+    loop_thread_waiting: float | None = None
 
     def figures(self) -> dict[str, Any]:
         """Everything measured and what follows from it, for the JSON report."""
@@ -417,8 +420,10 @@ class Result:
                 f"{self.connections.get('sink')} to the sink\n"
                 + " " * 15 + f"machine {self.machine_busy:.0%} busy ({self.cores} cores; "
                 f"{self.unmeasured_share:.0%} with work not measured here)"
-                + ("" if self.loop_thread_cores is None
-                   else f", event loop thread {self.loop_thread_cores:.2f} of a core")
+                + ("" if self.loop_thread_cores is None or self.loop_thread_waiting is None
+                   else f", event loop thread {self.loop_thread_cores:.2f} of a core "
+                   f"({self.loop_thread_waiting:.2f} waiting for one, "
+                   f"{1 - self.loop_thread_cores - self.loop_thread_waiting:.2f} asleep)")
                 + f"; all processes {self.all_cpu_ms_per_message:.3f} ms CPU per message: "
                 f"at most {self.ceiling_per_s:.0f}/s on {self.cores} cores")
 
@@ -471,15 +476,28 @@ def measure(system: Any, run: int, args: argparse.Namespace, peers: Peers, sink:
         machine_busy=(machine_after[0] - machine_before[0]) / (machine_after[1] - machine_before[1]),
         cores=os.cpu_count() or 1,
         machine_seconds=machine_after[1] - machine_before[1],
-        loop_thread_cores=None if loop_before is None or loop_after is None
-        else (loop_after[0] - loop_before[0]) / (loop_after[1] - loop_before[1]))
+        **_loop_thread_shares(loop_before, loop_after))
 
 
-def _loop_thread_cpu(system: Any) -> tuple[float, float] | None:
-    """segcli's event loop thread's CPU seconds so far, and the time (None for Postfix)."""
+def _loop_thread_cpu(system: Any) -> tuple[float, float, float] | None:
+    """segcli's event loop thread's CPU seconds so far, its seconds waiting for a core, and
+    the time (None for Postfix)."""
     if system.name != "segcli":
         return None
-    return thread_cpu_seconds(system.pid, system.pid), time.monotonic()
+    pid = system.pid  # the main thread runs the loop
+    return thread_cpu_seconds(pid, pid), thread_waits(pid, pid), time.monotonic()
+
+
+def _loop_thread_shares(before: tuple[float, float, float] | None,
+                        after: tuple[float, float, float] | None) -> dict[str, float]:
+    """The loop thread's time between two readings: on a core (in cores) and waiting for
+    one; the rest it slept (for the interpreter lock, held by the commit writer, or for
+    work).  Nothing for Postfix."""
+    if before is None or after is None:
+        return {}
+    seconds = after[2] - before[2]
+    return {"loop_thread_cores": (after[0] - before[0]) / seconds,
+            "loop_thread_waiting": (after[1] - before[1]) / seconds}
 
 
 class _Interrupt:

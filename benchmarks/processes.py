@@ -122,6 +122,14 @@ def thread_cpu_seconds(pid: int, tid: int) -> float:
     return sum(_stat_cpu(f"/proc/{pid}/task/{tid}/stat"))
 
 
+def thread_waits(pid: int, tid: int) -> float:
+    """Seconds thread *tid* of process *pid* has spent runnable but waiting for a core (the
+    scheduler's run queue, second field of ``/proc/<pid>/task/<tid>/schedstat``): what a busy
+    thread loses to the other processes when every core is taken."""
+    with open(f"/proc/{pid}/task/{tid}/schedstat", encoding="ascii") as handle:
+        return int(handle.read().split()[1]) / 1e9
+
+
 def _stat_cpu(path: str, *, children: bool = False) -> tuple[float, float]:
     """User and system CPU seconds from a ``stat`` file of ``/proc`` (a process's or a
     thread's), plus the reaped children's if asked."""

@@ -11,7 +11,14 @@ import threading
 import time
 
 from benchmarks.gateway import parse_tophosts
-from benchmarks.processes import Processes, alive, machine_cpu, memory_kb, thread_cpu_seconds
+from benchmarks.processes import (
+    Processes,
+    alive,
+    machine_cpu,
+    memory_kb,
+    thread_cpu_seconds,
+    thread_waits,
+)
 
 
 def test_memory_is_read_from_proc_in_kb():
@@ -53,6 +60,38 @@ def test_the_machines_and_a_threads_cpu_are_read_from_proc():
     before = thread_cpu_seconds(os.getpid(), me)
     spin(0.2)
     assert thread_cpu_seconds(os.getpid(), me) - before >= 0.15
+
+
+SPIN_THEN_SLEEP = """
+import os, sys, time
+os.sched_setaffinity(0, {int(sys.argv[2])})
+end = time.thread_time() + float(sys.argv[1])
+while time.thread_time() < end:
+    pass
+print("spun", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_threads_wait_for_a_core_is_read_from_proc():
+    """thread_waits: three processes spinning on one core took turns, so each waited for it
+    about twice as long as it ran (more if anything else wants that core); one that only
+    slept did not wait."""
+    core = min(os.sched_getaffinity(0))
+    processes = Processes()
+    try:
+        sleeper = processes.start([sys.executable, "-c", SPIN_THEN_SLEEP, "0", str(core)],
+                                  stdout=subprocess.PIPE)
+        busy = [processes.start([sys.executable, "-c", SPIN_THEN_SLEEP, "0.3", str(core)],
+                                stdout=subprocess.PIPE) for _ in range(3)]
+        for child in [sleeper, *busy]:
+            assert child.stdout is not None and child.stdout.readline() == b"spun\n"
+        waited = sum(thread_waits(child.pid, child.pid) for child in busy)
+        ran = sum(thread_cpu_seconds(child.pid, child.pid) for child in busy)
+        assert ran >= 0.85 and waited > 1.2 * ran, (waited, ran)  # not the time on the core
+        assert thread_waits(sleeper.pid, sleeper.pid) < 0.1
+    finally:
+        processes.stop_all()
 
 
 def test_tophosts_rows_are_read_by_host():

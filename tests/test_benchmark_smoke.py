@@ -73,6 +73,8 @@ def test_benchmark_script_runs_end_to_end(tmp_path):
     # the ceiling: every process's CPU per message, and the cores they would keep busy
     assert 0 < result["machine_busy"] <= 1 + 1e-6 and result["cores"] >= 1  # float rounding
     assert 0 < result["loop_thread_cores"] <= 1.05  # one thread: a core at most (ticks' rounding)
+    assert 0 <= result["loop_thread_waiting"] <= 1 - result["loop_thread_cores"] + 0.05
+    assert " waiting for one, " in finished.stdout and " asleep)" in finished.stdout
     others = sum(result["others_cpu_ms_per_message"].values())
     assert result["all_cpu_ms_per_message"] == pytest.approx(result["cpu_ms_per_message"] + others)
     assert result["ceiling_per_s"] == pytest.approx(
