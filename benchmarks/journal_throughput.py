@@ -404,9 +404,8 @@ class Result:
         """The share of the machine's cores that was busy with work none of the measured
         processes did: other jobs on a shared machine (and the benchmark's own bookkeeping).
         It is what makes one run of a tree slower than the next, and why a run with a
-        large share says little about the tree.  Exact to about a percent either way: the
-        processes' clocks are read at slightly different moments, and the load generator's
-        includes its start."""
+        large share says little about the tree.  Exact to a few percent either way: the
+        clocks count whole ticks and are read one process after another."""
         measured = self.all_cpu_ms_per_message * self.messages / 1000
         return self.machine_busy - measured / self.machine_seconds if self.machine_seconds else 0.0
 
