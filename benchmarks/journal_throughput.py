@@ -444,7 +444,7 @@ def measure(system: Any, run: int, args: argparse.Namespace, peers: Peers, sink:
     others_before = {name: cpu_seconds(pid) for name, pid in others.items()}
     profilers = _profile(processes, args, system, peers, run)
     cpu_before = system.cpu()
-    machine_before, loop_before = machine_cpu(), _loop_thread_cpu(system)
+    machine_before, loop_before = machine_cpu(), _loop_thread_reading(system)
     load = _load(processes, system.port, messages, args)
     if load["accepted"] != messages:
         raise BenchmarkError(f"{system.name}: {load['accepted']} of {messages} accepted: {load}")
@@ -453,7 +453,7 @@ def measure(system: Any, run: int, args: argparse.Namespace, peers: Peers, sink:
     except BenchmarkError as exc:
         raise BenchmarkError(f"{system.name}: {exc}\n{system.log_tail()}") from None
     cpu_after = system.cpu()
-    machine_after, loop_after = machine_cpu(), _loop_thread_cpu(system)
+    machine_after, loop_after = machine_cpu(), _loop_thread_reading(system)
     for profiler in profilers:
         processes.stop(profiler, timeout=60)
     others_cpu = {name: (cpu_seconds(pid) - others_before[name]) / messages * 1000
@@ -478,9 +478,9 @@ def measure(system: Any, run: int, args: argparse.Namespace, peers: Peers, sink:
         **_loop_thread_shares(loop_before, loop_after))
 
 
-def _loop_thread_cpu(system: Any) -> tuple[float, float, float] | None:
-    """segcli's event loop thread's CPU seconds so far, its seconds waiting for a core, and
-    the time (None for Postfix)."""
+def _loop_thread_reading(system: Any) -> tuple[float, float, float] | None:
+    """segcli's event loop thread so far: its CPU seconds, its seconds waiting for a core,
+    and the time of the reading (None for Postfix)."""
     if system.name != "segcli":
         return None
     pid = system.pid  # the main thread runs the loop
